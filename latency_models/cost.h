@@ -1,0 +1,55 @@
+// Cost analysis: MACs, parameters, activation sizes and memory access cost
+// (bytes read + written) per block and per network, from the lowered graph.
+// Memory access counts what an inference engine moves with batch norm and
+// activations fused into the producing conv: conv/linear read weights and
+// input and write output; add/mul/concat/shuffle/pool read inputs and write
+// output; slices are views. Precision is bytes per element (4 = fp32).
+#ifndef LUTNAS_LATENCY_MODELS_COST_H_
+#define LUTNAS_LATENCY_MODELS_COST_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "latency_models/graph.h"
+
+namespace lutnas {
+
+struct Cost {
+  int64_t params = 0;
+  int64_t macs = 0;
+  int64_t mac_bytes = 0;    // memory access cost
+  int64_t activations = 0;  // elements written (batch 1)
+  Cost& operator+=(const Cost& o) {
+    params += o.params;
+    macs += o.macs;
+    mac_bytes += o.mac_bytes;
+    activations += o.activations;
+    return *this;
+  }
+};
+
+struct BlockCost {
+  std::string where;  // "stem[0]", "stages[1].blocks[0]", "head"
+  std::string key;    // latency-table key
+  std::string type;
+  Shape in, out;
+  Cost cost;
+};
+
+struct NetworkCost {
+  Cost total;
+  std::vector<BlockCost> blocks;  // stem, stage blocks, then the head
+  int bytes_per_element = 4;
+};
+
+// Per-op cost; the graph gives shapes.
+Cost OpCost(const Graph& g, const Op& op, int bytes_per_element);
+Cost GraphCost(const Graph& g, int bytes_per_element = 4);
+// Valid architecture in, canonicalised internally.
+NetworkCost AnalyzeNetwork(const v1::Architecture& arch,
+                           int bytes_per_element = 4);
+
+}  // namespace lutnas
+
+#endif  // LUTNAS_LATENCY_MODELS_COST_H_

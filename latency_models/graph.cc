@@ -1,0 +1,354 @@
+#include "latency_models/graph.h"
+
+#include <cmath>
+
+namespace lutnas {
+namespace {
+
+// Appends ops to a graph; every helper returns the id of its output value.
+class Lowerer {
+ public:
+  explicit Lowerer(Graph* g) : g_(g) {}
+  int block = -1;
+
+  int Conv(int x, int cout, int k, int s, int groups = 1, bool bias = false,
+           Role role = Role::kNone) {
+    const Shape in = g_->values[x];
+    Op op{OpKind::kConv};
+    op.cin = in.c;
+    op.cout = cout;
+    op.kernel = k;
+    op.stride = s;
+    op.groups = groups;
+    op.bias = bias;
+    op.role = role;
+    return Add(op, {x}, Shape{cout, (in.h - 1) / s + 1, (in.w - 1) / s + 1});
+  }
+  int Bn(int x, Role role = Role::kNone) {
+    Op op{OpKind::kBatchNorm};
+    op.cin = op.cout = g_->values[x].c;
+    op.role = role;
+    op.folded = !g_->ops.empty() && g_->ops.back().out == x &&
+                g_->ops.back().kind == OpKind::kConv;
+    return Add(op, {x}, g_->values[x]);
+  }
+  int Act(int x, ActKind a) {
+    if (a == ActKind::kNone) return x;
+    Op op{OpKind::kAct};
+    op.act = a;
+    op.cin = op.cout = g_->values[x].c;
+    return Add(op, {x}, g_->values[x]);
+  }
+  int Cba(int x, int cout, int k, int s, int groups, ActKind a) {
+    return Act(Bn(Conv(x, cout, k, s, groups)), a);
+  }
+  int Sum(std::vector<int> xs) {
+    Op op{OpKind::kAdd};
+    op.cin = op.cout = g_->values[xs[0]].c;
+    return Add(op, xs, g_->values[xs[0]]);
+  }
+  int Mul(int x, int gate) {
+    Op op{OpKind::kMul};
+    op.cin = op.cout = g_->values[x].c;
+    return Add(op, {x, gate}, g_->values[x]);
+  }
+  int Concat(std::vector<int> xs) {
+    Shape s = g_->values[xs[0]];
+    s.c = 0;
+    for (int x : xs) s.c += g_->values[x].c;
+    Op op{OpKind::kConcat};
+    op.cout = s.c;
+    return Add(op, xs, s);
+  }
+  int Slice(int x, int begin, int end) {
+    Shape s = g_->values[x];
+    Op op{OpKind::kSlice};
+    op.cin = s.c;
+    op.begin = begin;
+    op.end = end;
+    op.cout = end - begin;
+    s.c = end - begin;
+    return Add(op, {x}, s);
+  }
+  int Shuffle(int x, int groups) {
+    Op op{OpKind::kShuffle};
+    op.cin = op.cout = g_->values[x].c;
+    op.groups = groups;
+    return Add(op, {x}, g_->values[x]);
+  }
+  int Pool(int x, bool max, int k, int s) {
+    const Shape in = g_->values[x];
+    Op op{max ? OpKind::kMaxPool : OpKind::kAvgPool};
+    op.cin = op.cout = in.c;
+    op.kernel = k;
+    op.stride = s;
+    return Add(op, {x}, Shape{in.c, (in.h - 1) / s + 1, (in.w - 1) / s + 1});
+  }
+  int GlobalPool(int x) {
+    Op op{OpKind::kGlobalPool};
+    op.cin = op.cout = g_->values[x].c;
+    return Add(op, {x}, Shape{op.cout, 1, 1});
+  }
+  int Linear(int x, int cout) {
+    Op op{OpKind::kLinear};
+    op.cin = g_->values[x].c;
+    op.cout = cout;
+    op.bias = true;
+    return Add(op, {x}, Shape{cout, 1, 1});
+  }
+  // Squeeze-excite: pool, 1x1 reduce + ReLU, 1x1 expand + hard sigmoid.
+  int Se(int x, int squeeze) {
+    const int c = g_->values[x].c;
+    int s = GlobalPool(x);
+    s = Act(Conv(s, squeeze, 1, 1, 1, true), ActKind::kRelu);
+    s = Act(Conv(s, c, 1, 1, 1, true), ActKind::kHsigmoid);
+    return Mul(x, s);
+  }
+
+  int LowerBlock(const v1::Block& b, int x);
+  int LowerHead(const v1::Head& h, int x);
+
+ private:
+  int Add(Op op, std::vector<int> in, Shape out) {
+    op.in = std::move(in);
+    op.out = static_cast<int>(g_->values.size());
+    op.block = block;
+    g_->values.push_back(out);
+    g_->ops.push_back(std::move(op));
+    return g_->ops.back().out;
+  }
+  Graph* g_;
+};
+
+int Lowerer::LowerBlock(const v1::Block& raw, int x) {
+  const v1::Block b = CanonicalBlock(raw);
+  const int cin = g_->values[x].c;
+  switch (b.kind_case()) {
+    case v1::Block::kConv: {
+      const auto& m = b.conv();
+      return Cba(x, m.out_channels(), m.kernel(), m.stride(), m.groups(),
+                 ToActKind(m.act()));
+    }
+    case v1::Block::kRepvgg: {
+      const auto& m = b.repvgg();
+      const ActKind a = ToActKind(m.act());
+      if (m.deploy())
+        return Act(Conv(x, m.out_channels(), 3, m.stride(), m.groups(), true,
+                        Role::kRep3x3),
+                   a);
+      std::vector<int> br;
+      br.push_back(Bn(Conv(x, m.out_channels(), 3, m.stride(), m.groups(),
+                           false, Role::kRep3x3),
+                      Role::kRep3x3));
+      br.push_back(Bn(Conv(x, m.out_channels(), 1, m.stride(), m.groups(),
+                           false, Role::kRep1x1),
+                      Role::kRep1x1));
+      if (cin == m.out_channels() && m.stride() == 1)
+        br.push_back(Bn(x, Role::kRepIdentity));
+      return Act(Sum(br), a);
+    }
+    case v1::Block::kMbconv: {
+      const auto& m = b.mbconv();
+      const ActKind a = ToActKind(m.act());
+      const int hidden = cin * m.expansion();
+      int y = x;
+      if (m.expansion() != 1) y = Cba(y, hidden, 1, 1, 1, a);
+      y = Cba(y, hidden, m.kernel(), m.stride(), hidden, a);
+      if (m.se()) y = Se(y, MakeDivisible(hidden / 4.0));
+      y = Bn(Conv(y, m.out_channels(), 1, 1));
+      if (m.stride() == 1 && cin == m.out_channels()) y = Sum({x, y});
+      return y;
+    }
+    case v1::Block::kFusedMbconv: {
+      const auto& m = b.fused_mbconv();
+      const ActKind a = ToActKind(m.act());
+      int y;
+      if (m.expansion() == 1) {
+        y = Cba(x, m.out_channels(), m.kernel(), m.stride(), 1, a);
+        if (m.se()) y = Se(y, MakeDivisible(m.out_channels() / 4.0));
+      } else {
+        const int hidden = cin * m.expansion();
+        y = Cba(x, hidden, m.kernel(), m.stride(), 1, a);
+        if (m.se()) y = Se(y, MakeDivisible(hidden / 4.0));
+        y = Bn(Conv(y, m.out_channels(), 1, 1));
+      }
+      if (m.stride() == 1 && cin == m.out_channels()) y = Sum({x, y});
+      return y;
+    }
+    case v1::Block::kShuffle: {
+      const auto& m = b.shuffle();
+      const ActKind a = ToActKind(m.act());
+      const int half = m.out_channels() / 2;
+      const int k = m.kernel();
+      if (m.stride() == 1) {
+        const int left = Slice(x, 0, cin / 2);
+        int r = Slice(x, cin / 2, cin);
+        r = Cba(r, half, 1, 1, 1, a);
+        r = Bn(Conv(r, half, k, 1, half));
+        r = Cba(r, half, 1, 1, 1, a);
+        return Shuffle(Concat({left, r}), 2);
+      }
+      int l = Bn(Conv(x, cin, k, 2, cin));
+      l = Cba(l, half, 1, 1, 1, a);
+      int r = Cba(x, half, 1, 1, 1, a);
+      r = Bn(Conv(r, half, k, 2, half));
+      r = Cba(r, half, 1, 1, 1, a);
+      return Shuffle(Concat({l, r}), 2);
+    }
+    case v1::Block::kCsp: {
+      const auto& m = b.csp();
+      const ActKind a = ToActKind(m.act());
+      int y = x;
+      if (m.stride() == 2) y = Cba(y, m.out_channels(), 3, 2, 1, a);
+      const int hidden =
+          static_cast<int>(std::lround(m.out_channels() * m.split_ratio()));
+      const int p1 = Cba(y, hidden, 1, 1, 1, a);
+      int p2 = Cba(y, hidden, 1, 1, 1, a);
+      for (int i = 0; i < m.num_blocks(); ++i) {
+        if (m.inner() == v1::CSP_BOTTLENECK) {
+          int t = Cba(p2, hidden, 1, 1, 1, a);
+          t = Cba(t, hidden, 3, 1, 1, a);
+          p2 = Sum({p2, t});
+        } else {
+          int t = Cba(p2, hidden, 3, 1, 1, a);
+          t = Bn(Conv(t, hidden, 3, 1));
+          p2 = Act(Sum({p2, t}), a);
+        }
+      }
+      return Cba(Concat({p2, p1}), m.out_channels(), 1, 1, 1, a);
+    }
+    case v1::Block::kOsa: {
+      const auto& m = b.osa();
+      const ActKind a = ToActKind(m.act());
+      int y = m.stride() == 2 ? Pool(x, true, 3, 2) : x;
+      std::vector<int> feats = {y};
+      int t = y;
+      for (int i = 0; i < m.layers(); ++i) {
+        t = Cba(t, m.stage_channels(), 3, 1, 1, a);
+        feats.push_back(t);
+      }
+      y = Cba(Concat(feats), m.out_channels(), 1, 1, 1, a);
+      if (m.ese()) {
+        int s = GlobalPool(y);
+        s = Act(Conv(s, m.out_channels(), 1, 1, 1, true), ActKind::kHsigmoid);
+        y = Mul(y, s);
+      }
+      if (m.residual()) y = Sum({y, x});
+      return y;
+    }
+    case v1::Block::kBasic: {
+      const auto& m = b.basic();
+      const ActKind a = ToActKind(m.act());
+      int y = Cba(x, m.out_channels(), 3, m.stride(), 1, a);
+      y = Bn(Conv(y, m.out_channels(), 3, 1));
+      int sc = x;
+      if (m.stride() != 1 || cin != m.out_channels())
+        sc = Bn(Conv(x, m.out_channels(), 1, m.stride()));
+      return Act(Sum({y, sc}), a);
+    }
+    case v1::Block::kBottleneck: {
+      const auto& m = b.bottleneck();
+      const ActKind a = ToActKind(m.act());
+      int y = Cba(x, m.mid_channels(), 1, 1, 1, a);
+      y = Cba(y, m.mid_channels(), 3, m.stride(), m.groups(), a);
+      y = Bn(Conv(y, m.out_channels(), 1, 1));
+      int sc = x;
+      if (m.stride() != 1 || cin != m.out_channels())
+        sc = Bn(Conv(x, m.out_channels(), 1, m.stride()));
+      return Act(Sum({y, sc}), a);
+    }
+    case v1::Block::kPool: {
+      const auto& m = b.pool();
+      return Pool(x, m.kind() != v1::AVG, m.kernel(), m.stride());
+    }
+    default:
+      return x;
+  }
+}
+
+int Lowerer::LowerHead(const v1::Head& h, int x) {
+  const ActKind a = ToActKind(h.act() == v1::ACTIVATION_UNSPECIFIED ? v1::RELU : h.act());
+  int y = x;
+  if (h.conv_channels() > 0) y = Cba(y, h.conv_channels(), 1, 1, 1, a);
+  y = GlobalPool(y);
+  if (h.fc_hidden() > 0) y = Act(Linear(y, h.fc_hidden()), a);
+  return Linear(y, h.num_classes());
+}
+
+}  // namespace
+
+ActKind ToActKind(v1::Activation a) {
+  switch (a) {
+    case v1::RELU: return ActKind::kRelu;
+    case v1::RELU6: return ActKind::kRelu6;
+    case v1::HSWISH: return ActKind::kHswish;
+    case v1::SILU: return ActKind::kSilu;
+    default: return ActKind::kNone;
+  }
+}
+
+const char* OpKindName(OpKind k) {
+  switch (k) {
+    case OpKind::kConv: return "conv";
+    case OpKind::kBatchNorm: return "bn";
+    case OpKind::kAct: return "act";
+    case OpKind::kAdd: return "add";
+    case OpKind::kMul: return "mul";
+    case OpKind::kConcat: return "concat";
+    case OpKind::kSlice: return "slice";
+    case OpKind::kShuffle: return "shuffle";
+    case OpKind::kMaxPool: return "maxpool";
+    case OpKind::kAvgPool: return "avgpool";
+    case OpKind::kGlobalPool: return "gpool";
+    case OpKind::kLinear: return "linear";
+  }
+  return "?";
+}
+
+int MakeDivisible(double v, int divisor) {
+  int n = std::max(divisor, static_cast<int>(v + divisor / 2.0) / divisor * divisor);
+  if (n < 0.9 * v) n += divisor;
+  return n;
+}
+
+Graph LowerNetwork(const v1::Architecture& arch) {
+  Graph g;
+  g.values.push_back(InputShape(arch));
+  Lowerer l(&g);
+  int x = 0;
+  int idx = 0;
+  for (const auto& b : arch.stem()) {
+    l.block = idx++;
+    x = l.LowerBlock(b, x);
+  }
+  for (const auto& st : arch.stages())
+    for (const auto& b : st.blocks()) {
+      l.block = idx++;
+      x = l.LowerBlock(b, x);
+    }
+  g.num_blocks = idx;
+  l.block = idx;
+  g.output = l.LowerHead(arch.head(), x);
+  return g;
+}
+
+Graph LowerBlock(const v1::Block& block, const Shape& in) {
+  Graph g;
+  g.values.push_back(in);
+  Lowerer l(&g);
+  l.block = 0;
+  g.output = l.LowerBlock(block, 0);
+  g.num_blocks = 1;
+  return g;
+}
+
+Graph LowerHead(const v1::Head& head, const Shape& in) {
+  Graph g;
+  g.values.push_back(in);
+  Lowerer l(&g);
+  l.block = 0;
+  g.output = l.LowerHead(head, 0);
+  return g;
+}
+
+}  // namespace lutnas

@@ -1,0 +1,84 @@
+// LibTorch builder: parameter counts equal the cost analysis, forward shapes
+// are right, RepVGG re-parameterisation is exact, errors are Statuses.
+#include "gtest/gtest.h"
+#include "latency_models/builder.h"
+#include "latency_models/cost.h"
+#include "search/space/space.h"
+
+namespace lutnas {
+namespace {
+
+TEST(BuilderTest, RandomArchitecturesMatchCostAndShape) {
+  torch::NoGradGuard ng;
+  torch::manual_seed(0);
+  for (const char* name : {"tiny", "edge", "mobile"}) {
+    auto sp = Space::Load(std::string("search/spaces/") + name + ".json");
+    ASSERT_TRUE(sp.ok()) << sp.status();
+    Rng rng(123);
+    for (int i = 0; i < 200; ++i) {
+      v1::Architecture arch = (*sp)->ToArchitecture((*sp)->Sample(rng));
+      // Forward at a small resolution keeps 600 networks cheap; the
+      // parameter count does not depend on resolution.
+      arch.set_resolution(32);
+      auto net = BuildNetwork(arch);
+      ASSERT_TRUE(net.ok()) << net.status();
+      EXPECT_EQ(CountParameters(**net), AnalyzeNetwork(arch).total.params)
+          << name << " " << CanonicalEncoding(arch);
+      if (i % 10 == 0) {
+        auto y = (*net)->forward(torch::randn({2, 3, 32, 32}));
+        EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, arch.head().num_classes()}));
+      }
+    }
+  }
+}
+
+TEST(BuilderTest, ZooParameterCountsMatchCostAnalysis) {
+  for (const char* name : {"mobilenet_v2", "resnet50", "repvgg_a0", "repvgg_a0_train",
+                           "shufflenet_v2_x1_0", "resnet18"}) {
+    auto arch = LoadArchitectureFile(std::string("models/") + name + ".json");
+    ASSERT_TRUE(arch.ok());
+    auto net = BuildNetwork(*arch);
+    ASSERT_TRUE(net.ok()) << net.status();
+    EXPECT_EQ(CountParameters(**net), AnalyzeNetwork(*arch).total.params) << name;
+  }
+}
+
+TEST(BuilderTest, RepVGGDeployFormEqualsTrainForm) {
+  torch::NoGradGuard ng;
+  torch::manual_seed(1);
+  auto train = LoadArchitectureFile("models/repvgg_a0_train.json");
+  auto deploy = LoadArchitectureFile("models/repvgg_a0.json");
+  ASSERT_TRUE(train.ok() && deploy.ok());
+  train->set_resolution(64);
+  deploy->set_resolution(64);
+  auto t = BuildNetwork(*train);
+  auto d = BuildNetwork(*deploy);
+  ASSERT_TRUE(t.ok() && d.ok());
+  // Non-trivial batch-norm statistics, or fusion would be checked on identity.
+  for (auto& buf : (*t)->named_buffers()) {
+    if (buf.key().find("running_var") != std::string::npos)
+      buf.value().uniform_(0.5, 2.0);
+    if (buf.key().find("running_mean") != std::string::npos)
+      buf.value().uniform_(-0.2, 0.2);
+  }
+  for (auto& p : (*t)->named_parameters())
+    if (p.key().find("bn") == 0) p.value().uniform_(0.5, 1.5);
+  ASSERT_TRUE(FuseRepVGG(**t, **d).ok());
+  const auto x = torch::randn({2, 3, 64, 64});
+  const auto yt = (*t)->forward(x), yd = (*d)->forward(x);
+  EXPECT_LT((yt - yd).abs().max().item<double>(), 1e-4);
+  EXPECT_GT(yt.abs().max().item<double>(), 1e-3);
+}
+
+TEST(BuilderTest, TorchErrorsBecomeStatus) {
+  auto arch = LoadArchitectureFile("models/resnet18.json");
+  ASSERT_TRUE(arch.ok());
+  auto net = BuildNetwork(*arch);
+  ASSERT_TRUE(net.ok());
+  auto st = TorchGuard([&] { (*net)->forward(torch::randn({1, 5, 32, 32})); });
+  EXPECT_EQ(st.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(st.message().find("libtorch"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lutnas

@@ -1,0 +1,160 @@
+#include "gtest/gtest.h"
+#include "search/space/arch_util.h"
+#include "search/space/space.h"
+
+namespace lutnas {
+namespace {
+
+v1::Architecture Parse(const std::string& json) {
+  auto a = ParseArchitectureJson(json);
+  EXPECT_TRUE(a.ok()) << a.status();
+  return a.ok() ? *a : v1::Architecture();
+}
+
+std::string ErrorOf(const std::string& json) {
+  auto a = ParseArchitectureJson(json);
+  if (!a.ok()) return std::string(a.status().message());
+  auto st = ValidateArchitecture(*a);
+  return st.ok() ? "" : std::string(st.message());
+}
+
+const char* kBase = R"({"resolution": 64, "stem": [{"conv": {"out_channels": 16, "stride": 2}}],
+  "stages": [{"blocks": [%s]}], "head": {"num_classes": 10}})";
+
+std::string WithBlock(const std::string& block) {
+  char buf[1024];
+  std::snprintf(buf, sizeof buf, kBase, block.c_str());
+  return buf;
+}
+
+struct BadCase {
+  const char* block;
+  const char* message;
+};
+
+class ValidationTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ValidationTest, NamesFieldAndProblem) {
+  EXPECT_EQ(ErrorOf(WithBlock(GetParam().block)), GetParam().message);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Bad, ValidationTest,
+    ::testing::Values(
+        BadCase{R"({"conv": {"out_channels": -3}})",
+                "stages[0].blocks[0].conv.out_channels: must be > 0, got -3"},
+        BadCase{R"({"conv": {"out_channels": 16, "stride": 3}})",
+                "stages[0].blocks[0].conv.stride: must be 1 or 2, got 3"},
+        BadCase{R"({"conv": {"out_channels": 16, "kernel": 4}})",
+                "stages[0].blocks[0].conv.kernel: must be 1, 3, 5 or 7, got 4"},
+        BadCase{R"({"mbconv": {"out_channels": 16, "kernel": 1}})",
+                "stages[0].blocks[0].mbconv.kernel: must be 3, 5 or 7, got 1"},
+        BadCase{R"({"conv": {"out_channels": 24, "groups": 5}})",
+                "stages[0].blocks[0].conv.groups: 5 does not divide in_channels 16 and out_channels 24"},
+        BadCase{R"({"shuffle": {"out_channels": 15, "stride": 2}})",
+                "stages[0].blocks[0].shuffle.out_channels: channel split needs an even width, got 15"},
+        BadCase{R"({"shuffle": {"out_channels": 32}})",
+                "stages[0].blocks[0].shuffle.out_channels: stride-1 unit needs out_channels == in_channels 16, got 32"},
+        BadCase{R"({"csp": {"out_channels": 32, "split_ratio": 1.5}})",
+                "stages[0].blocks[0].csp.split_ratio: must be in (0, 1], got 1.5"},
+        BadCase{R"({"osa": {"out_channels": 32, "stage_channels": 16, "residual": true}})",
+                "stages[0].blocks[0].osa.residual: needs in_channels == out_channels and stride 1 (in 16, out 32, stride 1)"},
+        BadCase{R"({"mbconv": {"out_channels": 16, "expansion": 0}})",
+                "stages[0].blocks[0].mbconv.expansion: must be in 1..8, got 0"},
+        BadCase{R"({})",
+                "stages[0].blocks[0]: block has no type (set one of conv, repvgg, mbconv, fused_mbconv, shuffle, csp, osa, basic, bottleneck, pool)"}));
+
+TEST(ValidationTest, ArchitectureLevelErrors) {
+  EXPECT_EQ(ErrorOf(R"({"resolution": 4, "stem": [{"conv": {"out_channels": 8}}], "head": {"num_classes": 1}})"),
+            "resolution: must be in 8..1024, got 4");
+  EXPECT_EQ(ErrorOf(R"({"resolution": 32, "head": {"num_classes": 1}})"),
+            "stages: the network has no blocks");
+  EXPECT_EQ(ErrorOf(R"({"resolution": 32, "stem": [{"conv": {"out_channels": 8}}], "head": {"num_classes": 0}})"),
+            "head.num_classes: must be in 1..100000, got 0");
+  EXPECT_EQ(ErrorOf(R"({"resolution": 32, "stages": [{"blocks": []}], "head": {"num_classes": 2}})"),
+            "stages[0].blocks: a stage needs at least one block");
+  EXPECT_NE(ErrorOf(R"({"resolution": "big"})").find("invalid JSON"), std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"resolutoin": 32})").find("invalid JSON"), std::string::npos);
+  EXPECT_NE(ErrorOf("[[[[").find("invalid JSON"), std::string::npos);
+}
+
+TEST(CanonicalTest, EqualNetworksEncodeTheSame) {
+  // Defaults spelled out vs left out, camelCase vs snake_case, stage split.
+  const auto a = Parse(R"({"name": "a", "resolution": 64,
+    "stem": [{"conv": {"out_channels": 16, "stride": 2}}],
+    "stages": [{"blocks": [{"mbconv": {"out_channels": 16}}, {"mbconv": {"outChannels": 24, "stride": 2}}]}],
+    "head": {"num_classes": 10}})");
+  const auto b = Parse(R"({"name": "b", "resolution": 64, "in_channels": 3,
+    "stem": [{"conv": {"out_channels": 16, "kernel": 3, "stride": 2, "groups": 1, "act": "RELU"}}],
+    "stages": [{"blocks": [{"mbconv": {"out_channels": 16, "expansion": 6, "kernel": 3, "stride": 1, "act": "RELU6"}}]},
+               {"blocks": [{"mbconv": {"out_channels": 24, "stride": 2, "se": false}}]}],
+    "head": {"num_classes": 10, "act": "RELU"}})");
+  EXPECT_EQ(CanonicalEncoding(a), CanonicalEncoding(b));
+  EXPECT_EQ(ArchHash(a), ArchHash(b));
+  EXPECT_EQ(CanonicalEncoding(a),
+            "v1;r64;i3;conv:o16,k3,s2,g1,relu;mbconv:o16,e6,k3,s1,se0,relu6;"
+            "mbconv:o24,e6,k3,s2,se0,relu6;head:c0,relu,f0,n10");
+  // Pinned: the hash must never change across runs, compilers or platforms.
+  EXPECT_EQ(ArchHash(a), "89e41c82be9a02d5");
+  auto c = a;
+  c.mutable_stages(0)->mutable_blocks(1)->mutable_mbconv()->set_kernel(5);
+  EXPECT_NE(ArchHash(a), ArchHash(c));
+}
+
+TEST(SpaceTest, ShippedSpacesLoadSampleAndEnumerate) {
+  for (const char* name : {"tiny", "edge", "mobile"}) {
+    auto sp = Space::Load(std::string("search/spaces/") + name + ".json");
+    ASSERT_TRUE(sp.ok()) << name << ": " << sp.status();
+    Rng rng(42);
+    for (int i = 0; i < 200; ++i) {
+      const Genotype g = (*sp)->Sample(rng);
+      EXPECT_TRUE((*sp)->CheckGenotype(g).ok()) << name << " " << g.Encode();
+      const auto arch = (*sp)->ToArchitecture(g);
+      ASSERT_TRUE(ValidateArchitecture(arch).ok())
+          << name << " " << ValidateArchitecture(arch);
+      auto back = Genotype::Decode(g.Encode());
+      ASSERT_TRUE(back.ok());
+      EXPECT_EQ(*back, g);
+    }
+    const auto keys = (*sp)->EnumerateKeys();
+    EXPECT_GT(keys.size(), 10u) << name;
+    // Every block of every sample is a key the enumeration produced.
+    std::set<std::string> all;
+    for (const auto& k : keys) all.insert(k.key);
+    for (int i = 0; i < 50; ++i) {
+      const auto arch = (*sp)->ToArchitecture((*sp)->Sample(rng));
+      for (const auto& site : ListBlocks(arch))
+        EXPECT_TRUE(all.count(BlockKey(site.block, site.in))) << BlockKey(site.block, site.in);
+      const Shape last = ListBlocks(arch).back().out;
+      EXPECT_TRUE(all.count(HeadKey(arch.head(), last)));
+    }
+  }
+}
+
+TEST(SpaceTest, SamplingIsDeterministicForASeed) {
+  auto sp = Space::Load("search/spaces/edge.json");
+  ASSERT_TRUE(sp.ok()) << sp.status();
+  Rng a(7), b(7);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ((*sp)->Sample(a), (*sp)->Sample(b));
+}
+
+TEST(SpaceTest, BadSpacesNameTheField) {
+  auto err = [](const std::string& json) {
+    auto p = ParseSpaceJson(json);
+    if (!p.ok()) return std::string(p.status().message());
+    auto s = Space::Create(*p);
+    return s.ok() ? std::string() : std::string(s.status().message());
+  };
+  EXPECT_EQ(err(R"({"resolutions": [], "stages": []})"),
+            "resolutions: at least one resolution is needed");
+  EXPECT_EQ(err(R"({"resolutions": [64], "head": {"num_classes": 10}, "stages": [{"block_types": [], "width": {"values": [16]}, "depth": {"values": [1]}}]})"),
+            "stages[0].block_types: at least one block type is needed");
+  EXPECT_EQ(err(R"({"resolutions": [64], "head": {"num_classes": 10}, "stages": [{"block_types": ["MBCONV"], "width": {"min": 32, "max": 16}, "depth": {"values": [1]}}]})"),
+            "stages[0].width: max 16 < min 32");
+  // Only stride-1 ShuffleNet units, yet the width changes: contradictory.
+  EXPECT_EQ(err(R"({"resolutions": [64], "stem": [{"conv": {"out_channels": 16}}], "head": {"num_classes": 10}, "stages": [{"block_types": ["SHUFFLE"], "width": {"values": [32]}, "depth": {"values": [1]}, "stride": 1}]})"),
+            "stages[0]: no allowed block type can go from 16 to 32 channels (first block)");
+}
+
+}  // namespace
+}  // namespace lutnas
