@@ -98,7 +98,7 @@ torch::Tensor GraphNetImpl::forward(torch::Tensor x) {
       case OpKind::kAvgPool:
         y = torch::avg_pool2d(a, op.kernel, op.stride, op.kernel / 2);
         break;
-      case OpKind::kGlobalPool: y = torch::adaptive_avg_pool2d(a, 1); break;
+      case OpKind::kGlobalPool: y = torch::adaptive_avg_pool2d(a, {1, 1}); break;
       case OpKind::kLinear: y = linear_[i]->forward(a.flatten(1)); break;
     }
     v[op.out] = std::move(y);
@@ -145,11 +145,17 @@ absl::Status FuseRepVGG(GraphNetImpl& train, GraphNetImpl& deploy) {
     const Graph& tg = train.graph();
     const Graph& dg = deploy.graph();
     // Plain ops: copy parameters and buffers in op order, per kind.
-    std::vector<int> t_plain, d_plain;
-    for (size_t i = 0; i < tg.ops.size(); ++i)
-      if (tg.ops[i].role == Role::kNone) t_plain.push_back(i);
-    for (size_t i = 0; i < dg.ops.size(); ++i)
-      if (dg.ops[i].role == Role::kNone) d_plain.push_back(i);
+    auto plain = [](const Graph& g) {
+      std::vector<int> ids;
+      for (size_t i = 0; i < g.ops.size(); ++i) {
+        const OpKind k = g.ops[i].kind;
+        if (g.ops[i].role == Role::kNone &&
+            (k == OpKind::kConv || k == OpKind::kBatchNorm || k == OpKind::kLinear))
+          ids.push_back(i);
+      }
+      return ids;
+    };
+    const std::vector<int> t_plain = plain(tg), d_plain = plain(dg);
     TORCH_CHECK(t_plain.size() == d_plain.size(), "graphs differ outside RepVGG blocks");
     auto tp = train.named_parameters(), dp = deploy.named_parameters();
     auto tb = train.named_buffers(), db = deploy.named_buffers();
