@@ -60,11 +60,16 @@ GraphNetImpl::GraphNetImpl(Graph graph) : graph_(std::move(graph)) {
   }
 }
 
-torch::Tensor GraphNetImpl::forward(torch::Tensor x) {
+torch::Tensor GraphNetImpl::forward(torch::Tensor x) { return Run(x, false); }
+torch::Tensor GraphNetImpl::features(torch::Tensor x) { return Run(x, true); }
+
+torch::Tensor GraphNetImpl::Run(torch::Tensor x, bool features_only) {
   std::vector<torch::Tensor> v(graph_.values.size());
   v[0] = x;
+  int last = 0;
   for (size_t i = 0; i < graph_.ops.size(); ++i) {
     const Op& op = graph_.ops[i];
+    if (features_only && op.block >= graph_.num_blocks) return v[last];
     const torch::Tensor& a = v[op.in[0]];
     torch::Tensor y;
     switch (op.kind) {
@@ -101,10 +106,11 @@ torch::Tensor GraphNetImpl::forward(torch::Tensor x) {
       case OpKind::kGlobalPool: y = torch::adaptive_avg_pool2d(a, {1, 1}); break;
       case OpKind::kLinear: y = linear_[i]->forward(a.flatten(1)); break;
     }
+    if (observer_) observer_(op, y);
     v[op.out] = std::move(y);
-    // Free values no later op reads (keeps peak memory near the true one).
+    last = op.out;
   }
-  return v[graph_.output];
+  return features_only ? v[last] : v[graph_.output];
 }
 
 absl::StatusOr<GraphNet> BuildGraph(const Graph& graph) {

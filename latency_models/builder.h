@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -19,12 +20,20 @@ class GraphNetImpl : public torch::nn::Module {
  public:
   explicit GraphNetImpl(Graph graph);
   torch::Tensor forward(torch::Tensor x);
+  // The feature map before the head (after the last block), e.g. for Zen-score.
+  torch::Tensor features(torch::Tensor x);
+  // Called with every op's output during forward/features (nullptr: none),
+  // e.g. to collect ReLU activation patterns for NASWOT.
+  using Observer = std::function<void(const Op&, const torch::Tensor&)>;
+  void set_observer(Observer obs) { observer_ = std::move(obs); }
   const Graph& graph() const { return graph_; }
   torch::nn::Conv2d& conv(int op) { return conv_[op]; }
   torch::nn::BatchNorm2d& bn(int op) { return bn_[op]; }
 
  private:
+  torch::Tensor Run(torch::Tensor x, bool features_only);
   Graph graph_;
+  Observer observer_;
   std::vector<torch::nn::Conv2d> conv_;
   std::vector<torch::nn::BatchNorm2d> bn_;
   std::vector<torch::nn::Linear> linear_;

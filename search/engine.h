@@ -1,0 +1,119 @@
+// The search engine: regularized (aging) evolution, NSGA-II and random
+// search over a Space, scored through an Evaluator (latency from tables,
+// accuracy from proxies or external scores). Plain C++: no gRPC, no SQLite,
+// no torch. Deterministic for a seed whatever the evaluator's thread count;
+// its whole state round-trips through Checkpoint()/Restore(), so a restored
+// engine ends with exactly the result of one never interrupted.
+// Not thread-safe: one job owns one engine.
+#ifndef LUTNAS_SEARCH_ENGINE_H_
+#define LUTNAS_SEARCH_ENGINE_H_
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "lutnas/v1/service.pb.h"
+#include "search/space/space.h"
+
+namespace lutnas::search {
+
+// What an evaluator says about one genotype.
+struct Evaluation {
+  double score = NAN;              // objective, higher is better; NaN: pending (external)
+  std::vector<double> latency_ms;  // one per EngineOptions::latency_budgets_ms entry
+  int64_t params = 0;
+  int64_t macs = 0;
+};
+
+// Scores genotypes. Implementations may evaluate a batch in parallel but
+// must return the same numbers for the same genotype every time.
+class Evaluator {
+ public:
+  virtual ~Evaluator() = default;
+  virtual absl::Status Evaluate(const std::vector<Genotype>& genotypes,
+                                std::vector<Evaluation>* results) = 0;
+};
+
+struct EngineOptions {
+  v1::Algorithm algorithm = v1::EVOLUTION;
+  int population = 100;   // P
+  int sample_size = 25;   // S (tournament size)
+  int generations = 20;   // after the initial population; P children each
+  uint64_t seed = 0;
+  // Budget per evaluator latency index (same order as Evaluation::latency_ms);
+  // <= 0: reported but unconstrained.
+  std::vector<double> latency_budgets_ms;
+  int64_t max_params = 0;  // 0: no cap
+  int64_t max_macs = 0;    // 0: no cap (a MACs-only budget = FLOPs baseline)
+  bool soft = false;       // MnasNet reward score * prod (lat_i / T_i)^w
+  double soft_weight = -0.07;
+  bool external = false;   // scores arrive through Tell()
+  int repair_tries = 20;   // bounded repair of an infeasible child
+  int64_t max_evaluations = 2'000'000;  // cap checked in Create
+};
+
+// One evaluated architecture as the engine keeps it.
+struct Individual {
+  Genotype genotype;
+  std::string key;  // genotype.Encode()
+  Evaluation eval;
+  bool feasible = false;
+  double fitness = 0;  // the reward selection uses (score, or soft reward)
+  int generation = 0;
+};
+
+// What one Step() produced: everything evaluated in it (to store) and the
+// current Pareto front / best individuals.
+struct GenerationReport {
+  int generation = 0;
+  std::vector<Individual> evaluated;
+  std::vector<Individual> pareto;
+};
+
+class Engine {
+ public:
+  // Validates options (INVALID_ARGUMENT naming the field: population >= 2,
+  // 1 <= sample_size <= population, generations >= 0, budgets finite,
+  // evaluations <= max_evaluations).
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(
+      std::shared_ptr<const Space> space, const EngineOptions& options,
+      Evaluator* evaluator);
+
+  // Checkpoint is opaque text; Restore rejects malformed input (DATA_LOSS).
+  std::string Checkpoint() const;
+  absl::Status Restore(const std::string& checkpoint);
+
+  bool Done() const;
+  // Runs the next generation (the first call builds the initial population).
+  // FAILED_PRECONDITION with a clear message when no feasible architecture
+  // can be found within bounded tries (the budget is out of reach), or, in
+  // external mode, while scores are still pending.
+  absl::StatusOr<GenerationReport> Step();
+
+  // External objective: up to k individuals waiting for a score (creating
+  // the next batch when none is pending); Tell records one score.
+  absl::StatusOr<std::vector<Individual>> Ask(int k);
+  absl::Status Tell(const std::string& key, double score);
+
+  v1::Progress progress() const;
+  // Feasible, non-dominated individuals (max score, min each latency).
+  std::vector<Individual> ParetoFront() const;
+  // Feasible individuals by fitness, best first.
+  std::vector<Individual> Best(int k) const;
+
+ private:
+  Engine() = default;
+  struct State;
+  std::shared_ptr<const Space> space_;
+  EngineOptions options_;
+  Evaluator* evaluator_ = nullptr;
+  std::unique_ptr<State> state_;
+  friend struct EngineAccess;
+};
+
+}  // namespace lutnas::search
+
+#endif  // LUTNAS_SEARCH_ENGINE_H_
