@@ -1,6 +1,8 @@
 #include "search/space/space.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -517,6 +519,123 @@ std::vector<KeySpec> Space::EnumerateKeys() const {
   out.reserve(keys.size());
   for (auto& [k, v] : keys) out.push_back(std::move(v));
   return out;
+}
+
+}  // namespace lutnas
+
+namespace lutnas {
+namespace {
+
+bool ParseAct(const std::string& t, v1::Activation* a) {
+  static const std::pair<const char*, v1::Activation> kActs[] = {
+      {"relu", v1::RELU}, {"relu6", v1::RELU6}, {"hswish", v1::HSWISH},
+      {"silu", v1::SILU}, {"id", v1::IDENTITY}};
+  for (const auto& [name, act] : kActs)
+    if (t == name) {
+      *a = act;
+      return true;
+    }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<KeySpec> ParseKey(const std::string& key) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(StrCat("key '", key.substr(0, 200), "': ", why));
+  };
+  if (key.size() > 256) return bad("longer than 256 characters");
+  const size_t at = key.find('@');
+  if (at == std::string::npos) return bad("missing '@CxHxW' input shape");
+  const std::string body = key.substr(0, at);
+  std::vector<std::string> dims = absl::StrSplit(key.substr(at + 1), 'x');
+  KeySpec ks;
+  ks.key = key;
+  if (dims.size() != 3 || !absl::SimpleAtoi(dims[0], &ks.in.c) ||
+      !absl::SimpleAtoi(dims[1], &ks.in.h) || !absl::SimpleAtoi(dims[2], &ks.in.w))
+    return bad("input shape must be CxHxW");
+  if (ks.in.c < 1 || ks.in.c > kMaxChannels || ks.in.h < 1 ||
+      ks.in.h > kMaxResolution || ks.in.w < 1 || ks.in.w > kMaxResolution)
+    return bad("input shape out of range");
+  const size_t colon = body.find(':');
+  if (colon == std::string::npos) return bad("missing 'type:' prefix");
+  const std::string type = body.substr(0, colon);
+  std::map<std::string, double> num;
+  std::set<std::string> words;
+  v1::Activation act = v1::ACTIVATION_UNSPECIFIED;
+  for (const auto& tok_view : absl::StrSplit(body.substr(colon + 1), ',')) {
+    const std::string tok(tok_view);
+    if (ParseAct(tok, &act)) continue;
+    size_t p = 0;
+    while (p < tok.size() && std::isalpha(static_cast<unsigned char>(tok[p]))) ++p;
+    if (p == tok.size()) {
+      words.insert(tok);
+      continue;
+    }
+    double v;
+    if (p == 0 || !absl::SimpleAtod(tok.substr(p), &v) || !std::isfinite(v))
+      return bad(StrCat("malformed field '", tok, "'"));
+    num[tok.substr(0, p)] = v;
+  }
+  auto I = [&](const char* f) { return static_cast<int>(num.count(f) ? num[f] : -1); };
+  v1::Block& b = ks.block;
+  if (type == "head") {
+    ks.is_head = true;
+    ks.head.set_conv_channels(I("c"));
+    ks.head.set_act(act);
+    ks.head.set_fc_hidden(I("f"));
+    ks.head.set_num_classes(I("n"));
+    if (ks.head.conv_channels() < 0 || ks.head.fc_hidden() < 0 || ks.head.num_classes() < 1)
+      return bad("head needs c>=0, f>=0, n>=1");
+    if (HeadKey(ks.head, ks.in) != key) return bad("not in canonical form");
+    return ks;
+  } else if (type == "conv") {
+    auto* m = b.mutable_conv();
+    m->set_out_channels(I("o")); m->set_kernel(I("k")); m->set_stride(I("s"));
+    m->set_groups(I("g")); m->set_act(act);
+  } else if (type == "repvgg") {
+    auto* m = b.mutable_repvgg();
+    m->set_out_channels(I("o")); m->set_stride(I("s")); m->set_groups(I("g"));
+    m->set_deploy(words.count("deploy") > 0); m->set_act(act);
+  } else if (type == "mbconv" || type == "fused_mbconv") {
+    auto set = [&](auto* m) {
+      m->set_out_channels(I("o")); m->set_expansion(I("e")); m->set_kernel(I("k"));
+      m->set_stride(I("s")); m->set_se(I("se") == 1); m->set_act(act);
+    };
+    if (type == "mbconv") set(b.mutable_mbconv()); else set(b.mutable_fused_mbconv());
+  } else if (type == "shuffle") {
+    auto* m = b.mutable_shuffle();
+    m->set_out_channels(I("o")); m->set_kernel(I("k")); m->set_stride(I("s")); m->set_act(act);
+  } else if (type == "csp") {
+    auto* m = b.mutable_csp();
+    m->set_out_channels(I("o")); m->set_stride(I("s"));
+    m->set_split_ratio(num.count("r") ? num["r"] : -1); m->set_num_blocks(I("n"));
+    m->set_inner(words.count("bottleneck") ? v1::CSP_BOTTLENECK : v1::CSP_BASIC);
+    m->set_act(act);
+  } else if (type == "osa") {
+    auto* m = b.mutable_osa();
+    m->set_out_channels(I("o")); m->set_stage_channels(I("c")); m->set_layers(I("l"));
+    m->set_stride(I("s")); m->set_residual(I("res") == 1); m->set_ese(I("ese") == 1);
+    m->set_act(act);
+  } else if (type == "basic") {
+    auto* m = b.mutable_basic();
+    m->set_out_channels(I("o")); m->set_stride(I("s")); m->set_act(act);
+  } else if (type == "bottleneck") {
+    auto* m = b.mutable_bottleneck();
+    m->set_out_channels(I("o")); m->set_mid_channels(I("m")); m->set_stride(I("s"));
+    m->set_groups(I("g")); m->set_act(act);
+  } else if (type == "pool") {
+    auto* m = b.mutable_pool();
+    m->set_kind(words.count("avg") ? v1::AVG : v1::MAX);
+    m->set_kernel(I("k")); m->set_stride(I("s"));
+  } else {
+    return bad(StrCat("unknown block type '", type.substr(0, 40), "'"));
+  }
+  Shape out;
+  if (auto st = ValidateBlock(b, ks.in, "block", &out); !st.ok()) return bad(std::string(st.message()));
+  if (BlockKey(b, ks.in) != key) return bad("not in canonical form");
+  ks.block = CanonicalBlock(b);
+  return ks;
 }
 
 }  // namespace lutnas

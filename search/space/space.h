@@ -57,6 +57,10 @@ struct KeySpec {
 std::string BlockKey(const v1::Block& b, const Shape& in);
 std::string HeadKey(const v1::Head& h, const Shape& in);
 
+// Inverse of BlockKey/HeadKey: parses and validates a key; errors name the
+// problem ("unknown block type 'foo'"). Only canonical keys are accepted.
+absl::StatusOr<KeySpec> ParseKey(const std::string& key);
+
 absl::StatusOr<v1::SearchSpace> ParseSpaceJson(const std::string& json);
 
 class Space {

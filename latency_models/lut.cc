@@ -1,0 +1,397 @@
+#include "latency_models/lut.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "latency_models/graph.h"
+
+namespace lutnas {
+namespace {
+
+inline uint64_t Mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  return h * 0xff51afd7ed558ccdull;
+}
+
+inline Shape Down(const Shape& in, int c, int s) {
+  return Shape{c, (in.h - 1) / s + 1, (in.w - 1) / s + 1};
+}
+
+// Output shape of a canonical block without validation or strings.
+Shape FastOut(const v1::Block& b, const Shape& in) {
+  switch (b.kind_case()) {
+    case v1::Block::kConv: return Down(in, b.conv().out_channels(), b.conv().stride());
+    case v1::Block::kRepvgg: return Down(in, b.repvgg().out_channels(), b.repvgg().stride());
+    case v1::Block::kMbconv: return Down(in, b.mbconv().out_channels(), b.mbconv().stride());
+    case v1::Block::kFusedMbconv:
+      return Down(in, b.fused_mbconv().out_channels(), b.fused_mbconv().stride());
+    case v1::Block::kShuffle: return Down(in, b.shuffle().out_channels(), b.shuffle().stride());
+    case v1::Block::kCsp: return Down(in, b.csp().out_channels(), b.csp().stride());
+    case v1::Block::kOsa: return Down(in, b.osa().out_channels(), b.osa().stride());
+    case v1::Block::kBasic: return Down(in, b.basic().out_channels(), b.basic().stride());
+    case v1::Block::kBottleneck:
+      return Down(in, b.bottleneck().out_channels(), b.bottleneck().stride());
+    case v1::Block::kPool: return Down(in, in.c, b.pool().stride());
+    default: return in;
+  }
+}
+
+Cost KeyCost(const KeySpec& k, int bpe) {
+  return GraphCost(k.is_head ? LowerHead(k.head, k.in) : LowerBlock(k.block, k.in), bpe);
+}
+
+}  // namespace
+
+uint64_t NumericKey(const v1::Block& b, const Shape& in) {
+  uint64_t h = Mix(Mix(Mix(Mix(0, b.kind_case()), in.c), in.h), in.w);
+  switch (b.kind_case()) {
+    case v1::Block::kConv: {
+      const auto& m = b.conv();
+      for (int64_t v : {(int64_t)m.out_channels(), (int64_t)m.kernel(), (int64_t)m.stride(),
+                        (int64_t)m.groups(), (int64_t)m.act()})
+        h = Mix(h, v);
+      break;
+    }
+    case v1::Block::kRepvgg: {
+      const auto& m = b.repvgg();
+      for (int64_t v : {(int64_t)m.out_channels(), (int64_t)m.stride(), (int64_t)m.groups(),
+                        (int64_t)m.deploy(), (int64_t)m.act()})
+        h = Mix(h, v);
+      break;
+    }
+    case v1::Block::kMbconv: {
+      const auto& m = b.mbconv();
+      for (int64_t v : {(int64_t)m.out_channels(), (int64_t)m.expansion(), (int64_t)m.kernel(),
+                        (int64_t)m.stride(), (int64_t)m.se(), (int64_t)m.act()})
+        h = Mix(h, v);
+      break;
+    }
+    case v1::Block::kFusedMbconv: {
+      const auto& m = b.fused_mbconv();
+      for (int64_t v : {(int64_t)m.out_channels(), (int64_t)m.expansion(), (int64_t)m.kernel(),
+                        (int64_t)m.stride(), (int64_t)m.se(), (int64_t)m.act()})
+        h = Mix(h, v);
+      break;
+    }
+    case v1::Block::kShuffle: {
+      const auto& m = b.shuffle();
+      for (int64_t v : {(int64_t)m.out_channels(), (int64_t)m.kernel(), (int64_t)m.stride(),
+                        (int64_t)m.act()})
+        h = Mix(h, v);
+      break;
+    }
+    case v1::Block::kCsp: {
+      const auto& m = b.csp();
+      for (int64_t v : {(int64_t)m.out_channels(), (int64_t)m.stride(),
+                        (int64_t)std::llround(m.split_ratio() * 1e4), (int64_t)m.num_blocks(),
+                        (int64_t)m.inner(), (int64_t)m.act()})
+        h = Mix(h, v);
+      break;
+    }
+    case v1::Block::kOsa: {
+      const auto& m = b.osa();
+      for (int64_t v : {(int64_t)m.out_channels(), (int64_t)m.stage_channels(), (int64_t)m.layers(),
+                        (int64_t)m.stride(), (int64_t)m.residual(), (int64_t)m.ese(),
+                        (int64_t)m.act()})
+        h = Mix(h, v);
+      break;
+    }
+    case v1::Block::kBasic: {
+      const auto& m = b.basic();
+      for (int64_t v : {(int64_t)m.out_channels(), (int64_t)m.stride(), (int64_t)m.act()}) h = Mix(h, v);
+      break;
+    }
+    case v1::Block::kBottleneck: {
+      const auto& m = b.bottleneck();
+      for (int64_t v : {(int64_t)m.out_channels(), (int64_t)m.mid_channels(), (int64_t)m.stride(),
+                        (int64_t)m.groups(), (int64_t)m.act()})
+        h = Mix(h, v);
+      break;
+    }
+    case v1::Block::kPool: {
+      const auto& m = b.pool();
+      for (int64_t v : {(int64_t)m.kind(), (int64_t)m.kernel(), (int64_t)m.stride()}) h = Mix(h, v);
+      break;
+    }
+    default:
+      break;
+  }
+  return h;
+}
+
+uint64_t NumericHeadKey(const v1::Head& hd, const Shape& in) {
+  uint64_t h = Mix(Mix(Mix(Mix(0, 1000), in.c), in.h), in.w);
+  const int act = hd.act() == v1::ACTIVATION_UNSPECIFIED ? v1::RELU : hd.act();
+  for (int64_t v : {(int64_t)hd.conv_channels(), (int64_t)act, (int64_t)hd.fc_hidden(),
+                    (int64_t)hd.num_classes()})
+    h = Mix(h, v);
+  return h;
+}
+
+int BytesPerElement(const std::string& p) {
+  if (p == "fp16" || p == "bf16") return 2;
+  if (p == "int8" || p == "uint8") return 1;
+  return 4;
+}
+
+std::string KeyFamily(const std::string& key) {
+  const std::string body = key.substr(0, key.find('@'));
+  std::string out;
+  size_t i = 0;
+  while (i < body.size()) {
+    const bool field_start = i > 0 && (body[i - 1] == ':' || body[i - 1] == ',');
+    if (field_start && (body[i] == 'o' || body[i] == 'c' || body[i] == 'm') &&
+        i + 1 < body.size() && std::isdigit(static_cast<unsigned char>(body[i + 1]))) {
+      out += body[i];
+      out += '*';
+      ++i;
+      while (i < body.size() && std::isdigit(static_cast<unsigned char>(body[i]))) ++i;
+      continue;
+    }
+    out += body[i++];
+  }
+  return out;
+}
+
+double LatencyPredictor::CostModel::Eval(const Cost& c) const {
+  return ms_per_mmac * c.macs / 1e6 + ms_per_mib * c.mac_bytes / 1048576.0 + ms_fixed;
+}
+
+absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create(
+    const v1::Hardware& hw, const v1::LatencyTable* table) {
+  std::shared_ptr<LatencyPredictor> p(new LatencyPredictor());
+  p->hw_ = hw;
+  p->bpe_ = BytesPerElement(table ? table->info().precision() : hw.precision());
+  if (!table) {
+    if (hw.peak_gops() <= 0 || hw.bandwidth_gbs() <= 0)
+      return absl::FailedPreconditionError(
+          absl::StrCat("hardware '", hw.name(),
+                       "' has no latency table and no published peak_gops/bandwidth_gbs "
+                       "to estimate from"));
+    p->spec_only_ = true;
+    // Roofline prior at a 50% attainable fraction of the published peaks.
+    p->model_.ms_per_mmac = 2e6 / (hw.peak_gops() * 1e9 * 0.5) * 1e3;
+    p->model_.ms_per_mib = 1048576.0 / (hw.bandwidth_gbs() * 1e9 * 0.5) * 1e3;
+    p->model_.ms_fixed = 0.0;
+    return std::shared_ptr<const LatencyPredictor>(std::move(p));
+  }
+  p->version_ = table->info().version() > 0 ? table->info().version() : 1;
+  p->correction_ = table->info().correction();
+  // Least squares ms ~ a*MMAC + b*MiB + c over measured keys (3x3 normal eqs).
+  double A[3][3] = {}, y[3] = {};
+  int n = 0;
+  for (const auto& e : table->entries()) {
+    if (e.status() != v1::ENTRY_MEASURED) continue;
+    auto ks = ParseKey(e.key());
+    if (!ks.ok()) continue;
+    const uint64_t nk = ks->is_head ? NumericHeadKey(ks->head, ks->in) : NumericKey(ks->block, ks->in);
+    p->measured_[nk] = e.median_ms();
+    const Cost c = KeyCost(*ks, p->bpe_);
+    p->families_[KeyFamily(e.key())].push_back({e.median_ms(), c, ""});
+    const double x[3] = {c.macs / 1e6, c.mac_bytes / 1048576.0, 1.0};
+    for (int i = 0; i < 3; ++i) {
+      for (int j = 0; j < 3; ++j) A[i][j] += x[i] * x[j];
+      y[i] += x[i] * e.median_ms();
+    }
+    ++n;
+  }
+  if (n == 0) return absl::InvalidArgumentError("table: no measured entries");
+  // Solve with Cramer's rule; fall back to a pure per-MAC rate.
+  auto det3 = [](double m[3][3]) {
+    return m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+           m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+           m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+  };
+  const double d = det3(A);
+  double sol[3] = {0, 0, 0};
+  bool ok = std::fabs(d) > 1e-12;
+  if (ok) {
+    for (int k = 0; k < 3; ++k) {
+      double M[3][3];
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) M[i][j] = j == k ? y[i] : A[i][j];
+      sol[k] = det3(M) / d;
+    }
+    ok = sol[0] >= 0 && sol[1] >= 0 && sol[2] >= 0;
+  }
+  if (!ok) {
+    double total_ms = 0, total_mmac = 0;
+    for (const auto& [f, v] : p->families_)
+      for (const auto& m : v) {
+        total_ms += m.ms;
+        total_mmac += m.cost.macs / 1e6 + m.cost.mac_bytes / 1048576.0;
+      }
+    sol[0] = sol[1] = total_mmac > 0 ? total_ms / total_mmac : 0.01;
+    sol[2] = 0;
+  }
+  p->model_ = CostModel{sol[0], sol[1], sol[2]};
+  return std::shared_ptr<const LatencyPredictor>(std::move(p));
+}
+
+double LatencyPredictor::Estimate(const KeySpec& key, v1::LatencySource* src) const {
+  const Cost c = KeyCost(key, bpe_);
+  const double model = std::max(1e-6, model_.Eval(c));
+  if (spec_only_) {
+    // Roofline: time is bound by the slower of compute and memory.
+    *src = v1::SOURCE_ROOFLINE;
+    return std::max(model_.ms_per_mmac * c.macs / 1e6, model_.ms_per_mib * c.mac_bytes / 1048576.0) +
+           0.002;
+  }
+  auto it = families_.find(KeyFamily(key.key));
+  if (it != families_.end() && !it->second.empty()) {
+    const Measured* best = nullptr;
+    double best_d = 0;
+    for (const auto& m : it->second) {
+      const double d = std::fabs(std::log((m.cost.macs + 1.0) / (c.macs + 1.0))) +
+                       std::fabs(std::log((m.cost.mac_bytes + 1.0) / (c.mac_bytes + 1.0)));
+      if (!best || d < best_d) best = &m, best_d = d;
+    }
+    *src = v1::SOURCE_INTERPOLATED;
+    return best->ms * model / std::max(1e-6, model_.Eval(best->cost));
+  }
+  *src = v1::SOURCE_ROOFLINE;
+  return model;
+}
+
+double LatencyPredictor::KeyLatency(const KeySpec& key, v1::LatencySource* src) const {
+  const uint64_t nk = key.is_head ? NumericHeadKey(key.head, key.in) : NumericKey(key.block, key.in);
+  auto it = measured_.find(nk);
+  if (it != measured_.end()) {
+    *src = v1::SOURCE_MEASURED;
+    return it->second;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto e = estimates_.find(nk);
+    if (e != estimates_.end()) {
+      *src = e->second.second;
+      return e->second.first;
+    }
+  }
+  const double ms = Estimate(key, src);
+  std::lock_guard<std::mutex> l(mu_);
+  estimates_[nk] = {ms, *src};
+  return ms;
+}
+
+double LatencyPredictor::SumLatency(const v1::Architecture& arch, double* measured_ms) const {
+  double sum = 0, meas = 0;
+  Shape s = InputShape(arch);
+  auto one = [&](uint64_t nk, const std::function<KeySpec()>& make) {
+    auto it = measured_.find(nk);
+    if (it != measured_.end()) {
+      sum += it->second;
+      meas += it->second;
+      return;
+    }
+    v1::LatencySource src;
+    sum += KeyLatency(make(), &src);
+  };
+  auto block = [&](const v1::Block& b) {
+    one(NumericKey(b, s), [&] {
+      KeySpec k;
+      k.block = b;
+      k.in = s;
+      k.key = BlockKey(b, s);
+      return k;
+    });
+    s = FastOut(b, s);
+  };
+  for (const auto& b : arch.stem()) block(b);
+  for (const auto& st : arch.stages())
+    for (const auto& b : st.blocks()) block(b);
+  one(NumericHeadKey(arch.head(), s), [&] {
+    KeySpec k;
+    k.is_head = true;
+    k.head = arch.head();
+    k.in = s;
+    k.key = HeadKey(arch.head(), s);
+    return k;
+  });
+  if (measured_ms) *measured_ms = meas;
+  return sum;
+}
+
+v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool breakdown) const {
+  v1::Prediction p;
+  p.set_hardware(hw_.name());
+  p.set_table_version(version_);
+  double sum = 0, meas = 0;
+  if (breakdown) {
+    for (const auto& site : ListBlocks(arch)) {
+      KeySpec k;
+      k.block = site.block;
+      k.in = site.in;
+      k.key = BlockKey(site.block, site.in);
+      v1::LatencySource src;
+      const double ms = KeyLatency(k, &src);
+      auto* bl = p.add_blocks();
+      bl->set_where(site.where);
+      bl->set_key(k.key);
+      bl->set_latency_ms(ms);
+      bl->set_source(src);
+      sum += ms;
+      if (src == v1::SOURCE_MEASURED) meas += ms;
+    }
+    KeySpec k;
+    k.is_head = true;
+    k.head = arch.head();
+    const auto sites = ListBlocks(arch);
+    k.in = sites.empty() ? InputShape(arch) : sites.back().out;
+    k.key = HeadKey(arch.head(), k.in);
+    v1::LatencySource src;
+    const double ms = KeyLatency(k, &src);
+    auto* bl = p.add_blocks();
+    bl->set_where("head");
+    bl->set_key(k.key);
+    bl->set_latency_ms(ms);
+    bl->set_source(src);
+    sum += ms;
+    if (src == v1::SOURCE_MEASURED) meas += ms;
+  } else {
+    sum = SumLatency(arch, &meas);
+  }
+  p.set_sum_ms(sum);
+  p.set_measured_fraction(sum > 0 ? meas / sum : 0);
+  p.set_estimated_from_spec(spec_only_);
+  double lat = sum;
+  if (correction_.fitted_on() > 0 && correction_.scale() > 0)
+    lat = correction_.scale() * sum + correction_.offset_ms();
+  p.set_latency_ms(std::max(lat, 1e-6));
+  return p;
+}
+
+v1::Correction FitCorrection(const std::vector<double>& sums, const std::vector<double>& measured) {
+  v1::Correction c;
+  const size_t n = std::min(sums.size(), measured.size());
+  if (n < 3) return c;
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sx += sums[i];
+    sy += measured[i];
+    sxx += sums[i] * sums[i];
+    sxy += sums[i] * measured[i];
+  }
+  const double den = n * sxx - sx * sx;
+  double scale = den > 0 ? (n * sxy - sx * sy) / den : 1.0;
+  double offset = (sy - scale * sx) / n;
+  if (!(scale > 0)) {  // degenerate: a pure ratio
+    scale = sx > 0 ? sy / sx : 1.0;
+    offset = 0;
+  }
+  double before = 0, after = 0;
+  for (size_t i = 0; i < n; ++i) {
+    before += std::fabs(sums[i] - measured[i]) / measured[i];
+    after += std::fabs(scale * sums[i] + offset - measured[i]) / measured[i];
+  }
+  c.set_scale(scale);
+  c.set_offset_ms(offset);
+  c.set_fitted_on(static_cast<int>(n));
+  c.set_mape_before(before / n);
+  c.set_mape_after(after / n);
+  return c;
+}
+
+}  // namespace lutnas

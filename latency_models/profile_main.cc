@@ -1,0 +1,366 @@
+// lutnas-profile: runs on the target device and measures with LibTorch.
+//   table    --space S.json --hardware NAME (--out FILE | --server HOST:PORT)
+//            [--threads N] [--rounds R] [--resume]
+//   measure  ARCH.json... [--threads N] [--rounds R] [--json]
+//   validate --space S.json --table FILE --samples N [--seed S] [--threads N]
+//            [--json] [--write-correction]
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "latency_models/cost.h"
+#include "latency_models/lut.h"
+#include "latency_models/profiler.h"
+#include "latency_models/table_io.h"
+#include "latency_models/upload.h"
+#include "search/space/space.h"
+
+namespace lutnas {
+namespace {
+
+const char* kTool = "lutnas-profile 0.1 (libtorch 1.13)";
+
+struct Args {
+  std::string cmd, space, hardware, out, server, table;
+  std::vector<std::string> files;
+  int threads = 1, rounds = 0, samples = 50;
+  uint64_t seed = 1;
+  bool resume = false, json = false, write_correction = false;
+};
+
+int Usage() {
+  std::fprintf(stderr,
+      "usage: lutnas-profile table --space SPACE.json --hardware NAME (--out FILE | --server HOST:PORT)\n"
+      "                            [--threads N] [--rounds R] [--resume]\n"
+      "       lutnas-profile measure ARCH.json... [--threads N] [--rounds R] [--json]\n"
+      "       lutnas-profile validate --space SPACE.json --table FILE --samples N [--seed S]\n"
+      "                            [--threads N] [--rounds R] [--json] [--write-correction]\n");
+  return 2;
+}
+
+int Fail(const absl::Status& st) {
+  std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());
+  return 1;
+}
+
+std::string Eta(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  return s >= 60 ? absl::StrFormat("%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60)
+                 : absl::StrFormat("%ds", static_cast<int>(s));
+}
+
+Graph KeyGraph(const KeySpec& k) {
+  return k.is_head ? LowerHead(k.head, k.in) : LowerBlock(k.block, k.in);
+}
+
+absl::StatusOr<v1::LatencyTable> LoadTableFile(const std::string& path) {
+  auto data = ReadFileToString(path, 64 << 20);
+  if (!data.ok()) return data.status();
+  const bool json = path.size() > 5 && path.substr(path.size() - 5) == ".json";
+  std::vector<std::string> unmapped;
+  auto t = ParseTable(*data, json ? "json" : "csv", "", &unmapped);
+  if (!t.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", t.status().message()));
+  return t;
+}
+
+int Table(const Args& a) {
+  if (a.space.empty() || a.hardware.empty() || (a.out.empty() == a.server.empty())) return Usage();
+  auto space = Space::Load(a.space);
+  if (!space.ok()) return Fail(space.status());
+  const std::vector<KeySpec> keys = (*space)->EnumerateKeys();
+  const std::string out = a.out.empty() ? absl::StrCat("/tmp/lutnas-table-", a.hardware, "-",
+                                                       (*space)->name(), ".csv")
+                                        : a.out;
+  std::set<std::string> done;
+  double reference = 0;
+  if (a.resume && access(out.c_str(), F_OK) == 0) {
+    // Keep every complete line of the partial file; drop a torn last line.
+    auto data = ReadFileToString(out, 64 << 20);
+    if (!data.ok()) return Fail(data.status());
+    std::string text = *data;
+    if (!text.empty() && text.back() != '\n') text.resize(text.rfind('\n') + 1);
+    auto t = ParseTableCsv(text, a.hardware);
+    if (t.ok()) {
+      for (const auto& e : t->entries()) done.insert(e.key());
+      reference = t->info().reference_ms();
+    } else if (text.find('@') != std::string::npos) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(out, ": cannot resume: ", t.status().message())));
+    }
+    std::ofstream(out, std::ios::trunc) << text;
+  }
+  MeasureOptions mo;
+  mo.threads = a.threads;
+  if (a.rounds > 0) mo.rounds = a.rounds;
+  Profiler prof(mo);
+  if (reference <= 0 || done.empty()) {
+    auto ref = prof.MeasureReference();
+    if (!ref.ok()) return Fail(ref.status());
+    reference = *ref;
+    v1::LatencyTable header;
+    auto* info = header.mutable_info();
+    info->set_hardware(a.hardware);
+    info->set_backend("libtorch-cpu");
+    info->set_precision("fp32");
+    info->set_threads(a.threads);
+    info->set_tool(kTool);
+    info->set_space((*space)->name());
+    info->set_source("profile");
+    info->set_reference_ms(reference);
+    std::string text = WriteTableCsv(header);
+    std::ofstream(out, std::ios::trunc) << text;
+    done.clear();
+  }
+  std::vector<const KeySpec*> todo;
+  for (const auto& k : keys)
+    if (!done.count(k.key)) todo.push_back(&k);
+  std::fprintf(stderr, "%s: %zu keys in space '%s', %zu measured already, %zu to measure "
+               "(threads %d, reference %.4f ms)\n", a.hardware.c_str(), keys.size(),
+               (*space)->name().c_str(), done.size(), todo.size(), a.threads, reference);
+  const auto t0 = std::chrono::steady_clock::now();
+  const size_t kChunk = 48;
+  double worst_drift = 1;
+  for (size_t c = 0; c < todo.size(); c += kChunk) {
+    std::vector<Graph> graphs;
+    const size_t end = std::min(todo.size(), c + kChunk);
+    for (size_t i = c; i < end; ++i) graphs.push_back(KeyGraph(*todo[i]));
+    double drift = 1;
+    auto res = prof.Measure(graphs, reference, [&](int d, int n) {
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double frac = (c + static_cast<double>(d) / n * (end - c)) / todo.size();
+      std::fprintf(stderr, "\r[%5zu/%zu] %3.0f%%  elapsed %s  ETA %s   ",
+                   c + static_cast<size_t>(static_cast<double>(d) / n * (end - c)), todo.size(),
+                   100 * frac, Eta(el).c_str(), Eta(el / std::max(frac, 1e-9) - el).c_str());
+    }, &drift);
+    worst_drift = std::max(worst_drift, drift);
+    v1::LatencyTable chunk;
+    for (size_t i = 0; i < res.size(); ++i) {
+      auto* e = chunk.add_entries();
+      e->set_key(todo[c + i]->key);
+      if (res[i].failed) {
+        e->set_status(v1::ENTRY_FAILED);
+        e->set_error(res[i].error.empty() ? "failed" : res[i].error);
+      } else {
+        e->set_status(v1::ENTRY_MEASURED);
+        e->set_median_ms(res[i].stats.median_ms);
+        e->set_iqr_ms(res[i].stats.iqr_ms);
+        e->set_p10_ms(res[i].stats.p10_ms);
+        e->set_p90_ms(res[i].stats.p90_ms);
+        e->set_samples(res[i].stats.samples);
+      }
+    }
+    std::string rows = WriteTableCsv(chunk);
+    rows = rows.substr(rows.find("key,median_ms"));
+    rows = rows.substr(rows.find('\n') + 1);
+    std::ofstream f(out, std::ios::app);
+    f << rows;
+    f.flush();
+  }
+  const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "\rmeasured %zu keys in %.1f s (worst per-chunk reference drift %.1f%%) -> %s\n",
+               todo.size(), el, (worst_drift - 1) * 100, out.c_str());
+  if (!a.server.empty()) {
+    auto t = LoadTableFile(out);
+    if (!t.ok()) return Fail(t.status());
+    auto info = UploadTable(a.server, *t);
+    if (!info.ok()) return Fail(info.status());
+    std::fprintf(stderr, "uploaded %s table version %lld (%lld entries) to %s\n", a.hardware.c_str(),
+                 static_cast<long long>(info->version()), static_cast<long long>(info->entries()),
+                 a.server.c_str());
+  }
+  return 0;
+}
+
+struct NetResult {
+  std::string name;
+  Stats stats;
+  bool failed = false;
+  std::string error;
+};
+
+std::vector<NetResult> MeasureNets(const std::vector<v1::Architecture>& archs, const Args& a,
+                                   double* drift) {
+  MeasureOptions mo;
+  mo.threads = a.threads;
+  mo.rounds = a.rounds > 0 ? a.rounds : 7;
+  mo.min_round_ms = 10;
+  Profiler prof(mo);
+  std::vector<Graph> graphs;
+  for (const auto& arch : archs) graphs.push_back(LowerNetwork(Canonicalize(arch)));
+  auto res = prof.Measure(graphs, 0, [&](int d, int n) {
+    std::fprintf(stderr, "\rmeasuring %d networks: %3d%%", n, 100 * d / std::max(n, 1));
+  }, drift);
+  std::fprintf(stderr, "\r\033[K");
+  std::vector<NetResult> out;
+  for (size_t i = 0; i < archs.size(); ++i)
+    out.push_back({archs[i].name(), res[i].stats, res[i].failed, res[i].error});
+  return out;
+}
+
+int Measure(const Args& a) {
+  if (a.files.empty()) return Usage();
+  std::vector<v1::Architecture> archs;
+  for (const auto& f : a.files) {
+    auto arch = LoadArchitectureFile(f);
+    if (!arch.ok()) return Fail(arch.status());
+    if (auto st = ValidateArchitecture(*arch); !st.ok())
+      return Fail(absl::InvalidArgumentError(absl::StrCat(f, ": ", st.message())));
+    if (arch->name().empty()) arch->set_name(f);
+    archs.push_back(*arch);
+  }
+  double drift = 1;
+  const auto res = MeasureNets(archs, a, &drift);
+  if (a.json) {
+    std::string s = "[";
+    for (size_t i = 0; i < res.size(); ++i)
+      absl::StrAppendFormat(&s, "%s\n {\"name\": \"%s\", \"hash\": \"%s\", \"median_ms\": %.6g, "
+                            "\"iqr_ms\": %.6g, \"p10_ms\": %.6g, \"p90_ms\": %.6g, \"samples\": %d, "
+                            "\"failed\": %s}", i ? "," : "", res[i].name, ArchHash(archs[i]),
+                            res[i].stats.median_ms, res[i].stats.iqr_ms, res[i].stats.p10_ms,
+                            res[i].stats.p90_ms, res[i].stats.samples, res[i].failed ? "true" : "false");
+    std::printf("%s\n]\n", s.c_str());
+    return 0;
+  }
+  std::printf("%-32s %10s %10s %10s %10s %8s\n", "network", "median_ms", "iqr_ms", "p10_ms", "p90_ms", "samples");
+  for (const auto& r : res) {
+    if (r.failed) {
+      std::printf("%-32s failed: %s\n", r.name.c_str(), r.error.c_str());
+      continue;
+    }
+    std::printf("%-32s %10.3f %10.3f %10.3f %10.3f %8d\n", r.name.substr(0, 32).c_str(),
+                r.stats.median_ms, r.stats.iqr_ms, r.stats.p10_ms, r.stats.p90_ms, r.stats.samples);
+  }
+  std::printf("threads %d, reference drift across rounds %.1f%%\n", a.threads, (drift - 1) * 100);
+  return 0;
+}
+
+int Validate(const Args& a) {
+  if (a.space.empty() || a.table.empty() || a.samples < 3) return Usage();
+  auto space = Space::Load(a.space);
+  if (!space.ok()) return Fail(space.status());
+  auto table = LoadTableFile(a.table);
+  if (!table.ok()) return Fail(table.status());
+  v1::Hardware hw;
+  hw.set_name(table->info().hardware());
+  v1::LatencyTable raw_table = *table;
+  raw_table.mutable_info()->clear_correction();
+  auto pred = LatencyPredictor::Create(hw, &raw_table);
+  if (!pred.ok()) return Fail(pred.status());
+  Rng rng(a.seed);
+  std::vector<v1::Architecture> archs;
+  std::set<std::string> seen;
+  for (int tries = 0; static_cast<int>(archs.size()) < a.samples && tries < a.samples * 50; ++tries) {
+    auto arch = Canonicalize((*space)->ToArchitecture((*space)->Sample(rng)));
+    if (seen.insert(ArchHash(arch)).second) archs.push_back(arch);
+  }
+  std::vector<double> sums, meas, macs, params, coverage;
+  double drift = 1;
+  const auto res = MeasureNets(archs, a, &drift);
+  for (size_t i = 0; i < archs.size(); ++i) {
+    double m = 0;
+    sums.push_back((*pred)->SumLatency(archs[i], &m));
+    coverage.push_back(sums.back() > 0 ? m / sums.back() : 0);
+    meas.push_back(res[i].stats.median_ms);
+    const auto nc = AnalyzeNetwork(archs[i]);
+    macs.push_back(nc.total.macs);
+    params.push_back(nc.total.params);
+  }
+  // Corrected predictions by leave-one-out: each network's correction is
+  // fitted on the others, so the reported error is out of sample.
+  const size_t n = archs.size();
+  std::vector<double> cv(n);
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<double> s2, m2;
+    for (size_t j = 0; j < n; ++j)
+      if (j != i) s2.push_back(sums[j]), m2.push_back(meas[j]);
+    const auto c = FitCorrection(s2, m2);
+    cv[i] = c.fitted_on() > 0 ? c.scale() * sums[i] + c.offset_ms() : sums[i];
+  }
+  auto summarize = [&](const std::vector<double>& p, double* within, double* mape) {
+    int w = 0;
+    double e = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const double rel = std::fabs(p[i] - meas[i]) / meas[i];
+      w += rel <= 0.10;
+      e += rel;
+    }
+    *within = static_cast<double>(w) / n;
+    *mape = e / n;
+  };
+  double w_raw, m_raw, w_cv, m_cv;
+  summarize(sums, &w_raw, &m_raw);
+  summarize(cv, &w_cv, &m_cv);
+  const auto corr = FitCorrection(sums, meas);
+  const double tau = KendallTau(sums, meas), tau_macs = KendallTau(macs, meas),
+               tau_params = KendallTau(params, meas);
+  double mean_cov = 0;
+  for (double c : coverage) mean_cov += c / n;
+  if (!a.json) {
+    std::printf("%-4s %-16s %10s %10s %10s %8s %10s %8s\n", "#", "hash", "pred_ms", "corr_ms",
+                "meas_ms", "iqr_ms", "MMACs", "err%");
+    for (size_t i = 0; i < n; ++i)
+      std::printf("%-4zu %-16s %10.3f %10.3f %10.3f %8.3f %10.1f %+7.1f%%\n", i,
+                  ArchHash(archs[i]).c_str(), sums[i], cv[i], meas[i], res[i].stats.iqr_ms,
+                  macs[i] / 1e6, 100 * (cv[i] - meas[i]) / meas[i]);
+  }
+  const std::string summary = absl::StrFormat(
+      "{\"samples\": %d, \"within_10pct\": %.4f, \"mape\": %.4f, \"within_10pct_raw\": %.4f, "
+      "\"mape_raw\": %.4f, \"kendall_tau_lut\": %.4f, \"kendall_tau_macs\": %.4f, "
+      "\"kendall_tau_params\": %.4f, \"coverage\": %.4f, \"correction\": {\"scale\": %.6g, "
+      "\"offset_ms\": %.6g}, \"threads\": %d, \"reference_drift\": %.4f, \"table\": \"%s\"}",
+      static_cast<int>(n), w_cv, m_cv, w_raw, m_raw, tau, tau_macs, tau_params, mean_cov,
+      corr.scale(), corr.offset_ms(), a.threads, drift - 1, a.table);
+  std::printf("%s\n", summary.c_str());
+  if (a.write_correction) {
+    table->mutable_info()->mutable_correction()->CopyFrom(corr);
+    std::ofstream(a.table, std::ios::trunc) << WriteTableCsv(*table);
+    std::fprintf(stderr, "wrote correction (scale %.4f, offset %.4f ms) into %s\n", corr.scale(),
+                 corr.offset_ms(), a.table.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace lutnas
+
+int main(int argc, char** argv) {
+  using lutnas::Args;
+  if (argc < 2) return lutnas::Usage();
+  Args a;
+  a.cmd = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    const std::string f = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (f == "--space") a.space = next();
+    else if (f == "--hardware") a.hardware = next();
+    else if (f == "--out") a.out = next();
+    else if (f == "--server") a.server = next();
+    else if (f == "--table") a.table = next();
+    else if (f == "--threads") a.threads = std::atoi(next().c_str());
+    else if (f == "--rounds") a.rounds = std::atoi(next().c_str());
+    else if (f == "--samples") a.samples = std::atoi(next().c_str());
+    else if (f == "--seed") a.seed = std::strtoull(next().c_str(), nullptr, 10);
+    else if (f == "--resume") a.resume = true;
+    else if (f == "--json") a.json = true;
+    else if (f == "--write-correction") a.write_correction = true;
+    else if (!f.empty() && f[0] == '-') return lutnas::Usage();
+    else a.files.push_back(f);
+  }
+  if (a.threads < 1 || a.threads > 256) {
+    std::fprintf(stderr, "error: --threads: must be in 1..256, got %d\n", a.threads);
+    return 2;
+  }
+  if (a.cmd == "table") return lutnas::Table(a);
+  if (a.cmd == "measure") return lutnas::Measure(a);
+  if (a.cmd == "validate") return lutnas::Validate(a);
+  return lutnas::Usage();
+}

@@ -1,0 +1,192 @@
+#include "latency_models/profiler.h"
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "latency_models/builder.h"
+#include "search/space/rng.h"
+
+namespace lutnas {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  const double pos = q * (sorted.size() - 1);
+  const size_t lo = static_cast<size_t>(pos);
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
+}
+
+struct Workload {
+  GraphNet net{nullptr};
+  torch::Tensor input;
+  std::vector<double> samples;
+  bool failed = false;
+  std::string error;
+};
+
+}  // namespace
+
+Stats ComputeStats(std::vector<double> s) {
+  Stats st;
+  if (s.empty()) return st;
+  std::sort(s.begin(), s.end());
+  st.median_ms = Quantile(s, 0.5);
+  st.iqr_ms = Quantile(s, 0.75) - Quantile(s, 0.25);
+  st.p10_ms = Quantile(s, 0.1);
+  st.p90_ms = Quantile(s, 0.9);
+  st.samples = static_cast<int>(s.size());
+  return st;
+}
+
+double KendallTau(const std::vector<double>& a, const std::vector<double>& b) {
+  const size_t n = std::min(a.size(), b.size());
+  double conc = 0, disc = 0, ta = 0, tb = 0;
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = i + 1; j < n; ++j) {
+      const double da = a[i] - a[j], db = b[i] - b[j];
+      if (da == 0 && db == 0) continue;
+      if (da == 0) ++ta;
+      else if (db == 0) ++tb;
+      else if ((da > 0) == (db > 0)) ++conc;
+      else ++disc;
+    }
+  const double den = std::sqrt((conc + disc + ta) * (conc + disc + tb));
+  return den > 0 ? (conc - disc) / den : 0;
+}
+
+struct Profiler::Impl {
+  MeasureOptions opts;
+  Workload reference;
+  Rng rng;
+
+  double TimeOnce(Workload& w) {
+    torch::NoGradGuard ng;
+    const auto t0 = Clock::now();
+    auto y = w.net->forward(w.input);
+    const auto t1 = Clock::now();
+    (void)y;
+    return std::chrono::duration<double, std::milli>(t1 - t0).count();
+  }
+  // Samples one workload for one round: >= min_samples and >= min_round_ms.
+  void Sample(Workload& w, double scale) {
+    double spent = 0;
+    for (int i = 0; i < opts.max_samples; ++i) {
+      const double ms = TimeOnce(w);
+      spent += ms;
+      w.samples.push_back(ms * scale);
+      if (i + 1 >= opts.min_samples && spent >= opts.min_round_ms) break;
+    }
+  }
+  absl::Status Prepare(Workload& w, const Graph& g) {
+    return TorchGuard([&] {
+      torch::NoGradGuard ng;
+      w.net = GraphNet(g);
+      w.net->eval();
+      const Shape& in = g.values[0];
+      w.input = torch::randn({1, in.c, in.h, in.w});
+      for (int i = 0; i < opts.warmup; ++i) w.net->forward(w.input);
+    });
+  }
+  double ReferenceRound() {
+    std::vector<double> s;
+    for (int i = 0; i < 7; ++i) s.push_back(TimeOnce(reference));
+    return ComputeStats(s).median_ms;
+  }
+};
+
+Profiler::Profiler(const MeasureOptions& opts) : impl_(new Impl) {
+#ifdef __GLIBC__
+  // Keep freed tensor memory in the heap instead of returning it to the OS:
+  // otherwise outputs above glibc's mmap threshold are mapped and faulted in
+  // on every run and timings flip between two modes (seen: 0.6 vs 1.1 ms for
+  // the same conv). Inference engines keep their buffers; so do we.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+  impl_->opts = opts;
+  impl_->rng.Seed(opts.seed);
+  torch::set_num_threads(std::max(1, opts.threads));
+  v1::Block ref;
+  ref.mutable_conv()->set_out_channels(32);
+  (void)impl_->Prepare(impl_->reference, LowerBlock(ref, Shape{32, 56, 56}));
+}
+
+Profiler::~Profiler() { delete impl_; }
+
+absl::StatusOr<double> Profiler::MeasureReference() {
+  std::vector<double> s;
+  for (int r = 0; r < 5; ++r) s.push_back(impl_->ReferenceRound());
+  return ComputeStats(s).median_ms;
+}
+
+std::vector<WorkloadResult> Profiler::Measure(const std::vector<Graph>& graphs,
+                                              double reference_target_ms,
+                                              const std::function<void(int, int)>& progress,
+                                              double* drift) {
+  const int n = static_cast<int>(graphs.size());
+  std::vector<Workload> ws(n);
+  for (int i = 0; i < n; ++i) {
+    auto st = impl_->Prepare(ws[i], graphs[i]);
+    if (!st.ok()) {
+      ws[i].failed = true;
+      ws[i].error = std::string(st.message());
+    }
+  }
+  std::vector<int> order(n);
+  for (int i = 0; i < n; ++i) order[i] = i;
+  std::vector<double> refs, round_samples;
+  std::vector<std::vector<double>> raw(n);
+  std::vector<int> round_of_sample;
+  const int rounds = std::max(1, impl_->opts.rounds);
+  for (int r = 0; r < rounds; ++r) {
+    refs.push_back(impl_->ReferenceRound());
+    for (int i = n - 1; i > 0; --i) std::swap(order[i], order[impl_->rng.Uniform(i + 1)]);
+    for (int idx : order) {
+      Workload& w = ws[idx];
+      if (w.failed) continue;
+      auto st = TorchGuard([&] {
+        const size_t before = w.samples.size();
+        impl_->Sample(w, 1.0);
+        for (size_t k = before; k < w.samples.size(); ++k) raw[idx].push_back(r);
+      });
+      if (!st.ok()) {
+        w.failed = true;
+        w.error = std::string(st.message());
+      }
+    }
+    if (std::getenv("LUTNAS_PROFILE_DEBUG"))
+      std::fprintf(stderr, "round %d reference %.4f ms\n", r, refs.back());
+    if (progress) progress(static_cast<int>((r + 1) * static_cast<int64_t>(n) / rounds), n);
+  }
+  // Drift control: scale round r by target / reference_r.
+  const double own = ComputeStats(refs).median_ms;
+  const double target = reference_target_ms > 0 ? reference_target_ms : own;
+  if (drift) {
+    const auto [mn, mx] = std::minmax_element(refs.begin(), refs.end());
+    *drift = *mn > 0 ? *mx / *mn : 1.0;
+  }
+  std::vector<WorkloadResult> out(n);
+  for (int i = 0; i < n; ++i) {
+    out[i].failed = ws[i].failed;
+    out[i].error = ws[i].error;
+    if (ws[i].failed) continue;
+    std::vector<double> corrected;
+    for (size_t k = 0; k < ws[i].samples.size(); ++k) {
+      const double ref = refs[static_cast<int>(raw[i][k])];
+      corrected.push_back(ws[i].samples[k] * (ref > 0 ? target / ref : 1.0));
+    }
+    out[i].stats = ComputeStats(corrected);
+  }
+  return out;
+}
+
+}  // namespace lutnas

@@ -1,0 +1,73 @@
+// The measurement core of lutnas-profile (torch stays in profiler.cc).
+// Methodology (docs/measurement.md): fixed thread count; every workload is
+// built once and warmed up; measurement runs in interleaved rounds (every
+// workload once per round, in a fresh seeded order) so slow machine drift
+// spreads over all of them; a fixed reference workload is timed at the start
+// of every round and each round's samples are scaled by reference/target to
+// cancel drift; statistics are robust (median, IQR, p10/p90) and keep the
+// sample count. Not thread-safe: one Profiler per process.
+#ifndef LUTNAS_LATENCY_MODELS_PROFILER_H_
+#define LUTNAS_LATENCY_MODELS_PROFILER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "latency_models/graph.h"
+
+namespace lutnas {
+
+struct MeasureOptions {
+  int threads = 1;          // intra-op threads (fixed for the whole run)
+  int rounds = 9;           // interleaved rounds
+  int min_samples = 3;      // per workload per round
+  double min_round_ms = 3;  // per workload per round: sample at least this long
+  int max_samples = 40;     // per workload per round
+  int warmup = 3;           // untimed runs per workload before round 1
+  uint64_t seed = 1;        // order of workloads within rounds
+};
+
+struct Stats {
+  double median_ms = 0, iqr_ms = 0, p10_ms = 0, p90_ms = 0;
+  int samples = 0;
+};
+Stats ComputeStats(std::vector<double> samples);
+
+// Kendall's tau-b between two equally long series (ties handled).
+double KendallTau(const std::vector<double>& a, const std::vector<double>& b);
+
+struct WorkloadResult {
+  Stats stats;
+  bool failed = false;
+  std::string error;  // why a workload could not run
+};
+
+class Profiler {
+ public:
+  explicit Profiler(const MeasureOptions& opts);
+  ~Profiler();
+  Profiler(const Profiler&) = delete;
+  Profiler& operator=(const Profiler&) = delete;
+
+  // Median time of the reference workload (a fixed 3x3 conv), measured now.
+  absl::StatusOr<double> MeasureReference();
+
+  // Measures lowered graphs with batch 1. `reference_target_ms` > 0 scales
+  // every round to that reference time (drift control across runs and
+  // chunks); 0 uses this call's own median reference. `progress(done,total)`
+  // is called as workloads finish their rounds. `drift` (optional) gets the
+  // max/min ratio of the per-round reference times.
+  std::vector<WorkloadResult> Measure(
+      const std::vector<Graph>& graphs, double reference_target_ms,
+      const std::function<void(int, int)>& progress, double* drift = nullptr);
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+}  // namespace lutnas
+
+#endif  // LUTNAS_LATENCY_MODELS_PROFILER_H_
