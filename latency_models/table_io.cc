@@ -146,14 +146,18 @@ absl::StatusOr<v1::LatencyTable> ParseTableCsv(const std::string& content,
       header = true;
       continue;
     }
-    // Keys contain commas: the key is everything before the last
-    // (columns - 1) fields. Keys never contain quotes.
+    // Keys contain commas: the key runs up to the field holding its
+    // '@CxHxW' shape; the other columns follow.
     const int ncols = static_cast<int>(std::count_if(col.begin(), col.end(), [](int c) { return c >= 0; }));
     if (col[0] != 0)
       return LineError(line_no, "header", "key must be the first column");
-    if (static_cast<int>(f.size()) < ncols)
-      return LineError(line_no, "line", StrCat("expected ", ncols, " columns, got ", f.size()));
-    const int extra = static_cast<int>(f.size()) - ncols;
+    int extra = -1;
+    for (size_t i = 0; i < f.size() && extra < 0; ++i)
+      if (f[i].find('@') != std::string::npos) extra = static_cast<int>(i);
+    if (extra < 0) return LineError(line_no, "key", "missing '@CxHxW' input shape");
+    if (static_cast<int>(f.size()) - extra != ncols)
+      return LineError(line_no, "line", StrCat("expected ", ncols, " columns, got ",
+                                               static_cast<int>(f.size()) - extra));
     std::string key = f[0];
     for (int i = 1; i <= extra; ++i) StrAppend(&key, ",", f[i]);
     auto field = [&](int c) -> std::string {

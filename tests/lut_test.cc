@@ -1,0 +1,248 @@
+// Latency-table files, key parsing and the LUT predictor.
+#include <cmath>
+#include <limits>
+
+#include "gtest/gtest.h"
+#include "latency_models/lut.h"
+#include "latency_models/table_io.h"
+#include "search/space/space.h"
+
+namespace lutnas {
+namespace {
+
+// A table with a made-up but consistent latency for every key of a space:
+// ms = 0.01 + MACs / 1e9 (so sums are easy to check).
+v1::LatencyTable SyntheticTable(const Space& space, const std::string& hw) {
+  v1::LatencyTable t;
+  t.mutable_info()->set_hardware(hw);
+  t.mutable_info()->set_version(3);
+  for (const auto& k : space.EnumerateKeys()) {
+    const Cost c = GraphCost(k.is_head ? LowerHead(k.head, k.in) : LowerBlock(k.block, k.in));
+    auto* e = t.add_entries();
+    e->set_key(k.key);
+    e->set_median_ms(0.01 + c.macs / 1e9);
+    e->set_iqr_ms(0.001);
+    e->set_p10_ms(0.009 + c.macs / 1e9);
+    e->set_p90_ms(0.011 + c.macs / 1e9);
+    e->set_samples(45);
+    e->set_status(v1::ENTRY_MEASURED);
+  }
+  return t;
+}
+
+std::shared_ptr<const Space> LoadSpace(const char* name) {
+  auto sp = Space::Load(std::string("search/spaces/") + name + ".json");
+  EXPECT_TRUE(sp.ok()) << sp.status();
+  return *sp;
+}
+
+TEST(KeyTest, EveryEnumeratedKeyParsesBack) {
+  for (const char* name : {"tiny", "edge", "mobile"}) {
+    const auto sp = LoadSpace(name);
+    for (const auto& k : sp->EnumerateKeys()) {
+      auto parsed = ParseKey(k.key);
+      ASSERT_TRUE(parsed.ok()) << parsed.status();
+      EXPECT_EQ(parsed->is_head, k.is_head);
+      EXPECT_EQ(parsed->in, k.in);
+      EXPECT_EQ(k.is_head ? HeadKey(parsed->head, parsed->in) : BlockKey(parsed->block, parsed->in),
+                k.key);
+    }
+  }
+}
+
+TEST(KeyTest, BadKeysAreRejectedWithReasons) {
+  EXPECT_EQ(ParseKey("foo:o16@3x8x8").status().message(), "key 'foo:o16@3x8x8': unknown block type 'foo'");
+  EXPECT_EQ(ParseKey("conv:o16,k3,s1,g1,relu").status().message(),
+            "key 'conv:o16,k3,s1,g1,relu': missing '@CxHxW' input shape");
+  EXPECT_EQ(ParseKey("conv:o16,k4,s1,g1,relu@3x8x8").status().message(),
+            "key 'conv:o16,k4,s1,g1,relu@3x8x8': block.conv.kernel: must be 1, 3, 5 or 7, got 4");
+  EXPECT_EQ(ParseKey("conv:o16,s1,k3,g1,relu@3x8x8").status().message(),
+            "key 'conv:o16,s1,k3,g1,relu@3x8x8': not in canonical form");
+  EXPECT_FALSE(ParseKey("conv:o16,k3,s1,g1,relu@3x8").ok());
+  EXPECT_FALSE(ParseKey("conv:oNaN,k3,s1,g1,relu@3x8x8").ok());
+}
+
+TEST(TableIoTest, CsvRoundTripIsExact) {
+  auto t = SyntheticTable(*LoadSpace("tiny"), "host-cpu");
+  t.mutable_info()->set_backend("libtorch-cpu");
+  t.mutable_info()->set_threads(1);
+  t.mutable_info()->set_reference_ms(0.5771);
+  t.mutable_info()->mutable_correction()->set_scale(1.1);
+  t.mutable_info()->mutable_correction()->set_offset_ms(-0.02);
+  t.mutable_info()->mutable_correction()->set_fitted_on(30);
+  auto* f = t.add_entries();
+  f->set_key("conv:o16,k7,s1,g1,relu@3x64x64");
+  f->set_status(v1::ENTRY_FAILED);
+  f->set_error("unsupported operator: conv7x7");
+  auto back = ParseTableCsv(WriteTableCsv(t), "host-cpu");
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->entries_size(), t.entries_size());
+  for (int i = 0; i < t.entries_size(); ++i) {
+    EXPECT_EQ(back->entries(i).key(), t.entries(i).key());
+    EXPECT_NEAR(back->entries(i).median_ms(), t.entries(i).median_ms(), 1e-9 * t.entries(i).median_ms());
+    EXPECT_EQ(back->entries(i).status(), t.entries(i).status());
+    EXPECT_EQ(back->entries(i).error(), t.entries(i).error());
+  }
+  EXPECT_EQ(back->info().backend(), "libtorch-cpu");
+  EXPECT_DOUBLE_EQ(back->info().reference_ms(), 0.5771);
+  EXPECT_DOUBLE_EQ(back->info().correction().scale(), 1.1);
+  EXPECT_EQ(back->info().correction().fitted_on(), 30);
+  auto json = ParseTableJson(WriteTableJson(t), "host-cpu");
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(json->SerializeAsString(), t.SerializeAsString());
+}
+
+struct BadFile {
+  const char* body;
+  const char* message;
+};
+
+class BadTableTest : public ::testing::TestWithParam<BadFile> {};
+
+TEST_P(BadTableTest, NamesLineAndField) {
+  const std::string content = std::string("# hardware: host-cpu\n") + GetParam().body;
+  auto t = ParseTableCsv(content, "host-cpu");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(t.status().message()), GetParam().message);
+}
+
+const char* kHeader = "key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n";
+const char* kRow = "conv:o16,k3,s2,g1,relu@3x64x64";
+
+INSTANTIATE_TEST_SUITE_P(
+    Csv, BadTableTest,
+    ::testing::Values(
+        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,status\n", "line 2: header: missing column 'samples'"},
+        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                "conv:o16,k3,s2,g1,relu@3x64x64,nan,0,0,0,5,measured,\n",
+                "line 3: median_ms: must be a finite number > 0, got nan"},
+        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                "conv:o16,k3,s2,g1,relu@3x64x64,-0.5,0,0,0,5,measured,\n",
+                "line 3: median_ms: must be a finite number > 0, got -0.5"},
+        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                "conv:o16,k3,s2,g1,relu@3x64x64,0,0,0,0,5,measured,\n",
+                "line 3: median_ms: must be a finite number > 0, got 0"},
+        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0,0,5,measured,\n"
+                "conv:o16,k3,s2,g1,relu@3x64x64,0.2,0,0,0,5,measured,\n",
+                "line 4: key: duplicate of line 3"},
+        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                "warp:o16@3x64x64,0.1,0,0,0,5,measured,\n",
+                "line 3: key: key 'warp:o16@3x64x64': unknown block type 'warp'"},
+        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0,0,zero,measured,\n",
+                "line 3: samples: not an integer: 'zero'"},
+        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0,0,5,broken,\n",
+                "line 3: status: must be measured or failed, got 'broken'"},
+        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0\n",
+                "line 3: line: expected 8 columns, got 4"}));
+
+TEST(TableIoTest, ForeignHardwareIsRejected) {
+  const std::string content = std::string("# hardware: rk3588-npu\n") + kHeader + kRow +
+                              ",0.1,0,0,0,5,measured,\n";
+  auto t = ParseTableCsv(content, "host-cpu");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().message(), "hardware: the file is for 'rk3588-npu', not 'host-cpu'");
+}
+
+TEST(PredictorTest, FullTableIsFullyMeasuredAndSumsBlocks) {
+  const auto sp = LoadSpace("tiny");
+  const auto table = SyntheticTable(*sp, "host-cpu");
+  v1::Hardware hw;
+  hw.set_name("host-cpu");
+  auto p = LatencyPredictor::Create(hw, &table);
+  ASSERT_TRUE(p.ok()) << p.status();
+  Rng rng(5);
+  for (int i = 0; i < 50; ++i) {
+    const auto arch = Canonicalize(sp->ToArchitecture(sp->Sample(rng)));
+    const auto pred = (*p)->Predict(arch, true);
+    EXPECT_EQ(pred.table_version(), 3);
+    EXPECT_DOUBLE_EQ(pred.measured_fraction(), 1.0);
+    EXPECT_FALSE(pred.estimated_from_spec());
+    const auto nc = AnalyzeNetwork(arch);
+    EXPECT_NEAR(pred.sum_ms(), 0.01 * nc.blocks.size() + nc.total.macs / 1e9, 1e-9);
+    EXPECT_EQ(pred.blocks_size(), static_cast<int>(nc.blocks.size()));
+    for (const auto& b : pred.blocks()) EXPECT_EQ(b.source(), v1::SOURCE_MEASURED);
+    // The fast path agrees with the breakdown.
+    EXPECT_NEAR((*p)->Predict(arch, false).sum_ms(), pred.sum_ms(), 1e-12);
+  }
+}
+
+TEST(PredictorTest, MissingKeysAreEstimatedAndFlagged) {
+  const auto sp = LoadSpace("tiny");
+  auto table = SyntheticTable(*sp, "host-cpu");
+  // Drop every key at 96 px input: they must be interpolated from 64 px ones.
+  v1::LatencyTable partial;
+  *partial.mutable_info() = table.info();
+  for (const auto& e : table.entries())
+    if (e.key().find("@3x96x96") == std::string::npos && e.key().find("x24x24") == std::string::npos)
+      *partial.add_entries() = e;
+  v1::Hardware hw;
+  hw.set_name("host-cpu");
+  auto p = LatencyPredictor::Create(hw, &partial);
+  ASSERT_TRUE(p.ok());
+  auto full = LatencyPredictor::Create(hw, &table);
+  Rng rng(9);
+  int checked = 0;
+  for (int i = 0; i < 100 && checked < 10; ++i) {
+    const auto g = sp->Sample(rng);
+    if (g.resolution != 96) continue;
+    const auto arch = Canonicalize(sp->ToArchitecture(g));
+    const auto pred = (*p)->Predict(arch, true);
+    EXPECT_LT(pred.measured_fraction(), 1.0);
+    EXPECT_GT(pred.measured_fraction(), 0.0);
+    EXPECT_EQ(pred.blocks(0).source(), v1::SOURCE_INTERPOLATED);
+    // The synthetic latency is linear in MACs, so interpolation is close.
+    EXPECT_NEAR(pred.sum_ms(), (*full)->Predict(arch, false).sum_ms(),
+                0.15 * pred.sum_ms());
+    ++checked;
+  }
+  EXPECT_EQ(checked, 10);
+}
+
+TEST(PredictorTest, SpecOnlyHardwareSaysEstimatedFromSpec) {
+  v1::Hardware hw;
+  hw.set_name("rk3588-npu");
+  hw.set_peak_gops(6000);
+  hw.set_bandwidth_gbs(30);
+  auto p = LatencyPredictor::Create(hw, nullptr);
+  ASSERT_TRUE(p.ok());
+  auto arch = LoadArchitectureFile("models/mobilenet_v2.json");
+  ASSERT_TRUE(arch.ok());
+  const auto pred = (*p)->Predict(Canonicalize(*arch), true);
+  EXPECT_TRUE(pred.estimated_from_spec());
+  EXPECT_EQ(pred.table_version(), 0);
+  EXPECT_EQ(pred.measured_fraction(), 0.0);
+  EXPECT_GT(pred.latency_ms(), 0.0);
+  for (const auto& b : pred.blocks()) EXPECT_EQ(b.source(), v1::SOURCE_ROOFLINE);
+  hw.clear_peak_gops();
+  auto none = LatencyPredictor::Create(hw, nullptr);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(PredictorTest, CorrectionIsFittedAndApplied) {
+  const std::vector<double> sums = {1, 2, 3, 4, 5};
+  std::vector<double> meas;
+  for (double s : sums) meas.push_back(1.2 * s + 0.3);
+  const auto c = FitCorrection(sums, meas);
+  EXPECT_NEAR(c.scale(), 1.2, 1e-9);
+  EXPECT_NEAR(c.offset_ms(), 0.3, 1e-9);
+  EXPECT_EQ(c.fitted_on(), 5);
+  EXPECT_NEAR(c.mape_after(), 0.0, 1e-9);
+  EXPECT_GT(c.mape_before(), 0.1);
+  const auto sp = LoadSpace("tiny");
+  auto table = SyntheticTable(*sp, "host-cpu");
+  *table.mutable_info()->mutable_correction() = c;
+  v1::Hardware hw;
+  hw.set_name("host-cpu");
+  auto p = LatencyPredictor::Create(hw, &table);
+  Rng rng(1);
+  const auto pred = (*p)->Predict(Canonicalize(sp->ToArchitecture(sp->Sample(rng))), false);
+  EXPECT_NEAR(pred.latency_ms(), 1.2 * pred.sum_ms() + 0.3, 1e-9);
+}
+
+}  // namespace
+}  // namespace lutnas
