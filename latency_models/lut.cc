@@ -38,6 +38,12 @@ Shape FastOut(const v1::Block& b, const Shape& in) {
   }
 }
 
+}  // namespace
+
+Shape FastOutShape(const v1::Block& b, const Shape& in) { return FastOut(b, in); }
+
+namespace {
+
 Cost KeyCost(const KeySpec& k, int bpe) {
   return GraphCost(k.is_head ? LowerHead(k.head, k.in) : LowerBlock(k.block, k.in), bpe);
 }

@@ -28,6 +28,9 @@ namespace lutnas {
 uint64_t NumericKey(const v1::Block& canonical, const Shape& in);
 uint64_t NumericHeadKey(const v1::Head& head, const Shape& in);
 
+// Output shape of a canonical, valid block, without validation or strings.
+Shape FastOutShape(const v1::Block& b, const Shape& in);
+
 int BytesPerElement(const std::string& precision);  // fp32 4, fp16 2, int8 1
 
 class LatencyPredictor {

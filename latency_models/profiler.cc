@@ -35,6 +35,18 @@ struct Workload {
 
 }  // namespace
 
+void SetTorchThreads(int threads) {
+  torch::set_num_threads(std::max(1, threads));
+  static bool interop_set = false;  // may be set once per process
+  if (!interop_set) {
+    interop_set = true;
+    try {
+      torch::set_num_interop_threads(1);
+    } catch (const std::exception&) {
+    }
+  }
+}
+
 Stats ComputeStats(std::vector<double> s) {
   Stats st;
   if (s.empty()) return st;

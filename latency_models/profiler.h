@@ -44,6 +44,9 @@ struct WorkloadResult {
   std::string error;  // why a workload could not run
 };
 
+// Fixes LibTorch's intra-op (and inter-op) thread counts for this process.
+void SetTorchThreads(int threads);
+
 class Profiler {
  public:
   explicit Profiler(const MeasureOptions& opts);

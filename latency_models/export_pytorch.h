@@ -1,0 +1,18 @@
+// Generates self-contained PyTorch code for an architecture from its lowered
+// graph, so the exported module has exactly the daemon's parameter count.
+// The code defines class Net, build_model() and INPUT_SHAPE.
+#ifndef LUTNAS_LATENCY_MODELS_EXPORT_PYTORCH_H_
+#define LUTNAS_LATENCY_MODELS_EXPORT_PYTORCH_H_
+
+#include <string>
+
+#include "lutnas/v1/arch.pb.h"
+
+namespace lutnas {
+
+// `arch` must be valid.
+std::string ExportPyTorch(const v1::Architecture& arch);
+
+}  // namespace lutnas
+
+#endif  // LUTNAS_LATENCY_MODELS_EXPORT_PYTORCH_H_

@@ -1,0 +1,52 @@
+// Scores genotypes for the search engine: latency on each budget hardware
+// from its table (LatencyPredictor, correction applied), params/MACs from
+// memoised per-block costs, and the accuracy objective (Zen-score, NASWOT,
+// params, MACs, or NaN = pending external score). Results come back in
+// input order whatever the thread count, so jobs stay deterministic.
+// Thread-safe.
+#ifndef LUTNAS_SEARCH_JOBS_EVALUATOR_H_
+#define LUTNAS_SEARCH_JOBS_EVALUATOR_H_
+
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "latency_models/cost.h"
+#include "latency_models/lut.h"
+#include "latency_models/proxies.h"
+#include "lutnas/v1/service.pb.h"
+#include "search/engine.h"
+
+namespace lutnas::jobs {
+
+class LutEvaluator : public search::Evaluator {
+ public:
+  struct Options {
+    v1::Objective objective = v1::ZEN;
+    ProxyOptions proxy;
+    int threads = 1;  // proxy evaluations in parallel
+  };
+  LutEvaluator(std::shared_ptr<const Space> space,
+               std::vector<std::shared_ptr<const LatencyPredictor>> predictors,
+               const Options& opts, ProxyCache* proxies);
+
+  absl::Status Evaluate(const std::vector<Genotype>& genotypes,
+                        std::vector<search::Evaluation>* results) override;
+
+  // Params and MACs of a canonical architecture from the per-block memo.
+  Cost NetworkCostOf(const v1::Architecture& arch);
+
+ private:
+  absl::StatusOr<double> Score(const v1::Architecture& arch, const Cost& cost);
+  std::shared_ptr<const Space> space_;
+  std::vector<std::shared_ptr<const LatencyPredictor>> predictors_;
+  Options opts_;
+  ProxyCache* proxies_;
+  std::mutex mu_;
+  std::unordered_map<uint64_t, Cost> block_costs_;
+};
+
+}  // namespace lutnas::jobs
+
+#endif  // LUTNAS_SEARCH_JOBS_EVALUATOR_H_

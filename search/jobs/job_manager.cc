@@ -1,0 +1,455 @@
+#include "search/jobs/job_manager.h"
+
+#include <chrono>
+#include <cmath>
+#include <dirent.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "search/jobs/evaluator.h"
+#include "search/space/status_macros.h"
+
+namespace lutnas::jobs {
+namespace {
+
+using absl::StrCat;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+absl::Status Invalid(const std::string& field, const std::string& msg) {
+  return absl::InvalidArgumentError(StrCat(field, ": ", msg));
+}
+
+bool SafeName(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  return true;
+}
+
+// Validation only: Engine::Create needs an evaluator but never calls it.
+class NoEvaluator : public search::Evaluator {
+ public:
+  absl::Status Evaluate(const std::vector<Genotype>&, std::vector<search::Evaluation>*) override {
+    return absl::InternalError("not for evaluation");
+  }
+};
+
+search::EngineOptions EngineOptionsOf(const v1::SearchSpec& s, int64_t max_evals) {
+  search::EngineOptions o;
+  o.algorithm = s.algorithm() == v1::ALGORITHM_UNSPECIFIED ? v1::EVOLUTION : s.algorithm();
+  o.population = s.population();
+  o.sample_size = s.sample_size();
+  o.generations = s.generations();
+  o.seed = s.seed();
+  for (const auto& b : s.budgets()) o.latency_budgets_ms.push_back(b.max_ms());
+  o.max_params = s.max_params();
+  o.max_macs = s.max_macs();
+  o.soft = s.soft_constraint();
+  o.soft_weight = s.soft_weight();
+  o.external = s.objective() == v1::EXTERNAL;
+  o.max_evaluations = max_evals;
+  return o;
+}
+
+bool Terminal(v1::JobState s) {
+  return s == v1::JOB_SUCCEEDED || s == v1::JOB_FAILED || s == v1::JOB_CANCELLED;
+}
+
+}  // namespace
+
+// State of one job while a worker runs it.
+struct JobManager::Running {
+  std::atomic<bool> cancel{false};
+  std::mutex mu;  // guards engine and pending
+  std::condition_variable told;
+  search::Engine* engine = nullptr;
+  std::shared_ptr<const Space> space;
+  v1::SearchSpec spec;
+  std::map<std::string, std::string> pending;  // arch hash -> genotype key
+};
+
+JobManager::JobManager(db::Store* store, Catalog* catalog, const Options& opts)
+    : store_(store), catalog_(catalog), opts_(opts) {}
+
+JobManager::~JobManager() { Shutdown(); }
+
+absl::Status JobManager::Start() {
+  std::vector<int64_t> ids;
+  for (auto state : {v1::JOB_RUNNING, v1::JOB_QUEUED}) {
+    ASSIGN_OR_RETURN(auto some, store_->JobsInState(state));
+    ids.insert(ids.end(), some.begin(), some.end());
+  }
+  std::sort(ids.begin(), ids.end());
+  std::lock_guard<std::mutex> l(mu_);
+  for (int64_t id : ids) queue_.push_back(id);
+  stopping_ = false;
+  for (int i = 0; i < std::max(1, opts_.workers); ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  return absl::OkStatus();
+}
+
+void JobManager::Shutdown() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_ && workers_.empty()) return;
+    stopping_ = true;
+    for (auto& [id, r] : running_) r->told.notify_all();
+  }
+  queue_cv_.notify_all();
+  change_cv_.notify_all();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
+  workers_.clear();
+}
+
+void JobManager::Notify() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++change_seq_;
+  }
+  change_cv_.notify_all();
+}
+
+absl::StatusOr<std::shared_ptr<const Space>> JobManager::ResolveSpace(const v1::SearchSpec& spec) const {
+  if (spec.has_space_inline()) {
+    if (!spec.space().empty()) return Invalid("space", "give either space or space_inline, not both");
+    auto s = Space::Create(spec.space_inline());
+    if (!s.ok()) return Invalid("space_inline", std::string(s.status().message()));
+    return s;
+  }
+  if (spec.space().empty()) return Invalid("space", "a space name (e.g. 'edge') or space_inline is required");
+  std::vector<std::string> names;
+  if (DIR* d = opendir(opts_.spaces_dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() > 5 && n.substr(n.size() - 5) == ".json") names.push_back(n.substr(0, n.size() - 5));
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  if (!SafeName(spec.space()) || std::find(names.begin(), names.end(), spec.space()) == names.end())
+    return absl::NotFoundError(StrCat("space: unknown space '", spec.space().substr(0, 64),
+                                      "' (available: ", absl::StrJoin(names, ", "), ")"));
+  return Space::Load(StrCat(opts_.spaces_dir, "/", spec.space(), ".json"));
+}
+
+absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in) {
+  v1::SearchSpec spec = in;
+  if (spec.name().size() > 200) return Invalid("name", "longer than 200 characters");
+  if (!v1::Algorithm_IsValid(spec.algorithm())) return Invalid("algorithm", StrCat("unknown value ", spec.algorithm()));
+  if (!v1::Objective_IsValid(spec.objective())) return Invalid("objective", StrCat("unknown value ", spec.objective()));
+  if (spec.algorithm() == v1::ALGORITHM_UNSPECIFIED) spec.set_algorithm(v1::EVOLUTION);
+  if (spec.objective() == v1::OBJECTIVE_UNSPECIFIED) spec.set_objective(v1::ZEN);
+  ASSIGN_OR_RETURN(auto space, ResolveSpace(spec));
+  if (spec.population() == 0) spec.set_population(100);
+  if (spec.sample_size() == 0) spec.set_sample_size(std::min(25, std::max(1, spec.population())));
+  if (spec.generations() == 0 && !in.has_space_inline()) spec.set_generations(20);
+  if (spec.population() < 2 || spec.population() > opts_.max_population)
+    return Invalid("population", StrCat("must be in 2..", opts_.max_population, ", got ", spec.population()));
+  if (spec.generations() < 0 || spec.generations() > opts_.max_generations)
+    return Invalid("generations", StrCat("must be in 0..", opts_.max_generations, ", got ", spec.generations()));
+  if (spec.sample_size() < 1 || spec.sample_size() > spec.population())
+    return Invalid("sample_size", StrCat("must be in 1..population (", spec.population(), "), got ", spec.sample_size()));
+  if (spec.max_params() < 0) return Invalid("max_params", StrCat("must be >= 0, got ", spec.max_params()));
+  if (spec.max_macs() < 0) return Invalid("max_macs", StrCat("must be >= 0, got ", spec.max_macs()));
+  if (!std::isfinite(spec.soft_weight())) return Invalid("soft_weight", "must be finite");
+  if (spec.soft_weight() == 0) spec.set_soft_weight(-0.07);
+  if (spec.proxy_resolution() == 0) spec.set_proxy_resolution(64);
+  if (spec.proxy_batch() == 0) spec.set_proxy_batch(8);
+  if (spec.proxy_resolution() < 16 || spec.proxy_resolution() > 512)
+    return Invalid("proxy_resolution", StrCat("must be in 16..512, got ", spec.proxy_resolution()));
+  if (spec.proxy_batch() < 2 || spec.proxy_batch() > 64)
+    return Invalid("proxy_batch", StrCat("must be in 2..64, got ", spec.proxy_batch()));
+  if (!std::isfinite(spec.max_runtime_s()) || spec.max_runtime_s() < 0 ||
+      spec.max_runtime_s() > opts_.max_runtime_s)
+    return Invalid("max_runtime_s", StrCat("must be in 0..", opts_.max_runtime_s, ", got ", spec.max_runtime_s()));
+  if (spec.max_runtime_s() == 0) spec.set_max_runtime_s(opts_.max_runtime_s);
+  if (spec.budgets_size() > 8) return Invalid("budgets", "at most 8 latency budgets");
+  for (int i = 0; i < spec.budgets_size(); ++i) {
+    auto* b = spec.mutable_budgets(i);
+    const std::string f = StrCat("budgets[", i, "]");
+    if (!std::isfinite(b->max_ms()) || b->max_ms() <= 0)
+      return Invalid(f + ".max_ms", StrCat("must be a finite number > 0, got ", b->max_ms()));
+    auto hw = store_->GetHardware(b->hardware());
+    if (!hw.ok())
+      return absl::NotFoundError(StrCat(f, ".hardware: unknown hardware '", b->hardware().substr(0, 64), "'"));
+    auto info = store_->GetTableInfo(b->hardware(), b->table_version());
+    if (!info.ok()) {
+      if (b->table_version() != 0)
+        return absl::NotFoundError(StrCat(f, ".table_version: hardware '", b->hardware(), "' has no version ",
+                                          b->table_version()));
+      return absl::FailedPreconditionError(StrCat(
+          f, ".hardware: '", b->hardware(), "' has no latency table to budget against; measure one with "
+          "lutnas-profile table --server or import one"));
+    }
+    b->set_table_version(info->version());
+  }
+  for (int i = 0; i < spec.report_hardware_size(); ++i)
+    if (!store_->GetHardware(spec.report_hardware(i)).ok())
+      return absl::NotFoundError(StrCat("report_hardware[", i, "]: unknown hardware '",
+                                        spec.report_hardware(i).substr(0, 64), "'"));
+  if (spec.budgets_size() == 0 && spec.max_macs() == 0 && spec.max_params() == 0 && spec.soft_constraint())
+    return Invalid("soft_constraint", "needs at least one latency budget");
+  NoEvaluator none;
+  auto engine = search::Engine::Create(space, EngineOptionsOf(spec, opts_.max_evaluations), &none);
+  if (!engine.ok()) return engine.status();
+  ASSIGN_OR_RETURN(int64_t id, store_->CreateJob(spec));
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    queue_.push_back(id);
+  }
+  queue_cv_.notify_one();
+  return store_->GetJob(id);
+}
+
+absl::StatusOr<v1::Job> JobManager::Cancel(int64_t id) {
+  ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
+  if (Terminal(job.state()))
+    return absl::FailedPreconditionError(StrCat("job ", id, " already ended (",
+                                                v1::JobState_Name(job.state()), ")"));
+  bool was_running = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = running_.find(id);
+    if (it != running_.end()) {
+      it->second->cancel = true;
+      it->second->told.notify_all();
+      was_running = true;
+    } else {
+      queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
+    }
+  }
+  if (!was_running) {
+    RETURN_IF_ERROR(store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled before it started", job.progress()));
+    Notify();
+  }
+  // A running job notices at its next generation boundary.
+  for (int i = 0; i < 600 && was_running; ++i) {
+    ASSIGN_OR_RETURN(job, store_->GetJob(id));
+    if (Terminal(job.state())) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return store_->GetJob(id);
+}
+
+absl::StatusOr<v1::Job> JobManager::WaitForChange(int64_t id, int64_t since, int timeout_ms) {
+  ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
+  if (job.updated_unix_ms() != since || Terminal(job.state())) return job;
+  std::unique_lock<std::mutex> l(mu_);
+  const uint64_t seq = change_seq_;
+  change_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms),
+                      [&] { return change_seq_ != seq || stopping_; });
+  l.unlock();
+  return store_->GetJob(id);
+}
+
+v1::Candidate JobManager::MakeCandidate(const v1::SearchSpec& spec, const Space& space,
+                                        const search::Individual& ind, int64_t job_id) {
+  v1::Candidate c;
+  c.set_job_id(job_id);
+  const v1::Architecture arch = space.ToArchitecture(ind.genotype);
+  c.set_arch_hash(ArchHash(arch));
+  *c.mutable_arch() = arch;
+  c.set_genotype(ind.key);
+  c.set_score(ind.eval.score);
+  c.set_params(ind.eval.params);
+  c.set_macs(ind.eval.macs);
+  c.set_feasible(ind.feasible);
+  c.set_generation(ind.generation);
+  std::vector<std::pair<std::string, int64_t>> hws;
+  for (const auto& b : spec.budgets()) hws.push_back({b.hardware(), b.table_version()});
+  for (const auto& h : spec.report_hardware()) hws.push_back({h, 0});
+  for (const auto& [hw, ver] : hws) {
+    auto p = catalog_->Get(hw, ver);
+    if (!p.ok()) continue;
+    *c.add_latency() = (*p)->Predict(arch, false);
+  }
+  return c;
+}
+
+void JobManager::WorkerLoop() {
+  for (;;) {
+    int64_t id;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      id = queue_.front();
+      queue_.pop_front();
+    }
+    RunJob(id);
+  }
+}
+
+void JobManager::RunJob(int64_t id) {
+  auto run = std::make_shared<Running>();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    running_[id] = run;
+  }
+  v1::Progress last;
+  absl::Status st = RunJobInner(id, run.get(), &last);
+  bool stopping;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    running_.erase(id);
+    stopping = stopping_;
+  }
+  if (stopping && !run->cancel && st.ok()) return;  // stays RUNNING: resumes at next start
+  if (run->cancel) {
+    (void)store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled", last);
+  } else if (!st.ok()) {
+    if (stopping && st.code() == absl::StatusCode::kAborted) return;
+    (void)store_->UpdateJob(id, v1::JOB_FAILED, std::string(st.message()), last);
+  } else {
+    (void)store_->UpdateJob(id, v1::JOB_SUCCEEDED, "", last);
+  }
+  Notify();
+}
+
+absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* last) {
+  ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
+  if (Terminal(job.state())) return absl::OkStatus();
+  run->spec = job.spec();
+  *last = job.progress();
+  ASSIGN_OR_RETURN(run->space, ResolveSpace(run->spec));
+  std::vector<std::shared_ptr<const LatencyPredictor>> preds;
+  for (const auto& b : run->spec.budgets()) {
+    ASSIGN_OR_RETURN(auto p, catalog_->Get(b.hardware(), b.table_version()));
+    preds.push_back(p);
+  }
+  LutEvaluator::Options eo;
+  eo.objective = run->spec.objective();
+  eo.proxy.resolution = run->spec.proxy_resolution();
+  eo.proxy.batch = run->spec.proxy_batch();
+  eo.proxy.seed = run->spec.seed();
+  eo.threads = opts_.eval_threads;
+  LutEvaluator evaluator(run->space, preds, eo, &proxies_);
+  ASSIGN_OR_RETURN(auto engine,
+                   search::Engine::Create(run->space, EngineOptionsOf(run->spec, opts_.max_evaluations),
+                                          &evaluator));
+  auto cp = store_->LoadCheckpoint(id);
+  if (cp.ok()) {
+    RETURN_IF_ERROR(engine->Restore(*cp));
+  } else if (cp.status().code() != absl::StatusCode::kNotFound) {
+    return cp.status();
+  }
+  {
+    std::lock_guard<std::mutex> l(run->mu);
+    run->engine = engine.get();
+  }
+  RETURN_IF_ERROR(store_->UpdateJob(id, v1::JOB_RUNNING, "", engine->progress()));
+  Notify();
+  const auto t0 = std::chrono::steady_clock::now();
+  const double base_elapsed = engine->progress().elapsed_s();
+  absl::Status result = absl::OkStatus();
+  while (!engine->Done()) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stopping_) break;
+    }
+    if (run->cancel) break;
+    const double elapsed = base_elapsed +
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (elapsed > run->spec.max_runtime_s()) {
+      result = absl::DeadlineExceededError(StrCat("stopped: the job ran past its max_runtime_s of ",
+                                                  run->spec.max_runtime_s(), " s"));
+      break;
+    }
+    std::unique_lock<std::mutex> l(run->mu);
+    auto report = engine->Step();
+    if (!report.ok()) {
+      if (run->spec.objective() == v1::EXTERNAL &&
+          report.status().code() == absl::StatusCode::kFailedPrecondition &&
+          report.status().message().find("waiting") != std::string::npos) {
+        run->told.wait_for(l, std::chrono::milliseconds(200));
+        continue;
+      }
+      result = report.status();
+      break;
+    }
+    const std::string checkpoint = engine->Checkpoint();
+    const v1::Progress progress = engine->progress();
+    l.unlock();
+    std::vector<v1::Candidate> cands;
+    for (const auto& ind : report->evaluated) cands.push_back(MakeCandidate(run->spec, *run->space, *&ind, id));
+    std::vector<std::string> pareto;
+    for (const auto& ind : report->pareto) pareto.push_back(ArchHash(run->space->ToArchitecture(ind.genotype)));
+    RETURN_IF_ERROR(store_->CommitGeneration(id, checkpoint, cands, pareto, progress));
+    *last = progress;
+    Notify();
+  }
+  {
+    std::lock_guard<std::mutex> l(run->mu);
+    run->engine = nullptr;
+  }
+  *last = engine->progress();
+  return result;
+}
+
+absl::StatusOr<std::vector<v1::Candidate>> JobManager::Ask(int64_t job_id, int count) {
+  if (count < 1 || count > 1000) return Invalid("count", StrCat("must be in 1..1000, got ", count));
+  ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(job_id));
+  if (job.spec().objective() != v1::EXTERNAL)
+    return absl::FailedPreconditionError(StrCat("job ", job_id, " does not use the EXTERNAL objective"));
+  for (int i = 0; i < 500; ++i) {
+    std::shared_ptr<Running> run;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = running_.find(job_id);
+      if (it != running_.end()) run = it->second;
+    }
+    if (run) {
+      std::lock_guard<std::mutex> l(run->mu);
+      if (run->engine) {
+        ASSIGN_OR_RETURN(auto inds, run->engine->Ask(count));
+        std::vector<v1::Candidate> out;
+        for (const auto& ind : inds) {
+          out.push_back(MakeCandidate(run->spec, *run->space, ind, job_id));
+          run->pending[out.back().arch_hash()] = ind.key;
+        }
+        return out;
+      }
+    }
+    ASSIGN_OR_RETURN(job, store_->GetJob(job_id));
+    if (Terminal(job.state()))
+      return absl::FailedPreconditionError(StrCat("job ", job_id, " already ended (",
+                                                  v1::JobState_Name(job.state()), ")"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::UnavailableError(StrCat("job ", job_id, " is not running yet; retry"));
+}
+
+absl::StatusOr<int> JobManager::Tell(int64_t job_id, const std::map<std::string, double>& scores) {
+  if (scores.empty()) return Invalid("scores", "at least one score is needed");
+  ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(job_id));
+  std::shared_ptr<Running> run;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = running_.find(job_id);
+    if (it != running_.end()) run = it->second;
+  }
+  if (!run) return absl::FailedPreconditionError(StrCat("job ", job_id, " is not running"));
+  std::lock_guard<std::mutex> l(run->mu);
+  if (!run->engine) return absl::FailedPreconditionError(StrCat("job ", job_id, " is not running"));
+  for (const auto& [hash, score] : scores) {
+    if (!std::isfinite(score))
+      return Invalid(StrCat("scores[", hash.substr(0, 32), "]"), StrCat("must be finite, got ", score));
+    if (!run->pending.count(hash))
+      return absl::NotFoundError(StrCat("scores[", hash.substr(0, 32), "]: no pending candidate with that arch_hash"));
+  }
+  int n = 0;
+  for (const auto& [hash, score] : scores) {
+    RETURN_IF_ERROR(run->engine->Tell(run->pending[hash], score));
+    run->pending.erase(hash);
+    ++n;
+  }
+  run->told.notify_all();
+  return n;
+}
+
+}  // namespace lutnas::jobs

@@ -1,0 +1,88 @@
+// Runs search jobs in the background: validates a spec fully before any
+// work, queues it, runs it on a worker thread (engine + evaluator), commits
+// every generation (checkpoint + candidates + Pareto set) to the store in
+// one transaction, wakes watchers, and honours cancel. Jobs left RUNNING by
+// a crash or a shutdown resume from their last checkpoint on Start().
+// Thread-safe: every public method may be called from any gRPC thread.
+#ifndef LUTNAS_SEARCH_JOBS_JOB_MANAGER_H_
+#define LUTNAS_SEARCH_JOBS_JOB_MANAGER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "db/store.h"
+#include "latency_models/proxies.h"
+#include "search/engine.h"
+#include "search/jobs/catalog.h"
+
+namespace lutnas::jobs {
+
+class JobManager {
+ public:
+  struct Options {
+    int workers = 1;                      // jobs running at once
+    std::string spaces_dir = "search/spaces";
+    int max_population = 5000;            // per-job caps, checked at submit
+    int max_generations = 10000;
+    int64_t max_evaluations = 1000000;
+    double max_runtime_s = 24 * 3600.0;   // also the default when a spec says 0
+    int eval_threads = 1;                 // proxy evaluations in parallel per job
+  };
+  JobManager(db::Store* store, Catalog* catalog, const Options& opts);
+  ~JobManager();
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // Re-queues jobs left QUEUED or RUNNING, then starts the workers.
+  absl::Status Start();
+  // Stops workers at their next generation boundary. Running jobs stay
+  // RUNNING with their last checkpoint, so the next Start() resumes them.
+  void Shutdown();
+
+  // Validates (INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION naming the
+  // field), fills defaults, pins table versions, stores and queues.
+  absl::StatusOr<v1::Job> Submit(const v1::SearchSpec& spec);
+  absl::StatusOr<v1::Job> Cancel(int64_t id);
+  // Returns when the job changed after `since_updated_ms`, or on timeout.
+  absl::StatusOr<v1::Job> WaitForChange(int64_t id, int64_t since_updated_ms, int timeout_ms);
+  // External objective.
+  absl::StatusOr<std::vector<v1::Candidate>> Ask(int64_t job_id, int count);
+  absl::StatusOr<int> Tell(int64_t job_id, const std::map<std::string, double>& scores);
+
+  absl::StatusOr<std::shared_ptr<const Space>> ResolveSpace(const v1::SearchSpec& spec) const;
+  // Per-hardware predictions (no blocks) for a stored or new candidate.
+  v1::Candidate MakeCandidate(const v1::SearchSpec& spec, const Space& space,
+                              const search::Individual& ind, int64_t job_id);
+
+ private:
+  struct Running;
+  void WorkerLoop();
+  void RunJob(int64_t id);
+  absl::Status RunJobInner(int64_t id, Running* run, v1::Progress* last);
+  void Notify();
+
+  db::Store* store_;
+  Catalog* catalog_;
+  Options opts_;
+  ProxyCache proxies_;
+
+  std::mutex mu_;
+  std::condition_variable queue_cv_, change_cv_;
+  std::deque<int64_t> queue_;
+  std::map<int64_t, std::shared_ptr<Running>> running_;
+  std::vector<std::thread> workers_;
+  bool stopping_ = false;
+  uint64_t change_seq_ = 0;
+};
+
+}  // namespace lutnas::jobs
+
+#endif  // LUTNAS_SEARCH_JOBS_JOB_MANAGER_H_

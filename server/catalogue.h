@@ -1,0 +1,17 @@
+// The shipped hardware catalogue (server/hardware_catalog.json): loaded into
+// a database that has no hardware yet, at lutnasd's first start.
+#ifndef LUTNAS_SERVER_CATALOGUE_H_
+#define LUTNAS_SERVER_CATALOGUE_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "db/store.h"
+
+namespace lutnas::server {
+
+absl::Status SeedHardwareCatalogue(db::Store* store, const std::string& path);
+
+}  // namespace lutnas::server
+
+#endif  // LUTNAS_SERVER_CATALOGUE_H_

@@ -1,0 +1,354 @@
+#include "server/services.h"
+
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "latency_models/cost.h"
+#include "latency_models/export_pytorch.h"
+#include "latency_models/table_io.h"
+#include "search/space/arch_util.h"
+#include "server/grpc_status.h"
+
+namespace lutnas::server {
+namespace {
+
+using absl::StrCat;
+using grpc::ServerContext;
+using grpc::Status;
+
+absl::Status Prefixed(const absl::Status& s, const std::string& prefix) {
+  return absl::Status(s.code(), StrCat(prefix, s.message()));
+}
+
+// Validates and canonicalises a request's architecture; errors name "arch.".
+absl::StatusOr<v1::Architecture> CheckArch(const v1::Architecture& a, const std::string& field) {
+  if (a.ByteSizeLong() > kMaxJsonBytes)
+    return absl::InvalidArgumentError(StrCat(field, ": larger than ", kMaxJsonBytes, " bytes"));
+  auto st = ValidateArchitecture(a);
+  if (!st.ok()) return Prefixed(st, field + ".");
+  return Canonicalize(a);
+}
+
+absl::Status CheckHardwareList(const google::protobuf::RepeatedPtrField<std::string>& hw) {
+  if (hw.empty()) return absl::InvalidArgumentError("hardware: at least one hardware name is needed");
+  if (hw.size() > 16) return absl::InvalidArgumentError("hardware: at most 16 hardware names per call");
+  return absl::OkStatus();
+}
+
+class HardwareServiceImpl final : public v1::HardwareService::Service {
+ public:
+  explicit HardwareServiceImpl(Core c) : c_(c) {}
+  Status Register(ServerContext*, const v1::RegisterHardwareRequest* r, v1::Hardware* out) override {
+    const auto& h = r->hardware();
+    for (auto [name, v] : {std::pair<const char*, double>{"peak_gops", h.peak_gops()},
+                           {"bandwidth_gbs", h.bandwidth_gbs()}})
+      if (!std::isfinite(v) || v < 0)
+        return ToGrpc(absl::InvalidArgumentError(StrCat("hardware.", name, ": must be finite and >= 0, got ", v)));
+    if (h.threads() < 0 || h.channel_alignment() < 0 || h.channel_alignment() > 256)
+      return ToGrpc(absl::InvalidArgumentError("hardware.threads/channel_alignment: out of range"));
+    if (h.description().size() > 4096 || h.source().size() > 4096)
+      return ToGrpc(absl::InvalidArgumentError("hardware.description: longer than 4096 characters"));
+    auto st = c_.store->PutHardware(h, r->update());
+    if (!st.ok()) return ToGrpc(Prefixed(st, st.message().rfind("name", 0) == 0 ? "hardware." : ""));
+    c_.catalog->Invalidate(h.name());
+    auto got = c_.store->GetHardware(h.name());
+    if (!got.ok()) return ToGrpc(got.status());
+    *out = *got;
+    return Status::OK;
+  }
+  Status Get(ServerContext*, const v1::GetHardwareRequest* r, v1::Hardware* out) override {
+    auto h = c_.store->GetHardware(r->name());
+    if (!h.ok()) return ToGrpc(h.status());
+    *out = *h;
+    return Status::OK;
+  }
+  Status List(ServerContext*, const v1::ListHardwareRequest*, v1::ListHardwareResponse* out) override {
+    auto l = c_.store->ListHardware();
+    if (!l.ok()) return ToGrpc(l.status());
+    for (auto& h : *l) *out->add_hardware() = std::move(h);
+    return Status::OK;
+  }
+  Status Delete(ServerContext*, const v1::DeleteHardwareRequest* r, v1::DeleteHardwareResponse*) override {
+    auto st = c_.store->DeleteHardware(r->name());
+    c_.catalog->Invalidate(r->name());
+    return ToGrpc(st);
+  }
+
+ private:
+  Core c_;
+};
+
+class TableServiceImpl final : public v1::TableService::Service {
+ public:
+  explicit TableServiceImpl(Core c) : c_(c) {}
+  Status Upload(ServerContext* ctx, grpc::ServerReader<v1::UploadTableRequest>* reader,
+                v1::TableInfo* out) override {
+    v1::LatencyTable t;
+    v1::UploadTableRequest msg;
+    bool first = true;
+    while (reader->Read(&msg)) {
+      if (ctx->IsCancelled()) return Status(grpc::StatusCode::CANCELLED, "upload cancelled");
+      if (first) {
+        if (!msg.has_info())
+          return ToGrpc(absl::InvalidArgumentError("info: the first message must carry the table info"));
+        *t.mutable_info() = msg.info();
+        first = false;
+      }
+      if (t.entries_size() + msg.entries_size() > static_cast<int>(kMaxTableEntries))
+        return ToGrpc(absl::ResourceExhaustedError(StrCat("entries: more than ", kMaxTableEntries, " entries")));
+      for (auto& e : *msg.mutable_entries()) *t.add_entries() = std::move(e);
+    }
+    if (first) return ToGrpc(absl::InvalidArgumentError("info: empty upload stream"));
+    return Store(&t, "upload", out);
+  }
+  Status Import(ServerContext*, const v1::ImportTableRequest* r, v1::ImportTableResponse* out) override {
+    std::string content = r->content();
+    if (!r->path().empty()) {
+      if (!content.empty())
+        return ToGrpc(absl::InvalidArgumentError("path: give either content or path, not both"));
+      auto data = ReadConfined(r->path());
+      if (!data.ok()) return ToGrpc(data.status());
+      content = *data;
+    }
+    if (content.empty()) return ToGrpc(absl::InvalidArgumentError("content: the file is empty"));
+    if (r->hardware().empty()) return ToGrpc(absl::InvalidArgumentError("hardware: is required"));
+    std::vector<std::string> unmapped;
+    auto t = ParseTable(content, r->format(), r->hardware(), &unmapped);
+    if (!t.ok()) return ToGrpc(t.status());
+    t->mutable_info()->set_hardware(r->hardware());
+    for (auto& u : unmapped) out->add_unmapped(u);
+    return Store(&*t, StrCat("import:", r->format().empty() ? "csv" : r->format()), out->mutable_info());
+  }
+  Status Export(ServerContext* ctx, const v1::ExportTableRequest* r,
+                grpc::ServerWriter<v1::ExportTableChunk>* w) override {
+    if (r->version() < 0)
+      return ToGrpc(absl::InvalidArgumentError(StrCat("version: must be >= 0, got ", r->version())));
+    auto t = c_.store->GetTable(r->hardware(), r->version());
+    if (!t.ok()) return ToGrpc(t.status());
+    v1::ExportTableChunk chunk;
+    *chunk.mutable_info() = t->info();
+    for (int i = 0; i < t->entries_size(); ++i) {
+      *chunk.add_entries() = t->entries(i);
+      if (chunk.entries_size() == 1000 || i + 1 == t->entries_size()) {
+        if (ctx->IsCancelled() || !w->Write(chunk)) return Status(grpc::StatusCode::CANCELLED, "export cancelled");
+        chunk.Clear();
+      }
+    }
+    return Status::OK;
+  }
+  Status List(ServerContext*, const v1::ListTablesRequest* r, v1::ListTablesResponse* out) override {
+    if (!r->hardware().empty()) {
+      auto h = c_.store->GetHardware(r->hardware());
+      if (!h.ok()) return ToGrpc(h.status());
+    }
+    auto l = c_.store->ListTables(r->hardware());
+    if (!l.ok()) return ToGrpc(l.status());
+    for (auto& i : *l) *out->add_tables() = std::move(i);
+    return Status::OK;
+  }
+  Status SetCorrection(ServerContext*, const v1::SetCorrectionRequest* r, v1::TableInfo* out) override {
+    const auto& c = r->correction();
+    if (!std::isfinite(c.scale()) || c.scale() <= 0)
+      return ToGrpc(absl::InvalidArgumentError(StrCat("correction.scale: must be a finite number > 0, got ", c.scale())));
+    if (!std::isfinite(c.offset_ms()))
+      return ToGrpc(absl::InvalidArgumentError("correction.offset_ms: must be finite"));
+    if (r->version() <= 0)
+      return ToGrpc(absl::InvalidArgumentError(StrCat("version: must be > 0, got ", r->version())));
+    auto info = c_.store->SetCorrection(r->hardware(), r->version(), c);
+    if (!info.ok()) return ToGrpc(info.status());
+    c_.catalog->Invalidate(r->hardware());
+    *out = *info;
+    return Status::OK;
+  }
+
+ private:
+  Status Store(v1::LatencyTable* t, const std::string& source, v1::TableInfo* out) {
+    if (t->info().source().empty()) t->mutable_info()->set_source(source);
+    auto st = ValidateTable(*t);
+    if (!st.ok()) return ToGrpc(st);
+    auto info = c_.store->AddTable(*t);
+    if (!info.ok()) return ToGrpc(info.status());
+    c_.catalog->Invalidate(t->info().hardware());
+    *out = *info;
+    return Status::OK;
+  }
+  // Paths from requests must resolve inside --import_dir.
+  absl::StatusOr<std::string> ReadConfined(const std::string& path) {
+    if (c_.import_dir.empty())
+      return absl::PermissionDeniedError("path: file imports are disabled (start lutnasd with --import_dir)");
+    char root[PATH_MAX], full[PATH_MAX];
+    if (!realpath(c_.import_dir.c_str(), root))
+      return absl::FailedPreconditionError("path: --import_dir does not exist");
+    const std::string joined = path[0] == '/' ? path : StrCat(root, "/", path);
+    if (!realpath(joined.c_str(), full))
+      return absl::NotFoundError(StrCat("path: no such file '", path.substr(0, 200), "'"));
+    const std::string r(root), f(full);
+    if (f.compare(0, r.size(), r) != 0 || (f.size() > r.size() && f[r.size()] != '/'))
+      return absl::PermissionDeniedError(StrCat("path: '", path.substr(0, 200), "' is outside --import_dir"));
+    return ReadFileToString(f, 64 << 20);
+  }
+  Core c_;
+};
+
+class PredictServiceImpl final : public v1::PredictService::Service {
+ public:
+  explicit PredictServiceImpl(Core c) : c_(c) {}
+  Status Predict(ServerContext*, const v1::PredictRequest* r, v1::PredictResponse* out) override {
+    auto st = CheckHardwareList(r->hardware());
+    if (!st.ok()) return ToGrpc(st);
+    auto arch = CheckArch(r->arch(), "arch");
+    if (!arch.ok()) return ToGrpc(arch.status());
+    return ToGrpc(PredictOne(*arch, r->hardware(), r->breakdown(), out));
+  }
+  Status PredictBatch(ServerContext* ctx, const v1::PredictBatchRequest* r, v1::PredictBatchResponse* out) override {
+    auto st = CheckHardwareList(r->hardware());
+    if (!st.ok()) return ToGrpc(st);
+    if (r->archs_size() == 0) return ToGrpc(absl::InvalidArgumentError("archs: at least one architecture is needed"));
+    if (r->archs_size() > c_.max_batch)
+      return ToGrpc(absl::InvalidArgumentError(StrCat("archs: at most ", c_.max_batch, " per call, got ", r->archs_size())));
+    for (int i = 0; i < r->archs_size(); ++i) {
+      if (ctx->IsCancelled()) return Status(grpc::StatusCode::CANCELLED, "cancelled");
+      auto arch = CheckArch(r->archs(i), StrCat("archs[", i, "]"));
+      if (!arch.ok()) return ToGrpc(arch.status());
+      st = PredictOne(*arch, r->hardware(), false, out->add_results());
+      if (!st.ok()) return ToGrpc(st);
+    }
+    return Status::OK;
+  }
+
+ private:
+  absl::Status PredictOne(const v1::Architecture& arch,
+                          const google::protobuf::RepeatedPtrField<std::string>& hardware, bool breakdown,
+                          v1::PredictResponse* out) {
+    const NetworkCost nc = AnalyzeNetwork(arch);
+    out->set_arch_hash(ArchHash(arch));
+    out->set_params(nc.total.params);
+    out->set_macs(nc.total.macs);
+    out->set_mac_bytes(nc.total.mac_bytes);
+    for (int i = 0; i < hardware.size(); ++i) {
+      auto p = c_.catalog->Get(hardware[i], 0);
+      if (!p.ok()) return Prefixed(p.status(), StrCat("hardware[", i, "]: "));
+      *out->add_predictions() = (*p)->Predict(arch, breakdown);
+    }
+    return absl::OkStatus();
+  }
+  Core c_;
+};
+
+class SearchServiceImpl final : public v1::SearchService::Service {
+ public:
+  explicit SearchServiceImpl(Core c) : c_(c) {}
+  Status Submit(ServerContext*, const v1::SubmitRequest* r, v1::Job* out) override {
+    auto j = c_.jobs->Submit(r->spec());
+    if (!j.ok()) return ToGrpc(j.status().message().rfind("spec", 0) == 0 ? j.status() : Prefixed(j.status(), "spec."));
+    *out = *j;
+    return Status::OK;
+  }
+  Status Get(ServerContext*, const v1::GetJobRequest* r, v1::Job* out) override {
+    auto j = c_.store->GetJob(r->id());
+    if (!j.ok()) return ToGrpc(j.status());
+    *out = *j;
+    return Status::OK;
+  }
+  Status List(ServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse* out) override {
+    auto l = c_.store->ListJobs();
+    if (!l.ok()) return ToGrpc(l.status());
+    for (auto& j : *l) *out->add_jobs() = std::move(j);
+    return Status::OK;
+  }
+  Status Watch(ServerContext* ctx, const v1::WatchJobRequest* r, grpc::ServerWriter<v1::JobEvent>* w) override {
+    auto j = c_.store->GetJob(r->id());
+    if (!j.ok()) return ToGrpc(j.status());
+    int64_t since = -1;
+    for (;;) {
+      if (ctx->IsCancelled()) return Status(grpc::StatusCode::CANCELLED, "watch cancelled");
+      auto job = c_.jobs->WaitForChange(r->id(), since, 500);
+      if (!job.ok()) return ToGrpc(job.status());
+      if (job->updated_unix_ms() != since) {
+        v1::JobEvent ev;
+        *ev.mutable_job() = *job;
+        if (!w->Write(ev)) return Status(grpc::StatusCode::CANCELLED, "watcher went away");
+        since = job->updated_unix_ms();
+      }
+      const auto s = job->state();
+      if (s == v1::JOB_SUCCEEDED || s == v1::JOB_FAILED || s == v1::JOB_CANCELLED) return Status::OK;
+    }
+  }
+  Status Cancel(ServerContext*, const v1::CancelJobRequest* r, v1::Job* out) override {
+    auto j = c_.jobs->Cancel(r->id());
+    if (!j.ok()) return ToGrpc(j.status());
+    *out = *j;
+    return Status::OK;
+  }
+  Status Ask(ServerContext*, const v1::AskRequest* r, v1::AskResponse* out) override {
+    auto c = c_.jobs->Ask(r->job_id(), r->count());
+    if (!c.ok()) return ToGrpc(c.status());
+    for (auto& x : *c) *out->add_candidates() = std::move(x);
+    return Status::OK;
+  }
+  Status Tell(ServerContext*, const v1::TellRequest* r, v1::TellResponse* out) override {
+    std::map<std::string, double> scores(r->scores().begin(), r->scores().end());
+    auto n = c_.jobs->Tell(r->job_id(), scores);
+    if (!n.ok()) return ToGrpc(n.status());
+    out->set_accepted(*n);
+    return Status::OK;
+  }
+
+ private:
+  Core c_;
+};
+
+class CandidateServiceImpl final : public v1::CandidateService::Service {
+ public:
+  explicit CandidateServiceImpl(Core c) : c_(c) {}
+  Status List(ServerContext*, const v1::ListCandidatesRequest* r, v1::ListCandidatesResponse* out) override {
+    auto page = c_.store->ListCandidates(*r);
+    if (!page.ok()) return ToGrpc(page.status());
+    for (auto& c : page->candidates) *out->add_candidates() = std::move(c);
+    out->set_next_page_token(page->next_page_token);
+    out->set_total(page->total);
+    return Status::OK;
+  }
+  Status Get(ServerContext*, const v1::GetCandidateRequest* r, v1::Candidate* out) override {
+    auto c = c_.store->GetCandidate(r->id());
+    if (!c.ok()) return ToGrpc(c.status());
+    *out = *c;
+    // Per-block breakdown, recomputed from the same pinned table versions.
+    for (auto& p : *out->mutable_latency()) {
+      auto pred = c_.catalog->Get(p.hardware(), p.table_version());
+      if (pred.ok()) p = (*pred)->Predict(Canonicalize(out->arch()), true);
+    }
+    return Status::OK;
+  }
+  Status Export(ServerContext*, const v1::ExportCandidateRequest* r, v1::ExportCandidateResponse* out) override {
+    auto c = c_.store->GetCandidate(r->id());
+    if (!c.ok()) return ToGrpc(c.status());
+    const std::string fmt = r->format().empty() ? "pytorch" : r->format();
+    if (fmt == "pytorch") {
+      out->set_content(ExportPyTorch(c->arch()));
+      out->set_filename(StrCat("candidate_", c->id(), ".py"));
+    } else if (fmt == "json") {
+      out->set_content(ArchitectureToJson(c->arch()));
+      out->set_filename(StrCat("candidate_", c->id(), ".json"));
+    } else {
+      return ToGrpc(absl::InvalidArgumentError(StrCat("format: must be pytorch or json, got '",
+                                                      fmt.substr(0, 40), "' (onnx is made client-side)")));
+    }
+    return Status::OK;
+  }
+
+ private:
+  Core c_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> MakeHardwareService(const Core& c) { return std::make_unique<HardwareServiceImpl>(c); }
+std::unique_ptr<grpc::Service> MakeTableService(const Core& c) { return std::make_unique<TableServiceImpl>(c); }
+std::unique_ptr<grpc::Service> MakePredictService(const Core& c) { return std::make_unique<PredictServiceImpl>(c); }
+std::unique_ptr<grpc::Service> MakeSearchService(const Core& c) { return std::make_unique<SearchServiceImpl>(c); }
+std::unique_ptr<grpc::Service> MakeCandidateService(const Core& c) { return std::make_unique<CandidateServiceImpl>(c); }
+
+}  // namespace lutnas::server

@@ -1,0 +1,34 @@
+// gRPC services of lutnasd: thin glue. Each method checks its request, calls
+// one core function (db::Store, jobs::Catalog, jobs::JobManager), converts
+// the status and returns. No logic that a test of the core could not reach.
+#ifndef LUTNAS_SERVER_SERVICES_H_
+#define LUTNAS_SERVER_SERVICES_H_
+
+#include <memory>
+#include <string>
+
+#include "db/store.h"
+#include "lutnas/v1/service.grpc.pb.h"
+#include "search/jobs/catalog.h"
+#include "search/jobs/job_manager.h"
+
+namespace lutnas::server {
+
+// What every service needs; owned by main.
+struct Core {
+  db::Store* store = nullptr;
+  jobs::Catalog* catalog = nullptr;
+  jobs::JobManager* jobs = nullptr;
+  std::string import_dir;  // file paths in requests must resolve under it ("" = refuse paths)
+  int max_batch = 1000;    // PredictBatch architectures per call
+};
+
+std::unique_ptr<grpc::Service> MakeHardwareService(const Core& core);
+std::unique_ptr<grpc::Service> MakeTableService(const Core& core);
+std::unique_ptr<grpc::Service> MakePredictService(const Core& core);
+std::unique_ptr<grpc::Service> MakeSearchService(const Core& core);
+std::unique_ptr<grpc::Service> MakeCandidateService(const Core& core);
+
+}  // namespace lutnas::server
+
+#endif  // LUTNAS_SERVER_SERVICES_H_
