@@ -283,39 +283,41 @@ double LatencyPredictor::KeyLatency(const KeySpec& key, v1::LatencySource* src) 
 }
 
 double LatencyPredictor::SumLatency(const v1::Architecture& arch, double* measured_ms) const {
+  // Hot path: numeric keys and one hash lookup per block; a miss (estimate)
+  // builds the key text once and is memoised by KeyLatency.
   double sum = 0, meas = 0;
   Shape s = InputShape(arch);
-  auto one = [&](uint64_t nk, const std::function<KeySpec()>& make) {
-    auto it = measured_.find(nk);
+  auto block = [&](const v1::Block& b) {
+    auto it = measured_.find(NumericKey(b, s));
     if (it != measured_.end()) {
       sum += it->second;
       meas += it->second;
-      return;
-    }
-    v1::LatencySource src;
-    sum += KeyLatency(make(), &src);
-  };
-  auto block = [&](const v1::Block& b) {
-    one(NumericKey(b, s), [&] {
+    } else {
       KeySpec k;
       k.block = b;
       k.in = s;
       k.key = BlockKey(b, s);
-      return k;
-    });
+      v1::LatencySource src;
+      sum += KeyLatency(k, &src);
+    }
     s = FastOut(b, s);
   };
   for (const auto& b : arch.stem()) block(b);
   for (const auto& st : arch.stages())
     for (const auto& b : st.blocks()) block(b);
-  one(NumericHeadKey(arch.head(), s), [&] {
+  auto it = measured_.find(NumericHeadKey(arch.head(), s));
+  if (it != measured_.end()) {
+    sum += it->second;
+    meas += it->second;
+  } else {
     KeySpec k;
     k.is_head = true;
     k.head = arch.head();
     k.in = s;
     k.key = HeadKey(arch.head(), s);
-    return k;
-  });
+    v1::LatencySource src;
+    sum += KeyLatency(k, &src);
+  }
   if (measured_ms) *measured_ms = meas;
   return sum;
 }
