@@ -1,0 +1,8 @@
+"""`python -m lutnas ...`: the lutnas CLI."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

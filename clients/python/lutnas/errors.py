@@ -1,0 +1,87 @@
+"""Exceptions of the lutnas client: gRPC status codes mapped one to one.
+
+Every failed call raises a LutnasError subclass carrying the gRPC `.code`
+(grpc.StatusCode) and the server's `.details`. Input the client rejects
+before sending (a dict that is not a valid message) raises InvalidArgument
+too, so callers handle one family of errors.
+"""
+
+import grpc
+
+
+class LutnasError(Exception):
+    """Base class: a gRPC status other than OK. str() is the details text."""
+
+    def __init__(self, code, details):
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+    def __str__(self):
+        return self.details or (self.code.name if self.code else "error")
+
+    def __repr__(self):
+        name = self.code.name if self.code else None
+        return f"{type(self).__name__}(code={name}, details={self.details!r})"
+
+
+class InvalidArgument(LutnasError):
+    """Bad input; the details name the offending field."""
+
+
+class NotFound(LutnasError):
+    """Unknown id or name."""
+
+
+class AlreadyExists(LutnasError):
+    """The name is taken (register_hardware without update=True)."""
+
+
+class FailedPrecondition(LutnasError):
+    """The object is in the wrong state (e.g. cancelling a finished job)."""
+
+
+class ResourceExhausted(LutnasError):
+    """A daemon cap was hit (job count, evaluations, message size)."""
+
+
+class Unavailable(LutnasError):
+    """The daemon cannot be reached, or its database is busy: retry later."""
+
+
+class DeadlineExceeded(Unavailable):
+    """The call ran past its timeout (a kind of Unavailable)."""
+
+
+class Unauthenticated(LutnasError):
+    """Missing or wrong token."""
+
+
+class PermissionDenied(Unauthenticated):
+    """Authenticated, but not allowed."""
+
+
+_BY_CODE = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+}
+
+
+def error_class(code):
+    """The exception class for a grpc.StatusCode (LutnasError if unmapped)."""
+    return _BY_CODE.get(code, LutnasError)
+
+
+def from_rpc_error(err):
+    """Converts a grpc.RpcError (a failed call) to the matching LutnasError."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    details = err.details() if hasattr(err, "details") else str(err)
+    return error_class(code)(code, details or "")

@@ -1,0 +1,160 @@
+"""Text output of the CLI: aligned tables, number formats, the job progress bar.
+
+Plain functions over plain values, no gRPC: easy to test. The progress bar
+uses `rich` when it is importable and stderr is a terminal; otherwise a
+carriage-return bar on a terminal, or one line per generation when piped.
+"""
+
+import os
+import sys
+
+
+def table(headers, rows, right=None):
+    """Rows as aligned columns under a header. right: indexes right-aligned
+    (default: columns whose every cell parses as a number)."""
+    rows = [["" if c is None else str(c) for c in r] for r in rows]
+    cols = len(headers)
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, c in enumerate(r[:cols]):
+            widths[i] = max(widths[i], len(c))
+    if right is None:
+        right = {i for i in range(cols) if rows and all(_numeric(r[i]) for r in rows)}
+
+    def line(cells):
+        out = []
+        for i, c in enumerate(cells):
+            out.append(c.rjust(widths[i]) if i in right else c.ljust(widths[i]))
+        return "  ".join(out).rstrip()
+
+    return "\n".join([line(list(headers))] + [line(r) for r in rows])
+
+
+def _numeric(cell):
+    cell = cell.replace(",", "").rstrip("kMGT%*").split(" ")[0]
+    if cell in ("", "-"):
+        return True
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def count(n):
+    """Compact count: 950, 12.3k, 3.505M, 1.2G."""
+    n = int(n)
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.4g}{suffix}"
+    return str(n)
+
+
+def ms(x):
+    return f"{x:.3f}"
+
+
+def percent(fraction):
+    return f"{100.0 * fraction:.0f}%"
+
+
+def parse_count(text):
+    """Inverse of count() for arguments: '2M', '500k', '1.5G', '123'."""
+    text = text.strip()
+    mult = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9}.get(text[-1:], 1)
+    body = text[:-1] if mult != 1 else text
+    value = float(body) * mult
+    if value < 0 or value != int(value):
+        raise ValueError(f"not a whole non-negative count: {text!r}")
+    return int(value)
+
+
+# ----------------------------------------------------------- progress
+def progress_fields(job, default_population=100, default_generations=20):
+    """(fraction done, status text, state name) of a Job message's progress."""
+    p, spec = job.progress, job.spec
+    gens = p.generations or spec.generations or default_generations
+    pop = spec.population or default_population
+    total = pop * (1 + gens)
+    state = job.DESCRIPTOR.fields_by_name["state"].enum_type.values_by_number[job.state].name
+    if state == "JOB_SUCCEEDED":
+        frac = 1.0
+    else:
+        frac = min(1.0, p.evaluated / total) if total else 0.0
+    text = (f"gen {p.generation}/{gens}  eval {p.evaluated}/{total}  feasible {p.feasible}  "
+            f"best {p.best_score:.6g}  pareto {p.pareto_size}  {p.elapsed_s:.1f}s")
+    return frac, text, state.replace("JOB_", "").lower()
+
+
+def bar(fraction, width=30):
+    done = int(round(fraction * width))
+    return "[" + "#" * done + "." * (width - done) + f"] {100 * fraction:3.0f}%"
+
+
+class PlainProgress:
+    """Progress on a plain stream: redraws with \\r on a terminal, else one
+    line whenever the generation or state changes."""
+
+    def __init__(self, label, stream=None):
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._last = None
+        self._width = 0
+
+    def update(self, job):
+        frac, text, state = progress_fields(job)
+        msg = f"{self.label} {state:<9} {bar(frac)}  {text}"
+        if self.tty:
+            pad = max(0, self._width - len(msg))
+            self.stream.write("\r" + msg + " " * pad)
+            self._width = len(msg)
+        else:
+            key = (job.progress.generation, job.state)
+            if key == self._last:
+                return
+            self._last = key
+            self.stream.write(msg + "\n")
+        self.stream.flush()
+
+    def close(self):
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class RichProgress:
+    """The same through rich.progress (only built when rich imports)."""
+
+    def __init__(self, label, stream=None):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+            console=Console(file=stream or sys.stderr))
+        self._progress.start()
+        self._task = self._progress.add_task(label, total=1.0, info="")
+        self.label = label
+
+    def update(self, job):
+        frac, _, state = progress_fields(job)
+        p = job.progress
+        info = (f"gen {p.generation}/{p.generations}  best {p.best_score:.4g}  "
+                f"pareto {p.pareto_size}")
+        self._progress.update(self._task, completed=frac, info=info,
+                              description=f"{self.label} {state}")
+
+    def close(self):
+        self._progress.stop()
+
+
+def make_progress(label, stream=None):
+    stream = stream or sys.stderr
+    if stream.isatty() and not os.environ.get("LUTNAS_NO_RICH"):
+        try:
+            return RichProgress(label, stream)
+        except ImportError:
+            pass
+    return PlainProgress(label, stream)

@@ -1,0 +1,55 @@
+"""Running the PyTorch code lutnasd generates for a candidate.
+
+The daemon's export (CandidateService.Export, format "pytorch") is a
+self-contained module defining `build_model()` -> nn.Module and
+`INPUT_SHAPE = (1, 3, R, R)`. load_module() executes it; export_onnx() turns
+it into ONNX with torch.onnx.export (the format RKNN-Toolkit2 and Ascend ATC
+take). Both need torch; callers get TorchMissing with a clear message.
+"""
+
+import types
+
+
+class TorchMissing(RuntimeError):
+    """torch is not importable."""
+
+
+def require_torch():
+    try:
+        import torch
+    except ImportError as e:
+        raise TorchMissing(
+            f"this needs PyTorch, which is not importable ({e}); "
+            "install it (Debian: apt-get install python3-torch)") from None
+    return torch
+
+
+def load_module(code, name="lutnas_candidate"):
+    """Executes generated code as a fresh module and returns it."""
+    require_torch()
+    module = types.ModuleType(name)
+    module.__file__ = f"<{name}>"
+    exec(compile(code, module.__file__, "exec"), module.__dict__)  # noqa: S102 (daemon output)
+    for attr in ("build_model", "INPUT_SHAPE"):
+        if not hasattr(module, attr):
+            raise ValueError(f"generated code defines no {attr}")
+    return module
+
+
+def build_model(code, name="lutnas_candidate"):
+    """(model in eval mode, input shape) from generated code."""
+    module = load_module(code, name)
+    model = module.build_model()
+    model.eval()
+    return model, tuple(module.INPUT_SHAPE)
+
+
+def export_onnx(code, path, opset=13, name="lutnas_candidate"):
+    """Writes the generated model as ONNX to path; returns the input shape."""
+    torch = require_torch()
+    model, shape = build_model(code, name)
+    dummy = torch.randn(*shape)
+    with torch.no_grad():
+        torch.onnx.export(model, dummy, path, opset_version=opset, input_names=["input"],
+                          output_names=["logits"], do_constant_folding=True)
+    return shape

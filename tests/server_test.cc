@@ -1,0 +1,199 @@
+// The gRPC glue in-process: real services on a loopback port, a real SQLite
+// file, real stubs. Python tests drive the lutnasd binary end to end.
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "gtest/gtest.h"
+#include "lutnas/v1/service.grpc.pb.h"
+#include "search/space/space.h"
+#include "server/catalogue.h"
+#include "server/services.h"
+
+namespace lutnas::server {
+namespace {
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/lutnas-server-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    auto st = db::Store::Open(dir_ + "/t.db");
+    ASSERT_TRUE(st.ok()) << st.status();
+    store_ = std::move(*st);
+    ASSERT_TRUE(SeedHardwareCatalogue(store_.get(), "server/hardware_catalog.json").ok());
+    catalog_ = std::make_unique<jobs::Catalog>(store_.get());
+    jobs::JobManager::Options jo;
+    jobs_ = std::make_unique<jobs::JobManager>(store_.get(), catalog_.get(), jo);
+    Core core{store_.get(), catalog_.get(), jobs_.get(), dir_};
+    services_.push_back(MakeHardwareService(core));
+    services_.push_back(MakeTableService(core));
+    services_.push_back(MakePredictService(core));
+    services_.push_back(MakeSearchService(core));
+    services_.push_back(MakeCandidateService(core));
+    grpc::ServerBuilder b;
+    int port = 0;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    for (auto& s : services_) b.RegisterService(s.get());
+    server_ = b.BuildAndStart();
+    ASSERT_TRUE(jobs_->Start().ok());
+    auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+    hw_ = v1::HardwareService::NewStub(ch);
+    tables_ = v1::TableService::NewStub(ch);
+    predict_ = v1::PredictService::NewStub(ch);
+    search_ = v1::SearchService::NewStub(ch);
+    cands_ = v1::CandidateService::NewStub(ch);
+  }
+  void TearDown() override {
+    server_->Shutdown();
+    jobs_->Shutdown();
+    std::system(("rm -rf " + dir_).c_str());
+  }
+  std::unique_ptr<grpc::ClientContext> Ctx() {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    return c;
+  }
+  // Uploads a synthetic tiny-space table for host-cpu (ms = 0.01 + MACs/1e9).
+  void UploadTinyTable() {
+    auto sp = Space::Load("search/spaces/tiny.json");
+    ASSERT_TRUE(sp.ok());
+    auto ctx = Ctx();
+    v1::TableInfo info;
+    auto w = tables_->Upload(ctx.get(), &info);
+    v1::UploadTableRequest first;
+    first.mutable_info()->set_hardware("host-cpu");
+    ASSERT_TRUE(w->Write(first));
+    v1::UploadTableRequest batch;
+    double ms = 0.02;
+    for (const auto& k : (*sp)->EnumerateKeys()) {
+      auto* e = batch.add_entries();
+      e->set_key(k.key);
+      e->set_median_ms(ms += 0.003);
+      e->set_samples(9);
+      e->set_status(v1::ENTRY_MEASURED);
+    }
+    ASSERT_TRUE(w->Write(batch));
+    w->WritesDone();
+    auto st = w->Finish();
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_EQ(info.version(), 1);
+  }
+
+  std::string dir_;
+  std::unique_ptr<db::Store> store_;
+  std::unique_ptr<jobs::Catalog> catalog_;
+  std::unique_ptr<jobs::JobManager> jobs_;
+  std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::HardwareService::Stub> hw_;
+  std::unique_ptr<v1::TableService::Stub> tables_;
+  std::unique_ptr<v1::PredictService::Stub> predict_;
+  std::unique_ptr<v1::SearchService::Stub> search_;
+  std::unique_ptr<v1::CandidateService::Stub> cands_;
+};
+
+TEST_F(ServerTest, CatalogueIsSeededAndErrorsHaveCodes) {
+  v1::ListHardwareResponse list;
+  ASSERT_TRUE(hw_->List(Ctx().get(), {}, &list).ok());
+  EXPECT_GE(list.hardware_size(), 12);
+  v1::GetHardwareRequest get;
+  get.set_name("nope");
+  v1::Hardware h;
+  auto st = hw_->Get(Ctx().get(), get, &h);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  v1::RegisterHardwareRequest reg;
+  reg.mutable_hardware()->set_name("Bad Name");
+  st = hw_->Register(Ctx().get(), reg, &h);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("name"), std::string::npos) << st.error_message();
+}
+
+TEST_F(ServerTest, PredictNamesFieldsAndSaysEstimatedFromSpec) {
+  v1::PredictRequest req;
+  req.add_hardware("rk3588-npu");
+  req.mutable_arch()->set_resolution(64);
+  req.mutable_arch()->add_stem()->mutable_conv()->set_out_channels(-3);
+  req.mutable_arch()->mutable_head()->set_num_classes(10);
+  v1::PredictResponse resp;
+  auto st = predict_->Predict(Ctx().get(), req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "arch.stem[0].conv.out_channels: must be > 0, got -3");
+  req.mutable_arch()->mutable_stem(0)->mutable_conv()->set_out_channels(16);
+  st = predict_->Predict(Ctx().get(), req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(resp.predictions_size(), 1);
+  EXPECT_TRUE(resp.predictions(0).estimated_from_spec());
+  EXPECT_EQ(resp.predictions(0).table_version(), 0);
+  req.add_hardware("unknown-hw");
+  st = predict_->Predict(Ctx().get(), req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(st.error_message().find("hardware[1]"), std::string::npos) << st.error_message();
+}
+
+TEST_F(ServerTest, UploadPredictSearchAndBrowse) {
+  UploadTinyTable();
+  v1::SubmitRequest sub;
+  auto* spec = sub.mutable_spec();
+  spec->set_space("tiny");
+  spec->set_objective(v1::PARAMS);
+  spec->set_algorithm(v1::NSGA2);
+  spec->set_population(8);
+  spec->set_generations(3);
+  spec->set_seed(3);
+  auto* b = spec->add_budgets();
+  b->set_hardware("host-cpu");
+  b->set_max_ms(1000);
+  spec->add_report_hardware("rk3588-npu");
+  v1::Job job;
+  auto st = search_->Submit(Ctx().get(), sub, &job);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(job.spec().budgets(0).table_version(), 1);  // pinned at submit
+  v1::WatchJobRequest w;
+  w.set_id(job.id());
+  auto ctx = Ctx();
+  auto reader = search_->Watch(ctx.get(), w);
+  v1::JobEvent ev;
+  int events = 0;
+  while (reader->Read(&ev)) ++events;
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(ev.job().state(), v1::JOB_SUCCEEDED) << ev.job().error();
+  EXPECT_GE(events, 2);
+  v1::ListCandidatesRequest lr;
+  lr.set_job_id(job.id());
+  lr.set_page_size(5);
+  std::set<int64_t> ids;
+  for (;;) {
+    v1::ListCandidatesResponse page;
+    ASSERT_TRUE(cands_->List(Ctx().get(), lr, &page).ok());
+    for (const auto& c : page.candidates()) EXPECT_TRUE(ids.insert(c.id()).second);
+    if (page.next_page_token().empty()) break;
+    lr.set_page_token(page.next_page_token());
+  }
+  EXPECT_GE(ids.size(), 8u);
+  v1::GetCandidateRequest g;
+  g.set_id(*ids.begin());
+  v1::Candidate c;
+  ASSERT_TRUE(cands_->Get(Ctx().get(), g, &c).ok());
+  ASSERT_EQ(c.latency_size(), 2);
+  EXPECT_EQ(c.latency(0).hardware(), "host-cpu");
+  EXPECT_DOUBLE_EQ(c.latency(0).measured_fraction(), 1.0);
+  EXPECT_GT(c.latency(0).blocks_size(), 2);
+  EXPECT_TRUE(c.latency(1).estimated_from_spec());
+  v1::ExportCandidateRequest ex;
+  ex.set_id(c.id());
+  v1::ExportCandidateResponse code;
+  ASSERT_TRUE(cands_->Export(Ctx().get(), ex, &code).ok());
+  EXPECT_NE(code.content().find("def build_model"), std::string::npos);
+  // A budget on hardware without a table fails before any work.
+  spec->mutable_budgets(0)->set_hardware("nvidia-t4");
+  st = search_->Submit(Ctx().get(), sub, &job);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(st.error_message().find("budgets[0].hardware"), std::string::npos) << st.error_message();
+}
+
+}  // namespace
+}  // namespace lutnas::server
