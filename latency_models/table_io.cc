@@ -37,6 +37,27 @@ bool ValidHardwareName(const std::string& n) {
   return true;
 }
 
+// Splits a CSV line, honouring "quoted, fields" with "" escapes.
+std::vector<std::string> SplitCsv(const std::string& line) {
+  std::vector<std::string> out(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') out.back() += '"', ++i;
+      else if (c == '"') quoted = false;
+      else out.back() += c;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      out.emplace_back();
+    } else {
+      out.back() += c;
+    }
+  }
+  return out;
+}
+
 // Doubles print with enough digits to round-trip exactly.
 std::string Num(double v) { return absl::StrFormat("%.9g", v); }
 
@@ -135,7 +156,9 @@ absl::StatusOr<v1::LatencyTable> ParseTableCsv(const std::string& content,
       }
       continue;
     }
-    std::vector<std::string> f = absl::StrSplit(line, ',');
+    std::vector<std::string> f = line.find('"') != std::string::npos
+                                     ? SplitCsv(line)
+                                     : std::vector<std::string>(absl::StrSplit(line, ','));
     if (!header) {
       for (size_t i = 0; i < f.size(); ++i)
         for (int c = 0; c < 8; ++c)

@@ -246,3 +246,21 @@ TEST(PredictorTest, CorrectionIsFittedAndApplied) {
 
 }  // namespace
 }  // namespace lutnas
+
+namespace lutnas {
+namespace {
+
+TEST(TableIoTest, QuotedKeysAreAccepted) {
+  auto t = ParseTableCsv(
+      "# hardware: host-cpu\nkey,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+      "\"conv:o16,k3,s2,g1,relu@3x64x64\",0.125,0,0,0,5,measured,\n"
+      "\"conv:o16,k3,s2,g1,relu@3x96x96\",,,,,0,failed,\"said \"\"no\"\", twice\"\n",
+      "host-cpu");
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_EQ(t->entries_size(), 2);
+  EXPECT_EQ(t->entries(0).key(), "conv:o16,k3,s2,g1,relu@3x64x64");
+  EXPECT_EQ(t->entries(1).error(), "said \"no\", twice");
+}
+
+}  // namespace
+}  // namespace lutnas
