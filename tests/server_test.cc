@@ -161,7 +161,7 @@ TEST_F(ServerTest, UploadPredictSearchAndBrowse) {
   while (reader->Read(&ev)) ++events;
   ASSERT_TRUE(reader->Finish().ok());
   EXPECT_EQ(ev.job().state(), v1::JOB_SUCCEEDED) << ev.job().error();
-  EXPECT_GE(events, 2);
+  EXPECT_GE(events, 1);  // the job may end before the watch starts
   v1::ListCandidatesRequest lr;
   lr.set_job_id(job.id());
   lr.set_page_size(5);

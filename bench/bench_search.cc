@@ -1,0 +1,194 @@
+// Issue 4 benchmarks.
+//  bench_search speed  [--table FILE --space S.json]
+//      (a) 50,000 candidates (P=100 x 500 generations, aging evolution)
+//          scored by table latency + params on one core.
+//  bench_search thesis --table FILE --space S.json --budget MS [--evals N] [--out DIR]
+//      (c) equal evaluation budgets: latency-constrained evolution vs
+//          FLOPs(MACs)-constrained evolution vs random search, Zen-score
+//          objective; writes each method's top-10 architectures to DIR for
+//          `lutnas-profile measure`.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "latency_models/lut.h"
+#include "latency_models/profiler.h"
+#include "latency_models/table_io.h"
+#include "search/engine.h"
+#include "search/jobs/evaluator.h"
+
+using namespace lutnas;
+
+namespace {
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+v1::LatencyTable SyntheticTable(const Space& space) {
+  v1::LatencyTable t;
+  t.mutable_info()->set_hardware("bench");
+  for (const auto& k : space.EnumerateKeys()) {
+    const Cost c = GraphCost(k.is_head ? LowerHead(k.head, k.in) : LowerBlock(k.block, k.in));
+    auto* e = t.add_entries();
+    e->set_key(k.key);
+    e->set_median_ms(0.01 + c.macs / 2e9 + c.mac_bytes / 4e9);
+    e->set_samples(1);
+    e->set_status(v1::ENTRY_MEASURED);
+  }
+  return t;
+}
+
+std::string Arg(int argc, char** argv, const char* name, const std::string& dflt) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (!std::strcmp(argv[i], name)) return argv[i + 1];
+  return dflt;
+}
+
+struct Outcome {
+  std::string method;
+  double best_score = -1e300;
+  int feasible_true = 0;
+  std::vector<search::Individual> top;
+  double seconds = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "speed";
+  const std::string space_path = Arg(argc, argv, "--space", "search/spaces/edge.json");
+  auto space = Space::Load(space_path);
+  if (!space.ok()) { std::fprintf(stderr, "%s\n", std::string(space.status().message()).c_str()); return 1; }
+  v1::LatencyTable table;
+  const std::string table_path = Arg(argc, argv, "--table", "");
+  if (!table_path.empty()) {
+    auto data = ReadFileToString(table_path, 64 << 20);
+    std::vector<std::string> u;
+    auto t = data.ok() ? ParseTable(*data, "csv", "", &u) : absl::StatusOr<v1::LatencyTable>(data.status());
+    if (!t.ok()) { std::fprintf(stderr, "%s\n", std::string(t.status().message()).c_str()); return 1; }
+    table = *t;
+  } else {
+    table = SyntheticTable(**space);
+  }
+  v1::Hardware hw;
+  hw.set_name(table.info().hardware());
+  auto pred = LatencyPredictor::Create(hw, &table);
+  if (!pred.ok()) return 1;
+  SetTorchThreads(1);
+
+  if (mode == "speed") {
+    ProxyCache cache;
+    jobs::LutEvaluator::Options eo;
+    eo.objective = v1::PARAMS;
+    // Budget: the median predicted latency of random samples (half feasible).
+    Rng rng(1);
+    std::vector<double> lats;
+    for (int i = 0; i < 200; ++i) lats.push_back((*pred)->Predict((*space)->ToArchitecture((*space)->Sample(rng)), false).latency_ms());
+    std::sort(lats.begin(), lats.end());
+    std::vector<double> times;
+    int64_t evaluated = 0;
+    for (int rep = 0; rep < 3; ++rep) {
+      jobs::LutEvaluator ev(*space, {*pred}, eo, &cache);
+      search::EngineOptions o;
+      o.population = 100;
+      o.sample_size = 25;
+      o.generations = 499;  // 100 x (1 + 499) = 50,000 candidates
+      o.seed = rep + 1;
+      o.latency_budgets_ms = {lats[lats.size() / 2]};
+      auto engine = search::Engine::Create(*space, o, &ev);
+      if (!engine.ok()) { std::fprintf(stderr, "%s\n", std::string(engine.status().message()).c_str()); return 1; }
+      const double t0 = Now();
+      while (!(*engine)->Done()) {
+        auto r = (*engine)->Step();
+        if (!r.ok()) { std::fprintf(stderr, "%s\n", std::string(r.status().message()).c_str()); return 1; }
+      }
+      times.push_back(Now() - t0);
+      evaluated = (*engine)->progress().evaluated();
+    }
+    std::sort(times.begin(), times.end());
+    std::printf("(a) %lld candidates (P=100 x 500 generations, aging evolution, table latency + params, one core):\n"
+                "    wall %.3f s median of 3 [%.3f .. %.3f], %.0f candidates/s; table %d keys, space %s\n",
+                static_cast<long long>(evaluated), times[1], times[0], times[2], evaluated / times[1],
+                table.entries_size(), (*space)->name().c_str());
+    return 0;
+  }
+
+  // ---- thesis
+  const double budget = std::atof(Arg(argc, argv, "--budget", "0").c_str());
+  const int evals = std::atoi(Arg(argc, argv, "--evals", "600").c_str());
+  const std::string out = Arg(argc, argv, "--out", "var/thesis");
+  if (budget <= 0) { std::fprintf(stderr, "--budget MS is required\n"); return 2; }
+  std::system(("mkdir -p " + out).c_str());
+  // The FLOPs engineer's MACs budget: where a least-squares line of table
+  // latency vs MACs over random samples crosses the latency budget.
+  Rng rng(7);
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  const int n = 500;
+  ProxyCache cache;
+  jobs::LutEvaluator::Options plain;
+  plain.objective = v1::MACS;
+  jobs::LutEvaluator cost_ev(*space, {*pred}, plain, &cache);
+  for (int i = 0; i < n; ++i) {
+    const auto arch = (*space)->ToArchitecture((*space)->Sample(rng));
+    const double x = cost_ev.NetworkCostOf(arch).macs / 1e6, y = (*pred)->Predict(arch, false).latency_ms();
+    sx += x, sy += y, sxx += x * x, sxy += x * y;
+  }
+  const double slope = (n * sxy - sx * sy) / (n * sxx - sx * sx), icpt = (sy - slope * sx) / n;
+  const int64_t macs_budget = static_cast<int64_t>((budget - icpt) / slope * 1e6);
+  std::printf("latency budget %.3f ms on %s; equivalent MACs budget %.1f M (fit over %d samples)\n", budget,
+              hw.name().c_str(), macs_budget / 1e6, n);
+  jobs::LutEvaluator::Options zo;
+  zo.objective = v1::ZEN;
+  const int pop = 50;
+  const int gens = std::max(0, evals / pop - 1);
+  std::vector<Outcome> outcomes;
+  for (const char* method : {"latency", "flops", "random"}) {
+    jobs::LutEvaluator ev(*space, {*pred}, zo, &cache);
+    search::EngineOptions o;
+    o.population = pop;
+    o.sample_size = 10;
+    o.generations = gens;
+    o.seed = 11;
+    o.latency_budgets_ms = {std::string(method) == "flops" ? 0.0 : budget};
+    if (std::string(method) == "flops") o.max_macs = macs_budget;
+    if (std::string(method) == "random") o.algorithm = v1::RANDOM;
+    auto engine = search::Engine::Create(*space, o, &ev);
+    if (!engine.ok()) { std::fprintf(stderr, "%s\n", std::string(engine.status().message()).c_str()); return 1; }
+    Outcome oc;
+    oc.method = method;
+    const double t0 = Now();
+    while (!(*engine)->Done()) {
+      auto r = (*engine)->Step();
+      if (!r.ok()) { std::fprintf(stderr, "%s: %s\n", method, std::string(r.status().message()).c_str()); return 1; }
+    }
+    oc.seconds = Now() - t0;
+    // Rank by Zen-score among candidates the method itself deems feasible.
+    oc.top = (*engine)->Best(10);
+    for (const auto& ind : oc.top) {
+      const double lat = (*pred)->Predict((*space)->ToArchitecture(ind.genotype), false).latency_ms();
+      oc.best_score = std::max(oc.best_score, lat <= budget ? ind.eval.score : -1e300);
+    }
+    for (size_t i = 0; i < oc.top.size(); ++i) {
+      auto arch = (*space)->ToArchitecture(oc.top[i].genotype);
+      arch.set_name(absl::StrCat(method, "_top", i));
+      std::ofstream(absl::StrCat(out, "/", method, "_top", i, ".json")) << ArchitectureToJson(arch);
+    }
+    std::printf("%-8s %5lld evaluations in %6.1f s; top-10 by Zen: best Zen within budget (table) %s\n", method,
+                static_cast<long long>((*engine)->progress().evaluated()), oc.seconds,
+                oc.best_score > -1e299 ? absl::StrCat(oc.best_score).c_str() : "none");
+    std::printf("         top-10 table latency (ms):");
+    for (const auto& ind : oc.top)
+      std::printf(" %.2f", (*pred)->Predict((*space)->ToArchitecture(ind.genotype), false).latency_ms());
+    std::printf("\n         top-10 Zen:");
+    for (const auto& ind : oc.top) std::printf(" %.1f", ind.eval.score);
+    std::printf("\n");
+  }
+  std::printf("architectures written to %s/{latency,flops,random}_top{0..9}.json\n", out.c_str());
+  return 0;
+}
