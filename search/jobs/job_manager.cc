@@ -188,10 +188,13 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in) {
     }
     b->set_table_version(info->version());
   }
-  for (int i = 0; i < spec.report_hardware_size(); ++i)
+  for (int i = 0; i < spec.report_hardware_size(); ++i) {
+    const std::string f = StrCat("report_hardware[", i, "]");
     if (!store_->GetHardware(spec.report_hardware(i)).ok())
-      return absl::NotFoundError(StrCat("report_hardware[", i, "]: unknown hardware '",
-                                        spec.report_hardware(i).substr(0, 64), "'"));
+      return absl::NotFoundError(StrCat(f, ": unknown hardware '", spec.report_hardware(i).substr(0, 64), "'"));
+    auto p = catalog_->Get(spec.report_hardware(i), 0);
+    if (!p.ok()) return absl::Status(p.status().code(), StrCat(f, ": ", p.status().message()));
+  }
   if (spec.budgets_size() == 0 && spec.max_macs() == 0 && spec.max_params() == 0 && spec.soft_constraint())
     return Invalid("soft_constraint", "needs at least one latency budget");
   NoEvaluator none;

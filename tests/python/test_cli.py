@@ -512,11 +512,15 @@ def test_cli_hardware_and_predict(srv, tmp_path):
     res = sh(*srv, "hardware", "show", "no-such-hw", check=False)
     assert res.returncode == 1 and res.stderr.startswith("error: ")
     pred = json.loads(sh(*srv, "predict", str(ROOT / "models/mobilenet_v2.json"), "--hardware",
-                         "host-cpu", "--json").stdout)
+                         "cli-hw", "--json").stdout)
     assert pred["params"] == "3504872"
-    assert [p["hardware"] for p in pred["predictions"]] == ["host-cpu"]
+    assert [p["hardware"] for p in pred["predictions"]] == ["cli-hw"]
+    assert pred["predictions"][0]["estimatedFromSpec"] is True
+    # host-cpu has neither a table nor published figures: an honest error.
+    res = sh(*srv, "predict", str(ROOT / "models/mobilenet_v2.json"), "--hardware", "host-cpu", check=False)
+    assert res.returncode == 1 and "no latency table" in res.stderr
     out = sh(*srv, "predict", str(ROOT / "models/mobilenet_v2.json"), "--hardware",
-             "host-cpu,cli-hw", "--breakdown").stdout
+             "rk3588-npu,cli-hw", "--breakdown").stdout
     assert "stem[0]" in out and "stages[6].blocks[0]" in out and "cli-hw" in out
 
 
