@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
+#include "latency_models/ofa_import.h"
 #include "search/space/space.h"
 #include "search/space/status_macros.h"
 
@@ -296,8 +297,14 @@ absl::StatusOr<v1::LatencyTable> ParseTable(const std::string& content,
     return t;
   }
   if (format == "json") return ParseTableJson(content, hardware);
+  if (format == "ofa") {
+    if (hardware.empty()) return absl::InvalidArgumentError("hardware: is required for OFA tables");
+    ASSIGN_OR_RETURN(auto t, ParseOfaYaml(content, hardware, unmapped));
+    RETURN_IF_ERROR(ValidateTable(t));
+    return t;
+  }
   return absl::InvalidArgumentError(
-      StrCat("format: must be csv or json, got '", format.substr(0, 40), "'"));
+      StrCat("format: must be csv, json or ofa, got '", format.substr(0, 40), "'"));
 }
 
 }  // namespace lutnas

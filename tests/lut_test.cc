@@ -1,6 +1,7 @@
 // Latency-table files, key parsing and the LUT predictor.
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "gtest/gtest.h"
 #include "latency_models/lut.h"
@@ -260,6 +261,86 @@ TEST(TableIoTest, QuotedKeysAreAccepted) {
   ASSERT_EQ(t->entries_size(), 2);
   EXPECT_EQ(t->entries(0).key(), "conv:o16,k3,s2,g1,relu@3x64x64");
   EXPECT_EQ(t->entries(1).error(), "said \"no\", twice");
+}
+
+}  // namespace
+}  // namespace lutnas
+
+namespace lutnas {
+namespace {
+
+// Written by hand in the published format of Once-for-All's ProxylessNAS
+// lookup tables (block style), plus one flow-style entry.
+const char* kOfaYaml = R"(Conv-input:224x224x3-output:112x112x32:
+  count: 50
+  mean: 3.2
+  var: 0.04
+expanded_conv-input:112x112x32-output:112x112x16-expand:1-kernel:3-stride:1-idskip:0:
+  count: 50
+  mean: 2.5
+  var: 0.01
+expanded_conv-input:112x112x16-output:56x56x24-expand:6-kernel:3-stride:2-idskip:0:
+  count: 50
+  mean: 6.1
+  var: 0.09
+expanded_conv-input:56x56x24-output:56x56x24-expand:3-kernel:5-stride:1-idskip:1: {count: 50, mean: 4.4, var: 0.02}
+expanded_conv-input:56x56x24-output:56x56x24-expand:3-kernel:5-stride:1-idskip:0:
+  count: 50
+  mean: 4.0
+  var: 0.02
+MaxPool-input:56x56x24-output:28x28x24:
+  count: 50
+  mean: 0.3
+  var: 0.0
+Conv_1-input:7x7x320-output:7x7x1280:
+  count: 50
+  mean: 1.5
+  var: 0.01
+AvgPool2D-input:7x7x1280-output:1x1x1280:
+  count: 50
+  mean: 0.1
+  var: 0.0
+Logits-input:1x1x1280-output:1000:
+  count: 50
+  mean: 0.9
+  var: 0.01
+)";
+
+TEST(OfaImportTest, MapsKeysAndReportsTheRest) {
+  std::vector<std::string> unmapped;
+  auto t = ParseTable(kOfaYaml, "ofa", "rk3588-npu", &unmapped);
+  ASSERT_TRUE(t.ok()) << t.status();
+  std::map<std::string, double> got;
+  for (const auto& e : t->entries()) got[e.key()] = e.median_ms();
+  EXPECT_EQ(got.size(), 5u);
+  EXPECT_DOUBLE_EQ(got["conv:o32,k3,s2,g1,relu6@3x224x224"], 3.2);
+  EXPECT_DOUBLE_EQ(got["mbconv:o16,e1,k3,s1,se0,relu6@32x112x112"], 2.5);
+  EXPECT_DOUBLE_EQ(got["mbconv:o24,e6,k3,s2,se0,relu6@16x112x112"], 6.1);
+  EXPECT_DOUBLE_EQ(got["mbconv:o24,e3,k5,s1,se0,relu6@24x56x56"], 4.4);
+  EXPECT_DOUBLE_EQ(got["head:c1280,relu6,f0,n1000@320x7x7"], 1.5 + 0.1 + 0.9);
+  // A stride-1 same-width block without its skip, and a max pool: no lutnas block.
+  EXPECT_EQ(unmapped, (std::vector<std::string>{
+                          "MaxPool-input:56x56x24-output:28x28x24",
+                          "expanded_conv-input:56x56x24-output:56x56x24-expand:3-kernel:5-stride:1-idskip:0"}));
+  EXPECT_EQ(t->info().source(), "import:ofa");
+  // The imported table predicts MobileNetV2's first blocks as measured.
+  v1::Hardware hw;
+  hw.set_name("rk3588-npu");
+  auto p = LatencyPredictor::Create(hw, &*t);
+  ASSERT_TRUE(p.ok());
+  // Round trip through lutnas's own CSV keeps every mapped entry.
+  auto back = ParseTableCsv(WriteTableCsv(*t), "rk3588-npu");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->entries_size(), t->entries_size());
+}
+
+TEST(OfaImportTest, BadYamlNamesTheLine) {
+  std::vector<std::string> u;
+  auto t = ParseTable("Conv-input:224x224x3-output:112x112x32:\n  count: 50\n  mean: nope\n", "ofa", "x", &u);
+  EXPECT_EQ(t.status().message(), "line 3: mean: not a number: 'nope'");
+  t = ParseTable("Conv-input:224x224x3-output:112x112x32:\n  count: 50\n  mean: -1\n", "ofa", "x", &u);
+  EXPECT_EQ(t.status().message(),
+            "line 1: mean: must be a finite number > 0 for 'Conv-input:224x224x3-output:112x112x32'");
 }
 
 }  // namespace
