@@ -53,7 +53,7 @@ absl::StatusOr<std::map<std::string, OfaEntry>> ParseYaml(const std::string& con
     if (!absl::SimpleAtod(v, &d)) return absl::InvalidArgumentError(StrCat("line ", line_no, ": ", k, ": not a number: '", v.substr(0, 40), "'"));
     if (k == "mean") e.mean = d;
     else if (k == "var") e.var = d;
-    else if (k == "count") e.count = static_cast<int>(d);
+    else if (k == "count") e.count = std::isfinite(d) && d >= 0 && d < 1e9 ? static_cast<int>(d) : 0;
     return absl::OkStatus();
   };
   for (absl::string_view raw : absl::StrSplit(content, '\n')) {

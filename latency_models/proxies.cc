@@ -153,9 +153,13 @@ ProxyCache::~ProxyCache() { delete impl_; }
 
 absl::StatusOr<double> ProxyCache::Get(Kind kind, const v1::Architecture& arch,
                                        const ProxyOptions& opts) {
-  // The proxy runs at opts.resolution whatever the arch's own resolution.
-  const Impl::Key key{static_cast<int>(kind), ArchHash(AtResolution(arch, opts.resolution)),
-                      opts.resolution, opts.batch, opts.seed};
+  // The proxy runs at opts.resolution whatever the arch's own resolution;
+  // canonical form, so that equal networks written differently share a key.
+  RETURN_IF_ERROR(CheckOptions(opts));
+  const v1::Architecture a = AtResolution(arch, opts.resolution);
+  RETURN_IF_ERROR(ValidateArchitecture(a));
+  const Impl::Key key{static_cast<int>(kind), ArchHash(Canonicalize(a)), opts.resolution,
+                      opts.batch, opts.seed};
   {
     std::lock_guard<std::mutex> l(impl_->mu);
     auto it = impl_->values.find(key);

@@ -111,6 +111,7 @@ absl::StatusOr<v1::LatencyTable> ParseTableCsv(const std::string& content,
   v1::LatencyTable t;
   auto* info = t.mutable_info();
   std::vector<int> col(8, -1);
+  int header_cols = 0;
   bool header = false;
   std::map<std::string, int> seen;
   int line_no = 0;
@@ -143,7 +144,7 @@ absl::StatusOr<v1::LatencyTable> ParseTableCsv(const std::string& content,
             return LineError(line_no, "correction", StrCat("malformed '", std::string(kv).substr(0, 40), "'"));
           if (p[0] == "scale") c->set_scale(d);
           else if (p[0] == "offset_ms") c->set_offset_ms(d);
-          else if (p[0] == "fitted_on") c->set_fitted_on(static_cast<int>(d));
+          else if (p[0] == "fitted_on") c->set_fitted_on(d >= 0 && d < 1e9 ? static_cast<int>(d) : 0);
           else if (p[0] == "mape_before") c->set_mape_before(d);
           else if (p[0] == "mape_after") c->set_mape_after(d);
         }
@@ -167,12 +168,13 @@ absl::StatusOr<v1::LatencyTable> ParseTableCsv(const std::string& content,
       for (int c = 0; c < 6; ++c)
         if (col[c] < 0)
           return LineError(line_no, "header", StrCat("missing column '", kColumns[c], "'"));
+      header_cols = static_cast<int>(f.size());
       header = true;
       continue;
     }
     // Keys contain commas: the key runs up to the field holding its
     // '@CxHxW' shape; the other columns follow.
-    const int ncols = static_cast<int>(std::count_if(col.begin(), col.end(), [](int c) { return c >= 0; }));
+    const int ncols = header_cols;
     if (col[0] != 0)
       return LineError(line_no, "header", "key must be the first column");
     int extra = -1;

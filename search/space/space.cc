@@ -577,7 +577,10 @@ absl::StatusOr<KeySpec> ParseKey(const std::string& key) {
       return bad(StrCat("malformed field '", tok, "'"));
     num[tok.substr(0, p)] = v;
   }
-  auto I = [&](const char* f) { return static_cast<int>(num.count(f) ? num[f] : -1); };
+  auto I = [&](const char* f) {
+    const double v = num.count(f) ? num[f] : -1;
+    return v >= -1e6 && v <= 1e6 ? static_cast<int>(v) : -1;  // out of range: invalid
+  };
   v1::Block& b = ks.block;
   if (type == "head") {
     ks.is_head = true;
