@@ -12,6 +12,9 @@ namespace lutnas {
 
 // `arch` must be valid.
 std::string ExportPyTorch(const v1::Architecture& arch);
+// One latency-table key's module (block or head) on its input shape, e.g.
+// for vendor tools that benchmark an exported ONNX file per key.
+std::string ExportKeyPyTorch(const std::string& key);
 
 }  // namespace lutnas
 

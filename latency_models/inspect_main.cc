@@ -1,21 +1,57 @@
-// lutnas-inspect ARCH.json [--json] [--bytes N]: validates an architecture
-// and prints its per-block cost table (MACs, params, memory access cost).
+// lutnas-inspect: costs and code without a daemon.
+//   lutnas-inspect ARCH.json [--json] [--bytes N] [--pytorch]
+//       validates an architecture, prints its per-block cost table (MACs,
+//       params, memory access cost), or its PyTorch code
+//   lutnas-inspect --space SPACE.json --keys     every latency-table key
+//   lutnas-inspect --keys FILE|- [--bytes N]     JSON line of costs per key
+//   lutnas-inspect --key KEY --pytorch           PyTorch code of one key
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <iostream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "latency_models/cost.h"
+#include "latency_models/export_pytorch.h"
+#include "search/space/space.h"
 #include "search/space/arch_util.h"
 
 namespace {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: lutnas-inspect ARCH.json [--json] [--bytes N]\n"
+               "usage: lutnas-inspect ARCH.json [--json] [--bytes N] [--pytorch]\n"
+               "       lutnas-inspect --space SPACE.json --keys\n"
+               "       lutnas-inspect --keys FILE|- [--bytes N]\n"
+               "       lutnas-inspect --key KEY --pytorch\n"
                "  --bytes N  bytes per element for memory access cost (default 4 = fp32)\n");
   return 2;
+}
+
+int Fail(const absl::Status& st) {
+  std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());
+  return 1;
+}
+
+// One JSON line of costs per key read from `in`.
+int KeyCosts(std::istream& in, int bytes) {
+  std::string key;
+  while (std::getline(in, key)) {
+    if (key.empty() || key[0] == '#') continue;
+    auto k = lutnas::ParseKey(key);
+    if (!k.ok()) return Fail(k.status());
+    const lutnas::Graph g = k->is_head ? lutnas::LowerHead(k->head, k->in) : lutnas::LowerBlock(k->block, k->in);
+    const lutnas::Cost c = lutnas::GraphCost(g, bytes);
+    const lutnas::Shape out = g.values[g.output];
+    std::printf("{\"key\": \"%s\", \"type\": \"%s\", \"in\": [%d, %d, %d], \"out\": [%d, %d, %d], "
+                "\"params\": %lld, \"macs\": %lld, \"mac_bytes\": %lld, \"activations\": %lld}\n",
+                key.c_str(), k->is_head ? "head" : key.substr(0, key.find(':')).c_str(), k->in.c, k->in.h,
+                k->in.w, out.c, out.h, out.w, static_cast<long long>(c.params), static_cast<long long>(c.macs),
+                static_cast<long long>(c.mac_bytes), static_cast<long long>(c.activations));
+  }
+  return 0;
 }
 
 std::string Shape3(const lutnas::Shape& s) { return s.ToString(); }
@@ -23,16 +59,42 @@ std::string Shape3(const lutnas::Shape& s) { return s.ToString(); }
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string path;
-  bool json = false;
+  std::string path, space, keys, key;
+  bool json = false, pytorch = false, list_keys = false;
   int bytes = 4;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json")) json = true;
+    else if (!std::strcmp(argv[i], "--pytorch")) pytorch = true;
     else if (!std::strcmp(argv[i], "--bytes") && i + 1 < argc) bytes = std::atoi(argv[++i]);
-    else if (argv[i][0] == '-') return Usage();
+    else if (!std::strcmp(argv[i], "--space") && i + 1 < argc) space = argv[++i];
+    else if (!std::strcmp(argv[i], "--key") && i + 1 < argc) key = argv[++i];
+    else if (!std::strcmp(argv[i], "--keys")) {
+      if (i + 1 < argc && argv[i + 1][0] != '-') keys = argv[++i];
+      else if (i + 1 < argc && !std::strcmp(argv[i + 1], "-")) keys = argv[++i];
+      else list_keys = true;
+    } else if (argv[i][0] == '-') return Usage();
     else path = argv[i];
   }
-  if (path.empty() || bytes < 1 || bytes > 8) return Usage();
+  if (bytes < 1 || bytes > 8) return Usage();
+  if (!space.empty()) {
+    auto sp = lutnas::Space::Load(space);
+    if (!sp.ok()) return Fail(sp.status());
+    for (const auto& k : (*sp)->EnumerateKeys()) std::printf("%s\n", k.key.c_str());
+    return 0;
+  }
+  if (!keys.empty()) {
+    if (keys == "-") return KeyCosts(std::cin, bytes);
+    std::ifstream f(keys);
+    if (!f) return Fail(absl::NotFoundError(keys + ": cannot open file"));
+    return KeyCosts(f, bytes);
+  }
+  if (!key.empty()) {
+    const std::string code = lutnas::ExportKeyPyTorch(key);
+    if (code.empty()) return Fail(lutnas::ParseKey(key).status());
+    std::fputs(code.c_str(), stdout);
+    return 0;
+  }
+  if (path.empty() || list_keys) return Usage();
   auto arch = lutnas::LoadArchitectureFile(path);
   if (!arch.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(arch.status().message()).c_str());
@@ -41,6 +103,10 @@ int main(int argc, char** argv) {
   if (auto st = lutnas::ValidateArchitecture(*arch); !st.ok()) {
     std::fprintf(stderr, "error: %s: %s\n", path.c_str(), std::string(st.message()).c_str());
     return 1;
+  }
+  if (pytorch) {
+    std::fputs(lutnas::ExportPyTorch(*arch).c_str(), stdout);
+    return 0;
   }
   const auto nc = lutnas::AnalyzeNetwork(*arch, bytes);
   const std::string hash = lutnas::ArchHash(*arch);

@@ -27,6 +27,8 @@ class ProxyCache {
   enum class Kind { kZen, kNaswot };
   explicit ProxyCache(size_t max_entries = 1 << 20);
   ~ProxyCache();
+  ProxyCache(const ProxyCache&) = delete;
+  ProxyCache& operator=(const ProxyCache&) = delete;
   absl::StatusOr<double> Get(Kind kind, const v1::Architecture& arch,
                              const ProxyOptions& opts);
   size_t size() const;

@@ -73,8 +73,48 @@ struct GenerationReport {
   std::vector<Individual> pareto;
 };
 
+// Runs one search job. Not thread-safe (one job owns one engine).
+//
+// Generations: Step() 0 builds the initial population (at most 20 * P
+// samples until P are feasible; with fewer, the least-violating infeasible
+// samples fill it, placed oldest so that aging removes them first; with none
+// FAILED_PRECONDITION naming the closest sample). Each later Step() makes P
+// children: EVOLUTION in chunks of up to 16 (tournament parents from the
+// population before the chunk, one Evaluate call per chunk, then push the
+// child and drop the oldest), NSGA-II and RANDOM in one batch of P.
+// A genotype is evaluated at most once per job; a repeat reuses the cached
+// evaluation and still counts as a child. GenerationReport::evaluated holds
+// the individuals whose evaluation became final in that generation, in
+// archive order. A failed Evaluate undoes the batch it was for, so a retried
+// Step() goes on exactly as if it had not failed.
+//
+// Constraints (hard mode): an individual is feasible when every latency with
+// a budget > 0, params and MACs are within their caps. An infeasible child
+// gets up to repair_tries cumulative "shrink" mutations (lower resolution,
+// width, depth or expansion) evaluated in batched rounds of 1, 2, 4, ...
+// variants per child still infeasible (one Evaluate call per round); the
+// first feasible variant replaces it, else EVOLUTION and RANDOM reject it
+// (counted, not inserted) and NSGA-II keeps its least-violating variant.
+// Soft mode: every individual is feasible; fitness = MnasNet reward.
+//
+// External mode (options.external): the evaluator returns latency, params and
+// MACs with score NaN; feasibility and repair need no score. Ask(k) returns
+// up to k members of the open batch (a chunk, NSGA-II's or RANDOM's P
+// children, or the initial population) still without a score: those not yet
+// handed out first; once all are out it hands them out again, so lost work
+// can be recovered (a restored engine hands every pending one out again).
+// With none pending it closes the batch and opens the next one of the same
+// generation; it returns an empty list when the generation's work is all
+// scored or the job is done: then call Step(). Tell(key, score) records a
+// finite score for a pending key (INVALID_ARGUMENT for NaN/inf, NOT_FOUND
+// for a key that is not pending). Step() closes and opens batches until the
+// generation is complete, returning FAILED_PRECONDITION "waiting for N
+// external scores" while any is pending. Results depend only on the scores
+// told, not on the order of Tell calls.
 class Engine {
  public:
+  ~Engine();
+
   // Validates options (INVALID_ARGUMENT naming the field: population >= 2,
   // 1 <= sample_size <= population, generations >= 0, budgets finite,
   // evaluations <= max_evaluations).
@@ -82,7 +122,11 @@ class Engine {
       std::shared_ptr<const Space> space, const EngineOptions& options,
       Evaluator* evaluator);
 
-  // Checkpoint is opaque text; Restore rejects malformed input (DATA_LOSS).
+  // Checkpoint is opaque text holding the whole state (archive, population,
+  // open batch, Rng, counters); Restore rejects malformed input (DATA_LOSS
+  // "checkpoint: ...") and a checkpoint of another space or other options
+  // (FAILED_PRECONDITION). A restored engine continues exactly like the
+  // original. Call Checkpoint() between calls, at any point of a job.
   std::string Checkpoint() const;
   absl::Status Restore(const std::string& checkpoint);
 
@@ -98,6 +142,9 @@ class Engine {
   absl::StatusOr<std::vector<Individual>> Ask(int k);
   absl::Status Tell(const std::string& key, double score);
 
+  // generation: generations completed after the initial population;
+  // evaluated/feasible: individuals with a known score (and feasible);
+  // best_score: best feasible fitness (0 when none).
   v1::Progress progress() const;
   // Feasible, non-dominated individuals (max score, min each latency).
   std::vector<Individual> ParetoFront() const;
