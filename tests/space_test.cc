@@ -158,3 +158,32 @@ TEST(SpaceTest, BadSpacesNameTheField) {
 
 }  // namespace
 }  // namespace lutnas
+
+namespace lutnas {
+namespace {
+
+// Space::Fits is a fast, string-free check; it must agree with validation.
+TEST(SpaceTest, FitsAgreesWithValidation) {
+  auto sp = Space::Load("search/spaces/edge.json");
+  ASSERT_TRUE(sp.ok());
+  int checked = 0;
+  for (int t = v1::CONV; t <= v1::BOTTLENECK; ++t)
+    for (int k : {1, 3, 5, 7})
+      for (int e : {1, 4})
+        for (int in_c : {15, 16, 32})
+          for (int out_c : {16, 17, 32})
+            for (int s : {1, 2}) {
+              BlockGene g = (*sp)->NormalizeGene({static_cast<v1::BlockType>(t), k, e});
+              auto b = (*sp)->MakeBlock(0, g, in_c, out_c, s);
+              Shape out;
+              const bool valid = b.ok() && ValidateBlock(*b, Shape{in_c, 32, 32}, "", &out).ok();
+              EXPECT_EQ((*sp)->Fits(0, g, in_c, out_c, s), valid)
+                  << BlockTypeName(g.type) << " k" << k << " e" << e << " " << in_c << "->" << out_c << " s" << s;
+              if (b.ok()) EXPECT_EQ(EncodeBlock(*b), EncodeBlock(CanonicalBlock(*b)));  // canonical already
+              ++checked;
+            }
+  EXPECT_EQ(checked, 9 * 4 * 2 * 3 * 3 * 2);
+}
+
+}  // namespace
+}  // namespace lutnas

@@ -254,18 +254,65 @@ BlockGene Space::NormalizeGene(const BlockGene& g) const {
   return n;
 }
 
+namespace {
+
+v1::Activation DefaultAct(v1::BlockType t) {
+  switch (t) {
+    case v1::MBCONV: return v1::RELU6;
+    case v1::FUSED_MBCONV:
+    case v1::CSP: return v1::SILU;
+    default: return v1::RELU;
+  }
+}
+
+bool KernelOk(int k, bool allow_one) { return (allow_one && k == 1) || k == 3 || k == 5 || k == 7; }
+
+}  // namespace
+
+bool Space::Fits(int stage, const BlockGene& g, int in_c, int out_c,
+                 int stride) const {
+  (void)stage;
+  if (in_c < 1 || out_c < 1 || out_c > kMaxChannels || (stride != 1 && stride != 2)) return false;
+  switch (g.type) {
+    case v1::CONV: return KernelOk(g.kernel, true);
+    case v1::MBCONV:
+    case v1::FUSED_MBCONV: return KernelOk(g.kernel, false) && g.expansion >= 1 && g.expansion <= 8;
+    case v1::SHUFFLE:
+      return KernelOk(g.kernel, false) && out_c % 2 == 0 && (stride == 2 || in_c == out_c);
+    case v1::REPVGG:
+    case v1::CSP:
+    case v1::OSA:
+    case v1::BASIC:
+    case v1::BOTTLENECK: return true;
+    default: return false;
+  }
+}
+
 absl::StatusOr<v1::Block> Space::MakeBlock(int stage, const BlockGene& g,
                                            int in_c, int out_c,
                                            int stride) const {
+  v1::Block b = BuildBlock(stage, g, in_c, out_c, stride);
+  if (!Fits(stage, g, in_c, out_c, stride)) {
+    Shape out;
+    RETURN_IF_ERROR(ValidateBlock(b, Shape{in_c, 64, 64}, StrCat("stages[", stage, "]"), &out));
+    return absl::InvalidArgumentError(StrCat("stages[", stage, "]: ", BlockTypeName(g.type),
+                                             " cannot go from ", in_c, " to ", out_c, " channels"));
+  }
+  return b;
+}
+
+v1::Block Space::BuildBlock(int stage, const BlockGene& g, int in_c, int out_c,
+                            int stride) const {
   const auto& c = stages_[stage];
   v1::Block b;
-  const v1::Activation act = c.act;
+  const v1::Activation act = c.act == v1::ACTIVATION_UNSPECIFIED ? DefaultAct(g.type) : c.act;
   switch (g.type) {
     case v1::CONV: {
       auto* m = b.mutable_conv();
       m->set_out_channels(out_c);
       m->set_kernel(g.kernel);
       m->set_stride(stride);
+      m->set_groups(1);
       m->set_act(act);
       break;
     }
@@ -273,6 +320,7 @@ absl::StatusOr<v1::Block> Space::MakeBlock(int stage, const BlockGene& g,
       auto* m = b.mutable_repvgg();
       m->set_out_channels(out_c);
       m->set_stride(stride);
+      m->set_groups(1);
       m->set_deploy(true);  // tables measure what runs on the device
       m->set_act(act);
       break;
@@ -337,21 +385,14 @@ absl::StatusOr<v1::Block> Space::MakeBlock(int stage, const BlockGene& g,
       m->set_out_channels(out_c);
       m->set_mid_channels(std::max(1, out_c / 4));
       m->set_stride(stride);
+      m->set_groups(1);
       m->set_act(act);
       break;
     }
     default:
-      return absl::InvalidArgumentError(
-          StrCat("stages[", stage, "]: unknown block type ", g.type));
+      break;
   }
-  Shape out;
-  RETURN_IF_ERROR(ValidateBlock(b, Shape{in_c, 64, 64}, StrCat("stages[", stage, "]"), &out));
-  return CanonicalBlock(b);
-}
-
-bool Space::Fits(int stage, const BlockGene& g, int in_c, int out_c,
-                 int stride) const {
-  return MakeBlock(stage, g, in_c, out_c, stride).ok();
+  return b;
 }
 
 BlockGene Space::SampleGene(int stage, int in_c, int out_c, int stride,
@@ -449,9 +490,9 @@ v1::Architecture Space::ToArchitecture(const Genotype& g) const {
     auto* st = a.add_stages();
     const auto& sg = g.stages[i];
     for (size_t j = 0; j < sg.blocks.size(); ++j) {
-      auto b = MakeBlock(i, sg.blocks[j], j == 0 ? in_c : sg.width, sg.width,
-                         j == 0 ? stages_[i].stride : 1);
-      if (b.ok()) *st->add_blocks() = *b;
+      const int bin = j == 0 ? in_c : sg.width, stride = j == 0 ? stages_[i].stride : 1;
+      if (Fits(i, sg.blocks[j], bin, sg.width, stride))
+        *st->add_blocks() = BuildBlock(i, sg.blocks[j], bin, sg.width, stride);
     }
     in_c = sg.width;
   }

@@ -111,6 +111,8 @@ class Space {
 
  private:
   Space() = default;
+  // The canonical block for a gene at a position (no checks: see Fits).
+  v1::Block BuildBlock(int stage, const BlockGene& g, int in_c, int out_c, int stride) const;
   v1::SearchSpace proto_;
   std::vector<StageChoices> stages_;
   std::vector<int> resolutions_;
