@@ -365,7 +365,7 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
   p.set_measured_fraction(sum > 0 ? meas / sum : 0);
   p.set_estimated_from_spec(spec_only_);
   double lat = sum;
-  if (correction_.fitted_on() > 0 && correction_.scale() > 0)
+  if (correction_.scale() > 0)  // set (fitted or by hand): e2e = scale * sum + offset
     lat = correction_.scale() * sum + correction_.offset_ms();
   p.set_latency_ms(std::max(lat, 1e-6));
   return p;

@@ -148,7 +148,7 @@ absl::StatusOr<v1::LatencyTable> ParseTableCsv(const std::string& content,
           else if (p[0] == "mape_before") c->set_mape_before(d);
           else if (p[0] == "mape_after") c->set_mape_after(d);
         }
-        if (c->fitted_on() > 0 && !(c->scale() > 0))
+        if (!(c->scale() > 0))
           return LineError(line_no, "correction", "scale must be > 0");
       } else if (k == "reference_ms") {
         double d;
@@ -242,7 +242,7 @@ std::string WriteTableCsv(const v1::LatencyTable& t) {
   if (!i.space().empty()) StrAppend(&s, "# space: ", i.space(), "\n");
   if (!i.source().empty()) StrAppend(&s, "# source: ", i.source(), "\n");
   if (i.reference_ms() > 0) StrAppend(&s, "# reference_ms: ", Num(i.reference_ms()), "\n");
-  if (i.correction().fitted_on() > 0) {
+  if (i.correction().scale() > 0) {
     const auto& c = i.correction();
     StrAppend(&s, "# correction: scale=", Num(c.scale()), " offset_ms=", Num(c.offset_ms()),
               " fitted_on=", c.fitted_on(), " mape_before=", Num(c.mape_before()),
@@ -253,6 +253,7 @@ std::string WriteTableCsv(const v1::LatencyTable& t) {
     std::string err = e.error();
     for (char& c : err)
       if (c == ',' || c == '\n' || c == '\r') c = ';';
+      else if (c == '"') c = '\'';
     if (e.status() == v1::ENTRY_FAILED)
       StrAppend(&s, e.key(), ",,,,,", e.samples(), ",failed,", err, "\n");
     else

@@ -100,6 +100,8 @@ class TableServiceImpl final : public v1::TableService::Service {
         return ToGrpc(absl::ResourceExhaustedError(StrCat("entries: more than ", kMaxTableEntries, " entries")));
       for (auto& e : *msg.mutable_entries()) *t.add_entries() = std::move(e);
     }
+    // A cancelled stream ends the loop like a half-close does: store nothing.
+    if (ctx->IsCancelled()) return Status(grpc::StatusCode::CANCELLED, "upload cancelled: nothing stored");
     if (first) return ToGrpc(absl::InvalidArgumentError("info: empty upload stream"));
     return Store(&t, "upload", out);
   }
@@ -261,15 +263,22 @@ class SearchServiceImpl final : public v1::SearchService::Service {
   Status Watch(ServerContext* ctx, const v1::WatchJobRequest* r, grpc::ServerWriter<v1::JobEvent>* w) override {
     auto j = c_.store->GetJob(r->id());
     if (!j.ok()) return ToGrpc(j.status());
+    // A snapshot is sent whenever the job's state, progress or timestamp
+    // changes; the last one sent is always the terminal state.
     int64_t since = -1;
+    std::string last_sent;
     for (;;) {
       if (ctx->IsCancelled()) return Status(grpc::StatusCode::CANCELLED, "watch cancelled");
       auto job = c_.jobs->WaitForChange(r->id(), since, 500);
       if (!job.ok()) return ToGrpc(job.status());
-      if (job->updated_unix_ms() != since) {
+      job->clear_spec();  // sent once, below
+      std::string snapshot = job->SerializeAsString();
+      if (snapshot != last_sent) {
         v1::JobEvent ev;
         *ev.mutable_job() = *job;
+        if (last_sent.empty()) *ev.mutable_job()->mutable_spec() = j->spec();
         if (!w->Write(ev)) return Status(grpc::StatusCode::CANCELLED, "watcher went away");
+        last_sent = std::move(snapshot);
         since = job->updated_unix_ms();
       }
       const auto s = job->state();

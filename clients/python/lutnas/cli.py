@@ -213,7 +213,7 @@ def build_parser():
     c.add_argument("--job", type=int, default=0)
     c.add_argument("--pareto", action="store_true", help="Pareto front only")
     c.add_argument("--hardware", default="", metavar="H",
-                   help="for --max-latency and --sort latency")
+                   help="only candidates with a latency on H (for --max-latency, --sort latency)")
     c.add_argument("--max-latency", type=_non_negative_float, default=0.0, metavar="MS")
     c.add_argument("--max-params", type=_count, default=0)
     c.add_argument("--sort", choices=SORT_KEYS, default="id")
@@ -399,12 +399,10 @@ def cmd_table_upload(args, client):
         text = f.read()
     if _guess_format(args.file, args.format) == "json":
         info, entries = tablefile.read_json(text)
-        file_hw = info.get("hardware")
     else:
-        file_hw, entries = tablefile.read_csv(text)
-        info = {}
+        info, entries = tablefile.read_csv_table(text)
     info = dict(info)
-    info["hardware"] = args.hardware or file_hw or ""
+    info["hardware"] = args.hardware or info.get("hardware") or ""
     if not info["hardware"]:
         raise CLIError("no hardware: give --hardware or a '# hardware: NAME' line")
     for opt in ("backend", "precision", "tool", "space", "threads"):
@@ -429,7 +427,7 @@ def cmd_table_export(args, client):
         table = client.pb.table_pb2.LatencyTable(info=info, entries=entries)
         text = json.dumps(to_dict(table), indent=1) + "\n"
     else:
-        text = tablefile.csv_text((to_dict(e) for e in entries), hardware=info.hardware)
+        text = tablefile.csv_text((to_dict(e) for e in entries), info=to_dict(info))
     _write_output(args.output, text)
     if args.output != "-":
         print(f"wrote {args.output}: {info.hardware} version {info.version}, "
@@ -614,8 +612,11 @@ def cmd_search_watch(args, client):
 
 # ------------------------------------------------------------ candidates
 def _candidate_filters(args):
+    # lutnasd wants a maximum with every hardware filter; --hardware alone
+    # (e.g. for --sort latency) means no maximum.
+    max_latency = args.max_latency or (sys.float_info.max if args.hardware else 0.0)
     return dict(job_id=args.job, pareto_only=args.pareto, hardware=args.hardware,
-                max_latency_ms=args.max_latency, max_params=args.max_params,
+                max_latency_ms=max_latency, max_params=args.max_params,
                 order_by=args.sort, descending=args.desc, page_size=args.limit,
                 page_token=args.page_token)
 

@@ -62,11 +62,13 @@ class Client:
     table call (watch() has its own, unbounded by default). token: sent as
     "authorization: Bearer <token>" metadata. root_certificates: PEM bytes or
     a path to a PEM file; given, the channel uses TLS (b"" for the system's
-    default roots).
+    default roots). options: grpc channel options, e.g.
+    [("grpc.ssl_target_name_override", "localhost")]. interceptors: grpc
+    client interceptors wrapped around the channel (logging, tracing, ...).
     """
 
     def __init__(self, target=DEFAULT_TARGET, timeout=30.0, token=None, root_certificates=None,
-                 options=None):
+                 options=None, interceptors=()):
         self.target = target
         self.timeout = timeout
         self.pb = _stubs.load()
@@ -77,6 +79,9 @@ class Client:
             self._channel = grpc.secure_channel(target, creds, options)
         else:
             self._channel = grpc.insecure_channel(target, options)
+        self._raw_channel = self._channel
+        if interceptors:
+            self._channel = grpc.intercept_channel(self._channel, *interceptors)
         self._metadata = (("authorization", "Bearer " + token),) if token else None
         g = self.pb.service_pb2_grpc
         self._hardware = g.HardwareServiceStub(self._channel)
@@ -87,7 +92,7 @@ class Client:
 
     # ------------------------------------------------------------ plumbing
     def close(self):
-        self._channel.close()
+        self._raw_channel.close()
 
     def __enter__(self):
         return self
@@ -98,7 +103,7 @@ class Client:
     def wait_ready(self, timeout=None):
         """Blocks until the channel connects; Unavailable after timeout seconds."""
         try:
-            grpc.channel_ready_future(self._channel).result(
+            grpc.channel_ready_future(self._raw_channel).result(
                 timeout=self.timeout if timeout is None else timeout)
         except grpc.FutureTimeoutError:
             raise from_rpc_error(_Status(grpc.StatusCode.UNAVAILABLE,
@@ -154,14 +159,20 @@ class Client:
 
         info: TableInfo (dict or message; hardware is required). entries: an
         iterable of LatencyEntry (dicts or messages). Returns the stored
-        TableInfo (with its new version). An exception raised while iterating
-        entries (or a bad entry) cancels the stream, so the daemon stores
-        nothing, and is re-raised here (grpc logs it as well).
+        TableInfo (with its new version). A list or tuple of entries is
+        checked whole before anything is sent (a bad entry raises
+        InvalidArgument naming it); any other iterable is streamed as it is
+        consumed, and an exception raised while iterating it (or a bad entry
+        in it) cancels the stream - the daemon then stores nothing - and is
+        re-raised here (grpc logs it as well).
         """
         if batch < 1:
             raise ValueError("batch must be >= 1")
         pb = self.pb
         info_msg = self._msg(info, "TableInfo", "table_pb2", "info")
+        entry_cls = pb.table_pb2.LatencyEntry
+        if isinstance(entries, (list, tuple)):
+            entries = [to_message(e, entry_cls, f"entries[{i}]") for i, e in enumerate(entries)]
         failure = []
 
         def requests():
@@ -169,7 +180,7 @@ class Client:
                 yield pb.service_pb2.UploadTableRequest(info=info_msg)
                 chunk = []
                 for i, e in enumerate(entries):
-                    chunk.append(to_message(e, pb.table_pb2.LatencyEntry, f"entries[{i}]"))
+                    chunk.append(to_message(e, entry_cls, f"entries[{i}]"))
                     if len(chunk) >= batch:
                         yield pb.service_pb2.UploadTableRequest(entries=chunk)
                         chunk = []

@@ -1,13 +1,18 @@
 """Latency-table files: the CSV format lutnasd imports (and `table export`
 writes) and a JSON form (a LatencyTable message in protobuf's JSON mapping).
 
-CSV: a header `key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error`,
-then one row per key; status is `measured` or `failed`. Lines starting with
-`#` are comments; a `# hardware: NAME` comment names the hardware. Fields
-use RFC 4180 quoting: keys hold commas ("conv:o16,k3,s2,g1,relu@3x64x64"), so
-they are always quoted, and so is any error text with commas or quotes. One
-record per line: the writer folds line breaks in error texts into spaces.
-Works on plain dicts with LatencyEntry's field names, so it needs no stubs.
+CSV (docs/measurement.md): a header `key,median_ms,iqr_ms,p10_ms,p90_ms,
+samples,status,error`, then one row per key; status is `measured` or
+`failed`. Lines starting with `#` are comments; before the header,
+`# NAME: VALUE` comments carry the table's info (hardware, backend,
+precision, threads, tool, space, source, reference_ms, and `correction:
+scale=S offset_ms=O fitted_on=N ...`). Keys hold commas
+("conv:o16,k3,s2,g1,relu@3x64x64"): this writer quotes them (RFC 4180, as it
+does any error text with commas or quotes); lutnasd and lutnas-profile write
+them unquoted, and the reader takes both: an unquoted key runs up to the
+field holding its `@CxHxW` shape. One record per line: the writer folds line
+breaks in error texts into spaces. Works on plain dicts with LatencyEntry's
+and TableInfo's field names, so it needs no stubs.
 """
 
 import csv
@@ -29,9 +34,38 @@ def _float_text(x):
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
 
 
-def write_csv(entries, out, hardware=None):
-    """Writes entries (dicts with LatencyEntry field names) to the text stream out."""
-    if hardware:
+INFO_TEXT = ("hardware", "backend", "precision", "tool", "space", "source")
+INFO_INT = ("version", "threads")
+INFO_FLOAT = ("reference_ms",)
+CORRECTION_FIELDS = {"scale": float, "offset_ms": float, "fitted_on": int,
+                     "mape_before": float, "mape_after": float}
+
+
+def _info_lines(info):
+    """`# NAME: VALUE` lines of a TableInfo dict, in lutnasd's order."""
+    lines = ["# lutnas latency table v1"]
+    for k in ("hardware", "version", "backend", "precision", "threads", "tool", "space",
+              "source", "reference_ms"):
+        v = info.get(k)
+        if v not in (None, "", 0, "0", 0.0):
+            lines.append(f"# {k}: {_float_text(v) if k in INFO_FLOAT else v}")
+    corr = info.get("correction") or {}
+    if float(corr.get("scale", 0) or 0) > 0:
+        parts = [f"{k}={_float_text(corr.get(k, 0)) if kind is float else int(corr.get(k, 0))}"
+                 for k, kind in CORRECTION_FIELDS.items()]
+        lines.append("# correction: " + " ".join(parts))
+    return "".join(line + "\n" for line in lines)
+
+
+def write_csv(entries, out, hardware=None, info=None):
+    """Writes entries (dicts with LatencyEntry field names) to the text stream out.
+
+    hardware: a `# hardware: NAME` line; info: a TableInfo dict, written as
+    the metadata comments lutnasd writes and reads (instead of hardware).
+    """
+    if info:
+        out.write(_info_lines(info))
+    elif hardware:
         out.write(f"# hardware: {hardware}\n")
     w = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     w.writerow(COLUMNS)
@@ -48,26 +82,56 @@ def write_csv(entries, out, hardware=None):
         ])
 
 
-def csv_text(entries, hardware=None):
+def csv_text(entries, hardware=None, info=None):
     buf = io.StringIO()
-    write_csv(entries, buf, hardware)
+    write_csv(entries, buf, hardware, info)
     return buf.getvalue()
 
 
 def read_csv(text):
-    """Parses CSV text; returns (hardware or None, [entry dicts]).
+    """Parses CSV text; returns (hardware or None, [entry dicts])."""
+    info, entries = read_csv_table(text)
+    return info.get("hardware"), entries
 
-    Columns are found by name from the header (key and median_ms are
+
+def _metadata(info, name, value, n):
+    """Stores one `# NAME: VALUE` comment in info (unknown names are comments)."""
+    try:
+        if name in INFO_TEXT:
+            if value:
+                info[name] = value
+        elif name in INFO_INT:
+            info[name] = int(value)
+        elif name in INFO_FLOAT:
+            info[name] = float(value)
+        elif name == "correction":
+            corr = {}
+            for part in value.split():
+                k, sep, v = part.partition("=")
+                if not sep or k not in CORRECTION_FIELDS:
+                    raise ValueError(part)
+                corr[k] = CORRECTION_FIELDS[k](float(v))
+            info["correction"] = corr
+    except ValueError:
+        raise TableFileError(f"line {n}: {name} {value!r} is malformed") from None
+
+
+def read_csv_table(text):
+    """Parses CSV text; returns (info dict, [entry dicts]).
+
+    info holds the metadata comments before the header (TableInfo field
+    names). Columns are found by name from the header (key and median_ms are
     required; absent ones default to 0 / "" / measured).
     """
-    hardware = None
+    info = {}
     rows = []  # (line number, raw line) of non-comment lines
     for n, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if stripped.startswith("#"):
-            body = stripped[1:].strip()
-            if body.lower().startswith("hardware:") and hardware is None and not rows:
-                hardware = body.split(":", 1)[1].strip() or None
+            name, sep, value = stripped[1:].partition(":")
+            name = name.strip().lower()
+            if sep and not rows and name not in info:
+                _metadata(info, name, value.strip(), n)
             continue
         if stripped:
             rows.append((n, line))
@@ -83,6 +147,8 @@ def read_csv(text):
         raise TableFileError(f"line {rows[0][0]}: unknown column(s) {', '.join(unknown)}")
     entries = []
     for (n, _), fields in zip(rows[1:], parsed):
+        if len(fields) > len(header) and header[0] == "key":
+            fields = _join_unquoted_key(fields, len(header))
         if len(fields) != len(header):
             raise TableFileError(f"line {n}: {len(fields)} fields, header has {len(header)}")
         rec = dict(zip(header, fields))
@@ -98,7 +164,15 @@ def read_csv(text):
         e["status"] = CSV_TO_STATUS[status]
         e["error"] = rec.get("error", "")
         entries.append(e)
-    return hardware, entries
+    return info, entries
+
+
+def _join_unquoted_key(fields, ncols):
+    """An unquoted key's commas split it: it runs up to its '@CxHxW' field."""
+    at = next((i for i, f in enumerate(fields) if "@" in f), None)
+    if at is None or len(fields) - at != ncols:
+        return fields
+    return [",".join(fields[:at + 1])] + fields[at + 1:]
 
 
 def _parse_num(text, kind, line, column):
