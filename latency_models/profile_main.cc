@@ -18,6 +18,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "latency_models/cost.h"
 #include "latency_models/lut.h"
 #include "latency_models/profiler.h"
@@ -31,7 +33,7 @@ namespace {
 const char* kTool = "lutnas-profile 0.1 (libtorch 1.13)";
 
 struct Args {
-  std::string cmd, space, hardware, out, server, table;
+  std::string cmd, space, hardware, out, server, table, keys;
   std::vector<std::string> files;
   int threads = 1, rounds = 0, samples = 50;
   uint64_t seed = 1;
@@ -40,7 +42,8 @@ struct Args {
 
 int Usage() {
   std::fprintf(stderr,
-      "usage: lutnas-profile table --space SPACE.json --hardware NAME (--out FILE | --server HOST:PORT)\n"
+      "usage: lutnas-profile table (--space SPACE.json | --keys KEYS.txt) --hardware NAME\n"
+      "                            (--out FILE | --server HOST:PORT)\n"
       "                            [--threads N] [--rounds R] [--resume]\n"
       "       lutnas-profile measure ARCH.json... [--threads N] [--rounds R] [--json]\n"
       "       lutnas-profile validate --space SPACE.json --table FILE --samples N [--seed S]\n"
@@ -73,13 +76,39 @@ absl::StatusOr<v1::LatencyTable> LoadTableFile(const std::string& path) {
   return t;
 }
 
+// The keys to measure: every key of --space, or the list in --keys FILE.
+absl::StatusOr<std::vector<KeySpec>> KeysToMeasure(const Args& a, std::string* name) {
+  if (!a.space.empty()) {
+    auto space = Space::Load(a.space);
+    if (!space.ok()) return space.status();
+    *name = (*space)->name();
+    return (*space)->EnumerateKeys();
+  }
+  auto data = ReadFileToString(a.keys, 64 << 20);
+  if (!data.ok()) return data.status();
+  std::vector<KeySpec> keys;
+  std::set<std::string> seen;
+  int line = 0;
+  for (absl::string_view l : absl::StrSplit(*data, '\n')) {
+    ++line;
+    const std::string k(absl::StripAsciiWhitespace(l));
+    if (k.empty() || k[0] == '#' || !seen.insert(k).second) continue;
+    auto ks = ParseKey(k);
+    if (!ks.ok()) return absl::InvalidArgumentError(absl::StrCat(a.keys, ": line ", line, ": ", ks.status().message()));
+    keys.push_back(*ks);
+  }
+  *name = absl::StrCat("keys:", a.keys.substr(a.keys.rfind('/') + 1));
+  return keys;
+}
+
 int Table(const Args& a) {
-  if (a.space.empty() || a.hardware.empty() || (a.out.empty() == a.server.empty())) return Usage();
-  auto space = Space::Load(a.space);
-  if (!space.ok()) return Fail(space.status());
-  const std::vector<KeySpec> keys = (*space)->EnumerateKeys();
-  const std::string out = a.out.empty() ? absl::StrCat("/tmp/lutnas-table-", a.hardware, "-",
-                                                       (*space)->name(), ".csv")
+  if ((a.space.empty() == a.keys.empty()) || a.hardware.empty() || (a.out.empty() == a.server.empty()))
+    return Usage();
+  std::string space_name;
+  auto keys_or = KeysToMeasure(a, &space_name);
+  if (!keys_or.ok()) return Fail(keys_or.status());
+  const std::vector<KeySpec>& keys = *keys_or;
+  const std::string out = a.out.empty() ? absl::StrCat("/tmp/lutnas-table-", a.hardware, "-", getpid(), ".csv")
                                         : a.out;
   std::set<std::string> done;
   double reference = 0;
@@ -113,7 +142,7 @@ int Table(const Args& a) {
     info->set_precision("fp32");
     info->set_threads(a.threads);
     info->set_tool(kTool);
-    info->set_space((*space)->name());
+    info->set_space(space_name);
     info->set_source("profile");
     info->set_reference_ms(reference);
     std::string text = WriteTableCsv(header);
@@ -123,9 +152,9 @@ int Table(const Args& a) {
   std::vector<const KeySpec*> todo;
   for (const auto& k : keys)
     if (!done.count(k.key)) todo.push_back(&k);
-  std::fprintf(stderr, "%s: %zu keys in space '%s', %zu measured already, %zu to measure "
+  std::fprintf(stderr, "%s: %zu keys in '%s', %zu measured already, %zu to measure "
                "(threads %d, reference %.4f ms)\n", a.hardware.c_str(), keys.size(),
-               (*space)->name().c_str(), done.size(), todo.size(), a.threads, reference);
+               space_name.c_str(), done.size(), todo.size(), a.threads, reference);
   const auto t0 = std::chrono::steady_clock::now();
   const size_t kChunk = 48;
   double worst_drift = 1;
@@ -345,6 +374,7 @@ int main(int argc, char** argv) {
     else if (f == "--out") a.out = next();
     else if (f == "--server") a.server = next();
     else if (f == "--table") a.table = next();
+    else if (f == "--keys") a.keys = next();
     else if (f == "--threads") a.threads = std::atoi(next().c_str());
     else if (f == "--rounds") a.rounds = std::atoi(next().c_str());
     else if (f == "--samples") a.samples = std::atoi(next().c_str());
