@@ -45,7 +45,7 @@ int Usage() {
       "usage: lutnas-profile table (--space SPACE.json | --keys KEYS.txt) --hardware NAME\n"
       "                            (--out FILE | --server HOST:PORT)\n"
       "                            [--threads N] [--rounds R] [--resume]\n"
-      "       lutnas-profile measure ARCH.json... [--threads N] [--rounds R] [--json]\n"
+      "       lutnas-profile measure ARCH.json... [--threads N] [--rounds R] [--json] [--table FILE]\n"
       "       lutnas-profile validate --space SPACE.json --table FILE --samples N [--seed S]\n"
       "                            [--threads N] [--rounds R] [--json] [--write-correction]\n");
   return 2;
@@ -216,16 +216,20 @@ struct NetResult {
   std::string error;
 };
 
+// `reference_ms` > 0 expresses the results in the time units of a table
+// measured when the reference workload took that long (cancels a change of
+// machine speed between the table and now); 0: this run's own reference.
 std::vector<NetResult> MeasureNets(const std::vector<v1::Architecture>& archs, const Args& a,
-                                   double* drift) {
+                                   double* drift, double reference_ms) {
   MeasureOptions mo;
   mo.threads = a.threads;
-  mo.rounds = a.rounds > 0 ? a.rounds : 7;
-  mo.min_round_ms = 10;
+  mo.rounds = a.rounds > 0 ? a.rounds : 9;
+  mo.min_samples = 4;
+  mo.min_round_ms = 15;
   Profiler prof(mo);
   std::vector<Graph> graphs;
   for (const auto& arch : archs) graphs.push_back(LowerNetwork(Canonicalize(arch)));
-  auto res = prof.Measure(graphs, 0, [&](int d, int n) {
+  auto res = prof.Measure(graphs, reference_ms, [&](int d, int n) {
     std::fprintf(stderr, "\rmeasuring %d networks: %3d%%", n, 100 * d / std::max(n, 1));
   }, drift);
   std::fprintf(stderr, "\r\033[K");
@@ -246,8 +250,14 @@ int Measure(const Args& a) {
     if (arch->name().empty()) arch->set_name(f);
     archs.push_back(*arch);
   }
+  double reference = 0;
+  if (!a.table.empty()) {  // --table: in that table's time units
+    auto t = LoadTableFile(a.table);
+    if (!t.ok()) return Fail(t.status());
+    reference = t->info().reference_ms();
+  }
   double drift = 1;
-  const auto res = MeasureNets(archs, a, &drift);
+  const auto res = MeasureNets(archs, a, &drift, reference);
   if (a.json) {
     std::string s = "[";
     for (size_t i = 0; i < res.size(); ++i)
@@ -293,7 +303,7 @@ int Validate(const Args& a) {
   }
   std::vector<double> sums, meas, macs, params, coverage;
   double drift = 1;
-  const auto res = MeasureNets(archs, a, &drift);
+  const auto res = MeasureNets(archs, a, &drift, table->info().reference_ms());
   for (size_t i = 0; i < archs.size(); ++i) {
     double m = 0;
     sums.push_back((*pred)->SumLatency(archs[i], &m));
