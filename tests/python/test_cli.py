@@ -197,6 +197,19 @@ def test_table_alignment():
     ]
 
 
+@pytest.mark.parametrize("fraction,from_spec,cell", [
+    (1.0, False, "1.250"),             # every block measured: no mark
+    (0.62, False, "1.250 est 62%"),    # partly measured, the rest interpolated
+    (0.996, False, "1.250 est 99%"),   # never rounded up to look fully measured
+    (0.0, False, "1.250 est 0%"),      # a table, but none of these blocks in it
+    (0.0, True, "1.250 spec"),         # no table: the device's published peaks
+])
+def test_latency_cell_marks_measured_and_estimated(fraction, from_spec, cell):
+    pred = PB.table_pb2.Prediction(hardware="h", latency_ms=1.25, measured_fraction=fraction,
+                                   estimated_from_spec=from_spec)
+    assert cli._latency_cell(pred) == cell
+
+
 @pytest.mark.parametrize("n,text", [(950, "950"), (12345, "12.35k"), (3504872, "3.505M"),
                                     (1814073344, "1.814G"), (0, "0")])
 def test_count(n, text):
@@ -642,13 +655,15 @@ def test_candidates_list(srv, job):
         want = [str(c.id), str(job.id), str(c.generation), f"{c.score:.6g}",
                 render.count(c.params), render.count(c.macs),
                 render.ms(_latency(c, CLI_HW).latency_ms)]
-        if _latency(c, CLI_HW).measured_fraction < 1:
-            want.append("est")
-        want += [render.ms(_latency(c, "rk3588-npu").latency_ms), "est",
+        frac = _latency(c, CLI_HW).measured_fraction
+        if frac < 1:  # partly measured: the measured share, never rounded up to 100%
+            want += ["est", render.percent(min(frac, 0.99))]
+        # rk3588-npu has no table here: estimated from its published peaks
+        want += [render.ms(_latency(c, "rk3588-npu").latency_ms), "spec",
                  "yes" if c.feasible else "no"] + (["*"] if c.pareto else [])
         assert line.split() == want
     assert f"4 of {len(cands)} candidates; next page: --page-token " in out
-    assert "est: latency partly or wholly estimated" in out
+    assert "est NN% = NN% of the block sum measured" in out and "spec = no table" in out
     token = out.split("--page-token ")[1].split()[0]
     out, _ = ok(srv, "candidates", "list", "--job", str(job.id), "--limit", "4",
                 "--page-token", token, "--json")

@@ -13,10 +13,11 @@ import os
 import sys
 import time
 
-from . import render, tablefile
+from . import external, insights, render, tablefile
 from ._stubs import StubError
 from .client import DEFAULT_TARGET, Client, to_dict, to_message
 from .errors import LutnasError, Unavailable
+from .tools import ToolError
 from .torch_export import TorchMissing
 
 ALGORITHMS = ("evolution", "nsga2", "random")
@@ -240,6 +241,10 @@ def build_parser():
     c.add_argument("-o", "--output", metavar="FILE", help="default: the daemon's file name")
     c.add_argument("--opset", type=_positive_int, default=13, help="ONNX opset")
     c.set_defaults(func=cmd_export)
+
+    # edge hardware: vendor-tool tables, what a table says about a device
+    external.add_parser(sub, _json_flag)
+    insights.add_parser(sub, _json_flag)
     return p
 
 
@@ -252,6 +257,13 @@ def _check_args(args):
             args.subparser.error("--sort latency needs --hardware")
     if args.func is cmd_search_submit and not args.spec and not args.space:
         args.subparser.error("needs --space (or --spec)")
+    if args.func is external.cmd_profile_external:
+        if not args.space and not args.keys_file:
+            args.subparser.error("needs --space or --keys-file")
+        if args.limit < 0:
+            args.subparser.error("--limit must be >= 0")
+        if not args.tool_timeout > 0:
+            args.subparser.error("--timeout must be > 0")
 
 
 # ------------------------------------------------------------ helpers
@@ -288,8 +300,25 @@ def _is_estimate(pred):
     return pred.estimated_from_spec or pred.measured_fraction < 1.0
 
 
+def _latency_marker(pred):
+    """'' when every block was measured; 'est NN%' when NN% of the block sum
+    was measured (the rest interpolated); 'spec' when nothing was (the
+    device's published peaks)."""
+    if pred.estimated_from_spec:
+        return "spec"
+    if pred.measured_fraction < 1.0:
+        return f"est {render.percent(min(pred.measured_fraction, 0.99))}"
+    return ""
+
+
 def _latency_cell(pred):
-    return render.ms(pred.latency_ms) + (" est" if _is_estimate(pred) else "")
+    marker = _latency_marker(pred)
+    return render.ms(pred.latency_ms) + (" " + marker if marker else "")
+
+
+LATENCY_LEGEND = ("latency marks: none = every block measured on the device; est NN% = NN% "
+                  "of the block sum measured, the rest interpolated; spec = no table, "
+                  "estimated from the device's published peaks")
 
 
 def _write_output(path, text):
@@ -648,7 +677,7 @@ def cmd_candidates_list(args, client):
     shown = f"{len(cands)} of {total} candidates"
     print(shown + (f"; next page: --page-token {token}" if token else ""))
     if any(_is_estimate(p) for c in cands for p in c.latency):
-        print("est: latency partly or wholly estimated (not all blocks measured)")
+        print(LATENCY_LEGEND)
 
 
 def cmd_candidates_show(args, client):
@@ -754,7 +783,8 @@ def main(argv=None):
             return args.func(args, client) or 0
     except Unavailable as e:
         print(f"error: {e} (server {args.server})", file=sys.stderr)
-    except (LutnasError, CLIError, StubError, TorchMissing, tablefile.TableFileError) as e:
+    except (LutnasError, CLIError, StubError, TorchMissing, tablefile.TableFileError,
+            external.ExternalError, insights.InsightsError, ToolError) as e:
         print(f"error: {e}", file=sys.stderr)
     except BrokenPipeError:  # e.g. `lutnas candidates list | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

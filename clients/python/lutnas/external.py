@@ -1,0 +1,443 @@
+"""`lutnas profile-external`: a latency table measured by someone else's tool.
+
+NPUs (RK3588 RKNN, Ascend ATC + ais_bench, TensorRT, Horizon, NNIE) cannot
+run LibTorch, so lutnas-profile cannot time them; their users time an
+exported model with the vendor's benchmark instead. For every key of a space
+(or of a key list) this module
+
+1. gets the key's PyTorch code from `lutnas-inspect --key KEY --pytorch`
+   (it defines build_model() and INPUT_SHAPE, batch 1) and builds the module;
+2. exports it to ONNX (torch.onnx.export, opset 13, fixed batch 1) and/or
+   TorchScript (torch.jit.trace) in a temporary directory;
+3. runs the user's command, shlex-split (no shell: wrap pipes in `sh -c`),
+   with `{model}` replaced by the exported file of --format, `{onnx}` and
+   `{torchscript}` by those files and `{key}` by the key; it inherits the
+   environment plus LUTNAS_KEY and LUTNAS_MODEL;
+4. captures stdout and stderr (a timeout kills the command's whole process
+   group) and takes the latency in ms from the first group of the first
+   match of --parse, searched in stdout, then stderr.
+
+A key that fails (the export, a non-zero exit, the timeout, no match, a
+latency that is not a positive number) becomes an entry with status failed
+and a short error: the tool's last stderr line (else stdout's) or the reason.
+Failures are data: never -1, never dropped. Progress and an ETA go to stderr.
+
+The entries are uploaded as a new table version of --hardware (backend
+"external", tool = the command, space = the space's name), or written as a
+CSV with --out. A run in which every key failed uploads nothing.
+"""
+
+import argparse
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from . import tablefile, tools
+
+PLACEHOLDERS = ("{model}", "{onnx}", "{torchscript}")
+SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
+OPSET = 13
+ERROR_CHARS = 300
+
+
+class ExternalError(RuntimeError):
+    """A problem with the whole run (bad command, regex, key list)."""
+
+
+# ------------------------------------------------------------ inputs
+def compile_parse(regex):
+    """The --parse regex, which must compile and have a group."""
+    try:
+        rx = re.compile(regex)
+    except re.error as e:
+        raise ExternalError(f"--parse: not a regular expression: {e}") from None
+    if rx.groups < 1:
+        raise ExternalError("--parse: needs a group around the latency, e.g. 'mean = ([0-9.]+) ms'")
+    return rx
+
+
+def command_template(command):
+    """The command as an argv template; checks it names the model somewhere."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as e:
+        raise ExternalError(f"--command: {e}") from None
+    if not argv:
+        raise ExternalError("--command: empty")
+    if not any(p in a for a in argv for p in PLACEHOLDERS):
+        raise ExternalError("--command: must contain {model} (or {onnx} / {torchscript}), "
+                            "which is replaced by the exported model's path")
+    if any(p in argv[0] for p in PLACEHOLDERS + ("{key}",)):
+        raise ExternalError("--command: the program itself cannot be a placeholder")
+    if os.sep not in argv[0] and shutil.which(argv[0]) is None:
+        raise ExternalError(f"--command: {argv[0]}: command not found")
+    if os.sep in argv[0] and not (os.path.isfile(argv[0]) and os.access(argv[0], os.X_OK)):
+        raise ExternalError(f"--command: {argv[0]}: not an executable file")
+    return argv
+
+
+def formats_needed(argv, fmt):
+    """Export formats the command's placeholders refer to."""
+    text = " ".join(argv)
+    need = []
+    for f in ("onnx", "torchscript"):
+        if "{" + f + "}" in text or ("{model}" in text and fmt == f):
+            need.append(f)
+    return need
+
+
+def fill(argv, files, key):
+    """argv with the placeholders replaced (files: format -> path)."""
+    subs = {"{key}": key}
+    for f, path in files.items():
+        subs["{" + f + "}"] = path
+    subs["{model}"] = files.get("model", "")
+    out = []
+    for a in argv:
+        for p, v in subs.items():
+            a = a.replace(p, v)
+        out.append(a)
+    return out
+
+
+def slug(key):
+    """A file-name-safe form of a key ("conv_o16_k3_s2_g1_relu_3x64x64")."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", key).strip("_")[:120]
+
+
+def load_keys(space=None, keys_file=None, limit=0):
+    """(keys, space name): the keys of --keys-file if given, else of --space."""
+    name = ""
+    if space:
+        name = _space_name(space)
+    if keys_file:
+        try:
+            text = Path(keys_file).read_text()
+        except OSError as e:
+            raise ExternalError(f"{keys_file}: {e.strerror or e}") from None
+        keys = tools.read_key_lines(text)
+        tools.key_costs(keys)  # lutnas-inspect rejects invalid / non-canonical keys
+        name = name or f"keys:{Path(keys_file).name}"
+    elif space:
+        keys = tools.space_keys(space)
+    else:
+        raise ExternalError("give --space or --keys-file")
+    if not keys:
+        raise ExternalError("no keys to measure")
+    if limit:
+        keys = keys[:limit]
+    return keys, name
+
+
+def _space_name(path):
+    import json
+
+    try:
+        with open(path) as f:
+            return json.load(f).get("name", "") or Path(path).stem
+    except (OSError, ValueError) as e:
+        raise ExternalError(f"{path}: {getattr(e, 'strerror', None) or e}") from None
+
+
+# ------------------------------------------------------------ export
+def export_key(key, workdir, formats, stem):
+    """Exports one key's module; returns {format: path, "model": path of the
+    first format}. Raises ExportError with a short reason."""
+    from .torch_export import load_module, require_torch
+
+    torch = require_torch()
+    code = tools.key_pytorch(key)
+    module = load_module(code, "lutnas_key")
+    model = module.build_model()
+    model.eval()
+    shape = tuple(module.INPUT_SHAPE)
+    if not shape or shape[0] != 1:
+        raise ValueError(f"INPUT_SHAPE {shape} is not batch 1")
+    dummy = torch.randn(*shape)
+    files = {}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        for f in formats:
+            path = os.path.join(workdir, stem + SUFFIX[f])
+            if f == "onnx":
+                torch.onnx.export(model, dummy, path, opset_version=OPSET,
+                                  input_names=["input"], output_names=["output"],
+                                  do_constant_folding=True)
+            else:
+                torch.jit.trace(model, dummy).save(path)
+            files[f] = path
+    return files
+
+
+# ------------------------------------------------------------ running
+def _last_line(text):
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def _short(text):
+    text = " ".join(text.split())
+    return text if len(text) <= ERROR_CHARS else text[:ERROR_CHARS - 3] + "..."
+
+
+def run_command(argv, timeout, env=None):
+    """(returncode or None on timeout, stdout, stderr). The command runs in a
+    session of its own; a timeout or an interrupt kills its process group."""
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True, env=env)
+    def kill_group():
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+    except subprocess.TimeoutExpired:
+        kill_group()
+        out, err = proc.communicate()
+        return None, out.decode(errors="replace"), err.decode(errors="replace")
+    except BaseException:  # Ctrl-C: its own session does not get the SIGINT, so end it here
+        kill_group()
+        proc.wait()
+        raise
+
+
+def measure_one(argv, rx, timeout, env=None):
+    """(latency_ms, None) or (None, error) for one filled-in command."""
+    try:
+        rc, out, err = run_command(argv, timeout, env)
+    except OSError as e:
+        return None, _short(f"{argv[0]}: {e.strerror or e}")
+    said = _last_line(err) or _last_line(out)
+    if rc is None:
+        return None, _short(f"timed out after {timeout:g} s" + (f": {said}" if said else ""))
+    if rc != 0:
+        why = f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"
+        return None, _short(f"{said} ({why})" if said else why)
+    m = rx.search(out) or rx.search(err)
+    if not m:
+        return None, _short(f"no latency in the output (--parse {rx.pattern!r} did not match)"
+                            + (f": {said}" if said else ""))
+    text = m.group(1)
+    try:
+        ms = float(text)
+    except (TypeError, ValueError):
+        return None, _short(f"parsed latency {text!r} is not a number")
+    if not (ms > 0 and ms < float("inf")):
+        return None, _short(f"parsed latency {text!r} is not a positive number")
+    return ms, None
+
+
+def measured_entry(key, ms):
+    return {"key": key, "median_ms": ms, "iqr_ms": 0.0, "p10_ms": ms, "p90_ms": ms,
+            "samples": 1, "status": "ENTRY_MEASURED", "error": ""}
+
+
+def failed_entry(key, error):
+    return {"key": key, "median_ms": 0.0, "iqr_ms": 0.0, "p10_ms": 0.0, "p90_ms": 0.0,
+            "samples": 0, "status": "ENTRY_FAILED", "error": error or "failed"}
+
+
+class Progress:
+    """'[i/n] key: result  ETA m:ss' on stderr: one redrawn line on a
+    terminal, one line per key otherwise."""
+
+    def __init__(self, total, stream=None):
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = time.monotonic()
+        self.width = 0
+
+    @staticmethod
+    def clock(seconds):
+        seconds = int(round(seconds))
+        h, rest = divmod(seconds, 3600)
+        return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+    def update(self, done, key, result):
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / done * (self.total - done) if done else 0.0
+        msg = (f"[{done}/{self.total}] {key}: {result}  elapsed {self.clock(elapsed)}"
+               f"  ETA {self.clock(eta)}")
+        if self.tty:
+            self.stream.write("\r" + msg + " " * max(0, self.width - len(msg)))
+            self.width = len(msg)
+        else:
+            self.stream.write(msg + "\n")
+        self.stream.flush()
+
+    def close(self):
+        if self.tty and self.width:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def profile(keys, command, parse, fmt="onnx", timeout=300.0, progress=True, stream=None,
+            entries=None):
+    """Measures keys with the command; returns one entry dict per key, in order.
+    entries: a list to append to as keys finish (the caller keeps what was
+    measured if the run is interrupted)."""
+    from .torch_export import require_torch
+
+    require_torch()  # TorchMissing once, not as every key's failure
+    argv = command_template(command)
+    rx = compile_parse(parse)
+    formats = formats_needed(argv, fmt)
+    bar = Progress(len(keys), stream) if progress else None
+    entries = [] if entries is None else entries
+    with tempfile.TemporaryDirectory(prefix="lutnas-external-") as workdir:
+        try:
+            for i, key in enumerate(keys, 1):
+                stem = f"{i:04d}-{slug(key)}"
+                files = {}
+                try:
+                    files = export_key(key, workdir, formats, stem)
+                except tools.ToolError as e:
+                    entry = failed_entry(key, _short(f"export: {e}"))
+                except Exception as e:  # noqa: BLE001 - any export failure is this key's
+                    entry = failed_entry(key, _short(f"export to {'/'.join(formats)} failed: "
+                                                     f"{type(e).__name__}: {e}"))
+                else:
+                    files["model"] = files.get(fmt) or next(iter(files.values()))
+                    env = dict(os.environ, LUTNAS_KEY=key, LUTNAS_MODEL=files["model"])
+                    ms, err = measure_one(fill(argv, files, key), rx, timeout, env)
+                    entry = measured_entry(key, ms) if err is None else failed_entry(key, err)
+                finally:
+                    for f in set(files.values()):
+                        try:
+                            os.unlink(f)
+                        except OSError:
+                            pass
+                entries.append(entry)
+                if bar:
+                    result = (f"{entry['median_ms']:.4g} ms" if entry["status"] == "ENTRY_MEASURED"
+                              else f"failed: {entry['error'][:80]}")
+                    bar.update(i, key, result)
+        finally:
+            if bar:
+                bar.close()
+    return entries
+
+
+def table_info(hardware, command, space):
+    return {"hardware": hardware, "backend": "external", "tool": command, "space": space,
+            "source": "profile-external"}
+
+
+def summary(entries):
+    failed = [e for e in entries if e["status"] == "ENTRY_FAILED"]
+    return len(entries) - len(failed), failed
+
+
+# ------------------------------------------------------------ the command
+def cmd_profile_external(args, client):
+    """`lutnas profile-external` (see the module docstring)."""
+    from .client import to_dict
+
+    command_template(args.command_line)  # a bad command or regex fails before any export
+    compile_parse(args.parse)
+    if args.limit < 0:
+        raise ExternalError("--limit: must be >= 0")
+    keys, space_name = load_keys(args.space, args.keys_file, args.limit)
+    if not args.out:
+        client.get_hardware(args.hardware)  # NotFound before hours of measuring
+    print(f"profile-external: {len(keys)} keys of {space_name or 'the key list'} on "
+          f"{args.hardware}, {args.format} models", file=sys.stderr)
+    info = table_info(args.hardware, args.command_line, space_name)
+    entries = []
+    try:
+        profile(keys, args.command_line, args.parse, args.format, args.tool_timeout,
+                entries=entries)
+    except KeyboardInterrupt:
+        if entries:
+            path = _save_fallback(entries, info)
+            print(f"interrupted after {len(entries)} of {len(keys)} keys; those are saved in "
+                  f"{path}", file=sys.stderr)
+        raise
+    ok, failed = summary(entries)
+    tail = f"{ok} measured, {len(failed)} failed"
+    if args.out:
+        with open(args.out, "w") as f:
+            tablefile.write_csv(entries, f, info=info)
+        print(f"wrote {args.out}: {len(entries)} entries ({tail})")
+        return 0
+    if ok == 0:
+        path = _save_fallback(entries, info)
+        raise ExternalError(f"every key failed (first: {failed[0]['error']}); nothing uploaded, "
+                            f"entries saved to {path}")
+    try:
+        stored = client.upload_table(info, entries)
+    except Exception:
+        path = _save_fallback(entries, info)
+        print(f"upload failed; the measured entries are saved in {path} "
+              f"(lutnas table upload {path})", file=sys.stderr)
+        raise
+    if args.json:
+        import json
+
+        print(json.dumps(to_dict(stored), indent=1))
+    else:
+        print(f"uploaded {stored.hardware} version {stored.version}: {stored.entries} entries "
+              f"({stored.failed} failed)")
+    return 0
+
+
+def _save_fallback(entries, info):
+    fd, path = tempfile.mkstemp(prefix=f"lutnas-external-{info['hardware']}-", suffix=".csv")
+    with os.fdopen(fd, "w") as f:
+        tablefile.write_csv(entries, f, info=info)
+    return path
+
+
+DESCRIPTION = """\
+Measures a latency table with your benchmark tool: every key of --space (or
+--keys-file) is exported as ONNX (opset 13, batch 1) or TorchScript, --command
+runs on it ({model} -> the exported file; also {onnx}, {torchscript}, {key}),
+and --parse's first group is the latency in ms. A key the tool cannot compile
+or run is stored as failed with the tool's last message line. The table is
+uploaded as a new version of --hardware (or written to --out)."""
+
+EPILOG = """\
+examples:
+  lutnas profile-external --space search/spaces/edge.json --hardware nvidia-t4 \\
+      --command 'trtexec --onnx={model} --int8' --parse 'mean = ([0-9.]+) ms'
+  lutnas profile-external --space search/spaces/edge.json --hardware rk3588-npu \\
+      --command 'ssh rk3588 ./bench_one.sh {model}' --parse 'Avg.*?([0-9.]+) ?ms'
+The command runs without a shell: use sh -c '...' for pipes."""
+
+
+def add_parser(sub, json_flag):
+    """Adds `profile-external` to the CLI's subparsers."""
+    c = sub.add_parser(
+        "profile-external",
+        help="measure a table with a vendor tool on exported ONNX/TorchScript models",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION, epilog=EPILOG)
+    c.add_argument("--space", metavar="SPACE.json", help="measure every key of this space")
+    c.add_argument("--keys-file", metavar="F",
+                   help="measure these keys instead (one per line, '#' comments)")
+    c.add_argument("--hardware", required=True, metavar="NAME")
+    c.add_argument("--command", dest="command_line", required=True, metavar="'TOOL {model}'",
+                   help="benchmark command; {model}, {onnx}, {torchscript}, {key} are replaced")
+    c.add_argument("--parse", required=True, metavar="REGEX",
+                   help="regex whose first group is the latency in ms")
+    c.add_argument("--format", choices=("onnx", "torchscript"), default="onnx",
+                   help="what {model} is (default onnx)")
+    c.add_argument("--timeout", dest="tool_timeout", type=float, default=300.0, metavar="S",
+                   help="seconds per key before the command is killed (default 300)")
+    c.add_argument("--out", metavar="FILE.csv", help="write a CSV instead of uploading")
+    c.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N keys")
+    json_flag(c)
+    c.set_defaults(func=cmd_profile_external, subparser=c)
+    return c
