@@ -85,11 +85,37 @@ absl::Status ValidateEntry(const v1::LatencyEntry& e, const std::string& where) 
   return absl::OkStatus();
 }
 
+absl::Status ValidateCorrection(const v1::Correction& c, const std::string& field) {
+  auto bad = [&](const char* f, const std::string& why) {
+    return absl::InvalidArgumentError(StrCat(field, ".", f, ": ", why));
+  };
+  for (auto [name, v] : {std::pair<const char*, double>{"scale", c.scale()}, {"offset_ms", c.offset_ms()},
+                         {"mape_before", c.mape_before()}, {"mape_after", c.mape_after()}})
+    if (!std::isfinite(v)) return bad(name, StrCat("must be finite, got ", v));
+  if (c.scale() < 0) return bad("scale", StrCat("must be > 0 when set, got ", c.scale()));
+  if (c.mape_before() < 0 || c.mape_after() < 0) return bad("mape_before", "must be >= 0");
+  if (c.fitted_on() < 0) return bad("fitted_on", StrCat("must be >= 0, got ", c.fitted_on()));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTableInfo(const v1::TableInfo& i) {
+  auto bad = [](const char* f, const std::string& why) {
+    return absl::InvalidArgumentError(StrCat("info.", f, ": ", why));
+  };
+  if (!ValidHardwareName(i.hardware()))
+    return bad("hardware", StrCat("must match [a-z0-9][a-z0-9._-]{0,63}, got '", i.hardware().substr(0, 80), "'"));
+  if (i.threads() < 0 || i.threads() > 4096) return bad("threads", StrCat("must be in 0..4096, got ", i.threads()));
+  if (!std::isfinite(i.reference_ms()) || i.reference_ms() < 0)
+    return bad("reference_ms", StrCat("must be a finite number >= 0, got ", i.reference_ms()));
+  for (auto [name, v] : {std::pair<const char*, const std::string*>{"backend", &i.backend()},
+                         {"precision", &i.precision()}, {"tool", &i.tool()}, {"space", &i.space()},
+                         {"source", &i.source()}})
+    if (v->size() > 1024) return bad(name, "longer than 1024 characters");
+  return ValidateCorrection(i.correction(), "info.correction");
+}
+
 absl::Status ValidateTable(const v1::LatencyTable& t) {
-  if (!ValidHardwareName(t.info().hardware()))
-    return absl::InvalidArgumentError(
-        StrCat("info.hardware: must match [a-z0-9][a-z0-9._-]{0,63}, got '",
-               t.info().hardware().substr(0, 80), "'"));
+  RETURN_IF_ERROR(ValidateTableInfo(t.info()));
   if (t.entries_size() == 0)
     return absl::InvalidArgumentError("entries: a table needs at least one entry");
   if (static_cast<size_t>(t.entries_size()) > kMaxTableEntries)

@@ -36,7 +36,11 @@ absl::StatusOr<v1::LatencyTable> ParseTable(const std::string& content,
 // Checks one entry (key parses, finite positive statistics, status set);
 // `where` prefixes messages ("line 7" or "entries[3]").
 absl::Status ValidateEntry(const v1::LatencyEntry& e, const std::string& where);
-// Checks all entries, duplicates included, and the hardware name.
+// Checks a correction's fields (finite, scale > 0 when set, counts >= 0).
+absl::Status ValidateCorrection(const v1::Correction& c, const std::string& field);
+// Checks a table's metadata: hardware name, ranges, finite numbers, lengths.
+absl::Status ValidateTableInfo(const v1::TableInfo& info);
+// Checks info and all entries, duplicates included.
 absl::Status ValidateTable(const v1::LatencyTable& t);
 
 }  // namespace lutnas

@@ -28,11 +28,13 @@ absl::StatusOr<v1::TableInfo> UploadTable(const std::string& target,
   v1::UploadTableRequest batch;
   for (int i = 0; ok && i < table.entries_size(); ++i) {
     *batch.add_entries() = table.entries(i);
-    if (batch.entries_size() == 500 || i + 1 == table.entries_size()) {
+    if (batch.entries_size() == 500) {
       ok = writer->Write(batch);
       batch.Clear();
     }
   }
+  batch.set_last(true);  // the daemon stores the table only after this
+  if (ok) ok = writer->Write(batch);
   writer->WritesDone();
   grpc::Status st = writer->Finish();
   if (!st.ok())

@@ -31,6 +31,10 @@ absl::StatusOr<v1::Architecture> CheckArch(const v1::Architecture& a, const std:
   return Canonicalize(a);
 }
 
+absl::Status PositiveId(const char* field, int64_t v) {
+  return absl::InvalidArgumentError(StrCat(field, ": must be > 0, got ", v));
+}
+
 // An empty list is fine: the answer then carries the costs alone.
 absl::Status CheckHardwareList(const google::protobuf::RepeatedPtrField<std::string>& hw) {
   if (hw.size() > 16) return absl::InvalidArgumentError("hardware: at most 16 hardware names per call");
@@ -46,10 +50,21 @@ class HardwareServiceImpl final : public v1::HardwareService::Service {
                            {"bandwidth_gbs", h.bandwidth_gbs()}})
       if (!std::isfinite(v) || v < 0)
         return ToGrpc(absl::InvalidArgumentError(StrCat("hardware.", name, ": must be finite and >= 0, got ", v)));
-    if (h.threads() < 0 || h.channel_alignment() < 0 || h.channel_alignment() > 256)
-      return ToGrpc(absl::InvalidArgumentError("hardware.threads/channel_alignment: out of range"));
-    if (h.description().size() > 4096 || h.source().size() > 4096)
-      return ToGrpc(absl::InvalidArgumentError("hardware.description: longer than 4096 characters"));
+    if (h.threads() < 0 || h.threads() > 4096)
+      return ToGrpc(absl::InvalidArgumentError(StrCat("hardware.threads: must be in 0..4096, got ", h.threads())));
+    if (h.channel_alignment() < 0 || h.channel_alignment() > 256)
+      return ToGrpc(absl::InvalidArgumentError(
+          StrCat("hardware.channel_alignment: must be in 0..256, got ", h.channel_alignment())));
+    for (auto [name, v, max] : {std::tuple<const char*, const std::string*, size_t>{"description", &h.description(), 4096},
+                                {"source", &h.source(), 4096}, {"backend", &h.backend(), 64},
+                                {"precision", &h.precision(), 32}})
+      if (v->size() > max)
+        return ToGrpc(absl::InvalidArgumentError(StrCat("hardware.", name, ": longer than ", max, " characters")));
+    if (h.precisions_size() > 16)
+      return ToGrpc(absl::InvalidArgumentError("hardware.precisions: at most 16 entries"));
+    for (int i = 0; i < h.precisions_size(); ++i)
+      if (h.precisions(i).size() > 32)
+        return ToGrpc(absl::InvalidArgumentError(StrCat("hardware.precisions[", i, "]: longer than 32 characters")));
     auto st = c_.store->PutHardware(h, r->update());
     if (!st.ok()) return ToGrpc(Prefixed(st, st.message().rfind("name", 0) == 0 ? "hardware." : ""));
     c_.catalog->Invalidate(h.name());
@@ -59,6 +74,7 @@ class HardwareServiceImpl final : public v1::HardwareService::Service {
     return Status::OK;
   }
   Status Get(ServerContext*, const v1::GetHardwareRequest* r, v1::Hardware* out) override {
+    if (r->name().empty()) return ToGrpc(absl::InvalidArgumentError("name: is required"));
     auto h = c_.store->GetHardware(r->name());
     if (!h.ok()) return ToGrpc(h.status());
     *out = *h;
@@ -71,6 +87,7 @@ class HardwareServiceImpl final : public v1::HardwareService::Service {
     return Status::OK;
   }
   Status Delete(ServerContext*, const v1::DeleteHardwareRequest* r, v1::DeleteHardwareResponse*) override {
+    if (r->name().empty()) return ToGrpc(absl::InvalidArgumentError("name: is required"));
     auto st = c_.store->DeleteHardware(r->name());
     c_.catalog->Invalidate(r->name());
     return ToGrpc(st);
@@ -87,8 +104,10 @@ class TableServiceImpl final : public v1::TableService::Service {
                 v1::TableInfo* out) override {
     v1::LatencyTable t;
     v1::UploadTableRequest msg;
-    bool first = true;
+    bool first = true, last = false;
     while (reader->Read(&msg)) {
+      if (last) return ToGrpc(absl::InvalidArgumentError("last: messages after the one marked last"));
+      last = msg.last();
       if (ctx->IsCancelled()) return Status(grpc::StatusCode::CANCELLED, "upload cancelled");
       if (first) {
         if (!msg.has_info())
@@ -103,6 +122,12 @@ class TableServiceImpl final : public v1::TableService::Service {
     // A cancelled stream ends the loop like a half-close does: store nothing.
     if (ctx->IsCancelled()) return Status(grpc::StatusCode::CANCELLED, "upload cancelled: nothing stored");
     if (first) return ToGrpc(absl::InvalidArgumentError("info: empty upload stream"));
+    // Read() ends the same way for a clean half-close and a broken stream
+    // (a corrupt or oversized message): only an explicit last marker proves
+    // the client sent everything it meant to.
+    if (!last)
+      return ToGrpc(absl::InvalidArgumentError("last: the stream ended without a message marked last; "
+                                               "nothing stored"));
     return Store(&t, "upload", out);
   }
   Status Import(ServerContext*, const v1::ImportTableRequest* r, v1::ImportTableResponse* out) override {
@@ -125,6 +150,7 @@ class TableServiceImpl final : public v1::TableService::Service {
   }
   Status Export(ServerContext* ctx, const v1::ExportTableRequest* r,
                 grpc::ServerWriter<v1::ExportTableChunk>* w) override {
+    if (r->hardware().empty()) return ToGrpc(absl::InvalidArgumentError("hardware: is required"));
     if (r->version() < 0)
       return ToGrpc(absl::InvalidArgumentError(StrCat("version: must be >= 0, got ", r->version())));
     auto t = c_.store->GetTable(r->hardware(), r->version());
@@ -152,6 +178,8 @@ class TableServiceImpl final : public v1::TableService::Service {
   }
   Status SetCorrection(ServerContext*, const v1::SetCorrectionRequest* r, v1::TableInfo* out) override {
     const auto& c = r->correction();
+    if (r->hardware().empty()) return ToGrpc(absl::InvalidArgumentError("hardware: is required"));
+    if (auto st = ValidateCorrection(c, "correction"); !st.ok()) return ToGrpc(st);
     if (!std::isfinite(c.scale()) || c.scale() <= 0)
       return ToGrpc(absl::InvalidArgumentError(StrCat("correction.scale: must be a finite number > 0, got ", c.scale())));
     if (!std::isfinite(c.offset_ms()))
@@ -249,6 +277,7 @@ class SearchServiceImpl final : public v1::SearchService::Service {
     return Status::OK;
   }
   Status Get(ServerContext*, const v1::GetJobRequest* r, v1::Job* out) override {
+    if (r->id() <= 0) return ToGrpc(PositiveId("id", r->id()));
     auto j = c_.store->GetJob(r->id());
     if (!j.ok()) return ToGrpc(j.status());
     *out = *j;
@@ -261,6 +290,7 @@ class SearchServiceImpl final : public v1::SearchService::Service {
     return Status::OK;
   }
   Status Watch(ServerContext* ctx, const v1::WatchJobRequest* r, grpc::ServerWriter<v1::JobEvent>* w) override {
+    if (r->id() <= 0) return ToGrpc(PositiveId("id", r->id()));
     auto j = c_.store->GetJob(r->id());
     if (!j.ok()) return ToGrpc(j.status());
     // A snapshot is sent whenever the job's state, progress or timestamp
@@ -286,18 +316,21 @@ class SearchServiceImpl final : public v1::SearchService::Service {
     }
   }
   Status Cancel(ServerContext*, const v1::CancelJobRequest* r, v1::Job* out) override {
+    if (r->id() <= 0) return ToGrpc(PositiveId("id", r->id()));
     auto j = c_.jobs->Cancel(r->id());
     if (!j.ok()) return ToGrpc(j.status());
     *out = *j;
     return Status::OK;
   }
   Status Ask(ServerContext*, const v1::AskRequest* r, v1::AskResponse* out) override {
+    if (r->job_id() <= 0) return ToGrpc(PositiveId("job_id", r->job_id()));
     auto c = c_.jobs->Ask(r->job_id(), r->count());
     if (!c.ok()) return ToGrpc(c.status());
     for (auto& x : *c) *out->add_candidates() = std::move(x);
     return Status::OK;
   }
   Status Tell(ServerContext*, const v1::TellRequest* r, v1::TellResponse* out) override {
+    if (r->job_id() <= 0) return ToGrpc(PositiveId("job_id", r->job_id()));
     std::map<std::string, double> scores(r->scores().begin(), r->scores().end());
     auto n = c_.jobs->Tell(r->job_id(), scores);
     if (!n.ok()) return ToGrpc(n.status());
@@ -313,6 +346,11 @@ class CandidateServiceImpl final : public v1::CandidateService::Service {
  public:
   explicit CandidateServiceImpl(Core c) : c_(c) {}
   Status List(ServerContext*, const v1::ListCandidatesRequest* r, v1::ListCandidatesResponse* out) override {
+    // Filters on things that do not exist are errors, not empty pages.
+    if (r->job_id() > 0 && !c_.store->GetJob(r->job_id()).ok())
+      return ToGrpc(absl::NotFoundError(StrCat("job_id: job ", r->job_id(), " not found")));
+    if (!r->hardware().empty() && !c_.store->GetHardware(r->hardware()).ok())
+      return ToGrpc(absl::NotFoundError(StrCat("hardware: '", r->hardware().substr(0, 64), "' is not registered")));
     auto page = c_.store->ListCandidates(*r);
     if (!page.ok()) return ToGrpc(page.status());
     for (auto& c : page->candidates) *out->add_candidates() = std::move(c);
@@ -321,6 +359,7 @@ class CandidateServiceImpl final : public v1::CandidateService::Service {
     return Status::OK;
   }
   Status Get(ServerContext*, const v1::GetCandidateRequest* r, v1::Candidate* out) override {
+    if (r->id() <= 0) return ToGrpc(PositiveId("id", r->id()));
     auto c = c_.store->GetCandidate(r->id());
     if (!c.ok()) return ToGrpc(c.status());
     *out = *c;
@@ -332,6 +371,7 @@ class CandidateServiceImpl final : public v1::CandidateService::Service {
     return Status::OK;
   }
   Status Export(ServerContext*, const v1::ExportCandidateRequest* r, v1::ExportCandidateResponse* out) override {
+    if (r->id() <= 0) return ToGrpc(PositiveId("id", r->id()));
     auto c = c_.store->GetCandidate(r->id());
     if (!c.ok()) return ToGrpc(c.status());
     const std::string fmt = r->format().empty() ? "pytorch" : r->format();

@@ -76,6 +76,7 @@ class ServerTest : public ::testing::Test {
       e->set_samples(9);
       e->set_status(v1::ENTRY_MEASURED);
     }
+    batch.set_last(true);
     ASSERT_TRUE(w->Write(batch));
     w->WritesDone();
     auto st = w->Finish();

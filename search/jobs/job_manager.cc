@@ -172,6 +172,8 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in) {
   for (int i = 0; i < spec.budgets_size(); ++i) {
     auto* b = spec.mutable_budgets(i);
     const std::string f = StrCat("budgets[", i, "]");
+    if (b->table_version() < 0)
+      return Invalid(f + ".table_version", StrCat("must be >= 0, got ", b->table_version()));
     if (!std::isfinite(b->max_ms()) || b->max_ms() <= 0)
       return Invalid(f + ".max_ms", StrCat("must be a finite number > 0, got ", b->max_ms()));
     auto hw = store_->GetHardware(b->hardware());
@@ -188,6 +190,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in) {
     }
     b->set_table_version(info->version());
   }
+  if (spec.report_hardware_size() > 16) return Invalid("report_hardware", "at most 16 hardware names");
   for (int i = 0; i < spec.report_hardware_size(); ++i) {
     const std::string f = StrCat("report_hardware[", i, "]");
     if (!store_->GetHardware(spec.report_hardware(i)).ok())

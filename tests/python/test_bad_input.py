@@ -184,6 +184,7 @@ def hardware(**over):
 
 def upload(c, info, *batches):
     reqs = [S.UploadTableRequest(info=info)] + [S.UploadTableRequest(entries=b) for b in batches]
+    reqs[-1].last = True  # a complete stream: the daemon judges its content
     return c.tables.Upload(iter(reqs), timeout=TIMEOUT)
 
 
@@ -393,7 +394,7 @@ case("list-tables-raw-garbage", R, (SC.INTERNAL, SC.INVALID_ARGUMENT), None,
      lambda c: c.raw_unary("TableService/List", GARBAGE))
 
 R = "TableService/SetCorrection"
-case("correction-empty", R, SC.INVALID_ARGUMENT, "correction.scale",
+case("correction-empty", R, SC.INVALID_ARGUMENT, ("hardware", "correction.scale"),
      lambda c: c.tables.SetCorrection(S.SetCorrectionRequest(), timeout=TIMEOUT))
 case("correction-hardware-empty", R, SC.INVALID_ARGUMENT, "hardware",
      lambda c: c.tables.SetCorrection(corr(hw=""), timeout=TIMEOUT))
@@ -669,7 +670,7 @@ case("ask-raw-garbage", R, (SC.INTERNAL, SC.INVALID_ARGUMENT), None,
      lambda c: c.raw_unary("SearchService/Ask", GARBAGE))
 
 R = "SearchService/Tell"
-case("tell-empty", R, SC.INVALID_ARGUMENT, "scores",
+case("tell-empty", R, SC.INVALID_ARGUMENT, ("job_id", "scores"),
      lambda c: c.search.Tell(S.TellRequest(), timeout=TIMEOUT))
 case("tell-job-id-zero", R, SC.INVALID_ARGUMENT, "job_id",
      lambda c: c.search.Tell(S.TellRequest(scores={"abc": 1.0}), timeout=TIMEOUT))

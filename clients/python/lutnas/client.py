@@ -184,8 +184,8 @@ class Client:
                     if len(chunk) >= batch:
                         yield pb.service_pb2.UploadTableRequest(entries=chunk)
                         chunk = []
-                if chunk:
-                    yield pb.service_pb2.UploadTableRequest(entries=chunk)
+                # The daemon stores the table only once it sees `last`.
+                yield pb.service_pb2.UploadTableRequest(entries=chunk, last=True)
             except Exception as e:
                 failure.append(e)  # grpc cancels the call; re-raised below
                 raise
