@@ -241,8 +241,8 @@ def test_plain_progress_when_piped_prints_one_line_per_generation():
     lines = buf.getvalue().splitlines()
     assert len(lines) == 3
     assert "\r" not in buf.getvalue()
-    assert lines[0].startswith("job 5 running") and " 33%" in lines[0]
-    assert "gen 1/2" in lines[1] and "eval 8/12" in lines[1]
+    assert lines[0].startswith("job 5 running") and "  0%" in lines[0]
+    assert "gen 1/2" in lines[1] and "eval 8 " in lines[1] and " 50%" in lines[1]
     assert lines[2].startswith("job 5 succeeded") and "100%" in lines[2]
 
 

@@ -74,14 +74,14 @@ def progress_fields(job, default_population=100, default_generations=20):
     """(fraction done, status text, state name) of a Job message's progress."""
     p, spec = job.progress, job.spec
     gens = p.generations or spec.generations or default_generations
-    pop = spec.population or default_population
-    total = pop * (1 + gens)
     state = job.DESCRIPTOR.fields_by_name["state"].enum_type.values_by_number[job.state].name
+    # Generations are the unit of progress: evaluations per generation vary
+    # (repairs, repeats served from the engine's cache).
     if state == "JOB_SUCCEEDED":
         frac = 1.0
     else:
-        frac = min(1.0, p.evaluated / total) if total else 0.0
-    text = (f"gen {p.generation}/{gens}  eval {p.evaluated}/{total}  feasible {p.feasible}  "
+        frac = min(1.0, p.generation / gens) if gens else 0.0
+    text = (f"gen {p.generation}/{gens}  eval {p.evaluated}  feasible {p.feasible}  "
             f"best {p.best_score:.6g}  pareto {p.pareto_size}  {p.elapsed_s:.1f}s")
     return frac, text, state.replace("JOB_", "").lower()
 
