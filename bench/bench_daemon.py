@@ -81,11 +81,12 @@ def client_loop(target, seconds, q):
 
 
 def load(target, clients, seconds):
-    q = mp.Queue()
-    ps = [mp.Process(target=client_loop, args=(target, seconds, q)) for _ in range(clients)]
+    ctx = mp.get_context("spawn")  # gRPC does not survive fork() of a process that used it
+    q = ctx.Queue()
+    ps = [ctx.Process(target=client_loop, args=(target, seconds, q)) for _ in range(clients)]
     for p in ps:
         p.start()
-    res = [q.get() for _ in ps]
+    res = [q.get(timeout=seconds + 120) for _ in ps]
     for p in ps:
         p.join()
     lat = sorted(x for r in res for x in r[0])
