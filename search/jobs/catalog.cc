@@ -4,19 +4,27 @@
 
 namespace lutnas::jobs {
 
+// The cached predictor, or NOT_FOUND when it must be loaded.
+absl::StatusOr<std::shared_ptr<const LatencyPredictor>> Catalog::Cached(const std::string& hardware,
+                                                                        int64_t version) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (version == 0) {
+    auto it = latest_.find(hardware);
+    if (it == latest_.end()) return absl::NotFoundError("not cached");
+    version = it->second;
+  }
+  auto it = cache_.find({hardware, version});
+  if (it == cache_.end()) return absl::NotFoundError("not cached");
+  return it->second;
+}
+
 absl::StatusOr<std::shared_ptr<const LatencyPredictor>> Catalog::Get(const std::string& hardware,
                                                                      int64_t version) {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (version == 0) {
-      auto it = latest_.find(hardware);
-      if (it != latest_.end()) version = it->second;
-    }
-    if (version != 0 || latest_.count(hardware)) {
-      auto it = cache_.find({hardware, version});
-      if (it != cache_.end()) return it->second;
-    }
-  }
+  if (auto c = Cached(hardware, version); c.ok()) return c;
+  // Loads are serialised and re-check the cache, so the callers that all
+  // miss right after an upload wait for one load instead of each doing it.
+  std::lock_guard<std::mutex> load(load_mu_);
+  if (auto c = Cached(hardware, version); c.ok()) return c;
   auto hw = store_->GetHardware(hardware);
   if (!hw.ok()) return hw.status();
   std::shared_ptr<const LatencyPredictor> p;

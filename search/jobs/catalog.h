@@ -28,7 +28,10 @@ class Catalog {
   void Invalidate(const std::string& hardware);
 
  private:
+  absl::StatusOr<std::shared_ptr<const LatencyPredictor>> Cached(const std::string& hardware,
+                                                                  int64_t version);
   db::Store* store_;
+  std::mutex load_mu_;  // one load at a time: no stampede after an upload
   std::mutex mu_;
   std::map<std::pair<std::string, int64_t>, std::shared_ptr<const LatencyPredictor>> cache_;
   std::map<std::string, int64_t> latest_;  // hardware -> latest version (0: none)
