@@ -228,8 +228,9 @@ absl::Status ValidateFilters(const v1::ListCandidatesRequest& req) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_params: must be >= 0, got ", req.max_params()));
   }
-  if (!req.hardware().empty() && !(req.max_latency_ms() > 0 && std::isfinite(req.max_latency_ms()))) {
-    return absl::InvalidArgumentError("max_latency_ms: must be a finite number > 0 when hardware is set");
+  // +inf is a valid "no bound" (e.g. to sort by latency on that hardware).
+  if (!req.hardware().empty() && !(req.max_latency_ms() > 0)) {
+    return absl::InvalidArgumentError("max_latency_ms: must be > 0 when hardware is set");
   }
   if (req.hardware().empty() && req.max_latency_ms() != 0) {  // NaN != 0 too
     return absl::InvalidArgumentError("hardware: must be set when max_latency_ms is set");

@@ -731,21 +731,21 @@ std::vector<BadRequest> BadRequests() {
       "order_by: 'latency' needs hardware (and max_latency_ms) to be set");
   add(
       "HardwareNoMax", [](R& r) { r.set_hardware("cpu"); },
-      "max_latency_ms: must be a finite number > 0 when hardware is set");
+      "max_latency_ms: must be > 0 when hardware is set");
   add(
       "HardwareNegativeMax",
       [](R& r) {
         r.set_hardware("cpu");
         r.set_max_latency_ms(-1);
       },
-      "max_latency_ms: must be a finite number > 0 when hardware is set");
+      "max_latency_ms: must be > 0 when hardware is set");
   add(
       "HardwareNaNMax",
       [](R& r) {
         r.set_hardware("cpu");
         r.set_max_latency_ms(kNaN);
       },
-      "max_latency_ms: must be a finite number > 0 when hardware is set");
+      "max_latency_ms: must be > 0 when hardware is set");
   add(
       "MaxNoHardware", [](R& r) { r.set_max_latency_ms(5); },
       "hardware: must be set when max_latency_ms is set");

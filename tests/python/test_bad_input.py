@@ -708,8 +708,8 @@ case("list-candidates-max-params-negative", R, SC.INVALID_ARGUMENT, "max_params"
      clist(max_params=-1))
 case("list-candidates-max-latency-nan", R, SC.INVALID_ARGUMENT, "max_latency_ms",
      clist(hardware=HW, max_latency_ms=NAN))
-case("list-candidates-max-latency-inf", R, SC.INVALID_ARGUMENT, "max_latency_ms",
-     clist(hardware=HW, max_latency_ms=INF))
+case("list-candidates-max-latency-minus-inf", R, SC.INVALID_ARGUMENT, "max_latency_ms",
+     clist(hardware=HW, max_latency_ms=-INF))  # (+inf is a valid "no bound")
 case("list-candidates-max-latency-negative", R, SC.INVALID_ARGUMENT, "max_latency_ms",
      clist(hardware=HW, max_latency_ms=-1.0))
 case("list-candidates-max-latency-without-hardware", R, SC.INVALID_ARGUMENT, "hardware",
