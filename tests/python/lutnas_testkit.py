@@ -12,6 +12,8 @@ helpers (kept apart from conftest.py; nothing here needs pytest).
   must be what touches the real files).
 - sql(db, query): rows of a read-only query through the sqlite3 CLI, again
   on a copy.
+- search_result(client, job_id): a job's stored candidates as comparable sets
+  (hashes in id order, id -> hash, Pareto hashes, scored triples).
 """
 
 import os
@@ -95,3 +97,13 @@ def integrity_check(db):
     """'ok' when the database (with its WAL, as a crash left it) is sound."""
     return "\n".join("|".join(r) for r in sql(db, "PRAGMA integrity_check"))
 
+
+
+def search_result(c, job_id):
+    cands = list(c.iter_candidates(job_id=job_id, page_size=1000))
+    return {
+        "hashes": [x.arch_hash for x in cands],
+        "ids": {x.id: x.arch_hash for x in cands},
+        "pareto": {x.arch_hash for x in cands if x.pareto},
+        "scored": {(x.arch_hash, x.score, x.feasible) for x in cands},
+    }

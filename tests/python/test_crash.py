@@ -22,7 +22,7 @@ import pytest
 
 import lutnas
 from conftest import PB, Daemon, finish, hardware_with_table, spec_hardware
-from lutnas_testkit import integrity_check, sql, synthetic_entries, synthetic_keys
+from lutnas_testkit import integrity_check, sql, synthetic_entries, synthetic_keys, search_result
 
 S = PB.service_pb2
 SEED = 20240607
@@ -61,14 +61,6 @@ SEARCH_SPEC = {"name": "crash-search", "space": "tiny", "algorithm": "EVOLUTION"
                "report_hardware": ["rk3588-npu"]}
 
 
-def _search_result(c, job_id):
-    cands = list(c.iter_candidates(job_id=job_id, page_size=1000))
-    return {
-        "hashes": [x.arch_hash for x in cands],
-        "ids": {x.id: x.arch_hash for x in cands},
-        "pareto": {x.arch_hash for x in cands if x.pareto},
-        "scored": {(x.arch_hash, x.score, x.feasible) for x in cands},
-    }
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +75,7 @@ def reference(tmp_path_factory):
             final = finish(c, job.id)[1]
             seconds = time.monotonic() - t0
             assert final.state == S.JOB_SUCCEEDED, final.error
-            res = _search_result(c, job.id)
+            res = search_result(c, job.id)
     finally:
         assert d.stop() == 0, d.log_tail()
     assert res["pareto"] and 0 < sum(f for _, _, f in res["scored"]) < len(res["scored"])
@@ -109,7 +101,7 @@ def test_kill9_during_search_resumes_to_the_reference_result(tmp_path, reference
             job = c.submit(SEARCH_SPEC)
             _watch_until(c, job.id, generation, "search")
             time.sleep(pause)
-            stored = _search_result(c, job.id)["ids"]
+            stored = search_result(c, job.id)["ids"]
         _kill(d)
         assert integrity_check(d.db) == "ok"
         (state,), = sql(d.db, f"SELECT state FROM jobs WHERE id = {job.id}")
@@ -119,7 +111,7 @@ def test_kill9_during_search_resumes_to_the_reference_result(tmp_path, reference
         with _client(d) as c:
             final = finish(c, job.id)[1]
             assert final.state == S.JOB_SUCCEEDED, final.error
-            got = _search_result(c, job.id)
+            got = search_result(c, job.id)
     finally:
         rc = d.stop()
     assert rc == 0, d.log_tail()

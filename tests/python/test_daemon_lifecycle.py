@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 import lutnas
+from lutnas_testkit import search_result
 from conftest import (PB, TERMINAL_STATES, Daemon, finish, hardware_with_table,
                       spec_hardware)
 
@@ -109,14 +110,6 @@ KILL_SPEC = {"name": "crash", "space": "tiny", "algorithm": "EVOLUTION", "object
              "report_hardware": ["rk3588-npu"]}
 
 
-def _result(c, job_id):
-    cands = list(c.iter_candidates(job_id=job_id, page_size=1000))
-    return {
-        "hashes": [x.arch_hash for x in cands],
-        "ids": {x.id: x.arch_hash for x in cands},
-        "pareto": {x.arch_hash for x in cands if x.pareto},
-        "scored": {(x.arch_hash, x.score, x.feasible) for x in cands},
-    }
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +122,7 @@ def uninterrupted(tmp_path_factory):
             job = c.submit(KILL_SPEC)
             final = _finish(c, job.id)
             assert final.state == S.JOB_SUCCEEDED, final.error
-            res = _result(c, job.id)
+            res = search_result(c, job.id)
             res["job"] = final
     finally:
         assert d.stop() == 0, d.log_tail()
@@ -154,7 +147,7 @@ def test_interrupted_search_resumes_to_the_same_result(tmp_path, uninterrupted, 
                 if seen.progress.generation >= kill_at:
                     break
             assert seen is not None and seen.progress.generation >= kill_at
-            stored = _result(c, job.id)["ids"]
+            stored = search_result(c, job.id)["ids"]
             assert stored
             at_kill = c.get_job(job.id)
         if how == "SIGTERM":
@@ -176,7 +169,7 @@ def test_interrupted_search_resumes_to_the_same_result(tmp_path, uninterrupted, 
         with _client(d) as c:
             final = _finish(c, job.id)
             assert final.state == S.JOB_SUCCEEDED, final.error
-            got = _result(c, job.id)
+            got = search_result(c, job.id)
             assert len(got["hashes"]) == len(set(got["hashes"])), "duplicate candidates"
             lost = {i: h for i, h in stored.items() if got["ids"].get(i) != h}
             assert not lost, f"candidates stored before the kill changed or vanished: {lost}"
