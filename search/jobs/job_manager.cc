@@ -147,7 +147,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in) {
   ASSIGN_OR_RETURN(auto space, ResolveSpace(spec));
   if (spec.population() == 0) spec.set_population(100);
   if (spec.sample_size() == 0) spec.set_sample_size(std::min(25, std::max(1, spec.population())));
-  if (spec.generations() == 0 && !in.has_space_inline()) spec.set_generations(20);
+  if (spec.generations() == 0) spec.set_generations(20);  // proto3: 0 means unset
   if (spec.population() < 2 || spec.population() > opts_.max_population)
     return Invalid("population", StrCat("must be in 2..", opts_.max_population, ", got ", spec.population()));
   if (spec.generations() < 0 || spec.generations() > opts_.max_generations)
