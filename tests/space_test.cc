@@ -151,6 +151,9 @@ TEST(SpaceTest, BadSpacesNameTheField) {
             "stages[0].block_types: at least one block type is needed");
   EXPECT_EQ(err(R"({"resolutions": [64], "head": {"num_classes": 10}, "stages": [{"block_types": ["MBCONV"], "width": {"min": 32, "max": 16}, "depth": {"values": [1]}}]})"),
             "stages[0].width: max 16 < min 32");
+  // A head the architecture validator would refuse (found by fuzz_space).
+  EXPECT_EQ(err(R"({"resolutions": [64], "head": {"conv_channels": 96280, "num_classes": 10}, "stages": [{"block_types": ["MBCONV"], "width": {"values": [16]}, "depth": {"values": [1]}}]})"),
+            "head.conv_channels: must be in 0..16384, got 96280");
   // Only stride-1 ShuffleNet units, yet the width changes: contradictory.
   EXPECT_EQ(err(R"({"resolutions": [64], "stem": [{"conv": {"out_channels": 16}}], "head": {"num_classes": 10}, "stages": [{"block_types": ["SHUFFLE"], "width": {"values": [32]}, "depth": {"values": [1]}, "stride": 1}]})"),
             "stages[0]: no allowed block type can go from 16 to 32 channels (first block)");

@@ -372,19 +372,20 @@ absl::Status ValidateArchitecture(const Architecture& arch) {
       s = next;
     }
   }
-  const auto& h = arch.head();
+  return ValidateHead(arch.head(), "head");
+}
+
+absl::Status ValidateHead(const v1::Head& h, const std::string& path) {
   if (h.conv_channels() < 0 || h.conv_channels() > kMaxChannels)
     return absl::InvalidArgumentError(StrCat(
-        "head.conv_channels: must be in 0..", kMaxChannels, ", got ",
-        h.conv_channels()));
+        path, ".conv_channels: must be in 0..", kMaxChannels, ", got ", h.conv_channels()));
   if (h.fc_hidden() < 0 || h.fc_hidden() > kMaxChannels)
     return absl::InvalidArgumentError(StrCat(
-        "head.fc_hidden: must be in 0..", kMaxChannels, ", got ",
-        h.fc_hidden()));
+        path, ".fc_hidden: must be in 0..", kMaxChannels, ", got ", h.fc_hidden()));
   if (h.num_classes() < 1 || h.num_classes() > 100000)
     return absl::InvalidArgumentError(StrCat(
-        "head.num_classes: must be in 1..100000, got ", h.num_classes()));
-  return CheckAct(h.act(), "head");
+        path, ".num_classes: must be in 1..100000, got ", h.num_classes()));
+  return CheckAct(h.act(), path);
 }
 
 Block CanonicalBlock(const Block& b) {

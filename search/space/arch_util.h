@@ -48,6 +48,8 @@ const char* BlockTypeName(v1::BlockType t);  // "conv", "mbconv", ...
 // `path` prefixes every message, e.g. "stages[2].blocks[0]".
 absl::Status ValidateBlock(const Block& b, const Shape& in,
                            const std::string& path, Shape* out);
+// Checks a classifier head; `path` prefixes messages ("head").
+absl::Status ValidateHead(const v1::Head& h, const std::string& path);
 // Checks the whole architecture. Never crashes, whatever the input.
 absl::Status ValidateArchitecture(const Architecture& arch);
 

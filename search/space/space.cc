@@ -176,11 +176,7 @@ absl::StatusOr<std::shared_ptr<const Space>> Space::Create(
     sh = next;
   }
   s->stem_out_ = sh;
-  if (proto.head().num_classes() < 1 || proto.head().num_classes() > 100000)
-    return Bad("head.num_classes",
-               StrCat("must be in 1..100000, got ", proto.head().num_classes()));
-  if (proto.head().conv_channels() < 0 || proto.head().fc_hidden() < 0)
-    return Bad("head", "conv_channels and fc_hidden must be >= 0");
+  RETURN_IF_ERROR(ValidateHead(proto.head(), "head"));
 
   for (int i = 0; i < proto.stages_size(); ++i) {
     const auto& st = proto.stages(i);
