@@ -216,8 +216,6 @@ absl::StatusOr<std::shared_ptr<const Space>> Space::Create(
   }
   // Every position must admit at least one block type for every width pair,
   // or sampling could not terminate: a contradictory space is an error.
-  int prev_min_spatial = s->resolutions_.front();
-  (void)prev_min_spatial;
   std::vector<int> in_widths = {s->stem_out_.c};
   for (int i = 0; i < s->num_stages(); ++i) {
     const auto& c = s->stages_[i];
