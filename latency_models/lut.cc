@@ -364,11 +364,19 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
   p.set_sum_ms(sum);
   p.set_measured_fraction(sum > 0 ? meas / sum : 0);
   p.set_estimated_from_spec(spec_only_);
+  p.set_latency_ms(Corrected(sum));
+  return p;
+}
+
+double LatencyPredictor::Corrected(double sum) const {
   double lat = sum;
   if (correction_.scale() > 0)  // set (fitted or by hand): e2e = scale * sum + offset
     lat = correction_.scale() * sum + correction_.offset_ms();
-  p.set_latency_ms(std::max(lat, 1e-6));
-  return p;
+  return std::max(lat, 1e-6);
+}
+
+double LatencyPredictor::PredictMs(const v1::Architecture& arch) const {
+  return Corrected(SumLatency(arch, nullptr));
 }
 
 v1::Correction FitCorrection(const std::vector<double>& sums, const std::vector<double>& measured) {

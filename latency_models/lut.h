@@ -46,7 +46,10 @@ class LatencyPredictor {
 
   // Whole network: `arch` must be valid and canonical (Canonicalize()).
   v1::Prediction Predict(const v1::Architecture& arch, bool breakdown) const;
-  // Plain sum of block latencies (no correction): the fast path search uses.
+  // Corrected end-to-end latency only (Predict(arch, false).latency_ms()
+  // without building a Prediction): the search's hot path.
+  double PredictMs(const v1::Architecture& arch) const;
+  // Plain sum of block latencies (no correction).
   double SumLatency(const v1::Architecture& arch, double* measured_ms) const;
   // One key (block or head).
   double KeyLatency(const KeySpec& key, v1::LatencySource* source) const;
@@ -69,6 +72,7 @@ class LatencyPredictor {
                 const std::function<KeySpec()>& spec,
                 v1::LatencySource* src) const;
   double Estimate(const KeySpec& key, v1::LatencySource* src) const;
+  double Corrected(double sum) const;
 
   v1::Hardware hw_;
   int64_t version_ = 0;

@@ -49,12 +49,12 @@ absl::Status LutEvaluator::Evaluate(const std::vector<Genotype>& genotypes,
   std::vector<v1::Architecture> archs(n);
   std::vector<Cost> costs(n);
   for (size_t i = 0; i < n; ++i) {
-    archs[i] = space_->ToArchitecture(genotypes[i]);
+    archs[i] = space_->ToArchitecture(genotypes[i], /*with_name=*/false);  // names are not scored
     costs[i] = NetworkCostOf(archs[i]);
     auto& r = (*results)[i];
     r.params = costs[i].params;
     r.macs = costs[i].macs;
-    for (const auto& p : predictors_) r.latency_ms.push_back(p->Predict(archs[i], false).latency_ms());
+    for (const auto& p : predictors_) r.latency_ms.push_back(p->PredictMs(archs[i]));
   }
   std::vector<absl::Status> errors(n);
   auto work = [&](size_t i) {

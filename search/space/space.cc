@@ -473,9 +473,9 @@ absl::Status Space::CheckGenotype(const Genotype& g) const {
   return absl::OkStatus();
 }
 
-v1::Architecture Space::ToArchitecture(const Genotype& g) const {
+v1::Architecture Space::ToArchitecture(const Genotype& g, bool with_name) const {
   v1::Architecture a;
-  a.set_name(StrCat(proto_.name(), ":", g.Encode()));
+  if (with_name) a.set_name(StrCat(proto_.name(), ":", g.Encode()));
   a.set_resolution(g.resolution);
   a.set_in_channels(proto_.has_in_channels() ? proto_.in_channels() : 3);
   for (const auto& b : proto_.stem()) *a.add_stem() = CanonicalBlock(b);

@@ -104,7 +104,8 @@ class Space {
   // Repairs widths/types/depths so that the genotype is valid in this space.
   void Repair(Genotype* g, Rng& rng) const;
   absl::Status CheckGenotype(const Genotype& g) const;
-  v1::Architecture ToArchitecture(const Genotype& g) const;
+  // `with_name`: set name "<space>:<genotype>" (skipped on hot paths).
+  v1::Architecture ToArchitecture(const Genotype& g, bool with_name = true) const;
 
   // Every distinct key the space can produce (stem, blocks, head), sorted.
   std::vector<KeySpec> EnumerateKeys() const;
