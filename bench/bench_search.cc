@@ -35,7 +35,7 @@ v1::LatencyTable SyntheticTable(const Space& space) {
   v1::LatencyTable t;
   t.mutable_info()->set_hardware("bench");
   for (const auto& k : space.EnumerateKeys()) {
-    const Cost c = GraphCost(k.is_head ? LowerHead(k.head, k.in) : LowerBlock(k.block, k.in));
+    const Cost c = GraphCost(LowerKey(k));
     auto* e = t.add_entries();
     e->set_key(k.key);
     e->set_median_ms(0.01 + c.macs / 2e9 + c.mac_bytes / 4e9);

@@ -342,6 +342,10 @@ Graph LowerBlock(const v1::Block& block, const Shape& in) {
   return g;
 }
 
+Graph LowerKey(const KeySpec& k) {
+  return k.is_head ? LowerHead(k.head, k.in) : LowerBlock(k.block, k.in);
+}
+
 Graph LowerHead(const v1::Head& head, const Shape& in) {
   Graph g;
   g.values.push_back(in);

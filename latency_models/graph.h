@@ -10,6 +10,7 @@
 
 #include "lutnas/v1/arch.pb.h"
 #include "search/space/arch_util.h"
+#include "search/space/space.h"
 
 namespace lutnas {
 
@@ -51,6 +52,8 @@ Graph LowerNetwork(const v1::Architecture& arch);
 // One block (or just the head) on its own, as measured for a table key.
 Graph LowerBlock(const v1::Block& block, const Shape& in);
 Graph LowerHead(const v1::Head& head, const Shape& in);
+// The module a latency-table key stands for (block or head).
+Graph LowerKey(const KeySpec& key);
 
 int MakeDivisible(double v, int divisor = 8);
 

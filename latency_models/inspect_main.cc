@@ -42,7 +42,7 @@ int KeyCosts(std::istream& in, int bytes) {
     if (key.empty() || key[0] == '#') continue;
     auto k = lutnas::ParseKey(key);
     if (!k.ok()) return Fail(k.status());
-    const lutnas::Graph g = k->is_head ? lutnas::LowerHead(k->head, k->in) : lutnas::LowerBlock(k->block, k->in);
+    const lutnas::Graph g = lutnas::LowerKey(*k);
     const lutnas::Cost c = lutnas::GraphCost(g, bytes);
     const lutnas::Shape out = g.values[g.output];
     std::printf("{\"key\": \"%s\", \"type\": \"%s\", \"in\": [%d, %d, %d], \"out\": [%d, %d, %d], "

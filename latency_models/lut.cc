@@ -45,7 +45,7 @@ Shape FastOutShape(const v1::Block& b, const Shape& in) { return FastOut(b, in);
 namespace {
 
 Cost KeyCost(const KeySpec& k, int bpe) {
-  return GraphCost(k.is_head ? LowerHead(k.head, k.in) : LowerBlock(k.block, k.in), bpe);
+  return GraphCost(LowerKey(k), bpe);
 }
 
 }  // namespace

@@ -62,10 +62,6 @@ std::string Eta(double s) {
                  : absl::StrFormat("%ds", static_cast<int>(s));
 }
 
-Graph KeyGraph(const KeySpec& k) {
-  return k.is_head ? LowerHead(k.head, k.in) : LowerBlock(k.block, k.in);
-}
-
 absl::StatusOr<v1::LatencyTable> LoadTableFile(const std::string& path) {
   auto data = ReadFileToString(path, 64 << 20);
   if (!data.ok()) return data.status();
@@ -161,7 +157,7 @@ int Table(const Args& a) {
   for (size_t c = 0; c < todo.size(); c += kChunk) {
     std::vector<Graph> graphs;
     const size_t end = std::min(todo.size(), c + kChunk);
-    for (size_t i = c; i < end; ++i) graphs.push_back(KeyGraph(*todo[i]));
+    for (size_t i = c; i < end; ++i) graphs.push_back(LowerKey(*todo[i]));
     double drift = 1;
     auto res = prof.Measure(graphs, reference, [&](int d, int n) {
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

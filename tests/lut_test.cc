@@ -18,7 +18,7 @@ v1::LatencyTable SyntheticTable(const Space& space, const std::string& hw) {
   t.mutable_info()->set_hardware(hw);
   t.mutable_info()->set_version(3);
   for (const auto& k : space.EnumerateKeys()) {
-    const Cost c = GraphCost(k.is_head ? LowerHead(k.head, k.in) : LowerBlock(k.block, k.in));
+    const Cost c = GraphCost(LowerKey(k));
     auto* e = t.add_entries();
     e->set_key(k.key);
     e->set_median_ms(0.01 + c.macs / 1e9);

@@ -382,7 +382,7 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     const v1::Progress progress = engine->progress();
     l.unlock();
     std::vector<v1::Candidate> cands;
-    for (const auto& ind : report->evaluated) cands.push_back(MakeCandidate(run->spec, *run->space, *&ind, id));
+    for (const auto& ind : report->evaluated) cands.push_back(MakeCandidate(run->spec, *run->space, ind, id));
     std::vector<std::string> pareto;
     for (const auto& ind : report->pareto) pareto.push_back(ArchHash(run->space->ToArchitecture(ind.genotype)));
     RETURN_IF_ERROR(store_->CommitGeneration(id, checkpoint, cands, pareto, progress));
