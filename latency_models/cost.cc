@@ -6,7 +6,7 @@ namespace lutnas {
 namespace {
 
 int64_t Elems(const Shape& s) {
-  return static_cast<int64_t>(s.c) * s.h * s.w;
+  return SatMul(SatMul(s.c, s.h), s.w);
 }
 
 }  // namespace
@@ -17,19 +17,18 @@ Cost OpCost(const Graph& g, const Op& op, int bpe) {
   const Shape& in = g.values[op.in[0]];
   switch (op.kind) {
     case OpKind::kConv: {
-      const int64_t w = static_cast<int64_t>(op.cout) * (op.cin / op.groups) *
-                        op.kernel * op.kernel;
-      c.params = w + (op.bias ? op.cout : 0);
-      c.macs = w * out.h * out.w;
-      c.mac_bytes = (c.params + Elems(in) + Elems(out)) * bpe;
+      const int64_t w = SatMul(SatMul(SatMul(op.cout, op.cin / op.groups), op.kernel), op.kernel);
+      c.params = SatAdd(w, op.bias ? op.cout : 0);
+      c.macs = SatMul(SatMul(w, out.h), out.w);
+      c.mac_bytes = SatMul(SatAdd(SatAdd(c.params, Elems(in)), Elems(out)), bpe);
       c.activations = Elems(out);
       break;
     }
     case OpKind::kLinear: {
-      const int64_t w = static_cast<int64_t>(op.cin) * op.cout;
-      c.params = w + op.cout;
+      const int64_t w = SatMul(op.cin, op.cout);
+      c.params = SatAdd(w, op.cout);
       c.macs = w;
-      c.mac_bytes = (c.params + op.cin + op.cout) * bpe;
+      c.mac_bytes = SatMul(SatAdd(SatAdd(c.params, op.cin), op.cout), bpe);
       c.activations = op.cout;
       break;
     }

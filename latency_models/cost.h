@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "latency_models/checked_math.h"
 #include "latency_models/graph.h"
 
 namespace lutnas {
@@ -21,10 +23,10 @@ struct Cost {
   int64_t mac_bytes = 0;    // memory access cost
   int64_t activations = 0;  // elements written (batch 1)
   Cost& operator+=(const Cost& o) {
-    params += o.params;
-    macs += o.macs;
-    mac_bytes += o.mac_bytes;
-    activations += o.activations;
+    params = SatAdd(params, o.params);  // saturates at kCostOverflow
+    macs = SatAdd(macs, o.macs);
+    mac_bytes = SatAdd(mac_bytes, o.mac_bytes);
+    activations = SatAdd(activations, o.activations);
     return *this;
   }
 };
@@ -49,6 +51,9 @@ Cost GraphCost(const Graph& g, int bytes_per_element = 4);
 // Valid architecture in, canonicalised internally.
 NetworkCost AnalyzeNetwork(const v1::Architecture& arch,
                            int bytes_per_element = 4);
+// INVALID_ARGUMENT naming the cost ("macs", "params", "mac_bytes") when a
+// valid architecture's costs do not fit in int64 (cost_limits.cc).
+absl::Status CheckCostsFit(const v1::Architecture& arch);
 
 }  // namespace lutnas
 

@@ -82,6 +82,12 @@ absl::Status ValidateEntry(const v1::LatencyEntry& e, const std::string& where) 
     if (!std::isfinite(v) || v < 0)
       return err(name, StrCat("must be a finite number >= 0, got ", v));
   if (e.samples() < 1) return err("samples", StrCat("must be >= 1, got ", e.samples()));
+  // Percentiles, when given (0 = unknown), must be ordered p10 <= median <= p90.
+  const double tol = 1e-9 * e.median_ms();
+  if (e.p10_ms() > 0 && e.p10_ms() > e.median_ms() + tol)
+    return err("p10_ms", StrCat("must be <= median_ms (", e.median_ms(), "), got ", e.p10_ms()));
+  if (e.p90_ms() > 0 && e.p90_ms() + tol < e.median_ms())
+    return err("p90_ms", StrCat("must be >= median_ms (", e.median_ms(), "), got ", e.p90_ms()));
   return absl::OkStatus();
 }
 

@@ -1,7 +1,11 @@
 // lutnasd: the lutnas daemon. Holds hardware and latency tables, predicts
 // latency, runs search jobs in the background and stores every candidate in
-// SQLite. Shutdown on SIGINT/SIGTERM: stop accepting calls, stop jobs at a
-// generation boundary (they resume at next start), close the database.
+// SQLite. Shutdown on SIGINT/SIGTERM, within about a second in any phase:
+// stop accepting calls, end Watch streams, stop jobs before their next
+// candidate evaluation (they resume at next start from their last
+// checkpoint, with identical results), close the database. A second
+// SIGINT/SIGTERM forces exit at once (the database is transactional: the
+// same as a kill -9).
 #include <arpa/inet.h>
 #include <signal.h>
 #include <unistd.h>
@@ -17,6 +21,9 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "db/store.h"
 #include "latency_models/profiler.h"
@@ -41,6 +48,16 @@ ABSL_FLAG(int, max_message_mb, 64, "largest request accepted, MiB");
 ABSL_FLAG(int, max_population, 5000, "per-job cap on population");
 ABSL_FLAG(int64_t, max_evaluations, 1000000, "per-job cap on evaluations");
 ABSL_FLAG(double, max_runtime_s, 86400, "per-job cap on run time, seconds");
+// Resource bounds: a request over one is refused with RESOURCE_EXHAUSTED naming the flag.
+ABSL_FLAG(int, max_queued_jobs, 64, "jobs waiting for a worker; Submit beyond it: RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_uploads, 4, "table uploads in progress at once; more: RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_upload_mb, 512, "MiB that all uploads in progress may buffer together; more: RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_watch_streams, 256,
+          "Watch streams open at once (each holds a server thread); more: RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_import_mb, 64, "largest file a path import reads, MiB; larger: RESOURCE_EXHAUSTED");
+ABSL_FLAG(double, import_deadline_s, 10, "time a path import may spend reading its file; then DEADLINE_EXCEEDED");
+ABSL_FLAG(double, shutdown_grace_s, 1.0,
+          "on SIGTERM/SIGINT, seconds calls in flight get before they are cancelled");
 
 namespace {
 
@@ -68,6 +85,19 @@ std::string FindRoot(const char* argv0) {
   return ".";
 }
 
+// Reads the token: the first line, without its line ending (CRLF too) or
+// surrounding blanks.
+std::string ReadToken(const std::string& path) {
+  std::ifstream f(path);
+  std::string token;
+  std::getline(f, token);
+  const auto blank = [](char c) { return c == '\r' || c == '\n' || c == ' ' || c == '\t'; };
+  while (!token.empty() && blank(token.back())) token.pop_back();
+  size_t i = 0;
+  while (i < token.size() && blank(token[i])) ++i;
+  return token.substr(i);
+}
+
 int Die(const std::string& msg) {
   std::fprintf(stderr, "lutnasd: %s\n", msg.c_str());
   return 1;
@@ -76,6 +106,17 @@ int Die(const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "the lutnas daemon: hardware, latency tables, predictions and search jobs over gRPC.\n"
+      "Usage: lutnasd [--listen 127.0.0.1:50051] [--db var/lutnas.db] [flags]\n"
+      "Resource bounds (--max_queued_jobs, --max_uploads, --max_upload_mb, --max_watch_streams,\n"
+      "--max_import_mb, --import_deadline_s) refuse what passes them with RESOURCE_EXHAUSTED naming the flag.\n"
+      "SIGTERM/SIGINT: clean exit within about a second (jobs resume at next start); a second one forces exit.");
+  absl::FlagsUsageConfig usage;
+  // --help lists this file's flags (absl matches files named after the binary by default).
+  usage.contains_help_flags = [](absl::string_view f) { return absl::EndsWith(f, "server/main.cc"); };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   // Signals are taken by one thread with sigwait; block them everywhere else.
   sigset_t sigs;
@@ -89,8 +130,7 @@ int main(int argc, char** argv) {
   const bool loopback = IsLoopback(listen);
   std::string token;
   if (!absl::GetFlag(FLAGS_token_file).empty()) {
-    std::ifstream f(absl::GetFlag(FLAGS_token_file));
-    std::getline(f, token);
+    token = ReadToken(absl::GetFlag(FLAGS_token_file));
     if (token.size() < 16) return Die("--token_file: the token must be at least 16 characters");
   }
   const bool tls = !absl::GetFlag(FLAGS_tls_cert).empty() || !absl::GetFlag(FLAGS_tls_key).empty();
@@ -113,9 +153,22 @@ int main(int argc, char** argv) {
   jo.max_population = absl::GetFlag(FLAGS_max_population);
   jo.max_evaluations = absl::GetFlag(FLAGS_max_evaluations);
   jo.max_runtime_s = absl::GetFlag(FLAGS_max_runtime_s);
+  jo.max_queued_jobs = absl::GetFlag(FLAGS_max_queued_jobs);
+  for (auto [name, v] : {std::pair<const char*, int>{"max_queued_jobs", jo.max_queued_jobs},
+                         {"max_uploads", absl::GetFlag(FLAGS_max_uploads)},
+                         {"max_upload_mb", absl::GetFlag(FLAGS_max_upload_mb)},
+                         {"max_watch_streams", absl::GetFlag(FLAGS_max_watch_streams)},
+                         {"max_import_mb", absl::GetFlag(FLAGS_max_import_mb)}})
+    if (v < 1) return Die(absl::StrCat("--", name, ": must be >= 1, got ", v));
+  lutnas::server::ResourceLimits limits(absl::GetFlag(FLAGS_max_uploads),
+                                        int64_t{absl::GetFlag(FLAGS_max_upload_mb)} << 20,
+                                        absl::GetFlag(FLAGS_max_watch_streams));
   lutnas::jobs::JobManager jobs(store->get(), &catalog, jo);
 
   lutnas::server::Core core{store->get(), &catalog, &jobs, absl::GetFlag(FLAGS_import_dir)};
+  core.limits = &limits;
+  core.import_limits.max_bytes = int64_t{absl::GetFlag(FLAGS_max_import_mb)} << 20;
+  core.import_limits.deadline_s = absl::GetFlag(FLAGS_import_deadline_s);
   std::vector<std::unique_ptr<grpc::Service>> services;
   services.push_back(lutnas::server::MakeHardwareService(core));
   services.push_back(lutnas::server::MakeTableService(core));
@@ -154,14 +207,26 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "lutnasd: serving on %s (port %d), database %s, %d worker(s)%s\n", listen.c_str(), port,
                absl::GetFlag(FLAGS_db).c_str(), jo.workers, tls ? ", TLS" : "");
 
+  const double grace = std::max(0.0, std::min(60.0, absl::GetFlag(FLAGS_shutdown_grace_s)));
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&sigs, &sig);
-    std::fprintf(stderr, "lutnasd: signal %d: shutting down\n", sig);
-    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    std::fprintf(stderr, "lutnasd: signal %d: shutting down (a second signal forces exit)\n", sig);
+    // Jobs, Watch streams and waits stop first, so that the handlers in
+    // flight return before the grace period ends.
+    jobs.BeginShutdown();
+    std::thread forced([&] {
+      int again = 0;
+      sigwait(&sigs, &again);
+      std::fprintf(stderr, "lutnasd: second signal %d: exiting now\n", again);
+      std::_Exit(130);
+    });
+    forced.detach();
+    server->Shutdown(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)));
   });
   server->Wait();
-  jobs.Shutdown();  // jobs stop at a generation boundary, checkpointed
+  jobs.Shutdown();  // workers stop before their next evaluation; running jobs stay resumable
   waiter.join();
   store->reset();   // closes the database
   std::fprintf(stderr, "lutnasd: stopped cleanly\n");

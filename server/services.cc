@@ -28,7 +28,10 @@ absl::StatusOr<v1::Architecture> CheckArch(const v1::Architecture& a, const std:
     return absl::InvalidArgumentError(StrCat(field, ": larger than ", kMaxJsonBytes, " bytes"));
   auto st = ValidateArchitecture(a);
   if (!st.ok()) return Prefixed(st, field + ".");
-  return Canonicalize(a);
+  v1::Architecture c = Canonicalize(a);
+  st = CheckCostsFit(c);
+  if (!st.ok()) return Prefixed(st, field + ".");
+  return c;
 }
 
 absl::Status PositiveId(const char* field, int64_t v) {
@@ -102,10 +105,14 @@ class TableServiceImpl final : public v1::TableService::Service {
   explicit TableServiceImpl(Core c) : c_(c) {}
   Status Upload(ServerContext* ctx, grpc::ServerReader<v1::UploadTableRequest>* reader,
                 v1::TableInfo* out) override {
+    Held slot(&c_.limits->uploads), bytes(&c_.limits->upload_bytes);
+    if (auto s = slot.Add(1, "this upload"); !s.ok()) return ToGrpc(s);
     v1::LatencyTable t;
     v1::UploadTableRequest msg;
     bool first = true, last = false;
     while (reader->Read(&msg)) {
+      if (auto s = bytes.Add(static_cast<int64_t>(msg.ByteSizeLong()), "this upload's next message"); !s.ok())
+        return ToGrpc(s);
       if (last) return ToGrpc(absl::InvalidArgumentError("last: messages after the one marked last"));
       last = msg.last();
       if (ctx->IsCancelled()) return Status(grpc::StatusCode::CANCELLED, "upload cancelled");
@@ -135,7 +142,7 @@ class TableServiceImpl final : public v1::TableService::Service {
     if (!r->path().empty()) {
       if (!content.empty())
         return ToGrpc(absl::InvalidArgumentError("path: give either content or path, not both"));
-      auto data = ReadConfined(r->path());
+      auto data = ReadImportFile(c_.import_dir, r->path(), c_.import_limits);
       if (!data.ok()) return ToGrpc(data.status());
       content = *data;
     }
@@ -203,21 +210,6 @@ class TableServiceImpl final : public v1::TableService::Service {
     c_.catalog->Invalidate(t->info().hardware());
     *out = *info;
     return Status::OK;
-  }
-  // Paths from requests must resolve inside --import_dir.
-  absl::StatusOr<std::string> ReadConfined(const std::string& path) {
-    if (c_.import_dir.empty())
-      return absl::PermissionDeniedError("path: file imports are disabled (start lutnasd with --import_dir)");
-    char root[PATH_MAX], full[PATH_MAX];
-    if (!realpath(c_.import_dir.c_str(), root))
-      return absl::FailedPreconditionError("path: --import_dir does not exist");
-    const std::string joined = path[0] == '/' ? path : StrCat(root, "/", path);
-    if (!realpath(joined.c_str(), full))
-      return absl::NotFoundError(StrCat("path: no such file '", path.substr(0, 200), "'"));
-    const std::string r(root), f(full);
-    if (f.compare(0, r.size(), r) != 0 || (f.size() > r.size() && f[r.size()] != '/'))
-      return absl::PermissionDeniedError(StrCat("path: '", path.substr(0, 200), "' is outside --import_dir"));
-    return ReadFileToString(f, 64 << 20);
   }
   Core c_;
 };
@@ -291,6 +283,8 @@ class SearchServiceImpl final : public v1::SearchService::Service {
   }
   Status Watch(ServerContext* ctx, const v1::WatchJobRequest* r, grpc::ServerWriter<v1::JobEvent>* w) override {
     if (r->id() <= 0) return ToGrpc(PositiveId("id", r->id()));
+    Held slot(&c_.limits->watches);
+    if (auto s = slot.Add(1, "this Watch"); !s.ok()) return ToGrpc(s);
     auto j = c_.store->GetJob(r->id());
     if (!j.ok()) return ToGrpc(j.status());
     // A snapshot is sent whenever the job's state, progress or timestamp
@@ -299,6 +293,8 @@ class SearchServiceImpl final : public v1::SearchService::Service {
     std::string last_sent;
     for (;;) {
       if (ctx->IsCancelled()) return Status(grpc::StatusCode::CANCELLED, "watch cancelled");
+      if (c_.jobs->stopping())
+        return Status(grpc::StatusCode::UNAVAILABLE, "lutnasd is shutting down; watch again after it restarts");
       auto job = c_.jobs->WaitForChange(r->id(), since, 500);
       if (!job.ok()) return ToGrpc(job.status());
       job->clear_spec();  // sent once, below

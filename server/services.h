@@ -11,6 +11,8 @@
 #include "lutnas/v1/service.grpc.pb.h"
 #include "search/jobs/catalog.h"
 #include "search/jobs/job_manager.h"
+#include "server/import_file.h"
+#include "server/limits.h"
 
 namespace lutnas::server {
 
@@ -21,6 +23,8 @@ struct Core {
   jobs::JobManager* jobs = nullptr;
   std::string import_dir;  // file paths in requests must resolve under it ("" = refuse paths)
   int max_batch = 1000;    // PredictBatch architectures per call
+  ImportLimits import_limits;
+  ResourceLimits* limits = nullptr;  // owned by main; required
 };
 
 std::unique_ptr<grpc::Service> MakeHardwareService(const Core& core);

@@ -1,5 +1,7 @@
 #include "search/jobs/evaluator.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <thread>
 
@@ -57,25 +59,45 @@ absl::Status LutEvaluator::Evaluate(const std::vector<Genotype>& genotypes,
     for (const auto& p : predictors_) r.latency_ms.push_back(p->PredictMs(archs[i]));
   }
   std::vector<absl::Status> errors(n);
+  std::atomic<bool> stop{false};
+  absl::Status stopped;
+  std::mutex stop_mu;
   auto work = [&](size_t i) {
+    if (stop) return;
+    if (opts_.check) {
+      absl::Status c = opts_.check();
+      if (!c.ok()) {
+        std::lock_guard<std::mutex> l(stop_mu);
+        if (!stop.exchange(true)) stopped = c;
+        return;
+      }
+    }
     auto s = Score(archs[i], costs[i]);
     if (s.ok()) (*results)[i].score = *s;
     else errors[i] = s.status();
   };
   const bool parallel = opts_.threads > 1 && (opts_.objective == v1::ZEN || opts_.objective == v1::NASWOT);
-  if (!parallel) {
-    for (size_t i = 0; i < n; ++i) work(i);
-  } else {
-    std::atomic<size_t> next{0};
-    std::vector<std::thread> pool;
-    for (int t = 0; t < opts_.threads; ++t)
-      pool.emplace_back([&] {
-        for (size_t i; (i = next++) < n;) work(i);
-      });
-    for (auto& t : pool) t.join();
+  // Candidates are scored in batches; progress is reported after each one.
+  const size_t batch = static_cast<size_t>(std::max(opts_.progress_batch, parallel ? opts_.threads : 1));
+  for (size_t lo = 0; lo < n && !stop; lo += batch) {
+    const size_t hi = std::min(n, lo + batch);
+    if (!parallel) {
+      for (size_t i = lo; i < hi; ++i) work(i);
+    } else {
+      std::atomic<size_t> next{lo};
+      std::vector<std::thread> pool;
+      for (int t = 0; t < opts_.threads; ++t)
+        pool.emplace_back([&] {
+          for (size_t i; (i = next++) < hi;) work(i);
+        });
+      for (auto& t : pool) t.join();
+    }
+    if (stop) break;
+    for (size_t i = lo; i < hi; ++i)
+      if (!errors[i].ok()) return errors[i];
+    if (opts_.on_batch) opts_.on_batch(hi, n);
   }
-  for (const auto& e : errors)
-    if (!e.ok()) return e;
+  if (stop) return stopped;
   return absl::OkStatus();
 }
 

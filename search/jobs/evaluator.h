@@ -7,6 +7,7 @@
 #ifndef LUTNAS_SEARCH_JOBS_EVALUATOR_H_
 #define LUTNAS_SEARCH_JOBS_EVALUATOR_H_
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -26,6 +27,14 @@ class LutEvaluator : public search::Evaluator {
     v1::Objective objective = v1::ZEN;
     ProxyOptions proxy;
     int threads = 1;  // proxy evaluations in parallel
+    // Called before every candidate's score (proxies included): a non-OK
+    // status stops Evaluate, which returns it (the engine then undoes the
+    // batch, so a resumed job replays it exactly). Empty: never stops.
+    std::function<absl::Status()> check;
+    // Called after every `progress_batch` scored candidates of one Evaluate
+    // call and at its end: (scored so far in this call, size of the call).
+    std::function<void(size_t, size_t)> on_batch;
+    int progress_batch = 8;
   };
   LutEvaluator(std::shared_ptr<const Space> space,
                std::vector<std::shared_ptr<const LatencyPredictor>> predictors,

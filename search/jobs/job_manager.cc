@@ -65,6 +65,11 @@ bool Terminal(v1::JobState s) {
 // State of one job while a worker runs it.
 struct JobManager::Running {
   std::atomic<bool> cancel{false};
+  // Orders the worker's writes of the job row against Cancel's: whoever
+  // holds it sees `cancel` and `final_written` current.
+  std::mutex db_mu;
+  bool final_written = false;  // the worker stored the job's end state
+  bool done = false;           // the worker is finished with it (guarded by JobManager::mu_)
   std::mutex mu;  // guards engine and pending
   std::condition_variable told;
   search::Engine* engine = nullptr;
@@ -88,19 +93,29 @@ absl::Status JobManager::Start() {
   std::lock_guard<std::mutex> l(mu_);
   for (int64_t id : ids) queue_.push_back(id);
   stopping_ = false;
+  stop_flag_ = false;
   for (int i = 0; i < std::max(1, opts_.workers); ++i) workers_.emplace_back([this] { WorkerLoop(); });
   return absl::OkStatus();
+}
+
+void JobManager::BeginShutdown() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+    stop_flag_ = true;
+    for (auto& [id, r] : running_) r->told.notify_all();
+  }
+  queue_cv_.notify_all();
+  change_cv_.notify_all();
+  finished_cv_.notify_all();
 }
 
 void JobManager::Shutdown() {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_ && workers_.empty()) return;
-    stopping_ = true;
-    for (auto& [id, r] : running_) r->told.notify_all();
   }
-  queue_cv_.notify_all();
-  change_cv_.notify_all();
+  BeginShutdown();
   for (auto& t : workers_)
     if (t.joinable()) t.join();
   workers_.clear();
@@ -158,6 +173,11 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in) {
   if (spec.max_macs() < 0) return Invalid("max_macs", StrCat("must be >= 0, got ", spec.max_macs()));
   if (!std::isfinite(spec.soft_weight())) return Invalid("soft_weight", "must be finite");
   if (spec.soft_weight() == 0) spec.set_soft_weight(-0.07);
+  // MnasNet's w: reward = score * (latency / budget)^w. A positive w would
+  // reward slower networks; below -10 one millisecond outweighs any score.
+  if (spec.soft_weight() < -10 || spec.soft_weight() >= 0)
+    return Invalid("soft_weight", StrCat("must be in [-10, 0) (0 = default -0.07; a positive weight would "
+                                         "reward slower networks), got ", spec.soft_weight()));
   if (spec.proxy_resolution() == 0) spec.set_proxy_resolution(64);
   if (spec.proxy_batch() == 0) spec.set_proxy_batch(8);
   if (spec.proxy_resolution() < 16 || spec.proxy_resolution() > 512)
@@ -203,41 +223,66 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in) {
   NoEvaluator none;
   auto engine = search::Engine::Create(space, EngineOptionsOf(spec, opts_.max_evaluations), &none);
   if (!engine.ok()) return engine.status();
-  ASSIGN_OR_RETURN(int64_t id, store_->CreateJob(spec));
   {
     std::lock_guard<std::mutex> l(mu_);
-    queue_.push_back(id);
+    if (stopping_) return absl::UnavailableError("lutnasd is shutting down; submit again after it restarts");
+    if (static_cast<int64_t>(queue_.size()) + submitting_ >= opts_.max_queued_jobs)
+      return absl::ResourceExhaustedError(StrCat(
+          "max_queued_jobs: ", queue_.size() + submitting_, " jobs already wait for a worker (limit ",
+          opts_.max_queued_jobs, ", lutnasd --max_queued_jobs); wait for some to finish or cancel them"));
+    ++submitting_;
   }
+  auto created = store_->CreateJob(spec);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    --submitting_;
+    if (created.ok()) queue_.push_back(*created);
+  }
+  if (!created.ok()) return created.status();
   queue_cv_.notify_one();
-  return store_->GetJob(id);
+  return store_->GetJob(*created);
 }
 
 absl::StatusOr<v1::Job> JobManager::Cancel(int64_t id) {
   ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
-  if (Terminal(job.state()))
-    return absl::FailedPreconditionError(StrCat("job ", id, " already ended (",
-                                                v1::JobState_Name(job.state()), ")"));
-  bool was_running = false;
+  auto ended = [&](const v1::Job& j) {
+    return absl::FailedPreconditionError(StrCat("job ", id, " already ended (", v1::JobState_Name(j.state()), ")"));
+  };
+  if (Terminal(job.state())) return ended(job);
+  std::shared_ptr<Running> run;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    // A worker takes a job off the queue and into running_ under mu_, so
+    // here it is in exactly one of them (or neither: it ended).
+    std::unique_lock<std::mutex> l(mu_);
     auto it = running_.find(id);
     if (it != running_.end()) {
-      it->second->cancel = true;
-      it->second->told.notify_all();
-      was_running = true;
+      run = it->second;
     } else {
       queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
+      ASSIGN_OR_RETURN(job, store_->GetJob(id));
+      if (Terminal(job.state())) return ended(job);
+      RETURN_IF_ERROR(store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled before it started", job.progress()));
+      l.unlock();
+      Notify();
+      return store_->GetJob(id);
     }
   }
-  if (!was_running) {
-    RETURN_IF_ERROR(store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled before it started", job.progress()));
-    Notify();
-  }
-  // A running job notices at its next generation boundary.
-  for (int i = 0; i < 600 && was_running; ++i) {
+  {
+    // Stored before it is answered: after a crash the job does not resume.
+    std::lock_guard<std::mutex> l(run->db_mu);
     ASSIGN_OR_RETURN(job, store_->GetJob(id));
-    if (Terminal(job.state())) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (run->final_written || Terminal(job.state())) return ended(job);
+    run->cancel = true;
+    RETURN_IF_ERROR(store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled", job.progress()));
+  }
+  run->told.notify_all();
+  Notify();
+  // The worker checks before every candidate evaluation; wait until it has
+  // stopped, so that no answer of JOB_CANCELLED leaves it running.
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    finished_cv_.wait_for(l, std::chrono::seconds(opts_.cancel_wait_s),
+                          [&] { return run->done || stopping_; });
   }
   return store_->GetJob(id);
 }
@@ -246,6 +291,7 @@ absl::StatusOr<v1::Job> JobManager::WaitForChange(int64_t id, int64_t since, int
   ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
   if (job.updated_unix_ms() != since || Terminal(job.state())) return job;
   std::unique_lock<std::mutex> l(mu_);
+  if (stopping_) return job;
   const uint64_t seq = change_seq_;
   change_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms),
                       [&] { return change_seq_ != seq || stopping_; });
@@ -280,46 +326,58 @@ v1::Candidate JobManager::MakeCandidate(const v1::SearchSpec& spec, const Space&
 void JobManager::WorkerLoop() {
   for (;;) {
     int64_t id;
+    auto run = std::make_shared<Running>();
     {
       std::unique_lock<std::mutex> l(mu_);
       queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
       if (stopping_) return;
       id = queue_.front();
       queue_.pop_front();
+      running_[id] = run;  // with the pop, under one lock: Cancel sees it in one place
     }
-    RunJob(id);
+    RunJob(id, run);
   }
 }
 
-void JobManager::RunJob(int64_t id) {
-  auto run = std::make_shared<Running>();
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    running_[id] = run;
-  }
+bool JobManager::WriteUnlessCancelled(int64_t id, Running* run, v1::JobState state, const v1::Progress& p) {
+  std::lock_guard<std::mutex> l(run->db_mu);
+  if (run->cancel) return false;
+  (void)store_->UpdateJob(id, state, "", p);
+  return true;
+}
+
+void JobManager::RunJob(int64_t id, const std::shared_ptr<Running>& run) {
   v1::Progress last;
-  absl::Status st = RunJobInner(id, run.get(), &last);
-  bool stopping;
+  auto job = store_->GetJob(id);
+  absl::Status st = absl::OkStatus();
+  const bool skip = job.ok() && Terminal(job->state());  // cancelled while queued
+  if (!skip) st = job.ok() ? RunJobInner(id, run.get(), &last) : job.status();
+  const bool stopping = stop_flag_;
+  {
+    std::lock_guard<std::mutex> l(run->db_mu);
+    if (skip) {
+    } else if (run->cancel) {
+      (void)store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled", last);
+    } else if (stopping && st.code() == absl::StatusCode::kAborted) {
+      // Stays RUNNING: resumes at next start from its last checkpoint.
+    } else if (!st.ok()) {
+      (void)store_->UpdateJob(id, v1::JOB_FAILED, std::string(st.message()), last);
+    } else {
+      (void)store_->UpdateJob(id, v1::JOB_SUCCEEDED, "", last);
+    }
+    run->final_written = true;
+  }
   {
     std::lock_guard<std::mutex> l(mu_);
     running_.erase(id);
-    stopping = stopping_;
+    run->done = true;
   }
-  if (stopping && !run->cancel && st.ok()) return;  // stays RUNNING: resumes at next start
-  if (run->cancel) {
-    (void)store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled", last);
-  } else if (!st.ok()) {
-    if (stopping && st.code() == absl::StatusCode::kAborted) return;
-    (void)store_->UpdateJob(id, v1::JOB_FAILED, std::string(st.message()), last);
-  } else {
-    (void)store_->UpdateJob(id, v1::JOB_SUCCEEDED, "", last);
-  }
+  finished_cv_.notify_all();
   Notify();
 }
 
 absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* last) {
   ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
-  if (Terminal(job.state())) return absl::OkStatus();
   run->spec = job.spec();
   *last = job.progress();
   ASSIGN_OR_RETURN(run->space, ResolveSpace(run->spec));
@@ -328,12 +386,51 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     ASSIGN_OR_RETURN(auto p, catalog_->Get(b.hardware(), b.table_version()));
     preds.push_back(p);
   }
+  const absl::Status kShutdown = absl::AbortedError("lutnasd is shutting down; the job resumes at next start");
   LutEvaluator::Options eo;
   eo.objective = run->spec.objective();
   eo.proxy.resolution = run->spec.proxy_resolution();
   eo.proxy.batch = run->spec.proxy_batch();
   eo.proxy.seed = run->spec.seed();
   eo.threads = opts_.eval_threads;
+  // Cancel and shutdown take effect before the next candidate evaluation.
+  eo.check = [this, run, &kShutdown]() -> absl::Status {
+    if (run->cancel) return absl::CancelledError("cancelled");
+    if (stop_flag_) return kShutdown;
+    return absl::OkStatus();
+  };
+  // Progress within a generation: one event per evaluated batch, with ETAs.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto seconds_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
+  v1::Progress step_base;        // the last committed progress
+  int64_t step_done = 0;         // evaluations finished in the generation in progress (earlier calls)
+  int64_t run_evaluated = 0;     // evaluations in this run (for the rate)
+  auto last_event = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  double base_elapsed = 0;
+  eo.on_batch = [&](size_t done, size_t total) {
+    const int64_t in_gen = step_done + static_cast<int64_t>(done);
+    if (done == total) {
+      step_done += static_cast<int64_t>(total);
+      run_evaluated += static_cast<int64_t>(total);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_event < std::chrono::milliseconds(200)) return;  // cheap objectives: at most 5 events/s
+    last_event = now;
+    const double elapsed = seconds_since(t0);
+    const int64_t evals_here = run_evaluated + (done == total ? 0 : static_cast<int64_t>(done));
+    const double per_eval = evals_here > 0 ? elapsed / static_cast<double>(evals_here) : 0;
+    const int64_t pop = run->spec.population();
+    const int64_t job_total = pop * (static_cast<int64_t>(run->spec.generations()) + 1);
+    v1::Progress p = step_base;
+    p.set_elapsed_s(base_elapsed + elapsed);
+    p.set_generation_evaluated(in_gen);
+    p.set_generation_size(pop);
+    p.set_generation_eta_s(per_eval * static_cast<double>(std::max<int64_t>(0, pop - in_gen)));
+    p.set_eta_s(per_eval * static_cast<double>(std::max<int64_t>(0, job_total - step_base.evaluated() - in_gen)));
+    if (WriteUnlessCancelled(id, run, v1::JOB_RUNNING, p)) Notify();
+  };
   LutEvaluator evaluator(run->space, preds, eo, &proxies_);
   ASSIGN_OR_RETURN(auto engine,
                    search::Engine::Create(run->space, EngineOptionsOf(run->spec, opts_.max_evaluations),
@@ -348,25 +445,25 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     std::lock_guard<std::mutex> l(run->mu);
     run->engine = engine.get();
   }
-  RETURN_IF_ERROR(store_->UpdateJob(id, v1::JOB_RUNNING, "", engine->progress()));
+  step_base = engine->progress();
+  base_elapsed = step_base.elapsed_s();
+  if (!WriteUnlessCancelled(id, run, v1::JOB_RUNNING, step_base)) return absl::CancelledError("cancelled");
   Notify();
-  const auto t0 = std::chrono::steady_clock::now();
-  const double base_elapsed = engine->progress().elapsed_s();
   absl::Status result = absl::OkStatus();
   while (!engine->Done()) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (stopping_) break;
+    if (stop_flag_) {
+      result = kShutdown;
+      break;
     }
     if (run->cancel) break;
-    const double elapsed = base_elapsed +
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double elapsed = base_elapsed + seconds_since(t0);
     if (elapsed > run->spec.max_runtime_s()) {
       result = absl::DeadlineExceededError(StrCat("stopped: the job ran past its max_runtime_s of ",
                                                   run->spec.max_runtime_s(), " s"));
       break;
     }
     std::unique_lock<std::mutex> l(run->mu);
+    step_done = 0;
     auto report = engine->Step();
     if (!report.ok()) {
       if (run->spec.objective() == v1::EXTERNAL &&
@@ -385,8 +482,13 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     for (const auto& ind : report->evaluated) cands.push_back(MakeCandidate(run->spec, *run->space, ind, id));
     std::vector<std::string> pareto;
     for (const auto& ind : report->pareto) pareto.push_back(ArchHash(run->space->ToArchitecture(ind.genotype)));
-    RETURN_IF_ERROR(store_->CommitGeneration(id, checkpoint, cands, pareto, progress));
+    {
+      std::lock_guard<std::mutex> dl(run->db_mu);
+      if (run->cancel) break;  // cancelled and stored as such: nothing more is written
+      RETURN_IF_ERROR(store_->CommitGeneration(id, checkpoint, cands, pareto, progress));
+    }
     *last = progress;
+    step_base = progress;
     Notify();
   }
   {
@@ -402,7 +504,7 @@ absl::StatusOr<std::vector<v1::Candidate>> JobManager::Ask(int64_t job_id, int c
   ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(job_id));
   if (job.spec().objective() != v1::EXTERNAL)
     return absl::FailedPreconditionError(StrCat("job ", job_id, " does not use the EXTERNAL objective"));
-  for (int i = 0; i < 500; ++i) {
+  for (int i = 0; i < 500 && !stop_flag_; ++i) {
     std::shared_ptr<Running> run;
     {
       std::lock_guard<std::mutex> l(mu_);

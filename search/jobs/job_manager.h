@@ -35,6 +35,8 @@ class JobManager {
     int64_t max_evaluations = 1000000;
     double max_runtime_s = 24 * 3600.0;   // also the default when a spec says 0
     int eval_threads = 1;                 // proxy evaluations in parallel per job
+    int max_queued_jobs = 64;             // jobs waiting for a worker; more: RESOURCE_EXHAUSTED
+    int cancel_wait_s = 30;               // Cancel waits at most this long for the worker to stop
   };
   JobManager(db::Store* store, Catalog* catalog, const Options& opts);
   ~JobManager();
@@ -43,13 +45,24 @@ class JobManager {
 
   // Re-queues jobs left QUEUED or RUNNING, then starts the workers.
   absl::Status Start();
-  // Stops workers at their next generation boundary. Running jobs stay
-  // RUNNING with their last checkpoint, so the next Start() resumes them.
+  // Stops workers before their next candidate evaluation (proxies
+  // included). Running jobs stay RUNNING with their last checkpoint (the
+  // generation in progress is dropped), so the next Start() resumes them
+  // with identical results.
   void Shutdown();
+  // The non-blocking half of Shutdown: flags every worker, waiter and Watch
+  // to stop now; Shutdown() then joins the workers.
+  void BeginShutdown();
+  bool stopping() const { return stop_flag_; }
 
   // Validates (INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION naming the
-  // field), fills defaults, pins table versions, stores and queues.
+  // field), fills defaults, pins table versions, stores and queues;
+  // RESOURCE_EXHAUSTED "max_queued_jobs" when the queue is full.
   absl::StatusOr<v1::Job> Submit(const v1::SearchSpec& spec);
+  // Cancel is stored (JOB_CANCELLED) before it is answered, so a cancelled
+  // job never resumes after a crash; for a running job it then waits until
+  // the worker has stopped (checked before every candidate evaluation, so
+  // well under a second), so an answer of JOB_CANCELLED means nothing runs.
   absl::StatusOr<v1::Job> Cancel(int64_t id);
   // Returns when the job changed after `since_updated_ms`, or on timeout.
   absl::StatusOr<v1::Job> WaitForChange(int64_t id, int64_t since_updated_ms, int timeout_ms);
@@ -65,8 +78,10 @@ class JobManager {
  private:
   struct Running;
   void WorkerLoop();
-  void RunJob(int64_t id);
+  void RunJob(int64_t id, const std::shared_ptr<Running>& run);
   absl::Status RunJobInner(int64_t id, Running* run, v1::Progress* last);
+  // Writes the job's state unless a Cancel got there first; false then.
+  bool WriteUnlessCancelled(int64_t id, Running* run, v1::JobState state, const v1::Progress& p);
   void Notify();
 
   db::Store* store_;
@@ -80,6 +95,9 @@ class JobManager {
   std::map<int64_t, std::shared_ptr<Running>> running_;
   std::vector<std::thread> workers_;
   bool stopping_ = false;
+  std::atomic<bool> stop_flag_{false};  // stopping_, readable without mu_
+  int submitting_ = 0;                  // Submits between the queue check and the push
+  std::condition_variable finished_cv_; // a Running ended (Running::done)
   uint64_t change_seq_ = 0;
 };
 
