@@ -7,9 +7,11 @@
 // SIGINT/SIGTERM forces exit at once (the database is transactional: the
 // same as a kill -9).
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -98,6 +100,27 @@ std::string ReadToken(const std::string& path) {
   return token.substr(i);
 }
 
+// SIGINT/SIGTERM reach a pipe the signal thread reads. A handler, not
+// sigwait alone: libraries start threads before main (OpenBLAS's pool) that
+// main cannot block signals in, and the kernel may hand the signal to one.
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void OnSignal(int sig) {
+  const char c = static_cast<char>(sig);
+  const ssize_t n = write(g_signal_pipe[1], &c, 1);  // async-signal-safe
+  (void)n;
+}
+
+int NextSignal() {
+  char c = 0;
+  for (;;) {
+    const ssize_t n = read(g_signal_pipe[0], &c, 1);
+    if (n == 1) return c;
+    if (n < 0 && errno == EINTR) continue;
+    return 0;
+  }
+}
+
 int Die(const std::string& msg) {
   std::fprintf(stderr, "lutnasd: %s\n", msg.c_str());
   return 1;
@@ -118,7 +141,15 @@ int main(int argc, char** argv) {
   usage.contains_helpshort_flags = usage.contains_help_flags;
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
-  // Signals are taken by one thread with sigwait; block them everywhere else.
+  // Signals are taken by one thread through a pipe; threads main starts
+  // block them, so that they rarely interrupt a system call.
+  if (pipe2(g_signal_pipe, O_CLOEXEC) != 0) return Die("cannot create the signal pipe");
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
@@ -160,13 +191,12 @@ int main(int argc, char** argv) {
                          {"max_watch_streams", absl::GetFlag(FLAGS_max_watch_streams)},
                          {"max_import_mb", absl::GetFlag(FLAGS_max_import_mb)}})
     if (v < 1) return Die(absl::StrCat("--", name, ": must be >= 1, got ", v));
-  lutnas::server::ResourceLimits limits(absl::GetFlag(FLAGS_max_uploads),
-                                        int64_t{absl::GetFlag(FLAGS_max_upload_mb)} << 20,
-                                        absl::GetFlag(FLAGS_max_watch_streams));
   lutnas::jobs::JobManager jobs(store->get(), &catalog, jo);
 
   lutnas::server::Core core{store->get(), &catalog, &jobs, absl::GetFlag(FLAGS_import_dir)};
-  core.limits = &limits;
+  core.limits = std::make_shared<lutnas::server::ResourceLimits>(
+      absl::GetFlag(FLAGS_max_uploads), int64_t{absl::GetFlag(FLAGS_max_upload_mb)} << 20,
+      absl::GetFlag(FLAGS_max_watch_streams));
   core.import_limits.max_bytes = int64_t{absl::GetFlag(FLAGS_max_import_mb)} << 20;
   core.import_limits.deadline_s = absl::GetFlag(FLAGS_import_deadline_s);
   std::vector<std::unique_ptr<grpc::Service>> services;
@@ -192,6 +222,9 @@ int main(int argc, char** argv) {
     return Die("--token_file needs --tls_cert and --tls_key (tokens are only sent over TLS)");
   }
   int port = 0;
+  // Without SO_REUSEPORT gRPC opens one listener: with it, it opens one per
+  // poller, and with port 0 each gets its own free port (--port_file named one).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(listen, creds, &port);
   builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_mb) << 20);
   for (auto& s : services) builder.RegisterService(s.get());
@@ -209,15 +242,14 @@ int main(int argc, char** argv) {
 
   const double grace = std::max(0.0, std::min(60.0, absl::GetFlag(FLAGS_shutdown_grace_s)));
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);  // this thread may run the handler
+    const int sig = NextSignal();
     std::fprintf(stderr, "lutnasd: signal %d: shutting down (a second signal forces exit)\n", sig);
     // Jobs, Watch streams and waits stop first, so that the handlers in
     // flight return before the grace period ends.
     jobs.BeginShutdown();
-    std::thread forced([&] {
-      int again = 0;
-      sigwait(&sigs, &again);
+    std::thread forced([] {
+      const int again = NextSignal();
       std::fprintf(stderr, "lutnasd: second signal %d: exiting now\n", again);
       std::_Exit(130);
     });

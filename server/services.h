@@ -24,7 +24,8 @@ struct Core {
   std::string import_dir;  // file paths in requests must resolve under it ("" = refuse paths)
   int max_batch = 1000;    // PredictBatch architectures per call
   ImportLimits import_limits;
-  ResourceLimits* limits = nullptr;  // owned by main; required
+  // Shared by every service (Core is copied into each); main sets the flags' values.
+  std::shared_ptr<ResourceLimits> limits = std::make_shared<ResourceLimits>();
 };
 
 std::unique_ptr<grpc::Service> MakeHardwareService(const Core& core);

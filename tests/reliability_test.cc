@@ -30,9 +30,9 @@ TEST(CheckedMath, SaturatesInsteadOfWrapping) {
   EXPECT_EQ(a.macs, kCostOverflow);  // was negative: wrapped
 }
 
-// Three MBConv blocks of 16384 channels, expansion 8, at 1024 px: each block
-// is about 4.5e18 MACs, so the network's MACs do not fit in int64 although
-// every field is within the validator's limits.
+// 100 fused-MBConv blocks of 16384 channels, expansion 8, kernel 7, at
+// 1024 px: each block is about 1.1e17 MACs, so the network's MACs do not fit
+// in int64 although every field is within the validator's limits.
 v1::Architecture Huge() {
   v1::Architecture a;
   a.set_name("huge");
@@ -42,11 +42,11 @@ v1::Architecture Huge() {
   stem->set_kernel(3);
   stem->set_stride(1);
   auto* st = a.add_stages();
-  for (int i = 0; i < 3; ++i) {
-    auto* m = st->add_blocks()->mutable_mbconv();
+  for (int i = 0; i < 100; ++i) {
+    auto* m = st->add_blocks()->mutable_fused_mbconv();
     m->set_out_channels(16384);
     m->set_expansion(8);
-    m->set_kernel(3);
+    m->set_kernel(7);
     m->set_stride(1);
   }
   a.mutable_head()->set_num_classes(10);
@@ -68,9 +68,10 @@ TEST(CostOverflow, NormalNetworkFitsAndIsExact) {
   v1::Architecture a = Huge();
   a.set_resolution(64);
   auto* st = a.mutable_stages(0);
+  st->mutable_blocks()->DeleteSubrange(3, st->blocks_size() - 3);
   for (auto& b : *st->mutable_blocks()) {
-    b.mutable_mbconv()->set_out_channels(32);
-    b.mutable_mbconv()->set_expansion(3);
+    b.mutable_fused_mbconv()->set_out_channels(32);
+    b.mutable_fused_mbconv()->set_expansion(3);
   }
   a.mutable_stem(0)->mutable_conv()->set_out_channels(16);
   EXPECT_TRUE(CheckCostsFit(a).ok());

@@ -270,7 +270,7 @@ def test_fifo_import_is_refused_at_once_and_shutdown_still_works(import_daemon):
         assert time.monotonic() - t0 < 2  # blocked a handler forever before the fix
         assert err.code == grpc.StatusCode.INVALID_ARGUMENT
         assert "path" in str(err) and "not a regular file" in str(err)
-        err = _import_error(c, "../imports/pipe.csv")
+        err = _import_error(c, "./sub/../pipe.csv")
         assert err.code == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -343,8 +343,8 @@ def test_soft_weight_in_range_is_accepted(client):
 def _huge_arch():
     return {"name": "huge", "resolution": 1024,
             "stem": [{"conv": {"out_channels": 16384, "kernel": 3, "stride": 1}}],
-            "stages": [{"blocks": [{"mbconv": {"out_channels": 16384, "expansion": 8, "kernel": 3,
-                                               "stride": 1}}] * 3}],
+            "stages": [{"blocks": [{"fused_mbconv": {"out_channels": 16384, "expansion": 8, "kernel": 7,
+                                                     "stride": 1}}] * 100}],
             "head": {"num_classes": 10}}
 
 

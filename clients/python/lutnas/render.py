@@ -83,6 +83,13 @@ def progress_fields(job, default_population=100, default_generations=20):
         frac = min(1.0, p.generation / gens) if gens else 0.0
     text = (f"gen {p.generation}/{gens}  eval {p.evaluated}  feasible {p.feasible}  "
             f"best {p.best_score:.6g}  pareto {p.pareto_size}  {p.elapsed_s:.1f}s")
+    # Inside a generation (generation 0 included): one event per evaluated batch, with ETAs.
+    inside, size = getattr(p, "generation_evaluated", 0), getattr(p, "generation_size", 0)
+    if inside > 0 and state == "JOB_RUNNING":
+        step = 0 if p.evaluated == 0 else p.generation + 1  # the generation being computed
+        if gens:
+            frac = min(1.0, (step + min(1.0, inside / max(1, size))) / (gens + 1))
+        text += f"  [gen {step}: {inside}/{size} evaluated, ETA {p.eta_s:.0f}s]"
     return frac, text, state.replace("JOB_", "").lower()
 
 
@@ -110,7 +117,7 @@ class PlainProgress:
             self.stream.write("\r" + msg + " " * pad)
             self._width = len(msg)
         else:
-            key = (job.progress.generation, job.state)
+            key = (job.progress.generation, job.state, getattr(job.progress, "generation_evaluated", 0))
             if key == self._last:
                 return
             self._last = key
