@@ -490,3 +490,25 @@ def test_help_prints_usage_and_every_flag():
                  "max_runtime_s", "max_queued_jobs", "max_uploads", "max_upload_mb",
                  "max_watch_streams", "max_import_mb", "import_deadline_s", "shutdown_grace_s"):
         assert f"--{flag}" in out, flag
+
+
+def test_cli_progress_shows_batches_inside_a_generation_with_eta():
+    import io
+
+    from lutnas import render
+
+    def job(gen, evaluated, inside=0):
+        j = S.Job(id=5, state=S.JOB_RUNNING)
+        j.spec.population = 32
+        j.progress.generation, j.progress.generations, j.progress.evaluated = gen, 2, evaluated
+        j.progress.generation_evaluated, j.progress.generation_size, j.progress.eta_s = inside, 32, 23
+        return j
+
+    buf = io.StringIO()
+    bar = render.PlainProgress("job 5", buf)
+    for j in (job(0, 0), job(0, 0, 8), job(0, 32, 16)):
+        bar.update(j)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 3  # one line per batch event when piped, generation 0 included
+    assert "[gen 0: 8/32 evaluated, ETA 23s]" in lines[1]
+    assert "[gen 1: 16/32 evaluated" in lines[2] and " 25%" in lines[2]

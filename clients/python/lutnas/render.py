@@ -87,8 +87,8 @@ def progress_fields(job, default_population=100, default_generations=20):
     inside, size = getattr(p, "generation_evaluated", 0), getattr(p, "generation_size", 0)
     if inside > 0 and state == "JOB_RUNNING":
         step = 0 if p.evaluated == 0 else p.generation + 1  # the generation being computed
-        if gens:
-            frac = min(1.0, (step + min(1.0, inside / max(1, size))) / (gens + 1))
+        if gens and step > 0:  # generation g's children move the bar from (g-1)/gens to g/gens
+            frac = min(1.0, (step - 1 + min(1.0, inside / max(1, size))) / gens)
         text += f"  [gen {step}: {inside}/{size} evaluated, ETA {p.eta_s:.0f}s]"
     return frac, text, state.replace("JOB_", "").lower()
 
