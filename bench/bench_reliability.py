@@ -237,8 +237,11 @@ def bench_load(args):
 
         threads = [threading.Thread(target=watcher, args=(i,), daemon=True) for i in range(64)]
         threads += [threading.Thread(target=uploader, args=(i,), daemon=True) for i in range(4)]
-        out = mp.Queue()
-        procs = [mp.Process(target=predict_proc, args=(d.target, args.seconds, out)) for _ in range(24)]
+        # spawn, not fork: a forked child inherits this process's gRPC channel
+        # fds ("Socket operation on non-socket" errors in the child).
+        ctx = mp.get_context("spawn")
+        out = ctx.Queue()
+        procs = [ctx.Process(target=predict_proc, args=(d.target, args.seconds, out)) for _ in range(24)]
         for t in threads:
             t.start()
         for p in procs:
