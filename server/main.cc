@@ -60,6 +60,9 @@ ABSL_FLAG(int, max_import_mb, 64, "largest file a path import reads, MiB; larger
 ABSL_FLAG(double, import_deadline_s, 10, "time a path import may spend reading its file; then DEADLINE_EXCEEDED");
 ABSL_FLAG(double, shutdown_grace_s, 1.0,
           "on SIGTERM/SIGINT, seconds calls in flight get before they are cancelled");
+ABSL_FLAG(double, shutdown_timeout_s, 10,
+          "on SIGTERM/SIGINT, exit (code 1) after this many seconds even if something has not stopped; "
+          "the database is transactional, so this is no worse than kill -9");
 
 namespace {
 
@@ -254,6 +257,14 @@ int main(int argc, char** argv) {
       std::_Exit(130);
     });
     forced.detach();
+    const double timeout = std::max(grace + 1, absl::GetFlag(FLAGS_shutdown_timeout_s));
+    std::thread watchdog([timeout] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
+      std::fprintf(stderr, "lutnasd: shutdown took more than %.1f s (--shutdown_timeout_s): exiting now\n",
+                   timeout);
+      std::_Exit(1);
+    });
+    watchdog.detach();
     server->Shutdown(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)));
   });

@@ -496,7 +496,8 @@ def test_help_prints_usage_and_every_flag():
     for flag in ("listen", "port_file", "db", "workers", "eval_threads", "import_dir", "tls_cert",
                  "tls_key", "token_file", "max_message_mb", "max_population", "max_evaluations",
                  "max_runtime_s", "max_queued_jobs", "max_uploads", "max_upload_mb",
-                 "max_watch_streams", "max_import_mb", "import_deadline_s", "shutdown_grace_s"):
+                 "max_watch_streams", "max_import_mb", "import_deadline_s", "shutdown_grace_s",
+                 "shutdown_timeout_s"):
         assert f"--{flag}" in out, flag
 
 
