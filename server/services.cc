@@ -3,6 +3,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdlib>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "latency_models/cost.h"
@@ -259,7 +260,85 @@ class PredictServiceImpl final : public v1::PredictService::Service {
   Core c_;
 };
 
-class SearchServiceImpl final : public v1::SearchService::Service {
+// A Watch refused before it starts.
+class FinishedWatch final : public grpc::ServerWriteReactor<v1::JobEvent> {
+ public:
+  explicit FinishedWatch(Status s) { Finish(s); }
+  void OnDone() override { delete this; }
+};
+
+// One Watch stream: a snapshot whenever the job's state, progress or
+// timestamp changes; the last one sent is always the terminal state. At most
+// one write is in flight; changes meanwhile are coalesced into the next one.
+// gRPC never runs OnWriteDone/OnDone inline from StartWrite/Finish, and
+// OnDone comes after every other reaction, so mu_ and the unsubscribe in
+// OnDone are enough for the job manager's listener calls.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
+ public:
+  WatchReactor(Core c, int64_t id, v1::SearchSpec spec) : c_(std::move(c)), id_(id), spec_(std::move(spec)) {
+    // Not under mu_: a listener call holds the job manager's lock and takes mu_.
+    token_ = c_.jobs->Subscribe([this] {
+      std::lock_guard<std::mutex> g(mu_);
+      PollLocked();
+    });
+    std::lock_guard<std::mutex> l(mu_);
+    PollLocked();
+  }
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> l(mu_);
+    in_flight_ = false;
+    if (!ok) return FinishLocked(Status(grpc::StatusCode::CANCELLED, "watcher went away"));
+    if (sent_terminal_) return FinishLocked(Status::OK);
+    PollLocked();
+  }
+  void OnCancel() override {
+    std::lock_guard<std::mutex> l(mu_);
+    FinishLocked(Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
+  }
+  void OnDone() override {
+    c_.jobs->Unsubscribe(token_);  // waits for a listener call in progress
+    c_.limits->watches.Sub(1);
+    delete this;
+  }
+
+ private:
+  void FinishLocked(const Status& s) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(s);
+  }
+  void PollLocked() {
+    if (finished_ || in_flight_) return;  // OnWriteDone polls again
+    if (c_.jobs->stopping())
+      return FinishLocked(Status(grpc::StatusCode::UNAVAILABLE,
+                                 "lutnasd is shutting down; watch again after it restarts"));
+    auto job = c_.store->GetJob(id_);
+    if (!job.ok()) return FinishLocked(ToGrpc(job.status()));
+    job->clear_spec();  // sent once, in the first event
+    std::string snapshot = job->SerializeAsString();
+    if (snapshot == last_sent_) return;
+    const bool first = last_sent_.empty();
+    last_sent_ = std::move(snapshot);
+    ev_.Clear();
+    *ev_.mutable_job() = std::move(*job);
+    if (first) *ev_.mutable_job()->mutable_spec() = spec_;
+    const auto st = ev_.job().state();
+    sent_terminal_ = st == v1::JOB_SUCCEEDED || st == v1::JOB_FAILED || st == v1::JOB_CANCELLED;
+    in_flight_ = true;
+    StartWrite(&ev_);
+  }
+
+  Core c_;
+  const int64_t id_;
+  const v1::SearchSpec spec_;
+  std::mutex mu_;
+  int64_t token_ = 0;
+  bool finished_ = false, in_flight_ = false, sent_terminal_ = false;
+  std::string last_sent_;
+  v1::JobEvent ev_;
+};
+
+class SearchServiceImpl final : public v1::SearchService::WithCallbackMethod_Watch<v1::SearchService::Service> {
  public:
   explicit SearchServiceImpl(Core c) : c_(c) {}
   Status Submit(ServerContext*, const v1::SubmitRequest* r, v1::Job* out) override {
@@ -281,35 +360,21 @@ class SearchServiceImpl final : public v1::SearchService::Service {
     for (auto& j : *l) *out->add_jobs() = std::move(j);
     return Status::OK;
   }
-  Status Watch(ServerContext* ctx, const v1::WatchJobRequest* r, grpc::ServerWriter<v1::JobEvent>* w) override {
-    if (r->id() <= 0) return ToGrpc(PositiveId("id", r->id()));
-    Held slot(&c_.limits->watches);
-    if (auto s = slot.Add(1, "this Watch"); !s.ok()) return ToGrpc(s);
+  // Callback API: a Watch holds no thread while it waits; it writes when
+  // the job manager reports a change (WatchReactor).
+  grpc::ServerWriteReactor<v1::JobEvent>* Watch(grpc::CallbackServerContext*,
+                                                const v1::WatchJobRequest* r) override {
+    if (r->id() <= 0) return new FinishedWatch(ToGrpc(PositiveId("id", r->id())));
+    if (c_.jobs->stopping())
+      return new FinishedWatch(Status(grpc::StatusCode::UNAVAILABLE,
+                                      "lutnasd is shutting down; watch again after it restarts"));
+    if (auto s = c_.limits->watches.Add(1, "this Watch"); !s.ok()) return new FinishedWatch(ToGrpc(s));
     auto j = c_.store->GetJob(r->id());
-    if (!j.ok()) return ToGrpc(j.status());
-    // A snapshot is sent whenever the job's state, progress or timestamp
-    // changes; the last one sent is always the terminal state.
-    int64_t since = -1;
-    std::string last_sent;
-    for (;;) {
-      if (ctx->IsCancelled()) return Status(grpc::StatusCode::CANCELLED, "watch cancelled");
-      if (c_.jobs->stopping())
-        return Status(grpc::StatusCode::UNAVAILABLE, "lutnasd is shutting down; watch again after it restarts");
-      auto job = c_.jobs->WaitForChange(r->id(), since, 500);
-      if (!job.ok()) return ToGrpc(job.status());
-      job->clear_spec();  // sent once, below
-      std::string snapshot = job->SerializeAsString();
-      if (snapshot != last_sent) {
-        v1::JobEvent ev;
-        *ev.mutable_job() = *job;
-        if (last_sent.empty()) *ev.mutable_job()->mutable_spec() = j->spec();
-        if (!w->Write(ev)) return Status(grpc::StatusCode::CANCELLED, "watcher went away");
-        last_sent = std::move(snapshot);
-        since = job->updated_unix_ms();
-      }
-      const auto s = job->state();
-      if (s == v1::JOB_SUCCEEDED || s == v1::JOB_FAILED || s == v1::JOB_CANCELLED) return Status::OK;
+    if (!j.ok()) {
+      c_.limits->watches.Sub(1);
+      return new FinishedWatch(ToGrpc(j.status()));
     }
+    return new WatchReactor(c_, r->id(), j->spec());
   }
   Status Cancel(ServerContext*, const v1::CancelJobRequest* r, v1::Job* out) override {
     if (r->id() <= 0) return ToGrpc(PositiveId("id", r->id()));

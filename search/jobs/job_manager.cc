@@ -108,6 +108,7 @@ void JobManager::BeginShutdown() {
   queue_cv_.notify_all();
   change_cv_.notify_all();
   finished_cv_.notify_all();
+  Notify();  // Watch streams end
 }
 
 void JobManager::Shutdown() {
@@ -127,6 +128,19 @@ void JobManager::Notify() {
     ++change_seq_;
   }
   change_cv_.notify_all();
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  for (auto& [token, f] : listeners_) f();
+}
+
+int64_t JobManager::Subscribe(std::function<void()> listener) {
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  listeners_[next_listener_] = std::move(listener);
+  return next_listener_++;
+}
+
+void JobManager::Unsubscribe(int64_t token) {
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  listeners_.erase(token);
 }
 
 absl::StatusOr<std::shared_ptr<const Space>> JobManager::ResolveSpace(const v1::SearchSpec& spec) const {

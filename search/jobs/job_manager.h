@@ -10,6 +10,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -64,6 +65,11 @@ class JobManager {
   // the worker has stopped (checked before every candidate evaluation, so
   // well under a second), so an answer of JOB_CANCELLED means nothing runs.
   absl::StatusOr<v1::Job> Cancel(int64_t id);
+  // Listeners are called after every change of any job and at shutdown,
+  // under a lock (so Unsubscribe() returns only once no call is running):
+  // they must be quick and must not call Subscribe/Unsubscribe. Thread-safe.
+  int64_t Subscribe(std::function<void()> listener);
+  void Unsubscribe(int64_t token);
   // Returns when the job changed after `since_updated_ms`, or on timeout.
   absl::StatusOr<v1::Job> WaitForChange(int64_t id, int64_t since_updated_ms, int timeout_ms);
   // External objective.
@@ -99,6 +105,9 @@ class JobManager {
   int submitting_ = 0;                  // Submits between the queue check and the push
   std::condition_variable finished_cv_; // a Running ended (Running::done)
   uint64_t change_seq_ = 0;
+  std::mutex listeners_mu_;
+  std::map<int64_t, std::function<void()>> listeners_;
+  int64_t next_listener_ = 1;
 };
 
 }  // namespace lutnas::jobs
