@@ -55,7 +55,8 @@ ABSL_FLAG(int, max_queued_jobs, 64, "jobs waiting for a worker; Submit beyond it
 ABSL_FLAG(int, max_uploads, 4, "table uploads in progress at once; more: RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, max_upload_mb, 512, "MiB that all uploads in progress may buffer together; more: RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, max_watch_streams, 256,
-          "Watch streams open at once (each holds a server thread); more: RESOURCE_EXHAUSTED");
+          "Watch streams open at once (callback API: they hold no thread, only memory); more: "
+          "RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, max_import_mb, 64, "largest file a path import reads, MiB; larger: RESOURCE_EXHAUSTED");
 ABSL_FLAG(double, import_deadline_s, 10, "time a path import may spend reading its file; then DEADLINE_EXCEEDED");
 ABSL_FLAG(double, shutdown_grace_s, 1.0,
