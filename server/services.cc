@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <mutex>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "latency_models/cost.h"
@@ -260,8 +261,21 @@ class PredictServiceImpl final : public v1::PredictService::Service {
   Core c_;
 };
 
+// Watch is a raw callback method (ByteBuffer in and out) so that a request
+// that does not parse gets INVALID_ARGUMENT, as on the synchronous methods
+// (the typed callback handler answers UNIMPLEMENTED with no message).
+using WatchReactorBase = grpc::ServerWriteReactor<grpc::ByteBuffer>;
+
+bool ParseBuffer(const grpc::ByteBuffer& in, google::protobuf::Message* out) {
+  std::vector<grpc::Slice> slices;
+  if (!in.Dump(&slices).ok()) return false;
+  std::string data;
+  for (const auto& sl : slices) data.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  return out->ParseFromString(data);
+}
+
 // A Watch refused before it starts.
-class FinishedWatch final : public grpc::ServerWriteReactor<v1::JobEvent> {
+class FinishedWatch final : public WatchReactorBase {
  public:
   explicit FinishedWatch(Status s) { Finish(s); }
   void OnDone() override { delete this; }
@@ -273,7 +287,7 @@ class FinishedWatch final : public grpc::ServerWriteReactor<v1::JobEvent> {
 // gRPC never runs OnWriteDone/OnDone inline from StartWrite/Finish, and
 // OnDone comes after every other reaction, so mu_ and the unsubscribe in
 // OnDone are enough for the job manager's listener calls.
-class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
+class WatchReactor final : public WatchReactorBase {
  public:
   WatchReactor(Core c, int64_t id, v1::SearchSpec spec) : c_(std::move(c)), id_(id), spec_(std::move(spec)) {
     // Not under mu_: a listener call holds the job manager's lock and takes mu_.
@@ -319,13 +333,16 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
     if (snapshot == last_sent_) return;
     const bool first = last_sent_.empty();
     last_sent_ = std::move(snapshot);
-    ev_.Clear();
-    *ev_.mutable_job() = std::move(*job);
-    if (first) *ev_.mutable_job()->mutable_spec() = spec_;
-    const auto st = ev_.job().state();
+    v1::JobEvent ev;
+    *ev.mutable_job() = std::move(*job);
+    if (first) *ev.mutable_job()->mutable_spec() = spec_;
+    const auto st = ev.job().state();
     sent_terminal_ = st == v1::JOB_SUCCEEDED || st == v1::JOB_FAILED || st == v1::JOB_CANCELLED;
+    const std::string bytes = ev.SerializeAsString();
+    grpc::Slice slice(bytes);
+    out_ = grpc::ByteBuffer(&slice, 1);
     in_flight_ = true;
-    StartWrite(&ev_);
+    StartWrite(&out_);
   }
 
   Core c_;
@@ -335,10 +352,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobEvent> {
   int64_t token_ = 0;
   bool finished_ = false, in_flight_ = false, sent_terminal_ = false;
   std::string last_sent_;
-  v1::JobEvent ev_;
+  grpc::ByteBuffer out_;  // the write in flight
 };
 
-class SearchServiceImpl final : public v1::SearchService::WithCallbackMethod_Watch<v1::SearchService::Service> {
+class SearchServiceImpl final : public v1::SearchService::WithRawCallbackMethod_Watch<v1::SearchService::Service> {
  public:
   explicit SearchServiceImpl(Core c) : c_(c) {}
   Status Submit(ServerContext*, const v1::SubmitRequest* r, v1::Job* out) override {
@@ -362,8 +379,11 @@ class SearchServiceImpl final : public v1::SearchService::WithCallbackMethod_Wat
   }
   // Callback API: a Watch holds no thread while it waits; it writes when
   // the job manager reports a change (WatchReactor).
-  grpc::ServerWriteReactor<v1::JobEvent>* Watch(grpc::CallbackServerContext*,
-                                                const v1::WatchJobRequest* r) override {
+  WatchReactorBase* Watch(grpc::CallbackServerContext*, const grpc::ByteBuffer* raw) override {
+    v1::WatchJobRequest req;
+    const v1::WatchJobRequest* r = &req;
+    if (!ParseBuffer(*raw, &req))
+      return new FinishedWatch(ToGrpc(absl::InvalidArgumentError("request: not a valid WatchJobRequest")));
     if (r->id() <= 0) return new FinishedWatch(ToGrpc(PositiveId("id", r->id())));
     if (c_.jobs->stopping())
       return new FinishedWatch(Status(grpc::StatusCode::UNAVAILABLE,
