@@ -3,7 +3,9 @@
 //            [--threads N] [--rounds R] [--resume]
 //   measure  ARCH.json... [--threads N] [--rounds R] [--json]
 //   validate --space S.json --table FILE --samples N [--seed S] [--threads N]
-//            [--json] [--write-correction]
+//            [--json] [--write-correction] [--accept-noisy]
+//   fit-correction --in PAIRS.json [--json] [--accept-noisy]
+//            (exit 0 accepted, 3 refused: noisy or unsafe, 2 bad input)
 #include <unistd.h>
 
 #include <chrono>
@@ -20,6 +22,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "google/protobuf/util/json_util.h"
+#include "latency_models/correction.h"
 #include "latency_models/cost.h"
 #include "latency_models/lut.h"
 #include "latency_models/profiler.h"
@@ -33,11 +37,11 @@ namespace {
 const char* kTool = "lutnas-profile 0.1 (libtorch 1.13)";
 
 struct Args {
-  std::string cmd, space, hardware, out, server, table, keys;
+  std::string cmd, space, hardware, out, server, table, keys, in;
   std::vector<std::string> files;
   int threads = 1, rounds = 0, samples = 50;
   uint64_t seed = 1;
-  bool resume = false, json = false, write_correction = false;
+  bool resume = false, json = false, write_correction = false, accept_noisy = false;
 };
 
 int Usage() {
@@ -47,7 +51,9 @@ int Usage() {
       "                            [--threads N] [--rounds R] [--resume]\n"
       "       lutnas-profile measure ARCH.json... [--threads N] [--rounds R] [--json] [--table FILE]\n"
       "       lutnas-profile validate --space SPACE.json --table FILE --samples N [--seed S]\n"
-      "                            [--threads N] [--rounds R] [--json] [--write-correction]\n");
+      "                            [--threads N] [--rounds R] [--json] [--write-correction]\n"
+      "                            [--accept-noisy]\n"
+      "       lutnas-profile fit-correction --in PAIRS.json [--json] [--accept-noisy]\n");
   return 2;
 }
 
@@ -364,6 +370,59 @@ int Validate(const Args& a) {
   return 0;
 }
 
+// fit-correction: the correction fit and its checks on pairs measured
+// elsewhere (a vendor runtime, another tool). Exit 0 accepted, 3 refused, 2
+// bad input.
+int FitCorrectionCmd(const Args& a) {
+  if (a.in.empty()) return Usage();
+  auto bad = [&](const std::string& why) {
+    std::fprintf(stderr, "error: %s: %s\n", a.in.c_str(), why.c_str());
+    return 2;
+  };
+  auto data = ReadFileToString(a.in, 64 << 20);
+  if (!data.ok()) return bad(std::string(data.status().message()));
+  v1::CorrectionPairs pairs;
+  google::protobuf::util::JsonParseOptions jo;
+  jo.ignore_unknown_fields = false;
+  if (auto st = google::protobuf::util::JsonStringToMessage(*data, &pairs, jo); !st.ok())
+    return bad(std::string(st.message()));
+  if (pairs.range_ms_size() != 0 && pairs.range_ms_size() != 2)
+    return bad(absl::StrCat("range_ms: must be [min_sum_ms, max_sum_ms], got ",
+                            pairs.range_ms_size(), " numbers"));
+  FitInput in;
+  for (const auto& p : pairs.samples())
+    in.samples.push_back({p.sum_ms(), p.measured_ms(), p.spread(), static_cast<double>(p.macs()),
+                          static_cast<double>(p.params()), p.name()});
+  if (pairs.range_ms_size() == 2) in.range = {pairs.range_ms(0), pairs.range_ms(1)};
+  if (pairs.has_reference_drift()) in.reference_drift = pairs.reference_drift();
+  in.reference_rounds_ms.assign(pairs.reference_rounds_ms().begin(), pairs.reference_rounds_ms().end());
+  in.seed = pairs.seed();
+  in.accept_noisy = a.accept_noisy;
+  if (auto st = CheckFitInput(in); !st.ok()) return bad(std::string(st.message()));
+  if (pairs.has_reference_drift() && pairs.reference_drift() < 0)
+    return bad(absl::StrCat("reference_drift: must be >= 0, got ", pairs.reference_drift()));
+  const FitReport r = FitAndCheck(in);
+  if (a.json) {
+    std::printf("{\"hardware\": \"%s\", \"table_version\": %lld, %s}\n",
+                JsonEscape(pairs.hardware()).c_str(),
+                static_cast<long long>(pairs.table_version()), FitReportJsonFields(r).c_str());
+  } else {
+    std::printf("%-4s %-24s %10s %10s %10s %+8s\n", "#", "name", "sum_ms", "corr_ms", "meas_ms",
+                "err%");
+    for (size_t i = 0; i < in.samples.size(); ++i) {
+      const auto& x = in.samples[i];
+      std::printf("%-4zu %-24s %10.3f %10.3f %10.3f %+7.1f%%\n", i, x.name.substr(0, 24).c_str(),
+                  x.sum_ms, r.loo_ms[i], x.measured_ms, 100 * (r.loo_ms[i] - x.measured_ms) / x.measured_ms);
+    }
+    std::printf("%s", FitReportText(r).c_str());
+  }
+  if (!r.accepted()) {
+    if (a.json) std::fprintf(stderr, "%s", FitReportText(r).c_str());
+    return 3;
+  }
+  return 0;
+}
+
 }  // namespace
 }  // namespace lutnas
 
@@ -388,6 +447,8 @@ int main(int argc, char** argv) {
     else if (f == "--resume") a.resume = true;
     else if (f == "--json") a.json = true;
     else if (f == "--write-correction") a.write_correction = true;
+    else if (f == "--accept-noisy") a.accept_noisy = true;
+    else if (f == "--in") a.in = next();
     else if (!f.empty() && f[0] == '-') return lutnas::Usage();
     else a.files.push_back(f);
   }
@@ -398,5 +459,6 @@ int main(int argc, char** argv) {
   if (a.cmd == "table") return lutnas::Table(a);
   if (a.cmd == "measure") return lutnas::Measure(a);
   if (a.cmd == "validate") return lutnas::Validate(a);
+  if (a.cmd == "fit-correction") return lutnas::FitCorrectionCmd(a);
   return lutnas::Usage();
 }

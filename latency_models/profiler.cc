@@ -59,22 +59,6 @@ Stats ComputeStats(std::vector<double> s) {
   return st;
 }
 
-double KendallTau(const std::vector<double>& a, const std::vector<double>& b) {
-  const size_t n = std::min(a.size(), b.size());
-  double conc = 0, disc = 0, ta = 0, tb = 0;
-  for (size_t i = 0; i < n; ++i)
-    for (size_t j = i + 1; j < n; ++j) {
-      const double da = a[i] - a[j], db = b[i] - b[j];
-      if (da == 0 && db == 0) continue;
-      if (da == 0) ++ta;
-      else if (db == 0) ++tb;
-      else if ((da > 0) == (db > 0)) ++conc;
-      else ++disc;
-    }
-  const double den = std::sqrt((conc + disc + ta) * (conc + disc + tb));
-  return den > 0 ? (conc - disc) / den : 0;
-}
-
 struct Profiler::Impl {
   MeasureOptions opts;
   Workload reference;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "latency_models/correction.h"
 #include "latency_models/graph.h"
 
 namespace lutnas {
@@ -35,8 +36,7 @@ struct Stats {
 };
 Stats ComputeStats(std::vector<double> samples);
 
-// Kendall's tau-b between two equally long series (ties handled).
-double KendallTau(const std::vector<double>& a, const std::vector<double>& b);
+// KendallTau: latency_models/correction.h.
 
 struct WorkloadResult {
   Stats stats;
