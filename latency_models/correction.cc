@@ -284,6 +284,33 @@ bool BimodalReference(const std::vector<double>& rounds_ms, double gap) {
   return best / med >= gap && best >= 2 * width;
 }
 
+std::vector<Refusal> CheckRunNoise(double reference_drift, const std::vector<double>& rounds_ms,
+                                   const std::vector<double>& spreads, const NoiseLimits& lim) {
+  std::vector<Refusal> out;
+  if (reference_drift > lim.max_reference_drift)
+    out.push_back({"reference_drift",
+                   absl::StrFormat("the reference workload varied by %.1f%% across rounds (limit "
+                                   "%.0f%%): the machine was busy or changed speed",
+                                   100 * reference_drift, 100 * lim.max_reference_drift)});
+  if (BimodalReference(rounds_ms, lim.bimodal_gap)) {
+    std::vector<double> rr = rounds_ms;
+    std::sort(rr.begin(), rr.end());
+    out.push_back({"reference_rounds_ms",
+                   absl::StrFormat("the per-round reference times form two clusters (%.4g .. "
+                                   "%.4g ms): the machine switched speed during the run",
+                                   rr.front(), rr.back())});
+  }
+  std::vector<double> sp;
+  for (double x : spreads)
+    if (x > 0) sp.push_back(x);
+  const double med = Median(sp);
+  if (med > lim.max_spread)
+    out.push_back({"spread", absl::StrFormat("the median network's repeats spread %.1f%% "
+                                             "((p90-p10)/median, limit %.0f%%)",
+                                             100 * med, 100 * lim.max_spread)});
+  return out;
+}
+
 FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
   FitReport r;
   std::vector<double> s, m, macs, params, spreads;
@@ -332,23 +359,8 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
   if (static_cast<int>(n) < lim.min_samples)
     refuse("samples", absl::StrFormat("%d networks; a stored fit needs at least %d", n,
                                       lim.min_samples));
-  if (in.reference_drift > lim.max_reference_drift)
-    refuse("reference_drift",
-           absl::StrFormat("the reference workload varied by %.1f%% across rounds (limit %.0f%%): "
-                           "the machine was busy or changed speed",
-                           100 * in.reference_drift, 100 * lim.max_reference_drift));
-  if (BimodalReference(in.reference_rounds_ms, lim.bimodal_gap)) {
-    std::vector<double> rr = in.reference_rounds_ms;
-    std::sort(rr.begin(), rr.end());
-    refuse("reference_rounds_ms",
-           absl::StrFormat("the per-round reference times form two clusters (%.4g .. %.4g ms): "
-                           "the machine switched speed during the run",
-                           rr.front(), rr.back()));
-  }
-  if (r.median_spread > lim.max_spread)
-    refuse("spread", absl::StrFormat("the median network's repeats spread %.1f%% "
-                                     "((p90-p10)/median, limit %.0f%%)",
-                                     100 * r.median_spread, 100 * lim.max_spread));
+  for (auto& f : CheckRunNoise(in.reference_drift, in.reference_rounds_ms, spreads, lim))
+    r.refusals.push_back(std::move(f));
   if (r.half_rel_diff > lim.max_half_rel_diff)
     refuse("reproducibility",
            absl::StrFormat("fits on two disjoint halves give scales %.4f and %.4f (%.1f%% apart, "

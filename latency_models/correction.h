@@ -130,6 +130,13 @@ v1::Correction RobustFit(const std::vector<double>& sums, const std::vector<doub
 // checks. Call CheckFitInput first.
 FitReport FitAndCheck(const FitInput& in, const NoiseLimits& limits = {});
 
+// Noise refusals of one measured run: reference drift (max/min - 1; < 0
+// unknown) above the limit, a bimodal per-round reference, a median network
+// spread ((p90-p10)/median; 0 entries unknown) above the limit.
+std::vector<Refusal> CheckRunNoise(double reference_drift, const std::vector<double>& rounds_ms,
+                                   const std::vector<double>& spreads,
+                                   const NoiseLimits& limits = {});
+
 // A set of per-round reference times looks like two clusters.
 bool BimodalReference(const std::vector<double>& rounds_ms, double gap);
 
