@@ -526,9 +526,49 @@ absl::StatusOr<v1::TableInfo> Store::SetCorrection(const std::string& hardware, 
     ASSIGN_OR_RETURN(Statement stmt,
                      Statement::Prepare(db, "UPDATE tables SET info = ? WHERE id = ?"));
     stmt.BindBlob(1, blob).BindInt(2, row.id);
-    return stmt.Run();
+    RETURN_IF_ERROR(stmt.Run());
+    ASSIGN_OR_RETURN(const std::string cblob, Serialize(c, "correction"));
+    ASSIGN_OR_RETURN(Statement hist,
+                     Statement::Prepare(db,
+                                        "INSERT INTO correction_history (table_id, set_unix_ms, "
+                                        "scale, offset_ms, fitted_on, mape_before, mape_after, "
+                                        "reference_drift, seed, fitted_unix_ms, method, proto) "
+                                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"));
+    hist.BindInt(1, row.id)
+        .BindInt(2, internal::NowUnixMs())
+        .BindDouble(3, c.scale())
+        .BindDouble(4, c.offset_ms())
+        .BindInt(5, c.fitted_on())
+        .BindDouble(6, c.mape_before())
+        .BindDouble(7, c.mape_after())
+        .BindDouble(8, c.reference_drift())
+        .BindInt(9, static_cast<int64_t>(c.seed()))
+        .BindInt(10, c.fitted_unix_ms())
+        .BindText(11, c.method())
+        .BindBlob(12, cblob);
+    return hist.Run();
   }));
   return info;
+}
+
+absl::StatusOr<std::vector<v1::Correction>> Store::CorrectionHistory(const std::string& hardware,
+                                                                     int64_t version) {
+  absl::MutexLock lock(&impl_->mu);
+  sqlite3* db = impl_->conn.get();
+  ASSIGN_OR_RETURN(TableRow row, FindTable(db, hardware, version));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(db, "SELECT proto FROM correction_history "
+                                          "WHERE table_id = ? ORDER BY id"));
+  stmt.BindInt(1, row.id);
+  std::vector<v1::Correction> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool more, stmt.Step());
+    if (!more) break;
+    v1::Correction c;
+    RETURN_IF_ERROR(ParseBlob(stmt.ColumnBlob(0), "correction history", &c));
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 // ---- jobs
