@@ -393,14 +393,14 @@ std::string FitReportJsonFields(const FitReport& r) {
       "\"correction\": {\"scale\": %.6g, \"offset_ms\": %.6g, \"fitted_on\": %d, "
       "\"mape_before\": %.6g, \"mape_after\": %.6g, \"reference_drift\": %.6g, \"samples\": %d, "
       "\"seed\": %d, \"fitted_unix_ms\": %d, \"method\": \"%s\", \"range_min_ms\": %.6g, "
-      "\"range_max_ms\": %.6g, \"half_rel_diff\": %.6g}, "
+      "\"range_max_ms\": %.6g, \"half_rel_diff\": %.6g, \"accepted_noisy\": %s}, "
       "\"reproducibility\": {\"scale_half_a\": %.6g, \"scale_half_b\": %.6g, \"rel_diff\": %.4f}, "
       "\"median_spread\": %.4f, \"accepted\": %s, \"refusals\": [",
       r.samples, r.within_10pct, r.mape, r.within_10pct_raw, r.mape_raw, r.kendall_tau_lut,
       r.kendall_tau_macs, r.kendall_tau_params, r.within_10pct, r.mape, c.scale(), c.offset_ms(),
       c.fitted_on(), c.mape_before(), c.mape_after(), c.reference_drift(), r.samples, c.seed(),
       c.fitted_unix_ms(), JsonEscape(c.method()), c.range_min_ms(), c.range_max_ms(),
-      c.half_rel_diff(), r.scale_half_a, r.scale_half_b, r.half_rel_diff, r.median_spread,
+      c.half_rel_diff(), c.accepted_noisy() ? "true" : "false", r.scale_half_a, r.scale_half_b, r.half_rel_diff, r.median_spread,
       r.accepted() ? "true" : "false");
   for (size_t i = 0; i < r.refusals.size(); ++i)
     absl::StrAppend(&s, i ? ", " : "", "{\"field\": \"", JsonEscape(r.refusals[i].field),
