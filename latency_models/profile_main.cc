@@ -132,6 +132,8 @@ int Table(const Args& a) {
   MeasureOptions mo;
   mo.threads = a.threads;
   if (a.rounds > 0) mo.rounds = a.rounds;
+  mo.round_tolerance = 0.04;  // re-measure disturbed rounds (docs/measurement.md)
+  mo.max_extra_rounds = mo.rounds;
   Profiler prof(mo);
   if (reference <= 0 || done.empty()) {
     auto ref = prof.MeasureReference();
@@ -456,11 +458,8 @@ int FitCorrectionCmd(const Args& a) {
     }
     std::printf("%s", FitReportText(r).c_str());
   }
-  if (!r.accepted()) {
-    if (a.json) std::fprintf(stderr, "%s", FitReportText(r).c_str());
-    return 3;
-  }
-  return 0;
+  if (a.json) std::fprintf(stderr, "%s", FitReportText(r).c_str());  // reproducibility, refusals
+  return r.accepted() ? 0 : 3;
 }
 
 }  // namespace
