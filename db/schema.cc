@@ -84,6 +84,28 @@ CREATE TABLE candidate_latency (
 CREATE INDEX candidate_latency_by_hardware
   ON candidate_latency(hardware, latency_ms);
 )sql"},
+    // trust-fit (issue 10): every correction ever set on a table version, with
+    // its provenance, so that replacing one never loses the one before. The
+    // current correction stays in tables.info (TableInfo.correction); old
+    // databases gain an empty history and keep working.
+    {2, R"sql(
+CREATE TABLE correction_history (
+  id              INTEGER PRIMARY KEY,
+  table_id        INTEGER NOT NULL REFERENCES tables(id) ON DELETE CASCADE,
+  set_unix_ms     INTEGER NOT NULL,
+  scale           REAL,
+  offset_ms       REAL,
+  fitted_on       INTEGER NOT NULL,
+  mape_before     REAL,
+  mape_after      REAL,
+  reference_drift REAL,
+  seed            INTEGER NOT NULL,
+  fitted_unix_ms  INTEGER NOT NULL,
+  method          TEXT NOT NULL,
+  proto           BLOB NOT NULL    -- serialized lutnas.v1.Correction
+);
+CREATE INDEX correction_history_by_table ON correction_history(table_id, id);
+)sql"},
 };
 
 }  // namespace

@@ -44,7 +44,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;  // 2: correction_history (trust-fit)
 
   // ---- hardware
   absl::Status PutHardware(const v1::Hardware& hw, bool update);
@@ -67,6 +67,9 @@ class Store {
   absl::StatusOr<v1::TableInfo> SetCorrection(const std::string& hardware,
                                               int64_t version,
                                               const v1::Correction& c);
+  // Every correction set on a table version (SetCorrection), oldest first.
+  absl::StatusOr<std::vector<v1::Correction>> CorrectionHistory(const std::string& hardware,
+                                                                int64_t version);
 
   // ---- jobs
   absl::StatusOr<int64_t> CreateJob(const v1::SearchSpec& spec);  // JOB_QUEUED

@@ -841,7 +841,7 @@ TEST_F(StoreTest, PersistsAcrossReopen) {
 
   RawDb raw(path_);
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.Query("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), "2");
 }
 
 TEST_F(StoreTest, OpenValidatesArguments) {
@@ -868,7 +868,7 @@ TEST_F(StoreTest, NewerSchemaIsRefusedAndUntouched) {
   }
   const std::string before = ReadFile(path_);
   ExpectStatus(Store::Open(path_, {}).status(), absl::StatusCode::kFailedPrecondition,
-               "database schema version 7 is newer than this lutnasd supports (1)");
+               "database schema version 7 is newer than this lutnasd supports (2)");
   EXPECT_EQ(ReadFile(path_), before);
   RawDb raw(path_);
   EXPECT_EQ(raw.Query("PRAGMA user_version"), "7");
@@ -1007,6 +1007,74 @@ TEST_F(StoreTest, HundredThousandCandidates) {
   req.set_pareto_only(true);
   EXPECT_EQ(List(req).total, 1);
   std::cout << "[ info     ] 100000 candidates inserted in " << insert_s << " s\n";
+}
+
+TEST_F(StoreTest, SetCorrectionRefusesWhatMapsTheTableToZeroAndKeepsHistory) {
+  ASSERT_TRUE(store_->PutHardware(MakeHardware("cpu"), false).ok());
+  ASSERT_TRUE(store_->AddTable(MakeTable("cpu", 3)).ok());  // smallest entry 0.5 ms, no head
+  v1::Correction bad;
+  bad.set_scale(1.495);
+  bad.set_offset_ms(-2.43);
+  ExpectStatus(store_->SetCorrection("cpu", 1, bad).status(), absl::StatusCode::kInvalidArgument,
+               "correction.offset_ms: -2.43 maps the table's smallest block sum 0.5 ms to "
+               "-1.683 ms: every sum must map to > 0");
+  bad.set_offset_ms(0);
+  bad.set_scale(7);
+  ExpectStatus(store_->SetCorrection("cpu", 1, bad).status(), absl::StatusCode::kInvalidArgument,
+               "correction.scale: 7 is outside the plausible band [0.25, 4] (docs/measurement.md)");
+  EXPECT_FALSE(store_->GetTableInfo("cpu", 1)->has_correction());  // nothing changed
+
+  v1::Correction c;
+  c.set_scale(1.2);
+  c.set_offset_ms(-0.1);
+  c.set_fitted_on(30);
+  c.set_fitted_unix_ms(1700000000000);
+  c.set_reference_drift(0.03);
+  c.set_seed(9);
+  c.set_method("theil-sen");
+  ASSERT_TRUE(store_->SetCorrection("cpu", 1, c).ok());
+  v1::Correction c2 = c;
+  c2.set_scale(1.1);
+  ASSERT_TRUE(store_->SetCorrection("cpu", 1, c2).ok());
+  EXPECT_TRUE(MessageDifferencer::Equals(store_->GetTableInfo("cpu", 1)->correction(), c2));
+  auto hist = store_->CorrectionHistory("cpu", 1);
+  ASSERT_TRUE(hist.ok()) << hist.status();
+  ASSERT_EQ(hist->size(), 2u);
+  EXPECT_TRUE(MessageDifferencer::Equals((*hist)[0], c));  // the replaced one is kept
+  EXPECT_TRUE(MessageDifferencer::Equals((*hist)[1], c2));
+
+  // An upload whose own correction is unsafe over its entries is refused too.
+  v1::LatencyTable t = MakeTable("cpu", 2);
+  *t.mutable_info()->mutable_correction() = bad;
+  t.mutable_info()->mutable_correction()->set_scale(1.0);
+  t.mutable_info()->mutable_correction()->set_offset_ms(-0.6);
+  ExpectStatus(store_->AddTable(t).status(), absl::StatusCode::kInvalidArgument,
+               "info.correction.offset_ms: -0.6 maps the table's smallest block sum 0.5 ms to "
+               "-0.1 ms: every sum must map to > 0");
+}
+
+TEST_F(StoreTest, SchemaOneDatabaseMigratesAndKeepsItsTables) {
+  ASSERT_TRUE(store_->PutHardware(MakeHardware("cpu"), false).ok());
+  const v1::LatencyTable t = MakeTable("cpu", 3);
+  ASSERT_TRUE(store_->AddTable(t).ok());
+  store_.reset();
+  {  // what a lutnasd of schema 1 left behind
+    RawDb raw(path_);
+    ASSERT_EQ(raw.Exec("DROP TABLE correction_history; PRAGMA user_version = 1"), SQLITE_OK);
+  }
+  auto s = Store::Open(path_, {});
+  ASSERT_TRUE(s.ok()) << s.status();
+  store_ = std::move(*s);
+  auto back = store_->GetTable("cpu", 1);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->entries_size(), t.entries_size());
+  v1::Correction c;
+  c.set_scale(1.1);
+  c.set_fitted_on(12);
+  ASSERT_TRUE(store_->SetCorrection("cpu", 1, c).ok());
+  EXPECT_EQ(store_->CorrectionHistory("cpu", 1)->size(), 1u);
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), "2");
 }
 
 }  // namespace

@@ -157,8 +157,11 @@ def build_parser():
     c = tb.add_parser("set-correction", help="set a table's end-to-end correction")
     c.add_argument("hardware", metavar="HW")
     c.add_argument("--version", type=int, default=0)
-    c.add_argument("--scale", type=float, required=True)
-    c.add_argument("--offset-ms", type=float, default=0.0)
+    c.add_argument("--scale", type=float, help="set by hand (or --from)")
+    c.add_argument("--offset-ms", type=float, default=None)
+    c.add_argument("--from", dest="from_file", metavar="FILE",
+                   help="the JSON of `lutnas-profile validate --json` or `fit-correction --json`: "
+                        "its correction with provenance (refused fits are not sent)")
     _json_flag(c)
     c.set_defaults(func=cmd_table_set_correction)
 
@@ -464,8 +467,19 @@ def cmd_table_export(args, client):
 
 
 def cmd_table_set_correction(args, client):
-    info = client.set_correction(args.hardware, args.version, scale=args.scale,
-                                 offset_ms=args.offset_ms)
+    from . import correction_file
+    if args.from_file:
+        if args.scale is not None or args.offset_ms is not None:
+            raise CLIError("give --from FILE or --scale/--offset-ms, not both")
+        try:
+            fields = correction_file.load(args.from_file)
+        except correction_file.CorrectionFileError as e:
+            raise CLIError(str(e)) from None
+    elif args.scale is None:
+        raise CLIError("--scale is required (or --from FILE)")
+    else:
+        fields = dict(scale=args.scale, offset_ms=args.offset_ms or 0.0, method="manual")
+    info = client.set_correction(args.hardware, args.version, **fields)
     if args.json:
         return _dump(info)
     print(f"{info.hardware} version {info.version}: correction {_correction_text(info.correction)}")

@@ -1,0 +1,68 @@
+"""Corrections from the JSON that `lutnas-profile validate --json` and
+`lutnas-profile fit-correction --json` print: the fitted correction with its
+provenance (fitted_on, mape_before/after, reference drift, seed, when,
+method, range), for `lutnas table set-correction --from FILE`.
+
+A fit the tool refused (noisy or unsafe, "accepted": false) is never sent:
+loading it raises CorrectionFileError with the tool's reasons.
+"""
+
+import json
+
+# Correction fields (lutnas.v1.Correction) taken from the file's "correction".
+FIELDS = {"scale": float, "offset_ms": float, "fitted_on": int, "mape_before": float,
+          "mape_after": float, "reference_drift": float, "seed": int,
+          "fitted_unix_ms": int, "method": str, "range_min_ms": float,
+          "range_max_ms": float, "half_rel_diff": float, "accepted_noisy": bool}
+
+
+class CorrectionFileError(Exception):
+    """The file is not a validate/fit-correction result, or its fit was refused."""
+
+
+def parse(text, name="<input>"):
+    """The Correction fields (a dict) of one validate/fit-correction JSON
+    result. `text` may hold other lines (validate prints a table before it):
+    the last line that is a JSON object is used."""
+    obj = None
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        for line in reversed(text.splitlines()):
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                break
+    if not isinstance(obj, dict) or not isinstance(obj.get("correction"), dict):
+        raise CorrectionFileError(
+            f"{name}: not a `lutnas-profile validate --json` or `fit-correction --json` result "
+            "(no \"correction\" object)")
+    if obj.get("accepted") is not True:
+        why = "; ".join(f"{r.get('field')}: {r.get('reason')}"
+                        for r in obj.get("refusals") or []) or "no \"accepted\": true"
+        raise CorrectionFileError(f"{name}: the fit was refused, not storing it: {why}")
+    corr = {}
+    for k, kind in FIELDS.items():
+        v = obj["correction"].get(k)
+        if v is None:
+            continue
+        try:
+            corr[k] = kind(v) if kind is not bool else bool(v)
+        except (TypeError, ValueError):
+            raise CorrectionFileError(f"{name}: correction.{k}: not a {kind.__name__}: {v!r}") from None
+    if "scale" not in corr:
+        raise CorrectionFileError(f"{name}: correction.scale: missing")
+    return corr
+
+
+def load(path):
+    """parse() of a file ("-": stdin)."""
+    import sys
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    except OSError as e:
+        raise CorrectionFileError(f"{path}: {e.strerror}") from None
+    return parse(text, path)
