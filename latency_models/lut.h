@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "latency_models/cost.h"
+#include "latency_models/estimator.h"
 #include "lutnas/v1/table.pb.h"
 #include "search/space/space.h"
 
@@ -54,6 +55,21 @@ class LatencyPredictor {
   // One key (block or head).
   double KeyLatency(const KeySpec& key, v1::LatencySource* source) const;
 
+  // How a key missing from the table is estimated (memoised).
+  struct Estimated {
+    double ms = 0;
+    v1::LatencySource source = v1::LATENCY_SOURCE_UNSPECIFIED;
+    std::string method;     // in words
+    std::string basis_key;  // closest measured key scaled from ("" if none)
+  };
+  Estimated Explain(const KeySpec& key) const;
+  // Fills p's estimated_keys, missing_keys and low_confidence for `arch`
+  // (canonical). Predict(arch, true) does it already; call it after
+  // Predict(arch, false) when the answer goes to a user.
+  void AddEstimates(const v1::Architecture& arch, v1::Prediction* p) const;
+  // The per-op-class model estimates are built on (see estimator.h).
+  const OpClassModel& op_model() const { return op_model_; }
+
   // The fitted cost model: ms = a * MMACs + b * MiB moved + c.
   struct CostModel {
     double ms_per_mmac = 0, ms_per_mib = 0, ms_fixed = 0;
@@ -65,13 +81,14 @@ class LatencyPredictor {
   struct Measured {
     double ms;
     Cost cost;
-    std::string family;
+    std::string family;  // the key
+    OpFeatures feats{};
   };
   LatencyPredictor() = default;
   double Lookup(uint64_t nkey, const std::string* key_or_null,
                 const std::function<KeySpec()>& spec,
                 v1::LatencySource* src) const;
-  double Estimate(const KeySpec& key, v1::LatencySource* src) const;
+  Estimated Estimate(const KeySpec& key) const;
   double Corrected(double sum) const;
 
   v1::Hardware hw_;
@@ -80,17 +97,23 @@ class LatencyPredictor {
   int bpe_ = 4;
   std::unordered_map<uint64_t, double> measured_;
   std::unordered_map<std::string, std::vector<Measured>> families_;
+  std::unordered_map<std::string, std::vector<Measured>> types_;  // by block type
   CostModel model_;
+  OpClassModel op_model_;
   bool spec_only_ = false;
   // Estimates are memoised: the same missing key is asked for again and again.
   mutable std::mutex mu_;
-  mutable std::unordered_map<uint64_t, std::pair<double, v1::LatencySource>> estimates_;
+  mutable std::unordered_map<uint64_t, Estimated> estimates_;
 };
 
 // Family of a key: the block text with channel counts and the input shape
 // removed ("mbconv:o*,e6,k3,s2,se0,relu6"): keys that differ only in width
 // or resolution, which interpolation may scale between.
 std::string KeyFamily(const std::string& key);
+
+// Predictions with less than this share of sum_ms measured are flagged
+// low_confidence (table.proto explains the figure).
+constexpr double kLowConfidenceMeasuredFraction = 0.8;
 
 // Least-squares fit e2e = scale * sum + offset over measured networks.
 v1::Correction FitCorrection(const std::vector<double>& sums,
