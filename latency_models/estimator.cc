@@ -167,11 +167,17 @@ OpFeatures GraphFeatures(const Graph& g, int bpe) {
   return f;
 }
 
-OpClassModel OpClassModel::Fit(const std::vector<OpFeatures>& x, const std::vector<double>& ms) {
+OpClassModel OpClassModel::Fit(const std::vector<OpFeatures>& x, const std::vector<double>& ms,
+                               const std::vector<double>& spread) {
   OpClassModel m;
   const size_t n = std::min(x.size(), ms.size());
-  // Rows weighted by 1/ms: least squares on relative error. Columns scaled
-  // to unit norm so that coordinate descent converges evenly.
+  // Rows weighted by 1/ms (least squares on relative error), times a
+  // confidence weight: 1/(1 + spread) from the entry's own IQR/median, and
+  // Huber weights on the relative residuals (iteratively reweighted), so
+  // that entries a noisy run corrupted do not set the rates.
+  std::vector<double> w0(n, 1.0), w(n, 1.0);
+  for (size_t i = 0; i < n; ++i)
+    if (i < spread.size() && spread[i] > 0) w0[i] = 1 / (1 + spread[i]);
   std::array<double, K> scale{};
   std::array<int, K> support{};
   for (size_t i = 0; i < n; ++i) {
@@ -187,18 +193,38 @@ OpClassModel OpClassModel::Fit(const std::vector<OpFeatures>& x, const std::vect
     scale[j] = std::sqrt(scale[j]);
     use[j] = support[j] >= 2 && scale[j] > 0;
   }
-  double G[K][K] = {}, h[K] = {};
-  for (size_t i = 0; i < n; ++i) {
-    if (!(ms[i] > 0)) continue;
-    double z[K];
-    for (int j = 0; j < K; ++j) z[j] = use[j] ? x[i][j] / ms[i] / scale[j] : 0;
-    for (int j = 0; j < K; ++j) {
-      h[j] += z[j];  // target is ms/ms = 1
-      for (int k = 0; k < K; ++k) G[j][k] += z[j] * z[k];
+  double beta[K] = {};
+  for (int iter = 0; iter < 5; ++iter) {
+    double G[K][K] = {}, h[K] = {};
+    for (size_t i = 0; i < n; ++i) {
+      if (!(ms[i] > 0)) continue;
+      const double wi = w0[i] * w[i];
+      double z[K];
+      for (int j = 0; j < K; ++j) z[j] = use[j] ? x[i][j] / ms[i] / scale[j] : 0;
+      for (int j = 0; j < K; ++j) {
+        h[j] += wi * z[j];  // target is ms/ms = 1
+        for (int k = 0; k < K; ++k) G[j][k] += wi * z[j] * z[k];
+      }
+    }
+    NnlsNormal(G, h, use, beta);
+    // Huber weights: residuals beyond 1.5 MADs count linearly.
+    std::vector<double> r;
+    for (size_t i = 0; i < n; ++i) {
+      if (!(ms[i] > 0)) continue;
+      double pred = 0;
+      for (int j = 0; j < K; ++j) pred += use[j] ? beta[j] / scale[j] * x[i][j] : 0;
+      r.push_back(std::fabs(pred - ms[i]) / ms[i]);
+    }
+    if (r.empty()) break;
+    std::vector<double> sorted = r;
+    std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+    const double c = std::max(0.05, 1.5 * 1.4826 * sorted[sorted.size() / 2]);
+    for (size_t i = 0, k = 0; i < n; ++i) {
+      if (!(ms[i] > 0)) continue;
+      w[i] = r[k] > c ? c / r[k] : 1.0;
+      ++k;
     }
   }
-  double beta[K] = {};
-  NnlsNormal(G, h, use, beta);
   for (int j = 0; j < K; ++j) {
     m.fitted_[j] = use[j];
     m.coef_[j] = use[j] ? beta[j] / scale[j] : 0;

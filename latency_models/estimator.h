@@ -16,7 +16,7 @@
 //   concat/shuffle;
 //   the number of ops (dispatch overhead) and one call per key.
 // Fitted by non-negative least squares on relative error (each measured key
-// weighs the same whatever its size). A feature no measured key exercises
+// weighs the same whatever its size), robustly (noisy entries weigh less). A feature no measured key exercises
 // (e.g. max-pool in a table of a space without pools) borrows the nearest
 // fitted rate (pool and copy bytes: element-wise bytes; a MAC class: the
 // closest conv class), so it is never free and never a guess.
@@ -54,8 +54,11 @@ OpFeatures GraphFeatures(const Graph& g, int bytes_per_element);
 
 class OpClassModel {
  public:
-  // Non-negative least squares on relative error over measured keys.
-  static OpClassModel Fit(const std::vector<OpFeatures>& x, const std::vector<double>& ms);
+  // Non-negative least squares on relative error over measured keys,
+  // robust: entries weighted by 1/(1 + spread) (spread = IQR/median, may be
+  // empty) and by Huber weights on their residuals.
+  static OpClassModel Fit(const std::vector<OpFeatures>& x, const std::vector<double>& ms,
+                          const std::vector<double>& spread = {});
   double Eval(const OpFeatures& f) const;
   const OpFeatures& coef() const { return coef_; }
   // Which coefficients came from the data (others were borrowed).

@@ -182,7 +182,7 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
   double A[3][3] = {}, y[3] = {};
   int n = 0;
   std::vector<OpFeatures> feats;
-  std::vector<double> times;
+  std::vector<double> times, spreads;
   for (const auto& e : table->entries()) {
     if (e.status() != v1::ENTRY_MEASURED) continue;
     auto ks = ParseKey(e.key());
@@ -196,6 +196,7 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
     p->types_[e.key().substr(0, e.key().find(':'))].push_back(m);
     feats.push_back(m.feats);
     times.push_back(e.median_ms());
+    spreads.push_back(e.iqr_ms() > 0 ? e.iqr_ms() / e.median_ms() : 0);
     const double x[3] = {c.macs / 1e6, c.mac_bytes / 1048576.0, 1.0};
     for (int i = 0; i < 3; ++i) {
       for (int j = 0; j < 3; ++j) A[i][j] += x[i] * x[j];
@@ -233,7 +234,7 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
     sol[2] = 0;
   }
   p->model_ = CostModel{sol[0], sol[1], sol[2]};
-  p->op_model_ = OpClassModel::Fit(feats, times);
+  p->op_model_ = OpClassModel::Fit(feats, times, spreads);
   return std::shared_ptr<const LatencyPredictor>(std::move(p));
 }
 
@@ -272,26 +273,26 @@ LatencyPredictor::Estimated LatencyPredictor::Estimate(const KeySpec& key) const
   };
   auto fam = families_.find(KeyFamily(key.key));
   if (fam != families_.end() && !fam->second.empty()) {
-    const double r = ratio(fam->second, 3, &e.basis_key);
+    const double r = ratio(fam->second, 5, &e.basis_key);
     e.source = v1::SOURCE_INTERPOLATED;
     e.ms = model * r;
     e.method = absl::StrFormat(
         "same family: fitted cost model x %.2f (measured/model of the closest %d of %d measured "
         "keys of this family)",
-        r, static_cast<int>(std::min<size_t>(3, fam->second.size())),
+        r, static_cast<int>(std::min<size_t>(5, fam->second.size())),
         static_cast<int>(fam->second.size()));
     return e;
   }
   const std::string type = key.key.substr(0, key.key.find(':'));
   auto ty = types_.find(type);
   if (ty != types_.end() && !ty->second.empty()) {
-    const double r = ratio(ty->second, 5, &e.basis_key);
+    const double r = ratio(ty->second, 9, &e.basis_key);
     e.source = v1::SOURCE_INTERPOLATED;
     e.ms = model * r;
     e.method = absl::StrFormat(
         "same block type '%s': fitted cost model x %.2f (measured/model of the closest %d of %d "
         "measured '%s' keys)",
-        type, r, static_cast<int>(std::min<size_t>(5, ty->second.size())),
+        type, r, static_cast<int>(std::min<size_t>(9, ty->second.size())),
         static_cast<int>(ty->second.size()), type);
     return e;
   }

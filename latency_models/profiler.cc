@@ -121,7 +121,11 @@ Profiler::Profiler(const MeasureOptions& opts) : impl_(new Impl) {
   // otherwise outputs above glibc's mmap threshold are mapped and faulted in
   // on every run and timings flip between two modes (seen: 0.6 vs 1.1 ms for
   // the same conv). Inference engines keep their buffers; so do we.
-  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  // glibc caps M_MMAP_THRESHOLD at 32 MiB on 64-bit (HEAP_MAX/2) and
+  // ignores a larger value, leaving the 128 KiB default in force (and
+  // M_TRIM_THRESHOLD turns its dynamic raising off): every tensor above
+  // 128 KiB was then mapped and faulted in on every run.
+  if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1) std::fprintf(stderr, "warning: mallopt(M_MMAP_THRESHOLD) refused\n");
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
   impl_->opts = opts;

@@ -126,9 +126,16 @@ int TableForArchsMain(int argc, char** argv) {
     hardware = base.info().hardware();
   }
   const auto& bi = base.info();
-  // Only a table this tool could have measured can be extended by it.
-  if (!bi.backend().empty() && bi.backend() != "libtorch-cpu")
-    return Bad(absl::StrCat("table: ", hardware, "'s table was measured with backend '", bi.backend(),
+  // Only a table this tool could have measured can be extended by it: the
+  // table's backend, or the registered hardware's when the table names none.
+  std::string backend = bi.backend();
+  if (backend.empty() && !server.empty()) {
+    auto hw = GetHardware(server, hardware);
+    if (!hw.ok()) return Fail(hw.status());
+    backend = hw->backend();
+  }
+  if (!backend.empty() && backend != "libtorch-cpu")
+    return Bad(absl::StrCat("table: ", hardware, "'s table was measured with backend '", backend,
                             "'; lutnas-profile measures with LibTorch on this machine. Measure the "
                             "missing keys (lutnas predict --json: missing_keys) with the device's "
                             "own tool and import them"));
