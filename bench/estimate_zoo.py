@@ -25,8 +25,11 @@ no table of short keys can predict. --clock wall for wall-clock time.
 
 --short measures a seeded fifth (at least 6) of the edge keys of every block
 type plus every head, with 3 rounds, and the zoo with 3 rounds; from a fifth
-of the table it checks a factor of 2 (scripts/test runs it with
---validate 12, about 80 s).
+of the table it checks a factor of 2 (about 60 s; scripts/test runs it).
+
+ratio = predicted latency_ms (the table's correction applied, if it has one:
+--validate) / measured median; sum/meas = the plain block sum / measured,
+the estimator's own accuracy.
 """
 
 import argparse
@@ -225,10 +228,10 @@ def main():
               + (f"scale {info.correction.scale:.3f} offset {info.correction.offset_ms:+.3f} ms"
                  if info.correction.scale > 0 else "none (predicted = block sum)"))
         print(f"{'network':<22} {'sum_ms':>8} {'predicted_ms':>12} {'measured_ms':>11} {'spread':>7} "
-              f"{'ratio':>6} {'measured_fraction':>17} {'est.keys':>8}")
+              f"{'sum/meas':>8} {'ratio':>6} {'measured_fraction':>17} {'est.keys':>8}")
         for w in rows:
             print(f"{w['network']:<22} {w['sum_ms']:>8.2f} {w['predicted_ms']:>12.2f} {w['measured_ms']:>11.2f} "
-                  f"{w['spread']:>6.1%} {w['ratio']:>6.2f} {w['measured_fraction']:>17.2f} "
+                  f"{w['spread']:>6.1%} {w['sum_ms'] / w['measured_ms']:>8.2f} {w['ratio']:>6.2f} {w['measured_fraction']:>17.2f} "
                   f"{w['estimated_keys']:>8}")
     for b in bad:
         print("FAIL " + b, file=sys.stderr)

@@ -1,11 +1,12 @@
 // Latency prediction for one hardware from its measured table (or, with no
 // table, from the device's published peak compute and bandwidth).
 // prediction = correction(stem + sum of blocks + head). A key missing from
-// the table is estimated and flagged: SOURCE_INTERPOLATED scales the nearest
-// measured key of the same block family (same type, kernel, stride, ...,
-// other channels or resolution) by a cost model fitted to the table;
-// SOURCE_ROOFLINE uses that fitted model alone (or the spec roofline when
-// there is no table). Immutable after Create: safe to share across threads.
+// the table is estimated from the table and flagged (estimator.h,
+// docs/measurement.md): a per-op-class cost model fitted to the measured
+// keys, scaled by the measured/model ratio of the closest measured keys of
+// the same family or else block type (SOURCE_INTERPOLATED), or the model
+// alone (SOURCE_COST_MODEL); with no table, the spec roofline
+// (SOURCE_ROOFLINE). Immutable after Create: safe to share across threads.
 #ifndef LUTNAS_LATENCY_MODELS_LUT_H_
 #define LUTNAS_LATENCY_MODELS_LUT_H_
 
@@ -70,7 +71,8 @@ class LatencyPredictor {
   // The per-op-class model estimates are built on (see estimator.h).
   const OpClassModel& op_model() const { return op_model_; }
 
-  // The fitted cost model: ms = a * MMACs + b * MiB moved + c.
+  // The spec-only roofline's rates (and a plain fit ms = a * MMACs + b * MiB
+  // moved + c, no longer used for estimates: see op_model()).
   struct CostModel {
     double ms_per_mmac = 0, ms_per_mib = 0, ms_fixed = 0;
     double Eval(const Cost& c) const;
