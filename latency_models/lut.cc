@@ -250,7 +250,13 @@ LatencyPredictor::Estimated LatencyPredictor::Estimate(const KeySpec& key) const
     e.method = "roofline of the device's published peak compute and bandwidth (no table)";
     return e;
   }
-  const double model = std::max(1e-9, op_model_.Eval(GraphFeatures(g, bpe_)));
+  // The per-op-class model; where it has nothing to say (a table too small
+  // to fit any rate) the plain MACs/bytes fit stands in.
+  auto model_of = [&](const OpFeatures& f, const Cost& cost) {
+    const double m = op_model_.Eval(f);
+    return m > 0 ? m : std::max(1e-6, model_.Eval(cost));
+  };
+  const double model = model_of(GraphFeatures(g, bpe_), c);
   // The measured/model ratio of the k closest relatives (by MACs and bytes),
   // their median: the model gives the shape of the scaling, the relatives
   // its level on this device for this kind of block.
@@ -266,7 +272,7 @@ LatencyPredictor::Estimated LatencyPredictor::Estimate(const KeySpec& key) const
                       [](const auto& x, const auto& y) { return x.first < y.first; });
     std::vector<double> r;
     for (size_t i = 0; i < k; ++i)
-      r.push_back(d[i].second->ms / std::max(1e-9, op_model_.Eval(d[i].second->feats)));
+      r.push_back(d[i].second->ms / model_of(d[i].second->feats, d[i].second->cost));
     std::sort(r.begin(), r.end());
     *basis = d[0].second->family;
     return k % 2 ? r[k / 2] : std::sqrt(r[k / 2 - 1] * r[k / 2]);
