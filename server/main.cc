@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -68,6 +69,17 @@ std::string FindRoot(const char* argv0) {
   return ".";
 }
 
+// SIGINT/SIGTERM reach the waiter through a pipe: libraries start threads
+// before main (seen: one with both unblocked), so a signal blocked only in
+// main's threads could still be delivered to such a thread and kill the
+// process (exit -15) instead of shutting it down.
+int g_signal_pipe[2] = {-1, -1};
+void OnSignal(int sig) {
+  const char c = static_cast<char>(sig);
+  ssize_t n = write(g_signal_pipe[1], &c, 1);
+  (void)n;
+}
+
 int Die(const std::string& msg) {
   std::fprintf(stderr, "lutnasd: %s\n", msg.c_str());
   return 1;
@@ -77,12 +89,15 @@ int Die(const std::string& msg) {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  // Signals are taken by one thread with sigwait; block them everywhere else.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  // Signals: a handler in whichever thread takes them writes to a pipe the
+  // waiter thread reads (see OnSignal).
+  if (pipe(g_signal_pipe) != 0) return Die("pipe: cannot create the signal pipe");
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string root = FindRoot(argv[0]);
@@ -155,8 +170,10 @@ int main(int argc, char** argv) {
                absl::GetFlag(FLAGS_db).c_str(), jo.workers, tls ? ", TLS" : "");
 
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
+    char c = 0;
+    while (read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    const int sig = c;
     std::fprintf(stderr, "lutnasd: signal %d: shutting down\n", sig);
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   });
