@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "latency_models/correction.h"
+#include "absl/strings/str_format.h"
 #include "latency_models/graph.h"
 
 namespace lutnas {
@@ -42,14 +43,6 @@ Shape FastOut(const v1::Block& b, const Shape& in) {
 }  // namespace
 
 Shape FastOutShape(const v1::Block& b, const Shape& in) { return FastOut(b, in); }
-
-namespace {
-
-Cost KeyCost(const KeySpec& k, int bpe) {
-  return GraphCost(LowerKey(k), bpe);
-}
-
-}  // namespace
 
 uint64_t NumericKey(const v1::Block& b, const Shape& in) {
   uint64_t h = Mix(Mix(Mix(Mix(0, b.kind_case()), in.c), in.h), in.w);
@@ -189,14 +182,22 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
   // Least squares ms ~ a*MMAC + b*MiB + c over measured keys (3x3 normal eqs).
   double A[3][3] = {}, y[3] = {};
   int n = 0;
+  std::vector<OpFeatures> feats;
+  std::vector<double> times, spreads;
   for (const auto& e : table->entries()) {
     if (e.status() != v1::ENTRY_MEASURED) continue;
     auto ks = ParseKey(e.key());
     if (!ks.ok()) continue;
     const uint64_t nk = ks->is_head ? NumericHeadKey(ks->head, ks->in) : NumericKey(ks->block, ks->in);
     p->measured_[nk] = e.median_ms();
-    const Cost c = KeyCost(*ks, p->bpe_);
-    p->families_[KeyFamily(e.key())].push_back({e.median_ms(), c, ""});
+    const Graph g = LowerKey(*ks);
+    const Cost c = GraphCost(g, p->bpe_);
+    const Measured m{e.median_ms(), c, e.key(), GraphFeatures(g, p->bpe_)};
+    p->families_[KeyFamily(e.key())].push_back(m);
+    p->types_[e.key().substr(0, e.key().find(':'))].push_back(m);
+    feats.push_back(m.feats);
+    times.push_back(e.median_ms());
+    spreads.push_back(e.iqr_ms() > 0 ? e.iqr_ms() / e.median_ms() : 0);
     const double x[3] = {c.macs / 1e6, c.mac_bytes / 1048576.0, 1.0};
     for (int i = 0; i < 3; ++i) {
       for (int j = 0; j < 3; ++j) A[i][j] += x[i] * x[j];
@@ -234,32 +235,102 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
     sol[2] = 0;
   }
   p->model_ = CostModel{sol[0], sol[1], sol[2]};
+  p->op_model_ = OpClassModel::Fit(feats, times, spreads);
   return std::shared_ptr<const LatencyPredictor>(std::move(p));
 }
 
-double LatencyPredictor::Estimate(const KeySpec& key, v1::LatencySource* src) const {
-  const Cost c = KeyCost(key, bpe_);
-  const double model = std::max(1e-6, model_.Eval(c));
+LatencyPredictor::Estimated LatencyPredictor::Estimate(const KeySpec& key) const {
+  Estimated e;
+  const Graph g = LowerKey(key);
+  const Cost c = GraphCost(g, bpe_);
   if (spec_only_) {
     // Roofline: time is bound by the slower of compute and memory.
-    *src = v1::SOURCE_ROOFLINE;
-    return std::max(model_.ms_per_mmac * c.macs / 1e6, model_.ms_per_mib * c.mac_bytes / 1048576.0) +
+    e.source = v1::SOURCE_ROOFLINE;
+    e.ms = std::max(model_.ms_per_mmac * c.macs / 1e6, model_.ms_per_mib * c.mac_bytes / 1048576.0) +
            0.002;
+    e.method = "roofline of the device's published peak compute and bandwidth (no table)";
+    return e;
   }
-  auto it = families_.find(KeyFamily(key.key));
-  if (it != families_.end() && !it->second.empty()) {
-    const Measured* best = nullptr;
-    double best_d = 0;
-    for (const auto& m : it->second) {
-      const double d = std::fabs(std::log((m.cost.macs + 1.0) / (c.macs + 1.0))) +
-                       std::fabs(std::log((m.cost.mac_bytes + 1.0) / (c.mac_bytes + 1.0)));
-      if (!best || d < best_d) best = &m, best_d = d;
-    }
-    *src = v1::SOURCE_INTERPOLATED;
-    return best->ms * model / std::max(1e-6, model_.Eval(best->cost));
+  // The per-op-class model; where it has nothing to say (a table too small
+  // to fit any rate) the plain MACs/bytes fit stands in.
+  auto model_of = [&](const OpFeatures& f, const Cost& cost) {
+    const double m = op_model_.Eval(f);
+    return m > 0 ? m : std::max(1e-6, model_.Eval(cost));
+  };
+  const double model = model_of(GraphFeatures(g, bpe_), c);
+  // The measured/model ratio of the k closest relatives (by MACs and bytes),
+  // their median: the model gives the shape of the scaling, the relatives
+  // its level on this device for this kind of block.
+  auto ratio = [&](const std::vector<Measured>& rel, size_t k, std::string* basis) {
+    std::vector<std::pair<double, const Measured*>> d;
+    d.reserve(rel.size());
+    for (const auto& m : rel)
+      d.push_back({std::fabs(std::log((m.cost.macs + 1.0) / (c.macs + 1.0))) +
+                       std::fabs(std::log((m.cost.mac_bytes + 1.0) / (c.mac_bytes + 1.0))),
+                   &m});
+    k = std::min(k, d.size());
+    std::partial_sort(d.begin(), d.begin() + k, d.end(),
+                      [](const auto& x, const auto& y) { return x.first < y.first; });
+    std::vector<double> r;
+    for (size_t i = 0; i < k; ++i)
+      r.push_back(d[i].second->ms / model_of(d[i].second->feats, d[i].second->cost));
+    std::sort(r.begin(), r.end());
+    *basis = d[0].second->family;
+    return k % 2 ? r[k / 2] : std::sqrt(r[k / 2 - 1] * r[k / 2]);
+  };
+  auto fam = families_.find(KeyFamily(key.key));
+  if (fam != families_.end() && !fam->second.empty()) {
+    const double r = ratio(fam->second, 5, &e.basis_key);
+    e.source = v1::SOURCE_INTERPOLATED;
+    e.ms = model * r;
+    e.method = absl::StrFormat(
+        "same family: fitted cost model x %.2f (measured/model of the closest %d of %d measured "
+        "keys of this family)",
+        r, static_cast<int>(std::min<size_t>(5, fam->second.size())),
+        static_cast<int>(fam->second.size()));
+    return e;
   }
-  *src = v1::SOURCE_ROOFLINE;
-  return model;
+  const std::string type = key.key.substr(0, key.key.find(':'));
+  auto ty = types_.find(type);
+  if (ty != types_.end() && !ty->second.empty()) {
+    const double r = ratio(ty->second, 9, &e.basis_key);
+    e.source = v1::SOURCE_INTERPOLATED;
+    e.ms = model * r;
+    e.method = absl::StrFormat(
+        "same block type '%s': fitted cost model x %.2f (measured/model of the closest %d of %d "
+        "measured '%s' keys)",
+        type, r, static_cast<int>(std::min<size_t>(9, ty->second.size())),
+        static_cast<int>(ty->second.size()), type);
+    return e;
+  }
+  e.source = v1::SOURCE_COST_MODEL;
+  e.ms = model;
+  e.method = absl::StrFormat(
+      "no measured '%s' key: per-op-class cost model fitted to the table's %d measured keys",
+      type, static_cast<int>(measured_.size()));
+  return e;
+}
+
+LatencyPredictor::Estimated LatencyPredictor::Explain(const KeySpec& key) const {
+  const uint64_t nk = key.is_head ? NumericHeadKey(key.head, key.in) : NumericKey(key.block, key.in);
+  auto it = measured_.find(nk);
+  if (it != measured_.end()) {
+    Estimated e;
+    e.ms = it->second;
+    e.source = v1::SOURCE_MEASURED;
+    e.method = "measured";
+    e.basis_key = key.key;
+    return e;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto e = estimates_.find(nk);
+    if (e != estimates_.end()) return e->second;
+  }
+  Estimated e = Estimate(key);
+  std::lock_guard<std::mutex> l(mu_);
+  estimates_[nk] = e;
+  return e;
 }
 
 double LatencyPredictor::KeyLatency(const KeySpec& key, v1::LatencySource* src) const {
@@ -273,14 +344,13 @@ double LatencyPredictor::KeyLatency(const KeySpec& key, v1::LatencySource* src) 
     std::lock_guard<std::mutex> l(mu_);
     auto e = estimates_.find(nk);
     if (e != estimates_.end()) {
-      *src = e->second.second;
-      return e->second.first;
+      *src = e->second.source;
+      return e->second.ms;
     }
   }
-  const double ms = Estimate(key, src);
-  std::lock_guard<std::mutex> l(mu_);
-  estimates_[nk] = {ms, *src};
-  return ms;
+  const Estimated e = Explain(key);
+  *src = e.source;
+  return e.ms;
 }
 
 double LatencyPredictor::SumLatency(const v1::Architecture& arch, double* measured_ms) const {
@@ -366,7 +436,59 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
   p.set_measured_fraction(sum > 0 ? meas / sum : 0);
   p.set_estimated_from_spec(spec_only_);
   p.set_latency_ms(Corrected(sum));
+  p.set_low_confidence(p.measured_fraction() < kLowConfidenceMeasuredFraction);
+  if (breakdown && meas < sum) AddEstimates(arch, &p);
   return p;
+}
+
+void LatencyPredictor::AddEstimates(const v1::Architecture& arch, v1::Prediction* p) const {
+  p->clear_estimated_keys();
+  p->clear_missing_keys();
+  std::vector<KeySpec> keys;
+  std::vector<std::string> where;
+  const auto sites = ListBlocks(arch);
+  for (const auto& site : sites) {
+    KeySpec k;
+    k.block = site.block;
+    k.in = site.in;
+    k.key = BlockKey(site.block, site.in);
+    keys.push_back(std::move(k));
+    where.push_back(site.where);
+  }
+  KeySpec h;
+  h.is_head = true;
+  h.head = arch.head();
+  h.in = sites.empty() ? InputShape(arch) : sites.back().out;
+  h.key = HeadKey(arch.head(), h.in);
+  keys.push_back(std::move(h));
+  where.push_back("head");
+  std::unordered_map<std::string, int> index;
+  double sum = 0, meas = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const Estimated e = Explain(keys[i]);
+    sum += e.ms;
+    if (e.source == v1::SOURCE_MEASURED) {
+      meas += e.ms;
+      continue;
+    }
+    auto [it, fresh] = index.emplace(keys[i].key, p->estimated_keys_size());
+    v1::EstimatedKey* ek;
+    if (fresh) {
+      ek = p->add_estimated_keys();
+      ek->set_key(keys[i].key);
+      ek->set_latency_ms(e.ms);
+      ek->set_source(e.source);
+      ek->set_method(e.method);
+      ek->set_basis_key(e.basis_key);
+      p->add_missing_keys(keys[i].key);
+    } else {
+      ek = p->mutable_estimated_keys(it->second);
+    }
+    ek->add_where(where[i]);
+  }
+  for (auto& ek : *p->mutable_estimated_keys())
+    ek.set_share(sum > 0 ? ek.latency_ms() * ek.where_size() / sum : 0);
+  p->set_low_confidence((sum > 0 ? meas / sum : 0) < kLowConfidenceMeasuredFraction);
 }
 
 double LatencyPredictor::Corrected(double sum) const {

@@ -1,11 +1,12 @@
 // Latency prediction for one hardware from its measured table (or, with no
 // table, from the device's published peak compute and bandwidth).
 // prediction = correction(stem + sum of blocks + head). A key missing from
-// the table is estimated and flagged: SOURCE_INTERPOLATED scales the nearest
-// measured key of the same block family (same type, kernel, stride, ...,
-// other channels or resolution) by a cost model fitted to the table;
-// SOURCE_ROOFLINE uses that fitted model alone (or the spec roofline when
-// there is no table). Immutable after Create: safe to share across threads.
+// the table is estimated from the table and flagged (estimator.h,
+// docs/measurement.md): a per-op-class cost model fitted to the measured
+// keys, scaled by the measured/model ratio of the closest measured keys of
+// the same family or else block type (SOURCE_INTERPOLATED), or the model
+// alone (SOURCE_COST_MODEL); with no table, the spec roofline
+// (SOURCE_ROOFLINE). Immutable after Create: safe to share across threads.
 #ifndef LUTNAS_LATENCY_MODELS_LUT_H_
 #define LUTNAS_LATENCY_MODELS_LUT_H_
 
@@ -18,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "latency_models/cost.h"
+#include "latency_models/estimator.h"
 #include "lutnas/v1/table.pb.h"
 #include "search/space/space.h"
 
@@ -54,7 +56,23 @@ class LatencyPredictor {
   // One key (block or head).
   double KeyLatency(const KeySpec& key, v1::LatencySource* source) const;
 
-  // The fitted cost model: ms = a * MMACs + b * MiB moved + c.
+  // How a key missing from the table is estimated (memoised).
+  struct Estimated {
+    double ms = 0;
+    v1::LatencySource source = v1::LATENCY_SOURCE_UNSPECIFIED;
+    std::string method;     // in words
+    std::string basis_key;  // closest measured key scaled from ("" if none)
+  };
+  Estimated Explain(const KeySpec& key) const;
+  // Fills p's estimated_keys, missing_keys and low_confidence for `arch`
+  // (canonical). Predict(arch, true) does it already; call it after
+  // Predict(arch, false) when the answer goes to a user.
+  void AddEstimates(const v1::Architecture& arch, v1::Prediction* p) const;
+  // The per-op-class model estimates are built on (see estimator.h).
+  const OpClassModel& op_model() const { return op_model_; }
+
+  // The spec-only roofline's rates (and a plain fit ms = a * MMACs + b * MiB
+  // moved + c, no longer used for estimates: see op_model()).
   struct CostModel {
     double ms_per_mmac = 0, ms_per_mib = 0, ms_fixed = 0;
     double Eval(const Cost& c) const;
@@ -65,13 +83,14 @@ class LatencyPredictor {
   struct Measured {
     double ms;
     Cost cost;
-    std::string family;
+    std::string family;  // the key
+    OpFeatures feats{};
   };
   LatencyPredictor() = default;
   double Lookup(uint64_t nkey, const std::string* key_or_null,
                 const std::function<KeySpec()>& spec,
                 v1::LatencySource* src) const;
-  double Estimate(const KeySpec& key, v1::LatencySource* src) const;
+  Estimated Estimate(const KeySpec& key) const;
   double Corrected(double sum) const;
 
   v1::Hardware hw_;
@@ -80,11 +99,13 @@ class LatencyPredictor {
   int bpe_ = 4;
   std::unordered_map<uint64_t, double> measured_;
   std::unordered_map<std::string, std::vector<Measured>> families_;
+  std::unordered_map<std::string, std::vector<Measured>> types_;  // by block type
   CostModel model_;
+  OpClassModel op_model_;
   bool spec_only_ = false;
   // Estimates are memoised: the same missing key is asked for again and again.
   mutable std::mutex mu_;
-  mutable std::unordered_map<uint64_t, std::pair<double, v1::LatencySource>> estimates_;
+  mutable std::unordered_map<uint64_t, Estimated> estimates_;
 };
 
 // Family of a key: the block text with channel counts and the input shape
@@ -96,6 +117,10 @@ std::string KeyFamily(const std::string& key);
 // (latency_models/correction.h) with the samples' own range; unset below 3.
 v1::Correction FitCorrection(const std::vector<double>& sums,
                              const std::vector<double>& measured);
+
+// Predictions with less than this share of sum_ms measured are flagged
+// low_confidence (table.proto explains the figure).
+constexpr double kLowConfidenceMeasuredFraction = 0.8;
 
 }  // namespace lutnas
 

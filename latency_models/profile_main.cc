@@ -28,6 +28,7 @@
 #include "latency_models/lut.h"
 #include "latency_models/profiler.h"
 #include "latency_models/table_io.h"
+#include "latency_models/table_missing.h"
 #include "latency_models/upload.h"
 #include "search/space/space.h"
 
@@ -49,6 +50,8 @@ int Usage() {
       "usage: lutnas-profile table (--space SPACE.json | --keys KEYS.txt) --hardware NAME\n"
       "                            (--out FILE | --server HOST:PORT)\n"
       "                            [--threads N] [--rounds R] [--resume]\n"
+      "       lutnas-profile table --arch ARCH.json... (--hardware NAME --server HOST:PORT |\n"
+      "                            --table OLD --out NEW)   # only the missing keys, merged\n"
       "       lutnas-profile measure ARCH.json... [--threads N] [--rounds R] [--json] [--table FILE]\n"
       "       lutnas-profile validate --space SPACE.json --table FILE --samples N [--seed S]\n"
       "                            [--threads N] [--rounds R] [--json] [--write-correction]\n"
@@ -468,6 +471,10 @@ int FitCorrectionCmd(const Args& a) {
 int main(int argc, char** argv) {
   using lutnas::Args;
   if (argc < 2) return lutnas::Usage();
+  // table --arch: only what some architectures miss, merged (table_missing.cc).
+  if (std::string(argv[1]) == "table")
+    for (int i = 2; i < argc; ++i)
+      if (std::string(argv[i]) == "--arch") return lutnas::TableForArchsMain(argc, argv);
   Args a;
   a.cmd = argv[1];
   for (int i = 2; i < argc; ++i) {

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "latency_models/builder.h"
@@ -64,8 +66,20 @@ struct Profiler::Impl {
   Workload reference;
   Rng rng;
 
+  bool thread_cpu_clock = false;  // LUTNAS_CLOCK=thread-cpu (threads 1 only)
+
   double TimeOnce(Workload& w) {
     torch::NoGradGuard ng;
+    if (thread_cpu_clock) {
+      // CPU time of this thread: with one intra-op thread all work runs
+      // here, and time spent preempted on an oversubscribed host is left out.
+      timespec a, b;
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+      auto y = w.net->forward(w.input);
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+      (void)y;
+      return (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+    }
     const auto t0 = Clock::now();
     auto y = w.net->forward(w.input);
     const auto t1 = Clock::now();
@@ -105,10 +119,19 @@ Profiler::Profiler(const MeasureOptions& opts) : impl_(new Impl) {
   // otherwise outputs above glibc's mmap threshold are mapped and faulted in
   // on every run and timings flip between two modes (seen: 0.6 vs 1.1 ms for
   // the same conv). Inference engines keep their buffers; so do we.
-  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  // glibc caps M_MMAP_THRESHOLD at 32 MiB on 64-bit (HEAP_MAX/2) and
+  // ignores a larger value, leaving the 128 KiB default in force (and
+  // M_TRIM_THRESHOLD turns its dynamic raising off): every tensor above
+  // 128 KiB was then mapped and faulted in on every run.
+  if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1) std::fprintf(stderr, "warning: mallopt(M_MMAP_THRESHOLD) refused\n");
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
   impl_->opts = opts;
+  if (const char* c = std::getenv("LUTNAS_CLOCK"); c && std::string(c) == "thread-cpu") {
+    impl_->thread_cpu_clock = opts.threads <= 1;
+    if (!impl_->thread_cpu_clock)
+      std::fprintf(stderr, "warning: LUTNAS_CLOCK=thread-cpu needs --threads 1; using wall time\n");
+  }
   impl_->rng.Seed(opts.seed);
   torch::set_num_threads(std::max(1, opts.threads));
   v1::Block ref;

@@ -252,7 +252,10 @@ class PredictServiceImpl final : public v1::PredictService::Service {
     for (int i = 0; i < hardware.size(); ++i) {
       auto p = c_.catalog->Get(hardware[i], 0);
       if (!p.ok()) return Prefixed(p.status(), StrCat("hardware[", i, "]: "));
-      *out->add_predictions() = (*p)->Predict(arch, breakdown);
+      auto* pred = out->add_predictions();
+      *pred = (*p)->Predict(arch, breakdown);
+      // Name what was estimated and how (breakdowns have it already).
+      if (!breakdown && pred->measured_fraction() < 1) (*p)->AddEstimates(arch, pred);
     }
     return absl::OkStatus();
   }

@@ -24,7 +24,8 @@ ALGORITHMS = ("evolution", "nsga2", "random")
 OBJECTIVES = ("zen", "naswot", "params", "macs", "external")
 SORT_KEYS = ("id", "score", "params", "macs", "latency")
 SOURCE_NAMES = {"SOURCE_MEASURED": "measured", "SOURCE_INTERPOLATED": "interpolated",
-                "SOURCE_ROOFLINE": "roofline", "LATENCY_SOURCE_UNSPECIFIED": "?"}
+                "SOURCE_ROOFLINE": "roofline", "SOURCE_COST_MODEL": "cost model",
+                "LATENCY_SOURCE_UNSPECIFIED": "?"}
 
 
 class CLIError(Exception):
@@ -170,6 +171,10 @@ def build_parser():
     c.add_argument("arch", metavar="ARCH.json")
     c.add_argument("--hardware", type=_csv_list, action="extend", default=[], metavar="A,B")
     c.add_argument("--breakdown", action="store_true", help="per-block latencies")
+    c.add_argument("--measure-missing", action="store_true",
+                   help="measure the keys the table lacks on this machine (host-* devices), "
+                        "store them as a new table version, predict again")
+    c.add_argument("--rounds", type=int, default=0, help=argparse.SUPPRESS)
     _json_flag(c)
     c.set_defaults(func=cmd_predict)
 
@@ -488,6 +493,12 @@ def cmd_table_set_correction(args, client):
 # ------------------------------------------------------------ predict
 def cmd_predict(args, client):
     resp = client.predict(load_json(args.arch), hardware=args.hardware, breakdown=args.breakdown)
+    if getattr(args, "measure_missing", False):
+        from .estimates import measure_missing
+
+        if measure_missing(client, args.arch, resp, args.server, rounds=args.rounds):
+            resp = client.predict(load_json(args.arch), hardware=args.hardware,
+                                  breakdown=args.breakdown)
     if args.json:
         return _dump(resp)
     print(f"hash {resp.arch_hash}  params {resp.params:,} ({render.count(resp.params)})  "
@@ -496,9 +507,14 @@ def cmd_predict(args, client):
         return
     print()
     _print_predictions(resp.predictions)
+    from .estimates import print_estimates, warning_lines
+
+    for line in warning_lines(resp.predictions):
+        print(line, file=sys.stderr)
     if args.breakdown:
         for p in resp.predictions:
             _print_breakdown(p)
+        print_estimates(resp.predictions)
 
 
 def _print_predictions(preds):
@@ -734,7 +750,7 @@ def cmd_plot(args, client):
         hw = next((p.hardware for c in cands for p in c.latency), "")
         if not hw:
             raise CLIError(f"job {args.job}: candidates carry no latency; give --hardware")
-    points, infeasible, skipped = [], [], 0
+    points, infeasible, skipped, estimated = [], [], 0, []
     for c in cands:
         pred = next((p for p in c.latency if p.hardware == hw), None)
         if pred is None:
@@ -742,6 +758,8 @@ def cmd_plot(args, client):
             continue
         if not c.feasible:
             infeasible.append(len(points))
+        if pred.measured_fraction < 1.0:  # partly estimated: marked in the plot
+            estimated.append(len(points))
         points.append((pred.latency_ms, c.score))
     if not points:
         raise CLIError(f"job {args.job}: no candidate has a latency on {hw!r}")
@@ -749,7 +767,7 @@ def cmd_plot(args, client):
     title = (f"job {job.id} {job.spec.name or ''}: {job.spec.space or 'inline space'}, "
              f"{_enum_name(job.spec, 'objective').lower()}")
     front = plot_pareto(points, args.output, hw, budget_ms=budget, title=title,
-                        infeasible=infeasible)
+                        infeasible=infeasible, estimated=estimated)
     print(f"wrote {args.output}: {len(points)} candidates, Pareto front of {len(front)}"
           + (f" ({skipped} without a latency on {hw} left out)" if skipped else ""))
 

@@ -17,10 +17,13 @@ def pareto_front(points):
     return front
 
 
-def plot_pareto(points, path, hardware, budget_ms=None, title="", infeasible=()):
+def plot_pareto(points, path, hardware, budget_ms=None, title="", infeasible=(), estimated=()):
     """Scatter of points [(latency_ms, score)], front highlighted and joined.
 
     infeasible: indexes drawn with a cross and left out of the front.
+    estimated: indexes whose latency is partly estimated (keys missing from
+    the table): ringed in orange, so a front point that rests on estimates
+    stands out.
     budget_ms: a vertical dashed line. Returns the front's indexes.
     """
     import matplotlib
@@ -44,6 +47,11 @@ def plot_pareto(points, path, hardware, budget_ms=None, title="", infeasible=())
             fy = [points[i][1] for i in front]
             ax.plot(fx, fy, "-", drawstyle="steps-post", c="#bf1e2e", lw=1.2, zorder=3)
             ax.scatter(fx, fy, s=30, c="#bf1e2e", label=f"Pareto front ({len(front)})", zorder=4)
+        est = [i for i in estimated if i < len(points)]
+        if est:
+            ax.scatter([points[i][0] for i in est], [points[i][1] for i in est], s=70,
+                       facecolors="none", edgecolors="#e08a00", linewidths=1.2,
+                       label=f"latency partly estimated ({len(est)})", zorder=5)
         if budget_ms:
             ax.axvline(budget_ms, ls="--", c="#2e3440", lw=1,
                        label=f"budget {budget_ms:g} ms", zorder=1)
