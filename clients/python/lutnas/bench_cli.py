@@ -3,7 +3,6 @@ numpy and onnxruntime) in this Python if it has onnxruntime, else in one that
 has: $LUTNAS_ORT_PYTHON, or the checkout's .venv/bin/python (scripts/bootstrap
 installs the pinned onnxruntime there)."""
 
-import argparse
 import importlib.util
 import os
 import sys
@@ -36,24 +35,24 @@ def ort_python():
 
 
 def cmd_bench_onnx(args, client=None):
-    argv = list(args.runner_args)
+    from . import bench_onnx
+
     python = ort_python()
     if python is None:
-        from . import bench_onnx
-
-        return bench_onnx.main(argv)
+        return bench_onnx.run(args, args.subparser.error)
     sys.stdout.flush()
     sys.stderr.flush()
+    argv = bench_onnx.to_argv(args)
     os.execv(python, [python, str(RUNNER), *argv])
     return 0  # not reached
 
 
 def add_parser(sub):
-    c = sub.add_parser(
-        "bench-onnx", add_help=False,
-        help="time ONNX models with ONNX Runtime (warm-up, interleaved rounds, drift reference)",
-        description="lutnas bench-onnx MODEL.onnx [MODEL2.onnx ...] [--threads N] [--json]; "
-                    "`lutnas bench-onnx --help` lists every option.")
-    c.add_argument("runner_args", nargs=argparse.REMAINDER)
-    c.set_defaults(func=cmd_bench_onnx, subparser=c, needs_client=False)
+    from . import bench_onnx  # argparse only: numpy/onnxruntime are imported when it runs
+
+    c = sub.add_parser("bench-onnx", description=bench_onnx.DESCRIPTION,
+                       help="time ONNX models with ONNX Runtime (warm-up, interleaved rounds, "
+                            "drift reference), many per process")
+    bench_onnx.add_arguments(c)
+    c.set_defaults(func=cmd_bench_onnx, subparser=c)
     return c

@@ -49,14 +49,22 @@ def _fatal(msg, code=2):
     sys.exit(code)
 
 
-try:
-    import numpy as np
-except ImportError as e:  # pragma: no cover - the message is the point
-    _fatal(f"needs numpy ({e}); pip install numpy")
-try:
-    import onnxruntime as ort
-except ImportError as e:  # pragma: no cover
-    _fatal(f"needs ONNX Runtime ({e}); pip install onnxruntime")
+np = ort = None  # imported by _load(): `lutnas --help` must not need them
+
+
+def _load():
+    global np, ort
+    if ort is not None:
+        return
+    try:
+        import numpy
+    except ImportError as e:  # the message is the point
+        _fatal(f"needs numpy ({e}); pip install numpy")
+    try:
+        import onnxruntime
+    except ImportError as e:
+        _fatal(f"needs ONNX Runtime ({e}); pip install onnxruntime")
+    np, ort = numpy, onnxruntime
 
 
 # ------------------------------------------------------------ the reference workload
@@ -117,9 +125,9 @@ def reference_model(channels=REF_CHANNELS, size=REF_SIZE):
 
 
 # ------------------------------------------------------------ sessions
-NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
-            "tensor(double)": np.float64, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
-            "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
+NP_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
+            "tensor(double)": "float64", "tensor(int64)": "int64", "tensor(int32)": "int32",
+            "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool_"}
 
 
 def session_options(threads):
@@ -143,9 +151,9 @@ class Workload:
         self.feed = {}
         for i in self.sess.get_inputs():
             shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
-            dtype = NP_TYPES.get(i.type)
-            if dtype is None:
+            if i.type not in NP_TYPES:
                 raise ValueError(f"input {i.name}: type {i.type} is not supported")
+            dtype = getattr(np, NP_TYPES[i.type])
             if np.issubdtype(dtype, np.floating):
                 self.feed[i.name] = rng.standard_normal(shape).astype(dtype)
             else:
@@ -194,6 +202,7 @@ def bench(models, threads=1, warmup=3, rounds=9, min_ms=3.0, seed=1, reference_m
           progress=None):
     """Measures every model; returns (results, info). results: one dict per
     model, in order, with "model" and either the stats or "error"."""
+    _load()
     ref = Workload(reference_model(), threads, name="reference")
     for _ in range(warmup + 2):
         ref.run()
@@ -246,12 +255,8 @@ def _line(res):
             f"spread={res['spread']:.4g} model={res['model']}")
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(
-        prog="lutnas bench-onnx",
-        description="Times ONNX models with ONNX Runtime (CPU, fp32): warm-up, interleaved "
-                    "rounds, a reference workload for drift, median/IQR/p10/p90 per model. "
-                    "Needs only numpy and onnxruntime.")
+def add_arguments(p):
+    """The runner's options (shared with `lutnas bench-onnx`)."""
     p.add_argument("models", nargs="+", metavar="MODEL.onnx")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs per model (default 3)")
@@ -262,9 +267,39 @@ def main(argv=None):
     p.add_argument("--reference-ms", type=float, default=None,
                    help="scale to this reference time (default $LUTNAS_REFERENCE_MS, else the "
                         "one measured at the start)")
-    p.add_argument("--json", action="store_true", help="one JSON object per model")
+    p.add_argument("--json", dest="runner_json", action="store_true",
+                   help="one JSON object per model")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    a = p.parse_args(argv)
+    return p
+
+
+def to_argv(a):
+    """The command line that gives the namespace a (to re-run it elsewhere)."""
+    argv = ["--threads", str(a.threads), "--warmup", str(a.warmup), "--rounds", str(a.rounds),
+            "--min-ms", repr(a.min_ms), "--seed", str(a.seed)]
+    if a.reference_ms is not None:
+        argv += ["--reference-ms", repr(a.reference_ms)]
+    if a.runner_json:
+        argv.append("--json")
+    if a.quiet:
+        argv.append("--quiet")
+    return argv + ["--"] + list(a.models)
+
+
+DESCRIPTION = ("Times ONNX models with ONNX Runtime (CPU, fp32): warm-up, interleaved rounds, "
+               "a reference workload for drift, median/IQR/p10/p90 per model. Needs only numpy "
+               "and onnxruntime.")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="bench-onnx", description=DESCRIPTION)
+    add_arguments(p)
+    return run(p.parse_args(argv), p.error)
+
+
+def run(a, error):
+    """Runs the parsed options a; error(msg) reports a usage error (exits 2)."""
+    p = argparse.Namespace(error=error)
     for name, v, lo in (("--threads", a.threads, 1), ("--warmup", a.warmup, 0),
                         ("--rounds", a.rounds, 1)):
         if v < lo:
@@ -292,7 +327,7 @@ def main(argv=None):
 
     results, info = bench(a.models, a.threads, a.warmup, a.rounds, a.min_ms, a.seed, ref_ms,
                           progress)
-    if a.json:
+    if a.runner_json:
         for r in results:
             print(json.dumps(dict(r, **{k: info[k] for k in ("tool", "reference_ms")})))
     else:
