@@ -48,6 +48,7 @@ DEFAULT_BATCH = 64
 # Lines a runner may print to speak lutnas' measurement protocol (bench-onnx does):
 TOOL_LINE = re.compile(r"^# tool: (.+)$", re.M)
 REFERENCE_LINE = re.compile(r"^# reference_ms: ([0-9.eE+-]+)\s*$", re.M)
+DRIFT_LINE = re.compile(r"^# reference_drift: ([0-9.eE+-]+)\s*$", re.M)
 STAT_FIELDS = {"iqr_ms": float, "p10_ms": float, "p90_ms": float, "samples": int}
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
 OPSET = 13
@@ -414,8 +415,15 @@ class Runner:
                 raise ExternalError("--version-parse: needs a group around the version")
         self.tool_version = ""
         self.reference_ms = 0.0
+        self.reference_drift = None  # the largest a run reported (None: the tool reports none)
 
     def _learn(self, text):
+        for m in DRIFT_LINE.finditer(text):
+            try:
+                d = float(m.group(1))
+            except ValueError:
+                continue
+            self.reference_drift = d if self.reference_drift is None else max(d, self.reference_drift)
         if not self.tool_version:
             m = (self.version_rx or TOOL_LINE).search(text)
             if m:

@@ -184,6 +184,8 @@ def cmd_validate_external(args, client):
              "samples": [{"sum_ms": r["sum_ms"], "measured_ms": r["measured_ms"],
                           "spread": r["spread"], "macs": macs_params[r["name"]][0],
                           "params": macs_params[r["name"]][1]} for r in ok]}
+    if runner.reference_drift is not None:
+        pairs["reference_drift"] = runner.reference_drift
     if args.pairs_out:
         with open(args.pairs_out, "w") as f:
             json.dump(pairs, f, indent=1)
