@@ -248,13 +248,23 @@ def run_command(argv, timeout, env=None):
         raise
 
 
+UNITS = {"ms": 1.0, "us": 1e-3, "\u00b5s": 1e-3, "ns": 1e-6, "s": 1e3}
+
+
 def _latency(m):
-    """(ms, None) or (None, error) from a --parse match."""
+    """(ms, None) or (None, error) from a --parse match. A group named unit
+    (ms, us, µs, ns, s) gives the unit of group 1 (benchmark_app prints "us"
+    below 1 ms); without it group 1 is in ms."""
     text = m.group(1)
     try:
         ms = float(text)
     except (TypeError, ValueError):
         return None, _short(f"parsed latency {text!r} is not a number")
+    unit = m.groupdict().get("unit")
+    if unit is not None:
+        if unit.strip() not in UNITS:
+            return None, _short(f"parsed unit {unit!r} is none of {', '.join(UNITS)}")
+        ms *= UNITS[unit.strip()]
     if not (ms > 0 and ms < float("inf")):
         return None, _short(f"parsed latency {text!r} is not a positive number")
     return ms, None
@@ -625,7 +635,7 @@ examples:
       --command '.venv/bin/python -m lutnas.bench_onnx {models}' --parse 'median_ms=([0-9.e+-]+)'
   lutnas profile-external --space search/spaces/edge.json --hardware host-openvino \\
       --command '.venv/bin/benchmark_app -m {model} -d CPU -load_config ov.json -api sync -t 1' \\
-      --parse 'Median: +([0-9.]+) ms' --version-parse 'Build \\.+ (\\S+)'
+      --parse 'Median: +([0-9.]+) (?P<unit>ms|us)' --version-parse 'Build \\.+ (\\S+)'
 The command runs without a shell: use sh -c '...' for pipes."""
 
 
