@@ -18,6 +18,7 @@
 #include "db/schema.h"
 #include "db/sqlite.h"
 #include "db/store_impl.h"
+#include "latency_models/correction.h"
 #include "search/space/status_macros.h"
 
 namespace lutnas::db {
@@ -28,6 +29,11 @@ using internal::Quote;
 using internal::Serialize;
 using internal::Statement;
 using internal::TxMode;
+using ::lutnas::CheckCorrection;
+using ::lutnas::CheckCorrectionFields;
+using ::lutnas::SumRange;
+using ::lutnas::SumRangeFromMinima;
+using ::lutnas::TableSumRange;
 
 namespace internal {
 
@@ -261,16 +267,22 @@ absl::Status ReadEntries(sqlite3* db, int64_t table_id, v1::LatencyTable* t) {
   }
 }
 
-absl::Status ValidateCorrection(const v1::Correction& c) {
-  if (!std::isfinite(c.scale())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("correction.scale: must be finite, got ", c.scale()));
-  }
-  if (!std::isfinite(c.offset_ms())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("correction.offset_ms: must be finite, got ", c.offset_ms()));
-  }
-  return absl::OkStatus();
+// The range a correction of this table must be safe over (correction.h):
+// smallest measured block entry + smallest measured head entry.
+absl::StatusOr<SumRange> StoredTableRange(sqlite3* db, int64_t table_id) {
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(db,
+                                      "SELECT MIN(CASE WHEN key NOT LIKE 'head:%' THEN median_ms END), "
+                                      "MIN(CASE WHEN key LIKE 'head:%' THEN median_ms END) "
+                                      "FROM entries WHERE table_id = ? AND status = ? AND median_ms > 0"));
+  stmt.BindInt(1, table_id).BindInt(2, v1::ENTRY_MEASURED);
+  ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return SumRange{};
+  auto v = [&](int col) {
+    const double d = stmt.ColumnDouble(col);
+    return std::isfinite(d) ? d : 0.0;
+  };
+  return SumRangeFromMinima(v(0), v(1));
 }
 
 // ---------------------------------------------------------------- jobs
@@ -421,6 +433,7 @@ absl::Status Store::DeleteHardware(const std::string& name) {
 
 absl::StatusOr<v1::TableInfo> Store::AddTable(const v1::LatencyTable& t) {
   RETURN_IF_ERROR(ValidateTable(t));
+  RETURN_IF_ERROR(CheckCorrection(t.info().correction(), "info.correction", TableSumRange(t)));
   const std::string& hardware = t.info().hardware();
   v1::TableInfo info = t.info();
   info.set_entries(t.entries_size());
@@ -499,12 +512,14 @@ absl::StatusOr<std::vector<v1::TableInfo>> Store::ListTables(const std::string& 
 
 absl::StatusOr<v1::TableInfo> Store::SetCorrection(const std::string& hardware, int64_t version,
                                                    const v1::Correction& c) {
-  RETURN_IF_ERROR(ValidateCorrection(c));
+  RETURN_IF_ERROR(CheckCorrectionFields(c, "correction", /*required=*/true));
   absl::MutexLock lock(&impl_->mu);
   sqlite3* db = impl_->conn.get();
   v1::TableInfo info;
   RETURN_IF_ERROR(InTransaction(db, TxMode::kWrite, "SetCorrection", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(TableRow row, FindTable(db, hardware, version));
+    ASSIGN_OR_RETURN(const SumRange range, StoredTableRange(db, row.id));
+    RETURN_IF_ERROR(CheckCorrection(c, "correction", range, /*required=*/true));
     info = std::move(row.info);
     *info.mutable_correction() = c;
     ASSIGN_OR_RETURN(const std::string blob, Serialize(info, "table info"));

@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
+#include "latency_models/correction.h"
 #include "latency_models/graph.h"
 
 namespace lutnas {
@@ -380,34 +381,9 @@ double LatencyPredictor::PredictMs(const v1::Architecture& arch) const {
 }
 
 v1::Correction FitCorrection(const std::vector<double>& sums, const std::vector<double>& measured) {
-  v1::Correction c;
-  const size_t n = std::min(sums.size(), measured.size());
-  if (n < 3) return c;
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (size_t i = 0; i < n; ++i) {
-    sx += sums[i];
-    sy += measured[i];
-    sxx += sums[i] * sums[i];
-    sxy += sums[i] * measured[i];
-  }
-  const double den = n * sxx - sx * sx;
-  double scale = den > 0 ? (n * sxy - sx * sy) / den : 1.0;
-  double offset = (sy - scale * sx) / n;
-  if (!(scale > 0)) {  // degenerate: a pure ratio
-    scale = sx > 0 ? sy / sx : 1.0;
-    offset = 0;
-  }
-  double before = 0, after = 0;
-  for (size_t i = 0; i < n; ++i) {
-    before += std::fabs(sums[i] - measured[i]) / measured[i];
-    after += std::fabs(scale * sums[i] + offset - measured[i]) / measured[i];
-  }
-  c.set_scale(scale);
-  c.set_offset_ms(offset);
-  c.set_fitted_on(static_cast<int>(n));
-  c.set_mape_before(before / n);
-  c.set_mape_after(after / n);
-  return c;
+  // The one fit lives in correction.cc (robust, safe over the range).
+  if (std::min(sums.size(), measured.size()) < 3) return v1::Correction();
+  return RobustFit(sums, measured, SumRange{});
 }
 
 }  // namespace lutnas

@@ -92,7 +92,8 @@ class LatencyPredictor {
 // or resolution, which interpolation may scale between.
 std::string KeyFamily(const std::string& key);
 
-// Least-squares fit e2e = scale * sum + offset over measured networks.
+// Fit e2e = scale * sum + offset over measured networks: RobustFit
+// (latency_models/correction.h) with the samples' own range; unset below 3.
 v1::Correction FitCorrection(const std::vector<double>& sums,
                              const std::vector<double>& measured);
 

@@ -3,7 +3,9 @@
 //            [--threads N] [--rounds R] [--resume]
 //   measure  ARCH.json... [--threads N] [--rounds R] [--json]
 //   validate --space S.json --table FILE --samples N [--seed S] [--threads N]
-//            [--json] [--write-correction]
+//            [--json] [--write-correction] [--accept-noisy]
+//   fit-correction --in PAIRS.json [--json] [--accept-noisy]
+//            (exit 0 accepted, 3 refused: noisy or unsafe, 2 bad input)
 #include <unistd.h>
 
 #include <chrono>
@@ -20,6 +22,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "google/protobuf/util/json_util.h"
+#include "latency_models/correction.h"
 #include "latency_models/cost.h"
 #include "latency_models/lut.h"
 #include "latency_models/profiler.h"
@@ -33,11 +37,11 @@ namespace {
 const char* kTool = "lutnas-profile 0.1 (libtorch 1.13)";
 
 struct Args {
-  std::string cmd, space, hardware, out, server, table, keys;
+  std::string cmd, space, hardware, out, server, table, keys, in;
   std::vector<std::string> files;
   int threads = 1, rounds = 0, samples = 50;
   uint64_t seed = 1;
-  bool resume = false, json = false, write_correction = false;
+  bool resume = false, json = false, write_correction = false, accept_noisy = false;
 };
 
 int Usage() {
@@ -47,7 +51,9 @@ int Usage() {
       "                            [--threads N] [--rounds R] [--resume]\n"
       "       lutnas-profile measure ARCH.json... [--threads N] [--rounds R] [--json] [--table FILE]\n"
       "       lutnas-profile validate --space SPACE.json --table FILE --samples N [--seed S]\n"
-      "                            [--threads N] [--rounds R] [--json] [--write-correction]\n");
+      "                            [--threads N] [--rounds R] [--json] [--write-correction]\n"
+      "                            [--accept-noisy]\n"
+      "       lutnas-profile fit-correction --in PAIRS.json [--json] [--accept-noisy]\n");
   return 2;
 }
 
@@ -210,28 +216,38 @@ struct NetResult {
   Stats stats;
   bool failed = false;
   std::string error;
+  double round_spread = 0;  // (p90 - p10) / median of the per-round medians
+  double spread() const { return round_spread; }
 };
 
 // `reference_ms` > 0 expresses the results in the time units of a table
 // measured when the reference workload took that long (cancels a change of
 // machine speed between the table and now); 0: this run's own reference.
+// Disturbed rounds (reference > 4% off the median round's) are re-measured,
+// up to as many extra rounds as planned (docs/measurement.md).
 std::vector<NetResult> MeasureNets(const std::vector<v1::Architecture>& archs, const Args& a,
-                                   double* drift, double reference_ms) {
+                                   double* drift, double reference_ms, RoundReport* rounds) {
   MeasureOptions mo;
   mo.threads = a.threads;
   mo.rounds = a.rounds > 0 ? a.rounds : 9;
   mo.min_samples = 4;
   mo.min_round_ms = 15;
+  mo.round_tolerance = 0.04;
+  mo.max_extra_rounds = mo.rounds;
   Profiler prof(mo);
   std::vector<Graph> graphs;
   for (const auto& arch : archs) graphs.push_back(LowerNetwork(Canonicalize(arch)));
   auto res = prof.Measure(graphs, reference_ms, [&](int d, int n) {
     std::fprintf(stderr, "\rmeasuring %d networks: %3d%%", n, 100 * d / std::max(n, 1));
-  }, drift);
+  }, drift, rounds);
   std::fprintf(stderr, "\r\033[K");
+  if (rounds->dropped > 0)
+    std::fprintf(stderr, "re-measured %d disturbed round(s) of %d (reference drift %.1f%% over "
+                 "all rounds, %.1f%% over the kept ones)\n", rounds->dropped, rounds->planned,
+                 (rounds->drift_all - 1) * 100, (*drift - 1) * 100);
   std::vector<NetResult> out;
   for (size_t i = 0; i < archs.size(); ++i)
-    out.push_back({archs[i].name(), res[i].stats, res[i].failed, res[i].error});
+    out.push_back({archs[i].name(), res[i].stats, res[i].failed, res[i].error, res[i].round_spread});
   return out;
 }
 
@@ -253,28 +269,56 @@ int Measure(const Args& a) {
     reference = t->info().reference_ms();
   }
   double drift = 1;
-  const auto res = MeasureNets(archs, a, &drift, reference);
+  RoundReport rounds;
+  const auto res = MeasureNets(archs, a, &drift, reference, &rounds);
+  // Noise: the run (drift, bimodal reference) and every network's spread.
+  const NoiseLimits lim;
+  std::vector<double> spreads;
+  for (const auto& r : res) spreads.push_back(r.failed ? 0 : r.spread());
+  std::vector<Refusal> noise = CheckRunNoise(drift - 1, rounds.reference_ms, {}, lim);
+  const bool run_noisy = !noise.empty();
+  for (size_t i = 0; i < res.size(); ++i)
+    if (spreads[i] > lim.max_spread)
+      noise.push_back({absl::StrCat("spread[", i, "]"),
+                       absl::StrFormat("%s: repeats spread %.1f%% ((p90-p10)/median, limit %.0f%%)",
+                                       res[i].name, 100 * spreads[i], 100 * lim.max_spread)});
   if (a.json) {
     std::string s = "[";
     for (size_t i = 0; i < res.size(); ++i)
       absl::StrAppendFormat(&s, "%s\n {\"name\": \"%s\", \"hash\": \"%s\", \"median_ms\": %.6g, "
                             "\"iqr_ms\": %.6g, \"p10_ms\": %.6g, \"p90_ms\": %.6g, \"samples\": %d, "
-                            "\"failed\": %s}", i ? "," : "", res[i].name, ArchHash(archs[i]),
+                            "\"spread\": %.4f, \"noisy\": %s, \"failed\": %s}", i ? "," : "",
+                            JsonEscape(res[i].name), ArchHash(archs[i]),
                             res[i].stats.median_ms, res[i].stats.iqr_ms, res[i].stats.p10_ms,
-                            res[i].stats.p90_ms, res[i].stats.samples, res[i].failed ? "true" : "false");
+                            res[i].stats.p90_ms, res[i].stats.samples, spreads[i],
+                            run_noisy || spreads[i] > lim.max_spread ? "true" : "false",
+                            res[i].failed ? "true" : "false");
     std::printf("%s\n]\n", s.c_str());
-    return 0;
-  }
-  std::printf("%-32s %10s %10s %10s %10s %8s\n", "network", "median_ms", "iqr_ms", "p10_ms", "p90_ms", "samples");
-  for (const auto& r : res) {
-    if (r.failed) {
-      std::printf("%-32s failed: %s\n", r.name.c_str(), r.error.c_str());
-      continue;
+  } else {
+    std::printf("%-32s %10s %10s %10s %10s %8s %7s\n", "network", "median_ms", "iqr_ms", "p10_ms",
+                "p90_ms", "samples", "spread");
+    for (size_t i = 0; i < res.size(); ++i) {
+      const auto& r = res[i];
+      if (r.failed) {
+        std::printf("%-32s failed: %s\n", r.name.c_str(), r.error.c_str());
+        continue;
+      }
+      std::printf("%-32s %10.3f %10.3f %10.3f %10.3f %8d %6.1f%%\n", r.name.substr(0, 32).c_str(),
+                  r.stats.median_ms, r.stats.iqr_ms, r.stats.p10_ms, r.stats.p90_ms,
+                  r.stats.samples, 100 * spreads[i]);
     }
-    std::printf("%-32s %10.3f %10.3f %10.3f %10.3f %8d\n", r.name.substr(0, 32).c_str(),
-                r.stats.median_ms, r.stats.iqr_ms, r.stats.p10_ms, r.stats.p90_ms, r.stats.samples);
+    std::printf("threads %d, reference drift across rounds %.1f%% (%d of %d rounds kept)\n",
+                a.threads, (drift - 1) * 100, rounds.run - rounds.dropped, rounds.run);
   }
-  std::printf("threads %d, reference drift across rounds %.1f%%\n", a.threads, (drift - 1) * 100);
+  for (const auto& f : noise)
+    std::fprintf(stderr, "warning: noisy measurement%s: %s: %s\n",
+                 a.accept_noisy ? " (accepted: --accept-noisy)" : "", f.field.c_str(),
+                 f.reason.c_str());
+  if (!noise.empty() && !a.accept_noisy) {
+    std::fprintf(stderr, "error: the measurement is noisy (see the warnings); re-run on a quieter "
+                 "machine, or pass --accept-noisy to use it anyway\n");
+    return 3;
+  }
   return 0;
 }
 
@@ -297,69 +341,124 @@ int Validate(const Args& a) {
     auto arch = Canonicalize((*space)->ToArchitecture((*space)->Sample(rng)));
     if (seen.insert(ArchHash(arch)).second) archs.push_back(arch);
   }
-  std::vector<double> sums, meas, macs, params, coverage;
   double drift = 1;
-  const auto res = MeasureNets(archs, a, &drift, table->info().reference_ms());
-  for (size_t i = 0; i < archs.size(); ++i) {
-    double m = 0;
-    sums.push_back((*pred)->SumLatency(archs[i], &m));
-    coverage.push_back(sums.back() > 0 ? m / sums.back() : 0);
-    meas.push_back(res[i].stats.median_ms);
-    const auto nc = AnalyzeNetwork(archs[i]);
-    macs.push_back(nc.total.macs);
-    params.push_back(nc.total.params);
-  }
-  // Corrected predictions by leave-one-out: each network's correction is
-  // fitted on the others, so the reported error is out of sample.
-  const size_t n = archs.size();
-  std::vector<double> cv(n);
-  for (size_t i = 0; i < n; ++i) {
-    std::vector<double> s2, m2;
-    for (size_t j = 0; j < n; ++j)
-      if (j != i) s2.push_back(sums[j]), m2.push_back(meas[j]);
-    const auto c = FitCorrection(s2, m2);
-    cv[i] = c.fitted_on() > 0 ? c.scale() * sums[i] + c.offset_ms() : sums[i];
-  }
-  auto summarize = [&](const std::vector<double>& p, double* within, double* mape) {
-    int w = 0;
-    double e = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const double rel = std::fabs(p[i] - meas[i]) / meas[i];
-      w += rel <= 0.10;
-      e += rel;
-    }
-    *within = static_cast<double>(w) / n;
-    *mape = e / n;
-  };
-  double w_raw, m_raw, w_cv, m_cv;
-  summarize(sums, &w_raw, &m_raw);
-  summarize(cv, &w_cv, &m_cv);
-  const auto corr = FitCorrection(sums, meas);
-  const double tau = KendallTau(sums, meas), tau_macs = KendallTau(macs, meas),
-               tau_params = KendallTau(params, meas);
+  RoundReport rounds;
+  const auto res = MeasureNets(archs, a, &drift, table->info().reference_ms(), &rounds);
+  FitInput in;
+  std::vector<size_t> used;  // index into archs of every fitted sample
   double mean_cov = 0;
-  for (double c : coverage) mean_cov += c / n;
-  if (!a.json) {
-    std::printf("%-4s %-16s %10s %10s %10s %8s %10s %8s\n", "#", "hash", "pred_ms", "corr_ms",
-                "meas_ms", "iqr_ms", "MMACs", "err%");
-    for (size_t i = 0; i < n; ++i)
-      std::printf("%-4zu %-16s %10.3f %10.3f %10.3f %8.3f %10.1f %+7.1f%%\n", i,
-                  ArchHash(archs[i]).c_str(), sums[i], cv[i], meas[i], res[i].stats.iqr_ms,
-                  macs[i] / 1e6, 100 * (cv[i] - meas[i]) / meas[i]);
+  for (size_t i = 0; i < archs.size(); ++i) {
+    if (res[i].failed || !(res[i].stats.median_ms > 0)) {
+      std::fprintf(stderr, "warning: network %s could not be measured (%s): left out of the fit\n",
+                   ArchHash(archs[i]).c_str(), res[i].error.c_str());
+      continue;
+    }
+    double m = 0;
+    const double sum = (*pred)->SumLatency(archs[i], &m);
+    mean_cov += sum > 0 ? m / sum : 0;
+    const auto nc = AnalyzeNetwork(archs[i]);
+    in.samples.push_back({sum, res[i].stats.median_ms, res[i].spread(),
+                          static_cast<double>(nc.total.macs), static_cast<double>(nc.total.params),
+                          ArchHash(archs[i])});
+    used.push_back(i);
   }
-  const std::string summary = absl::StrFormat(
-      "{\"samples\": %d, \"within_10pct\": %.4f, \"mape\": %.4f, \"within_10pct_raw\": %.4f, "
-      "\"mape_raw\": %.4f, \"kendall_tau_lut\": %.4f, \"kendall_tau_macs\": %.4f, "
-      "\"kendall_tau_params\": %.4f, \"coverage\": %.4f, \"correction\": {\"scale\": %.6g, "
-      "\"offset_ms\": %.6g}, \"threads\": %d, \"reference_drift\": %.4f, \"table\": \"%s\"}",
-      static_cast<int>(n), w_cv, m_cv, w_raw, m_raw, tau, tau_macs, tau_params, mean_cov,
-      corr.scale(), corr.offset_ms(), a.threads, drift - 1, a.table);
-  std::printf("%s\n", summary.c_str());
+  if (!used.empty()) mean_cov /= used.size();
+  // The range the correction must be safe over: from the table's smallest
+  // entries (what lutnasd checks too) to the largest sum seen.
+  in.range = TableSumRange(raw_table);
+  in.reference_drift = drift - 1;
+  in.reference_rounds_ms = rounds.reference_ms;
+  in.seed = a.seed;
+  in.accept_noisy = a.accept_noisy;
+  if (auto st = CheckFitInput(in); !st.ok()) return Fail(st);
+  const FitReport r = FitAndCheck(in);
+  const auto& corr = r.correction;
+  if (!a.json) {
+    std::printf("%-4s %-16s %10s %10s %10s %8s %7s %10s %8s\n", "#", "hash", "pred_ms", "corr_ms",
+                "meas_ms", "iqr_ms", "spread", "MMACs", "err%");
+    for (size_t k = 0; k < used.size(); ++k) {
+      const size_t i = used[k];
+      const auto& x = in.samples[k];
+      std::printf("%-4zu %-16s %10.3f %10.3f %10.3f %8.3f %6.1f%% %10.1f %+7.1f%%\n", i,
+                  x.name.c_str(), x.sum_ms, r.loo_ms[k], x.measured_ms, res[i].stats.iqr_ms,
+                  100 * x.spread, x.macs / 1e6, 100 * (r.loo_ms[k] - x.measured_ms) / x.measured_ms);
+    }
+  }
+  // The reproducibility figure and every refusal, always (stderr with --json).
+  std::fprintf(a.json ? stderr : stdout, "%s", FitReportText(r).c_str());
+  std::printf("{%s, \"coverage\": %.4f, \"threads\": %d, \"reference_drift\": %.4f, "
+              "\"rounds\": {\"planned\": %d, \"run\": %d, \"dropped\": %d, \"drift_all\": %.4f}, "
+              "\"hardware\": \"%s\", \"table_version\": %lld, \"table\": \"%s\"}\n",
+              FitReportJsonFields(r).c_str(), mean_cov, a.threads, drift - 1, rounds.planned,
+              rounds.run, rounds.dropped, rounds.drift_all - 1,
+              JsonEscape(table->info().hardware()).c_str(),
+              static_cast<long long>(table->info().version()), JsonEscape(a.table).c_str());
+  if (!r.accepted()) {
+    std::fprintf(stderr, "error: the fit is %s; %s\n",
+                 a.accept_noisy ? "unsafe" : "noisy or unsafe (see the warnings)",
+                 a.write_correction ? "the table file was not changed" : "do not store it");
+    return 3;
+  }
   if (a.write_correction) {
     table->mutable_info()->mutable_correction()->CopyFrom(corr);
+    if (auto st = ValidateTable(*table); !st.ok()) return Fail(st);  // the same check as lutnasd
     std::ofstream(a.table, std::ios::trunc) << WriteTableCsv(*table);
-    std::fprintf(stderr, "wrote correction (scale %.4f, offset %.4f ms) into %s\n", corr.scale(),
-                 corr.offset_ms(), a.table.c_str());
+    std::fprintf(stderr, "wrote correction (scale %.4f, offset %.4f ms, %s, %d networks) into %s\n",
+                 corr.scale(), corr.offset_ms(), corr.method().c_str(), corr.fitted_on(),
+                 a.table.c_str());
+  }
+  return 0;
+}
+
+// fit-correction: the correction fit and its checks on pairs measured
+// elsewhere (a vendor runtime, another tool). Exit 0 accepted, 3 refused, 2
+// bad input.
+int FitCorrectionCmd(const Args& a) {
+  if (a.in.empty()) return Usage();
+  auto bad = [&](const std::string& why) {
+    std::fprintf(stderr, "error: %s: %s\n", a.in.c_str(), why.c_str());
+    return 2;
+  };
+  auto data = ReadFileToString(a.in, 64 << 20);
+  if (!data.ok()) return bad(std::string(data.status().message()));
+  v1::CorrectionPairs pairs;
+  google::protobuf::util::JsonParseOptions jo;
+  jo.ignore_unknown_fields = false;
+  if (auto st = google::protobuf::util::JsonStringToMessage(*data, &pairs, jo); !st.ok())
+    return bad(std::string(st.message()));
+  if (pairs.range_ms_size() != 0 && pairs.range_ms_size() != 2)
+    return bad(absl::StrCat("range_ms: must be [min_sum_ms, max_sum_ms], got ",
+                            pairs.range_ms_size(), " numbers"));
+  FitInput in;
+  for (const auto& p : pairs.samples())
+    in.samples.push_back({p.sum_ms(), p.measured_ms(), p.spread(), static_cast<double>(p.macs()),
+                          static_cast<double>(p.params()), p.name()});
+  if (pairs.range_ms_size() == 2) in.range = {pairs.range_ms(0), pairs.range_ms(1)};
+  if (pairs.has_reference_drift()) in.reference_drift = pairs.reference_drift();
+  in.reference_rounds_ms.assign(pairs.reference_rounds_ms().begin(), pairs.reference_rounds_ms().end());
+  in.seed = pairs.seed();
+  in.accept_noisy = a.accept_noisy;
+  if (auto st = CheckFitInput(in); !st.ok()) return bad(std::string(st.message()));
+  if (pairs.has_reference_drift() && pairs.reference_drift() < 0)
+    return bad(absl::StrCat("reference_drift: must be >= 0, got ", pairs.reference_drift()));
+  const FitReport r = FitAndCheck(in);
+  if (a.json) {
+    std::printf("{\"hardware\": \"%s\", \"table_version\": %lld, %s}\n",
+                JsonEscape(pairs.hardware()).c_str(),
+                static_cast<long long>(pairs.table_version()), FitReportJsonFields(r).c_str());
+  } else {
+    std::printf("%-4s %-24s %10s %10s %10s %+8s\n", "#", "name", "sum_ms", "corr_ms", "meas_ms",
+                "err%");
+    for (size_t i = 0; i < in.samples.size(); ++i) {
+      const auto& x = in.samples[i];
+      std::printf("%-4zu %-24s %10.3f %10.3f %10.3f %+7.1f%%\n", i, x.name.substr(0, 24).c_str(),
+                  x.sum_ms, r.loo_ms[i], x.measured_ms, 100 * (r.loo_ms[i] - x.measured_ms) / x.measured_ms);
+    }
+    std::printf("%s", FitReportText(r).c_str());
+  }
+  if (!r.accepted()) {
+    if (a.json) std::fprintf(stderr, "%s", FitReportText(r).c_str());
+    return 3;
   }
   return 0;
 }
@@ -388,6 +487,8 @@ int main(int argc, char** argv) {
     else if (f == "--resume") a.resume = true;
     else if (f == "--json") a.json = true;
     else if (f == "--write-correction") a.write_correction = true;
+    else if (f == "--accept-noisy") a.accept_noisy = true;
+    else if (f == "--in") a.in = next();
     else if (!f.empty() && f[0] == '-') return lutnas::Usage();
     else a.files.push_back(f);
   }
@@ -398,5 +499,6 @@ int main(int argc, char** argv) {
   if (a.cmd == "table") return lutnas::Table(a);
   if (a.cmd == "measure") return lutnas::Measure(a);
   if (a.cmd == "validate") return lutnas::Validate(a);
+  if (a.cmd == "fit-correction") return lutnas::FitCorrectionCmd(a);
   return lutnas::Usage();
 }

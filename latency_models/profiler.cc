@@ -59,22 +59,6 @@ Stats ComputeStats(std::vector<double> s) {
   return st;
 }
 
-double KendallTau(const std::vector<double>& a, const std::vector<double>& b) {
-  const size_t n = std::min(a.size(), b.size());
-  double conc = 0, disc = 0, ta = 0, tb = 0;
-  for (size_t i = 0; i < n; ++i)
-    for (size_t j = i + 1; j < n; ++j) {
-      const double da = a[i] - a[j], db = b[i] - b[j];
-      if (da == 0 && db == 0) continue;
-      if (da == 0) ++ta;
-      else if (db == 0) ++tb;
-      else if ((da > 0) == (db > 0)) ++conc;
-      else ++disc;
-    }
-  const double den = std::sqrt((conc + disc + ta) * (conc + disc + tb));
-  return den > 0 ? (conc - disc) / den : 0;
-}
-
 struct Profiler::Impl {
   MeasureOptions opts;
   Workload reference;
@@ -143,7 +127,7 @@ absl::StatusOr<double> Profiler::MeasureReference() {
 std::vector<WorkloadResult> Profiler::Measure(const std::vector<Graph>& graphs,
                                               double reference_target_ms,
                                               const std::function<void(int, int)>& progress,
-                                              double* drift) {
+                                              double* drift, RoundReport* rounds_out) {
   const int n = static_cast<int>(graphs.size());
   std::vector<Workload> ws(n);
   for (int i = 0; i < n; ++i) {
@@ -155,11 +139,11 @@ std::vector<WorkloadResult> Profiler::Measure(const std::vector<Graph>& graphs,
   }
   std::vector<int> order(n);
   for (int i = 0; i < n; ++i) order[i] = i;
-  std::vector<double> refs, round_samples;
-  std::vector<std::vector<double>> raw(n);
-  std::vector<int> round_of_sample;
+  std::vector<double> refs;
+  std::vector<std::vector<int>> round_of(n);  // round of every sample
   const int rounds = std::max(1, impl_->opts.rounds);
-  for (int r = 0; r < rounds; ++r) {
+  const double tol = impl_->opts.round_tolerance;
+  auto run_round = [&](int r, int total) {
     refs.push_back(impl_->ReferenceRound());
     for (int i = n - 1; i > 0; --i) std::swap(order[i], order[impl_->rng.Uniform(i + 1)]);
     for (int idx : order) {
@@ -168,7 +152,7 @@ std::vector<WorkloadResult> Profiler::Measure(const std::vector<Graph>& graphs,
       auto st = TorchGuard([&] {
         const size_t before = w.samples.size();
         impl_->Sample(w, 1.0);
-        for (size_t k = before; k < w.samples.size(); ++k) raw[idx].push_back(r);
+        for (size_t k = before; k < w.samples.size(); ++k) round_of[idx].push_back(r);
       });
       if (!st.ok()) {
         w.failed = true;
@@ -177,14 +161,44 @@ std::vector<WorkloadResult> Profiler::Measure(const std::vector<Graph>& graphs,
     }
     if (std::getenv("LUTNAS_PROFILE_DEBUG"))
       std::fprintf(stderr, "round %d reference %.4f ms\n", r, refs.back());
-    if (progress) progress(static_cast<int>((r + 1) * static_cast<int64_t>(n) / rounds), n);
+    if (progress) progress(static_cast<int>(std::min<int64_t>((r + 1) * static_cast<int64_t>(n) / total, n)), n);
+  };
+  // Rounds off the median reference by more than tol (disturbed).
+  auto disturbed = [&]() {
+    const double med = ComputeStats(refs).median_ms;
+    std::vector<bool> bad(refs.size(), false);
+    for (size_t r = 0; r < refs.size(); ++r)
+      bad[r] = tol > 0 && med > 0 && std::fabs(refs[r] / med - 1) > tol;
+    return bad;
+  };
+  for (int r = 0; r < rounds; ++r) run_round(r, rounds);
+  int extra = 0;
+  for (;;) {
+    const auto bad = disturbed();
+    const int clean = static_cast<int>(std::count(bad.begin(), bad.end(), false));
+    if (clean >= rounds || extra >= impl_->opts.max_extra_rounds) break;
+    run_round(static_cast<int>(refs.size()), static_cast<int>(refs.size()) + 1);
+    ++extra;
   }
+  std::vector<bool> drop = disturbed();
+  if (std::count(drop.begin(), drop.end(), false) < rounds) drop.assign(refs.size(), false);
+  std::vector<double> kept;
+  for (size_t r = 0; r < refs.size(); ++r)
+    if (!drop[r]) kept.push_back(refs[r]);
   // Drift control: scale round r by target / reference_r.
-  const double own = ComputeStats(refs).median_ms;
+  const double own = ComputeStats(kept).median_ms;
   const double target = reference_target_ms > 0 ? reference_target_ms : own;
-  if (drift) {
-    const auto [mn, mx] = std::minmax_element(refs.begin(), refs.end());
-    *drift = *mn > 0 ? *mx / *mn : 1.0;
+  auto ratio = [](const std::vector<double>& v) {
+    const auto [mn, mx] = std::minmax_element(v.begin(), v.end());
+    return *mn > 0 ? *mx / *mn : 1.0;
+  };
+  if (drift) *drift = ratio(kept);
+  if (rounds_out) {
+    rounds_out->reference_ms = kept;
+    rounds_out->planned = rounds;
+    rounds_out->run = static_cast<int>(refs.size());
+    rounds_out->dropped = static_cast<int>(refs.size() - kept.size());
+    rounds_out->drift_all = ratio(refs);
   }
   std::vector<WorkloadResult> out(n);
   for (int i = 0; i < n; ++i) {
@@ -192,11 +206,20 @@ std::vector<WorkloadResult> Profiler::Measure(const std::vector<Graph>& graphs,
     out[i].error = ws[i].error;
     if (ws[i].failed) continue;
     std::vector<double> corrected;
+    std::vector<std::vector<double>> per_round(refs.size());
     for (size_t k = 0; k < ws[i].samples.size(); ++k) {
-      const double ref = refs[static_cast<int>(raw[i][k])];
+      const int r = round_of[i][k];
+      if (drop[r]) continue;
+      const double ref = refs[r];
       corrected.push_back(ws[i].samples[k] * (ref > 0 ? target / ref : 1.0));
+      per_round[r].push_back(corrected.back());
     }
     out[i].stats = ComputeStats(corrected);
+    std::vector<double> medians;
+    for (auto& v : per_round)
+      if (!v.empty()) medians.push_back(ComputeStats(v).median_ms);
+    const Stats rs = ComputeStats(medians);
+    out[i].round_spread = rs.median_ms > 0 ? (rs.p90_ms - rs.p10_ms) / rs.median_ms : 0;
   }
   return out;
 }

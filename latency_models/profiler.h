@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "latency_models/correction.h"
 #include "latency_models/graph.h"
 
 namespace lutnas {
@@ -27,6 +28,20 @@ struct MeasureOptions {
   int max_samples = 40;     // per workload per round
   int warmup = 3;           // untimed runs per workload before round 1
   uint64_t seed = 1;        // order of workloads within rounds
+  // Re-measuring disturbed rounds: a round whose reference time is more than
+  // `round_tolerance` off the median round's is disturbed; up to
+  // `max_extra_rounds` more rounds are run to replace such rounds, and they
+  // are dropped once `rounds` clean rounds exist (else all rounds are kept
+  // and the drift says so). 0: off.
+  double round_tolerance = 0;
+  int max_extra_rounds = 0;
+};
+
+// What happened to the rounds of one Measure call.
+struct RoundReport {
+  std::vector<double> reference_ms;  // per kept round
+  int planned = 0, run = 0, dropped = 0;
+  double drift_all = 1;  // max/min over every round run (kept or not)
 };
 
 struct Stats {
@@ -35,13 +50,15 @@ struct Stats {
 };
 Stats ComputeStats(std::vector<double> samples);
 
-// Kendall's tau-b between two equally long series (ties handled).
-double KendallTau(const std::vector<double>& a, const std::vector<double>& b);
+// KendallTau: latency_models/correction.h.
 
 struct WorkloadResult {
   Stats stats;
   bool failed = false;
   std::string error;  // why a workload could not run
+  // (p90 - p10) / median of the per-round medians: how much the median of
+  // one round varies from round to round (the noise a median still carries).
+  double round_spread = 0;
 };
 
 // Fixes LibTorch's intra-op (and inter-op) thread counts for this process.
@@ -61,10 +78,12 @@ class Profiler {
   // every round to that reference time (drift control across runs and
   // chunks); 0 uses this call's own median reference. `progress(done,total)`
   // is called as workloads finish their rounds. `drift` (optional) gets the
-  // max/min ratio of the per-round reference times.
+  // max/min ratio of the per-round reference times of the kept rounds;
+  // `rounds` (optional) the per-round detail.
   std::vector<WorkloadResult> Measure(
       const std::vector<Graph>& graphs, double reference_target_ms,
-      const std::function<void(int, int)>& progress, double* drift = nullptr);
+      const std::function<void(int, int)>& progress, double* drift = nullptr,
+      RoundReport* rounds = nullptr);
 
  private:
   struct Impl;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "latency_models/correction.h"
 #include "google/protobuf/util/json_util.h"
 #include "latency_models/ofa_import.h"
 #include "search/space/space.h"
@@ -86,16 +87,7 @@ absl::Status ValidateEntry(const v1::LatencyEntry& e, const std::string& where) 
 }
 
 absl::Status ValidateCorrection(const v1::Correction& c, const std::string& field) {
-  auto bad = [&](const char* f, const std::string& why) {
-    return absl::InvalidArgumentError(StrCat(field, ".", f, ": ", why));
-  };
-  for (auto [name, v] : {std::pair<const char*, double>{"scale", c.scale()}, {"offset_ms", c.offset_ms()},
-                         {"mape_before", c.mape_before()}, {"mape_after", c.mape_after()}})
-    if (!std::isfinite(v)) return bad(name, StrCat("must be finite, got ", v));
-  if (c.scale() < 0) return bad("scale", StrCat("must be > 0 when set, got ", c.scale()));
-  if (c.mape_before() < 0 || c.mape_after() < 0) return bad("mape_before", "must be >= 0");
-  if (c.fitted_on() < 0) return bad("fitted_on", StrCat("must be >= 0, got ", c.fitted_on()));
-  return absl::OkStatus();
+  return CheckCorrectionFields(c, field);  // latency_models/correction.h
 }
 
 absl::Status ValidateTableInfo(const v1::TableInfo& i) {
@@ -116,6 +108,8 @@ absl::Status ValidateTableInfo(const v1::TableInfo& i) {
 
 absl::Status ValidateTable(const v1::LatencyTable& t) {
   RETURN_IF_ERROR(ValidateTableInfo(t.info()));
+  // The correction must be safe over this table's own range.
+  RETURN_IF_ERROR(CheckCorrection(t.info().correction(), "info.correction", TableSumRange(t)));
   if (t.entries_size() == 0)
     return absl::InvalidArgumentError("entries: a table needs at least one entry");
   if (static_cast<size_t>(t.entries_size()) > kMaxTableEntries)
@@ -165,6 +159,10 @@ absl::StatusOr<v1::LatencyTable> ParseTableCsv(const std::string& content,
         auto* c = info->mutable_correction();
         for (absl::string_view kv : absl::StrSplit(v, ' ', absl::SkipEmpty())) {
           std::vector<std::string> p = absl::StrSplit(kv, '=');
+          if (p.size() == 2 && p[0] == "method") {  // provenance (correction.h)
+            c->set_method(p[1]);
+            continue;
+          }
           double d;
           if (p.size() != 2 || !absl::SimpleAtod(p[1], &d) || !std::isfinite(d))
             return LineError(line_no, "correction", StrCat("malformed '", std::string(kv).substr(0, 40), "'"));
@@ -173,6 +171,13 @@ absl::StatusOr<v1::LatencyTable> ParseTableCsv(const std::string& content,
           else if (p[0] == "fitted_on") c->set_fitted_on(d >= 0 && d < 1e9 ? static_cast<int>(d) : 0);
           else if (p[0] == "mape_before") c->set_mape_before(d);
           else if (p[0] == "mape_after") c->set_mape_after(d);
+          else if (p[0] == "fitted_unix_ms") c->set_fitted_unix_ms(d >= 0 && d < 9e15 ? static_cast<int64_t>(d) : 0);
+          else if (p[0] == "reference_drift") c->set_reference_drift(d);
+          else if (p[0] == "seed") c->set_seed(d >= 0 && d < 1.8e19 ? static_cast<uint64_t>(d) : 0);
+          else if (p[0] == "range_min_ms") c->set_range_min_ms(d);
+          else if (p[0] == "range_max_ms") c->set_range_max_ms(d);
+          else if (p[0] == "half_rel_diff") c->set_half_rel_diff(d);
+          else if (p[0] == "accepted_noisy") c->set_accepted_noisy(d != 0);
         }
         if (!(c->scale() > 0))
           return LineError(line_no, "correction", "scale must be > 0");
@@ -272,7 +277,17 @@ std::string WriteTableCsv(const v1::LatencyTable& t) {
     const auto& c = i.correction();
     StrAppend(&s, "# correction: scale=", Num(c.scale()), " offset_ms=", Num(c.offset_ms()),
               " fitted_on=", c.fitted_on(), " mape_before=", Num(c.mape_before()),
-              " mape_after=", Num(c.mape_after()), "\n");
+              " mape_after=", Num(c.mape_after()));
+    if (c.fitted_unix_ms()) StrAppend(&s, " fitted_unix_ms=", c.fitted_unix_ms());
+    if (c.reference_drift()) StrAppend(&s, " reference_drift=", Num(c.reference_drift()));
+    if (c.seed()) StrAppend(&s, " seed=", c.seed());
+    if (!c.method().empty() && c.method().find_first_of(" \n=") == std::string::npos)
+      StrAppend(&s, " method=", c.method());
+    if (c.range_min_ms()) StrAppend(&s, " range_min_ms=", Num(c.range_min_ms()));
+    if (c.range_max_ms()) StrAppend(&s, " range_max_ms=", Num(c.range_max_ms()));
+    if (c.half_rel_diff()) StrAppend(&s, " half_rel_diff=", Num(c.half_rel_diff()));
+    if (c.accepted_noisy()) StrAppend(&s, " accepted_noisy=1");
+    s += "\n";
   }
   s += "key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n";
   for (const auto& e : t.entries()) {

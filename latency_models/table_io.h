@@ -36,7 +36,8 @@ absl::StatusOr<v1::LatencyTable> ParseTable(const std::string& content,
 // Checks one entry (key parses, finite positive statistics, status set);
 // `where` prefixes messages ("line 7" or "entries[3]").
 absl::Status ValidateEntry(const v1::LatencyEntry& e, const std::string& where);
-// Checks a correction's fields (finite, scale > 0 when set, counts >= 0).
+// Checks a correction's fields: CheckCorrectionFields (latency_models/correction.h).
+// ValidateTable also checks it over the table's range (CheckCorrection).
 absl::Status ValidateCorrection(const v1::Correction& c, const std::string& field);
 // Checks a table's metadata: hardware name, ranges, finite numbers, lengths.
 absl::Status ValidateTableInfo(const v1::TableInfo& info);

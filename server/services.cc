@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "latency_models/correction.h"
 #include "latency_models/cost.h"
 #include "latency_models/export_pytorch.h"
 #include "latency_models/table_io.h"
@@ -179,11 +180,8 @@ class TableServiceImpl final : public v1::TableService::Service {
   Status SetCorrection(ServerContext*, const v1::SetCorrectionRequest* r, v1::TableInfo* out) override {
     const auto& c = r->correction();
     if (r->hardware().empty()) return ToGrpc(absl::InvalidArgumentError("hardware: is required"));
-    if (auto st = ValidateCorrection(c, "correction"); !st.ok()) return ToGrpc(st);
-    if (!std::isfinite(c.scale()) || c.scale() <= 0)
-      return ToGrpc(absl::InvalidArgumentError(StrCat("correction.scale: must be a finite number > 0, got ", c.scale())));
-    if (!std::isfinite(c.offset_ms()))
-      return ToGrpc(absl::InvalidArgumentError("correction.offset_ms: must be finite"));
+    // The fields here; the store checks it over the table's range (correction.h).
+    if (auto st = CheckCorrectionFields(c, "correction", /*required=*/true); !st.ok()) return ToGrpc(st);
     if (r->version() <= 0)
       return ToGrpc(absl::InvalidArgumentError(StrCat("version: must be > 0, got ", r->version())));
     auto info = c_.store->SetCorrection(r->hardware(), r->version(), c);

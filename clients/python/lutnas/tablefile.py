@@ -39,6 +39,10 @@ INFO_INT = ("version", "threads")
 INFO_FLOAT = ("reference_ms",)
 CORRECTION_FIELDS = {"scale": float, "offset_ms": float, "fitted_on": int,
                      "mape_before": float, "mape_after": float}
+# Provenance (lutnas-profile validate/fit-correction), written only when set.
+CORRECTION_PROVENANCE = {"fitted_unix_ms": int, "reference_drift": float, "seed": int,
+                         "method": str, "range_min_ms": float, "range_max_ms": float,
+                         "half_rel_diff": float, "accepted_noisy": bool}
 
 
 def _info_lines(info):
@@ -53,6 +57,10 @@ def _info_lines(info):
     if float(corr.get("scale", 0) or 0) > 0:
         parts = [f"{k}={_float_text(corr.get(k, 0)) if kind is float else int(corr.get(k, 0))}"
                  for k, kind in CORRECTION_FIELDS.items()]
+        for k, kind in CORRECTION_PROVENANCE.items():
+            v = corr.get(k)
+            if v not in (None, "", 0, 0.0, False, "0"):
+                parts.append(f"{k}={_float_text(v) if kind is float else int(v) if kind in (int, bool) else v}")
         lines.append("# correction: " + " ".join(parts))
     return "".join(line + "\n" for line in lines)
 
@@ -108,9 +116,10 @@ def _metadata(info, name, value, n):
             corr = {}
             for part in value.split():
                 k, sep, v = part.partition("=")
-                if not sep or k not in CORRECTION_FIELDS:
+                kind = CORRECTION_FIELDS.get(k) or CORRECTION_PROVENANCE.get(k)
+                if not sep or kind is None:
                     raise ValueError(part)
-                corr[k] = CORRECTION_FIELDS[k](float(v))
+                corr[k] = v if kind is str else kind(float(v))
             info["correction"] = corr
     except ValueError:
         raise TableFileError(f"line {n}: {name} {value!r} is malformed") from None

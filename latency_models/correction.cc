@@ -1,0 +1,428 @@
+#include "latency_models/correction.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace lutnas {
+namespace {
+
+using absl::StrCat;
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  const size_t m = v.size() / 2;
+  std::nth_element(v.begin(), v.begin() + m, v.end());
+  const double hi = v[m];
+  if (v.size() % 2) return hi;
+  return (*std::max_element(v.begin(), v.begin() + m) + hi) / 2;
+}
+
+// Floor of the range a check uses: the smaller of the table's and the
+// correction's own (a correction can only be stricter).
+double Floor(const v1::Correction& c, SumRange range) {
+  double f = range.min_ms;
+  if (c.range_min_ms() > 0) f = f > 0 ? std::min(f, c.range_min_ms()) : c.range_min_ms();
+  return f;
+}
+
+v1::Correction Ratio(const std::vector<double>& s, const std::vector<double>& m) {
+  std::vector<double> r;
+  for (size_t i = 0; i < s.size(); ++i) r.push_back(m[i] / s[i]);
+  v1::Correction c;
+  c.set_scale(r.empty() ? 1.0 : Median(r));
+  c.set_offset_ms(0);
+  c.set_method("ratio-median");
+  return c;
+}
+
+v1::Correction TheilSen(const std::vector<double>& s, const std::vector<double>& m) {
+  const size_t n = s.size();
+  double xmax = 0;
+  for (double x : s) xmax = std::max(xmax, std::fabs(x));
+  std::vector<double> slopes;
+  slopes.reserve(n * (n - 1) / 2);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = i + 1; j < n; ++j) {
+      const double dx = s[j] - s[i];
+      if (std::fabs(dx) > 1e-9 * xmax) slopes.push_back((m[j] - m[i]) / dx);
+    }
+  if (slopes.empty()) return Ratio(s, m);
+  v1::Correction c;
+  c.set_scale(Median(slopes));
+  std::vector<double> res;
+  for (size_t i = 0; i < n; ++i) res.push_back(m[i] - c.scale() * s[i]);
+  c.set_offset_ms(Median(res));
+  c.set_method("theil-sen");
+  return c;
+}
+
+double Mape(const v1::Correction& c, const std::vector<double>& s, const std::vector<double>& m) {
+  double e = 0;
+  for (size_t i = 0; i < s.size(); ++i) e += std::fabs(c.scale() * s[i] + c.offset_ms() - m[i]) / m[i];
+  return s.empty() ? 0 : e / s.size();
+}
+
+// Leave-one-out predictions of `method`.
+std::vector<double> LooPredictions(const std::vector<double>& s, const std::vector<double>& m,
+                                   const std::string& method) {
+  const size_t n = s.size();
+  std::vector<double> out(n);
+  std::vector<double> s2, m2;
+  for (size_t i = 0; i < n; ++i) {
+    s2.clear();
+    m2.clear();
+    for (size_t j = 0; j < n; ++j)
+      if (j != i) s2.push_back(s[j]), m2.push_back(m[j]);
+    const auto c = method == "theil-sen" ? TheilSen(s2, m2) : Ratio(s2, m2);
+    out[i] = c.scale() * s[i] + c.offset_ms();
+  }
+  return out;
+}
+
+void Summarize(const std::vector<double>& p, const std::vector<double>& m, double* within,
+               double* mape) {
+  int w = 0;
+  double e = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const double rel = std::fabs(p[i] - m[i]) / m[i];
+    w += rel <= 0.10;
+    e += rel;
+  }
+  *within = p.empty() ? 0 : static_cast<double>(w) / p.size();
+  *mape = p.empty() ? 0 : e / p.size();
+}
+
+}  // namespace
+
+std::string JsonEscape(const std::string& s) {
+  std::string o;
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') o += '\\', o += ch;
+    else if (static_cast<unsigned char>(ch) < 0x20) o += absl::StrFormat("\\u%04x", ch);
+    else o += ch;
+  }
+  return o;
+}
+
+SumRange SumRangeFromMinima(double min_block_ms, double min_head_ms) {
+  SumRange r;
+  if (min_block_ms > 0) r.min_ms += min_block_ms;
+  if (min_head_ms > 0) r.min_ms += min_head_ms;
+  return r;
+}
+
+SumRange TableSumRange(const v1::LatencyTable& t) {
+  double block = 0, head = 0;
+  for (const auto& e : t.entries()) {
+    if (e.status() != v1::ENTRY_MEASURED || !(e.median_ms() > 0) || !std::isfinite(e.median_ms()))
+      continue;
+    double& m = absl::StartsWith(e.key(), "head:") ? head : block;
+    m = m > 0 ? std::min(m, e.median_ms()) : e.median_ms();
+  }
+  return SumRangeFromMinima(block, head);
+}
+
+absl::Status CheckCorrectionFields(const v1::Correction& c, const std::string& field,
+                                   bool required) {
+  auto bad = [&](const char* f, const std::string& why) {
+    return absl::InvalidArgumentError(StrCat(field, ".", f, ": ", why));
+  };
+  for (auto [name, v] : {std::pair<const char*, double>{"scale", c.scale()},
+                         {"offset_ms", c.offset_ms()},
+                         {"mape_before", c.mape_before()},
+                         {"mape_after", c.mape_after()},
+                         {"reference_drift", c.reference_drift()},
+                         {"range_min_ms", c.range_min_ms()},
+                         {"range_max_ms", c.range_max_ms()},
+                         {"half_rel_diff", c.half_rel_diff()}})
+    if (!std::isfinite(v)) return bad(name, StrCat("must be finite, got ", v));
+  if (c.scale() < 0 || (required && c.scale() == 0))
+    return bad("scale", StrCat("must be a finite number > 0, got ", c.scale()));
+  for (auto [name, v] : {std::pair<const char*, double>{"mape_before", c.mape_before()},
+                         {"mape_after", c.mape_after()},
+                         {"reference_drift", c.reference_drift()},
+                         {"range_min_ms", c.range_min_ms()},
+                         {"range_max_ms", c.range_max_ms()},
+                         {"half_rel_diff", c.half_rel_diff()}})
+    if (v < 0) return bad(name, StrCat("must be >= 0, got ", v));
+  if (c.fitted_on() < 0) return bad("fitted_on", StrCat("must be >= 0, got ", c.fitted_on()));
+  if (c.fitted_unix_ms() < 0)
+    return bad("fitted_unix_ms", StrCat("must be >= 0, got ", c.fitted_unix_ms()));
+  if (c.range_max_ms() > 0 && c.range_max_ms() < c.range_min_ms())
+    return bad("range_max_ms", StrCat("must be >= range_min_ms (", c.range_min_ms(), "), got ",
+                                      c.range_max_ms()));
+  if (c.method().size() > 64) return bad("method", "longer than 64 characters");
+  if (c.scale() == 0) return absl::OkStatus();  // unset: predictions use the plain sum
+  if (c.scale() < kMinCorrectionScale || c.scale() > kMaxCorrectionScale)
+    return bad("scale", absl::StrFormat("%g is outside the plausible band [%g, %g] "
+                                        "(docs/measurement.md)",
+                                        c.scale(), kMinCorrectionScale, kMaxCorrectionScale));
+  return absl::OkStatus();
+}
+
+absl::Status CheckCorrection(const v1::Correction& c, const std::string& field, SumRange range,
+                             bool required) {
+  auto bad = [&](const char* f, const std::string& why) {
+    return absl::InvalidArgumentError(StrCat(field, ".", f, ": ", why));
+  };
+  if (auto st = CheckCorrectionFields(c, field, required); !st.ok()) return st;
+  if (c.scale() == 0) return absl::OkStatus();
+  const double floor = Floor(c, range);
+  if (floor <= 0) {  // no known floor: sums may come arbitrarily close to 0
+    if (c.offset_ms() < 0)
+      return bad("offset_ms", absl::StrFormat("%g maps small block sums to <= 0 and the table's "
+                                              "smallest sum is unknown: must be >= 0",
+                                              c.offset_ms()));
+    return absl::OkStatus();
+  }
+  const double at_floor = c.scale() * floor + c.offset_ms();
+  if (at_floor <= 0)
+    return bad("offset_ms", absl::StrFormat("%g maps the table's smallest block sum %.4g ms to "
+                                            "%.4g ms: every sum must map to > 0",
+                                            c.offset_ms(), floor, at_floor));
+  if (at_floor < kMinCorrectionScale * floor)
+    return bad("offset_ms", absl::StrFormat("%g maps the table's smallest block sum %.4g ms to "
+                                            "%.4g ms (%.2fx): below the plausible band's %gx",
+                                            c.offset_ms(), floor, at_floor, at_floor / floor,
+                                            kMinCorrectionScale));
+  return absl::OkStatus();
+}
+
+double KendallTau(const std::vector<double>& a, const std::vector<double>& b) {
+  const size_t n = std::min(a.size(), b.size());
+  double conc = 0, disc = 0, ta = 0, tb = 0;
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = i + 1; j < n; ++j) {
+      const double da = a[i] - a[j], db = b[i] - b[j];
+      if (da == 0 && db == 0) continue;
+      if (da == 0) ++ta;
+      else if (db == 0) ++tb;
+      else if ((da > 0) == (db > 0)) ++conc;
+      else ++disc;
+    }
+  const double den = std::sqrt((conc + disc + ta) * (conc + disc + tb));
+  return den > 0 ? (conc - disc) / den : 0;
+}
+
+absl::Status CheckFitInput(const FitInput& in) {
+  if (in.samples.size() < 3)
+    return absl::InvalidArgumentError(
+        StrCat("samples: a fit needs at least 3 networks, got ", in.samples.size()));
+  for (size_t i = 0; i < in.samples.size(); ++i) {
+    const auto& s = in.samples[i];
+    for (auto [name, v] : {std::pair<const char*, double>{"sum_ms", s.sum_ms},
+                           {"measured_ms", s.measured_ms}})
+      if (!std::isfinite(v) || v <= 0)
+        return absl::InvalidArgumentError(
+            StrCat("samples[", i, "].", name, ": must be a finite number > 0, got ", v));
+    if (!std::isfinite(s.spread) || s.spread < 0)
+      return absl::InvalidArgumentError(
+          StrCat("samples[", i, "].spread: must be a finite number >= 0, got ", s.spread));
+    if (!std::isfinite(s.macs) || s.macs < 0 || !std::isfinite(s.params) || s.params < 0)
+      return absl::InvalidArgumentError(StrCat("samples[", i, "]: macs and params must be >= 0"));
+  }
+  if (!std::isfinite(in.reference_drift))
+    return absl::InvalidArgumentError("reference_drift: must be finite");
+  if (!std::isfinite(in.range.min_ms) || !std::isfinite(in.range.max_ms) || in.range.min_ms < 0 ||
+      in.range.max_ms < 0 || (in.range.max_ms > 0 && in.range.max_ms < in.range.min_ms))
+    return absl::InvalidArgumentError(
+        "range_ms: must be [min_sum_ms, max_sum_ms] with 0 <= min <= max, both finite");
+  for (double r : in.reference_rounds_ms)
+    if (!std::isfinite(r) || r <= 0)
+      return absl::InvalidArgumentError(
+          StrCat("reference_rounds_ms: every round must be a finite number > 0, got ", r));
+  return absl::OkStatus();
+}
+
+v1::Correction RobustFit(const std::vector<double>& sums, const std::vector<double>& measured,
+                         SumRange range, const std::string& method) {
+  const size_t n = std::min(sums.size(), measured.size());
+  std::vector<double> s(sums.begin(), sums.begin() + n), m(measured.begin(), measured.begin() + n);
+  v1::Correction c;
+  if (method == "theil-sen") {
+    c = n >= 2 ? TheilSen(s, m) : Ratio(s, m);
+  } else if (method == "ratio-median" || n < 4) {
+    c = Ratio(s, m);
+  } else {
+    // Theil-Sen only when it is safe over the range and clearly better out
+    // of sample: an offset fitted on a narrow range of sums is unstable
+    // (scale and offset trade off), a ratio is not.
+    const auto ts = TheilSen(s, m);
+    bool use_ts = ts.method() == "theil-sen" && CheckCorrection(ts, "c", range).ok();
+    if (use_ts) {
+      double w, loo_ts, loo_r;
+      Summarize(LooPredictions(s, m, "theil-sen"), m, &w, &loo_ts);
+      Summarize(LooPredictions(s, m, "ratio-median"), m, &w, &loo_r);
+      use_ts = loo_ts < loo_r - 0.01;
+    }
+    c = use_ts ? ts : Ratio(s, m);
+  }
+  double before = 0;
+  for (size_t i = 0; i < n; ++i) before += std::fabs(s[i] - m[i]) / m[i];
+  c.set_fitted_on(static_cast<int>(n));
+  c.set_mape_before(n ? before / n : 0);
+  c.set_mape_after(Mape(c, s, m));
+  return c;
+}
+
+bool BimodalReference(const std::vector<double>& rounds_ms, double gap) {
+  if (rounds_ms.size() < 4) return false;
+  std::vector<double> r = rounds_ms;
+  std::sort(r.begin(), r.end());
+  const double med = Median(r);
+  size_t at = 0;
+  double best = 0;
+  for (size_t i = 1; i < r.size(); ++i)
+    if (r[i] - r[i - 1] > best) best = r[i] - r[i - 1], at = i;
+  if (at < 2 || r.size() - at < 2 || med <= 0) return false;  // a lone outlier is drift, not modes
+  const double width = std::max(r[at - 1] - r[0], r.back() - r[at]);
+  return best / med >= gap && best >= 2 * width;
+}
+
+std::vector<Refusal> CheckRunNoise(double reference_drift, const std::vector<double>& rounds_ms,
+                                   const std::vector<double>& spreads, const NoiseLimits& lim) {
+  std::vector<Refusal> out;
+  if (reference_drift > lim.max_reference_drift)
+    out.push_back({"reference_drift",
+                   absl::StrFormat("the reference workload varied by %.1f%% across rounds (limit "
+                                   "%.0f%%): the machine was busy or changed speed",
+                                   100 * reference_drift, 100 * lim.max_reference_drift)});
+  if (BimodalReference(rounds_ms, lim.bimodal_gap)) {
+    std::vector<double> rr = rounds_ms;
+    std::sort(rr.begin(), rr.end());
+    out.push_back({"reference_rounds_ms",
+                   absl::StrFormat("the per-round reference times form two clusters (%.4g .. "
+                                   "%.4g ms): the machine switched speed during the run",
+                                   rr.front(), rr.back())});
+  }
+  std::vector<double> sp;
+  for (double x : spreads)
+    if (x > 0) sp.push_back(x);
+  const double med = Median(sp);
+  if (med > lim.max_spread)
+    out.push_back({"spread", absl::StrFormat("the median network's repeats spread %.1f%% "
+                                             "((p90-p10)/median, limit %.0f%%)",
+                                             100 * med, 100 * lim.max_spread)});
+  return out;
+}
+
+FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
+  FitReport r;
+  std::vector<double> s, m, macs, params, spreads;
+  for (const auto& x : in.samples) {
+    s.push_back(x.sum_ms);
+    m.push_back(x.measured_ms);
+    macs.push_back(x.macs);
+    params.push_back(x.params);
+    if (x.spread > 0) spreads.push_back(x.spread);
+  }
+  const size_t n = s.size();
+  r.samples = static_cast<int>(n);
+  SumRange range = in.range;
+  if (range.min_ms <= 0 && n) range.min_ms = *std::min_element(s.begin(), s.end());
+  if (range.max_ms <= 0 && n) range.max_ms = *std::max_element(s.begin(), s.end());
+
+  v1::Correction c = RobustFit(s, m, range);
+  c.set_fitted_unix_ms(in.now_unix_ms > 0 ? in.now_unix_ms
+                                          : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
+  c.set_reference_drift(std::max(0.0, in.reference_drift));
+  c.set_seed(in.seed);
+  c.set_range_min_ms(range.min_ms);
+  c.set_range_max_ms(range.max_ms);
+
+  r.loo_ms = LooPredictions(s, m, c.method());
+  Summarize(r.loo_ms, m, &r.within_10pct, &r.mape);
+  Summarize(s, m, &r.within_10pct_raw, &r.mape_raw);
+  r.kendall_tau_lut = KendallTau(s, m);
+  r.kendall_tau_macs = KendallTau(macs, m);
+  r.kendall_tau_params = KendallTau(params, m);
+  r.median_spread = Median(spreads);
+
+  // Reproducibility: the same method on two disjoint halves (even / odd
+  // samples; the samples are drawn at random, so the halves are too).
+  std::vector<double> sa, ma, sb, mb;
+  for (size_t i = 0; i < n; ++i) (i % 2 ? sb : sa).push_back(s[i]), (i % 2 ? mb : ma).push_back(m[i]);
+  r.scale_half_a = RobustFit(sa, ma, range, c.method()).scale();
+  r.scale_half_b = RobustFit(sb, mb, range, c.method()).scale();
+  const double mean = (r.scale_half_a + r.scale_half_b) / 2;
+  r.half_rel_diff = mean > 0 ? std::fabs(r.scale_half_a - r.scale_half_b) / mean : 0;
+  c.set_half_rel_diff(r.half_rel_diff);
+
+  auto refuse = [&](const std::string& f, const std::string& why) { r.refusals.push_back({f, why}); };
+  if (static_cast<int>(n) < lim.min_samples)
+    refuse("samples", absl::StrFormat("%d networks; a stored fit needs at least %d", n,
+                                      lim.min_samples));
+  for (auto& f : CheckRunNoise(in.reference_drift, in.reference_rounds_ms, spreads, lim))
+    r.refusals.push_back(std::move(f));
+  if (r.half_rel_diff > lim.max_half_rel_diff)
+    refuse("reproducibility",
+           absl::StrFormat("fits on two disjoint halves give scales %.4f and %.4f (%.1f%% apart, "
+                           "limit %.0f%%)",
+                           r.scale_half_a, r.scale_half_b, 100 * r.half_rel_diff,
+                           100 * lim.max_half_rel_diff));
+  if (auto st = CheckCorrection(c, "correction", range, /*required=*/true); !st.ok()) {
+    const std::string msg(st.message());
+    const size_t colon = msg.find(": ");
+    refuse(msg.substr(0, colon), colon == std::string::npos ? msg : msg.substr(colon + 2));
+  }
+  r.accept_noisy = in.accept_noisy;
+  c.set_accepted_noisy(!r.refusals.empty() && r.accepted());
+  r.correction = c;
+  return r;
+}
+
+bool FitReport::accepted() const {
+  for (const auto& f : refusals)
+    if (!accept_noisy || absl::StartsWith(f.field, "correction")) return false;
+  return true;
+}
+
+std::string FitReportJsonFields(const FitReport& r) {
+  const auto& c = r.correction;
+  std::string s = absl::StrFormat(
+      "\"samples\": %d, \"within_10pct\": %.4f, \"mape\": %.4f, \"within_10pct_raw\": %.4f, "
+      "\"mape_raw\": %.4f, \"kendall_tau_lut\": %.4f, \"kendall_tau_macs\": %.4f, "
+      "\"kendall_tau_params\": %.4f, \"loo_within_10pct\": %.4f, \"loo_mape\": %.4f, "
+      "\"correction\": {\"scale\": %.6g, \"offset_ms\": %.6g, \"fitted_on\": %d, "
+      "\"mape_before\": %.6g, \"mape_after\": %.6g, \"reference_drift\": %.6g, \"samples\": %d, "
+      "\"seed\": %d, \"fitted_unix_ms\": %d, \"method\": \"%s\", \"range_min_ms\": %.6g, "
+      "\"range_max_ms\": %.6g, \"half_rel_diff\": %.6g}, "
+      "\"reproducibility\": {\"scale_half_a\": %.6g, \"scale_half_b\": %.6g, \"rel_diff\": %.4f}, "
+      "\"median_spread\": %.4f, \"accepted\": %s, \"refusals\": [",
+      r.samples, r.within_10pct, r.mape, r.within_10pct_raw, r.mape_raw, r.kendall_tau_lut,
+      r.kendall_tau_macs, r.kendall_tau_params, r.within_10pct, r.mape, c.scale(), c.offset_ms(),
+      c.fitted_on(), c.mape_before(), c.mape_after(), c.reference_drift(), r.samples, c.seed(),
+      c.fitted_unix_ms(), JsonEscape(c.method()), c.range_min_ms(), c.range_max_ms(),
+      c.half_rel_diff(), r.scale_half_a, r.scale_half_b, r.half_rel_diff, r.median_spread,
+      r.accepted() ? "true" : "false");
+  for (size_t i = 0; i < r.refusals.size(); ++i)
+    absl::StrAppend(&s, i ? ", " : "", "{\"field\": \"", JsonEscape(r.refusals[i].field),
+                    "\", \"reason\": \"", JsonEscape(r.refusals[i].reason), "\"}");
+  return s + "]";
+}
+
+std::string FitReportText(const FitReport& r) {
+  const auto& c = r.correction;
+  std::string s = absl::StrFormat(
+      "correction: scale %.4f, offset %+.4f ms (%s, %d networks, range %.4g..%.4g ms); "
+      "MAPE %.1f%% raw -> %.1f%% out of sample, %.0f%% within 10%%\n"
+      "reproducibility: scales on two disjoint halves %.4f and %.4f differ by %.1f%%\n",
+      c.scale(), c.offset_ms(), c.method(), c.fitted_on(), c.range_min_ms(), c.range_max_ms(),
+      100 * r.mape_raw, 100 * r.mape, 100 * r.within_10pct, r.scale_half_a, r.scale_half_b,
+      100 * r.half_rel_diff);
+  const bool ok = r.accepted();
+  for (const auto& f : r.refusals)
+    absl::StrAppend(&s, "warning: ", ok ? "noisy fit accepted (--accept-noisy): "
+                                        : "noisy or unsafe fit, refused: ",
+                    f.field, ": ", f.reason, "\n");
+  return s;
+}
+
+}  // namespace lutnas

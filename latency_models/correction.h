@@ -1,0 +1,153 @@
+// The correction from a table's block sum to end-to-end latency
+// (e2e = scale * sum + offset_ms): its one robust fit, its one safety check
+// and the noise checks that decide whether a fit may be stored. Used by
+// lutnas-profile (validate, measure, fit-correction, --write-correction),
+// table files and uploads (table_io.cc), the store (db/store.cc) and the
+// SetCorrection RPC. Plain functions, no state: safe from any thread.
+// No torch, grpc or sqlite here (lutnas_correction links protos and absl).
+//
+// The table's range. A network is at least one block plus a head, so the
+// smallest block sum a table can produce is its smallest measured block entry
+// plus its smallest measured head entry (TableSumRange); a correction carries
+// the range it was fitted and checked over (range_min_ms, range_max_ms: the
+// space's smallest and largest sums when the profiler knows them). Checks use
+// the smaller of the two floors, so a correction can only be stricter than
+// the table requires, never looser.
+#ifndef LUTNAS_LATENCY_MODELS_CORRECTION_H_
+#define LUTNAS_LATENCY_MODELS_CORRECTION_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "lutnas/v1/table.pb.h"
+
+namespace lutnas {
+
+// Plausible band of `scale`, and of the end-to-end / block-sum ratio at the
+// range's smallest sum (scale + offset_ms / min_sum). A block sum measured in
+// isolation misses fusion, caches and dispatch overhead; on the devices we
+// know it is within 0.5x-2x of the end-to-end time. Outside 1/4x-4x a
+// correction is a measurement error, not a device property.
+inline constexpr double kMinCorrectionScale = 0.25;
+inline constexpr double kMaxCorrectionScale = 4.0;
+
+// Block-sum range [min_ms, max_ms]; max_ms 0: unbounded above.
+struct SumRange {
+  double min_ms = 0;
+  double max_ms = 0;
+};
+
+// Smallest sum a network can get from a table's measured entries: smallest
+// non-head entry + smallest head entry (max_ms 0: unknown). {0, 0} without
+// measured entries.
+SumRange TableSumRange(const v1::LatencyTable& t);
+// The same from the two minima (the store computes them in SQL); <= 0: none.
+SumRange SumRangeFromMinima(double min_block_ms, double min_head_ms);
+
+// The fields alone (no range): finite, counts >= 0, scale 0 (unset) or in
+// the band; `required`: scale 0 is an error too.
+absl::Status CheckCorrectionFields(const v1::Correction& c, const std::string& field,
+                                   bool required = false);
+
+// The one check of a correction, on every path that stores one. Unset
+// (scale 0) is fine. Otherwise: every number finite, counts >= 0, scale in
+// the band, and the correction maps every sum of the range to > 0 with a
+// ratio >= kMinCorrectionScale. `range` is the table's (TableSumRange); the
+// correction's own range_min_ms, when set, narrows nothing: the smaller floor
+// is used. `required`: scale 0 (unset) is an error too. Errors are
+// INVALID_ARGUMENT "<field>.<name>: ...".
+absl::Status CheckCorrection(const v1::Correction& c, const std::string& field,
+                             SumRange range = {}, bool required = false);
+
+// Kendall's tau-b between two equally long series (ties handled).
+double KendallTau(const std::vector<double>& a, const std::vector<double>& b);
+
+// Thresholds that make a run "noisy" (documented in docs/measurement.md).
+struct NoiseLimits {
+  double max_reference_drift = 0.10;  // max/min - 1 of the per-round reference
+  double max_spread = 0.20;           // median over networks of (p90 - p10) / median
+  double max_half_rel_diff = 0.10;    // scales fitted on two disjoint halves
+  double bimodal_gap = 0.05;          // reference: gap between two clusters / median
+  int min_samples = 10;               // networks a stored fit needs
+};
+
+// One measured network.
+struct FitSample {
+  double sum_ms = 0;       // the table's block sum
+  double measured_ms = 0;  // median end-to-end
+  double spread = 0;       // (p90 - p10) / median of its repeats; 0 unknown
+  double macs = 0, params = 0;
+  std::string name;
+};
+
+struct FitInput {
+  std::vector<FitSample> samples;
+  SumRange range;                           // {0,0}: the samples' own range
+  double reference_drift = -1;              // < 0: unknown
+  std::vector<double> reference_rounds_ms;  // per-round reference (bimodality); may be empty
+  uint64_t seed = 0;
+  int64_t now_unix_ms = 0;                  // 0: now
+  bool accept_noisy = false;                // --accept-noisy
+};
+
+struct Refusal {
+  std::string field, reason;
+};
+
+// The fit and every figure validate reports about it.
+struct FitReport {
+  v1::Correction correction;  // with provenance
+  int samples = 0;
+  // Out of sample (leave-one-out: each network corrected by a fit on the others).
+  double within_10pct = 0, mape = 0;
+  double within_10pct_raw = 0, mape_raw = 0;  // raw block sums
+  double kendall_tau_lut = 0, kendall_tau_macs = 0, kendall_tau_params = 0;
+  std::vector<double> loo_ms;  // per sample, leave-one-out corrected prediction
+  double median_spread = 0;    // 0: unknown
+  double scale_half_a = 0, scale_half_b = 0, half_rel_diff = 0;
+  std::vector<Refusal> refusals;  // why it may not be stored
+  bool accept_noisy = false;      // --accept-noisy: noise refusals do not block storing
+  // May be stored: no refusal, or only noise refusals and accept_noisy.
+  // A refusal of the correction itself ("correction.*": unsafe) always blocks.
+  bool accepted() const;
+};
+
+// Validates FitInput numbers (finite, sums and times > 0, >= 3 samples);
+// INVALID_ARGUMENT naming "samples[i].field".
+absl::Status CheckFitInput(const FitInput& in);
+
+// Robust fit on (sum, measured) pairs, safe over `range`: Theil-Sen
+// (median of pairwise slopes, median intercept) when it is safe over the
+// range and beats a pure ratio out of sample by > 1 point of MAPE; otherwise
+// the median ratio (offset 0). `method` "" picks; "theil-sen"/"ratio-median"
+// force one. Returns scale/offset/fitted_on/mape_before/mape_after/method.
+v1::Correction RobustFit(const std::vector<double>& sums, const std::vector<double>& measured,
+                         SumRange range, const std::string& method = "");
+
+// Everything: fit, out-of-sample figures, reproducibility, noise and safety
+// checks. Call CheckFitInput first.
+FitReport FitAndCheck(const FitInput& in, const NoiseLimits& limits = {});
+
+// Noise refusals of one measured run: reference drift (max/min - 1; < 0
+// unknown) above the limit, a bimodal per-round reference, a median network
+// spread ((p90-p10)/median; 0 entries unknown) above the limit.
+std::vector<Refusal> CheckRunNoise(double reference_drift, const std::vector<double>& rounds_ms,
+                                   const std::vector<double>& spreads,
+                                   const NoiseLimits& limits = {});
+
+// A set of per-round reference times looks like two clusters.
+bool BimodalReference(const std::vector<double>& rounds_ms, double gap);
+
+// The JSON object fields shared by `validate --json` and `fit-correction
+// --json` (no braces): samples ... refusals.
+std::string FitReportJsonFields(const FitReport& r);
+// A string's JSON text without the quotes.
+std::string JsonEscape(const std::string& s);
+// Human-readable lines: reproducibility and every refusal.
+std::string FitReportText(const FitReport& r);
+
+}  // namespace lutnas
+
+#endif  // LUTNAS_LATENCY_MODELS_CORRECTION_H_
