@@ -153,11 +153,12 @@ class Workload:
     Runtime computes: time the OS gave to other processes is not counted,
     so a shared, overloaded host measures what an idle one would."""
 
-    def __init__(self, model, threads, name=None, clock="wall"):
+    def __init__(self, model, threads, name=None, clock="wall", flush=None):
         if clock == "thread" and threads != 1:
             raise ValueError("--clock thread needs --threads 1 (other threads' time is not "
                              "counted)")
         self.clock = CLOCKS[clock]
+        self.flush = flush  # written over before every timed run (see --flush-kib)
         self.name = name if name is not None else model
         self.sess = ort.InferenceSession(model, sess_options=session_options(threads),
                                          providers=["CPUExecutionProvider"])
@@ -188,6 +189,8 @@ class Workload:
 
     def run(self):
         clock, sess, binding = self.clock, self.sess, self.binding
+        if self.flush is not None:
+            self.flush[::16] += 1.0  # one write per 64-byte line: the weights leave the cache
         t0 = clock()
         sess.run_with_iobinding(binding)
         return (clock() - t0) * 1e3
@@ -225,17 +228,18 @@ def stats(samples):
 
 
 def bench(models, threads=1, warmup=3, rounds=9, min_ms=3.0, seed=1, reference_ms=0.0,
-          progress=None, clock="wall"):
+          progress=None, clock="wall", flush_kib=0):
     """Measures every model; returns (results, info). results: one dict per
     model, in order, with "model" and either the stats or "error"."""
     _load()
     ref = Workload(reference_model(), threads, name="reference", clock=clock)
+    flush = np.zeros(flush_kib * 256, dtype=np.float32) if flush_kib > 0 else None
     for _ in range(warmup + 2):
         ref.run()
     loaded, results = [], []
     for i, m in enumerate(models):
         try:
-            w = Workload(m, threads, clock=clock)
+            w = Workload(m, threads, clock=clock, flush=flush)
             for _ in range(warmup):
                 w.run()
         except Exception as e:  # noqa: BLE001 - a model that cannot run is that model's result
@@ -267,7 +271,8 @@ def bench(models, threads=1, warmup=3, rounds=9, min_ms=3.0, seed=1, reference_m
     drift = max(refs) / min(refs) - 1 if refs else 0.0
     info = {"tool": (f"{TOOL} (onnxruntime {ort.__version__}, CPUExecutionProvider, fp32, "
                      f"{threads} intra-op thread{'s' if threads != 1 else ''}, "
-                     f"graph optimisation all, {clock} clock)"),
+                     f"graph optimisation all, {clock} clock"
+                     + (f", {flush_kib} KiB flushed per run" if flush_kib > 0 else "") + ")"),
             "reference_ms": base, "reference_measured_ms": measured_ref,
             "reference_drift": drift, "threads": threads, "rounds": rounds, "clock": clock}
     return results, info
@@ -296,6 +301,10 @@ def add_arguments(p):
     p.add_argument("--reference-ms", type=float, default=None,
                    help="scale to this reference time (default $LUTNAS_REFERENCE_MS, else the "
                         "one measured at the start)")
+    p.add_argument("--flush-kib", type=int, default=0, metavar="KIB",
+                   help="write over this many KiB before every timed run (e.g. the L2 size), so "
+                        "a block's weights are not cache-hot as they never are inside a whole "
+                        "network (default 0: off)")
     p.add_argument("--json", dest="runner_json", action="store_true",
                    help="one JSON object per model")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -305,7 +314,8 @@ def add_arguments(p):
 def to_argv(a):
     """The command line that gives the namespace a (to re-run it elsewhere)."""
     argv = ["--threads", str(a.threads), "--warmup", str(a.warmup), "--rounds", str(a.rounds),
-            "--min-ms", repr(a.min_ms), "--seed", str(a.seed), "--clock", a.clock]
+            "--min-ms", repr(a.min_ms), "--seed", str(a.seed), "--clock", a.clock,
+            "--flush-kib", str(a.flush_kib)]
     if a.reference_ms is not None:
         argv += ["--reference-ms", repr(a.reference_ms)]
     if a.runner_json:
@@ -335,6 +345,8 @@ def run(a, error):
             p.error(f"{name}: must be >= {lo}, got {v}")
     if not a.min_ms >= 0:
         p.error(f"--min-ms: must be >= 0, got {a.min_ms}")
+    if not 0 <= a.flush_kib <= 1 << 20:
+        p.error(f"--flush-kib: must be in 0..{1 << 20}, got {a.flush_kib}")
     if a.clock == "thread" and a.threads != 1:
         p.error("--clock thread: needs --threads 1 (other threads' CPU time is not counted)")
     ref_ms = a.reference_ms
@@ -357,7 +369,7 @@ def run(a, error):
                   flush=True)
 
     results, info = bench(a.models, a.threads, a.warmup, a.rounds, a.min_ms, a.seed, ref_ms,
-                          progress, a.clock)
+                          progress, a.clock, a.flush_kib)
     if a.runner_json:
         for r in results:
             print(json.dumps(dict(r, **{k: info[k] for k in ("tool", "reference_ms")})))

@@ -7,7 +7,10 @@ against whole networks run end to end by the same tool.
 2. asks lutnasd for each one's prediction on --hardware (the block sum of the
    latest table version, its MACs and params);
 3. exports every network to ONNX (or TorchScript) and runs --command on it
-   exactly as `lutnas profile-external` does (batches; {model} or {models});
+   exactly as `lutnas profile-external` does (batches; {model} or {models}),
+   with $LUTNAS_REFERENCE_MS set to the table's reference_ms, so that a
+   runner that speaks lutnas' protocol (bench-onnx) reports in the table's
+   time units;
 4. writes the pairs (sum_ms, measured_ms, spread, macs, params) and fits the
    correction with `lutnas-profile fit-correction --json` (robust fit,
    leave-one-out accuracy, refusals when the data are noisy or unsafe);
@@ -155,6 +158,10 @@ def cmd_validate_external(args, client):
         preds[name] = p
     versions = {p.table_version for p in preds.values()}
     version = max(versions)
+    table = next((t for t in client.list_tables(args.hardware) if t.version == version), None)
+    if table is not None and table.reference_ms > 0:
+        # the networks in the table's time units, as lutnas-profile validate scales them
+        runner.reference_ms = table.reference_ms
     print(f"validate-external: {len(nets)} networks on {args.hardware} (table version "
           f"{version}), {args.format} models", file=sys.stderr)
     measured = measure_networks(nets, runner, args.batch)
