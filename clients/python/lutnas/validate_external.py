@@ -36,6 +36,7 @@ import tempfile
 from pathlib import Path
 
 from . import external, tools
+from .errors import InvalidArgument
 
 REFUSED = 3
 
@@ -128,6 +129,16 @@ def correction_fields(client, corr):
     return {k: v for k, v in corr.items() if k in fields}
 
 
+def table_sum_floor(entries):
+    """Smallest block sum a network can get from a table: its smallest measured
+    block entry plus its smallest measured head entry (0: unknown)."""
+    blocks, heads = [], []
+    for e in entries:
+        if e.status == 1 and e.median_ms > 0:  # ENTRY_MEASURED
+            (heads if e.key.startswith("head:") else blocks).append(e.median_ms)
+    return min(blocks) + min(heads) if blocks and heads else 0.0
+
+
 def _prediction(resp, hardware):
     for p in resp.predictions:
         if p.hardware == hardware:
@@ -158,8 +169,8 @@ def cmd_validate_external(args, client):
         preds[name] = p
     versions = {p.table_version for p in preds.values()}
     version = max(versions)
-    table = next((t for t in client.list_tables(args.hardware) if t.version == version), None)
-    if table is not None and table.reference_ms > 0:
+    table, entries = client.export_table(args.hardware, version)
+    if table.reference_ms > 0:
         # the networks in the table's time units, as lutnas-profile validate scales them
         runner.reference_ms = table.reference_ms
     print(f"validate-external: {len(nets)} networks on {args.hardware} (table version "
@@ -191,6 +202,10 @@ def cmd_validate_external(args, client):
              "samples": [{"sum_ms": r["sum_ms"], "measured_ms": r["measured_ms"],
                           "spread": r["spread"], "macs": macs_params[r["name"]][0],
                           "params": macs_params[r["name"]][1]} for r in ok]}
+    lo = table_sum_floor(entries)
+    if lo > 0:  # the floor SetCorrection checks a correction against (issue 10)
+        pairs["range_ms"] = [min(lo, min(r["sum_ms"] for r in ok)),
+                             max(r["sum_ms"] for r in ok)]
     if runner.reference_drift is not None:
         pairs["reference_drift"] = runner.reference_drift
     if args.pairs_out:
@@ -202,10 +217,17 @@ def cmd_validate_external(args, client):
                 "networks": rows})
     if code == 0 and fit.get("accepted", True) and not args.dry_run:
         corr = correction_fields(client, fit["correction"])
-        stored = client.set_correction(args.hardware, version, corr)
-        fit["stored"] = True
-        fit["stored_correction"] = {"scale": stored.correction.scale,
-                                    "offset_ms": stored.correction.offset_ms}
+        try:
+            stored = client.set_correction(args.hardware, version, corr)
+        except InvalidArgument as e:  # the daemon's check refused it: nothing stored
+            field, _, reason = str(e.details).partition(": ")
+            fit["accepted"] = False
+            fit.setdefault("refusals", []).append({"field": field, "reason": reason or field})
+            code = REFUSED
+        else:
+            fit["stored"] = True
+            fit["stored_correction"] = {"scale": stored.correction.scale,
+                                        "offset_ms": stored.correction.offset_ms}
     _report(args, fit)
     return 0 if code == 0 else REFUSED
 
