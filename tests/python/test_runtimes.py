@@ -259,7 +259,7 @@ def test_validate_external_fits_stores_and_predicts_with_it(
                   "kendall_tau_lut", "kendall_tau_macs", "kendall_tau_params",
                   "loo_within_10pct", "loo_mape", "correction", "accepted", "refusals"):
         assert field in res, field
-    assert res["samples"] == 12 and res["accepted"] and res["stored"]
+    assert res["samples"] == 12 and res["accepted"] and res["stored"] and res["spread_known"]
     assert res["table_version"] == version and "onnxruntime 1.26.0" in res["tool"]
     assert len(res["networks"]) == 12 and all(n["measured_ms"] > 0 for n in res["networks"])
     corr = res["correction"]

@@ -176,9 +176,10 @@ def cmd_validate_external(args, client):
     print(f"validate-external: {len(nets)} networks on {args.hardware} (table version "
           f"{version}), {args.format} models", file=sys.stderr)
     measured = measure_networks(nets, runner, args.batch)
-    rows, failed = [], []
+    rows, failed, stats_of = [], [], {}
     for name, arch in nets:
         ms, stats, err = measured[name]
+        stats_of[name] = stats
         p = preds[name]
         row = {"name": name, "sum_ms": p.sum_ms, "predicted_ms": p.latency_ms,
                "measured_fraction": p.measured_fraction, "measured_ms": ms}
@@ -211,7 +212,12 @@ def cmd_validate_external(args, client):
     if args.pairs_out:
         with open(args.pairs_out, "w") as f:
             json.dump(pairs, f, indent=1)
+    spread_known = any(stats_of.get(r["name"], {}).get("samples", 1) > 1 for r in ok)
+    if not spread_known:
+        for smp in pairs["samples"]:
+            smp.pop("spread", None)  # unknown, not 0: the tool printed one number per run
     code, fit = fit_correction(pairs, args.accept_noisy)
+    fit["spread_known"] = spread_known
     fit.update({"hardware": args.hardware, "table_version": int(version), "stored": False,
                 "tool": runner.tool(args.command_line), "failed": len(failed),
                 "networks": rows})
@@ -274,6 +280,9 @@ def _report(args, fit):
     print(f"correction: scale {c.get('scale', 0):.4f}, offset {c.get('offset_ms', 0):.4f} ms")
     for r in fit.get("refusals") or []:
         print(f"refused: {r.get('field')}: {r.get('reason')}")
+    if not fit.get("spread_known", True):
+        print("warning: the tool printed one latency per run, so the networks' spread is "
+              "unknown and the noise checks could not look at it")
     if fit["stored"]:
         print(f"stored as the correction of {fit['hardware']} version {fit['table_version']}")
     elif fit.get("refusals"):
