@@ -5,10 +5,14 @@
 //   lutnas-inspect --space SPACE.json --keys     every latency-table key
 //   lutnas-inspect --keys FILE|- [--bytes N]     JSON line of costs per key
 //   lutnas-inspect --key KEY --pytorch           PyTorch code of one key
+//   lutnas-inspect --space SPACE.json --sample N [--seed S]
+//       N distinct random networks of the space (canonical), as a JSON array
+//       of {"hash", "arch"}, drawn as lutnas-profile validate draws them
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +21,7 @@
 #include "latency_models/export_pytorch.h"
 #include "search/space/space.h"
 #include "search/space/arch_util.h"
+#include "search/space/rng.h"
 
 namespace {
 
@@ -26,6 +31,7 @@ int Usage() {
                "       lutnas-inspect --space SPACE.json --keys\n"
                "       lutnas-inspect --keys FILE|- [--bytes N]\n"
                "       lutnas-inspect --key KEY --pytorch\n"
+               "       lutnas-inspect --space SPACE.json --sample N [--seed S]\n"
                "  --bytes N  bytes per element for memory access cost (default 4 = fp32)\n");
   return 2;
 }
@@ -56,18 +62,41 @@ int KeyCosts(std::istream& in, int bytes) {
 
 std::string Shape3(const lutnas::Shape& s) { return s.ToString(); }
 
+// N distinct random networks of a space as a JSON array (validate-external).
+int SampleNetworks(const lutnas::Space& space, int n, uint64_t seed) {
+  lutnas::Rng rng(seed);
+  std::set<std::string> seen;
+  std::string out = "[";
+  int got = 0;
+  for (int tries = 0; got < n && tries < n * 50; ++tries) {
+    auto arch = lutnas::Canonicalize(space.ToArchitecture(space.Sample(rng)));
+    const std::string hash = lutnas::ArchHash(arch);
+    if (!seen.insert(hash).second) continue;
+    absl::StrAppend(&out, got ? ",\n" : "\n", "{\"hash\": \"", hash, "\", \"arch\": ",
+                    lutnas::ArchitectureToJson(arch), "}");
+    ++got;
+  }
+  out += "\n]\n";
+  std::fputs(out.c_str(), stdout);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string path, space, keys, key;
   bool json = false, pytorch = false, list_keys = false;
-  int bytes = 4;
+  int bytes = 4, sample = 0;
+  uint64_t seed = 1;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json")) json = true;
     else if (!std::strcmp(argv[i], "--pytorch")) pytorch = true;
     else if (!std::strcmp(argv[i], "--bytes") && i + 1 < argc) bytes = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--space") && i + 1 < argc) space = argv[++i];
     else if (!std::strcmp(argv[i], "--key") && i + 1 < argc) key = argv[++i];
+    else if (!std::strcmp(argv[i], "--sample") && i + 1 < argc) sample = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--seed") && i + 1 < argc)
+      seed = std::strtoull(argv[++i], nullptr, 10);
     else if (!std::strcmp(argv[i], "--keys")) {
       if (i + 1 < argc && argv[i + 1][0] != '-') keys = argv[++i];
       else if (i + 1 < argc && !std::strcmp(argv[i + 1], "-")) keys = argv[++i];
@@ -75,10 +104,11 @@ int main(int argc, char** argv) {
     } else if (argv[i][0] == '-') return Usage();
     else path = argv[i];
   }
-  if (bytes < 1 || bytes > 8) return Usage();
+  if (bytes < 1 || bytes > 8 || sample < 0 || sample > 100000) return Usage();
   if (!space.empty()) {
     auto sp = lutnas::Space::Load(space);
     if (!sp.ok()) return Fail(sp.status());
+    if (sample > 0) return SampleNetworks(**sp, sample, seed);
     for (const auto& k : (*sp)->EnumerateKeys()) std::printf("%s\n", k.key.c_str());
     return 0;
   }

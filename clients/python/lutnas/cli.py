@@ -253,6 +253,10 @@ def build_parser():
     # edge hardware: vendor-tool tables, what a table says about a device
     external.add_parser(sub, _json_flag)
     insights.add_parser(sub, _json_flag)
+    from . import bench_cli, validate_external  # runtimes: ONNX Runtime runner, e2e validation
+
+    bench_cli.add_parser(sub)
+    validate_external.add_parser(sub, _json_flag)
     return p
 
 

@@ -42,7 +42,14 @@ from pathlib import Path
 
 from . import tablefile, tools
 
-PLACEHOLDERS = ("{model}", "{onnx}", "{torchscript}")
+PLACEHOLDERS = ("{model}", "{onnx}", "{torchscript}", "{models}")
+MANY = "{models}"  # an argument of its own: replaced by every model of a batch
+DEFAULT_BATCH = 64
+# Lines a runner may print to speak lutnas' measurement protocol (bench-onnx does):
+TOOL_LINE = re.compile(r"^# tool: (.+)$", re.M)
+REFERENCE_LINE = re.compile(r"^# reference_ms: ([0-9.eE+-]+)\s*$", re.M)
+DRIFT_LINE = re.compile(r"^# reference_drift: ([0-9.eE+-]+)\s*$", re.M)
+STAT_FIELDS = {"iqr_ms": float, "p10_ms": float, "p90_ms": float, "samples": int}
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
 OPSET = 13
 ERROR_CHARS = 300
@@ -77,6 +84,13 @@ def command_template(command):
                             "which is replaced by the exported model's path")
     if any(p in argv[0] for p in PLACEHOLDERS + ("{key}",)):
         raise ExternalError("--command: the program itself cannot be a placeholder")
+    if any(MANY in a and a != MANY for a in argv):
+        raise ExternalError("--command: {models} must be an argument of its own "
+                            "(it becomes one argument per model)")
+    if MANY in argv and any(p in a for a in argv for p in ("{model}", "{onnx}", "{torchscript}",
+                                                          "{key}")):
+        raise ExternalError("--command: {models} cannot be combined with {model}, {onnx}, "
+                            "{torchscript} or {key} (they name one model)")
     if os.sep not in argv[0] and shutil.which(argv[0]) is None:
         raise ExternalError(f"--command: {argv[0]}: command not found")
     if os.sep in argv[0] and not (os.path.isfile(argv[0]) and os.access(argv[0], os.X_OK)):
@@ -87,11 +101,21 @@ def command_template(command):
 def formats_needed(argv, fmt):
     """Export formats the command's placeholders refer to."""
     text = " ".join(argv)
+    if MANY in argv:
+        return [fmt]
     need = []
     for f in ("onnx", "torchscript"):
         if "{" + f + "}" in text or ("{model}" in text and fmt == f):
             need.append(f)
     return need
+
+
+def fill_many(argv, paths):
+    """argv with the {models} argument replaced by every path."""
+    out = []
+    for a in argv:
+        out.extend(paths) if a == MANY else out.append(a)
+    return out
 
 
 def fill(argv, files, key):
@@ -148,14 +172,14 @@ def _space_name(path):
 
 
 # ------------------------------------------------------------ export
-def export_key(key, workdir, formats, stem):
-    """Exports one key's module; returns {format: path, "model": path of the
-    first format}. Raises ExportError with a short reason."""
+def export_code(code, workdir, formats, stem):
+    """Exports the module lutnas-inspect's PyTorch code defines (build_model(),
+    INPUT_SHAPE, batch 1); returns {format: path}. torch is imported once per
+    process, so a batch of exports costs one export each, no process start."""
     from .torch_export import load_module, require_torch
 
     torch = require_torch()
-    code = tools.key_pytorch(key)
-    module = load_module(code, "lutnas_key")
+    module = load_module(code, "lutnas_export")
     model = module.build_model()
     model.eval()
     shape = tuple(module.INPUT_SHAPE)
@@ -175,6 +199,18 @@ def export_key(key, workdir, formats, stem):
                 torch.jit.trace(model, dummy).save(path)
             files[f] = path
     return files
+
+
+def export_key(key, workdir, formats, stem):
+    """Exports one key's module; returns {format: path}. Raises on failure."""
+    return export_code(tools.key_pytorch(key), workdir, formats, stem)
+
+
+def export_failure(e, formats):
+    """The short error of an export that raised e."""
+    if isinstance(e, tools.ToolError):
+        return _short(f"export: {e}")
+    return _short(f"export to {'/'.join(formats)} failed: {type(e).__name__}: {e}")
 
 
 # ------------------------------------------------------------ running
@@ -212,35 +248,117 @@ def run_command(argv, timeout, env=None):
         raise
 
 
-def measure_one(argv, rx, timeout, env=None):
-    """(latency_ms, None) or (None, error) for one filled-in command."""
-    try:
-        rc, out, err = run_command(argv, timeout, env)
-    except OSError as e:
-        return None, _short(f"{argv[0]}: {e.strerror or e}")
-    said = _last_line(err) or _last_line(out)
-    if rc is None:
-        return None, _short(f"timed out after {timeout:g} s" + (f": {said}" if said else ""))
-    if rc != 0:
-        why = f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"
-        return None, _short(f"{said} ({why})" if said else why)
-    m = rx.search(out) or rx.search(err)
-    if not m:
-        return None, _short(f"no latency in the output (--parse {rx.pattern!r} did not match)"
-                            + (f": {said}" if said else ""))
+UNITS = {"ms": 1.0, "us": 1e-3, "\u00b5s": 1e-3, "ns": 1e-6, "s": 1e3}
+
+
+def _latency(m):
+    """(ms, None) or (None, error) from a --parse match. A group named unit
+    (ms, us, µs, ns, s) gives the unit of group 1 (benchmark_app prints "us"
+    below 1 ms); without it group 1 is in ms."""
     text = m.group(1)
     try:
         ms = float(text)
     except (TypeError, ValueError):
         return None, _short(f"parsed latency {text!r} is not a number")
+    unit = m.groupdict().get("unit")
+    if unit is not None:
+        if unit.strip() not in UNITS:
+            return None, _short(f"parsed unit {unit!r} is none of {', '.join(UNITS)}")
+        ms *= UNITS[unit.strip()]
     if not (ms > 0 and ms < float("inf")):
         return None, _short(f"parsed latency {text!r} is not a positive number")
     return ms, None
 
 
-def measured_entry(key, ms):
-    return {"key": key, "median_ms": ms, "iqr_ms": 0.0, "p10_ms": ms, "p90_ms": ms,
-            "samples": 1, "status": "ENTRY_MEASURED", "error": ""}
+def _run_failure(rc, out, err, timeout):
+    """The error of a run that timed out or exited non-zero, else None."""
+    said = _last_line(err) or _last_line(out)
+    if rc is None:
+        return _short(f"timed out after {timeout:g} s" + (f": {said}" if said else ""))
+    if rc != 0:
+        why = f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"
+        return _short(f"{said} ({why})" if said else why)
+    return None
+
+
+def measure_one(argv, rx, timeout, env=None):
+    """(latency_ms, None) or (None, error) for one filled-in command."""
+    ms, err, _ = measure_one_output(argv, rx, timeout, env)
+    return ms, err
+
+
+def measure_one_output(argv, rx, timeout, env=None):
+    """measure_one plus the command's stdout + stderr (for the tool's version)."""
+    try:
+        rc, out, err = run_command(argv, timeout, env)
+    except OSError as e:
+        return None, _short(f"{argv[0]}: {e.strerror or e}"), ""
+    failure = _run_failure(rc, out, err, timeout)
+    if failure:
+        return None, failure, out + err
+    m = rx.search(out) or rx.search(err)
+    if not m:
+        said = _last_line(err) or _last_line(out)
+        return None, _short(f"no latency in the output (--parse {rx.pattern!r} did not match)"
+                            + (f": {said}" if said else "")), out + err
+    ms, error = _latency(m)
+    return ms, error, out + err
+
+
+def _line_stats(line):
+    """iqr_ms=, p10_ms=, p90_ms=, samples= fields of a runner's line (lutnas'
+    protocol; a vendor tool prints none and gets zeros)."""
+    got = {}
+    for name, kind in STAT_FIELDS.items():
+        m = re.search(r"(?:^|\s)" + name + r"=([0-9.eE+-]+)", line)
+        if m:
+            try:
+                got[name] = kind(float(m.group(1))) if kind is int else kind(m.group(1))
+            except ValueError:
+                pass
+    return got
+
+
+def measure_many(argv, paths, rx, timeout, env=None):
+    """Runs one command on many models: ([(ms, stats, error) per path], output).
+
+    Each model's result is the line of stdout (else stderr) that names its
+    path (or, failing that, its file name): --parse applied to that line, or
+    the line's `error=...` text. A model without a line fails with the run's
+    own failure (timeout, exit status) or "no output line"."""
+    try:
+        rc, out, err = run_command(fill_many(argv, paths), timeout, env)
+    except OSError as e:
+        return [(None, {}, _short(f"{argv[0]}: {e.strerror or e}"))] * len(paths), ""
+    lines = [ln for ln in (out.splitlines() + err.splitlines()) if ln.strip()]
+    failure = _run_failure(rc, out, err, timeout)
+    results = []
+    for path in paths:
+        line = next((ln for ln in lines if ln.rstrip().endswith(path)), None)
+        if line is None:
+            base = os.path.basename(path)
+            line = next((ln for ln in lines if base in ln), None)
+        if line is None:
+            results.append((None, {}, failure or _short(
+                f"no line naming {os.path.basename(path)} in the tool's output")))
+            continue
+        m = rx.search(line)
+        if not m:
+            e = re.search(r"(?:^|\s)error=(.*?)(?:\s+model=.*)?$", line)
+            results.append((None, {}, _short(e.group(1) if e else
+                                             f"--parse {rx.pattern!r} did not match its line: "
+                                             f"{line.strip()}")))
+            continue
+        ms, error = _latency(m)
+        results.append((ms, _line_stats(line) if error is None else {}, error))
+    return results, out + err
+
+
+def measured_entry(key, ms, stats=None):
+    stats = stats or {}
+    return {"key": key, "median_ms": ms, "iqr_ms": stats.get("iqr_ms", 0.0),
+            "p10_ms": stats.get("p10_ms", ms), "p90_ms": stats.get("p90_ms", ms),
+            "samples": stats.get("samples", 1), "status": "ENTRY_MEASURED", "error": ""}
 
 
 def failed_entry(key, error):
@@ -283,47 +401,138 @@ class Progress:
             self.stream.flush()
 
 
+class Runner:
+    """Runs --command on exported models in batches, one command per model
+    ({model}) or one per batch ({models}), and keeps what the tool says of
+    itself: its `# tool:` line (or --version-parse's match) and its
+    `# reference_ms:` line, which later batches get as $LUTNAS_REFERENCE_MS so
+    that every batch reports in the time units of the first."""
+
+    def __init__(self, command, parse, fmt="onnx", timeout=300.0, version_parse=None):
+        self.argv = command_template(command)
+        self.rx = compile_parse(parse)
+        self.fmt = fmt
+        self.timeout = timeout
+        self.many = MANY in self.argv
+        self.formats = formats_needed(self.argv, fmt)
+        self.version_rx = None
+        if version_parse:
+            try:
+                self.version_rx = re.compile(version_parse, re.M)
+            except re.error as e:
+                raise ExternalError(f"--version-parse: not a regular expression: {e}") from None
+            if self.version_rx.groups < 1:
+                raise ExternalError("--version-parse: needs a group around the version")
+        self.tool_version = ""
+        self.reference_ms = 0.0
+        self.reference_drift = None  # the largest a run reported (None: the tool reports none)
+
+    def _learn(self, text):
+        for m in DRIFT_LINE.finditer(text):
+            try:
+                d = float(m.group(1))
+            except ValueError:
+                continue
+            self.reference_drift = d if self.reference_drift is None else max(d, self.reference_drift)
+        if not self.tool_version:
+            m = (self.version_rx or TOOL_LINE).search(text)
+            if m:
+                self.tool_version = " ".join(m.group(1).split())
+        if not self.reference_ms:
+            m = REFERENCE_LINE.search(text)
+            if m:
+                try:
+                    self.reference_ms = max(0.0, float(m.group(1)))
+                except ValueError:
+                    pass
+
+    def env(self, extra=None):
+        env = dict(os.environ, **(extra or {}))
+        if self.reference_ms > 0:
+            env["LUTNAS_REFERENCE_MS"] = repr(self.reference_ms)
+        return env
+
+    def run(self, items):
+        """items: [(key, files)] with files exported; [(ms, stats, error)]."""
+        if self.many:
+            paths = [files["model"] for _, files in items]
+            env = self.env({"LUTNAS_MODEL": paths[0] if len(paths) == 1 else ""})
+            results, text = measure_many(self.argv, paths, self.rx,
+                                         self.timeout * max(1, len(paths)), env)
+            self._learn(text)
+            return results
+        out = []
+        for key, files in items:
+            env = self.env({"LUTNAS_KEY": key, "LUTNAS_MODEL": files["model"]})
+            ms, err, text = measure_one_output(fill(self.argv, files, key), self.rx,
+                                               self.timeout, env)
+            self._learn(text)
+            out.append((ms, {}, err))
+        return out
+
+    def tool(self, command):
+        return f"{command} [{self.tool_version}]" if self.tool_version else command
+
+
+def run_batches(items, runner, workdir, export, name_of, batch=DEFAULT_BATCH, bar=None,
+                on_result=None):
+    """Exports and measures items (keys or networks) batch by batch: the
+    batch's exports, then the tool on them. export(item, workdir, formats,
+    stem) -> {format: path} raises on failure; on_result(item, ms, stats,
+    error) is called per item, in order."""
+    done = 0
+    for b0 in range(0, len(items), batch):
+        chunk = items[b0:b0 + batch]
+        ready, results = [], {}
+        for i, item in enumerate(chunk, b0 + 1):
+            try:
+                files = export(item, workdir, runner.formats, f"{i:04d}-{slug(name_of(item))}")
+            except Exception as e:  # noqa: BLE001 - any export failure is this item's
+                results[i] = (None, {}, export_failure(e, runner.formats))
+            else:
+                files["model"] = files.get(runner.fmt) or next(iter(files.values()))
+                ready.append((i, item, files))
+        try:
+            if ready:
+                got = runner.run([(name_of(item), files) for _, item, files in ready])
+                for (i, _, _), r in zip(ready, got):
+                    results[i] = r
+        finally:
+            for _, _, files in ready:
+                for f in set(files.values()):
+                    try:
+                        os.unlink(f)
+                    except OSError:
+                        pass
+        for i, item in enumerate(chunk, b0 + 1):
+            ms, stats, err = results[i]
+            on_result(item, ms, stats, err)
+            done += 1
+            if bar:
+                bar.update(done, name_of(item), f"{ms:.4g} ms" if err is None
+                           else f"failed: {err[:80]}")
+
+
 def profile(keys, command, parse, fmt="onnx", timeout=300.0, progress=True, stream=None,
-            entries=None):
+            entries=None, batch=DEFAULT_BATCH, runner=None):
     """Measures keys with the command; returns one entry dict per key, in order.
     entries: a list to append to as keys finish (the caller keeps what was
-    measured if the run is interrupted)."""
+    measured if the run is interrupted). runner: a Runner (it then also knows
+    the tool's version and reference after the run)."""
     from .torch_export import require_torch
 
     require_torch()  # TorchMissing once, not as every key's failure
-    argv = command_template(command)
-    rx = compile_parse(parse)
-    formats = formats_needed(argv, fmt)
+    runner = runner or Runner(command, parse, fmt, timeout)
     bar = Progress(len(keys), stream) if progress else None
     entries = [] if entries is None else entries
+
+    def on_result(key, ms, stats, err):
+        entries.append(measured_entry(key, ms, stats) if err is None else failed_entry(key, err))
+
     with tempfile.TemporaryDirectory(prefix="lutnas-external-") as workdir:
         try:
-            for i, key in enumerate(keys, 1):
-                stem = f"{i:04d}-{slug(key)}"
-                files = {}
-                try:
-                    files = export_key(key, workdir, formats, stem)
-                except tools.ToolError as e:
-                    entry = failed_entry(key, _short(f"export: {e}"))
-                except Exception as e:  # noqa: BLE001 - any export failure is this key's
-                    entry = failed_entry(key, _short(f"export to {'/'.join(formats)} failed: "
-                                                     f"{type(e).__name__}: {e}"))
-                else:
-                    files["model"] = files.get(fmt) or next(iter(files.values()))
-                    env = dict(os.environ, LUTNAS_KEY=key, LUTNAS_MODEL=files["model"])
-                    ms, err = measure_one(fill(argv, files, key), rx, timeout, env)
-                    entry = measured_entry(key, ms) if err is None else failed_entry(key, err)
-                finally:
-                    for f in set(files.values()):
-                        try:
-                            os.unlink(f)
-                        except OSError:
-                            pass
-                entries.append(entry)
-                if bar:
-                    result = (f"{entry['median_ms']:.4g} ms" if entry["status"] == "ENTRY_MEASURED"
-                              else f"failed: {entry['error'][:80]}")
-                    bar.update(i, key, result)
+            run_batches(keys, runner, workdir, lambda *a: export_key(*a), lambda k: k, batch,
+                        bar, on_result)
         finally:
             if bar:
                 bar.close()
@@ -355,10 +564,15 @@ def cmd_profile_external(args, client):
     print(f"profile-external: {len(keys)} keys of {space_name or 'the key list'} on "
           f"{args.hardware}, {args.format} models", file=sys.stderr)
     info = table_info(args.hardware, args.command_line, space_name)
+    runner = Runner(args.command_line, args.parse, args.format, args.tool_timeout,
+                    getattr(args, "version_parse", None))
     entries = []
     try:
         profile(keys, args.command_line, args.parse, args.format, args.tool_timeout,
-                entries=entries)
+                entries=entries, batch=getattr(args, "batch", DEFAULT_BATCH), runner=runner)
+        info["tool"] = runner.tool(args.command_line)
+        if runner.reference_ms > 0:
+            info["reference_ms"] = runner.reference_ms
     except KeyboardInterrupt:
         if entries:
             path = _save_fallback(entries, info)
@@ -404,7 +618,10 @@ DESCRIPTION = """\
 Measures a latency table with your benchmark tool: every key of --space (or
 --keys-file) is exported as ONNX (opset 13, batch 1) or TorchScript, --command
 runs on it ({model} -> the exported file; also {onnx}, {torchscript}, {key}),
-and --parse's first group is the latency in ms. A key the tool cannot compile
+and --parse's first group is the latency in ms. A tool that takes many models
+per run gets {models} (one argument per model of a --batch); its output line
+naming a model's path is that model's result (lutnas bench-onnx prints such
+lines, with iqr_ms/p10_ms/p90_ms/samples, and a reference for drift). A key the tool cannot compile
 or run is stored as failed with the tool's last message line. The table is
 uploaded as a new version of --hardware (or written to --out)."""
 
@@ -414,7 +631,22 @@ examples:
       --command 'trtexec --onnx={model} --int8' --parse 'mean = ([0-9.]+) ms'
   lutnas profile-external --space search/spaces/edge.json --hardware rk3588-npu \\
       --command 'ssh rk3588 ./bench_one.sh {model}' --parse 'Avg.*?([0-9.]+) ?ms'
+  lutnas profile-external --space search/spaces/edge.json --hardware host-ort \\
+      --command '.venv/bin/python -m lutnas.bench_onnx {models}' --parse 'median_ms=([0-9.e+-]+)'
+  lutnas profile-external --space search/spaces/edge.json --hardware host-openvino \\
+      --command '.venv/bin/benchmark_app -m {model} -d CPU -load_config ov.json -api sync -t 1' \\
+      --parse 'Median: +([0-9.]+) (?P<unit>ms|us)' --version-parse 'Build \\.+ (\\S+)'
 The command runs without a shell: use sh -c '...' for pipes."""
+
+
+def _batch_size(text):
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= n <= 4096:
+        raise argparse.ArgumentTypeError(f"must be in 1..4096, got {n}")
+    return n
 
 
 def add_parser(sub, json_flag):
@@ -436,6 +668,12 @@ def add_parser(sub, json_flag):
                    help="what {model} is (default onnx)")
     c.add_argument("--timeout", dest="tool_timeout", type=float, default=300.0, metavar="S",
                    help="seconds per key before the command is killed (default 300)")
+    c.add_argument("--batch", type=_batch_size, default=DEFAULT_BATCH, metavar="N",
+                   help=f"models exported per batch; with {{models}}, per command "
+                        f"(default {DEFAULT_BATCH})")
+    c.add_argument("--version-parse", metavar="REGEX",
+                   help="regex whose first group, in the tool's output, is its version (kept "
+                        "in the table's tool field; default: a '# tool: ...' line)")
     c.add_argument("--out", metavar="FILE.csv", help="write a CSV instead of uploading")
     c.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N keys")
     json_flag(c)

@@ -1,0 +1,58 @@
+"""`lutnas bench-onnx` in the CLI: runs lutnas/bench_onnx.py (which needs only
+numpy and onnxruntime) in this Python if it has onnxruntime, else in one that
+has: $LUTNAS_ORT_PYTHON, or the checkout's .venv/bin/python (scripts/bootstrap
+installs the pinned onnxruntime there)."""
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from .external import ExternalError
+
+HERE = Path(__file__).resolve().parent
+RUNNER = HERE / "bench_onnx.py"
+
+
+class RunnerMissing(ExternalError):
+    """No Python with onnxruntime was found."""
+
+
+def ort_python():
+    """A Python that can import onnxruntime: None for this one, else its path."""
+    if importlib.util.find_spec("onnxruntime") is not None:
+        return None
+    candidates = []
+    if os.environ.get("LUTNAS_ORT_PYTHON"):
+        candidates.append(Path(os.environ["LUTNAS_ORT_PYTHON"]))
+    candidates.append(HERE.parents[2] / ".venv" / "bin" / "python")
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return str(c)
+    raise RunnerMissing("bench-onnx needs onnxruntime, which this Python cannot import and no "
+                        "$LUTNAS_ORT_PYTHON or .venv/bin/python was found: pip install "
+                        "onnxruntime (or run scripts/bootstrap)")
+
+
+def cmd_bench_onnx(args, client=None):
+    from . import bench_onnx
+
+    python = ort_python()
+    if python is None:
+        return bench_onnx.run(args, args.subparser.error)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = bench_onnx.to_argv(args)
+    os.execv(python, [python, str(RUNNER), *argv])
+    return 0  # not reached
+
+
+def add_parser(sub):
+    from . import bench_onnx  # argparse only: numpy/onnxruntime are imported when it runs
+
+    c = sub.add_parser("bench-onnx", description=bench_onnx.DESCRIPTION,
+                       help="time ONNX models with ONNX Runtime (warm-up, interleaved rounds, "
+                            "drift reference), many per process")
+    bench_onnx.add_arguments(c)
+    c.set_defaults(func=cmd_bench_onnx, subparser=c)
+    return c

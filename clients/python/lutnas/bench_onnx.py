@@ -1,0 +1,387 @@
+#!/usr/bin/env python3
+"""`lutnas bench-onnx`: times ONNX models with ONNX Runtime the way
+lutnas-profile times blocks, many models per process.
+
+This file depends on nothing but the standard library, numpy and onnxruntime,
+so it runs on an ARM board after `pip install onnxruntime`: copy it there and
+run `python3 bench_onnx.py MODEL.onnx [MODEL2.onnx ...]` (or, with the lutnas
+client installed, `lutnas bench-onnx ...` / `python3 -m lutnas.bench_onnx`).
+
+Method (docs/measurement.md, as in latency_models/profiler.cc):
+1. one session per model: CPU execution provider, fp32, --threads intra-op
+   threads (default 1), 1 inter-op thread, sequential execution, every graph
+   optimisation on (ORT_ENABLE_ALL: conv+bn+activation fusion etc.);
+   random inputs of the model's fixed shape (a symbolic dim is taken as 1);
+2. every model is run --warmup times untimed;
+3. --rounds rounds; in each, a reference workload (a 3x3 convolution,
+   32 channels, 56x56, built here as an ONNX graph: median of 7 runs) is timed
+   first, then every model once (>= 3 runs and >= --min-ms, at most 40) in a
+   freshly shuffled, seeded order, so slow drift spreads over all models;
+4. every round's samples are scaled by reference_ms / that round's
+   reference; reference_ms is measured once at the start, or given with
+   --reference-ms (or $LUTNAS_REFERENCE_MS) so that several processes (the
+   batches of `lutnas profile-external`) report in the same time units;
+5. per model: median, IQR, p10, p90 over all samples.
+Inputs and outputs are bound once to fixed buffers (IOBinding), so a run is
+the model's compute, without a copy of its activations in and out.
+
+Output (stdout), one line per model, path last:
+    median_ms=0.41 iqr_ms=0.012 p10_ms=0.4 p90_ms=0.43 samples=63 spread=0.073 model=a.onnx
+a model that cannot be loaded or run:
+    error=INVALID_GRAPH: ... model=b.onnx
+and `# tool: ...`, `# reference_ms: ...`, `# reference_drift: ...` lines.
+With --json, one JSON object per model instead. Exit status 0 when every model
+was measured, 1 when some failed, 2 on bad arguments.
+"""
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+
+TOOL = "bench-onnx 1"
+REF_CHANNELS, REF_SIZE = 32, 56
+MIN_SAMPLES, MAX_SAMPLES, REF_RUNS = 3, 40, 7
+
+
+def _fatal(msg, code=2):
+    print(f"bench-onnx: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+np = ort = None  # imported by _load(): `lutnas --help` must not need them
+
+
+def _load():
+    global np, ort
+    if ort is not None:
+        return
+    try:
+        import numpy
+    except ImportError as e:  # the message is the point
+        _fatal(f"needs numpy ({e}); pip install numpy")
+    try:
+        import onnxruntime
+    except ImportError as e:
+        _fatal(f"needs ONNX Runtime ({e}); pip install onnxruntime")
+    np, ort = numpy, onnxruntime
+
+
+# ------------------------------------------------------------ the reference workload
+# A minimal ONNX model written as protobuf bytes by hand (the `onnx` package
+# is not a dependency of onnxruntime, so it may be missing on the board).
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _int(num, v):
+    return _varint(num << 3) + _varint(v)
+
+
+def _bytes(num, payload):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return _varint(num << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _value_info(name, shape):
+    dims = b"".join(_bytes(1, _int(1, d)) for d in shape)
+    tensor_type = _int(1, 1) + _bytes(2, dims)  # elem_type FLOAT, shape
+    return _bytes(1, name) + _bytes(2, _bytes(1, tensor_type))
+
+
+def _tensor(name, array):
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    return (b"".join(_int(1, d) for d in array.shape) + _int(2, 1) + _bytes(8, name)
+            + _bytes(9, array.tobytes()))
+
+
+def _ints_attr(name, values):
+    return _bytes(1, name) + b"".join(_int(8, v) for v in values) + _int(20, 7)
+
+
+def reference_model(channels=REF_CHANNELS, size=REF_SIZE):
+    """ONNX bytes of Conv(channels -> channels, 3x3, pad 1) on 1xCxSxS."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((channels, channels, 3, 3)).astype(np.float32) * 0.05
+    b = np.zeros(channels, dtype=np.float32)
+    node = (_bytes(1, "x") + _bytes(1, "w") + _bytes(1, "b") + _bytes(2, "y") + _bytes(3, "conv")
+            + _bytes(4, "Conv") + _bytes(5, _ints_attr("kernel_shape", (3, 3)))
+            + _bytes(5, _ints_attr("pads", (1, 1, 1, 1))))
+    shape = (1, channels, size, size)
+    graph = (_bytes(1, node) + _bytes(2, "lutnas_reference") + _bytes(5, _tensor("w", w))
+             + _bytes(5, _tensor("b", b)) + _bytes(11, _value_info("x", shape))
+             + _bytes(12, _value_info("y", shape)))
+    opset = _bytes(1, "") + _int(2, 13)
+    return _int(1, 7) + _bytes(8, opset) + _bytes(7, graph)
+
+
+# ------------------------------------------------------------ sessions
+NP_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
+            "tensor(double)": "float64", "tensor(int64)": "int64", "tensor(int32)": "int32",
+            "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool_"}
+
+
+def session_options(threads):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    return so
+
+
+CLOCKS = {"wall": time.perf_counter, "thread": time.thread_time}
+
+
+class Workload:
+    """One model's session and inputs; run() is one timed inference.
+
+    clock "wall": elapsed time (what a dedicated board shows); "thread": the
+    calling thread's CPU time, which with 1 intra-op thread is where ONNX
+    Runtime computes: time the OS gave to other processes is not counted,
+    so a shared, overloaded host measures what an idle one would."""
+
+    def __init__(self, model, threads, name=None, clock="wall", flush=None):
+        if clock == "thread" and threads != 1:
+            raise ValueError("--clock thread needs --threads 1 (other threads' time is not "
+                             "counted)")
+        self.clock = CLOCKS[clock]
+        self.flush = flush  # written over before every timed run (see --flush-kib)
+        self.name = name if name is not None else model
+        self.sess = ort.InferenceSession(model, sess_options=session_options(threads),
+                                         providers=["CPUExecutionProvider"])
+        rng = np.random.default_rng(1)
+        self.feed = {}
+        for i in self.sess.get_inputs():
+            shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
+            if i.type not in NP_TYPES:
+                raise ValueError(f"input {i.name}: type {i.type} is not supported")
+            dtype = getattr(np, NP_TYPES[i.type])
+            if np.issubdtype(dtype, np.floating):
+                self.feed[i.name] = rng.standard_normal(shape).astype(dtype)
+            else:
+                self.feed[i.name] = np.zeros(shape, dtype=dtype)
+        self.outputs = [o.name for o in self.sess.get_outputs()]
+        self.samples = []
+        # Inputs and outputs bound once to fixed buffers (as a C++ deployment
+        # binds them): no per-run copy in or out, no Python conversion, so a
+        # block's time is its compute, not the copy of its activations.
+        outs = self.sess.run(self.outputs, self.feed)
+        self.buffers = [np.ascontiguousarray(o) for o in outs]
+        self.binding = self.sess.io_binding()
+        for name, arr in self.feed.items():
+            self.binding.bind_cpu_input(name, arr)
+        for name, buf in zip(self.outputs, self.buffers):
+            self.binding.bind_output(name, "cpu", 0, buf.dtype, list(buf.shape),
+                                     buf.ctypes.data)
+
+    def run(self):
+        clock, sess, binding = self.clock, self.sess, self.binding
+        if self.flush is not None:
+            self.flush[::16] += 1.0  # one write per 64-byte line: the weights leave the cache
+        t0 = clock()
+        sess.run_with_iobinding(binding)
+        return (clock() - t0) * 1e3
+
+
+def _median(xs):
+    return percentile(xs, 50)
+
+
+def percentile(xs, q):
+    """Linear-interpolated percentile (numpy's default) of a non-empty list."""
+    s = sorted(xs)
+    pos = (len(s) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def time_workload(w, min_ms):
+    """One round's samples of w: >= MIN_SAMPLES runs and >= min_ms, <= MAX_SAMPLES."""
+    out, total = [], 0.0
+    while len(out) < MAX_SAMPLES and (len(out) < MIN_SAMPLES or total < min_ms):
+        ms = w.run()
+        out.append(ms)
+        total += ms
+    return out
+
+
+def stats(samples):
+    med = _median(samples)
+    p10, p90 = percentile(samples, 10), percentile(samples, 90)
+    return {"median_ms": med, "iqr_ms": percentile(samples, 75) - percentile(samples, 25),
+            "p10_ms": p10, "p90_ms": p90, "samples": len(samples),
+            "spread": (p90 - p10) / med if med > 0 else 0.0}
+
+
+def bench(models, threads=1, warmup=3, rounds=9, min_ms=3.0, seed=1, reference_ms=0.0,
+          progress=None, clock="wall", flush_kib=0):
+    """Measures every model; returns (results, info). results: one dict per
+    model, in order, with "model" and either the stats or "error"."""
+    _load()
+    ref = Workload(reference_model(), threads, name="reference", clock=clock)
+    flush = np.zeros(flush_kib * 256, dtype=np.float32) if flush_kib > 0 else None
+    for _ in range(warmup + 2):
+        ref.run()
+    loaded, results = [], []
+    for i, m in enumerate(models):
+        try:
+            w = Workload(m, threads, clock=clock, flush=flush)
+            for _ in range(warmup):
+                w.run()
+        except Exception as e:  # noqa: BLE001 - a model that cannot run is that model's result
+            msg = " ".join(str(e).split()) or type(e).__name__
+            results.append({"model": m, "error": msg[:300]})
+            continue
+        loaded.append(w)
+        results.append({"model": m, "workload": w})
+        if progress and (i + 1) % 50 == 0:
+            progress(f"loaded {i + 1}/{len(models)} models")
+    measured_ref = _median([ref.run() for _ in range(2 * REF_RUNS + 1)])
+    base = reference_ms if reference_ms > 0 else measured_ref
+    rng = random.Random(seed)
+    refs = []
+    for r in range(rounds):
+        this_ref = _median([ref.run() for _ in range(REF_RUNS)])
+        refs.append(this_ref)
+        scale = base / this_ref
+        order = list(loaded)
+        rng.shuffle(order)
+        for w in order:
+            w.samples.extend(ms * scale for ms in time_workload(w, min_ms))
+        if progress:
+            progress(f"round {r + 1}/{rounds}")
+    for res in results:
+        w = res.pop("workload", None)
+        if w is not None:
+            res.update(stats(w.samples))
+    drift = max(refs) / min(refs) - 1 if refs else 0.0
+    info = {"tool": (f"{TOOL} (onnxruntime {ort.__version__}, CPUExecutionProvider, fp32, "
+                     f"{threads} intra-op thread{'s' if threads != 1 else ''}, "
+                     f"graph optimisation all, {clock} clock"
+                     + (f", {flush_kib} KiB flushed per run" if flush_kib > 0 else "") + ")"),
+            "reference_ms": base, "reference_measured_ms": measured_ref,
+            "reference_drift": drift, "threads": threads, "rounds": rounds, "clock": clock}
+    return results, info
+
+
+def _line(res):
+    if "error" in res:
+        return f"error={res['error']} model={res['model']}"
+    return (f"median_ms={res['median_ms']:.6g} iqr_ms={res['iqr_ms']:.6g} "
+            f"p10_ms={res['p10_ms']:.6g} p90_ms={res['p90_ms']:.6g} samples={res['samples']} "
+            f"spread={res['spread']:.4g} model={res['model']}")
+
+
+def add_arguments(p):
+    """The runner's options (shared with `lutnas bench-onnx`)."""
+    p.add_argument("models", nargs="+", metavar="MODEL.onnx")
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs per model (default 3)")
+    p.add_argument("--rounds", type=int, default=9, help="interleaved rounds (default 9)")
+    p.add_argument("--min-ms", type=float, default=3.0,
+                   help="time per model per round, at least (default 3 ms)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the round orders")
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                   help="wall: elapsed time (default); thread: this thread's CPU time, for a "
+                        "shared host (needs --threads 1)")
+    p.add_argument("--reference-ms", type=float, default=None,
+                   help="scale to this reference time (default $LUTNAS_REFERENCE_MS, else the "
+                        "one measured at the start)")
+    p.add_argument("--flush-kib", type=int, default=0, metavar="KIB",
+                   help="write over this many KiB before every timed run (e.g. the L2 size), so "
+                        "a block's weights are not cache-hot as they never are inside a whole "
+                        "network (default 0: off)")
+    p.add_argument("--json", dest="runner_json", action="store_true",
+                   help="one JSON object per model")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return p
+
+
+def to_argv(a):
+    """The command line that gives the namespace a (to re-run it elsewhere)."""
+    argv = ["--threads", str(a.threads), "--warmup", str(a.warmup), "--rounds", str(a.rounds),
+            "--min-ms", repr(a.min_ms), "--seed", str(a.seed), "--clock", a.clock,
+            "--flush-kib", str(a.flush_kib)]
+    if a.reference_ms is not None:
+        argv += ["--reference-ms", repr(a.reference_ms)]
+    if a.runner_json:
+        argv.append("--json")
+    if a.quiet:
+        argv.append("--quiet")
+    return argv + ["--"] + list(a.models)
+
+
+DESCRIPTION = ("Times ONNX models with ONNX Runtime (CPU, fp32): warm-up, interleaved rounds, "
+               "a reference workload for drift, median/IQR/p10/p90 per model. Needs only numpy "
+               "and onnxruntime.")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="bench-onnx", description=DESCRIPTION)
+    add_arguments(p)
+    return run(p.parse_args(argv), p.error)
+
+
+def run(a, error):
+    """Runs the parsed options a; error(msg) reports a usage error (exits 2)."""
+    p = argparse.Namespace(error=error)
+    for name, v, lo in (("--threads", a.threads, 1), ("--warmup", a.warmup, 0),
+                        ("--rounds", a.rounds, 1)):
+        if v < lo:
+            p.error(f"{name}: must be >= {lo}, got {v}")
+    if not a.min_ms >= 0:
+        p.error(f"--min-ms: must be >= 0, got {a.min_ms}")
+    if not 0 <= a.flush_kib <= 1 << 20:
+        p.error(f"--flush-kib: must be in 0..{1 << 20}, got {a.flush_kib}")
+    if a.clock == "thread" and a.threads != 1:
+        p.error("--clock thread: needs --threads 1 (other threads' CPU time is not counted)")
+    ref_ms = a.reference_ms
+    if ref_ms is None:
+        env = os.environ.get("LUTNAS_REFERENCE_MS", "")
+        try:
+            ref_ms = float(env) if env else 0.0
+        except ValueError:
+            p.error(f"$LUTNAS_REFERENCE_MS: not a number: {env!r}")
+    if not (ref_ms >= 0 and ref_ms < float("inf")):
+        p.error(f"--reference-ms: must be a positive number, got {ref_ms}")
+    for m in a.models:
+        if not os.path.isfile(m):
+            p.error(f"{m}: no such file")
+    t0 = time.monotonic()
+
+    def progress(msg):
+        if not a.quiet:
+            print(f"bench-onnx: {msg} ({time.monotonic() - t0:.0f} s)", file=sys.stderr,
+                  flush=True)
+
+    results, info = bench(a.models, a.threads, a.warmup, a.rounds, a.min_ms, a.seed, ref_ms,
+                          progress, a.clock, a.flush_kib)
+    if a.runner_json:
+        for r in results:
+            print(json.dumps(dict(r, **{k: info[k] for k in ("tool", "reference_ms")})))
+    else:
+        print(f"# tool: {info['tool']}")
+        print(f"# reference_ms: {info['reference_ms']:.6g}")
+        print(f"# reference_drift: {info['reference_drift']:.4f}")
+        for r in results:
+            print(_line(r))
+    sys.stdout.flush()
+    return 1 if any("error" in r for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,320 @@
+"""Real deployment runtimes end to end: ONNX Runtime through `lutnas
+bench-onnx` (many models per process), OpenVINO through its own
+benchmark_app (one model per command), tables measured with
+profile-external on the tiny space, and validate-external's fit and refusal
+paths against the real lutnasd and `lutnas-profile fit-correction`.
+
+The runtimes live in the checkout's .venv (scripts/bootstrap); these tests
+run under /usr/bin/python3 (Debian's torch exports the models) and start the
+runtimes' Python as the tools a user would."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from lutnas import cli, external, tablefile, tools
+from conftest import ROOT, spec_hardware
+
+pytest.importorskip("torch")
+
+VENV_PY = ROOT / ".venv" / "bin" / "python"
+BENCHMARK_APP = ROOT / ".venv" / "bin" / "benchmark_app"
+RUNNER = ROOT / "clients" / "python" / "lutnas" / "bench_onnx.py"
+OV_CONFIG = ROOT / "scripts" / "openvino-cpu-1thread.json"
+TINY = str(ROOT / "search" / "spaces" / "tiny.json")
+PARSE = r"median_ms=([0-9.e+-]+)"
+OV_PARSE = r"Median: +([0-9.]+) (?P<unit>ms|us)"
+
+
+def _venv_has(module):
+    if not VENV_PY.exists():
+        return False
+    return subprocess.run([str(VENV_PY), "-c", f"import {module}"],
+                          capture_output=True).returncode == 0
+
+
+needs_ort = pytest.mark.skipif(not _venv_has("onnxruntime"),
+                               reason=".venv has no onnxruntime (run scripts/bootstrap)")
+needs_ov = pytest.mark.skipif(not BENCHMARK_APP.exists(),
+                              reason=".venv has no benchmark_app (run scripts/bootstrap)")
+
+# Runs bench_onnx.py with every lutnas dependency but numpy and onnxruntime
+# made unimportable, as on a board where only `pip install onnxruntime` ran.
+BLOCKER = textwrap.dedent("""\
+    import runpy, sys
+    BLOCKED = ("torch", "grpc", "google", "lutnas", "matplotlib", "openvino")
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError("blocked for the test: " + name)
+    sys.meta_path.insert(0, Block())
+    sys.argv = sys.argv[1:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+""")
+
+
+def main(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def fit_correction_available():
+    try:
+        r = subprocess.run([tools.find_tool("lutnas-profile")], capture_output=True, text=True)
+    except tools.ToolError:
+        return False
+    return "fit-correction" in r.stderr  # its usage lists the subcommand
+
+
+needs_fit = pytest.mark.skipif(not fit_correction_available(),
+                               reason="lutnas-profile has no fit-correction (issue 10)")
+
+
+@pytest.fixture(scope="module")
+def onnx_keys(tmp_path_factory):
+    """Two real keys exported to ONNX: a small and a 16x larger 3x3 conv."""
+    d = tmp_path_factory.mktemp("onnx")
+    small, big = "conv:o16,k3,s1,g1,relu@16x16x16", "conv:o64,k3,s1,g1,relu@64x16x16"
+    files = {}
+    for name, key in (("small", small), ("big", big)):
+        files[name] = external.export_key(key, str(d), ["onnx"], name)["onnx"]
+    return files
+
+
+@needs_ort
+def test_bench_onnx_needs_only_numpy_and_onnxruntime(onnx_keys, tmp_path):
+    blocker = tmp_path / "blocker.py"
+    blocker.write_text(BLOCKER)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    r = subprocess.run([str(VENV_PY), str(blocker), str(RUNNER), "--rounds", "5", "--quiet",
+                        onnx_keys["small"], onnx_keys["big"], str(broken)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr  # one model failed, the others were measured
+    lines = r.stdout.splitlines()
+    assert re.match(r"# tool: bench-onnx 1 \(onnxruntime 1\.26\.0, CPUExecutionProvider, fp32, "
+                    r"1 intra-op thread, graph optimisation all, wall clock\)$", lines[0])
+    assert re.match(r"# reference_ms: [0-9.]+$", lines[1]) and float(lines[1].split()[-1]) > 0
+    assert lines[2].startswith("# reference_drift: ")
+    rows = lines[3:]
+    assert len(rows) == 3
+    stats = {}
+    for row, path in zip(rows[:2], (onnx_keys["small"], onnx_keys["big"])):
+        assert row.endswith(" model=" + path)
+        fields = dict(kv.split("=", 1) for kv in row.split(" model=")[0].split())
+        assert set(fields) == {"median_ms", "iqr_ms", "p10_ms", "p90_ms", "samples", "spread"}
+        f = {k: float(v) for k, v in fields.items()}
+        assert 0 < f["p10_ms"] <= f["median_ms"] <= f["p90_ms"]
+        assert f["samples"] >= 5 * 3  # >= 3 runs in each of the 5 rounds
+        stats[path] = f
+    # 16x the MACs: slower by far more than this host's noise
+    assert stats[onnx_keys["big"]]["median_ms"] > 3 * stats[onnx_keys["small"]]["median_ms"]
+    assert rows[2].startswith("error=") and "INVALID_PROTOBUF" in rows[2]
+    assert rows[2].endswith(" model=" + str(broken))
+
+
+@needs_ort
+def test_bench_onnx_cli_reference_and_json(onnx_keys, capsys):
+    r = subprocess.run([str(ROOT / "scripts" / "lutnas"), "bench-onnx", "--json", "--quiet",
+                        "--rounds", "2", "--clock", "thread", "--reference-ms", "0.5",
+                        onnx_keys["small"]], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (line,) = r.stdout.splitlines()
+    d = json.loads(line)
+    assert d["model"] == onnx_keys["small"] and d["reference_ms"] == 0.5
+    assert "thread clock" in d["tool"] and d["samples"] >= 6 and d["median_ms"] > 0
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--threads", "0", "x.onnx"], "--threads: must be >= 1, got 0"),
+    (["--rounds", "0", "x.onnx"], "--rounds: must be >= 1, got 0"),
+    (["--clock", "thread", "--threads", "2", "x.onnx"], "--clock thread: needs --threads 1"),
+    (["/no/such/model.onnx"], "/no/such/model.onnx: no such file"),
+    (["--reference-ms", "-1", "x.onnx"], "--reference-ms: must be a positive number"),
+])
+@needs_ort
+def test_bench_onnx_bad_arguments(argv, message, tmp_path):
+    (tmp_path / "x.onnx").write_bytes(b"")
+    r = subprocess.run([str(VENV_PY), str(RUNNER), *argv], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=60)
+    assert r.returncode == 2 and r.stdout == ""
+    assert message in r.stderr.splitlines()[-1]
+
+
+# A wrapper a user might write around a many-models runner: it logs each
+# invocation (model count, the reference it was given) and runs bench-onnx.
+WRAPPER = textwrap.dedent("""\
+    import os, sys
+    with open(LOG, "a") as f:
+        f.write("%d %s\\n" % (len(sys.argv) - 1, os.environ.get("LUTNAS_REFERENCE_MS", "-")))
+    os.execv(VENV_PY, [VENV_PY, RUNNER, "--rounds", "3", "--quiet", "--clock", "thread"]
+             + sys.argv[1:])
+""")
+
+
+@needs_ort
+def test_profile_external_runs_many_models_per_process(tmp_path, capsys):
+    log = tmp_path / "calls.log"
+    wrapper = tmp_path / "wrapper.py"
+    wrapper.write_text(WRAPPER.replace("LOG", repr(str(log))).replace(
+        "VENV_PY", repr(str(VENV_PY))).replace("RUNNER", repr(str(RUNNER)), 1))
+    out_csv = tmp_path / "t.csv"
+    code, out, err = main(capsys, "profile-external", "--space", TINY, "--limit", "20",
+                          "--hardware", "host-ort", "--batch", "8",
+                          "--command", f"{sys.executable} {wrapper} {{models}}",
+                          "--parse", PARSE, "--out", str(out_csv))
+    assert code == 0, err
+    assert "wrote" in out and "20 measured, 0 failed" in out
+    calls = [line.split() for line in log.read_text().splitlines()]
+    assert [int(n) for n, _ in calls] == [8, 8, 4]  # one process per batch, not per key
+    info, entries = tablefile.read_csv_table(out_csv.read_text())
+    assert "onnxruntime 1.26.0" in info["tool"] and info["tool"].startswith(sys.executable)
+    ref = float(info["reference_ms"])
+    assert ref > 0
+    assert calls[0][1] == "-"  # the first batch measures the reference ...
+    assert all(abs(float(r) - ref) <= 1e-9 * ref for _, r in calls[1:])  # ... later ones get it
+    assert [e["key"] for e in entries] == tools.space_keys(TINY)[:20]
+    for e in entries:
+        assert e["status"] == "ENTRY_MEASURED"
+        assert 0 < e["p10_ms"] <= e["median_ms"] <= e["p90_ms"] and e["samples"] >= 9
+    # progress and an ETA per key, as for one-model tools
+    assert err.count("ETA") == 20 and "[20/20]" in err
+
+
+@needs_ov
+def test_openvino_benchmark_app_one_model_per_command(tmp_path, capsys):
+    keys = [k for k in tools.space_keys(TINY) if k.startswith("conv:")][:2]
+    keys_file = tmp_path / "keys.txt"
+    keys_file.write_text("\n".join(keys) + "\n")
+    out_csv = tmp_path / "ov.csv"
+    code, out, err = main(
+        capsys, "profile-external", "--keys-file", str(keys_file), "--hardware", "host-openvino",
+        "--command", f"{BENCHMARK_APP} -m {{model}} -d CPU -load_config {OV_CONFIG} -api sync "
+                     "-t 1", "--parse", OV_PARSE, "--version-parse", r"Build \.+ (\S+)",
+        "--batch", "2", "--out", str(out_csv))
+    assert code == 0, err
+    info, entries = tablefile.read_csv_table(out_csv.read_text())
+    assert info["tool"].endswith("[2026.4.1-22982-e213a147257-releases/2026/4]")
+    assert [e["key"] for e in entries] == keys
+    for e in entries:
+        # these blocks take well under 1 ms: benchmark_app prints them in us
+        assert e["status"] == "ENTRY_MEASURED" and 0.001 < e["median_ms"] < 1.0
+
+
+def test_parse_unit_group_and_bad_unit():
+    rx = external.compile_parse(r"t=([0-9.]+) ?(?P<unit>\w+)")
+    assert external._latency(rx.search("t=250 us")) == (0.25, None)
+    assert external._latency(rx.search("t=2 s")) == (2000.0, None)
+    assert external._latency(rx.search("t=3 ms")) == (3.0, None)
+    ms, err = external._latency(rx.search("t=3 parsecs"))
+    assert ms is None and err == "parsed unit 'parsecs' is none of ms, us, \u00b5s, ns, s"
+
+
+@pytest.mark.parametrize("command,message", [
+    ("true --in={models}", "{models} must be an argument of its own"),
+    ("true {models} {key}", "{models} cannot be combined with"),
+])
+def test_models_placeholder_misuse(command, message, capsys):
+    code, out, err = main(capsys, "profile-external", "--space", TINY, "--hardware", "x",
+                          "--command", command, "--parse", PARSE, "--out", "/nonexistent/x.csv")
+    assert code == 1 and out == "" and message in err
+
+
+# ------------------------------------------------------------ validate-external
+@pytest.fixture(scope="module")
+def ort_table(module_client, tmp_path_factory):
+    """host-ort's tiny-space table, measured by ONNX Runtime here and uploaded."""
+    if not _venv_has("onnxruntime"):
+        pytest.skip(".venv has no onnxruntime")
+    d = tmp_path_factory.mktemp("ort")
+    csv = d / "tiny-ort.csv"
+    cmd = f"{VENV_PY} {RUNNER} --quiet --clock thread --rounds 5 {{models}}"
+    assert cli.main(["profile-external", "--space", TINY, "--hardware", "host-ort",
+                     "--command", cmd, "--parse", PARSE, "--out", str(csv)]) == 0
+    info, entries = tablefile.read_csv_table(csv.read_text())
+    return cmd, module_client.upload_table(info, entries)
+
+
+def _tables(client, hw):
+    return {t.version: t for t in client.list_tables(hw)}
+
+
+@needs_fit
+def test_validate_external_fits_stores_and_predicts_with_it(
+        module_daemon, module_client, ort_table, capsys):
+    cmd, _ = ort_table
+    version = max(_tables(module_client, "host-ort"))
+    code, out, err = main(capsys, "--server", module_daemon.target, "validate-external",
+                          "--space", TINY, "--hardware", "host-ort", "--samples", "12",
+                          "--command", cmd, "--parse", PARSE, "--accept-noisy", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    for field in ("samples", "within_10pct", "mape", "within_10pct_raw", "mape_raw",
+                  "kendall_tau_lut", "kendall_tau_macs", "kendall_tau_params",
+                  "loo_within_10pct", "loo_mape", "correction", "accepted", "refusals"):
+        assert field in res, field
+    assert res["samples"] == 12 and res["accepted"] and res["stored"] and res["spread_known"]
+    assert res["table_version"] == version and "onnxruntime 1.26.0" in res["tool"]
+    assert len(res["networks"]) == 12 and all(n["measured_ms"] > 0 for n in res["networks"])
+    corr = res["correction"]
+    stored = _tables(module_client, "host-ort")[version].correction
+    assert stored.scale == pytest.approx(corr["scale"], rel=1e-9)
+    assert stored.offset_ms == pytest.approx(corr["offset_ms"], rel=1e-9, abs=1e-12)
+    assert stored.fitted_on == 12
+    # predictions now use it
+    arch = json.loads(subprocess.run([tools.find_tool("lutnas-inspect"), "--space", TINY,
+                                      "--sample", "1", "--seed", "99"],
+                                     capture_output=True, text=True).stdout)[0]["arch"]
+    (p,) = module_client.predict(arch, ["host-ort"]).predictions
+    assert p.latency_ms == pytest.approx(stored.scale * p.sum_ms + stored.offset_ms, rel=1e-6)
+
+
+# A stand-in tool whose "latency" has nothing to do with the network: a fit
+# on it is unsafe (its scale is far outside the plausible band).
+CONSTANT_TOOL = textwrap.dedent("""\
+    import os, sys
+    for i, path in enumerate(sys.argv[1:]):
+        print("median_ms=%.4f p10_ms=900 p90_ms=1100 samples=9 model=%s"
+              % (1000.0 + (i * 7919) % 13 / 100.0, path))
+""")
+
+
+@needs_fit
+def test_validate_external_refuses_an_unsafe_fit_and_stores_nothing(
+        module_daemon, module_client, ort_table, tmp_path, capsys):
+    tool = tmp_path / "constant.py"
+    tool.write_text(CONSTANT_TOOL)
+    before = {v: (t.correction.scale, t.correction.offset_ms)
+              for v, t in _tables(module_client, "host-ort").items()}
+    code, out, err = main(capsys, "--server", module_daemon.target, "validate-external",
+                          "--space", TINY, "--hardware", "host-ort", "--samples", "8",
+                          "--command", f"{sys.executable} {tool} {{models}}", "--parse", PARSE,
+                          "--accept-noisy", "--json")
+    assert code == 3, err
+    res = json.loads(out)
+    assert not res["accepted"] and not res["stored"]
+    assert res["refusals"] and any(r["field"].startswith("correction") for r in res["refusals"])
+    after = {v: (t.correction.scale, t.correction.offset_ms)
+             for v, t in _tables(module_client, "host-ort").items()}
+    assert after == before
+
+
+def test_validate_external_bad_input(module_daemon, module_client, capsys):
+    base = ["--server", module_daemon.target, "validate-external", "--space", TINY,
+            "--command", "true {models}", "--parse", PARSE]
+    code, out, err = main(capsys, *base, "--hardware", "host-cpu", "--samples", "2")
+    assert code == 1 and "--samples: must be >= 3 to fit a correction, got 2" in err
+    code, out, err = main(capsys, *base, "--hardware", "no-such-hw")
+    assert code == 1 and err == "error: hardware 'no-such-hw' is not registered\n"
+    module_client.register_hardware(spec_hardware("spec-only-npu"))
+    code, out, err = main(capsys, *base, "--hardware", "spec-only-npu")
+    assert code == 1 and "--hardware spec-only-npu: no measured table to validate" in err
+    code, out, err = main(capsys, *base[:3], "--arch", "/no/such.json", "--command",
+                          "true {models}", "--parse", PARSE, "--hardware", "host-cpu")
+    assert code == 1 and "--arch /no/such.json: No such file or directory" in err
