@@ -168,3 +168,22 @@ def test_seed_outside_the_space_is_invalid_argument(module_client):
     with pytest.raises(InvalidArgument) as e:
         c.submit(spec)
     assert "seed_architectures[0].stem" in str(e.value)
+
+
+def test_detect_space_search_with_zen_returns_feature_map_backbones(module_client):
+    c = module_client
+    hw = "pytest-zoo-detect"
+    c.register_hardware(spec_hardware(hw))
+    spec = {"name": "pytest-zoo-detect", "space": "detect", "objective": "ZEN",
+            "population": 4, "sample_size": 2, "generations": 1, "seed": 5,
+            "max_params": 5_000_000, "report_hardware": [hw]}
+    job = c.submit(spec)
+    _, final = finish(c, job.id, timeout=300)
+    assert final.error == ""
+    cands = list(c.iter_candidates(job_id=job.id, page_size=1000))
+    assert cands
+    arch = json.loads(c.export_candidate(cands[0].id, format="json").content)
+    assert arch["resolution"] == 640 and arch["height"] == 384
+    assert arch["head"]["feature_strides"] == [8, 16, 32]
+    assert {next(iter(b)) for s in arch["stages"] for b in s["blocks"]} <= {"c2f", "c3", "sppf"}
+    assert all(x.latency and x.latency[0].latency_ms > 0 for x in cands)
