@@ -90,7 +90,9 @@ NetworkCost AnalyzeNetwork(const v1::Architecture& raw, int bpe) {
   head.where = "head";
   head.type = "head";
   head.in = sites.empty() ? InputShape(arch) : sites.back().out;
-  head.out = Shape{arch.head().num_classes(), 1, 1};
+  head.out = arch.head().feature_strides_size() > 0
+                 ? head.in  // feature-map head: the maps themselves
+                 : Shape{arch.head().num_classes(), 1, 1};
   head.key = HeadKey(arch.head(), head.in);
   for (const auto& op : g.ops) {
     const Cost c = OpCost(g, op, bpe);

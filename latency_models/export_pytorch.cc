@@ -84,11 +84,18 @@ std::string GraphToPyTorch(const Graph& g, const std::string& header) {
     }
   }
   const Shape& in = g.values[0];
+  // A feature-map head returns a tuple of maps, in stride order.
+  std::string ret = v(g.output);
+  if (g.outputs.size() > 1) {
+    ret = "(";
+    for (size_t i = 0; i < g.outputs.size(); ++i) StrAppend(&ret, i ? ", " : "", v(g.outputs[i]));
+    ret += ")";
+  }
   std::string s = StrCat(
       header, "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n",
       "INPUT_SHAPE = (1, ", in.c, ", ", in.h, ", ", in.w, ")\n\n\n",
       "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n", init,
-      "\n    def forward(self, v0):\n", fwd, "        return ", v(g.output), "\n\n\n",
+      "\n    def forward(self, v0):\n", fwd, "        return ", ret, "\n\n\n",
       "def build_model():\n    return Net().eval()\n");
   return s;
 }

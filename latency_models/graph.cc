@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "search/space/arch_ext.h"
+
 namespace lutnas {
 namespace {
 
@@ -97,15 +99,23 @@ class Lowerer {
     return Add(op, {x}, Shape{cout, 1, 1});
   }
   // Squeeze-excite: pool, 1x1 reduce + ReLU, 1x1 expand + hard sigmoid.
-  int Se(int x, int squeeze) {
+  int Se(int x, int squeeze, ActKind act = ActKind::kRelu,
+         ActKind gate = ActKind::kHsigmoid) {
     const int c = g_->values[x].c;
     int s = GlobalPool(x);
-    s = Act(Conv(s, squeeze, 1, 1, 1, true), ActKind::kRelu);
-    s = Act(Conv(s, c, 1, 1, 1, true), ActKind::kHsigmoid);
+    s = Act(Conv(s, squeeze, 1, 1, 1, true), act);
+    s = Act(Conv(s, c, 1, 1, 1, true), gate);
     return Mul(x, s);
+  }
+  // Squeeze-excite with options on `x`, in a block whose input has `cin`.
+  int SeWith(int x, const v1::SqueezeExcite& raw, int cin) {
+    const v1::SqueezeExcite o = CanonicalSe(raw);
+    return Se(x, SqueezeChannels(o, cin, g_->values[x].c), ToActKind(o.act()),
+              o.gate() == v1::SE_SIGMOID ? ActKind::kSigmoid : ActKind::kHsigmoid);
   }
 
   int LowerBlock(const v1::Block& b, int x);
+  int LowerYolo(const v1::Block& b, int x);
   int LowerHead(const v1::Head& h, int x);
 
  private:
@@ -150,11 +160,14 @@ int Lowerer::LowerBlock(const v1::Block& raw, int x) {
     case v1::Block::kMbconv: {
       const auto& m = b.mbconv();
       const ActKind a = ToActKind(m.act());
-      const int hidden = cin * m.expansion();
+      const int hidden = m.has_hidden_channels() ? m.hidden_channels() : cin * m.expansion();
       int y = x;
-      if (m.expansion() != 1) y = Cba(y, hidden, 1, 1, 1, a);
+      if (hidden != cin) y = Cba(y, hidden, 1, 1, 1, a);
       y = Cba(y, hidden, m.kernel(), m.stride(), hidden, a);
-      if (m.se()) y = Se(y, MakeDivisible(hidden / 4.0));
+      if (m.has_se_options())
+        y = SeWith(y, m.se_options(), cin);
+      else if (m.se())
+        y = Se(y, MakeDivisible(hidden / 4.0));
       y = Bn(Conv(y, m.out_channels(), 1, 1));
       if (m.stride() == 1 && cin == m.out_channels()) y = Sum({x, y});
       return y;
@@ -163,13 +176,19 @@ int Lowerer::LowerBlock(const v1::Block& raw, int x) {
       const auto& m = b.fused_mbconv();
       const ActKind a = ToActKind(m.act());
       int y;
-      if (m.expansion() == 1) {
+      if (!m.has_hidden_channels() && m.expansion() == 1) {
         y = Cba(x, m.out_channels(), m.kernel(), m.stride(), 1, a);
-        if (m.se()) y = Se(y, MakeDivisible(m.out_channels() / 4.0));
+        if (m.has_se_options())
+          y = SeWith(y, m.se_options(), cin);
+        else if (m.se())
+          y = Se(y, MakeDivisible(m.out_channels() / 4.0));
       } else {
-        const int hidden = cin * m.expansion();
+        const int hidden = m.has_hidden_channels() ? m.hidden_channels() : cin * m.expansion();
         y = Cba(x, hidden, m.kernel(), m.stride(), 1, a);
-        if (m.se()) y = Se(y, MakeDivisible(hidden / 4.0));
+        if (m.has_se_options())
+          y = SeWith(y, m.se_options(), cin);
+        else if (m.se())
+          y = Se(y, MakeDivisible(hidden / 4.0));
         y = Bn(Conv(y, m.out_channels(), 1, 1));
       }
       if (m.stride() == 1 && cin == m.out_channels()) y = Sum({x, y});
@@ -251,6 +270,7 @@ int Lowerer::LowerBlock(const v1::Block& raw, int x) {
       const ActKind a = ToActKind(m.act());
       int y = Cba(x, m.mid_channels(), 1, 1, 1, a);
       y = Cba(y, m.mid_channels(), 3, m.stride(), m.groups(), a);
+      if (m.has_se()) y = SeWith(y, m.se(), cin);
       y = Bn(Conv(y, m.out_channels(), 1, 1));
       int sc = x;
       if (m.stride() != 1 || cin != m.out_channels())
@@ -261,12 +281,54 @@ int Lowerer::LowerBlock(const v1::Block& raw, int x) {
       const auto& m = b.pool();
       return Pool(x, m.kind() != v1::AVG, m.kernel(), m.stride());
     }
+    case v1::Block::kC3:
+    case v1::Block::kC2F:
+    case v1::Block::kSppf:
+      return LowerYolo(b, x);
     default:
       return x;
   }
 }
 
+// The YOLO blocks (C3, C2f, SPPF); `b` is canonical.
+int Lowerer::LowerYolo(const v1::Block& b, int x) {
+  if (b.has_sppf()) {
+    const auto& m = b.sppf();
+    const ActKind a = ToActKind(m.act());
+    std::vector<int> ys = {Cba(x, g_->values[x].c / 2, 1, 1, 1, a)};
+    for (int i = 0; i < 3; ++i) ys.push_back(Pool(ys.back(), true, m.kernel(), 1));
+    return Cba(Concat(ys), m.out_channels(), 1, 1, 1, a);
+  }
+  if (b.has_c2f()) {
+    const auto& m = b.c2f();
+    const ActKind a = ToActKind(m.act());
+    int y = m.stride() == 2 ? Cba(x, m.out_channels(), 3, 2, 1, a) : x;
+    const int c = static_cast<int>(m.out_channels() * m.expansion());
+    y = Cba(y, 2 * c, 1, 1, 1, a);
+    std::vector<int> ys = {Slice(y, 0, c), Slice(y, c, 2 * c)};
+    for (int i = 0; i < m.num_blocks(); ++i) {
+      const int in = ys.back();
+      int t = Cba(Cba(in, c, 3, 1, 1, a), c, 3, 1, 1, a);
+      if (m.shortcut()) t = Sum({in, t});
+      ys.push_back(t);
+    }
+    return Cba(Concat(ys), m.out_channels(), 1, 1, 1, a);
+  }
+  const auto& m = b.c3();
+  const ActKind a = ToActKind(m.act());
+  int y = m.stride() == 2 ? Cba(x, m.out_channels(), 3, 2, 1, a) : x;
+  const int c = static_cast<int>(m.out_channels() * m.expansion());
+  int p1 = Cba(y, c, 1, 1, 1, a);
+  const int p2 = Cba(y, c, 1, 1, 1, a);
+  for (int i = 0; i < m.num_blocks(); ++i) {
+    int t = Cba(Cba(p1, c, 1, 1, 1, a), c, 3, 1, 1, a);
+    p1 = m.shortcut() ? Sum({p1, t}) : t;
+  }
+  return Cba(Concat({p1, p2}), m.out_channels(), 1, 1, 1, a);
+}
+
 int Lowerer::LowerHead(const v1::Head& h, int x) {
+  if (IsFeatureHead(h)) return x;  // feature maps: no ops
   const ActKind a = ToActKind(h.act() == v1::ACTIVATION_UNSPECIFIED ? v1::RELU : h.act());
   int y = x;
   if (h.conv_channels() > 0) y = Cba(y, h.conv_channels(), 1, 1, 1, a);
@@ -317,18 +379,26 @@ Graph LowerNetwork(const v1::Architecture& arch) {
   Lowerer l(&g);
   int x = 0;
   int idx = 0;
-  for (const auto& b : arch.stem()) {
+  std::vector<std::pair<int, int>> feats;  // (cumulative stride, value) per block
+  int stride = 1;
+  auto lower = [&](const v1::Block& b) {
     l.block = idx++;
     x = l.LowerBlock(b, x);
-  }
+    stride *= BlockStride(CanonicalBlock(b));
+    feats.emplace_back(stride, x);
+  };
+  for (const auto& b : arch.stem()) lower(b);
   for (const auto& st : arch.stages())
-    for (const auto& b : st.blocks()) {
-      l.block = idx++;
-      x = l.LowerBlock(b, x);
-    }
+    for (const auto& b : st.blocks()) lower(b);
   g.num_blocks = idx;
   l.block = idx;
   g.output = l.LowerHead(arch.head(), x);
+  for (int s : arch.head().feature_strides()) {
+    int v = -1;
+    for (const auto& [fs, fv] : feats)
+      if (fs == s) v = fv;  // the last block at that stride
+    if (v >= 0) g.outputs.push_back(v);
+  }
   return g;
 }
 

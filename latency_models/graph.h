@@ -44,6 +44,9 @@ struct Graph {
   std::vector<Shape> values;  // values[0] is the input
   int output = 0;
   int num_blocks = 0;  // blocks (stem + stages) before the head
+  // Feature-map head: the values returned, in stride order (output is the
+  // last); empty for a classifier.
+  std::vector<int> outputs;
 };
 
 // Whole network (canonical, valid architecture). Head ops get block index

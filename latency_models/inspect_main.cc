@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::printf("%s  (hash %s, %dx%d input)\n", arch->name().c_str(), hash.c_str(),
-              arch->resolution(), arch->resolution());
+              arch->resolution(), lutnas::InputShape(*arch).h);  // width x height
   std::printf("%-22s %-12s %-14s %-14s %12s %12s %12s\n", "where", "type", "in", "out",
               "params", "MMACs", "MAC KiB");
   for (const auto& b : nc.blocks)

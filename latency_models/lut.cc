@@ -8,6 +8,7 @@
 #include "latency_models/correction.h"
 #include "absl/strings/str_format.h"
 #include "latency_models/graph.h"
+#include "search/space/arch_ext.h"
 
 namespace lutnas {
 namespace {
@@ -36,6 +37,9 @@ Shape FastOut(const v1::Block& b, const Shape& in) {
     case v1::Block::kBottleneck:
       return Down(in, b.bottleneck().out_channels(), b.bottleneck().stride());
     case v1::Block::kPool: return Down(in, in.c, b.pool().stride());
+    case v1::Block::kC3: return Down(in, b.c3().out_channels(), b.c3().stride());
+    case v1::Block::kC2F: return Down(in, b.c2f().out_channels(), b.c2f().stride());
+    case v1::Block::kSppf: return Down(in, b.sppf().out_channels(), 1);
     default: return in;
   }
 }
@@ -46,6 +50,8 @@ Shape FastOutShape(const v1::Block& b, const Shape& in) { return FastOut(b, in);
 
 uint64_t NumericKey(const v1::Block& b, const Shape& in) {
   uint64_t h = Mix(Mix(Mix(Mix(0, b.kind_case()), in.c), in.h), in.w);
+  // Issue-15 fields (hidden widths, SE options, YOLO blocks): hash the key text.
+  if (HasExtendedFields(b)) return Mix(Mix(h, 0x15), Fnv1a64(EncodeBlock(b)));
   switch (b.kind_case()) {
     case v1::Block::kConv: {
       const auto& m = b.conv();
@@ -123,6 +129,7 @@ uint64_t NumericKey(const v1::Block& b, const Shape& in) {
 
 uint64_t NumericHeadKey(const v1::Head& hd, const Shape& in) {
   uint64_t h = Mix(Mix(Mix(Mix(0, 1000), in.c), in.h), in.w);
+  if (IsFeatureHead(hd)) return Mix(Mix(h, 0x15), Fnv1a64(EncodeHead(hd)));
   const int act = hd.act() == v1::ACTIVATION_UNSPECIFIED ? v1::RELU : hd.act();
   for (int64_t v : {(int64_t)hd.conv_channels(), (int64_t)act, (int64_t)hd.fc_hidden(),
                     (int64_t)hd.num_classes()})

@@ -32,6 +32,7 @@ absl::Status CheckOptions(const ProxyOptions& o) {
 v1::Architecture AtResolution(const v1::Architecture& arch, int resolution) {
   v1::Architecture a = arch;
   a.set_resolution(resolution);
+  a.clear_height();  // square at the proxy resolution, whatever the input's aspect
   return a;
 }
 

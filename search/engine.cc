@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "search/checkpoint.h"
 #include "search/nsga2.h"
+#include "search/space/space_seed.h"
 #include "search/space/status_macros.h"
 #include "search/variation.h"
 
@@ -80,6 +81,7 @@ struct Engine::State {
   int64_t rejected = 0;      // infeasible children dropped after repair
   std::vector<Individual> archive;  // every evaluated genotype, in order
   std::deque<int> population;       // archive indices; front = oldest
+  std::vector<Genotype> seeds;      // seed_architectures as genotypes
   bool batch_active = false;
   std::vector<int> batch;   // accepted children of the open batch
   std::vector<int> report;  // finalised in the current generation
@@ -368,6 +370,18 @@ struct Engine::State {
     std::unordered_set<std::string> seen;
     std::vector<std::string> drawn, good;
     int draws = 0;
+    if (!seeds.empty()) {  // seed networks first, evaluated like samples
+      std::vector<Candidate> chunk;
+      for (const auto& g : seeds) {
+        Candidate c = MakeCandidate(g);
+        if (seen.insert(c.key).second) chunk.push_back(std::move(c));
+      }
+      RETURN_IF_ERROR(EvaluateNew(chunk, &fresh));
+      for (const auto& c : chunk) {
+        drawn.push_back(c.key);
+        if (FeasibleEval(Lookup(c.key, fresh))) good.push_back(c.key);
+      }
+    }
     while (static_cast<int>(good.size()) < P() && draws < max_draws) {
       // Distinct new samples for this chunk: as many as are still needed,
       // scaled by the feasible rate seen so far (doubling while it is 0).
@@ -748,11 +762,21 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Spa
     return absl::InvalidArgumentError(
         StrCat("population * (generations + 1) = ", total, " exceeds the cap of ",
                o.max_evaluations, " evaluations per job"));
+  if (o.seed_architectures.size() > 64)
+    return bad("seed_architectures", StrCat("at most 64, got ", o.seed_architectures.size()));
+  std::vector<Genotype> seeds;
+  for (size_t i = 0; i < o.seed_architectures.size(); ++i) {
+    auto g = GenotypeOfArchitecture(*space, o.seed_architectures[i],
+                                    StrCat("seed_architectures[", i, "]"));
+    if (!g.ok()) return g.status();
+    seeds.push_back(*std::move(g));
+  }
   std::unique_ptr<Engine> e(new Engine());
   e->space_ = std::move(space);
   e->options_ = o;
   e->evaluator_ = evaluator;
   e->state_ = std::make_unique<State>(e->space_.get(), &e->options_, evaluator);
+  e->state_->seeds = std::move(seeds);
   return e;
 }
 

@@ -53,6 +53,9 @@ struct EngineOptions {
   bool external = false;   // scores arrive through Tell()
   int repair_tries = 20;   // bounded repair of an infeasible child
   int64_t max_evaluations = 2'000'000;  // cap checked in Create
+  // Networks evaluated first in the initial population (points of the space;
+  // Create checks them, errors name "seed_architectures[i]...").
+  std::vector<v1::Architecture> seed_architectures;
 };
 
 // One evaluated architecture as the engine keeps it.

@@ -34,7 +34,9 @@ TEST(BuilderTest, RandomArchitecturesMatchCostAndShape) {
 
 TEST(BuilderTest, ZooParameterCountsMatchCostAnalysis) {
   for (const char* name : {"mobilenet_v2", "resnet50", "repvgg_a0", "repvgg_a0_train",
-                           "shufflenet_v2_x1_0", "resnet18"}) {
+                           "shufflenet_v2_x1_0", "resnet18", "mobilenet_v3_large",
+                           "mobilenet_v3_small", "efficientnet_b0", "efficientnet_b1",
+                           "regnet_y_400mf", "regnet_y_800mf", "yolov8n_backbone"}) {
     auto arch = LoadArchitectureFile(std::string("models/") + name + ".json");
     ASSERT_TRUE(arch.ok());
     auto net = BuildNetwork(*arch);

@@ -62,7 +62,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"mbconv": {"out_channels": 16, "expansion": 0}})",
                 "stages[0].blocks[0].mbconv.expansion: must be in 1..8, got 0"},
         BadCase{R"({})",
-                "stages[0].blocks[0]: block has no type (set one of conv, repvgg, mbconv, fused_mbconv, shuffle, csp, osa, basic, bottleneck, pool)"}));
+                "stages[0].blocks[0]: block has no type (set one of conv, repvgg, mbconv, fused_mbconv, shuffle, csp, osa, basic, bottleneck, pool, c3, c2f, sppf)"}));
 
 TEST(ValidationTest, ArchitectureLevelErrors) {
   EXPECT_EQ(ErrorOf(R"({"resolution": 4, "stem": [{"conv": {"out_channels": 8}}], "head": {"num_classes": 1}})"),

@@ -53,6 +53,7 @@ search::EngineOptions EngineOptionsOf(const v1::SearchSpec& s, int64_t max_evals
   o.soft_weight = s.soft_weight();
   o.external = s.objective() == v1::EXTERNAL;
   o.max_evaluations = max_evals;
+  o.seed_architectures.assign(s.seed_architectures().begin(), s.seed_architectures().end());
   return o;
 }
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
+#include "search/space/arch_ext.h"
 #include "search/space/status_macros.h"
 
 namespace lutnas {
@@ -153,6 +154,9 @@ v1::BlockType TypeOf(const Block& b) {
     case Block::kOsa: return v1::OSA;
     case Block::kBasic: return v1::BASIC;
     case Block::kBottleneck: return v1::BOTTLENECK;
+    case Block::kC3: return v1::C3;
+    case Block::kC2F: return v1::C2F;
+    case Block::kSppf: return v1::SPPF;
     default: return v1::BLOCK_TYPE_UNSPECIFIED;
   }
 }
@@ -168,6 +172,9 @@ const char* BlockTypeName(v1::BlockType t) {
     case v1::OSA: return "osa";
     case v1::BASIC: return "basic";
     case v1::BOTTLENECK: return "bottleneck";
+    case v1::C3: return "c3";
+    case v1::C2F: return "c2f";
+    case v1::SPPF: return "sppf";
     default: return "unknown";
   }
 }
@@ -207,6 +214,7 @@ absl::Status ValidateBlock(const Block& b, const Shape& in,
       const std::string p = StrCat(path, ".mbconv");
       RETURN_IF_ERROR(CheckChannels(m.out_channels(), p, "out_channels"));
       RETURN_IF_ERROR(CheckExpansion(m.has_expansion(), m.expansion(), p));
+      RETURN_IF_ERROR(ValidateBlockExtensions(b, cin, p));
       RETURN_IF_ERROR(CheckKernel(m.has_kernel(), m.kernel(), p, false));
       RETURN_IF_ERROR(CheckStride(m.has_stride(), m.stride(), p));
       RETURN_IF_ERROR(CheckAct(m.act(), p));
@@ -219,6 +227,7 @@ absl::Status ValidateBlock(const Block& b, const Shape& in,
       const std::string p = StrCat(path, ".fused_mbconv");
       RETURN_IF_ERROR(CheckChannels(m.out_channels(), p, "out_channels"));
       RETURN_IF_ERROR(CheckExpansion(m.has_expansion(), m.expansion(), p));
+      RETURN_IF_ERROR(ValidateBlockExtensions(b, cin, p));
       RETURN_IF_ERROR(CheckKernel(m.has_kernel(), m.kernel(), p, false));
       RETURN_IF_ERROR(CheckStride(m.has_stride(), m.stride(), p));
       RETURN_IF_ERROR(CheckAct(m.act(), p));
@@ -305,6 +314,7 @@ absl::Status ValidateBlock(const Block& b, const Shape& in,
       RETURN_IF_ERROR(CheckStride(m.has_stride(), m.stride(), p));
       RETURN_IF_ERROR(CheckGroups(m.has_groups(), m.groups(), mid, mid, p));
       RETURN_IF_ERROR(CheckAct(m.act(), p));
+      RETURN_IF_ERROR(ValidateBlockExtensions(b, cin, p));
       cout = m.out_channels();
       stride = StrideOf(m);
       break;
@@ -320,11 +330,16 @@ absl::Status ValidateBlock(const Block& b, const Shape& in,
       stride = m.has_stride() ? m.stride() : 2;
       break;
     }
+    case Block::kC3:
+    case Block::kC2F:
+    case Block::kSppf:
+      RETURN_IF_ERROR(ValidateYoloBlock(b, in, path, &cout, &stride));
+      break;
     default:
       return absl::InvalidArgumentError(
           StrCat(path, ": block has no type (set one of conv, repvgg, "
                        "mbconv, fused_mbconv, shuffle, csp, osa, basic, "
-                       "bottleneck, pool)"));
+                       "bottleneck, pool, c3, c2f, sppf)"));
   }
   *out = Shape{cout, Down(in.h, stride), Down(in.w, stride)};
   return absl::OkStatus();
@@ -332,7 +347,7 @@ absl::Status ValidateBlock(const Block& b, const Shape& in,
 
 Shape InputShape(const Architecture& arch) {
   const int r = arch.resolution();
-  return Shape{arch.has_in_channels() ? arch.in_channels() : 3, r, r};
+  return Shape{arch.has_in_channels() ? arch.in_channels() : 3, InputHeight(arch), r};
 }
 
 absl::Status ValidateArchitecture(const Architecture& arch) {
@@ -340,6 +355,9 @@ absl::Status ValidateArchitecture(const Architecture& arch) {
     return absl::InvalidArgumentError(
         StrCat("resolution: must be in 8..", kMaxResolution, ", got ",
                arch.resolution()));
+  if (arch.has_height() && (arch.height() < 8 || arch.height() > kMaxResolution))
+    return absl::InvalidArgumentError(StrCat(
+        "height: must be in 8..", kMaxResolution, ", got ", arch.height()));
   if (arch.has_in_channels() &&
       (arch.in_channels() < 1 || arch.in_channels() > 64))
     return absl::InvalidArgumentError(
@@ -357,11 +375,14 @@ absl::Status ValidateArchitecture(const Architecture& arch) {
     return absl::InvalidArgumentError(StrCat(
         "stages: ", total, " blocks is more than the limit of ", kMaxBlocks));
   Shape s = InputShape(arch);
+  std::vector<int> strides;  // cumulative stride after each block
   for (int i = 0; i < arch.stem_size(); ++i) {
     Shape next;
     RETURN_IF_ERROR(ValidateBlock(arch.stem(i), s, StrCat("stem[", i, "]"),
                                   &next));
     s = next;
+    strides.push_back((strides.empty() ? 1 : strides.back()) *
+                      BlockStride(CanonicalBlock(arch.stem(i))));
   }
   for (int i = 0; i < arch.stages_size(); ++i) {
     for (int j = 0; j < arch.stages(i).blocks_size(); ++j) {
@@ -370,12 +391,16 @@ absl::Status ValidateArchitecture(const Architecture& arch) {
                                     StrCat("stages[", i, "].blocks[", j, "]"),
                                     &next));
       s = next;
+      strides.push_back((strides.empty() ? 1 : strides.back()) *
+                        BlockStride(CanonicalBlock(arch.stages(i).blocks(j))));
     }
   }
-  return ValidateHead(arch.head(), "head");
+  RETURN_IF_ERROR(ValidateHead(arch.head(), "head"));
+  return CheckFeatureStrides(arch.head(), strides, "head");
 }
 
 absl::Status ValidateHead(const v1::Head& h, const std::string& path) {
+  if (IsFeatureHead(h)) return ValidateFeatureHead(h, path);
   if (h.conv_channels() < 0 || h.conv_channels() > kMaxChannels)
     return absl::InvalidArgumentError(StrCat(
         path, ".conv_channels: must be in 0..", kMaxChannels, ", got ", h.conv_channels()));
@@ -408,7 +433,7 @@ Block CanonicalBlock(const Block& b) {
     }
     case Block::kMbconv: {
       auto* m = c.mutable_mbconv();
-      if (!m->has_expansion()) m->set_expansion(6);
+      if (!m->has_expansion() && !m->has_hidden_channels()) m->set_expansion(6);
       if (!m->has_kernel()) m->set_kernel(3);
       if (!m->has_stride()) m->set_stride(1);
       m->set_act(Act(m->act(), v1::RELU6));
@@ -416,7 +441,7 @@ Block CanonicalBlock(const Block& b) {
     }
     case Block::kFusedMbconv: {
       auto* m = c.mutable_fused_mbconv();
-      if (!m->has_expansion()) m->set_expansion(4);
+      if (!m->has_expansion() && !m->has_hidden_channels()) m->set_expansion(4);
       if (!m->has_kernel()) m->set_kernel(3);
       if (!m->has_stride()) m->set_stride(1);
       m->set_act(Act(m->act(), v1::SILU));
@@ -466,15 +491,22 @@ Block CanonicalBlock(const Block& b) {
       if (!m->has_stride()) m->set_stride(2);
       break;
     }
+    case Block::kC3:
+    case Block::kC2F:
+    case Block::kSppf:
+      CanonicalizeYoloBlock(&c);
+      break;
     default:
       break;
   }
+  CanonicalizeBlockExtensions(&c);
   return c;
 }
 
 Architecture Canonicalize(const Architecture& arch) {
   Architecture c = arch;
   if (!c.has_in_channels()) c.set_in_channels(3);
+  if (c.has_height() && c.height() == c.resolution()) c.clear_height();
   for (auto& b : *c.mutable_stem()) b = CanonicalBlock(b);
   for (auto& s : *c.mutable_stages())
     for (auto& b : *s.mutable_blocks()) b = CanonicalBlock(b);
@@ -499,15 +531,19 @@ std::string EncodeBlock(const Block& raw) {
     }
     case Block::kMbconv: {
       const auto& m = b.mbconv();
-      return StrCat("mbconv:o", m.out_channels(), ",e", m.expansion(), ",k",
-                    m.kernel(), ",s", m.stride(), ",se", m.se() ? 1 : 0, ",",
-                    ActName(m.act()));
+      return StrCat("mbconv:o", m.out_channels(),
+                    m.has_hidden_channels() ? StrCat(",h", m.hidden_channels())
+                                            : StrCat(",e", m.expansion()),
+                    ",k", m.kernel(), ",s", m.stride(), ",se", m.se() ? 1 : 0,
+                    EncodeBlockExtensions(b), ",", ActName(m.act()));
     }
     case Block::kFusedMbconv: {
       const auto& m = b.fused_mbconv();
-      return StrCat("fused_mbconv:o", m.out_channels(), ",e", m.expansion(),
+      return StrCat("fused_mbconv:o", m.out_channels(),
+                    m.has_hidden_channels() ? StrCat(",h", m.hidden_channels())
+                                            : StrCat(",e", m.expansion()),
                     ",k", m.kernel(), ",s", m.stride(), ",se", m.se() ? 1 : 0,
-                    ",", ActName(m.act()));
+                    EncodeBlockExtensions(b), ",", ActName(m.act()));
     }
     case Block::kShuffle: {
       const auto& m = b.shuffle();
@@ -536,27 +572,34 @@ std::string EncodeBlock(const Block& raw) {
     case Block::kBottleneck: {
       const auto& m = b.bottleneck();
       return StrCat("bottleneck:o", m.out_channels(), ",m", m.mid_channels(),
-                    ",s", m.stride(), ",g", m.groups(), ",", ActName(m.act()));
+                    ",s", m.stride(), ",g", m.groups(), EncodeBlockExtensions(b),
+                    ",", ActName(m.act()));
     }
     case Block::kPool: {
       const auto& m = b.pool();
       return StrCat("pool:", m.kind() == v1::AVG ? "avg" : "max", ",k",
                     m.kernel(), ",s", m.stride());
     }
+    case Block::kC3:
+    case Block::kC2F:
+    case Block::kSppf:
+      return EncodeYoloBlock(b);
     default:
       return "none";
   }
 }
 
 std::string EncodeHead(const v1::Head& h) {
+  if (IsFeatureHead(h)) return EncodeFeatureHead(h);
   return StrCat("head:c", h.conv_channels(), ",",
                 ActName(Act(h.act(), v1::RELU)), ",f", h.fc_hidden(), ",n",
                 h.num_classes());
 }
 
 std::string CanonicalEncoding(const Architecture& arch) {
-  std::string s = StrCat("v1;r", arch.resolution(), ";i",
-                         arch.has_in_channels() ? arch.in_channels() : 3);
+  std::string s = StrCat("v1;r", arch.resolution());
+  if (InputHeight(arch) != arch.resolution()) StrAppend(&s, ";h", InputHeight(arch));
+  StrAppend(&s, ";i", arch.has_in_channels() ? arch.in_channels() : 3);
   for (const auto& b : arch.stem()) StrAppend(&s, ";", EncodeBlock(b));
   for (const auto& st : arch.stages())
     for (const auto& b : st.blocks()) StrAppend(&s, ";", EncodeBlock(b));

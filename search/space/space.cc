@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
+#include "search/space/arch_ext.h"
 #include "search/space/status_macros.h"
 
 namespace lutnas {
@@ -27,7 +28,21 @@ bool HasKernel(v1::BlockType t) {
          t == v1::SHUFFLE;
 }
 bool HasExpansion(v1::BlockType t) {
-  return t == v1::MBCONV || t == v1::FUSED_MBCONV;
+  return t == v1::MBCONV || t == v1::FUSED_MBCONV || t == v1::C3 || t == v1::C2F;
+}
+bool KnownType(int t) {
+  return (t > v1::BLOCK_TYPE_UNSPECIFIED && t <= v1::BOTTLENECK) || t == v1::C3 ||
+         t == v1::C2F || t == v1::SPPF;
+}
+constexpr v1::BlockType kAllTypes[] = {v1::CONV, v1::REPVGG, v1::MBCONV, v1::FUSED_MBCONV,
+                                       v1::SHUFFLE, v1::CSP, v1::OSA, v1::BASIC,
+                                       v1::BOTTLENECK, v1::C3, v1::C2F, v1::SPPF};
+// OFA's hidden width: in * expansion rounded to a multiple of 8.
+int HiddenWidth(int in_c, int tenths) {
+  const double v = in_c * tenths / 10.0;
+  int n = std::max(8, static_cast<int>(v + 4) / 8 * 8);
+  if (n < 0.9 * v) n += 8;
+  return n;
 }
 
 // Values of an IntChoice; `align` snaps each to a multiple of itself.
@@ -99,9 +114,8 @@ absl::StatusOr<Genotype> Genotype::Decode(const std::string& s) {
       if (f.size() != 3 || !absl::SimpleAtoi(f[1], &bg.kernel) ||
           !absl::SimpleAtoi(f[2], &bg.expansion))
         return absl::InvalidArgumentError(StrCat("genotype: bad block '", bs, "'"));
-      for (int t = v1::CONV; t <= v1::BOTTLENECK; ++t)
-        if (f[0] == BlockTypeName(static_cast<v1::BlockType>(t)))
-          bg.type = static_cast<v1::BlockType>(t);
+      for (v1::BlockType t : kAllTypes)
+        if (f[0] == BlockTypeName(t)) bg.type = t;
       if (bg.type == v1::BLOCK_TYPE_UNSPECIFIED)
         return absl::InvalidArgumentError(StrCat("genotype: unknown block type '", f[0], "'"));
       st.blocks.push_back(bg);
@@ -177,6 +191,8 @@ absl::StatusOr<std::shared_ptr<const Space>> Space::Create(
   }
   s->stem_out_ = sh;
   RETURN_IF_ERROR(ValidateHead(proto.head(), "head"));
+  if (proto.has_height() && (proto.height() < 16 || proto.height() > kMaxResolution))
+    return Bad("height", StrCat("must be in 16..", kMaxResolution, ", got ", proto.height()));
 
   for (int i = 0; i < proto.stages_size(); ++i) {
     const auto& st = proto.stages(i);
@@ -185,7 +201,7 @@ absl::StatusOr<std::shared_ptr<const Space>> Space::Create(
     if (st.block_types_size() == 0)
       return Bad(p + ".block_types", "at least one block type is needed");
     for (int t : st.block_types()) {
-      if (t <= v1::BLOCK_TYPE_UNSPECIFIED || t > v1::BOTTLENECK)
+      if (!KnownType(t))
         return Bad(p + ".block_types", StrCat("unknown block type ", t));
       c.types.push_back(static_cast<v1::BlockType>(t));
     }
@@ -202,17 +218,36 @@ absl::StatusOr<std::shared_ptr<const Space>> Space::Create(
       c.kernels.push_back(k);
     }
     if (c.kernels.empty()) c.kernels.push_back(3);
+    bool yolo = false;
+    for (auto t : c.types) yolo = yolo || t == v1::C3 || t == v1::C2F;
+    c.hidden_widths = st.hidden_widths();
+    const int elo = c.hidden_widths ? 10 : 1, ehi = c.hidden_widths ? 80 : (yolo ? 16 : 8);
     for (int e : st.expansions()) {
-      if (e < 1 || e > 8)
-        return Bad(p + ".expansions", StrCat("must be in 1..8, got ", e));
+      if (e < elo || e > ehi)
+        return Bad(p + ".expansions",
+                   StrCat("must be in ", elo, "..", ehi,
+                          c.hidden_widths ? " (tenths, with hidden_widths)" : "", ", got ", e));
       c.expansions.push_back(e);
     }
-    if (c.expansions.empty()) c.expansions.push_back(4);
+    if (st.has_se_options()) {
+      RETURN_IF_ERROR(ValidateSe(st.se_options(), p + ".se_options"));
+      c.se_options = CanonicalSe(st.se_options());
+      c.has_se_options = true;
+    }
+    if (c.expansions.empty()) c.expansions.push_back(c.hidden_widths ? 40 : yolo ? 1 : 4);
     c.se = st.se();
     if (!v1::Activation_IsValid(st.act()))
       return Bad(p + ".act", StrCat("unknown activation ", st.act()));
     c.act = st.act();
     s->stages_.push_back(std::move(c));
+  }
+  if (IsFeatureHead(proto.head())) {
+    std::vector<int> strides;
+    for (const auto& b : proto.stem())
+      strides.push_back((strides.empty() ? 1 : strides.back()) * BlockStride(CanonicalBlock(b)));
+    for (const auto& c : s->stages_)
+      strides.push_back((strides.empty() ? 1 : strides.back()) * c.stride);
+    RETURN_IF_ERROR(CheckFeatureStrides(proto.head(), strides, "head"));
   }
   // Every position must admit at least one block type for every width pair,
   // or sampling could not terminate: a contradictory space is an error.
@@ -254,7 +289,10 @@ v1::Activation DefaultAct(v1::BlockType t) {
   switch (t) {
     case v1::MBCONV: return v1::RELU6;
     case v1::FUSED_MBCONV:
-    case v1::CSP: return v1::SILU;
+    case v1::CSP:
+    case v1::C3:
+    case v1::C2F:
+    case v1::SPPF: return v1::SILU;
     default: return v1::RELU;
   }
 }
@@ -265,12 +303,17 @@ bool KernelOk(int k, bool allow_one) { return (allow_one && k == 1) || k == 3 ||
 
 bool Space::Fits(int stage, const BlockGene& g, int in_c, int out_c,
                  int stride) const {
-  (void)stage;
   if (in_c < 1 || out_c < 1 || out_c > kMaxChannels || (stride != 1 && stride != 2)) return false;
   switch (g.type) {
     case v1::CONV: return KernelOk(g.kernel, true);
     case v1::MBCONV:
-    case v1::FUSED_MBCONV: return KernelOk(g.kernel, false) && g.expansion >= 1 && g.expansion <= 8;
+    case v1::FUSED_MBCONV:
+      return KernelOk(g.kernel, false) &&
+             (stages_[stage].hidden_widths ? g.expansion >= 10 && g.expansion <= 80
+                                           : g.expansion >= 1 && g.expansion <= 8);
+    case v1::C3:
+    case v1::C2F: return g.expansion >= 1 && g.expansion <= 16;
+    case v1::SPPF: return stride == 1 && in_c >= 2;
     case v1::SHUFFLE:
       return KernelOk(g.kernel, false) && out_c % 2 == 0 && (stride == 2 || in_c == out_c);
     case v1::REPVGG:
@@ -322,21 +365,31 @@ v1::Block Space::BuildBlock(int stage, const BlockGene& g, int in_c, int out_c,
     case v1::MBCONV: {
       auto* m = b.mutable_mbconv();
       m->set_out_channels(out_c);
-      m->set_expansion(g.expansion);
+      if (c.hidden_widths)
+        m->set_hidden_channels(HiddenWidth(in_c, g.expansion));
+      else
+        m->set_expansion(g.expansion);
       m->set_kernel(g.kernel);
       m->set_stride(stride);
       m->set_se(c.se);
+      if (c.se && c.has_se_options) *m->mutable_se_options() = c.se_options;
       m->set_act(act);
+      CanonicalizeBlockExtensions(&b);
       break;
     }
     case v1::FUSED_MBCONV: {
       auto* m = b.mutable_fused_mbconv();
       m->set_out_channels(out_c);
-      m->set_expansion(g.expansion);
+      if (c.hidden_widths)
+        m->set_hidden_channels(HiddenWidth(in_c, g.expansion));
+      else
+        m->set_expansion(g.expansion);
       m->set_kernel(g.kernel);
       m->set_stride(stride);
       m->set_se(c.se);
+      if (c.se && c.has_se_options) *m->mutable_se_options() = c.se_options;
       m->set_act(act);
+      CanonicalizeBlockExtensions(&b);
       break;
     }
     case v1::SHUFFLE: {
@@ -380,6 +433,26 @@ v1::Block Space::BuildBlock(int stage, const BlockGene& g, int in_c, int out_c,
       m->set_mid_channels(std::max(1, out_c / 4));
       m->set_stride(stride);
       m->set_groups(1);
+      m->set_act(act);
+      break;
+    }
+    case v1::C3:
+    case v1::C2F: {
+      auto set = [&](auto* m) {
+        m->set_out_channels(out_c);
+        m->set_num_blocks(g.expansion);
+        m->set_shortcut(true);
+        m->set_expansion(0.5);
+        m->set_stride(stride);
+        m->set_act(act);
+      };
+      if (g.type == v1::C3) set(b.mutable_c3()); else set(b.mutable_c2f());
+      break;
+    }
+    case v1::SPPF: {
+      auto* m = b.mutable_sppf();
+      m->set_out_channels(out_c);
+      m->set_kernel(5);
       m->set_act(act);
       break;
     }
@@ -477,6 +550,7 @@ v1::Architecture Space::ToArchitecture(const Genotype& g, bool with_name) const 
   v1::Architecture a;
   if (with_name) a.set_name(StrCat(proto_.name(), ":", g.Encode()));
   a.set_resolution(g.resolution);
+  if (proto_.has_height() && proto_.height() != g.resolution) a.set_height(proto_.height());
   a.set_in_channels(proto_.has_in_channels() ? proto_.in_channels() : 3);
   for (const auto& b : proto_.stem()) *a.add_stem() = CanonicalBlock(b);
   int in_c = stem_out_.c;
@@ -510,17 +584,18 @@ std::vector<KeySpec> Space::EnumerateKeys() const {
   };
   auto down = [](int x, int s) { return (x - 1) / s + 1; };
   for (int r : resolutions_) {
-    Shape sh{proto_.has_in_channels() ? proto_.in_channels() : 3, r, r};
+    Shape sh{proto_.has_in_channels() ? proto_.in_channels() : 3,
+             proto_.has_height() ? proto_.height() : r, r};
     for (const auto& b : proto_.stem()) {
       v1::Block cb = CanonicalBlock(b);
       add_block(cb, sh);
       sh = OutShape(cb, sh);
     }
     std::vector<int> in_widths = {sh.c};
-    int spatial = sh.h;
+    int spatial = sh.h, spatial_w = sh.w;
     for (int i = 0; i < num_stages(); ++i) {
       const auto& c = stages_[i];
-      const int out_sp = down(spatial, c.stride);
+      const int out_sp = down(spatial, c.stride), out_w = down(spatial_w, c.stride);
       for (int w : c.widths) {
         for (auto t : c.types)
           for (int k : (HasKernel(t) ? c.kernels : std::vector<int>{0}))
@@ -528,22 +603,23 @@ std::vector<KeySpec> Space::EnumerateKeys() const {
               BlockGene g{t, k, e};
               for (int in_c : in_widths) {
                 auto b = MakeBlock(i, g, in_c, w, c.stride);
-                if (b.ok()) add_block(*b, Shape{in_c, spatial, spatial});
+                if (b.ok()) add_block(*b, Shape{in_c, spatial, spatial_w});
               }
               if (*std::max_element(c.depths.begin(), c.depths.end()) > 1) {
                 auto b = MakeBlock(i, g, w, w, 1);
-                if (b.ok()) add_block(*b, Shape{w, out_sp, out_sp});
+                if (b.ok()) add_block(*b, Shape{w, out_sp, out_w});
               }
             }
       }
       in_widths = c.widths;
       spatial = out_sp;
+      spatial_w = out_w;
     }
     v1::Head head = proto_.head();
     if (head.act() == v1::ACTIVATION_UNSPECIFIED) head.set_act(v1::RELU);
     for (int in_c : in_widths) {
       KeySpec ks;
-      ks.in = Shape{in_c, spatial, spatial};
+      ks.in = Shape{in_c, spatial, spatial_w};
       ks.key = HeadKey(head, ks.in);
       ks.is_head = true;
       ks.head = head;
@@ -595,6 +671,14 @@ absl::StatusOr<KeySpec> ParseKey(const std::string& key) {
   const size_t colon = body.find(':');
   if (colon == std::string::npos) return bad("missing 'type:' prefix");
   const std::string type = body.substr(0, colon);
+  if (type == "fhead") {
+    ks.is_head = true;
+    ks.head.set_act(v1::RELU);
+    if (auto st = ParseFeatureHead(body.substr(colon + 1), &ks.head); !st.ok())
+      return bad(std::string(st.message()));
+    if (HeadKey(ks.head, ks.in) != key) return bad("not in canonical form");
+    return ks;
+  }
   std::map<std::string, double> num;
   std::set<std::string> words;
   v1::Activation act = v1::ACTIVATION_UNSPECIFIED;
@@ -637,8 +721,11 @@ absl::StatusOr<KeySpec> ParseKey(const std::string& key) {
     m->set_deploy(words.count("deploy") > 0); m->set_act(act);
   } else if (type == "mbconv" || type == "fused_mbconv") {
     auto set = [&](auto* m) {
-      m->set_out_channels(I("o")); m->set_expansion(I("e")); m->set_kernel(I("k"));
+      m->set_out_channels(I("o"));
+      if (num.count("h")) m->set_hidden_channels(I("h")); else m->set_expansion(I("e"));
+      m->set_kernel(I("k"));
       m->set_stride(I("s")); m->set_se(I("se") == 1); m->set_act(act);
+      if (HasSeTokens(words, num)) ApplySeTokens(words, num, m->mutable_se_options());
     };
     if (type == "mbconv") set(b.mutable_mbconv()); else set(b.mutable_fused_mbconv());
   } else if (type == "shuffle") {
@@ -662,11 +749,12 @@ absl::StatusOr<KeySpec> ParseKey(const std::string& key) {
     auto* m = b.mutable_bottleneck();
     m->set_out_channels(I("o")); m->set_mid_channels(I("m")); m->set_stride(I("s"));
     m->set_groups(I("g")); m->set_act(act);
+    if (I("se") == 1) ApplySeTokens(words, num, m->mutable_se());
   } else if (type == "pool") {
     auto* m = b.mutable_pool();
     m->set_kind(words.count("avg") ? v1::AVG : v1::MAX);
     m->set_kernel(I("k")); m->set_stride(I("s"));
-  } else {
+  } else if (!ParseYoloKey(type, num, words, act, &b)) {
     return bad(StrCat("unknown block type '", type.substr(0, 40), "'"));
   }
   Shape out;

@@ -82,6 +82,9 @@ class Space {
     int stride = 1;
     bool se = false;
     v1::Activation act = v1::ACTIVATION_UNSPECIFIED;
+    bool hidden_widths = false;  // expansions in tenths -> hidden_channels
+    bool has_se_options = false;
+    v1::SqueezeExcite se_options;  // canonical, when has_se_options
   };
   const StageChoices& stage(int i) const { return stages_[i]; }
   const std::vector<int>& resolutions() const { return resolutions_; }

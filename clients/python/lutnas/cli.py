@@ -201,6 +201,9 @@ def build_parser():
     c.add_argument("--max-runtime", type=_non_negative_float, metavar="SECONDS")
     c.add_argument("--name")
     c.add_argument("--report-hardware", type=_csv_list, action="extend", metavar="A,B")
+    c.add_argument("--seed-from", action="append", default=[], metavar="MODEL",
+                   help="start from a zoo model (models/NAME.json or a file) that is a "
+                        "point of the space (repeatable)")
     c.add_argument("--watch", action="store_true", help="follow progress until the job ends")
     _json_flag(c)
     c.set_defaults(func=cmd_search_submit, subparser=c)
@@ -242,6 +245,9 @@ def build_parser():
     c.add_argument("job", type=int, metavar="JOB")
     c.add_argument("-o", "--output", default="pareto.png", metavar="FILE")
     c.add_argument("--hardware", metavar="H", help="default: the job's first budget")
+    c.add_argument("--zoo", action="append", default=[], metavar="MODEL",
+                   help="also draw a zoo model (models/NAME.json or a file), predicted on "
+                        "the same hardware (repeatable)")
     c.set_defaults(func=cmd_plot)
     c = sub.add_parser("export", help="export a candidate as PyTorch, ONNX or JSON")
     c.add_argument("id", type=int, metavar="ID")
@@ -569,6 +575,15 @@ def build_spec(args, pb):
         spec.soft_constraint = True
     if args.report_hardware:
         spec.report_hardware.extend(args.report_hardware)
+    if getattr(args, "seed_from", None):
+        from . import zoo
+        try:
+            seeds = zoo.seed_architectures(args.seed_from)
+        except zoo.ZooError as e:
+            raise CLIError(str(e)) from None
+        for i, arch in enumerate(seeds):
+            spec.seed_architectures.add().CopyFrom(
+                to_message(arch, pb.arch_pb2.Architecture, args.seed_from[i]))
     return spec
 
 
@@ -770,8 +785,16 @@ def cmd_plot(args, client):
     budget = next((b.max_ms for b in job.spec.budgets if b.hardware == hw), None)
     title = (f"job {job.id} {job.spec.name or ''}: {job.spec.space or 'inline space'}, "
              f"{_enum_name(job.spec, 'objective').lower()}")
+    from . import zoo
+    try:
+        refs = zoo.references(client, args.zoo, hw)
+    except zoo.ZooError as e:
+        raise CLIError(str(e)) from None
     front = plot_pareto(points, args.output, hw, budget_ms=budget, title=title,
-                        infeasible=infeasible, estimated=estimated)
+                        infeasible=infeasible, estimated=estimated,
+                        references=[(n, ms) for n, ms, _ in refs])
+    for n, ms, frac in refs:
+        print(f"zoo {n}: {ms:.4g} ms predicted on {hw} ({frac:.0%} of the block sum measured)")
     print(f"wrote {args.output}: {len(points)} candidates, Pareto front of {len(front)}"
           + (f" ({skipped} without a latency on {hw} left out)" if skipped else ""))
 

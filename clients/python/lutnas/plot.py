@@ -17,7 +17,8 @@ def pareto_front(points):
     return front
 
 
-def plot_pareto(points, path, hardware, budget_ms=None, title="", infeasible=(), estimated=()):
+def plot_pareto(points, path, hardware, budget_ms=None, title="", infeasible=(),
+                estimated=(), references=()):
     """Scatter of points [(latency_ms, score)], front highlighted and joined.
 
     infeasible: indexes drawn with a cross and left out of the front.
@@ -25,6 +26,8 @@ def plot_pareto(points, path, hardware, budget_ms=None, title="", infeasible=(),
     the table): ringed in orange, so a front point that rests on estimates
     stands out.
     budget_ms: a vertical dashed line. Returns the front's indexes.
+    references: [(label, latency_ms)] of known networks (the zoo), drawn as
+    labelled vertical dotted lines at their predicted latency.
     """
     import matplotlib
 
@@ -55,6 +58,11 @@ def plot_pareto(points, path, hardware, budget_ms=None, title="", infeasible=(),
         if budget_ms:
             ax.axvline(budget_ms, ls="--", c="#2e3440", lw=1,
                        label=f"budget {budget_ms:g} ms", zorder=1)
+        for j, (label, ms) in enumerate(references):
+            ax.axvline(ms, ls=":", c="#5e81ac", lw=1.2, zorder=1)
+            ax.annotate(f"{label} {ms:.3g} ms", (ms, 0.98 - 0.06 * (j % 8)),
+                        xycoords=("data", "axes fraction"), rotation=90, va="top",
+                        ha="right", fontsize=7, color="#5e81ac")
         ax.set_xlabel(f"predicted latency on {hardware} (ms)")
         ax.set_ylabel("score (higher is better)")
         if title:

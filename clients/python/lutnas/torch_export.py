@@ -50,6 +50,10 @@ def export_onnx(code, path, opset=13, name="lutnas_candidate"):
     model, shape = build_model(code, name)
     dummy = torch.randn(*shape)
     with torch.no_grad():
+        out = model(dummy)
+        # A feature-map head (detection backbone) returns a tuple of maps.
+        names = ([f"features{i}" for i in range(len(out))] if isinstance(out, tuple)
+                 else ["logits"])
         torch.onnx.export(model, dummy, path, opset_version=opset, input_names=["input"],
-                          output_names=["logits"], do_constant_folding=True)
+                          output_names=names, do_constant_folding=True)
     return shape
