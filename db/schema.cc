@@ -84,6 +84,14 @@ CREATE TABLE candidate_latency (
 CREATE INDEX candidate_latency_by_hardware
   ON candidate_latency(hardware, latency_ms);
 )sql"},
+    {2, R"sql(
+-- Idempotent Submit: a client-chosen request id -> the job it created.
+CREATE TABLE submit_requests (
+  request_id TEXT PRIMARY KEY NOT NULL,
+  job_id     INTEGER NOT NULL REFERENCES jobs(id),
+  spec       BLOB NOT NULL          -- the SearchSpec as the client sent it
+) WITHOUT ROWID;
+)sql"},
 };
 
 }  // namespace

@@ -728,24 +728,21 @@ std::vector<BadRequest> BadRequests() {
       "order_by: must be one of id, score, params, macs, latency, got 'name; DROP TABLE jobs'");
   add(
       "OrderLatencyNoHardware", [](R& r) { r.set_order_by("latency"); },
-      "order_by: 'latency' needs hardware (and max_latency_ms) to be set");
-  add(
-      "HardwareNoMax", [](R& r) { r.set_hardware("cpu"); },
-      "max_latency_ms: must be > 0 when hardware is set");
+      "order_by: 'latency' needs hardware to be set");
   add(
       "HardwareNegativeMax",
       [](R& r) {
         r.set_hardware("cpu");
         r.set_max_latency_ms(-1);
       },
-      "max_latency_ms: must be > 0 when hardware is set");
+      "max_latency_ms: must be >= 0 (0: no bound), got -1");
   add(
       "HardwareNaNMax",
       [](R& r) {
         r.set_hardware("cpu");
         r.set_max_latency_ms(kNaN);
       },
-      "max_latency_ms: must be > 0 when hardware is set");
+      "max_latency_ms: must be >= 0 (0: no bound), got nan");
   add(
       "MaxNoHardware", [](R& r) { r.set_max_latency_ms(5); },
       "hardware: must be set when max_latency_ms is set");
@@ -841,7 +838,7 @@ TEST_F(StoreTest, PersistsAcrossReopen) {
 
   RawDb raw(path_);
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.Query("PRAGMA user_version"), "1");
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), "2");
 }
 
 TEST_F(StoreTest, OpenValidatesArguments) {

@@ -48,8 +48,10 @@ class JobManager {
   void Shutdown();
 
   // Validates (INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION naming the
-  // field), fills defaults, pins table versions, stores and queues.
-  absl::StatusOr<v1::Job> Submit(const v1::SearchSpec& spec);
+  // field), fills defaults, pins table versions, checks feasibility
+  // (submit_checks.h), stores and queues. A non-empty request_id makes it
+  // idempotent: a repeat returns the job the first call created.
+  absl::StatusOr<v1::Job> Submit(const v1::SearchSpec& spec, const std::string& request_id = "");
   absl::StatusOr<v1::Job> Cancel(int64_t id);
   // Returns when the job changed after `since_updated_ms`, or on timeout.
   absl::StatusOr<v1::Job> WaitForChange(int64_t id, int64_t since_updated_ms, int timeout_ms);

@@ -16,6 +16,7 @@ import time
 from . import external, insights, render, tablefile
 from ._stubs import StubError
 from .client import DEFAULT_TARGET, Client, to_dict, to_message
+from .results import unwrap
 from .errors import LutnasError, Unavailable
 from .tools import ToolError
 from .torch_export import TorchMissing
@@ -350,7 +351,7 @@ def _fields_text(msg):
 def cmd_hardware_list(args, client):
     hws = client.list_hardware()
     if args.json:
-        return _dump(client.pb.service_pb2.ListHardwareResponse(hardware=hws))
+        return _dump(client.pb.service_pb2.ListHardwareResponse(hardware=[unwrap(h) for h in hws]))
     rows = [[h.name, h.backend, h.precision, h.threads or "-", f"{h.peak_gops:g}",
              f"{h.bandwidth_gbs:g}", h.channel_alignment or "-", h.description] for h in hws]
     print(render.table(["name", "backend", "precision", "threads", "peak GOPS", "GB/s",
@@ -395,7 +396,7 @@ def _correction_text(corr):
 def cmd_table_list(args, client):
     tables = client.list_tables(args.hardware)
     if args.json:
-        return _dump(client.pb.service_pb2.ListTablesResponse(tables=tables))
+        return _dump(client.pb.service_pb2.ListTablesResponse(tables=[unwrap(t) for t in tables]))
     rows = [[t.hardware, t.version, _when(t.created_unix_ms), t.entries, t.failed, t.backend,
              t.precision, t.threads or "-", t.source, _correction_text(t.correction), t.tool]
             for t in tables]
@@ -453,7 +454,7 @@ def cmd_table_export(args, client):
     info, entries = client.export_table(args.hardware, args.version)
     fmt = _guess_format(args.output, args.format)
     if fmt == "json":
-        table = client.pb.table_pb2.LatencyTable(info=info, entries=entries)
+        table = client.pb.table_pb2.LatencyTable(info=unwrap(info), entries=[unwrap(e) for e in entries])
         text = json.dumps(to_dict(table), indent=1) + "\n"
     else:
         text = tablefile.csv_text((to_dict(e) for e in entries), info=to_dict(info))
@@ -587,7 +588,7 @@ def _follow(client, job_id, json_lines, final_json=False):
 def cmd_search_list(args, client):
     jobs = client.list_jobs()
     if args.json:
-        return _dump(client.pb.service_pb2.ListJobsResponse(jobs=jobs))
+        return _dump(client.pb.service_pb2.ListJobsResponse(jobs=[unwrap(j) for j in jobs]))
     rows = []
     for j in jobs:
         s, p = j.spec, j.progress
@@ -659,7 +660,7 @@ def cmd_candidates_list(args, client):
         cands, token, total = client.list_candidates(**filters)
     if args.json:
         return _dump(client.pb.service_pb2.ListCandidatesResponse(
-            candidates=cands, next_page_token=token, total=total))
+            candidates=[unwrap(c) for c in cands], next_page_token=token, total=total))
     hws = []
     for c in cands:
         for p in c.latency:
@@ -720,7 +721,8 @@ def cmd_plot(args, client):
         hw = next((p.hardware for c in cands for p in c.latency), "")
         if not hw:
             raise CLIError(f"job {args.job}: candidates carry no latency; give --hardware")
-    points, infeasible, skipped = [], [], 0
+    points: list[tuple[float, float]] = []  # (latency_ms, score)
+    infeasible, skipped = [], 0
     for c in cands:
         pred = next((p for p in c.latency if p.hardware == hw), None)
         if pred is None:
