@@ -207,10 +207,10 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in, const std::
   }
   if (spec.budgets_size() == 0 && spec.max_macs() == 0 && spec.max_params() == 0 && spec.soft_constraint())
     return Invalid("soft_constraint", "needs at least one latency budget");
-  RETURN_IF_ERROR(CheckConstrained(spec));
   NoEvaluator none;
   auto engine = search::Engine::Create(space, EngineOptionsOf(spec, opts_.max_evaluations), &none);
   if (!engine.ok()) return engine.status();
+  RETURN_IF_ERROR(CheckConstrained(spec));
   RETURN_IF_ERROR(CheckFeasible(spec, space, catalog_));
   ASSIGN_OR_RETURN(int64_t id, request_id.empty() ? store_->CreateJob(spec)
                                                   : store_->CreateJobForRequest(spec, request_id, in));

@@ -188,6 +188,8 @@ def build_parser():
     c.add_argument("--max-params", type=_count)
     c.add_argument("--max-macs", type=_count)
     c.add_argument("--soft", action="store_true", help="soft latency constraint (MnasNet reward)")
+    c.add_argument("--unconstrained", action="store_true",
+                   help="search without any budget or cap (refused otherwise)")
     c.add_argument("--soft-weight", type=float)
     c.add_argument("--proxy-resolution", type=_positive_int)
     c.add_argument("--proxy-batch", type=_positive_int)
@@ -534,6 +536,8 @@ def build_spec(args, pb):
             setattr(spec, field, value)
     if args.soft:
         spec.soft_constraint = True
+    if args.unconstrained:
+        spec.unconstrained = True
     if args.report_hardware:
         spec.report_hardware.extend(args.report_hardware)
     return spec
