@@ -78,10 +78,15 @@ class Daemon:
         except FileNotFoundError:
             pass
         log = open(self.log_path, "ab")  # restarts append: the log tells the whole story
+        # OpenBLAS starts its thread pool before main(), where lutnasd cannot
+        # block SIGTERM, and the kernel may kill the daemon through it; one
+        # BLAS thread (lutnasd uses one torch thread anyway) avoids that until
+        # the signal-pipe fix on the reliability branch lands.
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=os.environ.get("OPENBLAS_NUM_THREADS", "1"))
         self.proc = subprocess.Popen(
             [str(binary), "--listen", "127.0.0.1:0", "--port_file", str(self.port_file),
              "--db", str(self.db), *self.args],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

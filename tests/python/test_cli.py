@@ -423,7 +423,7 @@ def test_errors_print_the_daemons_details_and_exit_1(srv, api, tmp_path):
     code, _, err = run(srv, "hardware", "add", str(bad))
     assert code == 1 and err.startswith("error: ") and "not valid JSON" in err
     code, _, err = run(srv, "hardware", "add", str(ROOT / "models/resnet18.json"))
-    assert code == 1 and err.startswith("error: hardware: ")  # caught before sending
+    assert code == 1 and err.startswith("error: hardware.resolution: unknown field")  # caught before sending
     bad.write_text(json.dumps({"name": "Bad Name"}))
     code, _, err = run(srv, "hardware", "add", str(bad))  # caught by the daemon
     assert code == 1 and err.startswith("error: ") and "name" in err
@@ -634,7 +634,7 @@ def test_search_list_show_cancel(srv, api, job):
     code, _, err = run(srv, "search", "cancel", str(job.id))
     assert code == 1 and err == f"error: job {job.id} already ended (JOB_SUCCEEDED)\n"
     running = api.submit({"space": "tiny", "objective": "PARAMS", "population": 100,
-                          "sample_size": 10, "generations": 2000})
+                          "sample_size": 10, "generations": 2000, "unconstrained": True})
     out, _ = ok(srv, "search", "cancel", str(running.id))
     assert out == f"job {running.id} cancelled\n"
     code, _, err = run(srv, "search", "show", "987654")

@@ -63,12 +63,15 @@ class Daemon:
         self.db.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = tempfile.TemporaryDirectory(prefix="lutnasd-")
         port_file = Path(self._tmp.name) / "port"
+        # One OpenBLAS thread: its pool starts before main(), where lutnasd
+        # cannot block SIGTERM (lutnasd runs one torch thread anyway).
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=os.environ.get("OPENBLAS_NUM_THREADS", "1"))
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 [binary, "--listen", "127.0.0.1:0", "--port_file", str(port_file),
                  "--db", str(self.db), *self.args],
                 cwd=ROOT if (ROOT / "search" / "spaces").is_dir() else None,
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
