@@ -1006,5 +1006,31 @@ TEST_F(StoreTest, HundredThousandCandidates) {
   std::cout << "[ info     ] 100000 candidates inserted in " << insert_s << " s\n";
 }
 
+// ------------------------------------------------------------- submit requests
+
+TEST_F(StoreTest, RequestIdMapsToItsJobAcrossReopen) {
+  v1::SearchSpec asked;
+  asked.set_space("tiny");
+  asked.set_name("idem");
+  v1::SearchSpec stored = asked;
+  stored.set_population(100);  // defaults filled by the job manager
+  absl::StatusOr<int64_t> id = store_->CreateJobForRequest(stored, "req-1", asked);
+  ASSERT_TRUE(id.ok()) << id.status();
+  ExpectStatus(store_->CreateJobForRequest(stored, "req-1", asked).status(),
+               absl::StatusCode::kAlreadyExists, "request_id: 'req-1' is already used");
+  EXPECT_EQ(*store_->CountCandidates(0), 0);
+  EXPECT_EQ(store_->ListJobs()->size(), 1u);  // the refused insert rolled back its job
+  ExpectStatus(store_->FindRequest("req-2").status(), absl::StatusCode::kNotFound,
+               "request_id: 'req-2' is unknown");
+  store_.reset();
+  store_ = OpenOrDie();
+  ASSERT_NE(store_, nullptr);
+  auto found = store_->FindRequest("req-1");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->first, *id);
+  EXPECT_TRUE(MessageDifferencer::Equals(found->second, asked));
+  EXPECT_EQ(store_->GetJob(*id)->spec().population(), 100);
+}
+
 }  // namespace
 }  // namespace lutnas::db
