@@ -29,6 +29,12 @@ sys.path.insert(0, str(ROOT / "clients" / "python"))
 import lutnas  # noqa: E402
 
 PB = lutnas.proto()
+# OpenBLAS starts its thread pool before main(), where lutnasd cannot block
+# SIGTERM, and the kernel may deliver the signal there and kill the daemon;
+# with one BLAS thread (lutnasd runs one torch thread anyway) every daemon
+# the tests start (directly, through the CLI or bench/load_test.py) stops
+# cleanly until the signal-pipe fix of the reliability branch lands.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 30
 
@@ -78,15 +84,10 @@ class Daemon:
         except FileNotFoundError:
             pass
         log = open(self.log_path, "ab")  # restarts append: the log tells the whole story
-        # OpenBLAS starts its thread pool before main(), where lutnasd cannot
-        # block SIGTERM, and the kernel may kill the daemon through it; one
-        # BLAS thread (lutnasd uses one torch thread anyway) avoids that until
-        # the signal-pipe fix on the reliability branch lands.
-        env = dict(os.environ, OPENBLAS_NUM_THREADS=os.environ.get("OPENBLAS_NUM_THREADS", "1"))
         self.proc = subprocess.Popen(
             [str(binary), "--listen", "127.0.0.1:0", "--port_file", str(self.port_file),
              "--db", str(self.db), *self.args],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
