@@ -106,6 +106,14 @@ CREATE TABLE correction_history (
 );
 CREATE INDEX correction_history_by_table ON correction_history(table_id, id);
 )sql"},
+    {3, R"sql(
+-- Idempotent Submit: a client-chosen request id -> the job it created.
+CREATE TABLE submit_requests (
+  request_id TEXT PRIMARY KEY NOT NULL,
+  job_id     INTEGER NOT NULL REFERENCES jobs(id),
+  spec       BLOB NOT NULL          -- the SearchSpec as the client sent it
+) WITHOUT ROWID;
+)sql"},
 };
 
 }  // namespace

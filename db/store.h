@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -44,7 +45,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  static constexpr int kSchemaVersion = 2;  // 2: correction_history (trust-fit)
+  static constexpr int kSchemaVersion = 3;  // 2: correction_history (trust-fit), 3: submit_requests
 
   // ---- hardware
   absl::Status PutHardware(const v1::Hardware& hw, bool update);
@@ -78,6 +79,14 @@ class Store {
   absl::Status UpdateJob(int64_t id, v1::JobState state,
                          const std::string& error, const v1::Progress& progress);
   absl::StatusOr<std::vector<int64_t>> JobsInState(v1::JobState state);
+  // Idempotent submit (store_requests.cc): CreateJob plus a request id ->
+  // job id row, in one transaction. ALREADY_EXISTS when the id is taken.
+  absl::StatusOr<int64_t> CreateJobForRequest(const v1::SearchSpec& spec,
+                                              const std::string& request_id,
+                                              const v1::SearchSpec& request_spec);
+  // The job a request id created and the spec that request sent; NOT_FOUND
+  // when the id is unknown.
+  absl::StatusOr<std::pair<int64_t, v1::SearchSpec>> FindRequest(const std::string& request_id);
 
   // One generation, atomically: the engine checkpoint, the candidates
   // evaluated in it (ids assigned here; a (job, arch_hash) already stored is

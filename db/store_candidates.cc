@@ -2,6 +2,7 @@
 // candidate queries.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string_view>
 #include <unordered_set>
 #include <utility>
@@ -212,7 +213,7 @@ absl::StatusOr<const char*> OrderColumn(const v1::ListCandidatesRequest& req) {
     if (req.order_by() != name) continue;
     if (req.order_by() == "latency" && req.hardware().empty()) {
       return absl::InvalidArgumentError(
-          "order_by: 'latency' needs hardware (and max_latency_ms) to be set");
+          "order_by: 'latency' needs hardware to be set");
     }
     return column;
   }
@@ -228,9 +229,11 @@ absl::Status ValidateFilters(const v1::ListCandidatesRequest& req) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_params: must be >= 0, got ", req.max_params()));
   }
-  // +inf is a valid "no bound" (e.g. to sort by latency on that hardware).
-  if (!req.hardware().empty() && !(req.max_latency_ms() > 0)) {
-    return absl::InvalidArgumentError("max_latency_ms: must be > 0 when hardware is set");
+  // 0 (or +inf) with a hardware: no bound, only candidates with a latency
+  // on it (e.g. to sort by latency there).
+  if (!req.hardware().empty() && !(req.max_latency_ms() >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_latency_ms: must be >= 0 (0: no bound), got ", req.max_latency_ms()));
   }
   if (req.hardware().empty() && req.max_latency_ms() != 0) {  // NaN != 0 too
     return absl::InvalidArgumentError("hardware: must be set when max_latency_ms is set");
@@ -255,7 +258,8 @@ absl::StatusOr<CandidateQuery> BuildQuery(const v1::ListCandidatesRequest& req) 
         " JOIN candidate_latency l ON l.candidate_id = c.id AND l.hardware = ?"
         " AND l.latency_ms <= ?";
     q.params.emplace_back(req.hardware());
-    q.params.emplace_back(req.max_latency_ms());
+    q.params.emplace_back(req.max_latency_ms() > 0 ? req.max_latency_ms()
+                                                   : std::numeric_limits<double>::infinity());
   }
   q.from_where += " WHERE 1";
   if (req.job_id() != 0) {

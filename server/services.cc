@@ -360,8 +360,12 @@ class SearchServiceImpl final : public v1::SearchService::WithRawCallbackMethod_
  public:
   explicit SearchServiceImpl(Core c) : c_(c) {}
   Status Submit(ServerContext*, const v1::SubmitRequest* r, v1::Job* out) override {
-    auto j = c_.jobs->Submit(r->spec());
-    if (!j.ok()) return ToGrpc(j.status().message().rfind("spec", 0) == 0 ? j.status() : Prefixed(j.status(), "spec."));
+    auto j = c_.jobs->Submit(r->spec(), r->request_id());
+    if (!j.ok()) {
+      const auto& m = j.status().message();
+      const bool named = m.rfind("spec", 0) == 0 || m.rfind("request_id", 0) == 0;
+      return ToGrpc(named ? j.status() : Prefixed(j.status(), "spec."));
+    }
     *out = *j;
     return Status::OK;
   }

@@ -728,24 +728,21 @@ std::vector<BadRequest> BadRequests() {
       "order_by: must be one of id, score, params, macs, latency, got 'name; DROP TABLE jobs'");
   add(
       "OrderLatencyNoHardware", [](R& r) { r.set_order_by("latency"); },
-      "order_by: 'latency' needs hardware (and max_latency_ms) to be set");
-  add(
-      "HardwareNoMax", [](R& r) { r.set_hardware("cpu"); },
-      "max_latency_ms: must be > 0 when hardware is set");
+      "order_by: 'latency' needs hardware to be set");
   add(
       "HardwareNegativeMax",
       [](R& r) {
         r.set_hardware("cpu");
         r.set_max_latency_ms(-1);
       },
-      "max_latency_ms: must be > 0 when hardware is set");
+      "max_latency_ms: must be >= 0 (0: no bound), got -1");
   add(
       "HardwareNaNMax",
       [](R& r) {
         r.set_hardware("cpu");
         r.set_max_latency_ms(kNaN);
       },
-      "max_latency_ms: must be > 0 when hardware is set");
+      "max_latency_ms: must be >= 0 (0: no bound), got nan");
   add(
       "MaxNoHardware", [](R& r) { r.set_max_latency_ms(5); },
       "hardware: must be set when max_latency_ms is set");
@@ -841,7 +838,7 @@ TEST_F(StoreTest, PersistsAcrossReopen) {
 
   RawDb raw(path_);
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.Query("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), "3");
 }
 
 TEST_F(StoreTest, OpenValidatesArguments) {
@@ -868,7 +865,7 @@ TEST_F(StoreTest, NewerSchemaIsRefusedAndUntouched) {
   }
   const std::string before = ReadFile(path_);
   ExpectStatus(Store::Open(path_, {}).status(), absl::StatusCode::kFailedPrecondition,
-               "database schema version 7 is newer than this lutnasd supports (2)");
+               "database schema version 7 is newer than this lutnasd supports (3)");
   EXPECT_EQ(ReadFile(path_), before);
   RawDb raw(path_);
   EXPECT_EQ(raw.Query("PRAGMA user_version"), "7");
@@ -1060,7 +1057,7 @@ TEST_F(StoreTest, SchemaOneDatabaseMigratesAndKeepsItsTables) {
   store_.reset();
   {  // what a lutnasd of schema 1 left behind
     RawDb raw(path_);
-    ASSERT_EQ(raw.Exec("DROP TABLE correction_history; PRAGMA user_version = 1"), SQLITE_OK);
+    ASSERT_EQ(raw.Exec("DROP TABLE submit_requests; DROP TABLE correction_history; PRAGMA user_version = 1"), SQLITE_OK);
   }
   auto s = Store::Open(path_, {});
   ASSERT_TRUE(s.ok()) << s.status();
@@ -1074,7 +1071,32 @@ TEST_F(StoreTest, SchemaOneDatabaseMigratesAndKeepsItsTables) {
   ASSERT_TRUE(store_->SetCorrection("cpu", 1, c).ok());
   EXPECT_EQ(store_->CorrectionHistory("cpu", 1)->size(), 1u);
   RawDb raw(path_);
-  EXPECT_EQ(raw.Query("PRAGMA user_version"), "2");
+  EXPECT_EQ(raw.Query("PRAGMA user_version"), "3");
+}
+
+// ------------------------------------------------------------- submit requests
+
+TEST_F(StoreTest, RequestIdMapsToItsJobAcrossReopen) {
+  v1::SearchSpec asked;
+  asked.set_space("tiny");
+  asked.set_name("idem");
+  v1::SearchSpec stored = asked;
+  stored.set_population(100);  // defaults filled by the job manager
+  absl::StatusOr<int64_t> id = store_->CreateJobForRequest(stored, "req-1", asked);
+  ASSERT_TRUE(id.ok()) << id.status();
+  ExpectStatus(store_->CreateJobForRequest(stored, "req-1", asked).status(),
+               absl::StatusCode::kAlreadyExists, "request_id: 'req-1' is already used");
+  EXPECT_EQ(*store_->CountCandidates(0), 0);
+  EXPECT_EQ(store_->ListJobs()->size(), 1u);  // the refused insert rolled back its job
+  ExpectStatus(store_->FindRequest("req-2").status(), absl::StatusCode::kNotFound,
+               "request_id: 'req-2' is unknown");
+  store_ = OpenOrDie();
+  ASSERT_NE(store_, nullptr);
+  auto found = store_->FindRequest("req-1");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->first, *id);
+  EXPECT_TRUE(MessageDifferencer::Equals(found->second, asked));
+  EXPECT_EQ(store_->GetJob(*id)->spec().population(), 100);
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "latency_models/cost.h"
 #include "search/jobs/evaluator.h"
+#include "search/jobs/submit_checks.h"
 #include "search/space/status_macros.h"
 
 namespace lutnas::jobs {
@@ -167,7 +169,12 @@ absl::StatusOr<std::shared_ptr<const Space>> JobManager::ResolveSpace(const v1::
   return Space::Load(StrCat(opts_.spaces_dir, "/", spec.space(), ".json"));
 }
 
-absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in) {
+absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in, const std::string& request_id) {
+  RETURN_IF_ERROR(CheckRequestId(request_id));
+  std::unique_lock<std::mutex> request_lock(SubmitRequestMutex(), std::defer_lock);
+  if (!request_id.empty()) request_lock.lock();
+  ASSIGN_OR_RETURN(auto prior, PriorSubmit(store_, request_id, in));
+  if (prior) return *prior;
   v1::SearchSpec spec = in;
   if (spec.name().size() > 200) return Invalid("name", "longer than 200 characters");
   if (!v1::Algorithm_IsValid(spec.algorithm())) return Invalid("algorithm", StrCat("unknown value ", spec.algorithm()));
@@ -238,6 +245,8 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in) {
   NoEvaluator none;
   auto engine = search::Engine::Create(space, EngineOptionsOf(spec, opts_.max_evaluations), &none);
   if (!engine.ok()) return engine.status();
+  RETURN_IF_ERROR(CheckConstrained(spec));
+  RETURN_IF_ERROR(CheckFeasible(spec, space, catalog_));
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return absl::UnavailableError("lutnasd is shutting down; submit again after it restarts");
@@ -247,7 +256,8 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in) {
           opts_.max_queued_jobs, ", lutnasd --max_queued_jobs); wait for some to finish or cancel them"));
     ++submitting_;
   }
-  auto created = store_->CreateJob(spec);
+  auto created = request_id.empty() ? store_->CreateJob(spec)
+                                    : store_->CreateJobForRequest(spec, request_id, in);
   {
     std::lock_guard<std::mutex> l(mu_);
     --submitting_;
@@ -325,6 +335,7 @@ v1::Candidate JobManager::MakeCandidate(const v1::SearchSpec& spec, const Space&
   c.set_score(ind.eval.score);
   c.set_params(ind.eval.params);
   c.set_macs(ind.eval.macs);
+  c.set_mac_bytes(AnalyzeNetwork(arch).total.mac_bytes);  // not in Evaluation: computed here
   c.set_feasible(ind.feasible);
   c.set_generation(ind.generation);
   std::vector<std::pair<std::string, int64_t>> hws;

@@ -57,9 +57,11 @@ class JobManager {
   bool stopping() const { return stop_flag_; }
 
   // Validates (INVALID_ARGUMENT / NOT_FOUND / FAILED_PRECONDITION naming the
-  // field), fills defaults, pins table versions, stores and queues;
-  // RESOURCE_EXHAUSTED "max_queued_jobs" when the queue is full.
-  absl::StatusOr<v1::Job> Submit(const v1::SearchSpec& spec);
+  // field), fills defaults, pins table versions, checks feasibility
+  // (submit_checks.h), stores and queues; RESOURCE_EXHAUSTED
+  // "max_queued_jobs" when the queue is full. A non-empty request_id makes it
+  // idempotent: a repeat returns the job the first call created.
+  absl::StatusOr<v1::Job> Submit(const v1::SearchSpec& spec, const std::string& request_id = "");
   // Cancel is stored (JOB_CANCELLED) before it is answered, so a cancelled
   // job never resumes after a crash; for a running job it then waits until
   // the worker has stopped (checked before every candidate evaluation, so

@@ -29,6 +29,12 @@ sys.path.insert(0, str(ROOT / "clients" / "python"))
 import lutnas  # noqa: E402
 
 PB = lutnas.proto()
+# OpenBLAS starts its thread pool before main(), where lutnasd cannot block
+# SIGTERM, and the kernel may deliver the signal there and kill the daemon;
+# with one BLAS thread (lutnasd runs one torch thread anyway) every daemon
+# the tests start (directly, through the CLI or bench/load_test.py) stops
+# cleanly until the signal-pipe fix of the reliability branch lands.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 30
 

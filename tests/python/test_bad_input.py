@@ -788,7 +788,8 @@ def ctx(module_daemon, module_client):
     # An EXTERNAL job waits for scores that never come: it stays RUNNING and
     # writes nothing while it waits.
     ext = cl.submit({"name": "bad-input-external", "space": "tiny", "objective": "EXTERNAL",
-                     "population": 4, "sample_size": 2, "generations": 1, "seed": 3})
+                     "population": 4, "sample_size": 2, "generations": 1, "seed": 3,
+                     "unconstrained": True})
     wait_for(lambda: cl.get_job(ext.id).state == S.JOB_RUNNING, timeout=30,
              what="the EXTERNAL job to run")
     c.ext_job = ext.id

@@ -423,7 +423,7 @@ def test_errors_print_the_daemons_details_and_exit_1(srv, api, tmp_path):
     code, _, err = run(srv, "hardware", "add", str(bad))
     assert code == 1 and err.startswith("error: ") and "not valid JSON" in err
     code, _, err = run(srv, "hardware", "add", str(ROOT / "models/resnet18.json"))
-    assert code == 1 and err.startswith("error: hardware: ")  # caught before sending
+    assert code == 1 and err.startswith("error: hardware.resolution: unknown field")  # caught before sending
     bad.write_text(json.dumps({"name": "Bad Name"}))
     code, _, err = run(srv, "hardware", "add", str(bad))  # caught by the daemon
     assert code == 1 and err.startswith("error: ") and "name" in err
@@ -591,7 +591,7 @@ def test_search_submit_watch_follows_to_the_end(srv, api):
     well only if the daemon's stream ends on the terminal snapshot."""
     code, out, err = run(srv, "search", "submit", "--space", "tiny", "--objective", "macs",
                          "--population", "8", "--generations", "10", "--sample-size", "2",
-                         "--watch")
+                         "--unconstrained", "--watch")
     assert code == 0, err
     job_id = int(out)
     lines = err.splitlines()
@@ -599,7 +599,7 @@ def test_search_submit_watch_follows_to_the_end(srv, api):
     assert lines[-1].startswith(f"job {job_id} succeeded: ")
     code, out, err = run(srv, "search", "submit", "--space", "tiny", "--objective", "macs",
                          "--population", "8", "--generations", "10", "--sample-size", "2",
-                         "--seed", "1", "--watch", "--json")
+                         "--seed", "1", "--unconstrained", "--watch", "--json")
     assert code == 0, err
     assert json.loads(out)["state"] == "JOB_SUCCEEDED"
 
@@ -607,7 +607,7 @@ def test_search_submit_watch_follows_to_the_end(srv, api):
 def test_search_failed_job_exits_1(srv, api):
     out, _ = ok(srv, "search", "submit", "--space", "tiny", "--objective", "params",
                 "--population", "4", "--sample-size", "2", "--generations", "500",
-                "--max-runtime", "0.000001")
+                "--max-runtime", "0.000001", "--unconstrained")
     job_id = out.strip()
     assert finish(api, int(job_id))[1].state == PB.service_pb2.JOB_FAILED
     code, _, err = run(srv, "search", "watch", job_id)
@@ -634,7 +634,7 @@ def test_search_list_show_cancel(srv, api, job):
     code, _, err = run(srv, "search", "cancel", str(job.id))
     assert code == 1 and err == f"error: job {job.id} already ended (JOB_SUCCEEDED)\n"
     running = api.submit({"space": "tiny", "objective": "PARAMS", "population": 100,
-                          "sample_size": 10, "generations": 2000})
+                          "sample_size": 10, "generations": 2000, "unconstrained": True})
     out, _ = ok(srv, "search", "cancel", str(running.id))
     assert out == f"job {running.id} cancelled\n"
     code, _, err = run(srv, "search", "show", "987654")

@@ -89,7 +89,8 @@ def test_everything_survives_a_restart(tmp_path):
                                   [{"key": keys[0], "median_ms": 1.0, "samples": 1,
                                     "status": "ENTRY_MEASURED"}]).version == 3
             job2 = c.submit({"space": "tiny", "objective": "PARAMS", "population": 4,
-                             "sample_size": 2, "generations": 0, "seed": 1})
+                             "sample_size": 2, "generations": 0, "seed": 1,
+                             "unconstrained": True})
             assert job2.id > job.id
             assert _finish(c, job2.id).state == S.JOB_SUCCEEDED
             assert min(x.id for x in c.iter_candidates(job_id=job2.id)) > max(

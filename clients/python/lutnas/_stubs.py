@@ -34,6 +34,9 @@ import tempfile
 import threading
 import types
 from pathlib import Path
+from typing import Any, List, Optional, Union
+
+PathArg = Union[str, "os.PathLike[str]"]
 
 PKG_DIR = Path(__file__).resolve().parent
 GEN_DIR = PKG_DIR / "_gen"
@@ -43,16 +46,16 @@ PROTO_NAMES = ("arch", "space", "table", "service")
 STAMP = ".stamp"  # holds the hash of the protos the stubs came from
 
 _lock = threading.Lock()
-_loaded = None
+_loaded: Optional[types.SimpleNamespace] = None
 
 
 class StubError(RuntimeError):
     """The stubs could not be found or generated (no protoc, no protos)."""
 
 
-def find_proto_root():
+def find_proto_root() -> Optional[Path]:
     """Folder holding lutnas/v1/*.proto, or None when there is none."""
-    candidates = []
+    candidates: List[Path] = []
     env = os.environ.get("LUTNAS_PROTO_DIR")
     if env:
         candidates.append(Path(env))
@@ -67,12 +70,12 @@ def find_proto_root():
     return None
 
 
-def proto_files(proto_root):
+def proto_files(proto_root: PathArg) -> List[Path]:
     """Every .proto under proto_root/lutnas/v1, sorted."""
     return sorted((Path(proto_root) / PROTO_SUBDIR).glob("*.proto"))
 
 
-def proto_hash(proto_root):
+def proto_hash(proto_root: PathArg) -> str:
     """Hash of the proto files' names and contents."""
     h = hashlib.sha256()
     for f in proto_files(proto_root):
@@ -80,14 +83,14 @@ def proto_hash(proto_root):
     return h.hexdigest()
 
 
-def _stubs_complete(gen_dir):
+def _stubs_complete(gen_dir: PathArg) -> bool:
     v1 = Path(gen_dir) / PROTO_SUBDIR
     return all((v1 / f"{n}_pb2.py").is_file() for n in PROTO_NAMES) and (
         v1 / "service_pb2_grpc.py"
     ).is_file()
 
 
-def is_stale(gen_dir, proto_root):
+def is_stale(gen_dir: PathArg, proto_root: PathArg) -> bool:
     """True when gen_dir lacks stubs or they were made from other protos.
 
     Cheap when nothing changed: the stamp's mtime is compared with the protos'
@@ -110,7 +113,7 @@ def is_stale(gen_dir, proto_root):
     return False
 
 
-def _find_tool(env_name, name, fallback=None):
+def _find_tool(env_name: str, name: str, fallback: Optional[str] = None) -> Optional[str]:
     """An executable: $env_name if set (None if that is not executable),
     else `name` on PATH, else fallback."""
     env = os.environ.get(env_name)
@@ -122,7 +125,7 @@ def _find_tool(env_name, name, fallback=None):
     return path
 
 
-def _protoc_command(proto_root, out_dir, files):
+def _protoc_command(proto_root: PathArg, out_dir: PathArg, files: List[str]) -> List[str]:
     protoc = _find_tool("LUTNAS_PROTOC", "protoc")
     plugin = _find_tool(
         "LUTNAS_GRPC_PYTHON_PLUGIN", "grpc_python_plugin", "/usr/bin/grpc_python_plugin"
@@ -145,7 +148,7 @@ def _protoc_command(proto_root, out_dir, files):
     )
 
 
-def generate(proto_root, gen_dir):
+def generate(proto_root: PathArg, gen_dir: PathArg) -> None:
     """Generates stubs from proto_root into gen_dir (replacing what is there).
 
     Layout: gen_dir/lutnas/v1/{arch,space,table,service}_pb2[_grpc].py plus an
@@ -180,12 +183,12 @@ def generate(proto_root, gen_dir):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _writable(path):
+def _writable(path: Path) -> bool:
     probe = path if path.exists() else path.parent
     return os.access(probe, os.W_OK)
 
 
-def ensure(gen_dir=None, proto_root=None):
+def ensure(gen_dir: Optional[PathArg] = None, proto_root: Optional[PathArg] = None) -> Path:
     """Returns a folder with current stubs, generating them if needed."""
     if proto_root is None:
         proto_root = find_proto_root()
@@ -217,7 +220,7 @@ def ensure(gen_dir=None, proto_root=None):
     return gen_dir
 
 
-def load():
+def load() -> Any:
     """Makes sure the stubs are current, imports and returns them.
 
     Returns a namespace with arch_pb2, space_pb2, table_pb2, service_pb2 and

@@ -16,6 +16,7 @@ import time
 from . import external, insights, render, tablefile
 from ._stubs import StubError
 from .client import DEFAULT_TARGET, Client, to_dict, to_message
+from .results import unwrap
 from .errors import LutnasError, Unavailable
 from .tools import ToolError
 from .torch_export import TorchMissing
@@ -195,6 +196,8 @@ def build_parser():
     c.add_argument("--max-params", type=_count)
     c.add_argument("--max-macs", type=_count)
     c.add_argument("--soft", action="store_true", help="soft latency constraint (MnasNet reward)")
+    c.add_argument("--unconstrained", action="store_true",
+                   help="search without any budget or cap (refused otherwise)")
     c.add_argument("--soft-weight", type=float)
     c.add_argument("--proxy-resolution", type=_positive_int)
     c.add_argument("--proxy-batch", type=_positive_int)
@@ -368,7 +371,7 @@ def _fields_text(msg):
 def cmd_hardware_list(args, client):
     hws = client.list_hardware()
     if args.json:
-        return _dump(client.pb.service_pb2.ListHardwareResponse(hardware=hws))
+        return _dump(client.pb.service_pb2.ListHardwareResponse(hardware=[unwrap(h) for h in hws]))
     rows = [[h.name, h.backend, h.precision, h.threads or "-", f"{h.peak_gops:g}",
              f"{h.bandwidth_gbs:g}", h.channel_alignment or "-", h.description] for h in hws]
     print(render.table(["name", "backend", "precision", "threads", "peak GOPS", "GB/s",
@@ -413,7 +416,7 @@ def _correction_text(corr):
 def cmd_table_list(args, client):
     tables = client.list_tables(args.hardware)
     if args.json:
-        return _dump(client.pb.service_pb2.ListTablesResponse(tables=tables))
+        return _dump(client.pb.service_pb2.ListTablesResponse(tables=[unwrap(t) for t in tables]))
     rows = [[t.hardware, t.version, _when(t.created_unix_ms), t.entries, t.failed, t.backend,
              t.precision, t.threads or "-", t.source, _correction_text(t.correction), t.tool]
             for t in tables]
@@ -471,7 +474,7 @@ def cmd_table_export(args, client):
     info, entries = client.export_table(args.hardware, args.version)
     fmt = _guess_format(args.output, args.format)
     if fmt == "json":
-        table = client.pb.table_pb2.LatencyTable(info=info, entries=entries)
+        table = client.pb.table_pb2.LatencyTable(info=unwrap(info), entries=[unwrap(e) for e in entries])
         text = json.dumps(to_dict(table), indent=1) + "\n"
     else:
         text = tablefile.csv_text((to_dict(e) for e in entries), info=to_dict(info))
@@ -573,6 +576,8 @@ def build_spec(args, pb):
             setattr(spec, field, value)
     if args.soft:
         spec.soft_constraint = True
+    if args.unconstrained:
+        spec.unconstrained = True
     if args.report_hardware:
         spec.report_hardware.extend(args.report_hardware)
     if getattr(args, "seed_from", None):
@@ -636,7 +641,7 @@ def _follow(client, job_id, json_lines, final_json=False):
 def cmd_search_list(args, client):
     jobs = client.list_jobs()
     if args.json:
-        return _dump(client.pb.service_pb2.ListJobsResponse(jobs=jobs))
+        return _dump(client.pb.service_pb2.ListJobsResponse(jobs=[unwrap(j) for j in jobs]))
     rows = []
     for j in jobs:
         s, p = j.spec, j.progress
@@ -708,7 +713,7 @@ def cmd_candidates_list(args, client):
         cands, token, total = client.list_candidates(**filters)
     if args.json:
         return _dump(client.pb.service_pb2.ListCandidatesResponse(
-            candidates=cands, next_page_token=token, total=total))
+            candidates=[unwrap(c) for c in cands], next_page_token=token, total=total))
     hws = []
     for c in cands:
         for p in c.latency:
@@ -769,7 +774,10 @@ def cmd_plot(args, client):
         hw = next((p.hardware for c in cands for p in c.latency), "")
         if not hw:
             raise CLIError(f"job {args.job}: candidates carry no latency; give --hardware")
-    points, infeasible, skipped, estimated = [], [], 0, []
+    points: list[tuple[float, float]] = []  # (latency_ms, score)
+    infeasible: list[int] = []
+    estimated: list[int] = []
+    skipped = 0
     for c in cands:
         pred = next((p for p in c.latency if p.hardware == hw), None)
         if pred is None:

@@ -1,54 +1,70 @@
 """lutnas.Client: one method per lutnasd RPC, a deadline on every call.
 
-Messages may be passed as protobuf messages or as dicts in protobuf's JSON
-mapping (the format of models/*.json and search/spaces/*.json); results are
-the generated protobuf messages. gRPC failures raise lutnas.errors classes.
+Messages may be passed as protobuf messages, as result objects, or as dicts
+in protobuf's JSON mapping (the format of models/*.json and
+search/spaces/*.json; enum values in any case, see lutnas.messages).
+Results are typed wrappers (lutnas.results) that keep the messages' field
+names, give enums as Python enums and offer `.proto` and `.to_dict()`.
+gRPC failures raise lutnas.errors classes.
 
 A Client owns one gRPC channel and may be shared between threads (grpc
 channels and stubs are thread-safe); close it, or use it as a context manager.
 """
 
-from google.protobuf import json_format
-from google.protobuf.message import Message
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple,
+                    Optional, Sequence, Tuple, Union)
 
 import grpc
 
 from . import _stubs
-from .errors import InvalidArgument, LutnasError, from_rpc_error
+from .errors import DeadlineExceeded, InvalidArgument, LutnasError, Unavailable, from_rpc_error
+from .messages import to_dict, to_message
+from .results import (TERMINAL_STATES, Candidate, ExportCandidateResponse, Hardware,
+                      ImportTableResponse, Job, LatencyEntry, PredictResponse, TableInfo)
+
+__all__ = ["Client", "DEFAULT_TARGET", "TERMINAL_STATES", "CandidatePage", "ExportedTable",
+           "ParetoPlot", "to_dict", "to_message"]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
-TERMINAL_STATES = ("JOB_SUCCEEDED", "JOB_FAILED", "JOB_CANCELLED")
+
+#: A message, its result wrapper, or a dict in protobuf's JSON mapping.
+MessageLike = Union[Mapping[str, Any], Any]
+#: Hardware names: a list, or one string with comma-separated names.
+HardwareNames = Union[str, Sequence[str]]
 
 
-def to_message(value, cls, what="message"):
-    """A cls message from a cls message or a dict in the JSON mapping."""
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, dict):
-        try:
-            return json_format.ParseDict(value, cls())
-        except json_format.ParseError as e:
-            raise InvalidArgument(grpc.StatusCode.INVALID_ARGUMENT, f"{what}: {e}") from None
-    if isinstance(value, Message):
-        raise InvalidArgument(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"{what}: expected {cls.DESCRIPTOR.full_name}, got {value.DESCRIPTOR.full_name}",
-        )
-    raise TypeError(f"{what}: expected a dict or {cls.DESCRIPTOR.full_name}, "
-                    f"got {type(value).__name__}")
+class CandidatePage(NamedTuple):
+    """One page of list_candidates (unpacks as (candidates, token, total))."""
+
+    candidates: List[Candidate]
+    next_page_token: str  #: "" on the last page
+    total: int  #: candidates matching the filters, over all pages
 
 
-def to_dict(msg, defaults=True):
-    """A message as a dict in protobuf's JSON mapping, field names as in the .proto.
+class ExportedTable(NamedTuple):
+    """A table version from export_table (unpacks as (info, entries))."""
 
-    int64 fields come out as strings (the mapping's rule); enums as names.
-    """
-    return json_format.MessageToDict(
-        msg, preserving_proto_field_name=True, including_default_value_fields=defaults
-    )
+    info: TableInfo
+    entries: List[LatencyEntry]
 
 
-def _read_certificates(root_certificates):
+class ParetoPlot(NamedTuple):
+    """What plot_pareto drew."""
+
+    path: Path
+    hardware: str
+    points: List[Tuple[float, float]]  #: (latency_ms, score) per candidate drawn
+    front: List[Candidate]  #: the Pareto-optimal candidates, by latency
+
+
+def _read_certificates(root_certificates: Union[None, bytes, str, "os.PathLike[str]"]
+                       ) -> Optional[bytes]:
     if root_certificates is None or isinstance(root_certificates, bytes):
         return root_certificates
     with open(root_certificates, "rb") as f:  # a path
@@ -59,48 +75,53 @@ class Client:
     """Client of one lutnasd.
 
     target: "host:port". timeout: seconds, the deadline of every unary and
-    table call (watch() has its own, unbounded by default). token: sent as
-    "authorization: Bearer <token>" metadata. root_certificates: PEM bytes or
-    a path to a PEM file; given, the channel uses TLS (b"" for the system's
-    default roots). options: grpc channel options, e.g.
-    [("grpc.ssl_target_name_override", "localhost")]. interceptors: grpc
-    client interceptors wrapped around the channel (logging, tracing, ...).
+    table call (watch() has its own, unbounded by default); None for none.
+    token: sent as "authorization: Bearer <token>" metadata.
+    root_certificates: PEM bytes or a path to a PEM file; given, the channel
+    uses TLS (b"" for the system's default roots). options: grpc channel
+    options, e.g. [("grpc.ssl_target_name_override", "localhost")].
+    interceptors: grpc client interceptors wrapped around the channel.
     """
 
-    def __init__(self, target=DEFAULT_TARGET, timeout=30.0, token=None, root_certificates=None,
-                 options=None, interceptors=()):
+    def __init__(self, target: str = DEFAULT_TARGET, timeout: Optional[float] = 30.0,
+                 token: Optional[str] = None,
+                 root_certificates: Union[None, bytes, str, "os.PathLike[str]"] = None,
+                 options: Optional[Sequence[Tuple[str, Any]]] = None,
+                 interceptors: Sequence[Any] = ()) -> None:
         self.target = target
         self.timeout = timeout
-        self.pb = _stubs.load()
-        options = list(options or [])
+        #: The generated modules (arch_pb2, space_pb2, table_pb2, service_pb2, service_pb2_grpc).
+        self.pb: Any = _stubs.load()
+        opts = list(options or [])
         if root_certificates is not None:
             certs = _read_certificates(root_certificates) or None
             creds = grpc.ssl_channel_credentials(root_certificates=certs)
-            self._channel = grpc.secure_channel(target, creds, options)
+            self._channel: Any = grpc.secure_channel(target, creds, opts)
         else:
-            self._channel = grpc.insecure_channel(target, options)
-        self._raw_channel = self._channel
+            self._channel = grpc.insecure_channel(target, opts)
+        self._raw_channel: Any = self._channel
         if interceptors:
             self._channel = grpc.intercept_channel(self._channel, *interceptors)
         self._metadata = (("authorization", "Bearer " + token),) if token else None
         g = self.pb.service_pb2_grpc
-        self._hardware = g.HardwareServiceStub(self._channel)
-        self._tables = g.TableServiceStub(self._channel)
-        self._predict = g.PredictServiceStub(self._channel)
-        self._search = g.SearchServiceStub(self._channel)
-        self._candidates = g.CandidateServiceStub(self._channel)
+        self._hardware: Any = g.HardwareServiceStub(self._channel)
+        self._tables: Any = g.TableServiceStub(self._channel)
+        self._predict: Any = g.PredictServiceStub(self._channel)
+        self._search: Any = g.SearchServiceStub(self._channel)
+        self._candidates: Any = g.CandidateServiceStub(self._channel)
 
     # ------------------------------------------------------------ plumbing
-    def close(self):
+    def close(self) -> None:
+        """Closes the channel; calls after it fail."""
         self._raw_channel.close()
 
-    def __enter__(self):
+    def __enter__(self) -> "Client":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def wait_ready(self, timeout=None):
+    def wait_ready(self, timeout: Optional[float] = None) -> None:
         """Blocks until the channel connects; Unavailable after timeout seconds."""
         try:
             grpc.channel_ready_future(self._raw_channel).result(
@@ -109,16 +130,18 @@ class Client:
             raise from_rpc_error(_Status(grpc.StatusCode.UNAVAILABLE,
                                          f"{self.target} not ready")) from None
 
-    def _timeout(self, timeout):
+    def _timeout(self, timeout: Optional[float]) -> Optional[float]:
         return self.timeout if timeout is None else timeout
 
-    def _unary(self, method, request, timeout=None):
+    def _unary(self, method: Callable[..., Any], request: Any,
+               timeout: Optional[float] = None) -> Any:
         try:
             return method(request, timeout=self._timeout(timeout), metadata=self._metadata)
         except grpc.RpcError as e:
             raise from_rpc_error(e) from None
 
-    def _stream(self, method, request, timeout):
+    def _stream(self, method: Callable[..., Any], request: Any,
+                timeout: Optional[float]) -> Iterator[Any]:
         """Yields a server stream's messages; closing the generator cancels the call."""
         call = method(request, timeout=timeout, metadata=self._metadata)
         try:
@@ -129,37 +152,43 @@ class Client:
         finally:
             call.cancel()  # no-op once the stream has ended
 
-    def _msg(self, value, cls_name, module="service_pb2", what=None):
+    def _msg(self, value: MessageLike, cls_name: str, module: str = "service_pb2",
+             what: Optional[str] = None) -> Any:
         cls = getattr(getattr(self.pb, module), cls_name)
         return to_message(value, cls, what or cls_name)
 
     # ------------------------------------------------------------ hardware
-    def register_hardware(self, hardware, update=False, timeout=None):
-        """Registers a Hardware (dict or message); update=True replaces one."""
+    def register_hardware(self, hardware: MessageLike, update: bool = False,
+                          timeout: Optional[float] = None) -> Hardware:
+        """Registers a Hardware (dict or message); update=True replaces one.
+        AlreadyExists when the name is taken and update is False."""
         hw = self._msg(hardware, "Hardware", "table_pb2", "hardware")
         req = self.pb.service_pb2.RegisterHardwareRequest(hardware=hw, update=update)
-        return self._unary(self._hardware.Register, req, timeout)
+        return Hardware(self._unary(self._hardware.Register, req, timeout))
 
-    def get_hardware(self, name, timeout=None):
+    def get_hardware(self, name: str, timeout: Optional[float] = None) -> Hardware:
+        """One registered hardware; NotFound when unknown."""
         req = self.pb.service_pb2.GetHardwareRequest(name=name)
-        return self._unary(self._hardware.Get, req, timeout)
+        return Hardware(self._unary(self._hardware.Get, req, timeout))
 
-    def list_hardware(self, timeout=None):
-        """All registered hardware, as a list of Hardware."""
+    def list_hardware(self, timeout: Optional[float] = None) -> List[Hardware]:
+        """All registered hardware, by name."""
         req = self.pb.service_pb2.ListHardwareRequest()
-        return list(self._unary(self._hardware.List, req, timeout).hardware)
+        return [Hardware(h) for h in self._unary(self._hardware.List, req, timeout).hardware]
 
-    def delete_hardware(self, name, timeout=None):
+    def delete_hardware(self, name: str, timeout: Optional[float] = None) -> None:
+        """Deletes a hardware (FailedPrecondition while it has tables)."""
         req = self.pb.service_pb2.DeleteHardwareRequest(name=name)
         self._unary(self._hardware.Delete, req, timeout)
 
     # -------------------------------------------------------------- tables
-    def upload_table(self, info, entries, batch=500, timeout=None):
+    def upload_table(self, info: MessageLike, entries: Iterable[MessageLike], batch: int = 500,
+                     timeout: Optional[float] = None) -> TableInfo:
         """Uploads a table as a client stream: info first, then entry batches.
 
         info: TableInfo (dict or message; hardware is required). entries: an
-        iterable of LatencyEntry (dicts or messages). Returns the stored
-        TableInfo (with its new version). A list or tuple of entries is
+        iterable of LatencyEntry (dicts, messages or results). Returns the
+        stored TableInfo (with its new version). A list or tuple of entries is
         checked whole before anything is sent (a bad entry raises
         InvalidArgument naming it); any other iterable is streamed as it is
         consumed, and an exception raised while iterating it (or a bad entry
@@ -173,12 +202,12 @@ class Client:
         entry_cls = pb.table_pb2.LatencyEntry
         if isinstance(entries, (list, tuple)):
             entries = [to_message(e, entry_cls, f"entries[{i}]") for i, e in enumerate(entries)]
-        failure = []
+        failure: List[BaseException] = []
 
-        def requests():
+        def requests() -> Iterator[Any]:
             try:
                 yield pb.service_pb2.UploadTableRequest(info=info_msg)
-                chunk = []
+                chunk: List[Any] = []
                 for i, e in enumerate(entries):
                     chunk.append(to_message(e, entry_cls, f"entries[{i}]"))
                     if len(chunk) >= batch:
@@ -191,16 +220,18 @@ class Client:
                 raise
 
         try:
-            return self._tables.Upload(requests(), timeout=self._timeout(timeout),
-                                       metadata=self._metadata)
+            return TableInfo(self._tables.Upload(requests(), timeout=self._timeout(timeout),
+                                                 metadata=self._metadata))
         except grpc.RpcError as e:
             if failure:
                 raise failure[0] from None
             raise from_rpc_error(e) from None
 
-    def import_table(self, hardware, path=None, content=None, format="csv", timeout=None):
+    def import_table(self, hardware: str, path: Optional[str] = None,
+                     content: Union[None, bytes, str] = None, format: str = "csv",
+                     timeout: Optional[float] = None) -> ImportTableResponse:
         """Imports a table file the daemon parses: content (bytes or str) or a
-        path under the daemon's --import_dir. Returns ImportTableResponse."""
+        path under the daemon's --import_dir. format: "csv", "json" or "ofa"."""
         if (path is None) == (content is None):
             raise InvalidArgument(grpc.StatusCode.INVALID_ARGUMENT,
                                   "import_table: give exactly one of path and content")
@@ -208,27 +239,32 @@ class Client:
             content = content.encode()
         req = self.pb.service_pb2.ImportTableRequest(
             hardware=hardware, format=format, content=content or b"", path=path or "")
-        return self._unary(self._tables.Import, req, timeout)
+        return ImportTableResponse(self._unary(self._tables.Import, req, timeout))
 
-    def export_table(self, hardware, version=0, timeout=None):
-        """(TableInfo, [LatencyEntry]) of one version (0: latest)."""
+    def export_table(self, hardware: str, version: int = 0,
+                     timeout: Optional[float] = None) -> ExportedTable:
+        """(info, entries) of one table version (0: latest). The result
+        unpacks as a tuple; lutnas.tablefile.write_csv takes it as it is."""
         req = self.pb.service_pb2.ExportTableRequest(hardware=hardware, version=version)
-        info, entries = None, []
+        info: Any = None
+        entries: List[LatencyEntry] = []
         for chunk in self._stream(self._tables.Export, req, self._timeout(timeout)):
             if info is None and chunk.HasField("info"):
                 info = chunk.info
-            entries.extend(chunk.entries)
+            entries.extend(LatencyEntry(e) for e in chunk.entries)
         if info is None:
             raise LutnasError(grpc.StatusCode.DATA_LOSS,
                               f"table export of {hardware!r} sent no table info")
-        return info, entries
+        return ExportedTable(TableInfo(info), entries)
 
-    def list_tables(self, hardware="", timeout=None):
-        """TableInfo of every version ("" : of all hardware)."""
+    def list_tables(self, hardware: str = "", timeout: Optional[float] = None) -> List[TableInfo]:
+        """TableInfo of every version, newest first ("" : of all hardware)."""
         req = self.pb.service_pb2.ListTablesRequest(hardware=hardware)
-        return list(self._unary(self._tables.List, req, timeout).tables)
+        return [TableInfo(t) for t in self._unary(self._tables.List, req, timeout).tables]
 
-    def set_correction(self, hardware, version=0, correction=None, timeout=None, **fields):
+    def set_correction(self, hardware: str, version: int = 0,
+                       correction: Optional[MessageLike] = None,
+                       timeout: Optional[float] = None, **fields: Any) -> TableInfo:
         """Sets a table version's end-to-end correction.
 
         correction: a Correction (dict or message), or its fields as keywords
@@ -241,87 +277,159 @@ class Client:
         corr = self._msg(correction, "Correction", "table_pb2", "correction")
         req = self.pb.service_pb2.SetCorrectionRequest(
             hardware=hardware, version=version, correction=corr)
-        return self._unary(self._tables.SetCorrection, req, timeout)
+        return TableInfo(self._unary(self._tables.SetCorrection, req, timeout))
 
     # ---------------------------------------------------------- prediction
-    def predict(self, arch, hardware=(), breakdown=False, timeout=None):
-        """PredictResponse for one Architecture (dict or message)."""
+    def predict(self, arch: MessageLike, hardware: HardwareNames = (), breakdown: bool = False,
+                timeout: Optional[float] = None) -> PredictResponse:
+        """Costs and per-hardware latency of one Architecture (dict or message).
+        breakdown=True adds each block's latency and where it came from."""
         a = self._msg(arch, "Architecture", "arch_pb2", "arch")
         req = self.pb.service_pb2.PredictRequest(
             arch=a, hardware=_names(hardware), breakdown=breakdown)
-        return self._unary(self._predict.Predict, req, timeout)
+        return PredictResponse(self._unary(self._predict.Predict, req, timeout))
 
-    def predict_batch(self, archs, hardware=(), timeout=None):
-        """[PredictResponse], one per architecture, in order."""
+    def predict_batch(self, archs: Iterable[MessageLike], hardware: HardwareNames = (),
+                      timeout: Optional[float] = None) -> List[PredictResponse]:
+        """One PredictResponse per architecture, in order."""
         msgs = [self._msg(a, "Architecture", "arch_pb2", f"archs[{i}]")
                 for i, a in enumerate(archs)]
         req = self.pb.service_pb2.PredictBatchRequest(archs=msgs, hardware=_names(hardware))
-        return list(self._unary(self._predict.PredictBatch, req, timeout).results)
+        return [PredictResponse(r)
+                for r in self._unary(self._predict.PredictBatch, req, timeout).results]
 
     # -------------------------------------------------------------- search
-    def submit(self, spec, timeout=None):
-        """Submits a SearchSpec (dict or message); returns the new Job."""
+    def submit(self, spec: MessageLike, request_id: Optional[str] = None, retries: int = 0,
+               timeout: Optional[float] = None) -> Job:
+        """Submits a SearchSpec (dict or message); returns the new Job.
+
+        The daemon refuses a spec with no budget and no cap unless it sets
+        unconstrained=True, and (FailedPrecondition) a budget no sampled
+        architecture meets. request_id: an idempotency key of your choice
+        (letters, digits, ``._:-``, up to 128): submitting again with the same
+        id and spec returns the job the first call created, also after a
+        daemon restart. retries: resubmit up to this many times after
+        DeadlineExceeded or Unavailable (a request id is made up when none
+        is given, so a retry never starts a second job).
+        """
         s = self._msg(spec, "SearchSpec", what="spec")
-        return self._unary(self._search.Submit, self.pb.service_pb2.SubmitRequest(spec=s), timeout)
+        if retries < 0:
+            raise ValueError("retries must be >= 0")
+        if retries and not request_id:
+            request_id = f"py-{uuid.uuid4()}"
+        req = self.pb.service_pb2.SubmitRequest(spec=s, request_id=request_id or "")
+        for attempt in range(retries + 1):
+            try:
+                return Job(self._unary(self._search.Submit, req, timeout))
+            except Unavailable:  # DeadlineExceeded too
+                if attempt == retries:
+                    raise
+                time.sleep(min(2.0, 0.1 * 2 ** attempt))
+        raise AssertionError("unreachable")
 
-    def get_job(self, job_id, timeout=None):
-        return self._unary(self._search.Get, self.pb.service_pb2.GetJobRequest(id=job_id), timeout)
+    def get_job(self, job_id: int, timeout: Optional[float] = None) -> Job:
+        """One job's current state; NotFound when unknown."""
+        return Job(self._unary(self._search.Get, self.pb.service_pb2.GetJobRequest(id=job_id),
+                               timeout))
 
-    def list_jobs(self, timeout=None):
-        return list(self._unary(self._search.List, self.pb.service_pb2.ListJobsRequest(),
-                                timeout).jobs)
+    def list_jobs(self, timeout: Optional[float] = None) -> List[Job]:
+        """Every job, newest first."""
+        resp = self._unary(self._search.List, self.pb.service_pb2.ListJobsRequest(), timeout)
+        return [Job(j) for j in resp.jobs]
 
-    def watch(self, job_id, timeout=None):
-        """Iterator of Job snapshots from the Watch stream until the job ends.
+    def watch(self, job_id: int, timeout: Optional[float] = None) -> Iterator[Job]:
+        """Yields Job snapshots (state and progress) from the Watch stream
+        until the job ends; the last one is the terminal state.
 
         timeout: deadline for the whole stream in seconds; None (the default)
-        follows the job however long it runs. Stops after a terminal state even
-        if the server keeps the stream open; breaking out cancels the stream.
+        follows the job however long it runs (DeadlineExceeded when it runs
+        out). Stops after a terminal state even if the server keeps the
+        stream open; breaking out of the loop cancels the stream.
         """
         req = self.pb.service_pb2.WatchJobRequest(id=job_id)
-        states = self.pb.service_pb2.JobState
-        terminal = {states.Value(s) for s in TERMINAL_STATES}
         for event in self._stream(self._search.Watch, req, timeout):
-            yield event.job
-            if event.job.state in terminal:
+            job = Job(event.job)
+            yield job
+            if job.state in TERMINAL_STATES:
                 return
 
-    def cancel(self, job_id, timeout=None):
-        return self._unary(self._search.Cancel, self.pb.service_pb2.CancelJobRequest(id=job_id),
-                           timeout)
+    def wait(self, job_id: int, timeout: Optional[float] = None,
+             on_progress: Optional[Callable[[Job], None]] = None) -> Job:
+        """Blocks until the job ends and returns its final state (from Get,
+        with its spec). timeout: seconds; DeadlineExceeded when the job is
+        still running then (the job goes on). on_progress: called with every
+        snapshot on the way."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.001, deadline - time.monotonic())
+            try:
+                for job in self.watch(job_id, timeout=left):
+                    if on_progress is not None:
+                        on_progress(job)
+            except DeadlineExceeded:
+                job = self.get_job(job_id)
+                if job.state in TERMINAL_STATES:
+                    return job
+                raise DeadlineExceeded(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"job {job_id} still {job.state.label} after {timeout} s") from None
+            job = self.get_job(job_id)
+            if job.state in TERMINAL_STATES:
+                return job
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlineExceeded(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                       f"job {job_id} still {job.state.label} after {timeout} s")
 
-    def ask(self, job_id, count=1, timeout=None):
+    def cancel(self, job_id: int, timeout: Optional[float] = None) -> Job:
+        """Cancels a queued or running job; FailedPrecondition once it ended."""
+        return Job(self._unary(self._search.Cancel,
+                               self.pb.service_pb2.CancelJobRequest(id=job_id), timeout))
+
+    def ask(self, job_id: int, count: int = 1, timeout: Optional[float] = None) -> List[Candidate]:
         """Candidates of an EXTERNAL-objective job waiting for scores."""
         req = self.pb.service_pb2.AskRequest(job_id=job_id, count=count)
-        return list(self._unary(self._search.Ask, req, timeout).candidates)
+        return [Candidate(c) for c in self._unary(self._search.Ask, req, timeout).candidates]
 
-    def tell(self, job_id, scores, timeout=None):
+    def tell(self, job_id: int, scores: Mapping[str, float],
+             timeout: Optional[float] = None) -> int:
         """Tells scores {arch_hash: score}; returns how many were accepted."""
         req = self.pb.service_pb2.TellRequest(job_id=job_id, scores=dict(scores))
-        return self._unary(self._search.Tell, req, timeout).accepted
+        return int(self._unary(self._search.Tell, req, timeout).accepted)
 
     # ---------------------------------------------------------- candidates
-    def _list_request(self, job_id=0, pareto_only=False, hardware="", max_latency_ms=0.0,
-                      max_params=0, order_by="", descending=False, page_size=0, page_token=""):
-        return self.pb.service_pb2.ListCandidatesRequest(
+    def list_candidates(self, *, job_id: int = 0, pareto_only: bool = False, hardware: str = "",
+                        max_latency_ms: float = 0.0, max_params: int = 0, order_by: str = "id",
+                        descending: bool = False, page_size: int = 0, page_token: str = "",
+                        timeout: Optional[float] = None) -> CandidatePage:
+        """One page of candidates: (candidates, next_page_token, total).
+
+        job_id: 0 for every job. pareto_only: the job's current Pareto front.
+        hardware: only candidates with a latency on it; with max_latency_ms
+        (> 0) only those at most that fast. order_by: "id", "score", "params",
+        "macs" or "latency" (needs hardware). page_size: 0 for the daemon's
+        default (50), at most 1000. page_token: from the previous page.
+        """
+        req = self.pb.service_pb2.ListCandidatesRequest(
             job_id=job_id, pareto_only=pareto_only, hardware=hardware,
             max_latency_ms=max_latency_ms, max_params=max_params, order_by=order_by,
             descending=descending, page_size=page_size, page_token=page_token)
+        resp = self._unary(self._candidates.List, req, timeout)
+        return CandidatePage([Candidate(c) for c in resp.candidates], resp.next_page_token,
+                             int(resp.total))
 
-    def list_candidates(self, timeout=None, **filters):
-        """One page: (candidates, next_page_token, total).
-
-        Filters (ListCandidatesRequest fields): job_id, pareto_only, hardware,
-        max_latency_ms, max_params, order_by ("id", "score", "params", "macs",
-        "latency"), descending, page_size, page_token.
-        """
-        resp = self._unary(self._candidates.List, self._list_request(**filters), timeout)
-        return list(resp.candidates), resp.next_page_token, resp.total
-
-    def iter_candidates(self, timeout=None, **filters):
-        """Every candidate matching the filters, following page tokens."""
+    def iter_candidates(self, *, job_id: int = 0, pareto_only: bool = False,
+                        hardware: str = "", max_latency_ms: float = 0.0, max_params: int = 0,
+                        order_by: str = "id", descending: bool = False, page_size: int = 0,
+                        page_token: str = "",
+                        timeout: Optional[float] = None) -> Iterator[Candidate]:
+        """Every candidate matching the filters (as list_candidates), page
+        after page; stops at the last page."""
+        filters: Dict[str, Any] = dict(
+            job_id=job_id, pareto_only=pareto_only, hardware=hardware,
+            max_latency_ms=max_latency_ms, max_params=max_params, order_by=order_by,
+            descending=descending, page_size=page_size)
         seen = set()
-        token = filters.pop("page_token", "")
+        token = page_token
         while True:
             page, token, _ = self.list_candidates(timeout=timeout, page_token=token, **filters)
             yield from page
@@ -332,17 +440,71 @@ class Client:
                                   f"server repeated page token {token!r}")
             seen.add(token)
 
-    def get_candidate(self, candidate_id, timeout=None):
+    def get_candidate(self, candidate_id: int, timeout: Optional[float] = None) -> Candidate:
+        """One candidate with its per-block latency breakdown."""
         req = self.pb.service_pb2.GetCandidateRequest(id=candidate_id)
-        return self._unary(self._candidates.Get, req, timeout)
+        return Candidate(self._unary(self._candidates.Get, req, timeout))
 
-    def export_candidate(self, candidate_id, format="pytorch", timeout=None):
-        """ExportCandidateResponse (content, filename): "pytorch" or "json"."""
+    def export_candidate(self, candidate_id: int, format: str = "pytorch",
+                         timeout: Optional[float] = None) -> ExportCandidateResponse:
+        """The daemon's export (content, filename): "pytorch" (a module with
+        build_model() and INPUT_SHAPE) or "json" (the Architecture). ONNX is
+        made here: see export_onnx()."""
+        if format == "onnx":
+            raise InvalidArgument(grpc.StatusCode.INVALID_ARGUMENT,
+                                  "format: 'onnx' is made client-side: use "
+                                  "Client.export_onnx(candidate_id, path)")
         req = self.pb.service_pb2.ExportCandidateRequest(id=candidate_id, format=format)
-        return self._unary(self._candidates.Export, req, timeout)
+        return ExportCandidateResponse(self._unary(self._candidates.Export, req, timeout))
+
+    def export_onnx(self, candidate_id: int, path: Union[None, str, "os.PathLike[str]"] = None,
+                    opset: int = 13, timeout: Optional[float] = None) -> Path:
+        """Writes a candidate as ONNX (what RKNN-Toolkit2 and Ascend ATC take)
+        and returns the path (default candidate_<id>.onnx). Builds the daemon's
+        PyTorch export with torch here and runs torch.onnx.export; needs
+        torch (TorchMissing otherwise). The input is named "input" with the
+        candidate's shape (1, 3, R, R); the output "logits"."""
+        from .torch_export import export_onnx, require_torch
+
+        require_torch()  # fail before the RPC when torch is missing
+        resp = self.export_candidate(candidate_id, "pytorch", timeout=timeout)
+        out = Path(path) if path is not None else Path(f"candidate_{candidate_id}.onnx")
+        export_onnx(resp.content, str(out), opset=opset, name=f"candidate_{candidate_id}")
+        return out
+
+    def plot_pareto(self, job_id: int, path: Union[str, "os.PathLike[str]"] = "pareto.png",
+                    hardware: Optional[str] = None, title: Optional[str] = None,
+                    timeout: Optional[float] = None) -> ParetoPlot:
+        """Draws a job's candidates, score against predicted latency on one
+        hardware (default: the first budget's), with the Pareto front and the
+        budget, into path (PNG or whatever its suffix says; matplotlib)."""
+        from .plot import plot_pareto
+
+        job = self.get_job(job_id, timeout=timeout)
+        cands = list(self.iter_candidates(job_id=job_id, page_size=1000, timeout=timeout))
+        if not cands:
+            raise LutnasError(grpc.StatusCode.FAILED_PRECONDITION,
+                              f"job {job_id} has no candidates yet")
+        hw = hardware or (job.spec.budgets[0].hardware if job.spec.budgets else "")
+        if not hw:
+            hw = next((p.hardware for c in cands for p in c.latency), "")
+        drawn = [(c, c.latency_on(hw)) for c in cands]
+        kept = [(c, lat) for c, lat in drawn if lat is not None]
+        if not kept:
+            raise LutnasError(grpc.StatusCode.FAILED_PRECONDITION,
+                              f"job {job_id}: no candidate has a latency on {hw!r}")
+        points = [(float(lat), float(c.score)) for c, lat in kept]
+        infeasible = [i for i, (c, _) in enumerate(kept) if not c.feasible]
+        budget = next((b.max_ms for b in job.spec.budgets if b.hardware == hw), None)
+        if title is None:
+            title = (f"job {job.id} {job.spec.name}: {job.spec.space or 'inline space'}, "
+                     f"{job.spec.objective.label}")
+        front = plot_pareto(points, str(path), hw, budget_ms=budget, title=title,
+                            infeasible=infeasible)
+        return ParetoPlot(Path(path), hw, points, [kept[i][0] for i in front])
 
 
-def _names(hardware):
+def _names(hardware: HardwareNames) -> List[str]:
     if isinstance(hardware, str):
         return [h for h in hardware.split(",") if h]
     return list(hardware)
@@ -351,11 +513,12 @@ def _names(hardware):
 class _Status:
     """A stand-in RpcError for failures detected on the client side."""
 
-    def __init__(self, code, details):
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
         self._code, self._details = code, details
 
-    def code(self):
+    def code(self) -> grpc.StatusCode:
         return self._code
 
-    def details(self):
+    def details(self) -> str:
         return self._details
+

@@ -6,21 +6,23 @@ before sending (a dict that is not a valid message) raises InvalidArgument
 too, so callers handle one family of errors.
 """
 
+from typing import Any, Optional, Type
+
 import grpc
 
 
 class LutnasError(Exception):
     """Base class: a gRPC status other than OK. str() is the details text."""
 
-    def __init__(self, code, details):
+    def __init__(self, code: Optional[grpc.StatusCode], details: str) -> None:
         super().__init__(details)
         self.code = code
         self.details = details
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.details or (self.code.name if self.code else "error")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         name = self.code.name if self.code else None
         return f"{type(self).__name__}(code={name}, details={self.details!r})"
 
@@ -75,12 +77,12 @@ _BY_CODE = {
 }
 
 
-def error_class(code):
+def error_class(code: Any) -> Type[LutnasError]:
     """The exception class for a grpc.StatusCode (LutnasError if unmapped)."""
     return _BY_CODE.get(code, LutnasError)
 
 
-def from_rpc_error(err):
+def from_rpc_error(err: Any) -> LutnasError:
     """Converts a grpc.RpcError (a failed call) to the matching LutnasError."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = err.details() if hasattr(err, "details") else str(err)

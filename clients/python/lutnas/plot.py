@@ -4,8 +4,10 @@ pareto_front() is plain Python; plot_pareto() draws with matplotlib's Agg
 backend (no display needed) and writes a PNG (or whatever the suffix says).
 """
 
+from typing import Iterable, List, Optional, Sequence, Tuple
 
-def pareto_front(points):
+
+def pareto_front(points: Sequence[Tuple[float, float]]) -> List[int]:
     """Indexes of the non-dominated points of [(latency, score), ...]:
     lower latency and higher score are better. Sorted by latency."""
     order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
@@ -17,8 +19,10 @@ def pareto_front(points):
     return front
 
 
-def plot_pareto(points, path, hardware, budget_ms=None, title="", infeasible=(),
-                estimated=(), references=()):
+def plot_pareto(points: Sequence[Tuple[float, float]], path: str, hardware: str,
+                budget_ms: Optional[float] = None, title: str = "",
+                infeasible: Iterable[int] = (), estimated: Iterable[int] = (),
+                references: Iterable[Tuple[str, float]] = ()) -> List[int]:
     """Scatter of points [(latency_ms, score)], front highlighted and joined.
 
     infeasible: indexes drawn with a cross and left out of the front.

@@ -7,30 +7,34 @@ carriage-return bar on a terminal, or one line per generation when piped.
 
 import os
 import sys
+from typing import Any, Iterable, List, Optional, Sequence, Set, TextIO, Tuple, Union
 
 
-def table(headers, rows, right=None):
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
+          right: Optional[Set[int]] = None) -> str:
     """Rows as aligned columns under a header. right: indexes right-aligned
     (default: columns whose every cell parses as a number)."""
-    rows = [["" if c is None else str(c) for c in r] for r in rows]
+    text_rows = [["" if c is None else str(c) for c in r] for r in rows]
     cols = len(headers)
     widths = [len(h) for h in headers]
-    for r in rows:
+    for r in text_rows:
         for i, c in enumerate(r[:cols]):
             widths[i] = max(widths[i], len(c))
     if right is None:
-        right = {i for i in range(cols) if rows and all(_numeric(r[i]) for r in rows)}
+        right = {i for i in range(cols)
+                 if text_rows and all(_numeric(r[i]) for r in text_rows)}
+    align = right
 
-    def line(cells):
+    def line(cells: List[str]) -> str:
         out = []
         for i, c in enumerate(cells):
-            out.append(c.rjust(widths[i]) if i in right else c.ljust(widths[i]))
+            out.append(c.rjust(widths[i]) if i in align else c.ljust(widths[i]))
         return "  ".join(out).rstrip()
 
-    return "\n".join([line(list(headers))] + [line(r) for r in rows])
+    return "\n".join([line(list(headers))] + [line(r) for r in text_rows])
 
 
-def _numeric(cell):
+def _numeric(cell: str) -> bool:
     cell = cell.replace(",", "").rstrip("kMGT%*").split(" ")[0]
     if cell in ("", "-"):
         return True
@@ -41,7 +45,7 @@ def _numeric(cell):
         return False
 
 
-def count(n):
+def count(n: Union[int, float, str]) -> str:
     """Compact count: 950, 12.3k, 3.505M, 1.2G."""
     n = int(n)
     for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
@@ -50,15 +54,15 @@ def count(n):
     return str(n)
 
 
-def ms(x):
+def ms(x: float) -> str:
     return f"{x:.3f}"
 
 
-def percent(fraction):
+def percent(fraction: float) -> str:
     return f"{100.0 * fraction:.0f}%"
 
 
-def parse_count(text):
+def parse_count(text: str) -> int:
     """Inverse of count() for arguments: '2M', '500k', '1.5G', '123'."""
     text = text.strip()
     mult = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9}.get(text[-1:], 1)
@@ -70,7 +74,8 @@ def parse_count(text):
 
 
 # ----------------------------------------------------------- progress
-def progress_fields(job, default_population=100, default_generations=20):
+def progress_fields(job: Any, default_population: int = 100,
+                    default_generations: int = 20) -> Tuple[float, str, str]:
     """(fraction done, status text, state name) of a Job message's progress."""
     p, spec = job.progress, job.spec
     gens = p.generations or spec.generations or default_generations
@@ -93,7 +98,7 @@ def progress_fields(job, default_population=100, default_generations=20):
     return frac, text, state.replace("JOB_", "").lower()
 
 
-def bar(fraction, width=30):
+def bar(fraction: float, width: int = 30) -> str:
     done = int(round(fraction * width))
     return "[" + "#" * done + "." * (width - done) + f"] {100 * fraction:3.0f}%"
 
@@ -102,14 +107,14 @@ class PlainProgress:
     """Progress on a plain stream: redraws with \\r on a terminal, else one
     line whenever the generation or state changes."""
 
-    def __init__(self, label, stream=None):
+    def __init__(self, label: str, stream: Optional[TextIO] = None) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._last = None
+        self._last: Optional[Tuple[int, int]] = None
         self._width = 0
 
-    def update(self, job):
+    def update(self, job: Any) -> None:
         frac, text, state = progress_fields(job)
         msg = f"{self.label} {state:<9} {bar(frac)}  {text}"
         if self.tty:
@@ -124,7 +129,7 @@ class PlainProgress:
             self.stream.write(msg + "\n")
         self.stream.flush()
 
-    def close(self):
+    def close(self) -> None:
         if self.tty and self._width:
             self.stream.write("\n")
             self.stream.flush()
@@ -133,7 +138,7 @@ class PlainProgress:
 class RichProgress:
     """The same through rich.progress (only built when rich imports)."""
 
-    def __init__(self, label, stream=None):
+    def __init__(self, label: str, stream: Optional[TextIO] = None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -145,7 +150,7 @@ class RichProgress:
         self._task = self._progress.add_task(label, total=1.0, info="")
         self.label = label
 
-    def update(self, job):
+    def update(self, job: Any) -> None:
         frac, _, state = progress_fields(job)
         p = job.progress
         info = (f"gen {p.generation}/{p.generations}  best {p.best_score:.4g}  "
@@ -153,11 +158,12 @@ class RichProgress:
         self._progress.update(self._task, completed=frac, info=info,
                               description=f"{self.label} {state}")
 
-    def close(self):
+    def close(self) -> None:
         self._progress.stop()
 
 
-def make_progress(label, stream=None):
+def make_progress(label: str, stream: Optional[TextIO] = None
+                  ) -> Union["PlainProgress", "RichProgress"]:
     stream = stream or sys.stderr
     if stream.isatty() and not os.environ.get("LUTNAS_NO_RICH"):
         try:

@@ -18,6 +18,9 @@ and TableInfo's field names, so it needs no stubs.
 import csv
 import io
 import json
+from typing import Any, Callable, Dict, Iterable, List, Optional, TextIO, Tuple, Type, Union
+
+Entry = Dict[str, Any]
 
 COLUMNS = ("key", "median_ms", "iqr_ms", "p10_ms", "p90_ms", "samples", "status", "error")
 FLOAT_COLUMNS = ("median_ms", "iqr_ms", "p10_ms", "p90_ms")
@@ -29,7 +32,7 @@ class TableFileError(ValueError):
     """A malformed table file; the message names the line."""
 
 
-def _float_text(x):
+def _float_text(x: Union[int, float, str]) -> str:
     x = float(x)
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
 
@@ -45,12 +48,12 @@ CORRECTION_PROVENANCE = {"fitted_unix_ms": int, "reference_drift": float, "seed"
                          "half_rel_diff": float, "accepted_noisy": bool}
 
 
-def _info_lines(info):
+def _info_lines(info: Dict[str, Any]) -> str:
     """`# NAME: VALUE` lines of a TableInfo dict, in lutnasd's order."""
     lines = ["# lutnas latency table v1"]
     for k in ("hardware", "version", "backend", "precision", "threads", "tool", "space",
               "source", "reference_ms"):
-        v = info.get(k)
+        v: Any = info.get(k)
         if v not in (None, "", 0, "0", 0.0):
             lines.append(f"# {k}: {_float_text(v) if k in INFO_FLOAT else v}")
     corr = info.get("correction") or {}
@@ -65,19 +68,35 @@ def _info_lines(info):
     return "".join(line + "\n" for line in lines)
 
 
-def write_csv(entries, out, hardware=None, info=None):
-    """Writes entries (dicts with LatencyEntry field names) to the text stream out.
+def _as_dict(value: Any) -> Any:
+    """A dict from a dict, a protobuf message or a lutnas result object
+    (Client.export_table's info and entries)."""
+    if value is None or isinstance(value, dict):
+        return value
+    if hasattr(value, "DESCRIPTOR") or hasattr(value, "proto"):
+        from .messages import to_dict
 
-    hardware: a `# hardware: NAME` line; info: a TableInfo dict, written as
-    the metadata comments lutnasd writes and reads (instead of hardware).
+        return to_dict(value)
+    return value
+
+
+def write_csv(entries: Iterable[Any], out: TextIO, hardware: Optional[str] = None,
+              info: Any = None) -> None:
+    """Writes entries to the text stream out: dicts with LatencyEntry field
+    names, LatencyEntry messages, or Client.export_table's entries.
+
+    hardware: a `# hardware: NAME` line; info: a TableInfo (dict, message or
+    result), written as the metadata comments lutnasd writes and reads
+    (instead of hardware).
     """
+    info = _as_dict(info)
     if info:
         out.write(_info_lines(info))
     elif hardware:
         out.write(f"# hardware: {hardware}\n")
     w = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     w.writerow(COLUMNS)
-    for e in entries:
+    for e in map(_as_dict, entries):
         status = e.get("status", "ENTRY_MEASURED")
         if isinstance(status, int):
             status = {1: "ENTRY_MEASURED", 2: "ENTRY_FAILED"}.get(status, "ENTRY_MEASURED")
@@ -90,19 +109,19 @@ def write_csv(entries, out, hardware=None, info=None):
         ])
 
 
-def csv_text(entries, hardware=None, info=None):
+def csv_text(entries: Iterable[Any], hardware: Optional[str] = None, info: Any = None) -> str:
     buf = io.StringIO()
     write_csv(entries, buf, hardware, info)
     return buf.getvalue()
 
 
-def read_csv(text):
+def read_csv(text: str) -> Tuple[Optional[str], List[Entry]]:
     """Parses CSV text; returns (hardware or None, [entry dicts])."""
     info, entries = read_csv_table(text)
     return info.get("hardware"), entries
 
 
-def _metadata(info, name, value, n):
+def _metadata(info: Dict[str, Any], name: str, value: str, n: int) -> None:
     """Stores one `# NAME: VALUE` comment in info (unknown names are comments)."""
     try:
         if name in INFO_TEXT:
@@ -125,15 +144,15 @@ def _metadata(info, name, value, n):
         raise TableFileError(f"line {n}: {name} {value!r} is malformed") from None
 
 
-def read_csv_table(text):
+def read_csv_table(text: str) -> Tuple[Dict[str, Any], List[Entry]]:
     """Parses CSV text; returns (info dict, [entry dicts]).
 
     info holds the metadata comments before the header (TableInfo field
     names). Columns are found by name from the header (key and median_ms are
     required; absent ones default to 0 / "" / measured).
     """
-    info = {}
-    rows = []  # (line number, raw line) of non-comment lines
+    info: Dict[str, Any] = {}
+    rows: List[Tuple[int, str]] = []  # (line number, raw line) of non-comment lines
     for n, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         if stripped.startswith("#"):
@@ -176,7 +195,7 @@ def read_csv_table(text):
     return info, entries
 
 
-def _join_unquoted_key(fields, ncols):
+def _join_unquoted_key(fields: List[str], ncols: int) -> List[str]:
     """An unquoted key's commas split it: it runs up to its '@CxHxW' field."""
     at = next((i for i, f in enumerate(fields) if "@" in f), None)
     if at is None or len(fields) - at != ncols:
@@ -184,7 +203,7 @@ def _join_unquoted_key(fields, ncols):
     return [",".join(fields[:at + 1])] + fields[at + 1:]
 
 
-def _parse_num(text, kind, line, column):
+def _parse_num(text: str, kind: Callable[[Any], Any], line: int, column: str) -> Any:
     text = text.strip()
     if not text:
         return kind(0)
@@ -194,13 +213,13 @@ def _parse_num(text, kind, line, column):
         raise TableFileError(f"line {line}: {column} {text!r} is not a number") from None
 
 
-def write_json(table, out):
+def write_json(table: Dict[str, Any], out: TextIO) -> None:
     """Writes a LatencyTable dict ({"info": ..., "entries": [...]}) as JSON."""
     json.dump(table, out, indent=1)
     out.write("\n")
 
 
-def read_json(text):
+def read_json(text: str) -> Tuple[Dict[str, Any], List[Entry]]:
     """Parses a LatencyTable JSON file; returns (info dict, [entry dicts])."""
     try:
         doc = json.loads(text)

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional
 
 ROOT = Path(__file__).resolve().parents[3]  # the checkout (clients/python/lutnas/..)
 
@@ -18,7 +19,7 @@ class ToolError(RuntimeError):
     """A lutnas tool is missing or failed; the message says which and why."""
 
 
-def find_tool(name):
+def find_tool(name: str) -> str:
     """Path of the lutnas binary `name` (e.g. "lutnas-inspect")."""
     candidates = []
     env = os.environ.get("LUTNAS_BUILD_DIR")
@@ -36,7 +37,7 @@ def find_tool(name):
                     "and PATH; build it with scripts/bootstrap or set LUTNAS_BUILD_DIR)")
 
 
-def _run(argv, stdin=None, what=None):
+def _run(argv: List[str], stdin: Optional[str] = None, what: Optional[str] = None) -> str:
     try:
         r = subprocess.run(argv, input=stdin, capture_output=True, text=True)
     except OSError as e:
@@ -47,7 +48,7 @@ def _run(argv, stdin=None, what=None):
     return r.stdout
 
 
-def read_key_lines(text):
+def read_key_lines(text: str) -> List[str]:
     """Keys of a key-list file: one per line; blank lines and '#' comments are
     skipped, duplicates kept once (the rules of lutnas-profile --keys)."""
     keys = []
@@ -58,14 +59,14 @@ def read_key_lines(text):
     return list(dict.fromkeys(keys))
 
 
-def space_keys(space_path):
+def space_keys(space_path: Any) -> List[str]:
     """Every latency-table key of a space file, in lutnas-inspect's order."""
     out = _run([find_tool("lutnas-inspect"), "--space", str(space_path), "--keys"],
                what=f"lutnas-inspect --space {space_path} --keys")
     return read_key_lines(out)
 
 
-def key_costs(keys):
+def key_costs(keys: Iterable[str]) -> Dict[str, Dict[str, Any]]:
     """{key: cost dict} from `lutnas-inspect --keys -` (type, in, out, params,
     macs, mac_bytes, activations). An invalid key raises ToolError naming it."""
     keys = list(dict.fromkeys(keys))
@@ -81,7 +82,7 @@ def key_costs(keys):
     return costs
 
 
-def key_pytorch(key):
+def key_pytorch(key: str) -> str:
     """The PyTorch code (build_model(), INPUT_SHAPE) of one table key."""
     return _run([find_tool("lutnas-inspect"), "--key", key, "--pytorch"],
                 what=f"lutnas-inspect --key {key}")

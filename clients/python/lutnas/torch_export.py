@@ -8,13 +8,14 @@ take). Both need torch; callers get TorchMissing with a clear message.
 """
 
 import types
+from typing import Any, Tuple
 
 
 class TorchMissing(RuntimeError):
     """torch is not importable."""
 
 
-def require_torch():
+def require_torch() -> Any:
     try:
         import torch
     except ImportError as e:
@@ -24,7 +25,7 @@ def require_torch():
     return torch
 
 
-def load_module(code, name="lutnas_candidate"):
+def load_module(code: str, name: str = "lutnas_candidate") -> types.ModuleType:
     """Executes generated code as a fresh module and returns it."""
     require_torch()
     module = types.ModuleType(name)
@@ -36,7 +37,7 @@ def load_module(code, name="lutnas_candidate"):
     return module
 
 
-def build_model(code, name="lutnas_candidate"):
+def build_model(code: str, name: str = "lutnas_candidate") -> Tuple[Any, Tuple[int, ...]]:
     """(model in eval mode, input shape) from generated code."""
     module = load_module(code, name)
     model = module.build_model()
@@ -44,7 +45,8 @@ def build_model(code, name="lutnas_candidate"):
     return model, tuple(module.INPUT_SHAPE)
 
 
-def export_onnx(code, path, opset=13, name="lutnas_candidate"):
+def export_onnx(code: str, path: str, opset: int = 13,
+                name: str = "lutnas_candidate") -> Tuple[int, ...]:
     """Writes the generated model as ONNX to path; returns the input shape."""
     torch = require_torch()
     model, shape = build_model(code, name)
