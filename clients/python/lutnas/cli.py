@@ -158,7 +158,7 @@ def build_parser():
     c.set_defaults(func=cmd_table_export)
     c = tb.add_parser("set-correction", help="set a table's end-to-end correction")
     c.add_argument("hardware", metavar="HW")
-    c.add_argument("--version", type=int, default=0)
+    c.add_argument("--version", type=int, default=0, help="table version (default: latest)")
     c.add_argument("--scale", type=float, help="set by hand (or --from)")
     c.add_argument("--offset-ms", type=float, default=None)
     c.add_argument("--from", dest="from_file", metavar="FILE",
@@ -497,7 +497,13 @@ def cmd_table_set_correction(args, client):
         raise CLIError("--scale is required (or --from FILE)")
     else:
         fields = dict(scale=args.scale, offset_ms=args.offset_ms or 0.0, method="manual")
-    info = client.set_correction(args.hardware, args.version, **fields)
+    version = args.version
+    if version == 0:  # the latest (SetCorrection itself wants an explicit version)
+        versions = [int(t.version) for t in client.list_tables(args.hardware)]
+        if not versions:
+            raise CLIError(f"hardware {args.hardware!r} has no latency table")
+        version = max(versions)
+    info = client.set_correction(args.hardware, version, **fields)
     if args.json:
         return _dump(info)
     print(f"{info.hardware} version {info.version}: correction {_correction_text(info.correction)}")
