@@ -865,7 +865,7 @@ TEST_F(StoreTest, NewerSchemaIsRefusedAndUntouched) {
   }
   const std::string before = ReadFile(path_);
   ExpectStatus(Store::Open(path_, {}).status(), absl::StatusCode::kFailedPrecondition,
-               "database schema version 7 is newer than this lutnasd supports (1)");
+               "database schema version 7 is newer than this lutnasd supports (2)");
   EXPECT_EQ(ReadFile(path_), before);
   RawDb raw(path_);
   EXPECT_EQ(raw.Query("PRAGMA user_version"), "7");
