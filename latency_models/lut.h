@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "latency_models/cost.h"
+#include "latency_models/spec_prior.h"
 #include "lutnas/v1/table.pb.h"
 #include "search/space/space.h"
 
@@ -72,6 +73,7 @@ class LatencyPredictor {
                 const std::function<KeySpec()>& spec,
                 v1::LatencySource* src) const;
   double Estimate(const KeySpec& key, v1::LatencySource* src) const;
+  double EstimateKey(const KeySpec& key, v1::LatencySource* src) const;
   double Corrected(double sum) const;
 
   v1::Hardware hw_;
@@ -82,6 +84,11 @@ class LatencyPredictor {
   std::unordered_map<std::string, std::vector<Measured>> families_;
   CostModel model_;
   bool spec_only_ = false;
+  // Spec-only prior with fitted efficiencies (latency_models/spec_prior.h).
+  bool spec_efficiency_ = false;
+  Efficiency efficiency_;
+  // Keys stored as cpu_fallback without a timing: estimate x penalty.
+  std::unordered_map<uint64_t, double> fallback_penalty_;
   // Estimates are memoised: the same missing key is asked for again and again.
   mutable std::mutex mu_;
   mutable std::unordered_map<uint64_t, std::pair<double, v1::LatencySource>> estimates_;
