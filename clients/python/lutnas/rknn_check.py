@@ -5,15 +5,18 @@ For every key (a space's, or a key list's) this module exports the key's
 module to ONNX (as profile-external does), generates INT8 calibration inputs
 locally (4 standard-normal tensors of the key's input shape, seed 0: latency
 and operator placement do not depend on the data), and runs, in a child
-process per key (a toolkit crash or hang costs one key, never the run):
+process per 50 keys (a toolkit crash or hang costs the key it was on,
+never the run):
 
     RKNN.config(target_platform="rk3588")  # w8a8 INT8
     RKNN.load_onnx(model)
     RKNN.build(do_quantization=True, dataset=calibration list)
 
-It reads the build's verbose log, where the toolkit lists every layer of the
-compiled network with the target it runs on (NPU or CPU; the graph's input
-and output operators are always CPU-side and are not counted). A key whose
+It reads the layer table the toolkit's compiler prints on stdout at build
+time (verbose), which lists every layer of the compiled network with the
+target it runs on, NPU or CPU (the graph's input and output operators are
+CPU-side by construction and are not counted, nor is a layout-only reshape
+right before the output). A key whose
 load or build fails becomes a `failed` entry with the toolkit's error line;
 one with layers on the CPU becomes `cpu_fallback` naming them (untimed:
 median_ms 0); a key that converts fully onto the NPU gets no entry (it has
@@ -38,9 +41,11 @@ import time
 from . import tablefile
 
 CAL_SAMPLES = 4
+CHUNK = 50  # keys per child process
 # "D RKNN: [..] 12   ConvRelu   INT8   NPU   (1,16,56,56),... " in the layer table
 LAYER_RE = re.compile(r"^\s*(\d+)\s+([A-Za-z][A-Za-z0-9_]*)\s+\S+\s+(NPU|CPU)\b")
 ALWAYS_CPU = {"InputOperator", "OutputOperator"}
+LAYOUT_OPS = {"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze"}
 
 
 class RknnError(RuntimeError):
@@ -48,19 +53,30 @@ class RknnError(RuntimeError):
 
 
 def layer_targets(log_text):
-    """[(op_type, target)] of the compiled network's layer table in a build log."""
+    """[(op_type, target)] of the compiled network's layer table, which the
+    toolkit's native compiler prints on stdout ("D RKNN: [time] ID OpType
+    DataType Target ..."); the last table if there are several."""
     out = []
     for line in log_text.splitlines():
-        body = line.split("]", 1)[-1] if line.lstrip().startswith(("D RKNN", "I RKNN", "W RKNN")) else line
-        m = LAYER_RE.match(body)
+        if "RKNN:" not in line:
+            continue
+        m = LAYER_RE.match(line.split("]", 1)[-1])
         if m:
+            if m.group(1) == "0":
+                out = []
             out.append((m.group(2), m.group(3)))
     return out
 
 
 def cpu_layers(targets):
-    """Op types that run on the CPU, in order, each once (input/output excluded)."""
-    return list(dict.fromkeys(op for op, t in targets if t == "CPU" and op not in ALWAYS_CPU))
+    """Op types that run on the CPU, in order, each once. Not counted: the
+    graph's input and output operators, and a layout-only Reshape / Transpose /
+    Flatten / Squeeze right before the output (the runtime's output formatting,
+    e.g. [1,1000,1,1] -> [1,1000], which every classifier head has)."""
+    ops = [(op, t) for op, t in targets]
+    while len(ops) >= 2 and ops[-1][0] in ALWAYS_CPU and ops[-2][0] in LAYOUT_OPS and ops[-2][1] == "CPU":
+        ops = ops[:-2] + ops[-1:]
+    return list(dict.fromkeys(op for op, t in ops if t == "CPU" and op not in ALWAYS_CPU))
 
 
 def error_line(text):
@@ -109,34 +125,86 @@ def convert_one(key, workdir):
     text = open(log, errors="replace").read() if os.path.exists(log) else ""
     if ret != 0:
         return {"key": key, "status": "failed", "error": f"rknn {stage} failed: {error_line(text)}"}
-    targets = layer_targets(text)
-    cpu = cpu_layers(targets)
-    return {"key": key, "status": "cpu_fallback" if cpu else "npu", "cpu_ops": cpu,
-            "layers": len(targets), "error": ("runs on the CPU: " + ", ".join(cpu)) if cpu else ""}
+    return {"key": key, "status": "built", "error": ""}
 
 
-def run_child(key, timeout):
-    with tempfile.TemporaryDirectory(prefix="lutnas-rknn-") as wd:
-        t0 = time.monotonic()
-        try:
-            r = subprocess.run([sys.executable, "-m", "lutnas.rknn_check", "--one", key, "--workdir", wd],
-                               capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {"key": key, "status": "failed", "error": f"rknn build timed out after {timeout:g} s",
-                    "secs": timeout}
-        res = None
-        for line in reversed(r.stdout.splitlines()):
-            if line.startswith("{"):
-                try:
-                    res = json.loads(line)
-                    break
-                except ValueError:
-                    pass
-        if res is None:
-            res = {"key": key, "status": "failed",
-                   "error": f"rknn toolkit exited {r.returncode}: {error_line(r.stderr + r.stdout)}"}
-        res["secs"] = round(time.monotonic() - t0, 2)
+def classify(res, stdout):
+    """A built key's status from the layer table on the child's stdout."""
+    if res["status"] != "built":
         return res
+    targets = layer_targets(stdout)
+    if not targets:
+        return dict(res, status="failed", error="rknn build printed no layer table (cannot tell NPU from CPU)")
+    cpu = cpu_layers(targets)
+    return dict(res, status="cpu_fallback" if cpu else "npu", cpu_ops=cpu, layers=len(targets),
+                error=("runs on the CPU: " + ", ".join(cpu)) if cpu else "")
+
+
+def convert_chunk(keys_path, workdir, results_path):
+    """Child side: converts the keys of keys_path one after another in this
+    process (the toolkit's import costs seconds), appending one JSON result
+    line per key to results_path as it finishes. The compiler's native
+    stdout is redirected per key to a file, and parsed here."""
+    keys = [k for k in open(keys_path).read().split("\n") if k]
+    saved = os.dup(1)
+    with open(results_path, "a") as out:
+        for i, key in enumerate(keys):
+            wd = os.path.join(workdir, f"k{i}")
+            os.makedirs(wd, exist_ok=True)
+            cap = os.path.join(wd, "stdout.txt")
+            t0 = time.monotonic()
+            sys.stdout.flush()
+            fd = os.open(cap, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(fd, 1)
+            os.close(fd)
+            try:
+                res = convert_one(key, wd)
+            except Exception as e:  # noqa: BLE001 (a toolkit exception is the key's result)
+                res = {"key": key, "status": "failed", "error": f"rknn: {type(e).__name__}: {e}"[:300]}
+            finally:
+                sys.stdout.flush()
+                os.dup2(saved, 1)
+            res = classify(res, open(cap, errors="replace").read())
+            res["secs"] = round(time.monotonic() - t0, 2)
+            out.write(json.dumps(res) + "\n")
+            out.flush()
+            if res["status"] == "error":
+                return
+
+
+def run_keys(keys, timeout, on_result):
+    """Converts keys in child processes of up to CHUNK keys; a child that
+    dies or hangs costs the key it was on (failed, with the reason) and the
+    rest are retried in a fresh child."""
+    pending = list(keys)
+    while pending:
+        chunk = pending[:CHUNK]
+        with tempfile.TemporaryDirectory(prefix="lutnas-rknn-") as wd:
+            kp, rp = os.path.join(wd, "keys.txt"), os.path.join(wd, "results.jsonl")
+            with open(kp, "w") as f:
+                f.write("\n".join(chunk) + "\n")
+            why = None
+            try:
+                r = subprocess.run([sys.executable, "-m", "lutnas.rknn_check", "--chunk", kp, "--workdir", wd,
+                                    "--results", rp], capture_output=True, text=True,
+                                   timeout=timeout * len(chunk))
+                if r.returncode != 0:
+                    why = f"rknn toolkit exited {r.returncode}: {error_line(r.stderr)}"
+            except subprocess.TimeoutExpired:
+                why = f"rknn build timed out (more than {timeout:g} s per key)"
+            done = []
+            if os.path.exists(rp):
+                for line in open(rp):
+                    if line.strip():
+                        done.append(json.loads(line))
+        for res in done:
+            on_result(res)
+            if res["status"] == "error":
+                return
+        pending = pending[len(done):]
+        if len(done) < len(chunk) and pending:
+            on_result({"key": pending[0], "status": "failed", "error": why or "rknn toolkit stopped", "secs": 0})
+            pending = pending[1:]
 
 
 def entry_of(res):
@@ -174,42 +242,52 @@ def main(argv=None):
     p.add_argument("--out", help="table CSV of the failed / cpu_fallback entries")
     p.add_argument("--report", help="per-key JSON report")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per key (default 600)")
-    p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--chunk", help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
+    p.add_argument("--results", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
-    if a.one:
-        print(json.dumps(convert_one(a.one, a.workdir)))
+    if a.chunk:
+        convert_chunk(a.chunk, a.workdir, a.results)
         return 0
     if bool(a.space) == bool(a.keys_file):
         p.error("give exactly one of --space and --keys-file")
     from . import external
-    keys = external.load_keys(a.space, a.keys_file, a.limit)
+    keys, space_name = external.load_keys(a.space, a.keys_file, a.limit)
     results, t0 = [], time.monotonic()
-    for i, k in enumerate(keys, 1):
-        r = run_child(k, a.timeout)
+
+    def on_result(r):
         if r["status"] == "error":
             raise SystemExit(f"error: {r['error']}")
         results.append(r)
+        i = len(results)
         eta = (time.monotonic() - t0) / i * (len(keys) - i)
-        print(f"[{i}/{len(keys)}] {k}: {r['status']}"
+        print(f"[{i}/{len(keys)}] {r['key']}: {r['status']}"
               f"{(' (' + r['error'] + ')') if r['error'] else ''}  {r['secs']:.1f} s  ETA {eta / 60:.0f} min",
               file=sys.stderr, flush=True)
         if a.report and (i % 10 == 0 or i == len(keys)):
-            with open(a.report, "w") as f:
-                json.dump({"keys": len(keys), "done": i, "results": results,
-                           "by_block_type": summarize(results)}, f, indent=1)
+            write_report(a.report, len(keys), results)
+
+    run_keys(keys, a.timeout, on_result)
+    if a.report:
+        write_report(a.report, len(keys), results)
     entries = [e for e in map(entry_of, results) if e]
     if a.out:
         ver = _toolkit_version()
         with open(a.out, "w") as f:
             tablefile.write_csv(entries, f, info={
                 "hardware": "rk3588-npu", "backend": "rknn", "precision": "int8", "threads": 1,
-                "tool": f"rknn-toolkit2 {ver} build (lutnas rknn-check)", "space": a.space or a.keys_file,
+                "tool": f"rknn-toolkit2 {ver} build (lutnas rknn-check)", "space": space_name,
                 "source": "rknn-check"})
     n = {s: sum(r["status"] == s for r in results) for s in ("npu", "cpu_fallback", "failed")}
     print(f"{len(results)} keys: {n['npu']} on the NPU, {n['cpu_fallback']} cpu_fallback, {n['failed']} failed"
           + (f"; wrote {a.out} ({len(entries)} entries)" if a.out else ""))
     return 0
+
+
+def write_report(path, total, results):
+    with open(path, "w") as f:
+        json.dump({"keys": total, "done": len(results), "toolkit": f"rknn-toolkit2 {_toolkit_version()}",
+                   "results": results, "by_block_type": summarize(results)}, f, indent=1)
 
 
 def _toolkit_version():
