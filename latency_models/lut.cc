@@ -228,6 +228,7 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
                        " has no measured entries and the hardware no published peak_gops/bandwidth_gbs"));
     p->spec_only_ = true;
     p->efficiency_ = EfficiencyOf(hw, &p->spec_efficiency_);
+    if (table->info().precision().empty()) p->bpe_ = BytesPerElement(hw.precision());
     p->model_.ms_per_mmac = 2e6 / (hw.peak_gops() * 1e9 * 0.5) * 1e3;
     p->model_.ms_per_mib = 1048576.0 / (hw.bandwidth_gbs() * 1e9 * 0.5) * 1e3;
     return std::shared_ptr<const LatencyPredictor>(std::move(p));

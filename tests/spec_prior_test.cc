@@ -72,8 +72,10 @@ TEST(SpecPriorTest, FitRecoversKnownEfficiencies) {
   const auto fit = FitEfficiency(nets, ms);
   EXPECT_EQ(fit.params, 2);
   EXPECT_EQ(fit.fitted_on, 4);
-  EXPECT_NEAR(fit.eff.compute[0], 0.12, 0.12 * 0.03);
+  // Compute is the weaker-determined factor (most ops are memory-bound).
+  EXPECT_NEAR(fit.eff.compute[0], 0.12, 0.12 * 0.06);
   EXPECT_NEAR(fit.eff.bandwidth[0], 0.04, 0.04 * 0.03);
+  for (size_t i = 0; i < nets.size(); ++i) EXPECT_NEAR(PriorMs(nets[i], fit.eff), ms[i], 0.01 * ms[i]);
   // One figure: a single shared factor that reproduces it.
   const auto one = FitEfficiency({nets[0]}, {ms[0]});
   EXPECT_EQ(one.params, 1);
@@ -113,6 +115,7 @@ TEST(SpecPriorTest, FailedKeyMakesTheNetworkInfeasibleAndFallbackIsPenalised) {
   fb->set_key(BlockKey(sites[1].block, sites[1].in));
   fb->set_status(v1::ENTRY_CPU_FALLBACK);
   fb->set_error("runs on the CPU: exSoftmax13");
+  ASSERT_TRUE(ParseKey(fb->key()).ok()) << fb->key() << ": " << ParseKey(fb->key()).status();
   auto p = LatencyPredictor::Create(hw, &t);  // no measured entry: spec for the rest
   ASSERT_TRUE(p.ok()) << p.status();
   const auto pred = (*p)->Predict(arch, true);
