@@ -185,6 +185,29 @@ D RKNN: [20:13:24.272] 4    OutputOperator     INT8     CPU    (1,1000)         
 """
 
 
+# rknn-toolkit2 2.5.0 on conv -> softmax -> sort -> conv (torch.sort exports as TopK): the
+# toolkit keeps Softmax on the NPU and puts TopK on the CPU.
+TOPK_TABLE = """\
+D RKNN: [20:30:16.268] 0    InputOperator      INT8     CPU    \\                                        (1,16,32,32)           0/0/0                    0            InputOperator:input.1
+D RKNN: [20:30:16.268] 1    Conv               INT8     NPU    (1,16,32,32),(16,16,3,3),(16)            (1,16,32,32)           1494/9216/9216           18           Conv:/a/Conv
+D RKNN: [20:30:16.268] 2    exSoftmax13        INT8     NPU    (1,16,32,32),(1,16,1,1)                  (1,16,32,32)           0/0/0                    16           exSoftmax13:/Softmax
+D RKNN: [20:30:16.268] 3    TopK               INT8     CPU    (1,16,32,32),(1)                         (1,16,32,32)           0/0/0                    16           TopK:/TopK
+D RKNN: [20:30:16.268] 4    Conv               INT8     NPU    (1,16,32,32),(16,16,1,1),(16)            (1,16,32,32)           2100/4096/4096           16           Conv:/b/Conv
+D RKNN: [20:30:16.268] 5    OutputOperator     INT8     CPU    (1,16,32,32)                             \\                      0/0/0                    32           OutputOperator:12
+D RKNN: [20:30:16.268] 1   Conv           input.1                      INT8      NC1HWC2      (1,16,32,32) (1,1,32,32,16) | 0x00000000 0x00004000 0x00004000
+D RKNN: [20:30:16.268] 2   exSoftmax13    /a/Conv_output_0             INT8      NC1HWC2      (1,16,32,32) (1,2,32,32,16) | 0x00004000 0x0000c000 0x00008000
+D RKNN: [20:30:16.268] 2   exSoftmax13    /a/Conv_output_0_exSecondary INT8      NC1HWC2      (1,16,32,32) (1,7,32,32,16) | 0x0000c000*0x00028040 0x0001c040
+D RKNN: [20:30:16.268] 3   TopK           /Softmax_output_0            INT8      NC1HWC2      (1,16,32,32) (1,1,32,32,16) | 0x00000000 0x00004000 0x00004000
+D RKNN: [20:30:16.268] 4   Conv           /TopK_output_0               INT8      NC1HWC2      (1,16,32,32) (1,1,32,32,16) | 0x00004000 0x00008000 0x00004000
+D RKNN: [20:30:16.268] 5   OutputOperator 12                           INT8      NC1HWC2      (1,16,32,32) (1,2,32,32,16) | 0x00008000 0x00010000 0x00008000
+D RKNN: [20:30:16.268] 1   Conv a.weight         INT8      (16,16,3,3)  | 0x00000000 0x00000900 0x00000900
+D RKNN: [20:30:16.268] 1   Conv a.bias           INT32     (16)         | 0x00000900 0x00000a00 0x00000100
+D RKNN: [20:30:16.268] 3   TopK /Gather_output_0 INT64     (1)          | 0x00000c00 0x00000c08 0x00000008
+D RKNN: [20:30:16.268] 4   Conv b.weight         INT8      (16,16,1,1)  | 0x00000a00 0x00000b00 0x00000100
+D RKNN: [20:30:16.268] 4   Conv b.bias           INT32     (16)         | 0x00000b00 0x00000c00 0x00000100
+"""
+
+
 def test_rknn_layer_table_is_read():
     t = rknn_check.layer_targets("I rknn building ...\n" + LAYER_TABLE)
     assert t == [("InputOperator", "CPU"), ("Conv", "NPU"), ("Conv", "NPU"), ("Reshape", "CPU"),
@@ -192,6 +215,13 @@ def test_rknn_layer_table_is_read():
     assert rknn_check.cpu_layers(t) == []  # output formatting only
     mid = t[:2] + [("exSoftmax13", "CPU"), ("Reshape", "CPU")] + t[2:]
     assert rknn_check.cpu_layers(mid) == ["exSoftmax13", "Reshape"]
+    topk = rknn_check.layer_targets(TOPK_TABLE)
+    assert [t for _, t in topk] == ["CPU", "NPU", "NPU", "CPU", "NPU", "CPU"]
+    assert rknn_check.cpu_layers(topk) == ["TopK"]
+    res = rknn_check.classify({"key": "k", "status": "built", "error": ""}, TOPK_TABLE)
+    assert (res["status"], res["error"]) == ("cpu_fallback", "runs on the CPU: TopK")
+    assert rknn_check.entry_of(res) == {"key": "k", "median_ms": 0.0, "samples": 0,
+                                        "status": "ENTRY_CPU_FALLBACK", "error": "runs on the CPU: TopK"}
     res = rknn_check.classify({"key": "k", "status": "built", "error": ""}, "no table here")
     assert res["status"] == "failed" and "no layer table" in res["error"]
 
@@ -210,3 +240,25 @@ def test_rknn_check_converts_real_keys(tmp_path):
     assert [x["status"] for x in got["results"]] == ["npu", "npu"]
     assert all(x["layers"] >= 3 for x in got["results"])
     assert "# tool: rknn-toolkit2 2.5.0 build (lutnas rknn-check)" in out.read_text()
+
+
+def test_search_with_budgets_on_both_npus_from_their_priors(module_client):
+    c = module_client
+    ref = tiny_arch(24, 96)
+    budget = {hw: c.predict(ref, [hw]).predictions[0].latency_ms for hw in ("rk3588-npu", "atlas-200i-a2")}
+    spec = {"space": "tiny", "objective": "PARAMS", "population": 8, "sample_size": 4, "generations": 2,
+            "seed": 5, "budgets": [{"hardware": hw, "max_ms": ms} for hw, ms in budget.items()]}
+    with pytest.raises(lutnas.FailedPrecondition) as e:  # a table is still the default requirement
+        c.submit(spec)
+    assert e.value.details.startswith("spec.budgets[0].hardware: 'rk3588-npu' has no latency table")
+    _, job = finish(c, c.submit(dict(spec, allow_spec_budgets=True)).id)
+    assert job.state == PB.service_pb2.JOB_SUCCEEDED
+    assert [(b.hardware, b.table_version) for b in job.spec.budgets] == [("rk3588-npu", 0), ("atlas-200i-a2", 0)]
+    cands = list(c.iter_candidates(job_id=job.id))
+    assert any(x.feasible for x in cands) and not all(x.feasible for x in cands)
+    for x in cands:
+        lat = {p.hardware: p for p in x.latency}
+        for hw, ms in budget.items():
+            assert lat[hw].estimated_from_spec and lat[hw].table_version == 0
+            assert lat[hw].measured_fraction == 0.0
+        assert x.feasible == all(lat[hw].latency_ms <= ms for hw, ms in budget.items())
