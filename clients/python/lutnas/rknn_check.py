@@ -97,9 +97,12 @@ def convert_one(key, workdir):
         from rknn.api import RKNN
     except ImportError as e:
         return {"key": key, "status": "error", "error": f"rknn-toolkit2 not importable: {e}"}
+    from .tools import ToolError
     try:
         files = external.export_key(key, workdir, ["onnx"], "key")
-    except Exception as e:  # noqa: BLE001 (any export failure is the key's result)
+    except ToolError as e:  # lutnas-inspect missing or broken: the run's problem, not the key's
+        return {"key": key, "status": "error", "error": str(e)}
+    except Exception as e:  # noqa: BLE001 (any other export failure is the key's result)
         return {"key": key, "status": "failed", "error": f"export to onnx failed: {type(e).__name__}: {e}"[:300]}
     shape = [1] + [int(x) for x in key.rsplit("@", 1)[1].split("x")]
     rng = np.random.default_rng(0)
