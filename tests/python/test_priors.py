@@ -82,6 +82,19 @@ def test_check_priors_text_and_one_device():
     assert err == "error: lutnas-priors: error: nvidia-t4: the entry cites no published figures\n"
 
 
+@pytest.mark.parametrize("figure,message", [
+    ({"network": "no_such_net", "latency_ms": 1.0}, "published[0].network: "),
+    ({"network": "resnet18", "latency_ms": 0}, "published[0].latency_ms: must be a finite number > 0"),
+])
+def test_check_priors_names_the_bad_figure(tmp_path, figure, message):
+    hw = dict(cited("rk3588-npu"), published=[figure])
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({"hardware": [hw]}))
+    code, out, err = run("127.0.0.1:1", "hardware", "check-priors", "--catalog", str(path))
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: lutnas-priors: error: {path}: rk3588-npu: {message}"), err
+
+
 def test_check_priors_against_the_daemon_matches_the_file(module_daemon):
     from_file = check_priors("127.0.0.1:1", "--catalog", str(CATALOG))
     from_daemon = check_priors(module_daemon.target)  # lists hardware by name
