@@ -190,7 +190,7 @@ def run_keys(keys, timeout, on_result):
             try:
                 r = subprocess.run([sys.executable, "-m", "lutnas.rknn_check", "--chunk", kp, "--workdir", wd,
                                     "--results", rp], capture_output=True, text=True,
-                                   timeout=timeout * len(chunk))
+                                   timeout=timeout * len(chunk), cwd=wd)  # the toolkit writes check*.onnx to cwd
                 if r.returncode != 0:
                     why = f"rknn toolkit exited {r.returncode}: {error_line(r.stderr)}"
             except subprocess.TimeoutExpired:
