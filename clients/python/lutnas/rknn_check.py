@@ -190,7 +190,8 @@ def run_keys(keys, timeout, on_result):
             try:
                 r = subprocess.run([sys.executable, "-m", "lutnas.rknn_check", "--chunk", kp, "--workdir", wd,
                                     "--results", rp], capture_output=True, text=True,
-                                   timeout=timeout * len(chunk), cwd=wd)  # the toolkit writes check*.onnx to cwd
+                                   timeout=timeout * len(chunk), cwd=wd,  # the toolkit writes check*.onnx to cwd
+                                   env=_child_env())
                 if r.returncode != 0:
                     why = f"rknn toolkit exited {r.returncode}: {error_line(r.stderr)}"
             except subprocess.TimeoutExpired:
@@ -208,6 +209,13 @@ def run_keys(keys, timeout, on_result):
         if len(done) < len(chunk) and pending:
             on_result({"key": pending[0], "status": "failed", "error": why or "rknn toolkit stopped", "secs": 0})
             pending = pending[1:]
+
+
+def _child_env():
+    """This environment with this package importable from any directory."""
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.environ.get("PYTHONPATH", "")
+    return dict(os.environ, PYTHONPATH=pkg_parent + (os.pathsep + path if path else ""))
 
 
 def entry_of(res):
