@@ -178,6 +178,7 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
                        "' has no latency table and no published peak_gops/bandwidth_gbs "
                        "to estimate from"));
     p->spec_only_ = true;
+    p->efficiency_ = EfficiencyOf(hw, &p->spec_efficiency_);
     // Roofline prior at a 50% attainable fraction of the published peaks.
     p->model_.ms_per_mmac = 2e6 / (hw.peak_gops() * 1e9 * 0.5) * 1e3;
     p->model_.ms_per_mib = 1048576.0 / (hw.bandwidth_gbs() * 1e9 * 0.5) * 1e3;
@@ -191,8 +192,21 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
   int n = 0;
   std::vector<OpFeatures> feats;
   std::vector<double> times, spreads;
+  const double penalty = hw.cpu_fallback_penalty() > 0 ? hw.cpu_fallback_penalty() : 4.0;
   for (const auto& e : table->entries()) {
-    if (e.status() != v1::ENTRY_MEASURED) continue;
+    const bool timed_fallback = e.status() == v1::ENTRY_CPU_FALLBACK && e.median_ms() > 0;
+    if (e.status() == v1::ENTRY_FAILED || (e.status() == v1::ENTRY_CPU_FALLBACK && !timed_fallback)) {
+      // The device cannot run a failed key: a network holding one is
+      // infeasible there (+inf, so every budget rejects it). An untimed
+      // cpu_fallback key is estimated and penalised (docs/hardware.md).
+      auto ks = ParseKey(e.key());
+      if (!ks.ok()) continue;
+      const uint64_t nk = ks->is_head ? NumericHeadKey(ks->head, ks->in) : NumericKey(ks->block, ks->in);
+      if (e.status() == v1::ENTRY_FAILED) p->measured_[nk] = HUGE_VAL;
+      else p->fallback_penalty_[nk] = penalty;
+      continue;
+    }
+    if (e.status() != v1::ENTRY_MEASURED && !timed_fallback) continue;
     auto ks = ParseKey(e.key());
     if (!ks.ok()) continue;
     const uint64_t nk = ks->is_head ? NumericHeadKey(ks->head, ks->in) : NumericKey(ks->block, ks->in);
@@ -212,7 +226,22 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
     }
     ++n;
   }
-  if (n == 0) return absl::InvalidArgumentError("table: no measured entries");
+  if (n == 0) {
+    // Only failed / cpu_fallback keys (a converter's report, no timings):
+    // everything else is still estimated from the spec.
+    if (p->measured_.empty() && p->fallback_penalty_.empty())
+      return absl::InvalidArgumentError("table: no measured entries");
+    if (hw.peak_gops() <= 0 || hw.bandwidth_gbs() <= 0)
+      return absl::FailedPreconditionError(
+          absl::StrCat("hardware '", hw.name(), "': table version ", p->version_,
+                       " has no measured entries and the hardware no published peak_gops/bandwidth_gbs"));
+    p->spec_only_ = true;
+    p->efficiency_ = EfficiencyOf(hw, &p->spec_efficiency_);
+    if (table->info().precision().empty()) p->bpe_ = BytesPerElement(hw.precision());
+    p->model_.ms_per_mmac = 2e6 / (hw.peak_gops() * 1e9 * 0.5) * 1e3;
+    p->model_.ms_per_mib = 1048576.0 / (hw.bandwidth_gbs() * 1e9 * 0.5) * 1e3;
+    return std::shared_ptr<const LatencyPredictor>(std::move(p));
+  }
   // Solve with Cramer's rule; fall back to a pure per-MAC rate.
   auto det3 = [](double m[3][3]) {
     return m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
@@ -247,7 +276,29 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
 }
 
 LatencyPredictor::Estimated LatencyPredictor::Estimate(const KeySpec& key) const {
+  if (!fallback_penalty_.empty()) {
+    const uint64_t nk = key.is_head ? NumericHeadKey(key.head, key.in) : NumericKey(key.block, key.in);
+    auto it = fallback_penalty_.find(nk);
+    if (it != fallback_penalty_.end()) {
+      Estimated e = EstimateKey(key);
+      e.ms *= it->second;
+      e.method = absl::StrFormat("%s; x %.3g: stored as cpu_fallback (the device runs it on its CPU)",
+                                 e.method, it->second);
+      return e;
+    }
+  }
+  return EstimateKey(key);
+}
+
+LatencyPredictor::Estimated LatencyPredictor::EstimateKey(const KeySpec& key) const {
   Estimated e;
+  if (spec_only_ && spec_efficiency_) {
+    e.source = v1::SOURCE_ROOFLINE;
+    e.ms = SpecPriorKeyMs(key, hw_, efficiency_, bpe_);
+    e.method = "spec prior: published peaks x efficiencies fitted to published end-to-end figures "
+               "(lutnas hardware check-priors)";
+    return e;
+  }
   const Graph g = LowerKey(key);
   const Cost c = GraphCost(g, bpe_);
   if (spec_only_) {
@@ -440,7 +491,8 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
     sum = SumLatency(arch, &meas);
   }
   p.set_sum_ms(sum);
-  p.set_measured_fraction(sum > 0 ? meas / sum : 0);
+  // A failed key (+inf) is a stored fact: the network cannot run there.
+  p.set_measured_fraction(!std::isfinite(sum) ? 1.0 : sum > 0 ? meas / sum : 0);
   p.set_estimated_from_spec(spec_only_);
   p.set_latency_ms(Corrected(sum));
   p.set_low_confidence(p.measured_fraction() < kLowConfidenceMeasuredFraction);

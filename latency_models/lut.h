@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "latency_models/cost.h"
 #include "latency_models/estimator.h"
+#include "latency_models/spec_prior.h"
 #include "lutnas/v1/table.pb.h"
 #include "search/space/space.h"
 
@@ -91,6 +92,7 @@ class LatencyPredictor {
                 const std::function<KeySpec()>& spec,
                 v1::LatencySource* src) const;
   Estimated Estimate(const KeySpec& key) const;
+  Estimated EstimateKey(const KeySpec& key) const;
   double Corrected(double sum) const;
 
   v1::Hardware hw_;
@@ -103,6 +105,11 @@ class LatencyPredictor {
   CostModel model_;
   OpClassModel op_model_;
   bool spec_only_ = false;
+  // Spec-only prior with fitted efficiencies (latency_models/spec_prior.h).
+  bool spec_efficiency_ = false;
+  Efficiency efficiency_;
+  // Keys stored as cpu_fallback without a timing: estimate x penalty.
+  std::unordered_map<uint64_t, double> fallback_penalty_;
   // Estimates are memoised: the same missing key is asked for again and again.
   mutable std::mutex mu_;
   mutable std::unordered_map<uint64_t, Estimated> estimates_;

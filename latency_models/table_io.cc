@@ -75,7 +75,13 @@ absl::Status ValidateEntry(const v1::LatencyEntry& e, const std::string& where) 
     if (e.error().empty()) return err("error", "a failed entry must say why");
     return absl::OkStatus();
   }
-  if (e.status() != v1::ENTRY_MEASURED) return err("status", "must be measured or failed");
+  if (e.status() == v1::ENTRY_CPU_FALLBACK) {  // median_ms optional: 0 = not timed
+    if (e.error().empty()) return err("error", "a cpu_fallback entry must name the operators");
+    if (!std::isfinite(e.median_ms()) || e.median_ms() < 0)
+      return err("median_ms", StrCat("must be a finite number >= 0, got ", e.median_ms()));
+    return absl::OkStatus();
+  }
+  if (e.status() != v1::ENTRY_MEASURED) return err("status", "must be measured, failed or cpu_fallback");
   if (!std::isfinite(e.median_ms()) || e.median_ms() <= 0)
     return err("median_ms", StrCat("must be a finite number > 0, got ", e.median_ms()));
   for (auto [name, v] : {std::pair<const char*, double>{"iqr_ms", e.iqr_ms()},
@@ -233,13 +239,14 @@ absl::StatusOr<v1::LatencyTable> ParseTableCsv(const std::string& content,
     const std::string status = field(6);
     if (status.empty() || status == "measured") e.set_status(v1::ENTRY_MEASURED);
     else if (status == "failed") e.set_status(v1::ENTRY_FAILED);
-    else return LineError(line_no, "status", StrCat("must be measured or failed, got '", status.substr(0, 40), "'"));
+    else if (status == "cpu_fallback") e.set_status(v1::ENTRY_CPU_FALLBACK);
+    else return LineError(line_no, "status", StrCat("must be measured, failed or cpu_fallback, got '", status.substr(0, 40), "'"));
     e.set_error(field(7));
     const char* dnames[] = {"median_ms", "iqr_ms", "p10_ms", "p90_ms"};
     for (int c = 1; c <= 4; ++c) {
       const std::string v = field(c);
       double d = 0;
-      if (v.empty() && (c > 1 || e.status() == v1::ENTRY_FAILED)) continue;
+      if (v.empty() && (c > 1 || e.status() != v1::ENTRY_MEASURED)) continue;
       if (!absl::SimpleAtod(v, &d))
         return LineError(line_no, dnames[c - 1], StrCat("not a number: '", v.substr(0, 40), "'"));
       if (c == 1) e.set_median_ms(d);
@@ -303,6 +310,9 @@ std::string WriteTableCsv(const v1::LatencyTable& t) {
       else if (c == '"') c = '\'';
     if (e.status() == v1::ENTRY_FAILED)
       StrAppend(&s, e.key(), ",,,,,", e.samples(), ",failed,", err, "\n");
+    else if (e.status() == v1::ENTRY_CPU_FALLBACK)
+      StrAppend(&s, e.key(), ",", e.median_ms() > 0 ? Num(e.median_ms()) : "", ",,,,", e.samples(),
+                ",cpu_fallback,", err, "\n");
     else
       StrAppend(&s, e.key(), ",", Num(e.median_ms()), ",", Num(e.iqr_ms()), ",",
                 Num(e.p10_ms()), ",", Num(e.p90_ms()), ",", e.samples(), ",measured,\n");

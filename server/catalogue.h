@@ -7,10 +7,15 @@
 
 #include "absl/status/status.h"
 #include "db/store.h"
+#include "lutnas/v1/table.pb.h"
 
 namespace lutnas::server {
 
 absl::Status SeedHardwareCatalogue(db::Store* store, const std::string& path);
+
+// Hardware.efficiency / published / cpu_fallback_penalty of a Register
+// request: InvalidArgument naming the field ("hardware.efficiency[0].compute: ...").
+absl::Status CheckSpecPriorFields(const v1::Hardware& hw);
 
 }  // namespace lutnas::server
 

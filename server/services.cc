@@ -12,6 +12,7 @@
 #include "latency_models/export_pytorch.h"
 #include "latency_models/table_io.h"
 #include "search/space/arch_util.h"
+#include "server/catalogue.h"
 #include "server/grpc_status.h"
 
 namespace lutnas::server {
@@ -71,6 +72,7 @@ class HardwareServiceImpl final : public v1::HardwareService::Service {
     for (int i = 0; i < h.precisions_size(); ++i)
       if (h.precisions(i).size() > 32)
         return ToGrpc(absl::InvalidArgumentError(StrCat("hardware.precisions[", i, "]: longer than 32 characters")));
+    if (auto bad = lutnas::server::CheckSpecPriorFields(h); !bad.ok()) return ToGrpc(bad);
     auto st = c_.store->PutHardware(h, r->update());
     if (!st.ok()) return ToGrpc(Prefixed(st, st.message().rfind("name", 0) == 0 ? "hardware." : ""));
     c_.catalog->Invalidate(h.name());

@@ -136,7 +136,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "line 3: samples: not an integer: 'zero'"},
         BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
                 "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0,0,5,broken,\n",
-                "line 3: status: must be measured or failed, got 'broken'"},
+                "line 3: status: must be measured, failed or cpu_fallback, got 'broken'"},
         BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
                 "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0\n",
                 "line 3: line: expected 8 columns, got 4"}));

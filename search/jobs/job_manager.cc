@@ -226,6 +226,8 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in, const std::
       if (b->table_version() != 0)
         return absl::NotFoundError(StrCat(f, ".table_version: hardware '", b->hardware(), "' has no version ",
                                           b->table_version()));
+      if (spec.allow_spec_budgets() && hw->peak_gops() > 0 && hw->bandwidth_gbs() > 0)
+        continue;  // against the spec prior, version 0 (issue 16; service.proto)
       return absl::FailedPreconditionError(StrCat(
           f, ".hardware: '", b->hardware(), "' has no latency table to budget against; measure one with "
           "lutnas-profile table --server or import one"));

@@ -14,6 +14,7 @@ import sys
 import time
 
 from . import external, insights, render, tablefile
+from . import priors, profiles
 from ._stubs import StubError
 from .client import DEFAULT_TARGET, Client, to_dict, to_message
 from .results import unwrap
@@ -122,6 +123,8 @@ def build_parser():
     c = hw.add_parser("delete", help="delete hardware")
     c.add_argument("name")
     c.set_defaults(func=cmd_hardware_delete)
+    priors.add_parser(hw, _json_flag)  # check-priors (lutnas/priors.py)
+    profiles.add_parser(hw, _json_flag)  # profile (lutnas/profiles.py)
 
     # tables
     tb = sub.add_parser("table", help="latency tables").add_subparsers(

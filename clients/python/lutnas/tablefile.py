@@ -24,7 +24,8 @@ Entry = Dict[str, Any]
 
 COLUMNS = ("key", "median_ms", "iqr_ms", "p10_ms", "p90_ms", "samples", "status", "error")
 FLOAT_COLUMNS = ("median_ms", "iqr_ms", "p10_ms", "p90_ms")
-STATUS_TO_CSV = {"ENTRY_MEASURED": "measured", "ENTRY_FAILED": "failed"}
+STATUS_TO_CSV = {"ENTRY_MEASURED": "measured", "ENTRY_FAILED": "failed",
+                 "ENTRY_CPU_FALLBACK": "cpu_fallback"}
 CSV_TO_STATUS = {v: k for k, v in STATUS_TO_CSV.items()}
 
 
@@ -99,7 +100,7 @@ def write_csv(entries: Iterable[Any], out: TextIO, hardware: Optional[str] = Non
     for e in map(_as_dict, entries):
         status = e.get("status", "ENTRY_MEASURED")
         if isinstance(status, int):
-            status = {1: "ENTRY_MEASURED", 2: "ENTRY_FAILED"}.get(status, "ENTRY_MEASURED")
+            status = {1: "ENTRY_MEASURED", 2: "ENTRY_FAILED", 220: "ENTRY_CPU_FALLBACK"}.get(status, "ENTRY_MEASURED")
         w.writerow([
             e["key"],
             *(_float_text(e.get(c, 0.0)) for c in FLOAT_COLUMNS),
@@ -188,7 +189,7 @@ def read_csv_table(text: str) -> Tuple[Dict[str, Any], List[Entry]]:
         e["samples"] = _parse_num(rec.get("samples", ""), int, n, "samples")
         status = rec.get("status", "").strip().lower() or "measured"
         if status not in CSV_TO_STATUS:
-            raise TableFileError(f"line {n}: status {status!r} is not measured or failed")
+            raise TableFileError(f"line {n}: status {status!r} is not measured, failed or cpu_fallback")
         e["status"] = CSV_TO_STATUS[status]
         e["error"] = rec.get("error", "")
         entries.append(e)
