@@ -123,7 +123,8 @@ Profiler::Profiler(const MeasureOptions& opts) : impl_(new Impl) {
   // ignores a larger value, leaving the 128 KiB default in force (and
   // M_TRIM_THRESHOLD turns its dynamic raising off): every tensor above
   // 128 KiB was then mapped and faulted in on every run.
-  if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1) std::fprintf(stderr, "warning: mallopt(M_MMAP_THRESHOLD) refused\n");
+  if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1)
+    std::fprintf(stderr, "warning: mallopt(M_MMAP_THRESHOLD) refused\n");
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
   impl_->opts = opts;
