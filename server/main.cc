@@ -24,6 +24,7 @@
 #include "search/jobs/job_manager.h"
 #include "server/auth.h"
 #include "server/catalogue.h"
+#include "server/fast_predict_service.h"
 #include "server/services.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -122,6 +123,7 @@ int main(int argc, char** argv) {
   services.push_back(lutnas::server::MakePredictService(core));
   services.push_back(lutnas::server::MakeSearchService(core));
   services.push_back(lutnas::server::MakeCandidateService(core));
+  services.push_back(lutnas::server::MakeFastPredictService(core));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -14,6 +14,7 @@ import sys
 import time
 
 from . import external, insights, render, tablefile
+from . import train_cli  # issue 17: train / ray-train
 from ._stubs import StubError
 from .client import DEFAULT_TARGET, Client, to_dict, to_message
 from .errors import LutnasError, Unavailable
@@ -245,6 +246,7 @@ def build_parser():
     # edge hardware: vendor-tool tables, what a table says about a device
     external.add_parser(sub, _json_flag)
     insights.add_parser(sub, _json_flag)
+    train_cli.add_parser(sub, _json_flag)
     return p
 
 
