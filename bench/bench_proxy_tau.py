@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Training-free proxies against trained accuracy (issue 17).
 
-  bench/bench_proxy_tau.py [--networks 120] [--steps 150] [--resolution 32] [--seed 7]
+  bench/bench_proxy_tau.py [--networks 120] [--steps 100] [--resolution 32] [--seed 7]
                            [--jobs 1] [--json out.json]
 
 Starts a real lutnasd on a scratch database, samples --networks distinct
@@ -88,7 +88,7 @@ def train_one(args):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--networks", type=int, default=120)
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--resolution", type=int, default=32)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--noise-subset", type=int, default=30)

@@ -124,7 +124,8 @@ class FastPredictServiceImpl final : public v1::FastPredictService::Service {
     auto space = c_.jobs->ResolveSpace(spec);
     if (!space.ok()) return space.status();
     auto enc = std::make_shared<const jobs::SpaceEncoding>(*space);
-    for (const auto& s : enc->Describe().slots())
+    const v1::EncodingResponse layout = enc->Describe();
+    for (const auto& s : layout.slots())
       if (s.choices() > 256)
         return absl::InvalidArgumentError(StrCat("space: ", s.name(), " has ", s.choices(),
                                                  " choices, more than one byte encodes"));

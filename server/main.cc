@@ -3,9 +3,11 @@
 // SQLite. Shutdown on SIGINT/SIGTERM: stop accepting calls, stop jobs at a
 // generation boundary (they resume at next start), close the database.
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -74,6 +76,18 @@ int Die(const std::string& msg) {
   return 1;
 }
 
+// Threads that libraries start while loading, before main (OpenBLAS's pool,
+// linked through LibTorch), do not block SIGINT/SIGTERM: without a handler a
+// signal the kernel delivers to one of them kills the daemon uncleanly. The
+// handler forwards it to the sigwait thread (pthread_kill is async-signal-safe).
+std::atomic<bool> g_waiter_ready{false};
+std::atomic<int> g_early_signal{0};
+pthread_t g_waiter;
+void ForwardSignal(int sig) {
+  if (g_waiter_ready.load()) pthread_kill(g_waiter, sig);
+  else g_early_signal.store(sig);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -84,6 +98,11 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  struct sigaction forward = {};
+  forward.sa_handler = ForwardSignal;
+  sigemptyset(&forward.sa_mask);
+  sigaction(SIGINT, &forward, nullptr);
+  sigaction(SIGTERM, &forward, nullptr);
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string root = FindRoot(argv[0]);
@@ -162,6 +181,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "lutnasd: signal %d: shutting down\n", sig);
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   });
+  g_waiter = waiter.native_handle();
+  g_waiter_ready.store(true);
+  if (int sig = g_early_signal.load()) pthread_kill(g_waiter, sig);
   server->Wait();
   jobs.Shutdown();  // jobs stop at a generation boundary, checkpointed
   waiter.join();

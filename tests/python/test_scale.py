@@ -53,7 +53,7 @@ def test_encoded_predictions_equal_the_stored_and_batch_ones(module_client, hw):
     r = sp.predict(rows, [hw], cost=True, chunk=7)  # several messages on one stream
     assert r["latency_ms"].shape == (len(cands), 1) and r["invalid"] == 0
     assert r["table_versions"] == [1]
-    batch = module_client.predict_batch([c.arch for c in cands], [hw]).results
+    batch = list(module_client.predict_batch([c.arch for c in cands], [hw]))
     for i, c in enumerate(cands):
         assert r["latency_ms"][i, 0] == c.latency[0].latency_ms  # bit-identical
         assert r["latency_ms"][i, 0] == batch[i].predictions[0].latency_ms

@@ -30,7 +30,7 @@ def export_arch(client, arch, format="pytorch", timeout=None):
     return client._unary(client._candidates.Export, req, timeout).content
 
 
-def digits_scorer(steps=60, batch=64, lr=0.003, resolution=32, seed=0, threads=1):
+def digits_scorer(steps=60, batch=64, lr=0.01, resolution=32, seed=0, threads=1):
     """score(code, candidate) -> test accuracy on digits after a fixed budget."""
     from . import trainer
 

@@ -56,7 +56,7 @@ class TrainWorker:
     while run() works: the actor has two concurrency slots) says which
     candidate it holds."""
 
-    def __init__(self, target, job_id, steps=60, batch=64, lr=0.003, resolution=32, seed=0,
+    def __init__(self, target, job_id, steps=60, batch=64, lr=0.01, resolution=32, seed=0,
                  token=None, root_certificates=None):
         import lutnas
         from lutnas import asktell
@@ -88,7 +88,7 @@ def remote_worker_class():
 
 
 def run(target, job_id, workers=2, ray_address=None, replace_dead=True, steps=60, batch=64,
-        lr=0.003, resolution=32, seed=0, token=None, root_certificates=None, log=print):
+        lr=0.01, resolution=32, seed=0, token=None, root_certificates=None, log=print):
     """Starts `workers` actors on job `job_id` of the lutnasd at `target` and
     waits for the job to end. A worker that dies (node lost, OOM, killed) is
     replaced when replace_dead. Returns {"told", "duplicates", "died",

@@ -59,7 +59,7 @@ def digits(resolution=32, seed=0, test_fraction=0.3, channels=3):
     return out
 
 
-def train(code, steps=60, batch=64, lr=0.003, resolution=32, seed=0, threads=1, name=None):
+def train(code, steps=60, batch=64, lr=0.01, resolution=32, seed=0, threads=1, name=None):
     """Trains the generated module `code` (CandidateService.Export, format
     "pytorch") for `steps` Adam steps with a cosine schedule; returns
     {"accuracy", "test_loss", "train_loss", "steps", "seconds", "params"}.
