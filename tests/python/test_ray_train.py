@@ -26,13 +26,14 @@ def test_killed_worker_candidate_is_asked_again_and_told_once(module_client):
     if not VENV_PY.exists():
         pytest.fail(f"{VENV_PY} is missing: run scripts/bootstrap (it installs ray into .venv)")
     hardware_with_table(module_client, "ray-hw")
-    job, job2 = external_job(module_client, "ray-hw", 1), external_job(module_client, "ray-hw", 2)
+    job = external_job(module_client, "ray-hw", 1)
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_DISABLE_DOCKER_CPU_WARNING="1")
     p = subprocess.run([str(VENV_PY), str(ROOT / "tests/python/ray_kill_driver.py"),
-                        "--target", module_client.target, "--job", str(job.id), "--job2", str(job2.id)],
+                        "--target", module_client.target, "--job", str(job.id)],
                        capture_output=True, text=True, timeout=170, env=env)
     assert p.returncode == 0, p.stderr[-4000:]
     out = json.loads(p.stdout.strip().splitlines()[-1])
+    print("ray driver timings (s):", out["seconds"])
     assert out["held"] and out["victim_died"] and not out["victim_alive"]
     surv = out["survivor"]
     # The killed worker's candidate went back and was asked again and told by the survivor.
@@ -44,11 +45,3 @@ def test_killed_worker_candidate_is_asked_again_and_told_once(module_client):
     # Every candidate scored once, by the survivor (the victim told nothing).
     assert sorted(c.arch_hash for c in cands) == sorted(surv["hashes"])
     assert all(0.0 <= c.score <= 1.0 for c in cands)
-    # Two workers through lutnas.ray_train.run on a second job.
-    run2 = out["run2"]
-    _, final2 = finish(module_client, job2.id)
-    assert final2.state == SVC.JOB_SUCCEEDED, final2.error
-    cands2 = list(module_client.iter_candidates(job_id=job2.id))
-    told2 = [h for w in run2["workers"] for h in w["hashes"]]
-    assert sorted(told2) == sorted(c.arch_hash for c in cands2)  # no score told twice
-    assert run2["died"] == 0 and len(run2["workers"]) == 2

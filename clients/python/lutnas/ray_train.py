@@ -66,6 +66,10 @@ class TrainWorker:
                                            resolution=resolution, seed=seed, threads=1)
         self.holding = ""
         self.pid = os.getpid()
+        # Fail here, not at the first candidate, when torch or scikit-learn is missing on a
+        # node; and build the dataset once per actor (it is cached per process).
+        from lutnas import trainer
+        trainer.digits(resolution)
 
     def current(self):
         return {"arch_hash": self.holding, "pid": self.pid}
