@@ -68,8 +68,11 @@ def bootstrap(x, y, reps=1000, seed=0):
 
 
 def sample(c, objective, n, seed):
+    # RANDOM samples population * (1 + generations) networks (generations 0 means the
+    # default, 20): n + 10% spare for duplicates, in two rounds.
+    pop = (n * 11 // 10) // 2 + 1
     job = c.submit({"name": f"tau-{objective}", "space": "tiny", "algorithm": "RANDOM",
-                    "objective": objective, "population": n, "generations": 0, "seed": seed,
+                    "objective": objective, "population": pop, "generations": 1, "seed": seed,
                     "max_params": 10**9})
     for _ in c.watch(job.id, timeout=3600):
         pass
@@ -102,9 +105,12 @@ def main():
         with Client(target, timeout=600) as c:
             zen = sample(c, "ZEN", a.networks, a.seed)
             naswot = sample(c, "NASWOT", a.networks, a.seed)
-            hashes = sorted(set(zen) & set(naswot))
-            print(f"{len(hashes)} distinct tiny-space networks (Zen {len(zen)}, NASWOT {len(naswot)}); "
-                  f"proxies in {time.time() - t0:.0f} s")
+            common = sorted(set(zen) & set(naswot), key=lambda h: zen[h].id)
+            if len(common) < a.networks:
+                raise SystemExit(f"only {len(common)} distinct networks sampled, wanted {a.networks}")
+            hashes = common[:a.networks]
+            print(f"{len(hashes)} distinct tiny-space networks (of {len(common)} sampled by both); "
+                  f"proxies in {time.time() - t0:.0f} s", flush=True)
             codes = [c.export_candidate(zen[h].id).content for h in hashes]
         jobs = [(code, a.steps, a.resolution, 0) for code in codes]
         t1 = time.time()

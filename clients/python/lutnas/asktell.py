@@ -15,39 +15,47 @@ loop counts as a duplicate instead of failing.
         stats = asktell.run_worker(c, job.id, asktell.digits_scorer(steps=40))
 """
 
+from __future__ import annotations
+
 import time
+from typing import Any, Callable, Dict, List, Optional
 
 from .errors import FailedPrecondition, NotFound, Unavailable
 
 TERMINAL = (3, 4, 5)  # JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED
 
 
-def export_arch(client, arch, format="pytorch", timeout=None):
+def export_arch(client: Any, arch: Any, format: str = "pytorch", timeout: Optional[float] = None) -> str:
     """Generated code (or JSON) for an architecture given inline: a candidate
     from Ask has no id until its generation is committed."""
     req = client.pb.service_pb2.ExportCandidateRequest(format=format)
     req.arch.CopyFrom(arch)
-    return client._unary(client._candidates.Export, req, timeout).content
+    content: str = client._unary(client._candidates.Export, req, timeout).content
+    return content
 
 
-def digits_scorer(steps=60, batch=64, lr=0.01, resolution=32, seed=0, threads=1):
+def digits_scorer(steps: int = 60, batch: int = 64, lr: float = 0.01, resolution: int = 32,
+                  seed: int = 0, threads: int = 1) -> Callable[[str, Any], float]:
     """score(code, candidate) -> test accuracy on digits after a fixed budget."""
     from . import trainer
 
-    def score(code, candidate):
-        return trainer.train(code, steps=steps, batch=batch, lr=lr, resolution=resolution,
-                             seed=seed, threads=threads)["accuracy"]
+    def score(code: str, candidate: Any) -> float:
+        return float(trainer.train(code, steps=steps, batch=batch, lr=lr, resolution=resolution,
+                                   seed=seed, threads=threads)["accuracy"])
     return score
 
 
-def run_worker(client, job_id, score, max_candidates=0, poll_s=0.1, on_ask=None, log=None):
+def run_worker(client: Any, job_id: int, score: Callable[[str, Any], float], max_candidates: int = 0,
+               poll_s: float = 0.1, on_ask: Optional[Callable[[Any], None]] = None,
+               log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
     """Asks, scores and tells until the job ends (or max_candidates are told).
 
     score(code, candidate) -> float. on_ask(candidate), if given, is called
     after each Ask (tests use it to record what a worker held). Returns
     {"told": n, "duplicates": n, "asked": n, "hashes": [told arch hashes]}.
     """
-    told, dups, asked, hashes = 0, 0, 0, []
+    told, dups, asked = 0, 0, 0
+    hashes: List[str] = []
     while not max_candidates or told < max_candidates:
         try:
             cands = client.ask(job_id, 1)

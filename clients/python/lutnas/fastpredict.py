@@ -15,6 +15,10 @@ encoded path is pinned bit-identical to its proto path). Row layout: see
 EncodingRequest in proto/lutnas/v1/service.proto, or `sp.names`.
 """
 
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+
 import numpy as np
 
 from .errors import from_rpc_error
@@ -23,7 +27,7 @@ from .errors import from_rpc_error
 class EncodedSpace:
     """The encoding of one shipped space, fetched from the daemon once."""
 
-    def __init__(self, client, space, timeout=None):
+    def __init__(self, client: Any, space: str, timeout: Optional[float] = None) -> None:
         self.client = client
         self.space = space
         pb = client.pb
@@ -35,14 +39,14 @@ class EncodedSpace:
         self.values = [list(s.values) for s in d.slots]
         self.choices = np.array([s.choices for s in d.slots], dtype=np.int64)
 
-    def random(self, n, seed=0):
+    def random(self, n: int, seed: int = 0) -> np.ndarray:
         """n uniformly random rows (every slot independent). In spaces where
         some block types cannot sit at some positions a few rows are invalid:
         predict(..., skip_invalid=True) answers them with NaN."""
         rng = np.random.default_rng(seed)
         return (rng.random((n, self.width)) * self.choices).astype(np.uint8)
 
-    def encode_genotype(self, genotype):
+    def encode_genotype(self, genotype: str) -> np.ndarray:
         """A candidate's genotype text ("r64|16:conv.3.0,mbconv.3.3|...") -> row."""
         parts = genotype.split("|")
         if not parts[0].startswith("r"):
@@ -50,7 +54,7 @@ class EncodedSpace:
         row = np.zeros(self.width, dtype=np.uint8)
         slot = {n: i for i, n in enumerate(self.names)}
 
-        def put(name, value):
+        def put(name: str, value: Union[str, int]) -> None:
             if name not in slot:
                 raise ValueError(f"genotype: {name} is not a slot of space '{self.space}'")
             vals = [v.lower() for v in self.values[slot[name]]]
@@ -73,13 +77,14 @@ class EncodedSpace:
                     put(f"stages[{i}].blocks[{j}].expansion", e)
         return row
 
-    def decode(self, row):
+    def decode(self, row: Sequence[int]) -> Dict[str, Any]:
         """One row -> {"resolution", "stages": [{"width", "blocks": [{type, kernel, expansion}]}]}
         (the values as the space names them)."""
         row = [int(v) for v in row]
+        out: Dict[str, Any] = {}
+        stages: Dict[int, Dict[str, Any]] = {}
         if len(row) != self.width:
             raise ValueError(f"row: {len(row)} values, the space '{self.space}' has {self.width} slots")
-        out, stages = {}, {}
         for i, (name, v) in enumerate(zip(self.names, row)):
             if not 0 <= v < self.choices[i]:
                 raise ValueError(f"{name}: index {v} out of range ({self.choices[i]} choices)")
@@ -100,30 +105,32 @@ class EncodedSpace:
                          for _, st in sorted(stages.items())]
         return out
 
-    def predict_iter(self, chunks, hardware, cost=False, skip_invalid=False, timeout=None):
+    def predict_iter(self, chunks: Iterable[np.ndarray], hardware: Union[str, Sequence[str]],
+                     cost: bool = False, skip_invalid: bool = False,
+                     timeout: Optional[float] = None) -> Iterator[Dict[str, Any]]:
         """Streams an iterable of row arrays; yields one result dict per chunk, in order."""
-        hardware = [hardware] if isinstance(hardware, str) else list(hardware)
+        hw: List[str] = [hardware] if isinstance(hardware, str) else list(hardware)
         pb = self._pb
         width = self.width
 
-        def requests():
+        def requests() -> Iterator[Any]:
             first = True
             for rows in chunks:
                 rows = np.ascontiguousarray(rows, dtype=np.uint8)
                 if rows.ndim != 2 or rows.shape[1] != width:
                     raise ValueError(f"rows: shape {rows.shape}, expected (n, {width})")
                 if first:
-                    yield pb.PredictEncodedRequest(space=self.space, hardware=hardware, cost=cost,
+                    yield pb.PredictEncodedRequest(space=self.space, hardware=hw, cost=cost,
                                                    skip_invalid=skip_invalid, choices=rows.tobytes())
                     first = False
                 else:
                     yield pb.PredictEncodedRequest(choices=rows.tobytes())
 
-        nh = len(hardware)
+        nh = len(hw)
         call = self._stub.PredictEncoded(requests(), timeout=timeout, metadata=self.client._metadata)
         try:
             for r in call:
-                out = {"latency_ms": np.frombuffer(r.latency_ms, dtype="<f8").reshape(r.count, nh),
+                out: Dict[str, Any] = {"latency_ms": np.frombuffer(r.latency_ms, dtype="<f8").reshape(r.count, nh),
                        "invalid": r.invalid}
                 if r.table_versions:
                     out["table_versions"] = list(r.table_versions)
@@ -139,7 +146,9 @@ class EncodedSpace:
         finally:
             call.cancel()
 
-    def predict(self, rows, hardware, cost=False, skip_invalid=False, chunk=65536, timeout=None):
+    def predict(self, rows: np.ndarray, hardware: Union[str, Sequence[str]], cost: bool = False,
+                skip_invalid: bool = False, chunk: int = 65536,
+                timeout: Optional[float] = None) -> Dict[str, Any]:
         """All rows at once (split into `chunk`-row messages on one stream):
         {"latency_ms": (n, len(hardware)), "invalid": n, "table_versions": [...],
          and with cost "params", "macs", "mac_bytes": (n,)}."""
@@ -152,7 +161,7 @@ class EncodedSpace:
             raise ValueError(f"rows: shape {rows.shape}, expected (n, {self.width}) for space '{self.space}'")
         parts = list(self.predict_iter((rows[i:i + chunk] for i in range(0, len(rows), chunk)),
                                        hardware, cost, skip_invalid, timeout))
-        out = {"latency_ms": np.concatenate([p["latency_ms"] for p in parts]),
+        out: Dict[str, Any] = {"latency_ms": np.concatenate([p["latency_ms"] for p in parts]),
                "invalid": sum(p["invalid"] for p in parts),
                "table_versions": parts[0].get("table_versions", [])}
         if cost:

@@ -19,14 +19,17 @@ nodes can reach it (TLS + token off loopback), then
 or `lutnas ray-train JOB --server lutnasd-host:50051 --ray-address HEAD:6379`.
 """
 
+from __future__ import annotations
+
 import os
 import time
 from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
 
 CLIENT_DIR = str(Path(__file__).resolve().parents[1])  # clients/python
 
 
-def _require_ray():
+def _require_ray() -> Any:
     try:
         import ray
     except ImportError as e:
@@ -36,7 +39,7 @@ def _require_ray():
     return ray
 
 
-def init(address=None, num_cpus=None, **kw):
+def init(address: Optional[str] = None, num_cpus: Optional[int] = None, **kw: Any) -> Any:
     """ray.init with lutnas importable in every worker (PYTHONPATH carries
     clients/python: nothing is uploaded or downloaded)."""
     ray = _require_ray()
@@ -56,8 +59,9 @@ class TrainWorker:
     while run() works: the actor has two concurrency slots) says which
     candidate it holds."""
 
-    def __init__(self, target, job_id, steps=60, batch=64, lr=0.01, resolution=32, seed=0,
-                 token=None, root_certificates=None):
+    def __init__(self, target: str, job_id: int, steps: int = 60, batch: int = 64, lr: float = 0.01,
+                 resolution: int = 32, seed: int = 0, token: Optional[str] = None,
+                 root_certificates: Any = None) -> None:
         import lutnas
         from lutnas import asktell
         self.client = lutnas.Client(target, token=token, root_certificates=root_certificates)
@@ -71,13 +75,13 @@ class TrainWorker:
         from lutnas import trainer
         trainer.digits(resolution)
 
-    def current(self):
+    def current(self) -> Dict[str, Any]:
         return {"arch_hash": self.holding, "pid": self.pid}
 
-    def run(self, max_candidates=0):
+    def run(self, max_candidates: int = 0) -> Dict[str, Any]:
         from lutnas import asktell
 
-        def on_ask(c):
+        def on_ask(c: Any) -> None:
             self.holding = c.arch_hash
         out = asktell.run_worker(self.client, self.job_id, self.score,
                                  max_candidates=max_candidates, on_ask=on_ask)
@@ -86,13 +90,15 @@ class TrainWorker:
         return out
 
 
-def remote_worker_class():
+def remote_worker_class() -> Any:
     ray = _require_ray()
     return ray.remote(num_cpus=1, max_concurrency=2, max_restarts=0)(TrainWorker)
 
 
-def run(target, job_id, workers=2, ray_address=None, replace_dead=True, steps=60, batch=64,
-        lr=0.01, resolution=32, seed=0, token=None, root_certificates=None, log=print):
+def run(target: str, job_id: int, workers: int = 2, ray_address: Optional[str] = None,
+        replace_dead: bool = True, steps: int = 60, batch: int = 64, lr: float = 0.01,
+        resolution: int = 32, seed: int = 0, token: Optional[str] = None, root_certificates: Any = None,
+        log: Optional[Callable[[str], None]] = print) -> Dict[str, Any]:
     """Starts `workers` actors on job `job_id` of the lutnasd at `target` and
     waits for the job to end. A worker that dies (node lost, OOM, killed) is
     replaced when replace_dead. Returns {"told", "duplicates", "died",
@@ -101,11 +107,12 @@ def run(target, job_id, workers=2, ray_address=None, replace_dead=True, steps=60
     Worker = remote_worker_class()
     kw = dict(steps=steps, batch=batch, lr=lr, resolution=resolution, seed=seed, token=token,
               root_certificates=root_certificates)
-    running = {}
+    running: Dict[Any, Any] = {}
     for _ in range(workers):
         a = Worker.remote(target, job_id, **kw)
         running[a.run.remote()] = a
-    results, died = [], 0
+    results: List[Dict[str, Any]] = []
+    died = 0
     t0 = time.time()
     while running:
         done, _ = ray.wait(list(running), num_returns=1)

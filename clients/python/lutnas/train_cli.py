@@ -1,12 +1,15 @@
 """`lutnas train` and `lutnas ray-train`: score an EXTERNAL-objective job's
 candidates by training them on digits (lutnas.trainer), here or on Ray."""
 
+from __future__ import annotations
+
+import argparse
 import json
 import sys
+from typing import Any, Callable
 
 
-def _positive(v):
-    import argparse
+def _positive(v: str) -> int:
     try:
         n = int(v)
     except ValueError:
@@ -16,7 +19,7 @@ def _positive(v):
     return n
 
 
-def _common(c, json_flag):
+def _common(c: argparse.ArgumentParser, json_flag: Callable[[argparse.ArgumentParser], None]) -> None:
     c.add_argument("job", type=_positive, metavar="JOB", help="job id (objective EXTERNAL)")
     c.add_argument("--steps", type=_positive, default=60, help="training steps per candidate (default 60)")
     c.add_argument("--batch", type=_positive, default=64, help="batch size (default 64)")
@@ -26,7 +29,7 @@ def _common(c, json_flag):
     json_flag(c)
 
 
-def add_parser(sub, json_flag):
+def add_parser(sub: Any, json_flag: Callable[[argparse.ArgumentParser], None]) -> None:
     c = sub.add_parser("train", help="score an EXTERNAL job's candidates by training them on digits here",
                        description="Asks the job for candidates one at a time, trains each on "
                        "scikit-learn's digits for a fixed budget and tells its test accuracy, until "
@@ -45,7 +48,7 @@ def add_parser(sub, json_flag):
     c.set_defaults(func=cmd_ray_train)
 
 
-def cmd_train(args, client):
+def cmd_train(args: argparse.Namespace, client: Any) -> int:
     from . import asktell
     score = asktell.digits_scorer(steps=args.steps, batch=args.batch, resolution=args.resolution,
                                   seed=args.seed)
@@ -58,7 +61,7 @@ def cmd_train(args, client):
     return 0
 
 
-def cmd_ray_train(args, client):
+def cmd_ray_train(args: argparse.Namespace, client: Any) -> int:
     from . import ray_train
     try:
         out = ray_train.run(args.server, args.job, workers=args.workers, ray_address=args.ray_address,

@@ -16,14 +16,18 @@ step costs 4-9x more on a CPU. The head has the space's num_classes outputs
 (100 in tiny); labels 0-9 use the first ten.
 """
 
+from __future__ import annotations
+
 import time
+from typing import Any, Dict, Optional, Tuple
 
 from .torch_export import load_module, require_torch
 
-_DATA = {}
+_DATA: Dict[Tuple[int, int, float, int], Tuple[Any, Any, Any, Any]] = {}
 
 
-def digits(resolution=32, seed=0, test_fraction=0.3, channels=3):
+def digits(resolution: int = 32, seed: int = 0, test_fraction: float = 0.3,
+           channels: int = 3) -> Tuple[Any, Any, Any, Any]:
     """(x_train, y_train, x_test, y_test) tensors: digits upscaled bilinearly
     to resolution x resolution, normalised, repeated to `channels`; a fixed
     stratified split (sklearn's train_test_split with random_state=seed)."""
@@ -44,7 +48,7 @@ def digits(resolution=32, seed=0, test_fraction=0.3, channels=3):
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_fraction, random_state=seed,
                                           stratify=y)
 
-    def images(a):
+    def images(a: Any) -> Any:
         t = torch.tensor(a, dtype=torch.float32).view(-1, 1, 8, 8) / 16.0
         t = F.interpolate(t, size=(resolution, resolution), mode="bilinear", align_corners=False)
         return t
@@ -59,7 +63,8 @@ def digits(resolution=32, seed=0, test_fraction=0.3, channels=3):
     return out
 
 
-def train(code, steps=60, batch=64, lr=0.01, resolution=32, seed=0, threads=1, name=None):
+def train(code: str, steps: int = 60, batch: int = 64, lr: float = 0.01, resolution: int = 32,
+          seed: int = 0, threads: int = 1, name: Optional[str] = None) -> Dict[str, Any]:
     """Trains the generated module `code` (CandidateService.Export, format
     "pytorch") for `steps` Adam steps with a cosine schedule; returns
     {"accuracy", "test_loss", "train_loss", "steps", "seconds", "params"}.
