@@ -144,3 +144,15 @@ def test_external_search_driven_by_the_trainer(module_client, hw, tiny_code):
     assert stats["duplicates"] == 0
     for c in cands:
         assert c.score == told[c.arch_hash] and 0.0 <= c.score <= 1.0
+
+
+def test_encoded_many_hardware_and_rows_stay_under_message_limits(module_client, hw):
+    sp = EncodedSpace(module_client, "tiny")
+    spec_only = [h.name for h in module_client.list_hardware() if h.peak_gops > 0 and h.bandwidth_gbs > 0]
+    hws = ([hw] + spec_only)[:12]
+    assert len(hws) >= 4
+    rows = sp.random(70000, seed=2)
+    r = sp.predict(rows, hws, cost=True, chunk=1 << 20)  # 70k rows x 12 hw x 8 B > 4 MiB: split
+    assert r["latency_ms"].shape == (70000, len(hws)) and np.isfinite(r["latency_ms"]).all()
+    one = sp.predict(rows, hws[1])
+    assert np.array_equal(one["latency_ms"][:, 0], r["latency_ms"][:, 1])

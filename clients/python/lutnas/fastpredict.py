@@ -159,6 +159,9 @@ class EncodedSpace:
             raise ValueError("rows: at least one row is needed")
         if rows.ndim != 2 or rows.shape[1] != self.width:
             raise ValueError(f"rows: shape {rows.shape}, expected (n, {self.width}) for space '{self.space}'")
+        # Each answer must stay under gRPC's default 4 MiB receive limit of this channel.
+        nh = 1 if isinstance(hardware, str) else len(hardware)
+        chunk = max(1, min(chunk, (3 << 20) // (8 * (nh + (3 if cost else 0)) or 1)))
         parts = list(self.predict_iter((rows[i:i + chunk] for i in range(0, len(rows), chunk)),
                                        hardware, cost, skip_invalid, timeout))
         out: Dict[str, Any] = {"latency_ms": np.concatenate([p["latency_ms"] for p in parts]),
