@@ -1,6 +1,9 @@
 // Encoded batch prediction (search/jobs/encoded_predict.h): bit-identical to
 // the proto path on every shipped space, with tables partly missing (estimates)
 // and with a correction, and invalid rows rejected with the slot named.
+#include <dirent.h>
+
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -36,7 +39,7 @@ v1::LatencyTable Table(const Space& space, const std::string& hw, int keep_every
   return t;
 }
 
-class EncodedPredictTest : public ::testing::TestWithParam<const char*> {};
+class EncodedPredictTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EncodedPredictTest, MatchesTheProtoPathExactly) {
   auto sp = Space::Load(std::string("search/spaces/") + GetParam() + ".json");
@@ -78,7 +81,27 @@ TEST_P(EncodedPredictTest, MatchesTheProtoPathExactly) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Spaces, EncodedPredictTest, ::testing::Values("tiny", "edge", "mobile"));
+// Every shipped space (a new space or a new kind of choice must keep the two paths equal).
+std::vector<std::string> ShippedSpaces() {
+  std::vector<std::string> names;
+  if (DIR* d = opendir("search/spaces")) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() > 5 && n.substr(n.size() - 5) == ".json") names.push_back(n.substr(0, n.size() - 5));
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(EncodedPredict, ShippedSpacesAreFound) {
+  const auto names = ShippedSpaces();
+  for (const char* n : {"tiny", "edge", "mobile"})
+    EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
+}
+
+INSTANTIATE_TEST_SUITE_P(Spaces, EncodedPredictTest, ::testing::ValuesIn(ShippedSpaces()));
 
 TEST(EncodedPredict, InvalidRowsNameTheSlotOrAreSkipped) {
   auto sp = Space::Load("search/spaces/tiny.json");
