@@ -108,6 +108,9 @@ class FastPredictServiceImpl final : public v1::FastPredictService::Service {
       done += static_cast<int64_t>(n);
       if (!stream->Write(resp)) return Status(grpc::StatusCode::CANCELLED, "client went away");
     }
+    // Read() also ends at a message that does not parse: then nothing was answered.
+    if (!pred)
+      return ToGrpc(absl::InvalidArgumentError("stream: no request arrived (or the first did not parse)"));
     return Status::OK;
   }
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
+import grpc
 import numpy as np
 
-from .errors import from_rpc_error
+from .errors import LutnasError, from_rpc_error
 
 
 class EncodedSpace:
@@ -138,11 +139,8 @@ class EncodedSpace:
                     for f in ("params", "macs", "mac_bytes"):
                         out[f] = np.frombuffer(getattr(r, f), dtype="<i8")
                 yield out
-        except Exception as e:  # grpc.RpcError -> the client's typed errors
-            import grpc
-            if isinstance(e, grpc.RpcError):
-                raise from_rpc_error(e) from None
-            raise
+        except grpc.RpcError as e:  # -> the client's typed errors
+            raise from_rpc_error(e) from None
         finally:
             call.cancel()
 
@@ -164,6 +162,10 @@ class EncodedSpace:
         chunk = max(1, min(chunk, (3 << 20) // (8 * (nh + (3 if cost else 0)) or 1)))
         parts = list(self.predict_iter((rows[i:i + chunk] for i in range(0, len(rows), chunk)),
                                        hardware, cost, skip_invalid, timeout))
+        answered = sum(len(p["latency_ms"]) for p in parts)
+        if answered != len(rows):  # the stream ended early (a message the daemon could not parse)
+            raise LutnasError(grpc.StatusCode.DATA_LOSS,
+                              f"rows: {answered} of {len(rows)} rows answered; the stream ended early")
         out: Dict[str, Any] = {"latency_ms": np.concatenate([p["latency_ms"] for p in parts]),
                "invalid": sum(p["invalid"] for p in parts),
                "table_versions": parts[0].get("table_versions", [])}
