@@ -2,6 +2,11 @@
 """Issue 5 benchmarks against a real lutnasd on loopback.
 
   bench/bench_daemon.py [--seconds 10] [--candidates 100000]
+  bench/bench_daemon.py --encoded-only [--rows 1000000]   # issue 17: the encoded fast path alone
+
+Also prints (issue 17) encoded batch prediction (FastPredictService, lutnas.fastpredict)
+from one Python client over loopback, beside the in-process figure of the same path
+(build/bin/bench_encoded) and PredictBatch's.
 
 Prints: unary Predict p50/p99 and throughput with 1, 4 and 16 concurrent
 clients (each client a separate process: the GIL would otherwise measure
@@ -96,10 +101,39 @@ def load(target, clients, seconds):
     return p50, p99, len(lat) / seconds, fails
 
 
+def encoded(c, rows_n):
+    """Encoded batch prediction from this one Python process: rows generated with numpy
+    beforehand, then sent as 65,536-row messages on one stream; the figure includes
+    encoding to bytes, gRPC both ways and decoding the answers into numpy arrays."""
+    from lutnas.fastpredict import EncodedSpace
+    for space in ("tiny", "mobile"):
+        sp = EncodedSpace(c, space)
+        rows = sp.random(rows_n, seed=1)
+        sp.predict(rows[:1000], ["bench-hw"], skip_invalid=True)  # connect, memo warm-up
+        for cost in (False, True):
+            t = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                r = sp.predict(rows, ["bench-hw"], cost=cost, skip_invalid=True)
+                t.append(time.perf_counter() - t0)
+            print(f"  {space:6s} ({sp.width:2d} bytes/row{', + cost' if cost else ''}): "
+                  f"{rows_n / statistics.median(t):10.0f} architectures/s "
+                  f"(median of 5, [{rows_n / max(t):.0f} .. {rows_n / min(t):.0f}]; "
+                  f"{r['invalid']} of {rows_n} random rows invalid)")
+        inproc = BIN / "bench_encoded"
+        if inproc.exists():
+            out = subprocess.run([str(inproc), str(ROOT / f"search/spaces/{space}.json"), str(rows_n)],
+                                 capture_output=True, text=True).stdout.splitlines()
+            for line in out[1:5]:
+                print(f"    in-process, one core: {line.strip()}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--candidates", type=int, default=100000)
+    ap.add_argument("--rows", type=int, default=1000000, help="rows per encoded run")
+    ap.add_argument("--encoded-only", action="store_true")
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix="lutnas-bench-")
     proc, target = start_daemon(f"{d}/bench.db")
@@ -109,6 +143,10 @@ def main():
             entries = list({e["key"]: e for e in table_entries("tiny") + table_entries("edge")}.values())
             c.upload_table({"hardware": "bench-hw", "space": "tiny+edge"}, entries)
             print(f"lutnasd {target}; table of {len(entries)} keys; RSS at start {rss_kib(proc.pid) / 1024:.1f} MiB")
+            if a.encoded_only:
+                print("encoded batch prediction (FastPredictService), one Python client, loopback:")
+                encoded(c, a.rows)
+                return
             print("unary Predict (20-block-ish tiny-space network, 1 hardware), loopback:")
             for n in (1, 4, 16):
                 p50, p99, qps, fails = load(target, n, a.seconds)
@@ -121,6 +159,8 @@ def main():
                 t.append(time.perf_counter() - t0)
             print(f"PredictBatch of 1000 architectures: {1000 / statistics.median(t):.0f} architectures/s "
                   f"(median of 5, [{1000 / max(t):.0f} .. {1000 / min(t):.0f}])")
+            print("encoded batch prediction (FastPredictService), one Python client, loopback:")
+            encoded(c, a.rows)
             for _ in range(9):  # 10 table versions in all
                 c.upload_table({"hardware": "bench-hw", "space": "tiny+edge"}, entries)
             # Stored candidates: random searches on the edge space (PARAMS objective).

@@ -52,6 +52,9 @@ class LatencyPredictor {
   // Corrected end-to-end latency only (Predict(arch, false).latency_ms()
   // without building a Prediction): the search's hot path.
   double PredictMs(const v1::Architecture& arch) const;
+  // The table's correction applied to a plain block sum (PredictMs ==
+  // CorrectedMs(SumLatency)): for callers that sum memoised block latencies.
+  double CorrectedMs(double sum) const { return Corrected(sum); }
   // Plain sum of block latencies (no correction).
   double SumLatency(const v1::Architecture& arch, double* measured_ms) const;
   // One key (block or head).

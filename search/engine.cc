@@ -6,6 +6,7 @@
 #include <cstring>
 #include <deque>
 #include <limits>
+#include <map>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -92,7 +93,8 @@ struct Engine::State {
   int64_t evaluated = 0, feasible = 0;
   double best = -kInf;     // best feasible fitness
   std::vector<int> front;  // feasible non-dominated (score, latencies)
-  std::set<int> asked;     // handed out by Ask (not checkpointed)
+  std::map<int, uint64_t> asked;  // handed out by Ask -> sequence of its last Ask (not checkpointed)
+  uint64_t ask_seq = 0;
   Clock::time_point start;
 
   int P() const { return opt->population; }
@@ -821,17 +823,22 @@ absl::StatusOr<std::vector<Individual>> Engine::Ask(int k) {
     RETURN_IF_ERROR(s.StartBatch());
     pending = s.Pending();
   }
-  // Not yet handed out first; once all are out, hand the oldest out again
-  // (a client that lost its work can recover it).
+  // Not yet handed out first; once all are out, hand out again the ones
+  // asked longest ago (a worker that died holds them; a client that lost its
+  // work can recover it), never the same one twice in a row while others wait.
   std::vector<int> pick;
   for (int i : pending)
     if (static_cast<int>(pick.size()) < k && !s.asked.count(i)) pick.push_back(i);
-  if (pick.empty())
-    for (int i : pending)
+  if (pick.empty()) {
+    std::vector<int> again = pending;
+    std::stable_sort(again.begin(), again.end(),
+                     [&s](int a, int b) { return s.asked.at(a) < s.asked.at(b); });
+    for (int i : again)
       if (static_cast<int>(pick.size()) < k) pick.push_back(i);
+  }
   std::vector<Individual> out;
   for (int i : pick) {
-    s.asked.insert(i);
+    s.asked[i] = ++s.ask_seq;
     out.push_back(s.archive[i]);
   }
   return out;

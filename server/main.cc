@@ -33,6 +33,7 @@
 #include "search/jobs/job_manager.h"
 #include "server/auth.h"
 #include "server/catalogue.h"
+#include "server/fast_predict_service.h"
 #include "server/services.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -130,6 +131,7 @@ int Die(const std::string& msg) {
   return 1;
 }
 
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -209,6 +211,7 @@ int main(int argc, char** argv) {
   services.push_back(lutnas::server::MakePredictService(core));
   services.push_back(lutnas::server::MakeSearchService(core));
   services.push_back(lutnas::server::MakeCandidateService(core));
+  services.push_back(lutnas::server::MakeFastPredictService(core));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -459,6 +459,7 @@ class CandidateServiceImpl final : public v1::CandidateService::Service {
     return Status::OK;
   }
   Status Export(ServerContext*, const v1::ExportCandidateRequest* r, v1::ExportCandidateResponse* out) override {
+    if (r->has_arch()) return ExportArch(*r, out);
     if (r->id() <= 0) return ToGrpc(PositiveId("id", r->id()));
     auto c = c_.store->GetCandidate(r->id());
     if (!c.ok()) return ToGrpc(c.status());
@@ -477,6 +478,24 @@ class CandidateServiceImpl final : public v1::CandidateService::Service {
   }
 
  private:
+  // Export of an architecture given inline (a candidate from Ask has no id yet).
+  Status ExportArch(const v1::ExportCandidateRequest& r, v1::ExportCandidateResponse* out) {
+    if (r.id() != 0) return ToGrpc(absl::InvalidArgumentError("arch: give either id or arch, not both"));
+    auto arch = CheckArch(r.arch(), "arch");
+    if (!arch.ok()) return ToGrpc(arch.status());
+    const std::string fmt = r.format().empty() ? "pytorch" : r.format();
+    const std::string stem = StrCat("arch_", ArchHash(*arch).substr(0, 12));
+    if (fmt == "pytorch") {
+      out->set_content(ExportPyTorch(*arch));
+      out->set_filename(stem + ".py");
+    } else if (fmt == "json") {
+      out->set_content(ArchitectureToJson(*arch));
+      out->set_filename(stem + ".json");
+    } else {
+      return ToGrpc(absl::InvalidArgumentError(StrCat("format: must be pytorch or json, got '", fmt.substr(0, 40), "'")));
+    }
+    return Status::OK;
+  }
   Core c_;
 };
 

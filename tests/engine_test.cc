@@ -652,6 +652,37 @@ TEST(EngineTest, ExternalAskTellFlow) {
   EXPECT_EQ(internal->Tell("x", 1).code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A worker that died holds its candidates: once every pending one is out,
+// Ask hands out the one asked longest ago first, not the first in the batch
+// again (which a live worker may still be training).
+TEST(EngineTest, ExternalReAskHandsOutTheOldestFirst) {
+  auto sp = LoadSpace("tiny");
+  EngineOptions o = SmallOptions();
+  o.external = true;
+  o.generations = 1;
+  TestEvaluator ev(0, /*external=*/true);
+  auto e = MustCreate(sp, o, &ev);
+  auto a = e->Ask(3);
+  auto b = e->Ask(100);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->size(), 3u);
+  for (const auto& ind : *b) ASSERT_TRUE(e->Tell(ind.key, 1.0).ok());
+  // Pending now: a[0], a[1], a[2], asked in that order.
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) {
+    auto one = e->Ask(1);
+    ASSERT_TRUE(one.ok());
+    ASSERT_EQ(one->size(), 1u);
+    order.push_back((*one)[0].key);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{(*a)[0].key, (*a)[1].key, (*a)[2].key, (*a)[0].key}));
+  ASSERT_TRUE(e->Tell((*a)[1].key, 2.0).ok());
+  EXPECT_EQ(e->Tell((*a)[1].key, 2.0).code(), absl::StatusCode::kNotFound);  // told once only
+  auto next = e->Ask(1);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ((*next)[0].key, (*a)[2].key);  // asked before a[0]'s second hand-out
+}
+
 TEST(EngineTest, ExternalMatchesInternalAndTellOrderDoesNotMatter) {
   auto sp = LoadSpace("tiny");
   EngineOptions o = SmallOptions();

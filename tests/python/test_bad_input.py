@@ -514,6 +514,53 @@ case("predict-batch-json-wrong-type", R, SC.INVALID_ARGUMENT, "archs[1]",
 case("predict-batch-raw-garbage", R, (SC.INTERNAL, SC.INVALID_ARGUMENT), None,
      lambda c: c.raw_unary("PredictService/PredictBatch", GARBAGE))
 
+# ------------------------------------------------------------ FastPredictService (issue 17)
+R = "FastPredictService/DescribeEncoding"
+
+
+def fast(c):
+    return PB.service_pb2_grpc.FastPredictServiceStub(c.channel)
+
+
+case("describe-encoding-no-space", R, SC.INVALID_ARGUMENT, "space",
+     lambda c: fast(c).DescribeEncoding(S.EncodingRequest(), timeout=TIMEOUT))
+case("describe-encoding-unknown-space", R, SC.NOT_FOUND, "space: unknown space 'nope'",
+     lambda c: fast(c).DescribeEncoding(S.EncodingRequest(space="nope"), timeout=TIMEOUT))
+case("describe-encoding-path-traversal", R, SC.NOT_FOUND, "space",
+     lambda c: fast(c).DescribeEncoding(S.EncodingRequest(space="../../etc/passwd"), timeout=TIMEOUT))
+case("describe-encoding-raw-garbage", R, (SC.INTERNAL, SC.INVALID_ARGUMENT), None,
+     lambda c: c.raw_unary("FastPredictService/DescribeEncoding", GARBAGE))
+R = "FastPredictService/PredictEncoded"
+TINY_ROW = 25  # bytes per tiny-space row
+
+
+def encoded(*reqs):
+    return lambda c: list(fast(c).PredictEncoded(iter(reqs), timeout=TIMEOUT))
+
+
+case("encoded-no-space", R, SC.INVALID_ARGUMENT, "space",
+     encoded(S.PredictEncodedRequest(hardware=[HW], choices=b"\0" * TINY_ROW)))
+case("encoded-unknown-space", R, SC.NOT_FOUND, "space",
+     encoded(S.PredictEncodedRequest(space="nope", hardware=[HW], choices=b"\0" * TINY_ROW)))
+case("encoded-unknown-hardware", R, SC.NOT_FOUND, "hardware[1]",
+     encoded(S.PredictEncodedRequest(space="tiny", hardware=[HW, "nope-hw"], choices=b"\0" * TINY_ROW)))
+case("encoded-17-hardware", R, SC.INVALID_ARGUMENT, "hardware",
+     encoded(S.PredictEncodedRequest(space="tiny", hardware=[HW] * 17, choices=b"\0" * TINY_ROW)))
+case("encoded-no-hardware-no-cost", R, SC.INVALID_ARGUMENT, "hardware",
+     encoded(S.PredictEncodedRequest(space="tiny", choices=b"\0" * TINY_ROW)))
+case("encoded-partial-row", R, SC.INVALID_ARGUMENT, "choices: 26 bytes",
+     encoded(S.PredictEncodedRequest(space="tiny", hardware=[HW], choices=b"\0" * (TINY_ROW + 1))))
+case("encoded-index-out-of-range", R, SC.INVALID_ARGUMENT, "choices: row 1: stages[0].width: index 255",
+     encoded(S.PredictEncodedRequest(space="tiny", hardware=[HW],
+                                     choices=b"\0" * TINY_ROW + b"\0\xff" + b"\0" * (TINY_ROW - 2))))
+case("encoded-later-message-other-space", R, SC.INVALID_ARGUMENT, "space",
+     encoded(S.PredictEncodedRequest(space="tiny", hardware=[HW], choices=b"\0" * TINY_ROW),
+             S.PredictEncodedRequest(space="edge", choices=b"\0" * TINY_ROW)))
+case("encoded-raw-garbage", R, (SC.INTERNAL, SC.INVALID_ARGUMENT), None,
+     lambda c: list(c.channel.stream_stream("/lutnas.v1.FastPredictService/PredictEncoded",
+                                            request_serializer=None, response_deserializer=None)(
+         iter([GARBAGE]), timeout=TIMEOUT)))
+
 # ------------------------------------------------------------ SearchService
 R = "SearchService/Submit"
 

@@ -15,6 +15,7 @@ import time
 
 from . import external, insights, render, tablefile
 from . import priors, profiles
+from . import train_cli  # issue 17: train / ray-train
 from ._stubs import StubError
 from .client import DEFAULT_TARGET, Client, to_dict, to_message
 from .results import unwrap
@@ -269,6 +270,7 @@ def build_parser():
 
     bench_cli.add_parser(sub)
     validate_external.add_parser(sub, _json_flag)
+    train_cli.add_parser(sub, _json_flag)
     return p
 
 
