@@ -234,7 +234,7 @@ def test_schema_one_database_migrates_and_keeps_its_tables(tmp_path, module_clie
     finally:
         d.stop()
     db = sqlite3.connect(d.db)  # what a schema-1 lutnasd left behind
-    db.executescript("DROP TABLE correction_history; PRAGMA user_version = 1;")
+    db.executescript("DROP TABLE submit_requests; DROP TABLE correction_history; PRAGMA user_version = 1;")
     db.close()
     d.start()
     try:
@@ -247,7 +247,7 @@ def test_schema_one_database_migrates_and_keeps_its_tables(tmp_path, module_clie
     finally:
         d.stop()
     db = sqlite3.connect(d.db)
-    assert db.execute("PRAGMA user_version").fetchone() == (2,)
+    assert db.execute("PRAGMA user_version").fetchone() == (3,)
     assert db.execute("SELECT scale, fitted_on, method FROM correction_history").fetchall() == [
         (1.1, 20, "theil-sen")]
     db.close()

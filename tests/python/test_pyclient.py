@@ -163,7 +163,7 @@ def test_same_request_id_returns_the_same_job(c):
 def test_retry_after_deadline_exceeded_starts_no_second_job(c):
     s = spec(name="pyclient-retry")
     with pytest.raises(lutnas.DeadlineExceeded):
-        c.submit(s, request_id="pyclient-retry-1", timeout=0.0005)
+        c.submit(s, request_id="pyclient-retry-1", timeout=1e-6)
     job = c.submit(s, request_id="pyclient-retry-1")
     assert [j.id for j in c.list_jobs() if j.spec.name == "pyclient-retry"] == [job.id]
     auto = c.submit(spec(name="pyclient-retry-auto"), retries=2)  # makes up an id

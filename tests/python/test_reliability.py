@@ -42,7 +42,7 @@ SLOW_SPEC = {"name": "slow", "space": "edge", "objective": "ZEN", "proxy_resolut
              "population": 48, "generations": 2, "seed": 5, "max_macs": 2_000_000_000}
 # Small enough to run to the end a few times; Zen so that a generation takes time.
 RESUME_SPEC = {"name": "resume", "space": "tiny", "objective": "ZEN", "proxy_resolution": 64,
-               "proxy_batch": 4, "population": 16, "sample_size": 4, "generations": 3,
+               "proxy_batch": 4, "population": 16, "sample_size": 4, "generations": 5,
                "seed": 41, "max_macs": 500_000_000}
 CHEAP_SPEC = {"name": "cheap", "space": "tiny", "objective": "PARAMS", "population": 8,
               "generations": 2, "seed": 3, "max_macs": 500_000_000}

@@ -36,7 +36,7 @@ def daemon_catalog(client):
     """The daemon's hardware as catalogue JSON text."""
     from google.protobuf import json_format
 
-    msg = client.pb.service_pb2.ListHardwareResponse(hardware=client.list_hardware())
+    msg = client.pb.service_pb2.ListHardwareResponse(hardware=[h.proto for h in client.list_hardware()])
     return json_format.MessageToJson(msg, preserving_proto_field_name=True)
 
 

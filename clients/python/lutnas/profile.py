@@ -75,14 +75,17 @@ def measure_table(space: PathLike, hardware: str, out: Optional[PathLike] = None
 
 
 def measure(archs: Sequence[Union[PathLike, Mapping[str, Any]]], table: Optional[PathLike] = None,
-            threads: int = 1, rounds: int = 0) -> List[Dict[str, Any]]:
+            threads: int = 1, rounds: int = 0, accept_noisy: bool = False) -> List[Dict[str, Any]]:
     """Measures whole networks end to end on this machine.
 
     archs: architecture files or dicts (the JSON mapping of Architecture).
     table: a table file; the results are then expressed in that table's time
     units (its reference workload), so they compare with its predictions.
     Returns one dict per network: name, hash, median_ms, iqr_ms, p10_ms,
-    p90_ms, samples, failed."""
+    p90_ms, samples, failed. A noisy run (reference drift, a bimodal
+    reference, a wide spread) raises ToolError naming the problem, unless
+    accept_noisy: then the figures come back as measured (report their
+    spread with them)."""
     with tempfile.TemporaryDirectory(prefix="lutnas-measure-") as tmp:
         files = []
         for i, a in enumerate(archs):
@@ -95,6 +98,8 @@ def measure(archs: Sequence[Union[PathLike, Mapping[str, Any]]], table: Optional
         argv = [find_tool("lutnas-profile"), "measure", *files, "--json", *_common(threads, rounds)]
         if table is not None:
             argv += ["--table", str(table)]
+        if accept_noisy:
+            argv.append("--accept-noisy")
         out = _run(argv, "lutnas-profile measure")
     result: List[Dict[str, Any]] = json.loads(out)
     return result
@@ -108,15 +113,19 @@ def validate(space: PathLike, table: PathLike, samples: int = 20, seed: int = 1,
     Returns `lutnas-profile validate --json`'s summary: samples,
     within_10pct, mape (with the correction, leave-one-out), their _raw
     forms (plain sums), kendall_tau_lut / _macs / _params, coverage and
-    correction {scale, offset_ms}. write_correction: also store that
-    correction in the table file."""
+    correction {scale, offset_ms, fitted_on, ... its provenance}, plus
+    "accepted" and "refusals": a run too noisy or a fit unsafe to store
+    comes back with accepted False and the reasons (never stored).
+    write_correction: also store an accepted correction in the table file."""
     if samples < 3:
         raise ValueError("samples must be >= 3")
     argv = [find_tool("lutnas-profile"), "validate", "--space", str(space), "--table", str(table),
             "--samples", str(samples), "--seed", str(seed), "--json", *_common(threads, rounds)]
     if write_correction:
         argv.append("--write-correction")
-    out = _run(argv, f"lutnas-profile validate --space {space}")
+    # Exit 3 is an answer, not a failure: the fit was refused (noisy or
+    # unsafe); the summary says why ("accepted": false, "refusals").
+    out = _run(argv, f"lutnas-profile validate --space {space}", ok_codes=(0, 3))
     summary: Dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return summary
 

@@ -100,6 +100,7 @@ class EntryStatus(_ProtoEnum):
     ENTRY_STATUS_UNSPECIFIED = 0
     ENTRY_MEASURED = 1
     ENTRY_FAILED = 2
+    ENTRY_CPU_FALLBACK = 220  # runs, but (partly) on the device's CPU, not its NPU
 
 
 class LatencySource(_ProtoEnum):
@@ -109,6 +110,7 @@ class LatencySource(_ProtoEnum):
     SOURCE_MEASURED = 1
     SOURCE_INTERPOLATED = 2
     SOURCE_ROOFLINE = 3
+    SOURCE_COST_MODEL = 120  # the table's fitted per-op-class cost model alone
 
 
 TERMINAL_STATES = (JobState.JOB_SUCCEEDED, JobState.JOB_FAILED, JobState.JOB_CANCELLED)
