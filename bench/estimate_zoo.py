@@ -190,7 +190,9 @@ def main():
         log.close()
 
     # End-to-end measurement in the table's time units.
-    argv = [tool("lutnas-profile"), "measure", *map(str, models), "--table", str(table), "--json"]
+    # --accept-noisy: this script judges the spread itself (--noisy-spread) and reports it.
+    argv = [tool("lutnas-profile"), "measure", *map(str, models), "--table", str(table), "--json",
+            "--accept-noisy"]
     if rounds:
         argv += ["--rounds", str(rounds)]
     meas = {Path(r["name"]).stem if "/" in r["name"] else r["name"]: r
