@@ -3,10 +3,12 @@ numpy and onnxruntime) in this Python if it has onnxruntime, else in one that
 has: $LUTNAS_ORT_PYTHON, or the checkout's .venv/bin/python (scripts/bootstrap
 installs the pinned onnxruntime there)."""
 
+import argparse
 import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import Any, List, Optional
 
 from .external import ExternalError
 
@@ -18,11 +20,11 @@ class RunnerMissing(ExternalError):
     """No Python with onnxruntime was found."""
 
 
-def ort_python():
+def ort_python() -> Optional[str]:
     """A Python that can import onnxruntime: None for this one, else its path."""
     if importlib.util.find_spec("onnxruntime") is not None:
         return None
-    candidates = []
+    candidates: List[Path] = []
     if os.environ.get("LUTNAS_ORT_PYTHON"):
         candidates.append(Path(os.environ["LUTNAS_ORT_PYTHON"]))
     candidates.append(HERE.parents[2] / ".venv" / "bin" / "python")
@@ -34,7 +36,7 @@ def ort_python():
                         "onnxruntime (or run scripts/bootstrap)")
 
 
-def cmd_bench_onnx(args, client=None):
+def cmd_bench_onnx(args: argparse.Namespace, client: Any = None) -> int:
     from . import bench_onnx
 
     python = ort_python()
@@ -47,7 +49,7 @@ def cmd_bench_onnx(args, client=None):
     return 0  # not reached
 
 
-def add_parser(sub):
+def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     from . import bench_onnx  # argparse only: numpy/onnxruntime are imported when it runs
 
     c = sub.add_parser("bench-onnx", description=bench_onnx.DESCRIPTION,

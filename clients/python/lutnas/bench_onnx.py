@@ -34,27 +34,36 @@ With --json, one JSON object per model instead. Exit status 0 when every model
 was measured, 1 when some failed, 2 on bad arguments.
 """
 
+from __future__ import annotations
+
 import argparse
 import json
 import os
 import random
 import sys
 import time
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, NoReturn, Optional,
+                    Sequence, Tuple, Union)
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 TOOL = "bench-onnx 1"
 REF_CHANNELS, REF_SIZE = 32, 56
 MIN_SAMPLES, MAX_SAMPLES, REF_RUNS = 3, 40, 7
 
 
-def _fatal(msg, code=2):
+def _fatal(msg: str, code: int = 2) -> NoReturn:
     print(f"bench-onnx: {msg}", file=sys.stderr)
     sys.exit(code)
 
 
+np: Any  # numpy, once _load() imported it
+ort: Any  # onnxruntime, likewise
 np = ort = None  # imported by _load(): `lutnas --help` must not need them
 
 
-def _load():
+def _load() -> None:
     global np, ort
     if ort is not None:
         return
@@ -72,7 +81,7 @@ def _load():
 # ------------------------------------------------------------ the reference workload
 # A minimal ONNX model written as protobuf bytes by hand (the `onnx` package
 # is not a dependency of onnxruntime, so it may be missing on the board).
-def _varint(n):
+def _varint(n: int) -> bytes:
     out = bytearray()
     while True:
         b = n & 0x7F
@@ -84,33 +93,33 @@ def _varint(n):
             return bytes(out)
 
 
-def _int(num, v):
+def _int(num: int, v: int) -> bytes:
     return _varint(num << 3) + _varint(v)
 
 
-def _bytes(num, payload):
+def _bytes(num: int, payload: Union[str, bytes]) -> bytes:
     if isinstance(payload, str):
         payload = payload.encode()
     return _varint(num << 3 | 2) + _varint(len(payload)) + payload
 
 
-def _value_info(name, shape):
+def _value_info(name: str, shape: Sequence[int]) -> bytes:
     dims = b"".join(_bytes(1, _int(1, d)) for d in shape)
     tensor_type = _int(1, 1) + _bytes(2, dims)  # elem_type FLOAT, shape
     return _bytes(1, name) + _bytes(2, _bytes(1, tensor_type))
 
 
-def _tensor(name, array):
+def _tensor(name: str, array: npt.NDArray[Any]) -> bytes:
     array = np.ascontiguousarray(array, dtype=np.float32)
     return (b"".join(_int(1, d) for d in array.shape) + _int(2, 1) + _bytes(8, name)
             + _bytes(9, array.tobytes()))
 
 
-def _ints_attr(name, values):
+def _ints_attr(name: str, values: Iterable[int]) -> bytes:
     return _bytes(1, name) + b"".join(_int(8, v) for v in values) + _int(20, 7)
 
 
-def reference_model(channels=REF_CHANNELS, size=REF_SIZE):
+def reference_model(channels: int = REF_CHANNELS, size: int = REF_SIZE) -> bytes:
     """ONNX bytes of Conv(channels -> channels, 3x3, pad 1) on 1xCxSxS."""
     rng = np.random.default_rng(0)
     w = rng.standard_normal((channels, channels, 3, 3)).astype(np.float32) * 0.05
@@ -132,7 +141,7 @@ NP_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
             "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool_"}
 
 
-def session_options(threads):
+def session_options(threads: int) -> Any:
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -142,7 +151,7 @@ def session_options(threads):
     return so
 
 
-CLOCKS = {"wall": time.perf_counter, "thread": time.thread_time}
+CLOCKS: Dict[str, Callable[[], float]] = {"wall": time.perf_counter, "thread": time.thread_time}
 
 
 class Workload:
@@ -153,7 +162,8 @@ class Workload:
     Runtime computes: time the OS gave to other processes is not counted,
     so a shared, overloaded host measures what an idle one would."""
 
-    def __init__(self, model, threads, name=None, clock="wall", flush=None):
+    def __init__(self, model: Union[str, bytes], threads: int, name: Optional[str] = None,
+                 clock: str = "wall", flush: Optional[npt.NDArray[Any]] = None) -> None:
         if clock == "thread" and threads != 1:
             raise ValueError("--clock thread needs --threads 1 (other threads' time is not "
                              "counted)")
@@ -163,7 +173,7 @@ class Workload:
         self.sess = ort.InferenceSession(model, sess_options=session_options(threads),
                                          providers=["CPUExecutionProvider"])
         rng = np.random.default_rng(1)
-        self.feed = {}
+        self.feed: Dict[str, npt.NDArray[Any]] = {}
         for i in self.sess.get_inputs():
             shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
             if i.type not in NP_TYPES:
@@ -174,7 +184,7 @@ class Workload:
             else:
                 self.feed[i.name] = np.zeros(shape, dtype=dtype)
         self.outputs = [o.name for o in self.sess.get_outputs()]
-        self.samples = []
+        self.samples: List[float] = []
         # Inputs and outputs bound once to fixed buffers (as a C++ deployment
         # binds them): no per-run copy in or out, no Python conversion, so a
         # block's time is its compute, not the copy of its activations.
@@ -187,7 +197,7 @@ class Workload:
             self.binding.bind_output(name, "cpu", 0, buf.dtype, list(buf.shape),
                                      buf.ctypes.data)
 
-    def run(self):
+    def run(self) -> float:
         clock, sess, binding = self.clock, self.sess, self.binding
         if self.flush is not None:
             self.flush[::16] += 1.0  # one write per 64-byte line: the weights leave the cache
@@ -196,11 +206,11 @@ class Workload:
         return (clock() - t0) * 1e3
 
 
-def _median(xs):
+def _median(xs: Sequence[float]) -> float:
     return percentile(xs, 50)
 
 
-def percentile(xs, q):
+def percentile(xs: Iterable[float], q: float) -> float:
     """Linear-interpolated percentile (numpy's default) of a non-empty list."""
     s = sorted(xs)
     pos = (len(s) - 1) * q / 100.0
@@ -209,8 +219,9 @@ def percentile(xs, q):
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
-def time_workload(w, min_ms):
+def time_workload(w: Workload, min_ms: float) -> List[float]:
     """One round's samples of w: >= MIN_SAMPLES runs and >= min_ms, <= MAX_SAMPLES."""
+    out: List[float]
     out, total = [], 0.0
     while len(out) < MAX_SAMPLES and (len(out) < MIN_SAMPLES or total < min_ms):
         ms = w.run()
@@ -219,7 +230,7 @@ def time_workload(w, min_ms):
     return out
 
 
-def stats(samples):
+def stats(samples: Sequence[float]) -> Dict[str, float]:
     med = _median(samples)
     p10, p90 = percentile(samples, 10), percentile(samples, 90)
     return {"median_ms": med, "iqr_ms": percentile(samples, 75) - percentile(samples, 25),
@@ -227,8 +238,10 @@ def stats(samples):
             "spread": (p90 - p10) / med if med > 0 else 0.0}
 
 
-def bench(models, threads=1, warmup=3, rounds=9, min_ms=3.0, seed=1, reference_ms=0.0,
-          progress=None, clock="wall", flush_kib=0):
+def bench(models: Sequence[str], threads: int = 1, warmup: int = 3, rounds: int = 9,
+          min_ms: float = 3.0, seed: int = 1, reference_ms: float = 0.0,
+          progress: Optional[Callable[[str], None]] = None, clock: str = "wall",
+          flush_kib: int = 0) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """Measures every model; returns (results, info). results: one dict per
     model, in order, with "model" and either the stats or "error"."""
     _load()
@@ -236,6 +249,8 @@ def bench(models, threads=1, warmup=3, rounds=9, min_ms=3.0, seed=1, reference_m
     flush = np.zeros(flush_kib * 256, dtype=np.float32) if flush_kib > 0 else None
     for _ in range(warmup + 2):
         ref.run()
+    loaded: List[Workload]
+    results: List[Dict[str, Any]]
     loaded, results = [], []
     for i, m in enumerate(models):
         try:
@@ -253,7 +268,7 @@ def bench(models, threads=1, warmup=3, rounds=9, min_ms=3.0, seed=1, reference_m
     measured_ref = _median([ref.run() for _ in range(2 * REF_RUNS + 1)])
     base = reference_ms if reference_ms > 0 else measured_ref
     rng = random.Random(seed)
-    refs = []
+    refs: List[float] = []
     for r in range(rounds):
         this_ref = _median([ref.run() for _ in range(REF_RUNS)])
         refs.append(this_ref)
@@ -278,7 +293,7 @@ def bench(models, threads=1, warmup=3, rounds=9, min_ms=3.0, seed=1, reference_m
     return results, info
 
 
-def _line(res):
+def _line(res: Mapping[str, Any]) -> str:
     if "error" in res:
         return f"error={res['error']} model={res['model']}"
     return (f"median_ms={res['median_ms']:.6g} iqr_ms={res['iqr_ms']:.6g} "
@@ -286,7 +301,7 @@ def _line(res):
             f"spread={res['spread']:.4g} model={res['model']}")
 
 
-def add_arguments(p):
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The runner's options (shared with `lutnas bench-onnx`)."""
     p.add_argument("models", nargs="+", metavar="MODEL.onnx")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
@@ -311,7 +326,7 @@ def add_arguments(p):
     return p
 
 
-def to_argv(a):
+def to_argv(a: argparse.Namespace) -> List[str]:
     """The command line that gives the namespace a (to re-run it elsewhere)."""
     argv = ["--threads", str(a.threads), "--warmup", str(a.warmup), "--rounds", str(a.rounds),
             "--min-ms", repr(a.min_ms), "--seed", str(a.seed), "--clock", a.clock,
@@ -330,13 +345,13 @@ DESCRIPTION = ("Times ONNX models with ONNX Runtime (CPU, fp32): warm-up, interl
                "and onnxruntime.")
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="bench-onnx", description=DESCRIPTION)
     add_arguments(p)
     return run(p.parse_args(argv), p.error)
 
 
-def run(a, error):
+def run(a: argparse.Namespace, error: Callable[[str], NoReturn]) -> int:
     """Runs the parsed options a; error(msg) reports a usage error (exits 2)."""
     p = argparse.Namespace(error=error)
     for name, v, lo in (("--threads", a.threads, 1), ("--warmup", a.warmup, 0),
@@ -363,7 +378,7 @@ def run(a, error):
             p.error(f"{m}: no such file")
     t0 = time.monotonic()
 
-    def progress(msg):
+    def progress(msg: str) -> None:
         if not a.quiet:
             print(f"bench-onnx: {msg} ({time.monotonic() - t0:.0f} s)", file=sys.stderr,
                   flush=True)

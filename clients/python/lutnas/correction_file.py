@@ -8,9 +8,10 @@ loading it raises CorrectionFileError with the tool's reasons.
 """
 
 import json
+from typing import Any, Callable, Dict, Union
 
 # Correction fields (lutnas.v1.Correction) taken from the file's "correction".
-FIELDS = {"scale": float, "offset_ms": float, "fitted_on": int, "mape_before": float,
+FIELDS: Dict[str, Callable[[Any], Any]] = {"scale": float, "offset_ms": float, "fitted_on": int, "mape_before": float,
           "mape_after": float, "reference_drift": float, "seed": int,
           "fitted_unix_ms": int, "method": str, "range_min_ms": float,
           "range_max_ms": float, "half_rel_diff": float, "accepted_noisy": bool}
@@ -20,7 +21,7 @@ class CorrectionFileError(Exception):
     """The file is not a validate/fit-correction result, or its fit was refused."""
 
 
-def parse(text, name="<input>"):
+def parse(text: str, name: str = "<input>") -> Dict[str, Union[float, int, str, bool]]:
     """The Correction fields (a dict) of one validate/fit-correction JSON
     result. `text` may hold other lines (validate prints a table before it):
     the last line that is a JSON object is used."""
@@ -44,7 +45,7 @@ def parse(text, name="<input>"):
         why = "; ".join(f"{r.get('field')}: {r.get('reason')}"
                         for r in obj.get("refusals") or []) or "no \"accepted\": true"
         raise CorrectionFileError(f"{name}: the fit was refused, not storing it: {why}")
-    corr = {}
+    corr: Dict[str, Union[float, int, str, bool]] = {}
     for k, kind in FIELDS.items():
         v = obj["correction"].get(k)
         if v is None:
@@ -58,7 +59,7 @@ def parse(text, name="<input>"):
     return corr
 
 
-def load(path):
+def load(path: str) -> Dict[str, Union[float, int, str, bool]]:
     """parse() of a file ("-": stdin)."""
     import sys
     try:

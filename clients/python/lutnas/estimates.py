@@ -19,27 +19,34 @@ version, then predicts again.
 
 import subprocess
 import sys
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, TextIO, Union
 
 from .tools import ToolError, find_tool
+
+if TYPE_CHECKING:
+    import os
+
+    from .client import Client
+    from .results import Prediction, PredictResponse
 
 LOW_CONFIDENCE_MEASURED_FRACTION = 0.8  # latency_models/lut.h
 
 
-def missing_keys(response):
+def missing_keys(response: Any) -> Dict[str, List[str]]:
     """{hardware: [key, ...]} of a PredictResponse (or of a list of
     Predictions, e.g. a Candidate's latency): the keys each table lacks."""
     preds = getattr(response, "predictions", response)
     return {p.hardware: list(p.missing_keys) for p in preds}
 
 
-def is_estimated(prediction):
+def is_estimated(prediction: "Prediction") -> bool:
     """True when any part of the prediction was not measured."""
     return prediction.measured_fraction < 1.0
 
 
-def warning_lines(predictions):
+def warning_lines(predictions: Iterable["Prediction"]) -> List[str]:
     """One warning line per prediction that is partly estimated."""
-    lines = []
+    lines: List[str] = []
     for p in predictions:
         if not is_estimated(p):
             continue
@@ -59,7 +66,7 @@ def warning_lines(predictions):
     return lines
 
 
-def print_estimates(predictions, out=None):
+def print_estimates(predictions: Iterable["Prediction"], out: Optional[TextIO] = None) -> None:
     """Per hardware, the estimated keys and how each was estimated."""
     out = out or sys.stdout
     for p in predictions:
@@ -74,11 +81,11 @@ def print_estimates(predictions, out=None):
                                          else ""), file=out)
 
 
-def is_this_machine_name(name):
+def is_this_machine_name(name: str) -> bool:
     return name.startswith("host-")
 
 
-def this_machine(client, hardware):
+def this_machine(client: "Client", hardware: str) -> bool:
     """Whether lutnas-profile on this machine measures `hardware`: a host-*
     device measured with LibTorch (lutnas-profile's runtime)."""
     if not is_this_machine_name(hardware):
@@ -87,13 +94,14 @@ def this_machine(client, hardware):
     return (hw.backend or "libtorch-cpu") == "libtorch-cpu"
 
 
-def measure_missing(client, arch_path, response, server, rounds=0, out=None):
+def measure_missing(client: "Client", arch_path: Union[str, "os.PathLike[str]"], response: "PredictResponse", server: str,
+                    rounds: int = 0, out: Optional[TextIO] = None) -> List[str]:
     """For every prediction of `response` with missing keys: measure them
     here (lutnas-profile table --arch) into a new table version. Returns the
     hardware names whose tables were extended; raises ToolError when a
     device is not this machine (naming the keys to measure elsewhere)."""
     out = out or sys.stderr
-    done = []
+    done: List[str] = []
     for p in response.predictions:
         if not p.missing_keys:
             continue

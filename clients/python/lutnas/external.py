@@ -39,8 +39,18 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence,
+                    TextIO, Tuple, TypeVar, Union)
 
 from . import tablefile, tools
+
+if TYPE_CHECKING:
+    from .client import Client
+
+_PathLike = Union[str, "os.PathLike[str]"]
+# One item's measurement: (latency ms or None, the runner's stats, error or None).
+_Result = Tuple[Optional[float], Dict[str, float], Optional[str]]
+_Item = TypeVar("_Item")
 
 PLACEHOLDERS = ("{model}", "{onnx}", "{torchscript}", "{models}")
 MANY = "{models}"  # an argument of its own: replaced by every model of a batch
@@ -49,7 +59,7 @@ DEFAULT_BATCH = 64
 TOOL_LINE = re.compile(r"^# tool: (.+)$", re.M)
 REFERENCE_LINE = re.compile(r"^# reference_ms: ([0-9.eE+-]+)\s*$", re.M)
 DRIFT_LINE = re.compile(r"^# reference_drift: ([0-9.eE+-]+)\s*$", re.M)
-STAT_FIELDS = {"iqr_ms": float, "p10_ms": float, "p90_ms": float, "samples": int}
+STAT_FIELDS: Dict[str, Callable[[Any], float]] = {"iqr_ms": float, "p10_ms": float, "p90_ms": float, "samples": int}
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
 OPSET = 13
 ERROR_CHARS = 300
@@ -60,7 +70,7 @@ class ExternalError(RuntimeError):
 
 
 # ------------------------------------------------------------ inputs
-def compile_parse(regex):
+def compile_parse(regex: str) -> "re.Pattern[str]":
     """The --parse regex, which must compile and have a group."""
     try:
         rx = re.compile(regex)
@@ -71,7 +81,7 @@ def compile_parse(regex):
     return rx
 
 
-def command_template(command):
+def command_template(command: str) -> List[str]:
     """The command as an argv template; checks it names the model somewhere."""
     try:
         argv = shlex.split(command)
@@ -98,33 +108,33 @@ def command_template(command):
     return argv
 
 
-def formats_needed(argv, fmt):
+def formats_needed(argv: Sequence[str], fmt: str) -> List[str]:
     """Export formats the command's placeholders refer to."""
     text = " ".join(argv)
     if MANY in argv:
         return [fmt]
-    need = []
+    need: List[str] = []
     for f in ("onnx", "torchscript"):
         if "{" + f + "}" in text or ("{model}" in text and fmt == f):
             need.append(f)
     return need
 
 
-def fill_many(argv, paths):
+def fill_many(argv: Sequence[str], paths: Sequence[str]) -> List[str]:
     """argv with the {models} argument replaced by every path."""
-    out = []
+    out: List[str] = []
     for a in argv:
         out.extend(paths) if a == MANY else out.append(a)
     return out
 
 
-def fill(argv, files, key):
+def fill(argv: Sequence[str], files: Mapping[str, str], key: str) -> List[str]:
     """argv with the placeholders replaced (files: format -> path)."""
     subs = {"{key}": key}
     for f, path in files.items():
         subs["{" + f + "}"] = path
     subs["{model}"] = files.get("model", "")
-    out = []
+    out: List[str] = []
     for a in argv:
         for p, v in subs.items():
             a = a.replace(p, v)
@@ -132,12 +142,13 @@ def fill(argv, files, key):
     return out
 
 
-def slug(key):
+def slug(key: str) -> str:
     """A file-name-safe form of a key ("conv_o16_k3_s2_g1_relu_3x64x64")."""
     return re.sub(r"[^A-Za-z0-9.-]+", "_", key).strip("_")[:120]
 
 
-def load_keys(space=None, keys_file=None, limit=0):
+def load_keys(space: Optional[_PathLike] = None, keys_file: Optional[_PathLike] = None,
+              limit: int = 0) -> Tuple[List[str], str]:
     """(keys, space name): the keys of --keys-file if given, else of --space."""
     name = ""
     if space:
@@ -161,7 +172,7 @@ def load_keys(space=None, keys_file=None, limit=0):
     return keys, name
 
 
-def _space_name(path):
+def _space_name(path: _PathLike) -> str:
     import json
 
     try:
@@ -172,7 +183,7 @@ def _space_name(path):
 
 
 # ------------------------------------------------------------ export
-def export_code(code, workdir, formats, stem):
+def export_code(code: str, workdir: str, formats: Iterable[str], stem: str) -> Dict[str, str]:
     """Exports the module lutnas-inspect's PyTorch code defines (build_model(),
     INPUT_SHAPE, batch 1); returns {format: path}. torch is imported once per
     process, so a batch of exports costs one export each, no process start."""
@@ -186,7 +197,7 @@ def export_code(code, workdir, formats, stem):
     if not shape or shape[0] != 1:
         raise ValueError(f"INPUT_SHAPE {shape} is not batch 1")
     dummy = torch.randn(*shape)
-    files = {}
+    files: Dict[str, str] = {}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         for f in formats:
@@ -201,12 +212,12 @@ def export_code(code, workdir, formats, stem):
     return files
 
 
-def export_key(key, workdir, formats, stem):
+def export_key(key: str, workdir: str, formats: Iterable[str], stem: str) -> Dict[str, str]:
     """Exports one key's module; returns {format: path}. Raises on failure."""
     return export_code(tools.key_pytorch(key), workdir, formats, stem)
 
 
-def export_failure(e, formats):
+def export_failure(e: BaseException, formats: Iterable[str]) -> str:
     """The short error of an export that raised e."""
     if isinstance(e, tools.ToolError):
         return _short(f"export: {e}")
@@ -214,22 +225,23 @@ def export_failure(e, formats):
 
 
 # ------------------------------------------------------------ running
-def _last_line(text):
+def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1] if lines else ""
 
 
-def _short(text):
+def _short(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= ERROR_CHARS else text[:ERROR_CHARS - 3] + "..."
 
 
-def run_command(argv, timeout, env=None):
+def run_command(argv: Sequence[str], timeout: Optional[float],
+                env: Optional[Mapping[str, str]] = None) -> Tuple[Optional[int], str, str]:
     """(returncode or None on timeout, stdout, stderr). The command runs in a
     session of its own; a timeout or an interrupt kills its process group."""
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True, env=env)
-    def kill_group():
+    def kill_group() -> None:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -251,7 +263,7 @@ def run_command(argv, timeout, env=None):
 UNITS = {"ms": 1.0, "us": 1e-3, "\u00b5s": 1e-3, "ns": 1e-6, "s": 1e3}
 
 
-def _latency(m):
+def _latency(m: "re.Match[str]") -> Tuple[Optional[float], Optional[str]]:
     """(ms, None) or (None, error) from a --parse match. A group named unit
     (ms, us, µs, ns, s) gives the unit of group 1 (benchmark_app prints "us"
     below 1 ms); without it group 1 is in ms."""
@@ -270,7 +282,7 @@ def _latency(m):
     return ms, None
 
 
-def _run_failure(rc, out, err, timeout):
+def _run_failure(rc: Optional[int], out: str, err: str, timeout: float) -> Optional[str]:
     """The error of a run that timed out or exited non-zero, else None."""
     said = _last_line(err) or _last_line(out)
     if rc is None:
@@ -281,13 +293,16 @@ def _run_failure(rc, out, err, timeout):
     return None
 
 
-def measure_one(argv, rx, timeout, env=None):
+def measure_one(argv: Sequence[str], rx: "re.Pattern[str]", timeout: float,
+                env: Optional[Mapping[str, str]] = None) -> Tuple[Optional[float], Optional[str]]:
     """(latency_ms, None) or (None, error) for one filled-in command."""
     ms, err, _ = measure_one_output(argv, rx, timeout, env)
     return ms, err
 
 
-def measure_one_output(argv, rx, timeout, env=None):
+def measure_one_output(argv: Sequence[str], rx: "re.Pattern[str]", timeout: float,
+                       env: Optional[Mapping[str, str]] = None
+                       ) -> Tuple[Optional[float], Optional[str], str]:
     """measure_one plus the command's stdout + stderr (for the tool's version)."""
     try:
         rc, out, err = run_command(argv, timeout, env)
@@ -305,10 +320,10 @@ def measure_one_output(argv, rx, timeout, env=None):
     return ms, error, out + err
 
 
-def _line_stats(line):
+def _line_stats(line: str) -> Dict[str, float]:
     """iqr_ms=, p10_ms=, p90_ms=, samples= fields of a runner's line (lutnas'
     protocol; a vendor tool prints none and gets zeros)."""
-    got = {}
+    got: Dict[str, float] = {}
     for name, kind in STAT_FIELDS.items():
         m = re.search(r"(?:^|\s)" + name + r"=([0-9.eE+-]+)", line)
         if m:
@@ -319,7 +334,8 @@ def _line_stats(line):
     return got
 
 
-def measure_many(argv, paths, rx, timeout, env=None):
+def measure_many(argv: Sequence[str], paths: Sequence[str], rx: "re.Pattern[str]", timeout: float,
+                 env: Optional[Mapping[str, str]] = None) -> Tuple[List[_Result], str]:
     """Runs one command on many models: ([(ms, stats, error) per path], output).
 
     Each model's result is the line of stdout (else stderr) that names its
@@ -332,7 +348,7 @@ def measure_many(argv, paths, rx, timeout, env=None):
         return [(None, {}, _short(f"{argv[0]}: {e.strerror or e}"))] * len(paths), ""
     lines = [ln for ln in (out.splitlines() + err.splitlines()) if ln.strip()]
     failure = _run_failure(rc, out, err, timeout)
-    results = []
+    results: List[_Result] = []
     for path in paths:
         line = next((ln for ln in lines if ln.rstrip().endswith(path)), None)
         if line is None:
@@ -344,8 +360,9 @@ def measure_many(argv, paths, rx, timeout, env=None):
             continue
         m = rx.search(line)
         if not m:
-            e = re.search(r"(?:^|\s)error=(.*?)(?:\s+model=.*)?$", line)
-            results.append((None, {}, _short(e.group(1) if e else
+            # `e` is also the `except OSError as e` name above (mypy: misc)
+            e = re.search(r"(?:^|\s)error=(.*?)(?:\s+model=.*)?$", line)  # type: ignore[misc]
+            results.append((None, {}, _short(e.group(1) if e else  # type: ignore[misc]
                                              f"--parse {rx.pattern!r} did not match its line: "
                                              f"{line.strip()}")))
             continue
@@ -354,14 +371,15 @@ def measure_many(argv, paths, rx, timeout, env=None):
     return results, out + err
 
 
-def measured_entry(key, ms, stats=None):
+def measured_entry(key: str, ms: Optional[float],
+                   stats: Optional[Mapping[str, float]] = None) -> Dict[str, Any]:
     stats = stats or {}
     return {"key": key, "median_ms": ms, "iqr_ms": stats.get("iqr_ms", 0.0),
             "p10_ms": stats.get("p10_ms", ms), "p90_ms": stats.get("p90_ms", ms),
             "samples": stats.get("samples", 1), "status": "ENTRY_MEASURED", "error": ""}
 
 
-def failed_entry(key, error):
+def failed_entry(key: str, error: Optional[str]) -> Dict[str, Any]:
     return {"key": key, "median_ms": 0.0, "iqr_ms": 0.0, "p10_ms": 0.0, "p90_ms": 0.0,
             "samples": 0, "status": "ENTRY_FAILED", "error": error or "failed"}
 
@@ -370,7 +388,7 @@ class Progress:
     """'[i/n] key: result  ETA m:ss' on stderr: one redrawn line on a
     terminal, one line per key otherwise."""
 
-    def __init__(self, total, stream=None):
+    def __init__(self, total: int, stream: Optional[TextIO] = None) -> None:
         self.total = total
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -378,12 +396,12 @@ class Progress:
         self.width = 0
 
     @staticmethod
-    def clock(seconds):
+    def clock(seconds: float) -> str:
         seconds = int(round(seconds))
         h, rest = divmod(seconds, 3600)
         return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
-    def update(self, done, key, result):
+    def update(self, done: int, key: str, result: str) -> None:
         elapsed = time.monotonic() - self.start
         eta = elapsed / done * (self.total - done) if done else 0.0
         msg = (f"[{done}/{self.total}] {key}: {result}  elapsed {self.clock(elapsed)}"
@@ -395,7 +413,7 @@ class Progress:
             self.stream.write(msg + "\n")
         self.stream.flush()
 
-    def close(self):
+    def close(self) -> None:
         if self.tty and self.width:
             self.stream.write("\n")
             self.stream.flush()
@@ -408,14 +426,15 @@ class Runner:
     `# reference_ms:` line, which later batches get as $LUTNAS_REFERENCE_MS so
     that every batch reports in the time units of the first."""
 
-    def __init__(self, command, parse, fmt="onnx", timeout=300.0, version_parse=None):
+    def __init__(self, command: str, parse: str, fmt: str = "onnx", timeout: float = 300.0,
+                 version_parse: Optional[str] = None) -> None:
         self.argv = command_template(command)
         self.rx = compile_parse(parse)
         self.fmt = fmt
         self.timeout = timeout
         self.many = MANY in self.argv
         self.formats = formats_needed(self.argv, fmt)
-        self.version_rx = None
+        self.version_rx: "Optional[re.Pattern[str]]" = None
         if version_parse:
             try:
                 self.version_rx = re.compile(version_parse, re.M)
@@ -425,9 +444,10 @@ class Runner:
                 raise ExternalError("--version-parse: needs a group around the version")
         self.tool_version = ""
         self.reference_ms = 0.0
-        self.reference_drift = None  # the largest a run reported (None: the tool reports none)
+        self.reference_drift: Optional[float] = None  # the largest a run reported (None: the tool reports none)
 
-    def _learn(self, text):
+    def _learn(self, text: str) -> None:
+        m: "Optional[re.Match[str]]"
         for m in DRIFT_LINE.finditer(text):
             try:
                 d = float(m.group(1))
@@ -446,13 +466,13 @@ class Runner:
                 except ValueError:
                     pass
 
-    def env(self, extra=None):
+    def env(self, extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
         env = dict(os.environ, **(extra or {}))
         if self.reference_ms > 0:
             env["LUTNAS_REFERENCE_MS"] = repr(self.reference_ms)
         return env
 
-    def run(self, items):
+    def run(self, items: Sequence[Tuple[str, Mapping[str, str]]]) -> List[_Result]:
         """items: [(key, files)] with files exported; [(ms, stats, error)]."""
         if self.many:
             paths = [files["model"] for _, files in items]
@@ -461,7 +481,7 @@ class Runner:
                                          self.timeout * max(1, len(paths)), env)
             self._learn(text)
             return results
-        out = []
+        out: List[_Result] = []
         for key, files in items:
             env = self.env({"LUTNAS_KEY": key, "LUTNAS_MODEL": files["model"]})
             ms, err, text = measure_one_output(fill(self.argv, files, key), self.rx,
@@ -470,12 +490,17 @@ class Runner:
             out.append((ms, {}, err))
         return out
 
-    def tool(self, command):
+    def tool(self, command: str) -> str:
         return f"{command} [{self.tool_version}]" if self.tool_version else command
 
 
-def run_batches(items, runner, workdir, export, name_of, batch=DEFAULT_BATCH, bar=None,
-                on_result=None):
+def run_batches(items: Sequence[_Item], runner: Runner, workdir: str,
+                export: Callable[[_Item, str, List[str], str], Dict[str, str]],
+                name_of: Callable[[_Item], str], batch: int = DEFAULT_BATCH,
+                bar: Optional[Progress] = None,
+                on_result: Callable[[_Item, Optional[float], Dict[str, float], Optional[str]], None]
+                = None,  # type: ignore[assignment]  # always given; None is not a valid value
+                ) -> None:
     """Exports and measures items (keys or networks) batch by batch: the
     batch's exports, then the tool on them. export(item, workdir, formats,
     stem) -> {format: path} raises on failure; on_result(item, ms, stats,
@@ -483,6 +508,8 @@ def run_batches(items, runner, workdir, export, name_of, batch=DEFAULT_BATCH, ba
     done = 0
     for b0 in range(0, len(items), batch):
         chunk = items[b0:b0 + batch]
+        ready: List[Tuple[int, _Item, Dict[str, str]]]
+        results: Dict[int, _Result]
         ready, results = [], {}
         for i, item in enumerate(chunk, b0 + 1):
             try:
@@ -513,8 +540,10 @@ def run_batches(items, runner, workdir, export, name_of, batch=DEFAULT_BATCH, ba
                            else f"failed: {err[:80]}")
 
 
-def profile(keys, command, parse, fmt="onnx", timeout=300.0, progress=True, stream=None,
-            entries=None, batch=DEFAULT_BATCH, runner=None):
+def profile(keys: Sequence[str], command: str, parse: str, fmt: str = "onnx", timeout: float = 300.0,
+            progress: bool = True, stream: Optional[TextIO] = None,
+            entries: Optional[List[Dict[str, Any]]] = None, batch: int = DEFAULT_BATCH,
+            runner: Optional[Runner] = None) -> List[Dict[str, Any]]:
     """Measures keys with the command; returns one entry dict per key, in order.
     entries: a list to append to as keys finish (the caller keeps what was
     measured if the run is interrupted). runner: a Runner (it then also knows
@@ -526,7 +555,7 @@ def profile(keys, command, parse, fmt="onnx", timeout=300.0, progress=True, stre
     bar = Progress(len(keys), stream) if progress else None
     entries = [] if entries is None else entries
 
-    def on_result(key, ms, stats, err):
+    def on_result(key: str, ms: Optional[float], stats: Dict[str, float], err: Optional[str]) -> None:
         entries.append(measured_entry(key, ms, stats) if err is None else failed_entry(key, err))
 
     with tempfile.TemporaryDirectory(prefix="lutnas-external-") as workdir:
@@ -539,18 +568,18 @@ def profile(keys, command, parse, fmt="onnx", timeout=300.0, progress=True, stre
     return entries
 
 
-def table_info(hardware, command, space):
+def table_info(hardware: str, command: str, space: str) -> Dict[str, Any]:
     return {"hardware": hardware, "backend": "external", "tool": command, "space": space,
             "source": "profile-external"}
 
 
-def summary(entries):
+def summary(entries: Sequence[Dict[str, Any]]) -> Tuple[int, List[Dict[str, Any]]]:
     failed = [e for e in entries if e["status"] == "ENTRY_FAILED"]
     return len(entries) - len(failed), failed
 
 
 # ------------------------------------------------------------ the command
-def cmd_profile_external(args, client):
+def cmd_profile_external(args: argparse.Namespace, client: "Client") -> int:
     """`lutnas profile-external` (see the module docstring)."""
     from .client import to_dict
 
@@ -566,7 +595,7 @@ def cmd_profile_external(args, client):
     info = table_info(args.hardware, args.command_line, space_name)
     runner = Runner(args.command_line, args.parse, args.format, args.tool_timeout,
                     getattr(args, "version_parse", None))
-    entries = []
+    entries: List[Dict[str, Any]] = []
     try:
         profile(keys, args.command_line, args.parse, args.format, args.tool_timeout,
                 entries=entries, batch=getattr(args, "batch", DEFAULT_BATCH), runner=runner)
@@ -607,7 +636,7 @@ def cmd_profile_external(args, client):
     return 0
 
 
-def _save_fallback(entries, info):
+def _save_fallback(entries: Sequence[Mapping[str, Any]], info: Mapping[str, Any]) -> str:
     fd, path = tempfile.mkstemp(prefix=f"lutnas-external-{info['hardware']}-", suffix=".csv")
     with os.fdopen(fd, "w") as f:
         tablefile.write_csv(entries, f, info=info)
@@ -639,7 +668,7 @@ examples:
 The command runs without a shell: use sh -c '...' for pipes."""
 
 
-def _batch_size(text):
+def _batch_size(text: str) -> int:
     try:
         n = int(text)
     except ValueError:
@@ -649,7 +678,7 @@ def _batch_size(text):
     return n
 
 
-def add_parser(sub, json_flag):
+def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", json_flag: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
     """Adds `profile-external` to the CLI's subparsers."""
     c = sub.add_parser(
         "profile-external",

@@ -17,12 +17,15 @@ EncodingRequest in proto/lutnas/v1/service.proto, or `sp.names`.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import grpc
 import numpy as np
 
 from .errors import LutnasError, from_rpc_error
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 
 class EncodedSpace:
@@ -40,14 +43,14 @@ class EncodedSpace:
         self.values = [list(s.values) for s in d.slots]
         self.choices = np.array([s.choices for s in d.slots], dtype=np.int64)
 
-    def random(self, n: int, seed: int = 0) -> np.ndarray:
+    def random(self, n: int, seed: int = 0) -> npt.NDArray[np.uint8]:
         """n uniformly random rows (every slot independent). In spaces where
         some block types cannot sit at some positions a few rows are invalid:
         predict(..., skip_invalid=True) answers them with NaN."""
         rng = np.random.default_rng(seed)
         return (rng.random((n, self.width)) * self.choices).astype(np.uint8)
 
-    def encode_genotype(self, genotype: str) -> np.ndarray:
+    def encode_genotype(self, genotype: str) -> npt.NDArray[np.uint8]:
         """A candidate's genotype text ("r64|16:conv.3.0,mbconv.3.3|...") -> row."""
         parts = genotype.split("|")
         if not parts[0].startswith("r"):
@@ -64,6 +67,7 @@ class EncodedSpace:
             row[slot[name]] = vals.index(str(value).lower())
 
         put("resolution", parts[0][1:])
+        blocks: Union[str, List[str]]
         for i, st in enumerate(parts[1:]):
             width, blocks = st.split(":")
             blocks = blocks.split(",")
@@ -106,7 +110,7 @@ class EncodedSpace:
                          for _, st in sorted(stages.items())]
         return out
 
-    def predict_iter(self, chunks: Iterable[np.ndarray], hardware: Union[str, Sequence[str]],
+    def predict_iter(self, chunks: Iterable[npt.NDArray[np.uint8]], hardware: Union[str, Sequence[str]],
                      cost: bool = False, skip_invalid: bool = False,
                      timeout: Optional[float] = None) -> Iterator[Dict[str, Any]]:
         """Streams an iterable of row arrays; yields one result dict per chunk, in order."""
@@ -144,7 +148,7 @@ class EncodedSpace:
         finally:
             call.cancel()
 
-    def predict(self, rows: np.ndarray, hardware: Union[str, Sequence[str]], cost: bool = False,
+    def predict(self, rows: npt.NDArray[np.uint8], hardware: Union[str, Sequence[str]], cost: bool = False,
                 skip_invalid: bool = False, chunk: int = 65536,
                 timeout: Optional[float] = None) -> Dict[str, Any]:
         """All rows at once (split into `chunk`-row messages on one stream):

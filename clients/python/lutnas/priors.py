@@ -13,17 +13,23 @@ off, max(est/pub, pub/est). A device with a single figure has no
 leave-one-out check: the left-out figure falls back to the 50% default.
 """
 
+import argparse
 import json
 import os
 import tempfile
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
 
 from . import render, tools
+
+if TYPE_CHECKING:
+    from .client import Client
 
 DEFAULT_MODELS = tools.ROOT / "models"
 GOAL = 1.5
 
 
-def run_priors(catalog_path, models=DEFAULT_MODELS, hardware=None):
+def run_priors(catalog_path: Union[str, "os.PathLike[str]"], models: Union[str, "os.PathLike[str]"] = DEFAULT_MODELS,
+               hardware: Optional[str] = None) -> Any:
     """The parsed `lutnas-priors --json` report of a catalogue file."""
     argv = [tools.find_tool("lutnas-priors"), "--catalog", str(catalog_path),
             "--models", str(models), "--json"]
@@ -32,7 +38,7 @@ def run_priors(catalog_path, models=DEFAULT_MODELS, hardware=None):
     return json.loads(tools._run(argv, what="lutnas-priors"))
 
 
-def daemon_catalog(client):
+def daemon_catalog(client: "Client") -> str:
     """The daemon's hardware as catalogue JSON text."""
     from google.protobuf import json_format
 
@@ -40,8 +46,8 @@ def daemon_catalog(client):
     return json_format.MessageToJson(msg, preserving_proto_field_name=True)
 
 
-def report_text(rep):
-    lines = []
+def report_text(rep: Dict[str, Any]) -> str:
+    lines: List[str] = []
     if not rep["devices"]:
         return "no device cites published figures\n"
     for d in rep["devices"]:
@@ -67,7 +73,7 @@ def report_text(rep):
     return "\n".join(lines)
 
 
-def cmd_check_priors(args, client):
+def cmd_check_priors(args: argparse.Namespace, client: "Client") -> int:
     if args.catalog:
         rep = run_priors(args.catalog, args.models, args.hardware)
     else:
@@ -85,7 +91,8 @@ def cmd_check_priors(args, client):
     return 0
 
 
-def add_parser(hardware_sub, json_flag):
+def add_parser(hardware_sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
+               json_flag: Callable[[argparse.ArgumentParser], None]) -> None:
     c = hardware_sub.add_parser(
         "check-priors", help="leave-one-out error of the spec-only priors on published figures")
     c.add_argument("--catalog", metavar="FILE.json",

@@ -12,11 +12,16 @@ the network will run on, e.g. both NPUs:
     lutnas search submit --space edge --budget rk3588-npu=6 --budget atlas-200i-a2=3 ...
 """
 
+import argparse
 import json
+from typing import TYPE_CHECKING, Any, Callable, Dict
 
 from . import render
 
-PROFILES = {
+if TYPE_CHECKING:
+    from .client import Client
+
+PROFILES: Dict[str, Dict[str, Any]] = {
     "vita": {
         "description": "VITA edge box: Rockchip RK3588 (CPU, Mali-G610, 6-TOPS NPU), "
                        "Huawei Atlas 200I A2 (20-TOPS NPU), an FPGA",
@@ -30,13 +35,13 @@ class ProfileError(ValueError):
     """An unknown profile name."""
 
 
-def profile(name):
+def profile(name: str) -> Dict[str, Any]:
     if name not in PROFILES:
         raise ProfileError(f"profile: unknown profile {name!r} (known: {', '.join(sorted(PROFILES))})")
     return PROFILES[name]
 
 
-def device_state(client, name):
+def device_state(client: "Client", name: str) -> Dict[str, Any]:
     """What lutnas knows of one device's latency, as a dict."""
     from .errors import NotFound
 
@@ -45,7 +50,7 @@ def device_state(client, name):
     except NotFound:
         return {"hardware": name, "registered": False, "latency": "not registered"}
     tables = sorted(client.list_tables(name), key=lambda t: t.version)
-    d = {"hardware": name, "registered": True, "peak_gops": hw.peak_gops,
+    d: Dict[str, Any] = {"hardware": name, "registered": True, "peak_gops": hw.peak_gops,
          "bandwidth_gbs": hw.bandwidth_gbs, "published_figures": len(hw.published),
          "table_version": tables[-1].version if tables else 0}
     if tables:
@@ -63,7 +68,7 @@ def device_state(client, name):
     return d
 
 
-def cmd_profile(args, client):
+def cmd_profile(args: argparse.Namespace, client: "Client") -> int:
     p = profile(args.name)
     states = [device_state(client, n) for n in p["devices"]]
     if args.json:
@@ -79,7 +84,8 @@ def cmd_profile(args, client):
     return 0
 
 
-def add_parser(hardware_sub, json_flag):
+def add_parser(hardware_sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
+               json_flag: Callable[[argparse.ArgumentParser], None]) -> None:
     c = hardware_sub.add_parser("profile", help="what lutnas knows of a named device set (vita)")
     c.add_argument("name", choices=sorted(PROFILES))
     json_flag(c)

@@ -111,7 +111,7 @@ class PlainProgress:
         self.label = label
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._last: Optional[Tuple[int, int]] = None
+        self._last: Optional[Tuple[int, int, int]] = None
         self._width = 0
 
     def update(self, job: Any) -> None:

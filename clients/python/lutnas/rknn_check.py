@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from . import tablefile
 
@@ -52,11 +53,11 @@ class RknnError(RuntimeError):
     """rknn-toolkit2 is missing or unusable; the message says why."""
 
 
-def layer_targets(log_text):
+def layer_targets(log_text: str) -> List[Tuple[str, str]]:
     """[(op_type, target)] of the compiled network's layer table, which the
     toolkit's native compiler prints on stdout ("D RKNN: [time] ID OpType
     DataType Target ..."); the last table if there are several."""
-    out = []
+    out: List[Tuple[str, str]] = []
     for line in log_text.splitlines():
         if "RKNN:" not in line:
             continue
@@ -68,7 +69,7 @@ def layer_targets(log_text):
     return out
 
 
-def cpu_layers(targets):
+def cpu_layers(targets: Iterable[Tuple[str, str]]) -> List[str]:
     """Op types that run on the CPU, in order, each once. Not counted: the
     graph's input and output operators, and a layout-only Reshape / Transpose /
     Flatten / Squeeze right before the output (the runtime's output formatting,
@@ -79,7 +80,7 @@ def cpu_layers(targets):
     return list(dict.fromkeys(op for op, t in ops if t == "CPU" and op not in ALWAYS_CPU))
 
 
-def error_line(text):
+def error_line(text: str) -> str:
     """The toolkit's most telling error line: the last 'E ' line, else the last line."""
     lines = [l.strip() for l in text.splitlines() if l.strip()]
     errs = [l for l in lines if l.startswith("E ") or "Error" in l or "error" in l]
@@ -87,7 +88,7 @@ def error_line(text):
     return " ".join(pick.split())[:300]
 
 
-def convert_one(key, workdir):
+def convert_one(key: str, workdir: str) -> Dict[str, Any]:
     """Child side: export, calibrate, build one key. Returns a result dict."""
     import onnx  # noqa: F401  (before torch: Debian's torch registers an older onnx.proto)
     import numpy as np
@@ -106,7 +107,7 @@ def convert_one(key, workdir):
         return {"key": key, "status": "failed", "error": f"export to onnx failed: {type(e).__name__}: {e}"[:300]}
     shape = [1] + [int(x) for x in key.rsplit("@", 1)[1].split("x")]
     rng = np.random.default_rng(0)
-    cal = []
+    cal: List[str] = []
     for i in range(CAL_SAMPLES):
         p = os.path.join(workdir, f"cal{i}.npy")
         np.save(p, rng.standard_normal(shape).astype(np.float32))
@@ -131,7 +132,7 @@ def convert_one(key, workdir):
     return {"key": key, "status": "built", "error": ""}
 
 
-def classify(res, stdout):
+def classify(res: Dict[str, Any], stdout: str) -> Dict[str, Any]:
     """A built key's status from the layer table on the child's stdout."""
     if res["status"] != "built":
         return res
@@ -143,7 +144,7 @@ def classify(res, stdout):
                 error=("runs on the CPU: " + ", ".join(cpu)) if cpu else "")
 
 
-def convert_chunk(keys_path, workdir, results_path):
+def convert_chunk(keys_path: str, workdir: str, results_path: str) -> None:
     """Child side: converts the keys of keys_path one after another in this
     process (the toolkit's import costs seconds), appending one JSON result
     line per key to results_path as it finishes. The compiler's native
@@ -175,7 +176,8 @@ def convert_chunk(keys_path, workdir, results_path):
                 return
 
 
-def run_keys(keys, timeout, on_result):
+def run_keys(keys: Iterable[str], timeout: float,
+             on_result: Callable[[Dict[str, Any]], None]) -> None:
     """Converts keys in child processes of up to CHUNK keys; a child that
     dies or hangs costs the key it was on (failed, with the reason) and the
     rest are retried in a fresh child."""
@@ -186,7 +188,7 @@ def run_keys(keys, timeout, on_result):
             kp, rp = os.path.join(wd, "keys.txt"), os.path.join(wd, "results.jsonl")
             with open(kp, "w") as f:
                 f.write("\n".join(chunk) + "\n")
-            why = None
+            why: Optional[str] = None
             try:
                 r = subprocess.run([sys.executable, "-m", "lutnas.rknn_check", "--chunk", kp, "--workdir", wd,
                                     "--results", rp], capture_output=True, text=True,
@@ -196,7 +198,7 @@ def run_keys(keys, timeout, on_result):
                     why = f"rknn toolkit exited {r.returncode}: {error_line(r.stderr)}"
             except subprocess.TimeoutExpired:
                 why = f"rknn build timed out (more than {timeout:g} s per key)"
-            done = []
+            done: List[Dict[str, Any]] = []
             if os.path.exists(rp):
                 for line in open(rp):
                     if line.strip():
@@ -211,14 +213,14 @@ def run_keys(keys, timeout, on_result):
             pending = pending[1:]
 
 
-def _child_env():
+def _child_env() -> Dict[str, str]:
     """This environment with this package importable from any directory."""
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.environ.get("PYTHONPATH", "")
     return dict(os.environ, PYTHONPATH=pkg_parent + (os.pathsep + path if path else ""))
 
 
-def entry_of(res):
+def entry_of(res: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     if res["status"] == "failed":
         return {"key": res["key"], "median_ms": 0.0, "samples": 0, "status": "ENTRY_FAILED",
                 "error": res["error"]}
@@ -228,13 +230,13 @@ def entry_of(res):
     return None
 
 
-def block_type(key):
+def block_type(key: str) -> str:
     return key.split(":", 1)[0].split("@", 1)[0]
 
 
-def summarize(results):
+def summarize(results: Iterable[Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
     """Per block type: keys, npu, cpu_fallback, failed, and the CPU op types seen."""
-    by = {}
+    by: Dict[str, Dict[str, Any]] = {}
     for r in results:
         s = by.setdefault(block_type(r["key"]), {"keys": 0, "npu": 0, "cpu_fallback": 0, "failed": 0,
                                                  "cpu_ops": {}})
@@ -245,7 +247,7 @@ def summarize(results):
     return by
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="lutnas rknn-check", description=__doc__.split("\n\n")[0])
     p.add_argument("--space", help="space JSON (search/spaces/edge.json)")
     p.add_argument("--keys-file", help="key list instead of a space")
@@ -264,9 +266,10 @@ def main(argv=None):
         p.error("give exactly one of --space and --keys-file")
     from . import external
     keys, space_name = external.load_keys(a.space, a.keys_file, a.limit)
+    results: List[Dict[str, Any]]
     results, t0 = [], time.monotonic()
 
-    def on_result(r):
+    def on_result(r: Dict[str, Any]) -> None:
         if r["status"] == "error":
             raise SystemExit(f"error: {r['error']}")
         results.append(r)
@@ -295,13 +298,13 @@ def main(argv=None):
     return 0
 
 
-def write_report(path, total, results):
+def write_report(path: str, total: int, results: Sequence[Mapping[str, Any]]) -> None:
     with open(path, "w") as f:
         json.dump({"keys": total, "done": len(results), "toolkit": f"rknn-toolkit2 {_toolkit_version()}",
                    "results": results, "by_block_type": summarize(results)}, f, indent=1)
 
 
-def _toolkit_version():
+def _toolkit_version() -> str:
     try:
         from importlib.metadata import version
         return version("rknn-toolkit2")

@@ -98,7 +98,7 @@ def train(code: str, steps: int = 60, batch: int = 64, lr: float = 0.01, resolut
         idx = order[pos:pos + batch]
         pos += batch
         logits = model(xtr[idx])
-        loss = F.cross_entropy(logits, ytr[idx])
+        loss: Any = F.cross_entropy(logits, ytr[idx])  # Tensor.backward is untyped
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -34,9 +34,18 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 from . import external, tools
 from .errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .results import LatencyEntry, Prediction, PredictResponse
+
+# A network: (name or hash, architecture dict).
+_Net = Tuple[str, Dict[str, Any]]
 
 REFUSED = 3
 
@@ -45,7 +54,7 @@ class ValidateError(external.ExternalError):
     """A problem with the whole run; the message names the option."""
 
 
-def sample_networks(space, n, seed):
+def sample_networks(space: Union[str, "os.PathLike[str]"], n: int, seed: int) -> List[_Net]:
     """[(hash, arch dict)] of n distinct random networks of the space."""
     out = tools._run([tools.find_tool("lutnas-inspect"), "--space", str(space), "--sample",
                       str(n), "--seed", str(seed)],
@@ -53,7 +62,7 @@ def sample_networks(space, n, seed):
     return [(d["hash"], d["arch"]) for d in json.loads(out)]
 
 
-def arch_pytorch(arch, workdir):
+def arch_pytorch(arch: Mapping[str, Any], workdir: str) -> str:
     """The PyTorch code of an architecture (dict), from lutnas-inspect."""
     fd, path = tempfile.mkstemp(suffix=".json", dir=workdir)
     with os.fdopen(fd, "w") as f:
@@ -65,8 +74,8 @@ def arch_pytorch(arch, workdir):
         os.unlink(path)
 
 
-def load_archs(paths):
-    out = []
+def load_archs(paths: Iterable[str]) -> List[_Net]:
+    out: List[_Net] = []
     for p in paths:
         try:
             with open(p) as f:
@@ -79,15 +88,17 @@ def load_archs(paths):
     return out
 
 
-def measure_networks(nets, runner, batch, progress=True):
+def measure_networks(nets: Sequence[_Net], runner: external.Runner, batch: int,
+                     progress: bool = True) -> Dict[str, external._Result]:
     """{name: (ms, stats, error)} for [(name, arch)], measured by the runner."""
-    results = {}
+    results: Dict[str, external._Result] = {}
     bar = external.Progress(len(nets)) if progress else None
     with tempfile.TemporaryDirectory(prefix="lutnas-validate-") as workdir:
-        def export(item, wd, formats, stem):
+        def export(item: _Net, wd: str, formats: List[str], stem: str) -> Dict[str, str]:
             return external.export_code(arch_pytorch(item[1], wd), wd, formats, stem)
 
-        def on_result(item, ms, stats, err):
+        def on_result(item: _Net, ms: Optional[float], stats: Dict[str, float],
+                      err: Optional[str]) -> None:
             results[item[0]] = (ms, stats, err)
 
         try:
@@ -99,7 +110,7 @@ def measure_networks(nets, runner, batch, progress=True):
     return results
 
 
-def fit_correction(pairs, accept_noisy=False):
+def fit_correction(pairs: Mapping[str, Any], accept_noisy: bool = False) -> Tuple[int, Dict[str, Any]]:
     """(exit status, fit-correction's JSON object) for the pairs dict."""
     tool = tools.find_tool("lutnas-profile")
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="lutnas-pairs-",
@@ -123,15 +134,17 @@ def fit_correction(pairs, accept_noisy=False):
                             f"{r.stdout[:200]!r}") from None
 
 
-def correction_fields(client, corr):
+def correction_fields(client: "Client", corr: Mapping[str, Any]) -> Dict[str, Any]:
     """The fields of corr that this client's Correction message has."""
     fields = client.pb.table_pb2.Correction.DESCRIPTOR.fields_by_name
     return {k: v for k, v in corr.items() if k in fields}
 
 
-def table_sum_floor(entries):
+def table_sum_floor(entries: Iterable["LatencyEntry"]) -> float:
     """Smallest block sum a network can get from a table: its smallest measured
     block entry plus its smallest measured head entry (0: unknown)."""
+    blocks: List[float]
+    heads: List[float]
     blocks, heads = [], []
     for e in entries:
         if e.status == 1 and e.median_ms > 0:  # ENTRY_MEASURED
@@ -139,14 +152,14 @@ def table_sum_floor(entries):
     return min(blocks) + min(heads) if blocks and heads else 0.0
 
 
-def _prediction(resp, hardware):
+def _prediction(resp: "PredictResponse", hardware: str) -> "Prediction":
     for p in resp.predictions:
         if p.hardware == hardware:
             return p
     raise ValidateError(f"--hardware {hardware}: the daemon returned no prediction for it")
 
 
-def cmd_validate_external(args, client):
+def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
     runner = external.Runner(args.command_line, args.parse, args.format, args.tool_timeout,
                              args.version_parse)
     if args.arch:
@@ -158,6 +171,8 @@ def cmd_validate_external(args, client):
             raise ValidateError(f"--samples: must be >= 3 to fit a correction, got {args.samples}")
         nets = sample_networks(args.space, args.samples, args.seed)
     client.get_hardware(args.hardware)  # NotFound before any export
+    preds: Dict[str, "Prediction"]
+    macs_params: Dict[str, Tuple[int, int]]
     preds, macs_params = {}, {}
     for name, arch in nets:
         resp = client.predict(arch, hardware=[args.hardware])
@@ -176,20 +191,24 @@ def cmd_validate_external(args, client):
     print(f"validate-external: {len(nets)} networks on {args.hardware} (table version "
           f"{version}), {args.format} models", file=sys.stderr)
     measured = measure_networks(nets, runner, args.batch)
+    rows: List[Dict[str, Any]]
+    failed: List[Dict[str, Any]]
+    stats_of: Dict[str, Dict[str, float]]
     rows, failed, stats_of = [], [], {}
     for name, arch in nets:
         ms, stats, err = measured[name]
         stats_of[name] = stats
         p = preds[name]
-        row = {"name": name, "sum_ms": p.sum_ms, "predicted_ms": p.latency_ms,
+        row: Dict[str, Any] = {"name": name, "sum_ms": p.sum_ms, "predicted_ms": p.latency_ms,
                "measured_fraction": p.measured_fraction, "measured_ms": ms}
         if err is not None:
             row["error"] = err
             failed.append(row)
         else:
             spread = 0.0
-            if stats.get("samples", 1) > 1 and ms > 0:
-                spread = (stats.get("p90_ms", ms) - stats.get("p10_ms", ms)) / ms
+            # ms is a float here (err is None), which the (ms, stats, err) tuple cannot say
+            if stats.get("samples", 1) > 1 and ms > 0:  # type: ignore[operator]
+                spread = (stats.get("p90_ms", ms) - stats.get("p10_ms", ms)) / ms  # type: ignore[operator]
             row["spread"] = spread
         rows.append(row)
     ok = [r for r in rows if "error" not in r]
@@ -238,7 +257,8 @@ def cmd_validate_external(args, client):
     return 0 if code == 0 else REFUSED
 
 
-def _check_zoo(args, rows, ok, version):
+def _check_zoo(args: argparse.Namespace, rows: Sequence[Mapping[str, Any]],
+               ok: Sequence[Mapping[str, Any]], version: int) -> int:
     within = [r for r in ok if abs(r["predicted_ms"] - r["measured_ms"]) / r["measured_ms"] <= 0.10]
     res = {"hardware": args.hardware, "table_version": int(version), "samples": len(ok),
            "within_10pct": len(within) / len(ok) if ok else 0.0,
@@ -260,7 +280,7 @@ def _check_zoo(args, rows, ok, version):
     return 0 if ok else 1
 
 
-def _report(args, fit):
+def _report(args: argparse.Namespace, fit: Mapping[str, Any]) -> None:
     if args.json:
         print(json.dumps(fit, indent=1))
         return
@@ -270,7 +290,7 @@ def _report(args, fit):
             print(f"{i:<4} {r['sum_ms']:9.3f} failed: {r['error']}")
         else:
             print(f"{i:<4} {r['sum_ms']:9.3f} {r['measured_ms']:9.3f} {r['spread']:7.3f}")
-    pct = lambda k: f"{100 * fit.get(k, 0):.0f}%"  # noqa: E731
+    pct: Callable[[str], str] = lambda k: f"{100 * fit.get(k, 0):.0f}%"  # noqa: E731
     print(f"{fit.get('samples')} networks: within 10% out of sample (leave-one-out) "
           f"{pct('loo_within_10pct')}, MAPE {pct('loo_mape')}; raw block sum within 10% "
           f"{pct('within_10pct_raw')}, MAPE {pct('mape_raw')}")
@@ -294,7 +314,7 @@ def _report(args, fit):
 DESCRIPTION = __doc__.split("\n\n", 1)[1].rsplit("\n\nWith --arch", 1)[0]
 
 
-def add_parser(sub, json_flag):
+def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", json_flag: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
     c = sub.add_parser(
         "validate-external",
         help="run random networks end to end with the table's tool; fit and store the correction",

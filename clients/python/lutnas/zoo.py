@@ -5,13 +5,17 @@ load them as SearchSpec.seed_architectures for `lutnas search submit --seed-from
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Tuple
+
+if TYPE_CHECKING:
+    from .client import Client
 
 
 class ZooError(ValueError):
     """A zoo name that is neither a file nor a model under models/."""
 
 
-def models_dir():
+def models_dir() -> Path:
     """models/ of the source tree ($LUTNAS_ROOT, else the checkout holding this package)."""
     root = os.environ.get("LUTNAS_ROOT")
     if root:
@@ -19,13 +23,13 @@ def models_dir():
     return Path(__file__).resolve().parents[3] / "models"
 
 
-def names():
+def names() -> List[str]:
     """Zoo model names (file stems under models/), sorted."""
     d = models_dir()
     return sorted(p.stem for p in d.glob("*.json")) if d.is_dir() else []
 
 
-def resolve(name):
+def resolve(name: str) -> Path:
     """Path of a zoo model: an existing file, or models/<name>.json."""
     if os.path.isfile(name):
         return Path(name)
@@ -36,7 +40,7 @@ def resolve(name):
     raise ZooError(f"zoo model {name!r}: no such file and not in {models_dir()} ({known})")
 
 
-def load(name):
+def load(name: str) -> Tuple[str, Dict[str, Any]]:
     """(label, architecture dict) of a zoo name or file."""
     path = resolve(name)
     try:
@@ -49,7 +53,7 @@ def load(name):
     return arch.get("name") or path.stem, arch
 
 
-def references(client, models, hardware):
+def references(client: "Client", models: Iterable[str], hardware: str) -> List[Tuple[str, float, float]]:
     """[(label, predicted latency_ms, measured_fraction)] of zoo models on `hardware`
     (measured_fraction: the share of the block sum the table measured)."""
     out = []
@@ -63,6 +67,6 @@ def references(client, models, hardware):
     return out
 
 
-def seed_architectures(models):
+def seed_architectures(models: Iterable[str]) -> List[Dict[str, Any]]:
     """Architecture dicts for SearchSpec.seed_architectures."""
     return [load(m)[1] for m in models]
