@@ -108,8 +108,16 @@ def main():
                     help="first fit the table's sum-to-end-to-end correction on N random edge "
                          "networks (lutnas-profile validate --write-correction)")
     ap.add_argument("--clock", choices=("thread-cpu", "wall"), default="thread-cpu")
+    ap.add_argument("--models", nargs="+", metavar="NAME",
+                    help="only these models/NAME.json (default: every model in models/)")
     args = ap.parse_args()
     models = sorted((ROOT / "models").glob("*.json"))
+    if args.models:
+        known = {m.stem: m for m in models}
+        unknown = [n for n in args.models if n not in known]
+        if unknown:
+            ap.error(f"--models: no models/{unknown[0]}.json (known: {', '.join(sorted(known))})")
+        models = [known[n] for n in args.models]
     if args.clock == "thread-cpu":
         os.environ["LUTNAS_CLOCK"] = "thread-cpu"
     else:
