@@ -4,10 +4,12 @@ one test per defect a new user met. Everything runs against the real lutnasd
 (conftest's Daemon), on a hardware of its own with an uploaded table."""
 
 import io
+import os
 import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -306,3 +308,21 @@ def test_package_is_typed():
     r = subprocess.run([sys.executable, "-c", "import lutnas, json; print(lutnas.JobState(3))"],
                        cwd=ROOT / "clients" / "python", capture_output=True, text=True)
     assert r.stdout.strip() == "JOB_SUCCEEDED", r.stderr
+
+
+def test_a_script_that_dies_leaves_no_daemon_running(tmp_path):
+    """lutnas.daemon.Daemon stops its lutnasd at interpreter exit, also when
+    the script raised before calling stop()."""
+    script = tmp_path / "dies.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2] / 'clients' / 'python')!r})\n"
+        "from lutnas.daemon import Daemon\n"
+        f"d = Daemon({str(tmp_path / 'd.db')!r}).start()\n"
+        "print(d._proc.pid, flush=True)\n"
+        "raise RuntimeError('the script failed')\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "the script failed" in r.stderr
+    pid = int(r.stdout.split()[0])
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

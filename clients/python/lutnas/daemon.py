@@ -12,6 +12,7 @@ shutdown (jobs keep their last checkpoint and resume at the next start).
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -45,6 +46,7 @@ class Daemon:
         self.start_timeout = start_timeout
         self.port: Optional[int] = None
         self._proc: Optional[subprocess.Popen[bytes]] = None
+        self._atexit = False
         self._tmp: Optional[tempfile.TemporaryDirectory[str]] = None
 
     @property
@@ -72,6 +74,10 @@ class Daemon:
                  "--db", str(self.db), *self.args],
                 cwd=ROOT if (ROOT / "search" / "spaces").is_dir() else None,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        # A script that dies before stop() must not leave lutnasd running.
+        if not self._atexit:
+            atexit.register(self.stop)
+            self._atexit = True
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
