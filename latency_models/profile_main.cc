@@ -180,19 +180,7 @@ int Table(const Args& a) {
     worst_drift = std::max(worst_drift, drift);
     v1::LatencyTable chunk;
     for (size_t i = 0; i < res.size(); ++i) {
-      auto* e = chunk.add_entries();
-      e->set_key(todo[c + i]->key);
-      if (res[i].failed) {
-        e->set_status(v1::ENTRY_FAILED);
-        e->set_error(res[i].error.empty() ? "failed" : res[i].error);
-      } else {
-        e->set_status(v1::ENTRY_MEASURED);
-        e->set_median_ms(res[i].stats.median_ms);
-        e->set_iqr_ms(res[i].stats.iqr_ms);
-        e->set_p10_ms(res[i].stats.p10_ms);
-        e->set_p90_ms(res[i].stats.p90_ms);
-        e->set_samples(res[i].stats.samples);
-      }
+      *chunk.add_entries() = EntryOf(todo[c + i]->key, res[i]);
     }
     std::string rows = WriteTableCsv(chunk);
     rows = rows.substr(rows.find("key,median_ms"));

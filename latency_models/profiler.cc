@@ -248,4 +248,21 @@ std::vector<WorkloadResult> Profiler::Measure(const std::vector<Graph>& graphs,
   return out;
 }
 
+v1::LatencyEntry EntryOf(const std::string& key, const WorkloadResult& r) {
+  v1::LatencyEntry e;
+  e.set_key(key);
+  if (r.failed) {
+    e.set_status(v1::ENTRY_FAILED);
+    e.set_error(r.error.empty() ? "failed" : r.error);
+  } else {
+    e.set_status(v1::ENTRY_MEASURED);
+    e.set_median_ms(r.stats.median_ms);
+    e.set_iqr_ms(r.stats.iqr_ms);
+    e.set_p10_ms(r.stats.p10_ms);
+    e.set_p90_ms(r.stats.p90_ms);
+    e.set_samples(r.stats.samples);
+  }
+  return e;
+}
+
 }  // namespace lutnas

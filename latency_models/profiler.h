@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "latency_models/correction.h"
 #include "latency_models/graph.h"
+#include "lutnas/v1/table.pb.h"
 
 namespace lutnas {
 
@@ -60,6 +61,10 @@ struct WorkloadResult {
   // one round varies from round to round (the noise a median still carries).
   double round_spread = 0;
 };
+
+// A table entry for `key` from its measurement: measured with its
+// statistics, or failed with the reason.
+v1::LatencyEntry EntryOf(const std::string& key, const WorkloadResult& r);
 
 // Fixes LibTorch's intra-op (and inter-op) thread counts for this process.
 void SetTorchThreads(int threads);

@@ -202,20 +202,8 @@ int TableForArchsMain(int argc, char** argv) {
   v1::LatencyTable added;
   int failed = 0;
   for (size_t i = 0; i < res.size(); ++i) {
-    auto* e = added.add_entries();
-    e->set_key(missing[i].key);
-    if (res[i].failed) {
-      ++failed;
-      e->set_status(v1::ENTRY_FAILED);
-      e->set_error(res[i].error.empty() ? "failed" : res[i].error);
-    } else {
-      e->set_status(v1::ENTRY_MEASURED);
-      e->set_median_ms(res[i].stats.median_ms);
-      e->set_iqr_ms(res[i].stats.iqr_ms);
-      e->set_p10_ms(res[i].stats.p10_ms);
-      e->set_p90_ms(res[i].stats.p90_ms);
-      e->set_samples(res[i].stats.samples);
-    }
+    *added.add_entries() = EntryOf(missing[i].key, res[i]);
+    if (res[i].failed) ++failed;
   }
   auto merged = have_base ? MergeTables(base, added) : [&]() -> absl::StatusOr<v1::LatencyTable> {
     v1::LatencyTable t = added;

@@ -1,4 +1,5 @@
 #include "search/space/arch_ext.h"
+#include "search/space/arch_util.h"
 
 #include <cmath>
 
@@ -18,16 +19,6 @@ absl::Status Bad(const std::string& path, const std::string& field,
       StrCat(path.empty() ? "" : StrCat(path, "."), field, ": ", problem));
 }
 
-const char* ActText(v1::Activation a) {
-  switch (a) {
-    case v1::RELU: return "relu";
-    case v1::RELU6: return "relu6";
-    case v1::HSWISH: return "hswish";
-    case v1::SILU: return "silu";
-    case v1::IDENTITY: return "id";
-    default: return "?";
-  }
-}
 
 absl::Status CheckActivation(v1::Activation a, const std::string& path,
                              const char* field = "act") {
@@ -71,7 +62,7 @@ template <typename M>
 std::string EncodeCsp2(const char* type, const M& m) {
   return StrCat(type, ":o", m.out_channels(), ",n", m.num_blocks(), ",sc",
                 m.shortcut() ? 1 : 0, ",e", absl::StrFormat("%.4g", m.expansion()),
-                ",s", m.stride(), ",", ActText(m.act()));
+                ",s", m.stride(), ",", ActName(m.act()));
 }
 
 double Num(const std::map<std::string, double>& num, const char* f, double d) {
@@ -118,7 +109,7 @@ std::string EncodeSeTokens(const v1::SqueezeExcite& c) {
   if (c.ratio() != 0.25) absl::StrAppend(&s, ",ser", absl::StrFormat("%.4g", c.ratio()));
   if (c.divisor() != 8) absl::StrAppend(&s, ",sed", c.divisor());
   if (c.gate() == v1::SE_SIGMOID) absl::StrAppend(&s, ",sesig");
-  if (c.act() != v1::RELU) absl::StrAppend(&s, ",se", ActText(c.act()));
+  if (c.act() != v1::RELU) absl::StrAppend(&s, ",se", ActName(c.act()));
   return s;
 }
 
@@ -289,7 +280,7 @@ std::string EncodeYoloBlock(const Block& b) {
     case Block::kC2F: return EncodeCsp2("c2f", b.c2f());
     case Block::kSppf:
       return StrCat("sppf:o", b.sppf().out_channels(), ",k", b.sppf().kernel(), ",",
-                    ActText(b.sppf().act()));
+                    ActName(b.sppf().act()));
     default:
       return "none";
   }

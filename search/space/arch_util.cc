@@ -24,16 +24,6 @@ absl::Status Bad(const std::string& path, const std::string& field,
       StrCat(path.empty() ? "" : StrCat(path, "."), field, ": ", problem));
 }
 
-const char* ActName(Activation a) {
-  switch (a) {
-    case v1::RELU: return "relu";
-    case v1::RELU6: return "relu6";
-    case v1::HSWISH: return "hswish";
-    case v1::SILU: return "silu";
-    case v1::IDENTITY: return "id";
-    default: return "?";
-  }
-}
 
 absl::Status CheckAct(Activation a, const std::string& path) {
   if (a < 0 || a > v1::IDENTITY || !v1::Activation_IsValid(a))
@@ -93,6 +83,17 @@ Activation Act(Activation a, Activation dflt) {
 }
 
 }  // namespace
+
+const char* ActName(Activation a) {
+  switch (a) {
+    case v1::RELU: return "relu";
+    case v1::RELU6: return "relu6";
+    case v1::HSWISH: return "hswish";
+    case v1::SILU: return "silu";
+    case v1::IDENTITY: return "id";
+    default: return "?";
+  }
+}
 
 std::string Shape::ToString() const { return StrCat(c, "x", h, "x", w); }
 

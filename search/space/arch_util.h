@@ -57,6 +57,9 @@ absl::Status ValidateArchitecture(const Architecture& arch);
 Block CanonicalBlock(const Block& b);
 Architecture Canonicalize(const Architecture& arch);
 
+// An activation's text in table keys ("relu", "relu6", "hswish", "silu", "id").
+const char* ActName(v1::Activation a);
+
 // Canonical text of one block, e.g. "mbconv:o24,e6,k3,s2,se0,relu6".
 std::string EncodeBlock(const Block& b);
 std::string EncodeHead(const v1::Head& h);

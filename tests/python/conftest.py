@@ -46,6 +46,22 @@ def lutnasd_path():
     return build / "bin" / "lutnasd"
 
 
+def run_cli(target, *argv, timeout=60):
+    """Runs the lutnas CLI in-process against target; returns (exit code,
+    stdout, stderr)."""
+    import io
+
+    from lutnas import cli
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        code = cli.main(["--server", target, "--timeout", str(timeout), *argv])
+    finally:
+        sys.stdout, sys.stderr = old
+    return code, out.getvalue(), err.getvalue()
+
+
 def load_json(relpath):
     with open(ROOT / relpath) as f:
         return json.load(f)

@@ -14,7 +14,7 @@ import pytest
 import lutnas
 from lutnas import cli, render, tablefile
 from lutnas.plot import pareto_front, plot_pareto
-from conftest import (PB, ROOT, block_keys, finish, hardware_with_table, load_json,
+from conftest import (PB, ROOT, block_keys, finish, hardware_with_table, load_json, run_cli,
                       measured_entries, spec_hardware, tiny_arch)
 
 LUTNAS = str(ROOT / "scripts" / "lutnas")
@@ -342,14 +342,7 @@ def test_csv_reader_metadata_and_key_errors(text, match):
 
 def run(target, *argv):
     """Runs the CLI in-process against target; returns (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        code = cli.main(["--server", target, "--timeout", "60", *argv])
-    finally:
-        sys.stdout, sys.stderr = old
-    return code, out.getvalue(), err.getvalue()
+    return run_cli(target, *argv)
 
 
 def ok(target, *argv):

@@ -14,7 +14,7 @@ import subprocess
 import grpc
 import pytest
 
-from conftest import PB, Daemon, block_keys, spec_hardware, tiny_arch
+from conftest import PB, Daemon, block_keys, run_cli, spec_hardware, tiny_arch
 from lutnas import cli
 from lutnas_testkit import build_dir
 import lutnas
@@ -45,19 +45,6 @@ def hw(module_client):
     module_client.upload_table({"hardware": name, "tool": "pytest", "space": "tiny"},
                                table_entries(module_client, name))
     return name
-
-
-def run_cli(target, *argv):
-    import io
-    import sys
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        code = cli.main(["--server", target, "--timeout", "60", *argv])
-    finally:
-        sys.stdout, sys.stderr = old
-    return code, out.getvalue(), err.getvalue()
 
 
 # The correction (1.495 / -2.430) and others that must never be stored.

@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from conftest import PB, ROOT, block_keys, hardware_with_table, lutnasd_path, tiny_arch
+from conftest import run_cli as conftest_run_cli
 from lutnas import cli
 from lutnas.estimates import LOW_CONFIDENCE_MEASURED_FRACTION, missing_keys, warning_lines
 
@@ -20,14 +21,7 @@ PROFILE = lutnasd_path().parent / "lutnas-profile"
 
 
 def run_cli(target, *argv):
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        code = cli.main(["--server", target, "--timeout", "120", *argv])
-    finally:
-        sys.stdout, sys.stderr = old
-    return code, out.getvalue(), err.getvalue()
+    return conftest_run_cli(target, *argv, timeout=120)
 
 
 def profile(*argv):

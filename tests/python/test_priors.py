@@ -13,20 +13,13 @@ import pytest
 
 import lutnas
 from lutnas import cli, rknn_check
-from conftest import PB, ROOT, block_keys, finish, load_json, spec_hardware, tiny_arch
+from conftest import PB, ROOT, block_keys, finish, load_json, run_cli, spec_hardware, tiny_arch
 
 CATALOG = ROOT / "server" / "hardware_catalog.json"
 
 
 def run(target, *argv):
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = out, err
-    try:
-        code = cli.main(["--server", target, "--timeout", "60", *argv])
-    finally:
-        sys.stdout, sys.stderr = old
-    return code, out.getvalue(), err.getvalue()
+    return run_cli(target, *argv)
 
 
 def check_priors(target, *extra):
