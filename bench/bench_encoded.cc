@@ -1,4 +1,4 @@
-// In-process speed of encoded batch prediction (search/jobs/encoded_predict.h)
+// In-process speed of encoded batch prediction (core/encoded_predict.h)
 // beside the proto path (Space::ToArchitecture + LatencyPredictor::PredictMs),
 // on one core, with a table holding every key of the space.
 //   build/bin/bench_encoded [search/spaces/tiny.json] [rows=1000000]
@@ -11,7 +11,7 @@
 
 #include "latency_models/cost.h"
 #include "latency_models/graph.h"
-#include "search/jobs/encoded_predict.h"
+#include "core/encoded_predict.h"
 
 using namespace lutnas;
 

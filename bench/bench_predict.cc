@@ -7,9 +7,10 @@
 #include <cstdio>
 #include <vector>
 
+#include "base/file.h"
 #include "latency_models/lut.h"
 #include "latency_models/table_io.h"
-#include "search/space/space.h"
+#include "space/space.h"
 
 using namespace lutnas;
 
@@ -19,7 +20,7 @@ int main(int argc, char** argv) {
   if (!space.ok()) { std::fprintf(stderr, "%s\n", std::string(space.status().message()).c_str()); return 1; }
   v1::LatencyTable table;
   if (argc > 1) {
-    auto data = ReadFileToString(argv[1], 64 << 20);
+    auto data = lutnas::base::ReadFileToString(argv[1], 64 << 20);
     std::vector<std::string> u;
     auto t = data.ok() ? ParseTable(*data, "csv", "", &u) : absl::StatusOr<v1::LatencyTable>(data.status());
     if (!t.ok()) { std::fprintf(stderr, "%s\n", std::string(t.status().message()).c_str()); return 1; }

@@ -11,7 +11,7 @@
 
 #include "latency_models/profiler.h"
 #include "latency_models/proxies.h"
-#include "search/space/space.h"
+#include "space/space.h"
 
 using namespace lutnas;
 

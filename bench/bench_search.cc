@@ -15,13 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "base/file.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "latency_models/lut.h"
 #include "latency_models/profiler.h"
 #include "latency_models/table_io.h"
 #include "search/engine.h"
-#include "search/jobs/evaluator.h"
+#include "core/evaluator.h"
 
 using namespace lutnas;
 
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
   v1::LatencyTable table;
   const std::string table_path = Arg(argc, argv, "--table", "");
   if (!table_path.empty()) {
-    auto data = ReadFileToString(table_path, 64 << 20);
+    auto data = lutnas::base::ReadFileToString(table_path, 64 << 20);
     std::vector<std::string> u;
     auto t = data.ok() ? ParseTable(*data, "csv", "", &u) : absl::StatusOr<v1::LatencyTable>(data.status());
     if (!t.ok()) { std::fprintf(stderr, "%s\n", std::string(t.status().message()).c_str()); return 1; }

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "db/sqlite.h"
-#include "search/space/status_macros.h"
+#include "base/status_macros.h"
 
 namespace lutnas::db::internal {
 namespace {

@@ -19,7 +19,7 @@
 #include "db/sqlite.h"
 #include "db/store_impl.h"
 #include "latency_models/correction.h"
-#include "search/space/status_macros.h"
+#include "base/status_macros.h"
 
 namespace lutnas::db {
 

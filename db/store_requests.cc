@@ -8,7 +8,7 @@
 #include "db/sqlite.h"
 #include "db/store.h"
 #include "db/store_impl.h"
-#include "search/space/status_macros.h"
+#include "base/status_macros.h"
 
 namespace lutnas::db {
 

@@ -1,6 +1,6 @@
 #include "latency_models/cost.h"
 
-#include "search/space/space.h"
+#include "space/space.h"
 
 namespace lutnas {
 namespace {

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "latency_models/graph.h"
-#include "search/space/space.h"
+#include "space/space.h"
 
 namespace lutnas {
 namespace {

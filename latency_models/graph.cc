@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "search/space/arch_ext.h"
+#include "space/arch_ext.h"
 
 namespace lutnas {
 namespace {

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "lutnas/v1/arch.pb.h"
-#include "search/space/arch_util.h"
-#include "search/space/space.h"
+#include "space/arch_util.h"
+#include "space/space.h"
 
 namespace lutnas {
 

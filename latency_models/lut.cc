@@ -8,7 +8,7 @@
 #include "latency_models/correction.h"
 #include "absl/strings/str_format.h"
 #include "latency_models/graph.h"
-#include "search/space/arch_ext.h"
+#include "space/arch_ext.h"
 
 namespace lutnas {
 namespace {

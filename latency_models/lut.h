@@ -22,7 +22,7 @@
 #include "latency_models/estimator.h"
 #include "latency_models/spec_prior.h"
 #include "lutnas/v1/table.pb.h"
-#include "search/space/space.h"
+#include "space/space.h"
 
 namespace lutnas {
 

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "search/space/space.h"
+#include "space/space.h"
 
 namespace lutnas {
 namespace {

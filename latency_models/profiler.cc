@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "latency_models/builder.h"
-#include "search/space/rng.h"
+#include "base/rng.h"
 
 namespace lutnas {
 namespace {

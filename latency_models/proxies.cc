@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "latency_models/builder.h"
-#include "search/space/arch_util.h"
-#include "search/space/status_macros.h"
+#include "space/arch_util.h"
+#include "base/status_macros.h"
 
 namespace lutnas {
 namespace {

@@ -15,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "latency_models/graph.h"
 #include "lutnas/v1/table.pb.h"
-#include "search/space/space.h"
+#include "space/space.h"
 
 namespace lutnas {
 

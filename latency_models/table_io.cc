@@ -12,8 +12,8 @@
 #include "latency_models/correction.h"
 #include "google/protobuf/util/json_util.h"
 #include "latency_models/ofa_import.h"
-#include "search/space/space.h"
-#include "search/space/status_macros.h"
+#include "space/space.h"
+#include "base/status_macros.h"
 
 namespace lutnas {
 namespace {

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "search/space/arch_util.h"
+#include "space/arch_util.h"
 
 namespace lutnas {
 

@@ -8,7 +8,7 @@
 #include "absl/status/statusor.h"
 #include "lutnas/v1/arch.pb.h"
 #include "lutnas/v1/table.pb.h"
-#include "search/space/space.h"
+#include "space/space.h"
 
 namespace lutnas {
 

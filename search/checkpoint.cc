@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "search/space/arch_util.h"
-#include "search/space/status_macros.h"
+#include "space/arch_util.h"
+#include "base/status_macros.h"
 
 namespace lutnas::search {
 namespace {

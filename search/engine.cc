@@ -17,8 +17,8 @@
 #include "absl/strings/str_join.h"
 #include "search/checkpoint.h"
 #include "search/nsga2.h"
-#include "search/space/space_seed.h"
-#include "search/space/status_macros.h"
+#include "space/space_seed.h"
+#include "base/status_macros.h"
 #include "search/variation.h"
 
 namespace lutnas::search {

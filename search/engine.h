@@ -16,7 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "lutnas/v1/service.pb.h"
-#include "search/space/space.h"
+#include "space/space.h"
 
 namespace lutnas::search {
 

@@ -7,8 +7,8 @@
 #ifndef LUTNAS_SEARCH_VARIATION_H_
 #define LUTNAS_SEARCH_VARIATION_H_
 
-#include "search/space/rng.h"
-#include "search/space/space.h"
+#include "base/rng.h"
+#include "space/space.h"
 
 namespace lutnas::search {
 

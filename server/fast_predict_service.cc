@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "search/jobs/encoded_predict.h"
+#include "core/encoded_predict.h"
 #include "server/grpc_status.h"
 
 namespace lutnas::server {

@@ -1,4 +1,4 @@
-// FastPredictService: encoded batch prediction (search/jobs/encoded_predict.h)
+// FastPredictService: encoded batch prediction (core/encoded_predict.h)
 // over one bidirectional stream. Glue only, like services.h.
 #ifndef LUTNAS_SERVER_FAST_PREDICT_SERVICE_H_
 #define LUTNAS_SERVER_FAST_PREDICT_SERVICE_H_

@@ -21,6 +21,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "base/file.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -29,10 +30,10 @@
 #include "absl/strings/str_cat.h"
 #include "db/store.h"
 #include "latency_models/profiler.h"
-#include "search/jobs/catalog.h"
-#include "search/jobs/job_manager.h"
+#include "core/predictor_catalog.h"
+#include "core/job_manager.h"
 #include "server/auth.h"
-#include "server/catalogue.h"
+#include "core/hardware_catalogue.h"
 #include "server/fast_predict_service.h"
 #include "server/services.h"
 
@@ -218,8 +219,8 @@ int main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
   if (tls) {
-    auto cert = lutnas::ReadFileToString(absl::GetFlag(FLAGS_tls_cert));
-    auto key = lutnas::ReadFileToString(absl::GetFlag(FLAGS_tls_key));
+    auto cert = lutnas::base::ReadFileToString(absl::GetFlag(FLAGS_tls_cert));
+    auto key = lutnas::base::ReadFileToString(absl::GetFlag(FLAGS_tls_key));
     if (!cert.ok() || !key.ok()) return Die("--tls_cert/--tls_key: cannot read the files");
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({*key, *cert});

@@ -11,8 +11,8 @@
 #include "latency_models/cost.h"
 #include "latency_models/export_pytorch.h"
 #include "latency_models/table_io.h"
-#include "search/space/arch_util.h"
-#include "server/catalogue.h"
+#include "space/arch_util.h"
+#include "core/hardware_catalogue.h"
 #include "server/grpc_status.h"
 
 namespace lutnas::server {

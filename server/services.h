@@ -9,10 +9,10 @@
 
 #include "db/store.h"
 #include "lutnas/v1/service.grpc.pb.h"
-#include "search/jobs/catalog.h"
-#include "search/jobs/job_manager.h"
-#include "server/import_file.h"
-#include "server/limits.h"
+#include "core/predictor_catalog.h"
+#include "core/job_manager.h"
+#include "core/import_file.h"
+#include "core/limits.h"
 
 namespace lutnas::server {
 

@@ -3,7 +3,7 @@
 #include "gtest/gtest.h"
 #include "latency_models/builder.h"
 #include "latency_models/cost.h"
-#include "search/space/space.h"
+#include "space/space.h"
 
 namespace lutnas {
 namespace {

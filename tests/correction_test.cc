@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "search/space/rng.h"
+#include "base/rng.h"
 
 namespace lutnas {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 #include "latency_models/cost.h"
-#include "search/space/arch_util.h"
+#include "space/arch_util.h"
 
 namespace lutnas {
 namespace {

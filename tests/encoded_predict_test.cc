@@ -1,4 +1,4 @@
-// Encoded batch prediction (search/jobs/encoded_predict.h): bit-identical to
+// Encoded batch prediction (core/encoded_predict.h): bit-identical to
 // the proto path on every shipped space, with tables partly missing (estimates)
 // and with a correction, and invalid rows rejected with the slot named.
 #include <dirent.h>
@@ -12,8 +12,8 @@
 #include "latency_models/cost.h"
 #include "latency_models/graph.h"
 #include "latency_models/lut.h"
-#include "search/jobs/encoded_predict.h"
-#include "search/space/space.h"
+#include "core/encoded_predict.h"
+#include "space/space.h"
 
 namespace lutnas::jobs {
 namespace {

@@ -20,7 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "search/nsga2.h"
-#include "search/space/space.h"
+#include "space/space.h"
 #include "search/variation.h"
 
 namespace lutnas::search {

@@ -9,7 +9,7 @@
 #include "latency_models/estimator.h"
 #include "latency_models/lut.h"
 #include "latency_models/table_merge.h"
-#include "search/space/space.h"
+#include "space/space.h"
 
 namespace lutnas {
 namespace {

@@ -6,7 +6,7 @@
 #include "gtest/gtest.h"
 #include "latency_models/lut.h"
 #include "latency_models/table_io.h"
-#include "search/space/space.h"
+#include "space/space.h"
 
 namespace lutnas {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
-#include "search/space/space.h"
+#include "space/space.h"
 
 namespace lutnas {
 namespace {

@@ -9,8 +9,8 @@
 #include "latency_models/checked_math.h"
 #include "latency_models/cost.h"
 #include "latency_models/table_io.h"
-#include "search/space/arch_util.h"
-#include "search/space/space.h"
+#include "space/arch_util.h"
+#include "space/space.h"
 
 namespace lutnas {
 namespace {

@@ -9,8 +9,8 @@
 
 #include "gtest/gtest.h"
 #include "lutnas/v1/service.grpc.pb.h"
-#include "search/space/space.h"
-#include "server/catalogue.h"
+#include "space/space.h"
+#include "core/hardware_catalogue.h"
 #include "server/services.h"
 
 namespace lutnas::server {

@@ -1,6 +1,6 @@
 #include "gtest/gtest.h"
-#include "search/space/arch_util.h"
-#include "search/space/space.h"
+#include "space/arch_util.h"
+#include "space/space.h"
 
 namespace lutnas {
 namespace {

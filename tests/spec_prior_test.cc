@@ -7,7 +7,7 @@
 #include "gtest/gtest.h"
 #include "latency_models/lut.h"
 #include "latency_models/table_io.h"
-#include "search/space/arch_util.h"
+#include "space/arch_util.h"
 
 namespace lutnas {
 namespace {

@@ -7,10 +7,10 @@
 #include "gtest/gtest.h"
 #include "latency_models/cost.h"
 #include "latency_models/lut.h"
-#include "search/space/arch_ext.h"
-#include "search/space/arch_util.h"
-#include "search/space/space.h"
-#include "search/space/space_seed.h"
+#include "space/arch_ext.h"
+#include "space/arch_util.h"
+#include "space/space.h"
+#include "space/space_seed.h"
 
 namespace lutnas {
 namespace {

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "latency_models/cost.h"
-#include "search/space/arch_util.h"
+#include "space/arch_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > 1 << 16) return 0;

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "search/space/space.h"
+#include "space/space.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > 1 << 16) return 0;

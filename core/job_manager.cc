@@ -1,0 +1,591 @@
+#include "core/job_manager.h"
+
+#include <chrono>
+#include <cmath>
+#include <dirent.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "latency_models/cost.h"
+#include "core/evaluator.h"
+#include "core/submit_checks.h"
+#include "base/status_macros.h"
+
+namespace lutnas::jobs {
+namespace {
+
+using absl::StrCat;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+absl::Status Invalid(const std::string& field, const std::string& msg) {
+  return absl::InvalidArgumentError(StrCat(field, ": ", msg));
+}
+
+bool SafeName(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  return true;
+}
+
+// Validation only: Engine::Create needs an evaluator but never calls it.
+class NoEvaluator : public search::Evaluator {
+ public:
+  absl::Status Evaluate(const std::vector<Genotype>&, std::vector<search::Evaluation>*) override {
+    return absl::InternalError("not for evaluation");
+  }
+};
+
+search::EngineOptions EngineOptionsOf(const v1::SearchSpec& s, int64_t max_evals) {
+  search::EngineOptions o;
+  o.algorithm = s.algorithm() == v1::ALGORITHM_UNSPECIFIED ? v1::EVOLUTION : s.algorithm();
+  o.population = s.population();
+  o.sample_size = s.sample_size();
+  o.generations = s.generations();
+  o.seed = s.seed();
+  for (const auto& b : s.budgets()) o.latency_budgets_ms.push_back(b.max_ms());
+  o.max_params = s.max_params();
+  o.max_macs = s.max_macs();
+  o.soft = s.soft_constraint();
+  o.soft_weight = s.soft_weight();
+  o.external = s.objective() == v1::EXTERNAL;
+  o.max_evaluations = max_evals;
+  o.seed_architectures.assign(s.seed_architectures().begin(), s.seed_architectures().end());
+  return o;
+}
+
+bool Terminal(v1::JobState s) {
+  return s == v1::JOB_SUCCEEDED || s == v1::JOB_FAILED || s == v1::JOB_CANCELLED;
+}
+
+}  // namespace
+
+// State of one job while a worker runs it.
+struct JobManager::Running {
+  std::atomic<bool> cancel{false};
+  // Orders the worker's writes of the job row against Cancel's: whoever
+  // holds it sees `cancel` and `final_written` current.
+  std::mutex db_mu;
+  bool final_written = false;  // the worker stored the job's end state
+  bool done = false;           // the worker is finished with it (guarded by JobManager::mu_)
+  std::mutex mu;  // guards engine and pending
+  std::condition_variable told;
+  search::Engine* engine = nullptr;
+  std::shared_ptr<const Space> space;
+  v1::SearchSpec spec;
+  std::map<std::string, std::string> pending;  // arch hash -> genotype key
+};
+
+JobManager::JobManager(db::Store* store, Catalog* catalog, const Options& opts)
+    : store_(store), catalog_(catalog), opts_(opts) {}
+
+JobManager::~JobManager() { Shutdown(); }
+
+absl::Status JobManager::Start() {
+  std::vector<int64_t> ids;
+  for (auto state : {v1::JOB_RUNNING, v1::JOB_QUEUED}) {
+    ASSIGN_OR_RETURN(auto some, store_->JobsInState(state));
+    ids.insert(ids.end(), some.begin(), some.end());
+  }
+  std::sort(ids.begin(), ids.end());
+  std::lock_guard<std::mutex> l(mu_);
+  for (int64_t id : ids) queue_.push_back(id);
+  stopping_ = false;
+  stop_flag_ = false;
+  for (int i = 0; i < std::max(1, opts_.workers); ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  return absl::OkStatus();
+}
+
+void JobManager::BeginShutdown() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+    stop_flag_ = true;
+    for (auto& [id, r] : running_) r->told.notify_all();
+  }
+  queue_cv_.notify_all();
+  change_cv_.notify_all();
+  finished_cv_.notify_all();
+  Notify();  // Watch streams end
+}
+
+void JobManager::Shutdown() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_ && workers_.empty()) return;
+  }
+  BeginShutdown();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();
+  workers_.clear();
+}
+
+void JobManager::Notify() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++change_seq_;
+  }
+  change_cv_.notify_all();
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  for (auto& [token, f] : listeners_) f();
+}
+
+int64_t JobManager::Subscribe(std::function<void()> listener) {
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  listeners_[next_listener_] = std::move(listener);
+  return next_listener_++;
+}
+
+void JobManager::Unsubscribe(int64_t token) {
+  std::lock_guard<std::mutex> l(listeners_mu_);
+  listeners_.erase(token);
+}
+
+absl::StatusOr<std::shared_ptr<const Space>> JobManager::ResolveSpace(const v1::SearchSpec& spec) const {
+  if (spec.has_space_inline()) {
+    if (!spec.space().empty()) return Invalid("space", "give either space or space_inline, not both");
+    auto s = Space::Create(spec.space_inline());
+    if (!s.ok()) return Invalid("space_inline", std::string(s.status().message()));
+    return s;
+  }
+  if (spec.space().empty()) return Invalid("space", "a space name (e.g. 'edge') or space_inline is required");
+  std::vector<std::string> names;
+  if (DIR* d = opendir(opts_.spaces_dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() > 5 && n.substr(n.size() - 5) == ".json") names.push_back(n.substr(0, n.size() - 5));
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  if (!SafeName(spec.space()) || std::find(names.begin(), names.end(), spec.space()) == names.end())
+    return absl::NotFoundError(StrCat("space: unknown space '", spec.space().substr(0, 64),
+                                      "' (available: ", absl::StrJoin(names, ", "), ")"));
+  return Space::Load(StrCat(opts_.spaces_dir, "/", spec.space(), ".json"));
+}
+
+absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in, const std::string& request_id) {
+  RETURN_IF_ERROR(CheckRequestId(request_id));
+  std::unique_lock<std::mutex> request_lock(SubmitRequestMutex(), std::defer_lock);
+  if (!request_id.empty()) request_lock.lock();
+  ASSIGN_OR_RETURN(auto prior, PriorSubmit(store_, request_id, in));
+  if (prior) return *prior;
+  v1::SearchSpec spec = in;
+  if (spec.name().size() > 200) return Invalid("name", "longer than 200 characters");
+  if (!v1::Algorithm_IsValid(spec.algorithm())) return Invalid("algorithm", StrCat("unknown value ", spec.algorithm()));
+  if (!v1::Objective_IsValid(spec.objective())) return Invalid("objective", StrCat("unknown value ", spec.objective()));
+  if (spec.algorithm() == v1::ALGORITHM_UNSPECIFIED) spec.set_algorithm(v1::EVOLUTION);
+  if (spec.objective() == v1::OBJECTIVE_UNSPECIFIED) spec.set_objective(v1::ZEN);
+  ASSIGN_OR_RETURN(auto space, ResolveSpace(spec));
+  if (spec.population() == 0) spec.set_population(100);
+  if (spec.sample_size() == 0) spec.set_sample_size(std::min(25, std::max(1, spec.population())));
+  if (spec.generations() == 0) spec.set_generations(20);  // proto3: 0 means unset
+  if (spec.population() < 2 || spec.population() > opts_.max_population)
+    return Invalid("population", StrCat("must be in 2..", opts_.max_population, ", got ", spec.population()));
+  if (spec.generations() < 0 || spec.generations() > opts_.max_generations)
+    return Invalid("generations", StrCat("must be in 0..", opts_.max_generations, ", got ", spec.generations()));
+  if (spec.sample_size() < 1 || spec.sample_size() > spec.population())
+    return Invalid("sample_size", StrCat("must be in 1..population (", spec.population(), "), got ", spec.sample_size()));
+  if (spec.max_params() < 0) return Invalid("max_params", StrCat("must be >= 0, got ", spec.max_params()));
+  if (spec.max_macs() < 0) return Invalid("max_macs", StrCat("must be >= 0, got ", spec.max_macs()));
+  if (!std::isfinite(spec.soft_weight())) return Invalid("soft_weight", "must be finite");
+  if (spec.soft_weight() == 0) spec.set_soft_weight(-0.07);
+  // MnasNet's w: reward = score * (latency / budget)^w. A positive w would
+  // reward slower networks; below -10 one millisecond outweighs any score.
+  if (spec.soft_weight() < -10 || spec.soft_weight() >= 0)
+    return Invalid("soft_weight", StrCat("must be in [-10, 0) (0 = default -0.07; a positive weight would "
+                                         "reward slower networks), got ", spec.soft_weight()));
+  if (spec.proxy_resolution() == 0) spec.set_proxy_resolution(64);
+  if (spec.proxy_batch() == 0) spec.set_proxy_batch(8);
+  if (spec.proxy_resolution() < 16 || spec.proxy_resolution() > 512)
+    return Invalid("proxy_resolution", StrCat("must be in 16..512, got ", spec.proxy_resolution()));
+  if (spec.proxy_batch() < 2 || spec.proxy_batch() > 64)
+    return Invalid("proxy_batch", StrCat("must be in 2..64, got ", spec.proxy_batch()));
+  if (!std::isfinite(spec.max_runtime_s()) || spec.max_runtime_s() < 0 ||
+      spec.max_runtime_s() > opts_.max_runtime_s)
+    return Invalid("max_runtime_s", StrCat("must be in 0..", opts_.max_runtime_s, ", got ", spec.max_runtime_s()));
+  if (spec.max_runtime_s() == 0) spec.set_max_runtime_s(opts_.max_runtime_s);
+  if (spec.budgets_size() > 8) return Invalid("budgets", "at most 8 latency budgets");
+  for (int i = 0; i < spec.budgets_size(); ++i) {
+    auto* b = spec.mutable_budgets(i);
+    const std::string f = StrCat("budgets[", i, "]");
+    if (b->table_version() < 0)
+      return Invalid(f + ".table_version", StrCat("must be >= 0, got ", b->table_version()));
+    if (!std::isfinite(b->max_ms()) || b->max_ms() <= 0)
+      return Invalid(f + ".max_ms", StrCat("must be a finite number > 0, got ", b->max_ms()));
+    auto hw = store_->GetHardware(b->hardware());
+    if (!hw.ok())
+      return absl::NotFoundError(StrCat(f, ".hardware: unknown hardware '", b->hardware().substr(0, 64), "'"));
+    auto info = store_->GetTableInfo(b->hardware(), b->table_version());
+    if (!info.ok()) {
+      if (b->table_version() != 0)
+        return absl::NotFoundError(StrCat(f, ".table_version: hardware '", b->hardware(), "' has no version ",
+                                          b->table_version()));
+      if (spec.allow_spec_budgets() && hw->peak_gops() > 0 && hw->bandwidth_gbs() > 0)
+        continue;  // against the spec prior, version 0 (issue 16; service.proto)
+      return absl::FailedPreconditionError(StrCat(
+          f, ".hardware: '", b->hardware(), "' has no latency table to budget against; measure one with "
+          "lutnas-profile table --server or import one"));
+    }
+    b->set_table_version(info->version());
+  }
+  if (spec.report_hardware_size() > 16) return Invalid("report_hardware", "at most 16 hardware names");
+  for (int i = 0; i < spec.report_hardware_size(); ++i) {
+    const std::string f = StrCat("report_hardware[", i, "]");
+    if (!store_->GetHardware(spec.report_hardware(i)).ok())
+      return absl::NotFoundError(StrCat(f, ": unknown hardware '", spec.report_hardware(i).substr(0, 64), "'"));
+    auto p = catalog_->Get(spec.report_hardware(i), 0);
+    if (!p.ok()) return absl::Status(p.status().code(), StrCat(f, ": ", p.status().message()));
+  }
+  if (spec.budgets_size() == 0 && spec.max_macs() == 0 && spec.max_params() == 0 && spec.soft_constraint())
+    return Invalid("soft_constraint", "needs at least one latency budget");
+  NoEvaluator none;
+  auto engine = search::Engine::Create(space, EngineOptionsOf(spec, opts_.max_evaluations), &none);
+  if (!engine.ok()) return engine.status();
+  RETURN_IF_ERROR(CheckConstrained(spec));
+  RETURN_IF_ERROR(CheckFeasible(spec, space, catalog_));
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) return absl::UnavailableError("lutnasd is shutting down; submit again after it restarts");
+    if (static_cast<int64_t>(queue_.size()) + submitting_ >= opts_.max_queued_jobs)
+      return absl::ResourceExhaustedError(StrCat(
+          "max_queued_jobs: ", queue_.size() + submitting_, " jobs already wait for a worker (limit ",
+          opts_.max_queued_jobs, ", lutnasd --max_queued_jobs); wait for some to finish or cancel them"));
+    ++submitting_;
+  }
+  auto created = request_id.empty() ? store_->CreateJob(spec)
+                                    : store_->CreateJobForRequest(spec, request_id, in);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    --submitting_;
+    if (created.ok()) queue_.push_back(*created);
+  }
+  if (!created.ok()) return created.status();
+  queue_cv_.notify_one();
+  return store_->GetJob(*created);
+}
+
+absl::StatusOr<v1::Job> JobManager::Cancel(int64_t id) {
+  ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
+  auto ended = [&](const v1::Job& j) {
+    return absl::FailedPreconditionError(StrCat("job ", id, " already ended (", v1::JobState_Name(j.state()), ")"));
+  };
+  if (Terminal(job.state())) return ended(job);
+  std::shared_ptr<Running> run;
+  {
+    // A worker takes a job off the queue and into running_ under mu_, so
+    // here it is in exactly one of them (or neither: it ended).
+    std::unique_lock<std::mutex> l(mu_);
+    auto it = running_.find(id);
+    if (it != running_.end()) {
+      run = it->second;
+    } else {
+      queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
+      ASSIGN_OR_RETURN(job, store_->GetJob(id));
+      if (Terminal(job.state())) return ended(job);
+      RETURN_IF_ERROR(store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled before it started", job.progress()));
+      l.unlock();
+      Notify();
+      return store_->GetJob(id);
+    }
+  }
+  {
+    // Stored before it is answered: after a crash the job does not resume.
+    std::lock_guard<std::mutex> l(run->db_mu);
+    ASSIGN_OR_RETURN(job, store_->GetJob(id));
+    if (run->final_written || Terminal(job.state())) return ended(job);
+    run->cancel = true;
+    RETURN_IF_ERROR(store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled", job.progress()));
+  }
+  run->told.notify_all();
+  Notify();
+  // The worker checks before every candidate evaluation; wait until it has
+  // stopped, so that no answer of JOB_CANCELLED leaves it running.
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    finished_cv_.wait_for(l, std::chrono::seconds(opts_.cancel_wait_s),
+                          [&] { return run->done || stopping_; });
+  }
+  return store_->GetJob(id);
+}
+
+absl::StatusOr<v1::Job> JobManager::WaitForChange(int64_t id, int64_t since, int timeout_ms) {
+  ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
+  if (job.updated_unix_ms() != since || Terminal(job.state())) return job;
+  std::unique_lock<std::mutex> l(mu_);
+  if (stopping_) return job;
+  const uint64_t seq = change_seq_;
+  change_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms),
+                      [&] { return change_seq_ != seq || stopping_; });
+  l.unlock();
+  return store_->GetJob(id);
+}
+
+v1::Candidate JobManager::MakeCandidate(const v1::SearchSpec& spec, const Space& space,
+                                        const search::Individual& ind, int64_t job_id) {
+  v1::Candidate c;
+  c.set_job_id(job_id);
+  const v1::Architecture arch = space.ToArchitecture(ind.genotype);
+  c.set_arch_hash(ArchHash(arch));
+  *c.mutable_arch() = arch;
+  c.set_genotype(ind.key);
+  c.set_score(ind.eval.score);
+  c.set_params(ind.eval.params);
+  c.set_macs(ind.eval.macs);
+  c.set_mac_bytes(AnalyzeNetwork(arch).total.mac_bytes);  // not in Evaluation: computed here
+  c.set_feasible(ind.feasible);
+  c.set_generation(ind.generation);
+  std::vector<std::pair<std::string, int64_t>> hws;
+  for (const auto& b : spec.budgets()) hws.push_back({b.hardware(), b.table_version()});
+  for (const auto& h : spec.report_hardware()) hws.push_back({h, 0});
+  for (const auto& [hw, ver] : hws) {
+    auto p = catalog_->Get(hw, ver);
+    if (!p.ok()) continue;
+    *c.add_latency() = (*p)->Predict(arch, false);
+  }
+  return c;
+}
+
+void JobManager::WorkerLoop() {
+  for (;;) {
+    int64_t id;
+    auto run = std::make_shared<Running>();
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      id = queue_.front();
+      queue_.pop_front();
+      running_[id] = run;  // with the pop, under one lock: Cancel sees it in one place
+    }
+    RunJob(id, run);
+  }
+}
+
+bool JobManager::WriteUnlessCancelled(int64_t id, Running* run, v1::JobState state, const v1::Progress& p) {
+  std::lock_guard<std::mutex> l(run->db_mu);
+  if (run->cancel) return false;
+  (void)store_->UpdateJob(id, state, "", p);
+  return true;
+}
+
+void JobManager::RunJob(int64_t id, const std::shared_ptr<Running>& run) {
+  v1::Progress last;
+  auto job = store_->GetJob(id);
+  absl::Status st = absl::OkStatus();
+  const bool skip = job.ok() && Terminal(job->state());  // cancelled while queued
+  if (!skip) st = job.ok() ? RunJobInner(id, run.get(), &last) : job.status();
+  const bool stopping = stop_flag_;
+  {
+    std::lock_guard<std::mutex> l(run->db_mu);
+    if (skip) {
+    } else if (run->cancel) {
+      (void)store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled", last);
+    } else if (stopping && st.code() == absl::StatusCode::kAborted) {
+      // Stays RUNNING: resumes at next start from its last checkpoint.
+    } else if (!st.ok()) {
+      (void)store_->UpdateJob(id, v1::JOB_FAILED, std::string(st.message()), last);
+    } else {
+      (void)store_->UpdateJob(id, v1::JOB_SUCCEEDED, "", last);
+    }
+    run->final_written = true;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    running_.erase(id);
+    run->done = true;
+  }
+  finished_cv_.notify_all();
+  Notify();
+}
+
+absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* last) {
+  ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
+  run->spec = job.spec();
+  *last = job.progress();
+  ASSIGN_OR_RETURN(run->space, ResolveSpace(run->spec));
+  std::vector<std::shared_ptr<const LatencyPredictor>> preds;
+  for (const auto& b : run->spec.budgets()) {
+    ASSIGN_OR_RETURN(auto p, catalog_->Get(b.hardware(), b.table_version()));
+    preds.push_back(p);
+  }
+  const absl::Status kShutdown = absl::AbortedError("lutnasd is shutting down; the job resumes at next start");
+  LutEvaluator::Options eo;
+  eo.objective = run->spec.objective();
+  eo.proxy.resolution = run->spec.proxy_resolution();
+  eo.proxy.batch = run->spec.proxy_batch();
+  eo.proxy.seed = run->spec.seed();
+  eo.threads = opts_.eval_threads;
+  // Cancel and shutdown take effect before the next candidate evaluation.
+  eo.check = [this, run, &kShutdown]() -> absl::Status {
+    if (run->cancel) return absl::CancelledError("cancelled");
+    if (stop_flag_) return kShutdown;
+    return absl::OkStatus();
+  };
+  // Progress within a generation: one event per evaluated batch, with ETAs.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto seconds_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
+  v1::Progress step_base;        // the last committed progress
+  int64_t step_done = 0;         // evaluations finished in the generation in progress (earlier calls)
+  int64_t run_evaluated = 0;     // evaluations in this run (for the rate)
+  auto last_event = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  double base_elapsed = 0;
+  eo.on_batch = [&](size_t done, size_t total) {
+    const int64_t in_gen = step_done + static_cast<int64_t>(done);
+    if (done == total) {
+      step_done += static_cast<int64_t>(total);
+      run_evaluated += static_cast<int64_t>(total);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_event < std::chrono::milliseconds(200)) return;  // cheap objectives: at most 5 events/s
+    last_event = now;
+    const double elapsed = seconds_since(t0);
+    const int64_t evals_here = run_evaluated + (done == total ? 0 : static_cast<int64_t>(done));
+    const double per_eval = evals_here > 0 ? elapsed / static_cast<double>(evals_here) : 0;
+    const int64_t pop = run->spec.population();
+    const int64_t job_total = pop * (static_cast<int64_t>(run->spec.generations()) + 1);
+    v1::Progress p = step_base;
+    p.set_elapsed_s(base_elapsed + elapsed);
+    p.set_generation_evaluated(in_gen);
+    p.set_generation_size(pop);
+    p.set_generation_eta_s(per_eval * static_cast<double>(std::max<int64_t>(0, pop - in_gen)));
+    p.set_eta_s(per_eval * static_cast<double>(std::max<int64_t>(0, job_total - step_base.evaluated() - in_gen)));
+    if (WriteUnlessCancelled(id, run, v1::JOB_RUNNING, p)) Notify();
+  };
+  LutEvaluator evaluator(run->space, preds, eo, &proxies_);
+  ASSIGN_OR_RETURN(auto engine,
+                   search::Engine::Create(run->space, EngineOptionsOf(run->spec, opts_.max_evaluations),
+                                          &evaluator));
+  auto cp = store_->LoadCheckpoint(id);
+  if (cp.ok()) {
+    RETURN_IF_ERROR(engine->Restore(*cp));
+  } else if (cp.status().code() != absl::StatusCode::kNotFound) {
+    return cp.status();
+  }
+  {
+    std::lock_guard<std::mutex> l(run->mu);
+    run->engine = engine.get();
+  }
+  step_base = engine->progress();
+  base_elapsed = step_base.elapsed_s();
+  if (!WriteUnlessCancelled(id, run, v1::JOB_RUNNING, step_base)) return absl::CancelledError("cancelled");
+  Notify();
+  absl::Status result = absl::OkStatus();
+  while (!engine->Done()) {
+    if (stop_flag_) {
+      result = kShutdown;
+      break;
+    }
+    if (run->cancel) break;
+    const double elapsed = base_elapsed + seconds_since(t0);
+    if (elapsed > run->spec.max_runtime_s()) {
+      result = absl::DeadlineExceededError(StrCat("stopped: the job ran past its max_runtime_s of ",
+                                                  run->spec.max_runtime_s(), " s"));
+      break;
+    }
+    std::unique_lock<std::mutex> l(run->mu);
+    step_done = 0;
+    auto report = engine->Step();
+    if (!report.ok()) {
+      if (run->spec.objective() == v1::EXTERNAL &&
+          report.status().code() == absl::StatusCode::kFailedPrecondition &&
+          report.status().message().find("waiting") != std::string::npos) {
+        run->told.wait_for(l, std::chrono::milliseconds(200));
+        continue;
+      }
+      result = report.status();
+      break;
+    }
+    const std::string checkpoint = engine->Checkpoint();
+    const v1::Progress progress = engine->progress();
+    l.unlock();
+    std::vector<v1::Candidate> cands;
+    for (const auto& ind : report->evaluated) cands.push_back(MakeCandidate(run->spec, *run->space, ind, id));
+    std::vector<std::string> pareto;
+    for (const auto& ind : report->pareto) pareto.push_back(ArchHash(run->space->ToArchitecture(ind.genotype)));
+    {
+      std::lock_guard<std::mutex> dl(run->db_mu);
+      if (run->cancel) break;  // cancelled and stored as such: nothing more is written
+      RETURN_IF_ERROR(store_->CommitGeneration(id, checkpoint, cands, pareto, progress));
+    }
+    *last = progress;
+    step_base = progress;
+    Notify();
+  }
+  {
+    std::lock_guard<std::mutex> l(run->mu);
+    run->engine = nullptr;
+  }
+  *last = engine->progress();
+  return result;
+}
+
+absl::StatusOr<std::vector<v1::Candidate>> JobManager::Ask(int64_t job_id, int count) {
+  if (count < 1 || count > 1000) return Invalid("count", StrCat("must be in 1..1000, got ", count));
+  ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(job_id));
+  if (job.spec().objective() != v1::EXTERNAL)
+    return absl::FailedPreconditionError(StrCat("job ", job_id, " does not use the EXTERNAL objective"));
+  for (int i = 0; i < 500 && !stop_flag_; ++i) {
+    std::shared_ptr<Running> run;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = running_.find(job_id);
+      if (it != running_.end()) run = it->second;
+    }
+    if (run) {
+      std::lock_guard<std::mutex> l(run->mu);
+      if (run->engine) {
+        ASSIGN_OR_RETURN(auto inds, run->engine->Ask(count));
+        std::vector<v1::Candidate> out;
+        for (const auto& ind : inds) {
+          out.push_back(MakeCandidate(run->spec, *run->space, ind, job_id));
+          run->pending[out.back().arch_hash()] = ind.key;
+        }
+        return out;
+      }
+    }
+    ASSIGN_OR_RETURN(job, store_->GetJob(job_id));
+    if (Terminal(job.state()))
+      return absl::FailedPreconditionError(StrCat("job ", job_id, " already ended (",
+                                                  v1::JobState_Name(job.state()), ")"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return absl::UnavailableError(StrCat("job ", job_id, " is not running yet; retry"));
+}
+
+absl::StatusOr<int> JobManager::Tell(int64_t job_id, const std::map<std::string, double>& scores) {
+  if (scores.empty()) return Invalid("scores", "at least one score is needed");
+  ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(job_id));
+  std::shared_ptr<Running> run;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = running_.find(job_id);
+    if (it != running_.end()) run = it->second;
+  }
+  if (!run) return absl::FailedPreconditionError(StrCat("job ", job_id, " is not running"));
+  std::lock_guard<std::mutex> l(run->mu);
+  if (!run->engine) return absl::FailedPreconditionError(StrCat("job ", job_id, " is not running"));
+  for (const auto& [hash, score] : scores) {
+    if (!std::isfinite(score))
+      return Invalid(StrCat("scores[", hash.substr(0, 32), "]"), StrCat("must be finite, got ", score));
+    if (!run->pending.count(hash))
+      return absl::NotFoundError(StrCat("scores[", hash.substr(0, 32), "]: no pending candidate with that arch_hash"));
+  }
+  int n = 0;
+  for (const auto& [hash, score] : scores) {
+    RETURN_IF_ERROR(run->engine->Tell(run->pending[hash], score));
+    run->pending.erase(hash);
+    ++n;
+  }
+  run->told.notify_all();
+  return n;
+}
+
+}  // namespace lutnas::jobs

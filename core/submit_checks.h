@@ -1,0 +1,49 @@
+// Checks Submit runs before a job is stored, beyond field validation: that
+// the spec constrains the search at all (or says `unconstrained: true`), that
+// some sampled architecture meets every hard constraint (so an impossible
+// budget is refused at once, not found by a worker later), and idempotent
+// submits (a client-chosen request id -> the job it created).
+// Thread-safe: plain functions; SubmitRequestMutex serialises submits that
+// carry a request id, so two retries cannot both create a job.
+#ifndef LUTNAS_CORE_SUBMIT_CHECKS_H_
+#define LUTNAS_CORE_SUBMIT_CHECKS_H_
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "db/store.h"
+#include "core/predictor_catalog.h"
+#include "space/space.h"
+
+namespace lutnas::jobs {
+
+// INVALID_ARGUMENT when the spec has no latency budget, no max_params and no
+// max_macs and does not set unconstrained, or sets unconstrained together
+// with a constraint.
+absl::Status CheckConstrained(const v1::SearchSpec& spec);
+
+// Samples the space (the engine's first-generation draw: up to 20 x
+// population, at most `max_samples`, stopping at the first sample that meets
+// every hard constraint). FAILED_PRECONDITION naming the constraint when none
+// does: "budgets[0].max_ms: ... the fastest of N samples needs X ms ...".
+// Budgets must carry their pinned table_version. Soft specs always pass.
+absl::Status CheckFeasible(const v1::SearchSpec& spec, std::shared_ptr<const Space> space,
+                           Catalog* catalog, int max_samples = 20000);
+
+// INVALID_ARGUMENT unless empty or 1..128 characters of [A-Za-z0-9._:-].
+absl::Status CheckRequestId(const std::string& request_id);
+
+// The job an earlier Submit with this request id created (nullopt: none).
+// ALREADY_EXISTS when that Submit sent a different spec.
+absl::StatusOr<std::optional<v1::Job>> PriorSubmit(db::Store* store, const std::string& request_id,
+                                                    const v1::SearchSpec& spec);
+
+// Held by Submit from the lookup of a request id to the storing of its job.
+std::mutex& SubmitRequestMutex();
+
+}  // namespace lutnas::jobs
+
+#endif  // LUTNAS_CORE_SUBMIT_CHECKS_H_

@@ -1,0 +1,499 @@
+// lutnas-profile: runs on the target device and measures with LibTorch.
+//   table    --space S.json --hardware NAME (--out FILE | --server HOST:PORT)
+//            [--threads N] [--rounds R] [--resume]
+//   measure  ARCH.json... [--threads N] [--rounds R] [--json]
+//   validate --space S.json --table FILE --samples N [--seed S] [--threads N]
+//            [--json] [--write-correction] [--accept-noisy]
+//   fit-correction --in PAIRS.json [--json] [--accept-noisy]
+//            (exit 0 accepted, 3 refused: noisy or unsafe, 2 bad input)
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/file.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "google/protobuf/util/json_util.h"
+#include "latency_models/correction.h"
+#include "latency_models/cost.h"
+#include "latency_models/lut.h"
+#include "latency_models/profiler.h"
+#include "latency_models/table_io.h"
+#include "tools/table_missing.h"
+#include "tools/upload.h"
+#include "space/space.h"
+
+namespace lutnas {
+namespace {
+
+const char* kTool = "lutnas-profile 0.1 (libtorch 1.13)";
+
+struct Args {
+  std::string cmd, space, hardware, out, server, table, keys, in;
+  std::vector<std::string> files;
+  int threads = 1, rounds = 0, samples = 50;
+  uint64_t seed = 1;
+  bool resume = false, json = false, write_correction = false, accept_noisy = false;
+};
+
+int Usage() {
+  std::fprintf(stderr,
+      "usage: lutnas-profile table (--space SPACE.json | --keys KEYS.txt) --hardware NAME\n"
+      "                            (--out FILE | --server HOST:PORT)\n"
+      "                            [--threads N] [--rounds R] [--resume]\n"
+      "       lutnas-profile table --arch ARCH.json... (--hardware NAME --server HOST:PORT |\n"
+      "                            --table OLD --out NEW)   # only the missing keys, merged\n"
+      "       lutnas-profile measure ARCH.json... [--threads N] [--rounds R] [--json] [--table FILE]\n"
+      "       lutnas-profile validate --space SPACE.json --table FILE --samples N [--seed S]\n"
+      "                            [--threads N] [--rounds R] [--json] [--write-correction]\n"
+      "                            [--accept-noisy]\n"
+      "       lutnas-profile fit-correction --in PAIRS.json [--json] [--accept-noisy]\n");
+  return 2;
+}
+
+int Fail(const absl::Status& st) {
+  std::fprintf(stderr, "error: %s\n", std::string(st.message()).c_str());
+  return 1;
+}
+
+std::string Eta(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  return s >= 60 ? absl::StrFormat("%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60)
+                 : absl::StrFormat("%ds", static_cast<int>(s));
+}
+
+absl::StatusOr<v1::LatencyTable> LoadTableFile(const std::string& path) {
+  auto data = base::ReadFileToString(path, 64 << 20);
+  if (!data.ok()) return data.status();
+  const bool json = path.size() > 5 && path.substr(path.size() - 5) == ".json";
+  std::vector<std::string> unmapped;
+  auto t = ParseTable(*data, json ? "json" : "csv", "", &unmapped);
+  if (!t.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", t.status().message()));
+  return t;
+}
+
+// The keys to measure: every key of --space, or the list in --keys FILE.
+absl::StatusOr<std::vector<KeySpec>> KeysToMeasure(const Args& a, std::string* name) {
+  if (!a.space.empty()) {
+    auto space = Space::Load(a.space);
+    if (!space.ok()) return space.status();
+    *name = (*space)->name();
+    return (*space)->EnumerateKeys();
+  }
+  auto data = base::ReadFileToString(a.keys, 64 << 20);
+  if (!data.ok()) return data.status();
+  std::vector<KeySpec> keys;
+  std::set<std::string> seen;
+  int line = 0;
+  for (absl::string_view l : absl::StrSplit(*data, '\n')) {
+    ++line;
+    const std::string k(absl::StripAsciiWhitespace(l));
+    if (k.empty() || k[0] == '#' || !seen.insert(k).second) continue;
+    auto ks = ParseKey(k);
+    if (!ks.ok()) return absl::InvalidArgumentError(absl::StrCat(a.keys, ": line ", line, ": ", ks.status().message()));
+    keys.push_back(*ks);
+  }
+  *name = absl::StrCat("keys:", a.keys.substr(a.keys.rfind('/') + 1));
+  return keys;
+}
+
+int Table(const Args& a) {
+  if ((a.space.empty() == a.keys.empty()) || a.hardware.empty() || (a.out.empty() == a.server.empty()))
+    return Usage();
+  std::string space_name;
+  auto keys_or = KeysToMeasure(a, &space_name);
+  if (!keys_or.ok()) return Fail(keys_or.status());
+  const std::vector<KeySpec>& keys = *keys_or;
+  const std::string out = a.out.empty() ? absl::StrCat("/tmp/lutnas-table-", a.hardware, "-", getpid(), ".csv")
+                                        : a.out;
+  std::set<std::string> done;
+  double reference = 0;
+  if (a.resume && access(out.c_str(), F_OK) == 0) {
+    // Keep every complete line of the partial file; drop a torn last line.
+    auto data = base::ReadFileToString(out, 64 << 20);
+    if (!data.ok()) return Fail(data.status());
+    std::string text = *data;
+    if (!text.empty() && text.back() != '\n') text.resize(text.rfind('\n') + 1);
+    auto t = ParseTableCsv(text, a.hardware);
+    if (t.ok()) {
+      for (const auto& e : t->entries()) done.insert(e.key());
+      reference = t->info().reference_ms();
+    } else if (text.find('@') != std::string::npos) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(out, ": cannot resume: ", t.status().message())));
+    }
+    std::ofstream(out, std::ios::trunc) << text;
+  }
+  MeasureOptions mo;
+  mo.threads = a.threads;
+  if (a.rounds > 0) mo.rounds = a.rounds;
+  mo.round_tolerance = 0.04;  // re-measure disturbed rounds (docs/measurement.md)
+  mo.max_extra_rounds = mo.rounds;
+  Profiler prof(mo);
+  if (reference <= 0 || done.empty()) {
+    auto ref = prof.MeasureReference();
+    if (!ref.ok()) return Fail(ref.status());
+    reference = *ref;
+    v1::LatencyTable header;
+    auto* info = header.mutable_info();
+    info->set_hardware(a.hardware);
+    info->set_backend("libtorch-cpu");
+    info->set_precision("fp32");
+    info->set_threads(a.threads);
+    info->set_tool(kTool);
+    info->set_space(space_name);
+    info->set_source("profile");
+    info->set_reference_ms(reference);
+    std::string text = WriteTableCsv(header);
+    std::ofstream(out, std::ios::trunc) << text;
+    done.clear();
+  }
+  std::vector<const KeySpec*> todo;
+  for (const auto& k : keys)
+    if (!done.count(k.key)) todo.push_back(&k);
+  std::fprintf(stderr, "%s: %zu keys in '%s', %zu measured already, %zu to measure "
+               "(threads %d, reference %.4f ms)\n", a.hardware.c_str(), keys.size(),
+               space_name.c_str(), done.size(), todo.size(), a.threads, reference);
+  const auto t0 = std::chrono::steady_clock::now();
+  const size_t kChunk = 48;
+  double worst_drift = 1;
+  for (size_t c = 0; c < todo.size(); c += kChunk) {
+    std::vector<Graph> graphs;
+    const size_t end = std::min(todo.size(), c + kChunk);
+    for (size_t i = c; i < end; ++i) graphs.push_back(LowerKey(*todo[i]));
+    double drift = 1;
+    auto res = prof.Measure(graphs, reference, [&](int d, int n) {
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double frac = (c + static_cast<double>(d) / n * (end - c)) / todo.size();
+      std::fprintf(stderr, "\r[%5zu/%zu] %3.0f%%  elapsed %s  ETA %s   ",
+                   c + static_cast<size_t>(static_cast<double>(d) / n * (end - c)), todo.size(),
+                   100 * frac, Eta(el).c_str(), Eta(el / std::max(frac, 1e-9) - el).c_str());
+    }, &drift);
+    worst_drift = std::max(worst_drift, drift);
+    v1::LatencyTable chunk;
+    for (size_t i = 0; i < res.size(); ++i) {
+      *chunk.add_entries() = EntryOf(todo[c + i]->key, res[i]);
+    }
+    std::string rows = WriteTableCsv(chunk);
+    rows = rows.substr(rows.find("key,median_ms"));
+    rows = rows.substr(rows.find('\n') + 1);
+    std::ofstream f(out, std::ios::app);
+    f << rows;
+    f.flush();
+  }
+  const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "\rmeasured %zu keys in %.1f s (worst per-chunk reference drift %.1f%%) -> %s\n",
+               todo.size(), el, (worst_drift - 1) * 100, out.c_str());
+  if (!a.server.empty()) {
+    auto t = LoadTableFile(out);
+    if (!t.ok()) return Fail(t.status());
+    auto info = UploadTable(a.server, *t);
+    if (!info.ok()) return Fail(info.status());
+    std::fprintf(stderr, "uploaded %s table version %lld (%lld entries) to %s\n", a.hardware.c_str(),
+                 static_cast<long long>(info->version()), static_cast<long long>(info->entries()),
+                 a.server.c_str());
+  }
+  return 0;
+}
+
+struct NetResult {
+  std::string name;
+  Stats stats;
+  bool failed = false;
+  std::string error;
+  double round_spread = 0;  // (p90 - p10) / median of the per-round medians
+  double spread() const { return round_spread; }
+};
+
+// `reference_ms` > 0 expresses the results in the time units of a table
+// measured when the reference workload took that long (cancels a change of
+// machine speed between the table and now); 0: this run's own reference.
+// Disturbed rounds (reference > 4% off the median round's) are re-measured,
+// up to as many extra rounds as planned (docs/measurement.md).
+std::vector<NetResult> MeasureNets(const std::vector<v1::Architecture>& archs, const Args& a,
+                                   double* drift, double reference_ms, RoundReport* rounds) {
+  MeasureOptions mo;
+  mo.threads = a.threads;
+  mo.rounds = a.rounds > 0 ? a.rounds : 9;
+  mo.min_samples = 4;
+  mo.min_round_ms = 15;
+  mo.round_tolerance = 0.04;
+  mo.max_extra_rounds = mo.rounds;
+  Profiler prof(mo);
+  std::vector<Graph> graphs;
+  for (const auto& arch : archs) graphs.push_back(LowerNetwork(Canonicalize(arch)));
+  auto res = prof.Measure(graphs, reference_ms, [&](int d, int n) {
+    std::fprintf(stderr, "\rmeasuring %d networks: %3d%%", n, 100 * d / std::max(n, 1));
+  }, drift, rounds);
+  std::fprintf(stderr, "\r\033[K");
+  if (rounds->dropped > 0)
+    std::fprintf(stderr, "re-measured %d disturbed round(s) of %d (reference drift %.1f%% over "
+                 "all rounds, %.1f%% over the kept ones)\n", rounds->dropped, rounds->planned,
+                 (rounds->drift_all - 1) * 100, (*drift - 1) * 100);
+  std::vector<NetResult> out;
+  for (size_t i = 0; i < archs.size(); ++i)
+    out.push_back({archs[i].name(), res[i].stats, res[i].failed, res[i].error, res[i].round_spread});
+  return out;
+}
+
+int Measure(const Args& a) {
+  if (a.files.empty()) return Usage();
+  std::vector<v1::Architecture> archs;
+  for (const auto& f : a.files) {
+    auto arch = LoadArchitectureFile(f);
+    if (!arch.ok()) return Fail(arch.status());
+    if (auto st = ValidateArchitecture(*arch); !st.ok())
+      return Fail(absl::InvalidArgumentError(absl::StrCat(f, ": ", st.message())));
+    if (arch->name().empty()) arch->set_name(f);
+    archs.push_back(*arch);
+  }
+  double reference = 0;
+  if (!a.table.empty()) {  // --table: in that table's time units
+    auto t = LoadTableFile(a.table);
+    if (!t.ok()) return Fail(t.status());
+    reference = t->info().reference_ms();
+  }
+  double drift = 1;
+  RoundReport rounds;
+  const auto res = MeasureNets(archs, a, &drift, reference, &rounds);
+  // Noise: the run (drift, bimodal reference) and every network's spread.
+  const NoiseLimits lim;
+  std::vector<double> spreads;
+  for (const auto& r : res) spreads.push_back(r.failed ? 0 : r.spread());
+  std::vector<Refusal> noise = CheckRunNoise(drift - 1, rounds.reference_ms, {}, lim);
+  const bool run_noisy = !noise.empty();
+  for (size_t i = 0; i < res.size(); ++i)
+    if (spreads[i] > lim.max_spread)
+      noise.push_back({absl::StrCat("spread[", i, "]"),
+                       absl::StrFormat("%s: repeats spread %.1f%% ((p90-p10)/median, limit %.0f%%)",
+                                       res[i].name, 100 * spreads[i], 100 * lim.max_spread)});
+  if (a.json) {
+    std::string s = "[";
+    for (size_t i = 0; i < res.size(); ++i)
+      absl::StrAppendFormat(&s, "%s\n {\"name\": \"%s\", \"hash\": \"%s\", \"median_ms\": %.6g, "
+                            "\"iqr_ms\": %.6g, \"p10_ms\": %.6g, \"p90_ms\": %.6g, \"samples\": %d, "
+                            "\"spread\": %.4f, \"noisy\": %s, \"failed\": %s}", i ? "," : "",
+                            JsonEscape(res[i].name), ArchHash(archs[i]),
+                            res[i].stats.median_ms, res[i].stats.iqr_ms, res[i].stats.p10_ms,
+                            res[i].stats.p90_ms, res[i].stats.samples, spreads[i],
+                            run_noisy || spreads[i] > lim.max_spread ? "true" : "false",
+                            res[i].failed ? "true" : "false");
+    std::printf("%s\n]\n", s.c_str());
+  } else {
+    std::printf("%-32s %10s %10s %10s %10s %8s %7s\n", "network", "median_ms", "iqr_ms", "p10_ms",
+                "p90_ms", "samples", "spread");
+    for (size_t i = 0; i < res.size(); ++i) {
+      const auto& r = res[i];
+      if (r.failed) {
+        std::printf("%-32s failed: %s\n", r.name.c_str(), r.error.c_str());
+        continue;
+      }
+      std::printf("%-32s %10.3f %10.3f %10.3f %10.3f %8d %6.1f%%\n", r.name.substr(0, 32).c_str(),
+                  r.stats.median_ms, r.stats.iqr_ms, r.stats.p10_ms, r.stats.p90_ms,
+                  r.stats.samples, 100 * spreads[i]);
+    }
+    std::printf("threads %d, reference drift across rounds %.1f%% (%d of %d rounds kept)\n",
+                a.threads, (drift - 1) * 100, rounds.run - rounds.dropped, rounds.run);
+  }
+  for (const auto& f : noise)
+    std::fprintf(stderr, "warning: noisy measurement%s: %s: %s\n",
+                 a.accept_noisy ? " (accepted: --accept-noisy)" : "", f.field.c_str(),
+                 f.reason.c_str());
+  if (!noise.empty() && !a.accept_noisy) {
+    std::fprintf(stderr, "error: the measurement is noisy (see the warnings); re-run on a quieter "
+                 "machine, or pass --accept-noisy to use it anyway\n");
+    return 3;
+  }
+  return 0;
+}
+
+int Validate(const Args& a) {
+  if (a.space.empty() || a.table.empty() || a.samples < 3) return Usage();
+  auto space = Space::Load(a.space);
+  if (!space.ok()) return Fail(space.status());
+  auto table = LoadTableFile(a.table);
+  if (!table.ok()) return Fail(table.status());
+  v1::Hardware hw;
+  hw.set_name(table->info().hardware());
+  v1::LatencyTable raw_table = *table;
+  raw_table.mutable_info()->clear_correction();
+  auto pred = LatencyPredictor::Create(hw, &raw_table);
+  if (!pred.ok()) return Fail(pred.status());
+  Rng rng(a.seed);
+  std::vector<v1::Architecture> archs;
+  std::set<std::string> seen;
+  for (int tries = 0; static_cast<int>(archs.size()) < a.samples && tries < a.samples * 50; ++tries) {
+    auto arch = Canonicalize((*space)->ToArchitecture((*space)->Sample(rng)));
+    if (seen.insert(ArchHash(arch)).second) archs.push_back(arch);
+  }
+  double drift = 1;
+  RoundReport rounds;
+  const auto res = MeasureNets(archs, a, &drift, table->info().reference_ms(), &rounds);
+  FitInput in;
+  std::vector<size_t> used;  // index into archs of every fitted sample
+  double mean_cov = 0;
+  for (size_t i = 0; i < archs.size(); ++i) {
+    if (res[i].failed || !(res[i].stats.median_ms > 0)) {
+      std::fprintf(stderr, "warning: network %s could not be measured (%s): left out of the fit\n",
+                   ArchHash(archs[i]).c_str(), res[i].error.c_str());
+      continue;
+    }
+    double m = 0;
+    const double sum = (*pred)->SumLatency(archs[i], &m);
+    mean_cov += sum > 0 ? m / sum : 0;
+    const auto nc = AnalyzeNetwork(archs[i]);
+    in.samples.push_back({sum, res[i].stats.median_ms, res[i].spread(),
+                          static_cast<double>(nc.total.macs), static_cast<double>(nc.total.params),
+                          ArchHash(archs[i])});
+    used.push_back(i);
+  }
+  if (!used.empty()) mean_cov /= used.size();
+  // The range the correction must be safe over: from the table's smallest
+  // entries (what lutnasd checks too) to the largest sum seen.
+  in.range = TableSumRange(raw_table);
+  in.reference_drift = drift - 1;
+  in.reference_rounds_ms = rounds.reference_ms;
+  in.seed = a.seed;
+  in.accept_noisy = a.accept_noisy;
+  if (auto st = CheckFitInput(in); !st.ok()) return Fail(st);
+  const FitReport r = FitAndCheck(in);
+  const auto& corr = r.correction;
+  if (!a.json) {
+    std::printf("%-4s %-16s %10s %10s %10s %8s %7s %10s %8s\n", "#", "hash", "pred_ms", "corr_ms",
+                "meas_ms", "iqr_ms", "spread", "MMACs", "err%");
+    for (size_t k = 0; k < used.size(); ++k) {
+      const size_t i = used[k];
+      const auto& x = in.samples[k];
+      std::printf("%-4zu %-16s %10.3f %10.3f %10.3f %8.3f %6.1f%% %10.1f %+7.1f%%\n", i,
+                  x.name.c_str(), x.sum_ms, r.loo_ms[k], x.measured_ms, res[i].stats.iqr_ms,
+                  100 * x.spread, x.macs / 1e6, 100 * (r.loo_ms[k] - x.measured_ms) / x.measured_ms);
+    }
+  }
+  // The reproducibility figure and every refusal, always (stderr with --json).
+  std::fprintf(a.json ? stderr : stdout, "%s", FitReportText(r).c_str());
+  std::printf("{%s, \"coverage\": %.4f, \"threads\": %d, \"reference_drift\": %.4f, "
+              "\"rounds\": {\"planned\": %d, \"run\": %d, \"dropped\": %d, \"drift_all\": %.4f}, "
+              "\"hardware\": \"%s\", \"table_version\": %lld, \"table\": \"%s\"}\n",
+              FitReportJsonFields(r).c_str(), mean_cov, a.threads, drift - 1, rounds.planned,
+              rounds.run, rounds.dropped, rounds.drift_all - 1,
+              JsonEscape(table->info().hardware()).c_str(),
+              static_cast<long long>(table->info().version()), JsonEscape(a.table).c_str());
+  if (!r.accepted()) {
+    std::fprintf(stderr, "error: the fit is %s; %s\n",
+                 a.accept_noisy ? "unsafe" : "noisy or unsafe (see the warnings)",
+                 a.write_correction ? "the table file was not changed" : "do not store it");
+    return 3;
+  }
+  if (a.write_correction) {
+    table->mutable_info()->mutable_correction()->CopyFrom(corr);
+    if (auto st = ValidateTable(*table); !st.ok()) return Fail(st);  // the same check as lutnasd
+    std::ofstream(a.table, std::ios::trunc) << WriteTableCsv(*table);
+    std::fprintf(stderr, "wrote correction (scale %.4f, offset %.4f ms, %s, %d networks) into %s\n",
+                 corr.scale(), corr.offset_ms(), corr.method().c_str(), corr.fitted_on(),
+                 a.table.c_str());
+  }
+  return 0;
+}
+
+// fit-correction: the correction fit and its checks on pairs measured
+// elsewhere (a vendor runtime, another tool). Exit 0 accepted, 3 refused, 2
+// bad input.
+int FitCorrectionCmd(const Args& a) {
+  if (a.in.empty()) return Usage();
+  auto bad = [&](const std::string& why) {
+    std::fprintf(stderr, "error: %s: %s\n", a.in.c_str(), why.c_str());
+    return 2;
+  };
+  auto data = base::ReadFileToString(a.in, 64 << 20);
+  if (!data.ok()) return bad(std::string(data.status().message()));
+  v1::CorrectionPairs pairs;
+  google::protobuf::util::JsonParseOptions jo;
+  jo.ignore_unknown_fields = false;
+  if (auto st = google::protobuf::util::JsonStringToMessage(*data, &pairs, jo); !st.ok())
+    return bad(std::string(st.message()));
+  if (pairs.range_ms_size() != 0 && pairs.range_ms_size() != 2)
+    return bad(absl::StrCat("range_ms: must be [min_sum_ms, max_sum_ms], got ",
+                            pairs.range_ms_size(), " numbers"));
+  FitInput in;
+  for (const auto& p : pairs.samples())
+    in.samples.push_back({p.sum_ms(), p.measured_ms(), p.spread(), static_cast<double>(p.macs()),
+                          static_cast<double>(p.params()), p.name()});
+  if (pairs.range_ms_size() == 2) in.range = {pairs.range_ms(0), pairs.range_ms(1)};
+  if (pairs.has_reference_drift()) in.reference_drift = pairs.reference_drift();
+  in.reference_rounds_ms.assign(pairs.reference_rounds_ms().begin(), pairs.reference_rounds_ms().end());
+  in.seed = pairs.seed();
+  in.accept_noisy = a.accept_noisy;
+  if (auto st = CheckFitInput(in); !st.ok()) return bad(std::string(st.message()));
+  if (pairs.has_reference_drift() && pairs.reference_drift() < 0)
+    return bad(absl::StrCat("reference_drift: must be >= 0, got ", pairs.reference_drift()));
+  const FitReport r = FitAndCheck(in);
+  if (a.json) {
+    std::printf("{\"hardware\": \"%s\", \"table_version\": %lld, %s}\n",
+                JsonEscape(pairs.hardware()).c_str(),
+                static_cast<long long>(pairs.table_version()), FitReportJsonFields(r).c_str());
+  } else {
+    std::printf("%-4s %-24s %10s %10s %10s %+8s\n", "#", "name", "sum_ms", "corr_ms", "meas_ms",
+                "err%");
+    for (size_t i = 0; i < in.samples.size(); ++i) {
+      const auto& x = in.samples[i];
+      std::printf("%-4zu %-24s %10.3f %10.3f %10.3f %+7.1f%%\n", i, x.name.substr(0, 24).c_str(),
+                  x.sum_ms, r.loo_ms[i], x.measured_ms, 100 * (r.loo_ms[i] - x.measured_ms) / x.measured_ms);
+    }
+    std::printf("%s", FitReportText(r).c_str());
+  }
+  if (a.json) std::fprintf(stderr, "%s", FitReportText(r).c_str());  // reproducibility, refusals
+  return r.accepted() ? 0 : 3;
+}
+
+}  // namespace
+}  // namespace lutnas
+
+int main(int argc, char** argv) {
+  using lutnas::Args;
+  if (argc < 2) return lutnas::Usage();
+  // table --arch: only what some architectures miss, merged (table_missing.cc).
+  if (std::string(argv[1]) == "table")
+    for (int i = 2; i < argc; ++i)
+      if (std::string(argv[i]) == "--arch") return lutnas::TableForArchsMain(argc, argv);
+  Args a;
+  a.cmd = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    const std::string f = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (f == "--space") a.space = next();
+    else if (f == "--hardware") a.hardware = next();
+    else if (f == "--out") a.out = next();
+    else if (f == "--server") a.server = next();
+    else if (f == "--table") a.table = next();
+    else if (f == "--keys") a.keys = next();
+    else if (f == "--threads") a.threads = std::atoi(next().c_str());
+    else if (f == "--rounds") a.rounds = std::atoi(next().c_str());
+    else if (f == "--samples") a.samples = std::atoi(next().c_str());
+    else if (f == "--seed") a.seed = std::strtoull(next().c_str(), nullptr, 10);
+    else if (f == "--resume") a.resume = true;
+    else if (f == "--json") a.json = true;
+    else if (f == "--write-correction") a.write_correction = true;
+    else if (f == "--accept-noisy") a.accept_noisy = true;
+    else if (f == "--in") a.in = next();
+    else if (!f.empty() && f[0] == '-') return lutnas::Usage();
+    else a.files.push_back(f);
+  }
+  if (a.threads < 1 || a.threads > 256) {
+    std::fprintf(stderr, "error: --threads: must be in 1..256, got %d\n", a.threads);
+    return 2;
+  }
+  if (a.cmd == "table") return lutnas::Table(a);
+  if (a.cmd == "measure") return lutnas::Measure(a);
+  if (a.cmd == "validate") return lutnas::Validate(a);
+  if (a.cmd == "fit-correction") return lutnas::FitCorrectionCmd(a);
+  return lutnas::Usage();
+}
