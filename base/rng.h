@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-namespace lutnas {
+namespace lutnas::base {
 
 class Rng {
  public:
@@ -49,6 +49,6 @@ class Rng {
   std::array<uint64_t, 4> s_;
 };
 
-}  // namespace lutnas
+}  // namespace lutnas::base
 
 #endif  // LUTNAS_BASE_RNG_H_

@@ -24,7 +24,7 @@ double Seconds(std::chrono::steady_clock::time_point t0) {
 int main(int argc, char** argv) {
   const std::string path = argc > 1 ? argv[1] : "search/spaces/tiny.json";
   const size_t n = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1000000;
-  auto space = Space::Load(path);
+  auto space = space::Space::Load(path);
   if (!space.ok()) {
     std::fprintf(stderr, "%s\n", std::string(space.status().message()).c_str());
     return 1;
@@ -34,20 +34,20 @@ int main(int argc, char** argv) {
   for (const auto& k : (*space)->EnumerateKeys()) {
     auto* e = table.add_entries();
     e->set_key(k.key);
-    e->set_median_ms(0.01 + GraphCost(LowerKey(k)).macs / 1e9);
+    e->set_median_ms(0.01 + latency::GraphCost(latency::LowerKey(k)).macs / 1e9);
     e->set_status(v1::ENTRY_MEASURED);
   }
   v1::Hardware hw;
   hw.set_name("bench");
-  auto pred = LatencyPredictor::Create(hw, &table);
+  auto pred = latency::LatencyPredictor::Create(hw, &table);
   if (!pred.ok()) return 1;
-  auto enc = std::make_shared<const jobs::SpaceEncoding>(*space);
-  Rng rng(1);
+  auto enc = std::make_shared<const core::SpaceEncoding>(*space);
+  base::Rng rng(1);
   std::vector<uint8_t> rows;
-  std::vector<Genotype> gs;
+  std::vector<space::Genotype> gs;
   const size_t nproto = std::min<size_t>(n, 100000);
   for (size_t i = 0; i < n; ++i) {
-    Genotype g = (*space)->Sample(rng);
+    space::Genotype g = (*space)->Sample(rng);
     std::vector<uint8_t> row;
     if (!enc->Encode(g, &row).ok()) return 1;
     rows.insert(rows.end(), row.begin(), row.end());
@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   double sink = 0;
   for (int rep = 0; rep < 5; ++rep) {
     for (bool cost : {false, true}) {
-      jobs::EncodedPredictor ep(enc, {*pred}, cost);  // a fresh stream: memo filled inside the timing
+      core::EncodedPredictor ep(enc, {*pred}, cost);  // a fresh stream: memo filled inside the timing
       for (bool warm : {false, true}) {
         if (warm && cost) continue;
         int invalid = 0;

@@ -16,13 +16,13 @@ using namespace lutnas;
 
 int main(int argc, char** argv) {
   const std::string space_path = argc > 2 ? argv[2] : "search/spaces/mobile.json";
-  auto space = Space::Load(space_path);
+  auto space = space::Space::Load(space_path);
   if (!space.ok()) { std::fprintf(stderr, "%s\n", std::string(space.status().message()).c_str()); return 1; }
   v1::LatencyTable table;
   if (argc > 1) {
     auto data = lutnas::base::ReadFileToString(argv[1], 64 << 20);
     std::vector<std::string> u;
-    auto t = data.ok() ? ParseTable(*data, "csv", "", &u) : absl::StatusOr<v1::LatencyTable>(data.status());
+    auto t = data.ok() ? latency::ParseTable(*data, "csv", "", &u) : absl::StatusOr<v1::LatencyTable>(data.status());
     if (!t.ok()) { std::fprintf(stderr, "%s\n", std::string(t.status().message()).c_str()); return 1; }
     table = *t;
   } else {
@@ -38,16 +38,16 @@ int main(int argc, char** argv) {
   }
   v1::Hardware hw;
   hw.set_name(table.info().hardware());
-  auto pred = LatencyPredictor::Create(hw, &table);
+  auto pred = latency::LatencyPredictor::Create(hw, &table);
   if (!pred.ok()) return 1;
-  Rng rng(1);
+  base::Rng rng(1);
   std::vector<v1::Architecture> archs;
   for (int i = 0; archs.size() < 1000 && i < 200000; ++i) {
-    auto a = Canonicalize((*space)->ToArchitecture((*space)->Sample(rng)));
-    if (ListBlocks(a).size() + 1 == 20 || argc > 1) archs.push_back(a);  // 19 blocks + head = 20 keys
+    auto a = space::Canonicalize((*space)->ToArchitecture((*space)->Sample(rng)));
+    if (space::ListBlocks(a).size() + 1 == 20 || argc > 1) archs.push_back(a);  // 19 blocks + head = 20 keys
   }
   std::printf("table: %d keys, %zu architectures of %zu keys each\n", table.entries_size(), archs.size(),
-              ListBlocks(archs[0]).size() + 1);
+              space::ListBlocks(archs[0]).size() + 1);
   double sink = 0;
   auto run = [&](bool breakdown, int iters) {
     std::vector<double> rates;

@@ -18,26 +18,26 @@ using namespace lutnas;
 int main(int argc, char** argv) {
   const std::string space_path = argc > 1 ? argv[1] : "search/spaces/tiny.json";
   const int n = argc > 2 ? std::atoi(argv[2]) : 20;
-  auto space = Space::Load(space_path);
+  auto space = space::Space::Load(space_path);
   if (!space.ok()) return 1;
-  SetTorchThreads(1);
-  Rng rng(3);
+  latency::SetTorchThreads(1);
+  base::Rng rng(3);
   std::vector<v1::Architecture> archs;
   std::set<std::string> seen;
   while (static_cast<int>(archs.size()) < n) {
     auto a = (*space)->ToArchitecture((*space)->Sample(rng));
-    if (seen.insert(ArchHash(a)).second) archs.push_back(a);
+    if (seen.insert(space::ArchHash(a)).second) archs.push_back(a);
   }
   std::printf("space %s, %d distinct architectures, batch 8, 1 thread\n", (*space)->name().c_str(), n);
   for (int res : {64, 224}) {
     for (int kind = 0; kind < 2; ++kind) {
-      ProxyOptions o;
+      latency::ProxyOptions o;
       o.resolution = res;
       o.batch = 8;
       std::vector<double> per;
       for (const auto& a : archs) {
         const auto t0 = std::chrono::steady_clock::now();
-        auto s = kind == 0 ? ZenScore(a, o) : NaswotScore(a, o);
+        auto s = kind == 0 ? latency::ZenScore(a, o) : latency::NaswotScore(a, o);
         per.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         if (!s.ok()) { std::fprintf(stderr, "%s\n", std::string(s.status().message()).c_str()); return 1; }
       }

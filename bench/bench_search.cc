@@ -32,11 +32,11 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-v1::LatencyTable SyntheticTable(const Space& space) {
+v1::LatencyTable SyntheticTable(const space::Space& space) {
   v1::LatencyTable t;
   t.mutable_info()->set_hardware("bench");
   for (const auto& k : space.EnumerateKeys()) {
-    const Cost c = GraphCost(LowerKey(k));
+    const latency::Cost c = latency::GraphCost(latency::LowerKey(k));
     auto* e = t.add_entries();
     e->set_key(k.key);
     e->set_median_ms(0.01 + c.macs / 2e9 + c.mac_bytes / 4e9);
@@ -58,14 +58,14 @@ std::string Arg(int argc, char** argv, const char* name, const std::string& dflt
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "speed";
   const std::string space_path = Arg(argc, argv, "--space", "search/spaces/edge.json");
-  auto space = Space::Load(space_path);
+  auto space = space::Space::Load(space_path);
   if (!space.ok()) { std::fprintf(stderr, "%s\n", std::string(space.status().message()).c_str()); return 1; }
   v1::LatencyTable table;
   const std::string table_path = Arg(argc, argv, "--table", "");
   if (!table_path.empty()) {
     auto data = lutnas::base::ReadFileToString(table_path, 64 << 20);
     std::vector<std::string> u;
-    auto t = data.ok() ? ParseTable(*data, "csv", "", &u) : absl::StatusOr<v1::LatencyTable>(data.status());
+    auto t = data.ok() ? latency::ParseTable(*data, "csv", "", &u) : absl::StatusOr<v1::LatencyTable>(data.status());
     if (!t.ok()) { std::fprintf(stderr, "%s\n", std::string(t.status().message()).c_str()); return 1; }
     table = *t;
   } else {
@@ -73,23 +73,23 @@ int main(int argc, char** argv) {
   }
   v1::Hardware hw;
   hw.set_name(table.info().hardware());
-  auto pred = LatencyPredictor::Create(hw, &table);
+  auto pred = latency::LatencyPredictor::Create(hw, &table);
   if (!pred.ok()) return 1;
-  SetTorchThreads(1);
+  latency::SetTorchThreads(1);
 
   if (mode == "speed") {
-    ProxyCache cache;
-    jobs::LutEvaluator::Options eo;
+    latency::ProxyCache cache;
+    core::LutEvaluator::Options eo;
     eo.objective = v1::PARAMS;
     // Budget: the median predicted latency of random samples (half feasible).
-    Rng rng(1);
+    base::Rng rng(1);
     std::vector<double> lats;
     for (int i = 0; i < 200; ++i) lats.push_back((*pred)->Predict((*space)->ToArchitecture((*space)->Sample(rng)), false).latency_ms());
     std::sort(lats.begin(), lats.end());
     std::vector<double> times;
     int64_t evaluated = 0;
     for (int rep = 0; rep < 3; ++rep) {
-      jobs::LutEvaluator ev(*space, {*pred}, eo, &cache);
+      core::LutEvaluator ev(*space, {*pred}, eo, &cache);
       search::EngineOptions o;
       o.population = 100;
       o.sample_size = 25;
@@ -124,13 +124,13 @@ int main(int argc, char** argv) {
   std::system(("mkdir -p " + out).c_str());
   // The FLOPs engineer's MACs budget: where a least-squares line of table
   // latency vs MACs over random samples crosses the latency budget.
-  Rng rng(7);
+  base::Rng rng(7);
   double sx = 0, sy = 0, sxx = 0, sxy = 0;
   const int n = 500;
-  ProxyCache cache;
-  jobs::LutEvaluator::Options plain;
+  latency::ProxyCache cache;
+  core::LutEvaluator::Options plain;
   plain.objective = v1::MACS;
-  jobs::LutEvaluator cost_ev(*space, {*pred}, plain, &cache);
+  core::LutEvaluator cost_ev(*space, {*pred}, plain, &cache);
   for (int i = 0; i < n; ++i) {
     const auto arch = (*space)->ToArchitecture((*space)->Sample(rng));
     const double x = cost_ev.NetworkCostOf(arch).macs / 1e6, y = (*pred)->Predict(arch, false).latency_ms();
@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
   const int64_t macs_budget = static_cast<int64_t>((budget - icpt) / slope * 1e6);
   std::printf("latency budget %.3f ms on %s; equivalent MACs budget %.1f M (fit over %d samples)\n", budget,
               hw.name().c_str(), macs_budget / 1e6, n);
-  jobs::LutEvaluator::Options zo;
+  core::LutEvaluator::Options zo;
   zo.objective = v1::ZEN;
   const int pop = 50;
   const int seeds = std::atoi(Arg(argc, argv, "--seeds", "3").c_str());
@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
   for (const char* method : {"latency", "flops", "random"}) {
     std::vector<double> bests;
     for (int seed = 1; seed <= seeds; ++seed) {
-      jobs::LutEvaluator ev(*space, {*pred}, zo, &cache);
+      core::LutEvaluator ev(*space, {*pred}, zo, &cache);
       search::EngineOptions o;
       o.population = pop;
       o.sample_size = 10;
@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
         for (size_t i = 0; i < top.size(); ++i) {
           auto arch = (*space)->ToArchitecture(top[i].genotype);
           arch.set_name(absl::StrCat(method, "_top", i));
-          std::ofstream(absl::StrCat(out, "/", method, "_top", i, ".json")) << ArchitectureToJson(arch);
+          std::ofstream(absl::StrCat(out, "/", method, "_top", i, ".json")) << space::ArchitectureToJson(arch);
         }
     }
     std::sort(bests.begin(), bests.end());

@@ -9,7 +9,7 @@
 #include "latency_models/graph.h"
 #include "space/arch_util.h"
 
-namespace lutnas::jobs {
+namespace lutnas::core {
 
 using absl::StrCat;
 
@@ -25,8 +25,8 @@ int AtLeastOne(size_t n) { return n == 0 ? 1 : static_cast<int>(n); }
 
 }  // namespace
 
-SpaceEncoding::SpaceEncoding(std::shared_ptr<const Space> space) : space_(std::move(space)) {
-  const Space& s = *space_;
+SpaceEncoding::SpaceEncoding(std::shared_ptr<const space::Space> space) : space_(std::move(space)) {
+  const space::Space& s = *space_;
   Slot res{"resolution", {}};
   for (int r : s.resolutions()) res.values.push_back(StrCat(r));
   slots_.push_back(res);
@@ -69,8 +69,8 @@ v1::EncodingResponse SpaceEncoding::Describe() const {
   return r;
 }
 
-absl::Status SpaceEncoding::Decode(const uint8_t* row, Genotype* g) const {
-  const Space& s = *space_;
+absl::Status SpaceEncoding::Decode(const uint8_t* row, space::Genotype* g) const {
+  const space::Space& s = *space_;
   for (int i = 0; i < width(); ++i)
     if (row[i] >= slots_[i].values.size())
       return absl::InvalidArgumentError(StrCat(slots_[i].name, ": index ", int(row[i]), " out of range (",
@@ -81,13 +81,13 @@ absl::Status SpaceEncoding::Decode(const uint8_t* row, Genotype* g) const {
   for (int i = 0; i < s.num_stages(); ++i) {
     const auto& c = s.stage(i);
     const uint8_t* p = row + stage_offset_[i];
-    StageGene& sg = g->stages[i];
+    space::StageGene& sg = g->stages[i];
     sg.width = c.widths[p[0]];
     const int depth = c.depths[p[1]];
     sg.blocks.resize(depth);
     for (int j = 0; j < depth; ++j) {
       const uint8_t* b = p + 2 + 3 * j;
-      BlockGene gene;
+      space::BlockGene gene;
       gene.type = c.types[b[0]];
       gene.kernel = c.kernels.empty() ? 0 : c.kernels[b[1]];
       gene.expansion = c.expansions.empty() ? 0 : c.expansions[b[2]];
@@ -104,8 +104,8 @@ absl::Status SpaceEncoding::Decode(const uint8_t* row, Genotype* g) const {
   return absl::OkStatus();
 }
 
-absl::Status SpaceEncoding::Encode(const Genotype& g, std::vector<uint8_t>* row) const {
-  const Space& s = *space_;
+absl::Status SpaceEncoding::Encode(const space::Genotype& g, std::vector<uint8_t>* row) const {
+  const space::Space& s = *space_;
   row->assign(width(), 0);
   const int r = IndexOf(s.resolutions(), g.resolution);
   if (r < 0) return absl::InvalidArgumentError(StrCat("resolution: ", g.resolution, " is not in the space"));
@@ -122,7 +122,7 @@ absl::Status SpaceEncoding::Encode(const Genotype& g, std::vector<uint8_t>* row)
     p[0] = static_cast<uint8_t>(w);
     p[1] = static_cast<uint8_t>(d);
     for (size_t j = 0; j < g.stages[i].blocks.size(); ++j) {
-      const BlockGene& b = g.stages[i].blocks[j];
+      const space::BlockGene& b = g.stages[i].blocks[j];
       const int t = IndexOf(c.types, b.type);
       const int k = b.kernel == 0 ? 0 : IndexOf(c.kernels, b.kernel);
       const int e = b.expansion == 0 ? 0 : IndexOf(c.expansions, b.expansion);
@@ -137,37 +137,37 @@ absl::Status SpaceEncoding::Encode(const Genotype& g, std::vector<uint8_t>* row)
 }
 
 EncodedPredictor::EncodedPredictor(std::shared_ptr<const SpaceEncoding> enc,
-                                   std::vector<std::shared_ptr<const LatencyPredictor>> hardware, bool cost)
+                                   std::vector<std::shared_ptr<const latency::LatencyPredictor>> hardware, bool cost)
     : enc_(std::move(enc)), hw_(std::move(hardware)), cost_(cost), nh_(static_cast<int>(hw_.size())) {
-  const Space& s = enc_->space();
+  const space::Space& s = enc_->space();
   const int nr = static_cast<int>(s.resolutions().size());
   stage_in_.resize(nr);
   stem_.resize(nr);
   stem_cost_.resize(nr);
   // Stem and stage input shapes per resolution, from a canonical network of the space.
-  Rng rng(1);
-  Genotype g = s.Sample(rng);
+  base::Rng rng(1);
+  space::Genotype g = s.Sample(rng);
   for (int r = 0; r < nr; ++r) {
     g.resolution = s.resolutions()[r];
     const v1::Architecture a = s.ToArchitecture(g, false);
-    Shape sh = InputShape(a);
+    space::Shape sh = space::InputShape(a);
     stem_[r].assign(nh_, 0.0);
     for (const auto& b : a.stem()) {
-      KeySpec k;
+      space::KeySpec k;
       k.block = b;
       k.in = sh;
-      k.key = BlockKey(b, sh);
+      k.key = space::BlockKey(b, sh);
       for (int h = 0; h < nh_; ++h) {
         v1::LatencySource src;
         stem_[r][h] += hw_[h]->KeyLatency(k, &src);  // the same order of additions as SumLatency
       }
-      if (cost_) stem_cost_[r] += GraphCost(LowerKey(k));
-      sh = FastOutShape(b, sh);
+      if (cost_) stem_cost_[r] += latency::GraphCost(latency::LowerKey(k));
+      sh = latency::FastOutShape(b, sh);
     }
     for (int i = 0; i < s.num_stages(); ++i) {
       stage_in_[r].push_back(sh);
       const int st = s.stage(i).stride;
-      sh = Shape{sh.c, (sh.h - 1) / st + 1, (sh.w - 1) / st + 1};
+      sh = space::Shape{sh.c, (sh.h - 1) / st + 1, (sh.w - 1) / st + 1};
     }
     stage_in_[r].push_back(sh);  // the head's input (spatial)
   }
@@ -184,7 +184,7 @@ EncodedPredictor::EncodedPredictor(std::shared_ptr<const SpaceEncoding> enc,
 
 EncodedPredictor::Entry& EncodedPredictor::BlockEntry(int r, int i, bool first, int t, int k, int e, int in_w,
                                                       int out_w) {
-  const Space& s = enc_->space();
+  const space::Space& s = enc_->space();
   const auto& c = s.stage(i);
   const int T = AtLeastOne(c.types.size()), K = AtLeastOne(c.kernels.size()), E = AtLeastOne(c.expansions.size());
   const int W = static_cast<int>(c.widths.size());
@@ -193,7 +193,7 @@ EncodedPredictor::Entry& EncodedPredictor::BlockEntry(int r, int i, bool first, 
   const size_t idx = (((((static_cast<size_t>(r) * 2 + first) * T + t) * K + k) * E + e) * Win + in_w) * W + out_w;
   Entry& en = blocks_[i][idx];
   if (en.state != 0) return en;
-  BlockGene gene;
+  space::BlockGene gene;
   gene.type = c.types[t];
   gene.kernel = c.kernels.empty() ? 0 : c.kernels[k];
   gene.expansion = c.expansions.empty() ? 0 : c.expansions[e];
@@ -206,46 +206,46 @@ EncodedPredictor::Entry& EncodedPredictor::BlockEntry(int r, int i, bool first, 
     en.state = 2;
     return en;
   }
-  KeySpec key;
+  space::KeySpec key;
   key.block = *b;
-  const Shape& sp = stage_in_[r][i];
-  key.in = first ? Shape{in_c, sp.h, sp.w}
-                 : Shape{in_c, (sp.h - 1) / c.stride + 1, (sp.w - 1) / c.stride + 1};
-  key.key = BlockKey(key.block, key.in);
+  const space::Shape& sp = stage_in_[r][i];
+  key.in = first ? space::Shape{in_c, sp.h, sp.w}
+                 : space::Shape{in_c, (sp.h - 1) / c.stride + 1, (sp.w - 1) / c.stride + 1};
+  key.key = space::BlockKey(key.block, key.in);
   en.lat = static_cast<int>(lat_.size());
   for (int h = 0; h < nh_; ++h) {
     v1::LatencySource src;
     lat_.push_back(hw_[h]->KeyLatency(key, &src));
   }
-  if (cost_) en.cost = GraphCost(LowerKey(key));
+  if (cost_) en.cost = latency::GraphCost(latency::LowerKey(key));
   en.state = 1;
   return en;
 }
 
 EncodedPredictor::Entry& EncodedPredictor::HeadEntry(int r, int last_w) {
-  const Space& s = enc_->space();
+  const space::Space& s = enc_->space();
   const auto& last = s.stage(s.num_stages() - 1);
   Entry& en = heads_[static_cast<size_t>(r) * last.widths.size() + last_w];
   if (en.state != 0) return en;
-  KeySpec key;
+  space::KeySpec key;
   key.is_head = true;
   key.head = s.proto().head();
   if (key.head.act() == v1::ACTIVATION_UNSPECIFIED) key.head.set_act(v1::RELU);  // as ToArchitecture
-  const Shape& sp = stage_in_[r].back();
-  key.in = Shape{last.widths[last_w], sp.h, sp.w};
-  key.key = HeadKey(key.head, key.in);
+  const space::Shape& sp = stage_in_[r].back();
+  key.in = space::Shape{last.widths[last_w], sp.h, sp.w};
+  key.key = space::HeadKey(key.head, key.in);
   en.lat = static_cast<int>(lat_.size());
   for (int h = 0; h < nh_; ++h) {
     v1::LatencySource src;
     lat_.push_back(hw_[h]->KeyLatency(key, &src));
   }
-  if (cost_) en.cost = GraphCost(LowerKey(key));
+  if (cost_) en.cost = latency::GraphCost(latency::LowerKey(key));
   en.state = 1;
   return en;
 }
 
 absl::Status EncodedPredictor::RowError(int64_t row, const uint8_t* p) const {
-  Genotype g;
+  space::Genotype g;
   absl::Status st = enc_->Decode(p, &g);
   if (st.ok()) st = absl::InvalidArgumentError("not a point of the space");
   return absl::InvalidArgumentError(StrCat("choices: row ", row, ": ", st.message()));
@@ -254,7 +254,7 @@ absl::Status EncodedPredictor::RowError(int64_t row, const uint8_t* p) const {
 absl::Status EncodedPredictor::Predict(const uint8_t* rows, size_t n, int64_t first_row, bool skip_invalid,
                                        double* lat, int64_t* params, int64_t* macs, int64_t* mac_bytes,
                                        int* invalid) {
-  const Space& s = enc_->space();
+  const space::Space& s = enc_->space();
   const int width = enc_->width();
   const int ns = s.num_stages();
   const int nr = static_cast<int>(s.resolutions().size());
@@ -262,7 +262,7 @@ absl::Status EncodedPredictor::Predict(const uint8_t* rows, size_t n, int64_t fi
   for (size_t row = 0; row < n; ++row) {
     const uint8_t* p = rows + row * width;
     bool ok = p[0] < nr;
-    Cost total;
+    latency::Cost total;
     if (ok) {
       const int r = p[0];
       for (int h = 0; h < nh_; ++h) sums_[h] = stem_[r][h];
@@ -319,4 +319,4 @@ absl::Status EncodedPredictor::Predict(const uint8_t* rows, size_t n, int64_t fi
   return absl::OkStatus();
 }
 
-}  // namespace lutnas::jobs
+}  // namespace lutnas::core

@@ -20,15 +20,15 @@
 #include "lutnas/v1/service.pb.h"
 #include "space/space.h"
 
-namespace lutnas::jobs {
+namespace lutnas::core {
 
 // The row layout of a space: slot 0 resolution; per stage width, depth and
 // max-depth x (type, kernel, expansion).
 class SpaceEncoding {
  public:
-  explicit SpaceEncoding(std::shared_ptr<const Space> space);
+  explicit SpaceEncoding(std::shared_ptr<const space::Space> space);
 
-  const Space& space() const { return *space_; }
+  const space::Space& space() const { return *space_; }
   int width() const { return static_cast<int>(slots_.size()); }
   v1::EncodingResponse Describe() const;
 
@@ -36,9 +36,9 @@ class SpaceEncoding {
   // ("stages[1].blocks[0].type: index 5 out of range (3 choices)") or the
   // block that does not fit its position. Does not check the whole space
   // rule set beyond Fits: Decode + Fits is what ToArchitecture needs.
-  absl::Status Decode(const uint8_t* row, Genotype* g) const;
+  absl::Status Decode(const uint8_t* row, space::Genotype* g) const;
   // The inverse (for tests and clients): genotype of this space -> row.
-  absl::Status Encode(const Genotype& g, std::vector<uint8_t>* row) const;
+  absl::Status Encode(const space::Genotype& g, std::vector<uint8_t>* row) const;
 
  private:
   friend class EncodedPredictor;
@@ -46,7 +46,7 @@ class SpaceEncoding {
     std::string name;
     std::vector<std::string> values;
   };
-  std::shared_ptr<const Space> space_;
+  std::shared_ptr<const space::Space> space_;
   std::vector<Slot> slots_;
   std::vector<int> stage_offset_;  // first slot of each stage (its width index)
   std::vector<int> max_depth_;
@@ -56,7 +56,7 @@ class SpaceEncoding {
 class EncodedPredictor {
  public:
   EncodedPredictor(std::shared_ptr<const SpaceEncoding> enc,
-                   std::vector<std::shared_ptr<const LatencyPredictor>> hardware, bool cost);
+                   std::vector<std::shared_ptr<const latency::LatencyPredictor>> hardware, bool cost);
 
   // rows: n * width bytes. lat: n * hardware.size(); params/macs/mac_bytes:
   // n each (only with cost; may be null otherwise). first_row: index of rows[0]
@@ -70,7 +70,7 @@ class EncodedPredictor {
  private:
   struct Entry {
     int8_t state = 0;  // 0 not computed, 1 fits, 2 does not fit
-    Cost cost;
+    latency::Cost cost;
     int lat = -1;  // offset of this entry's per-hardware latencies in lat_
   };
   Entry& BlockEntry(int r, int stage, bool first, int t, int k, int e, int in_w, int out_w);
@@ -78,18 +78,18 @@ class EncodedPredictor {
   absl::Status RowError(int64_t row, const uint8_t* p) const;
 
   std::shared_ptr<const SpaceEncoding> enc_;
-  std::vector<std::shared_ptr<const LatencyPredictor>> hw_;
+  std::vector<std::shared_ptr<const latency::LatencyPredictor>> hw_;
   bool cost_;
   int nh_;
-  std::vector<std::vector<Shape>> stage_in_;  // [res][stage]: input shape (channels unset)
+  std::vector<std::vector<space::Shape>> stage_in_;  // [res][stage]: input shape (channels unset)
   std::vector<std::vector<double>> stem_;     // [res][hw]: stem latencies in order
-  std::vector<Cost> stem_cost_;               // [res]
+  std::vector<latency::Cost> stem_cost_;               // [res]
   std::vector<std::vector<Entry>> blocks_;    // [stage]: dense memo
   std::vector<Entry> heads_;                  // [res * last widths]
   std::vector<double> lat_;                   // memoised latencies
   std::vector<double> sums_;                  // scratch, per hardware
 };
 
-}  // namespace lutnas::jobs
+}  // namespace lutnas::core
 
 #endif  // LUTNAS_CORE_ENCODED_PREDICT_H_

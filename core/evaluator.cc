@@ -7,49 +7,49 @@
 
 #include "latency_models/graph.h"
 
-namespace lutnas::jobs {
+namespace lutnas::core {
 
-LutEvaluator::LutEvaluator(std::shared_ptr<const Space> space,
-                           std::vector<std::shared_ptr<const LatencyPredictor>> predictors,
-                           const Options& opts, ProxyCache* proxies)
+LutEvaluator::LutEvaluator(std::shared_ptr<const space::Space> space,
+                           std::vector<std::shared_ptr<const latency::LatencyPredictor>> predictors,
+                           const Options& opts, latency::ProxyCache* proxies)
     : space_(std::move(space)), predictors_(std::move(predictors)), opts_(opts), proxies_(proxies) {}
 
-Cost LutEvaluator::NetworkCostOf(const v1::Architecture& arch) {
-  Cost total;
-  Shape s = InputShape(arch);
+latency::Cost LutEvaluator::NetworkCostOf(const v1::Architecture& arch) {
+  latency::Cost total;
+  space::Shape s = space::InputShape(arch);
   std::lock_guard<std::mutex> l(mu_);
-  auto add = [&](uint64_t key, const std::function<Graph()>& lower) {
+  auto add = [&](uint64_t key, const std::function<latency::Graph()>& lower) {
     auto it = block_costs_.find(key);
-    if (it == block_costs_.end()) it = block_costs_.emplace(key, GraphCost(lower())).first;
+    if (it == block_costs_.end()) it = block_costs_.emplace(key, latency::GraphCost(lower())).first;
     total += it->second;
   };
   auto block = [&](const v1::Block& b) {
-    add(NumericKey(b, s), [&] { return LowerBlock(b, s); });
-    s = FastOutShape(b, s);
+    add(latency::NumericKey(b, s), [&] { return latency::LowerBlock(b, s); });
+    s = latency::FastOutShape(b, s);
   };
   for (const auto& b : arch.stem()) block(b);
   for (const auto& st : arch.stages())
     for (const auto& b : st.blocks()) block(b);
-  add(NumericHeadKey(arch.head(), s), [&] { return LowerHead(arch.head(), s); });
+  add(latency::NumericHeadKey(arch.head(), s), [&] { return latency::LowerHead(arch.head(), s); });
   return total;
 }
 
-absl::StatusOr<double> LutEvaluator::Score(const v1::Architecture& arch, const Cost& cost) {
+absl::StatusOr<double> LutEvaluator::Score(const v1::Architecture& arch, const latency::Cost& cost) {
   switch (opts_.objective) {
     case v1::PARAMS: return static_cast<double>(cost.params);
     case v1::MACS: return static_cast<double>(cost.macs);
     case v1::EXTERNAL: return NAN;
-    case v1::NASWOT: return proxies_->Get(ProxyCache::Kind::kNaswot, arch, opts_.proxy);
-    default: return proxies_->Get(ProxyCache::Kind::kZen, arch, opts_.proxy);
+    case v1::NASWOT: return proxies_->Get(latency::ProxyCache::Kind::kNaswot, arch, opts_.proxy);
+    default: return proxies_->Get(latency::ProxyCache::Kind::kZen, arch, opts_.proxy);
   }
 }
 
-absl::Status LutEvaluator::Evaluate(const std::vector<Genotype>& genotypes,
+absl::Status LutEvaluator::Evaluate(const std::vector<space::Genotype>& genotypes,
                                     std::vector<search::Evaluation>* results) {
   const size_t n = genotypes.size();
   results->assign(n, search::Evaluation());
   std::vector<v1::Architecture> archs(n);
-  std::vector<Cost> costs(n);
+  std::vector<latency::Cost> costs(n);
   for (size_t i = 0; i < n; ++i) {
     archs[i] = space_->ToArchitecture(genotypes[i], /*with_name=*/false);  // names are not scored
     costs[i] = NetworkCostOf(archs[i]);
@@ -101,4 +101,4 @@ absl::Status LutEvaluator::Evaluate(const std::vector<Genotype>& genotypes,
   return absl::OkStatus();
 }
 
-}  // namespace lutnas::jobs
+}  // namespace lutnas::core

@@ -19,13 +19,13 @@
 #include "lutnas/v1/service.pb.h"
 #include "search/engine.h"
 
-namespace lutnas::jobs {
+namespace lutnas::core {
 
 class LutEvaluator : public search::Evaluator {
  public:
   struct Options {
     v1::Objective objective = v1::ZEN;
-    ProxyOptions proxy;
+    latency::ProxyOptions proxy;
     int threads = 1;  // proxy evaluations in parallel
     // Called before every candidate's score (proxies included): a non-OK
     // status stops Evaluate, which returns it (the engine then undoes the
@@ -36,26 +36,26 @@ class LutEvaluator : public search::Evaluator {
     std::function<void(size_t, size_t)> on_batch;
     int progress_batch = 8;
   };
-  LutEvaluator(std::shared_ptr<const Space> space,
-               std::vector<std::shared_ptr<const LatencyPredictor>> predictors,
-               const Options& opts, ProxyCache* proxies);
+  LutEvaluator(std::shared_ptr<const space::Space> space,
+               std::vector<std::shared_ptr<const latency::LatencyPredictor>> predictors,
+               const Options& opts, latency::ProxyCache* proxies);
 
-  absl::Status Evaluate(const std::vector<Genotype>& genotypes,
+  absl::Status Evaluate(const std::vector<space::Genotype>& genotypes,
                         std::vector<search::Evaluation>* results) override;
 
   // Params and MACs of a canonical architecture from the per-block memo.
-  Cost NetworkCostOf(const v1::Architecture& arch);
+  latency::Cost NetworkCostOf(const v1::Architecture& arch);
 
  private:
-  absl::StatusOr<double> Score(const v1::Architecture& arch, const Cost& cost);
-  std::shared_ptr<const Space> space_;
-  std::vector<std::shared_ptr<const LatencyPredictor>> predictors_;
+  absl::StatusOr<double> Score(const v1::Architecture& arch, const latency::Cost& cost);
+  std::shared_ptr<const space::Space> space_;
+  std::vector<std::shared_ptr<const latency::LatencyPredictor>> predictors_;
   Options opts_;
-  ProxyCache* proxies_;
+  latency::ProxyCache* proxies_;
   std::mutex mu_;
-  std::unordered_map<uint64_t, Cost> block_costs_;
+  std::unordered_map<uint64_t, latency::Cost> block_costs_;
 };
 
-}  // namespace lutnas::jobs
+}  // namespace lutnas::core
 
 #endif  // LUTNAS_CORE_EVALUATOR_H_

@@ -9,7 +9,7 @@
 #include "space/arch_util.h"
 #include "base/status_macros.h"
 
-namespace lutnas::server {
+namespace lutnas::core {
 
 absl::Status SeedHardwareCatalogue(db::Store* store, const std::string& path) {
   ASSIGN_OR_RETURN(auto existing, store->ListHardware());
@@ -62,4 +62,4 @@ absl::Status CheckSpecPriorFields(const v1::Hardware& hw) {
   return absl::OkStatus();
 }
 
-}  // namespace lutnas::server
+}  // namespace lutnas::core

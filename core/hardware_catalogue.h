@@ -9,7 +9,7 @@
 #include "db/store.h"
 #include "lutnas/v1/table.pb.h"
 
-namespace lutnas::server {
+namespace lutnas::core {
 
 absl::Status SeedHardwareCatalogue(db::Store* store, const std::string& path);
 
@@ -17,6 +17,6 @@ absl::Status SeedHardwareCatalogue(db::Store* store, const std::string& path);
 // request: InvalidArgument naming the field ("hardware.efficiency[0].compute: ...").
 absl::Status CheckSpecPriorFields(const v1::Hardware& hw);
 
-}  // namespace lutnas::server
+}  // namespace lutnas::core
 
 #endif  // LUTNAS_CORE_HARDWARE_CATALOGUE_H_

@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
-namespace lutnas::server {
+namespace lutnas::core {
 namespace {
 
 using absl::StrCat;
@@ -119,4 +119,4 @@ absl::StatusOr<std::string> ReadImportFile(const std::string& import_dir, const 
   return data;
 }
 
-}  // namespace lutnas::server
+}  // namespace lutnas::core

@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace lutnas::server {
+namespace lutnas::core {
 
 struct ImportLimits {
   int64_t max_bytes = 64 << 20;  // --max_import_mb
@@ -27,6 +27,6 @@ struct ImportLimits {
 absl::StatusOr<std::string> ReadImportFile(const std::string& import_dir, const std::string& path,
                                            const ImportLimits& limits);
 
-}  // namespace lutnas::server
+}  // namespace lutnas::core
 
 #endif  // LUTNAS_CORE_IMPORT_FILE_H_

@@ -11,7 +11,7 @@
 #include "core/submit_checks.h"
 #include "base/status_macros.h"
 
-namespace lutnas::jobs {
+namespace lutnas::core {
 namespace {
 
 using absl::StrCat;
@@ -36,7 +36,7 @@ bool SafeName(const std::string& s) {
 // Validation only: Engine::Create needs an evaluator but never calls it.
 class NoEvaluator : public search::Evaluator {
  public:
-  absl::Status Evaluate(const std::vector<Genotype>&, std::vector<search::Evaluation>*) override {
+  absl::Status Evaluate(const std::vector<space::Genotype>&, std::vector<search::Evaluation>*) override {
     return absl::InternalError("not for evaluation");
   }
 };
@@ -76,7 +76,7 @@ struct JobManager::Running {
   std::mutex mu;  // guards engine and pending
   std::condition_variable told;
   search::Engine* engine = nullptr;
-  std::shared_ptr<const Space> space;
+  std::shared_ptr<const space::Space> space;
   v1::SearchSpec spec;
   std::map<std::string, std::string> pending;  // arch hash -> genotype key
 };
@@ -146,10 +146,10 @@ void JobManager::Unsubscribe(int64_t token) {
   listeners_.erase(token);
 }
 
-absl::StatusOr<std::shared_ptr<const Space>> JobManager::ResolveSpace(const v1::SearchSpec& spec) const {
+absl::StatusOr<std::shared_ptr<const space::Space>> JobManager::ResolveSpace(const v1::SearchSpec& spec) const {
   if (spec.has_space_inline()) {
     if (!spec.space().empty()) return Invalid("space", "give either space or space_inline, not both");
-    auto s = Space::Create(spec.space_inline());
+    auto s = space::Space::Create(spec.space_inline());
     if (!s.ok()) return Invalid("space_inline", std::string(s.status().message()));
     return s;
   }
@@ -166,7 +166,7 @@ absl::StatusOr<std::shared_ptr<const Space>> JobManager::ResolveSpace(const v1::
   if (!SafeName(spec.space()) || std::find(names.begin(), names.end(), spec.space()) == names.end())
     return absl::NotFoundError(StrCat("space: unknown space '", spec.space().substr(0, 64),
                                       "' (available: ", absl::StrJoin(names, ", "), ")"));
-  return Space::Load(StrCat(opts_.spaces_dir, "/", spec.space(), ".json"));
+  return space::Space::Load(StrCat(opts_.spaces_dir, "/", spec.space(), ".json"));
 }
 
 absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in, const std::string& request_id) {
@@ -326,18 +326,18 @@ absl::StatusOr<v1::Job> JobManager::WaitForChange(int64_t id, int64_t since, int
   return store_->GetJob(id);
 }
 
-v1::Candidate JobManager::MakeCandidate(const v1::SearchSpec& spec, const Space& space,
+v1::Candidate JobManager::MakeCandidate(const v1::SearchSpec& spec, const space::Space& space,
                                         const search::Individual& ind, int64_t job_id) {
   v1::Candidate c;
   c.set_job_id(job_id);
   const v1::Architecture arch = space.ToArchitecture(ind.genotype);
-  c.set_arch_hash(ArchHash(arch));
+  c.set_arch_hash(space::ArchHash(arch));
   *c.mutable_arch() = arch;
   c.set_genotype(ind.key);
   c.set_score(ind.eval.score);
   c.set_params(ind.eval.params);
   c.set_macs(ind.eval.macs);
-  c.set_mac_bytes(AnalyzeNetwork(arch).total.mac_bytes);  // not in Evaluation: computed here
+  c.set_mac_bytes(latency::AnalyzeNetwork(arch).total.mac_bytes);  // not in Evaluation: computed here
   c.set_feasible(ind.feasible);
   c.set_generation(ind.generation);
   std::vector<std::pair<std::string, int64_t>> hws;
@@ -409,7 +409,7 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
   run->spec = job.spec();
   *last = job.progress();
   ASSIGN_OR_RETURN(run->space, ResolveSpace(run->spec));
-  std::vector<std::shared_ptr<const LatencyPredictor>> preds;
+  std::vector<std::shared_ptr<const latency::LatencyPredictor>> preds;
   for (const auto& b : run->spec.budgets()) {
     ASSIGN_OR_RETURN(auto p, catalog_->Get(b.hardware(), b.table_version()));
     preds.push_back(p);
@@ -509,7 +509,7 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     std::vector<v1::Candidate> cands;
     for (const auto& ind : report->evaluated) cands.push_back(MakeCandidate(run->spec, *run->space, ind, id));
     std::vector<std::string> pareto;
-    for (const auto& ind : report->pareto) pareto.push_back(ArchHash(run->space->ToArchitecture(ind.genotype)));
+    for (const auto& ind : report->pareto) pareto.push_back(space::ArchHash(run->space->ToArchitecture(ind.genotype)));
     {
       std::lock_guard<std::mutex> dl(run->db_mu);
       if (run->cancel) break;  // cancelled and stored as such: nothing more is written
@@ -588,4 +588,4 @@ absl::StatusOr<int> JobManager::Tell(int64_t job_id, const std::map<std::string,
   return n;
 }
 
-}  // namespace lutnas::jobs
+}  // namespace lutnas::core

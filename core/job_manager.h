@@ -24,7 +24,7 @@
 #include "search/engine.h"
 #include "core/predictor_catalog.h"
 
-namespace lutnas::jobs {
+namespace lutnas::core {
 
 class JobManager {
  public:
@@ -78,9 +78,9 @@ class JobManager {
   absl::StatusOr<std::vector<v1::Candidate>> Ask(int64_t job_id, int count);
   absl::StatusOr<int> Tell(int64_t job_id, const std::map<std::string, double>& scores);
 
-  absl::StatusOr<std::shared_ptr<const Space>> ResolveSpace(const v1::SearchSpec& spec) const;
+  absl::StatusOr<std::shared_ptr<const space::Space>> ResolveSpace(const v1::SearchSpec& spec) const;
   // Per-hardware predictions (no blocks) for a stored or new candidate.
-  v1::Candidate MakeCandidate(const v1::SearchSpec& spec, const Space& space,
+  v1::Candidate MakeCandidate(const v1::SearchSpec& spec, const space::Space& space,
                               const search::Individual& ind, int64_t job_id);
 
  private:
@@ -95,7 +95,7 @@ class JobManager {
   db::Store* store_;
   Catalog* catalog_;
   Options opts_;
-  ProxyCache proxies_;
+  latency::ProxyCache proxies_;
 
   std::mutex mu_;
   std::condition_variable queue_cv_, change_cv_;
@@ -112,6 +112,6 @@ class JobManager {
   int64_t next_listener_ = 1;
 };
 
-}  // namespace lutnas::jobs
+}  // namespace lutnas::core
 
 #endif  // LUTNAS_CORE_JOB_MANAGER_H_

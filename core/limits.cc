@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace lutnas::server {
+namespace lutnas::core {
 
 absl::Status Gauge::Add(int64_t n, const std::string& what) {
   const int64_t now = value_.fetch_add(n) + n;
@@ -13,4 +13,4 @@ absl::Status Gauge::Add(int64_t n, const std::string& what) {
                                                    "); retry later"));
 }
 
-}  // namespace lutnas::server
+}  // namespace lutnas::core

@@ -10,7 +10,7 @@
 
 #include "absl/status/status.h"
 
-namespace lutnas::server {
+namespace lutnas::core {
 
 // A count bounded by `limit`; thread-safe.
 class Gauge {
@@ -60,6 +60,6 @@ struct ResourceLimits {
         watches("max_watch_streams", "Watch streams", max_watch_streams) {}
 };
 
-}  // namespace lutnas::server
+}  // namespace lutnas::core
 
 #endif  // LUTNAS_CORE_LIMITS_H_

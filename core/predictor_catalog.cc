@@ -2,10 +2,10 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace lutnas::jobs {
+namespace lutnas::core {
 
 // The cached predictor, or NOT_FOUND when it must be loaded.
-absl::StatusOr<std::shared_ptr<const LatencyPredictor>> Catalog::Cached(const std::string& hardware,
+absl::StatusOr<std::shared_ptr<const latency::LatencyPredictor>> Catalog::Cached(const std::string& hardware,
                                                                         int64_t version) {
   std::lock_guard<std::mutex> l(mu_);
   if (version == 0) {
@@ -18,7 +18,7 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> Catalog::Cached(const st
   return it->second;
 }
 
-absl::StatusOr<std::shared_ptr<const LatencyPredictor>> Catalog::Get(const std::string& hardware,
+absl::StatusOr<std::shared_ptr<const latency::LatencyPredictor>> Catalog::Get(const std::string& hardware,
                                                                      int64_t version) {
   if (auto c = Cached(hardware, version); c.ok()) return c;
   // Loads are serialised and re-check the cache, so the callers that all
@@ -27,16 +27,16 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> Catalog::Get(const std::
   if (auto c = Cached(hardware, version); c.ok()) return c;
   auto hw = store_->GetHardware(hardware);
   if (!hw.ok()) return hw.status();
-  std::shared_ptr<const LatencyPredictor> p;
+  std::shared_ptr<const latency::LatencyPredictor> p;
   int64_t resolved = version;
   auto table = store_->GetTable(hardware, version);
   if (table.ok()) {
-    auto made = LatencyPredictor::Create(*hw, &*table);
+    auto made = latency::LatencyPredictor::Create(*hw, &*table);
     if (!made.ok()) return made.status();
     p = *made;
     resolved = table->info().version();
   } else if (table.status().code() == absl::StatusCode::kNotFound && version == 0) {
-    auto made = LatencyPredictor::Create(*hw, nullptr);
+    auto made = latency::LatencyPredictor::Create(*hw, nullptr);
     if (!made.ok()) return made.status();
     p = *made;
     resolved = 0;
@@ -56,4 +56,4 @@ void Catalog::Invalidate(const std::string& hardware) {
     it = it->first.first == hardware ? cache_.erase(it) : std::next(it);
 }
 
-}  // namespace lutnas::jobs
+}  // namespace lutnas::core

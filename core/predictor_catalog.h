@@ -14,7 +14,7 @@
 #include "db/store.h"
 #include "latency_models/lut.h"
 
-namespace lutnas::jobs {
+namespace lutnas::core {
 
 class Catalog {
  public:
@@ -22,21 +22,21 @@ class Catalog {
 
   // version 0: the latest table (or spec only when there is none).
   // NOT_FOUND for unknown hardware or version.
-  absl::StatusOr<std::shared_ptr<const LatencyPredictor>> Get(const std::string& hardware,
+  absl::StatusOr<std::shared_ptr<const latency::LatencyPredictor>> Get(const std::string& hardware,
                                                               int64_t version = 0);
   // Drops cached predictors of `hardware` (after uploads, corrections, deletes).
   void Invalidate(const std::string& hardware);
 
  private:
-  absl::StatusOr<std::shared_ptr<const LatencyPredictor>> Cached(const std::string& hardware,
+  absl::StatusOr<std::shared_ptr<const latency::LatencyPredictor>> Cached(const std::string& hardware,
                                                                   int64_t version);
   db::Store* store_;
   std::mutex load_mu_;  // one load at a time: no stampede after an upload
   std::mutex mu_;
-  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const LatencyPredictor>> cache_;
+  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const latency::LatencyPredictor>> cache_;
   std::map<std::string, int64_t> latest_;  // hardware -> latest version (0: none)
 };
 
-}  // namespace lutnas::jobs
+}  // namespace lutnas::core
 
 #endif  // LUTNAS_CORE_PREDICTOR_CATALOG_H_

@@ -11,7 +11,7 @@
 #include "base/rng.h"
 #include "base/status_macros.h"
 
-namespace lutnas::jobs {
+namespace lutnas::core {
 namespace {
 
 using absl::StrCat;
@@ -36,10 +36,10 @@ absl::Status CheckConstrained(const v1::SearchSpec& spec) {
   return absl::OkStatus();
 }
 
-absl::Status CheckFeasible(const v1::SearchSpec& spec, std::shared_ptr<const Space> space,
+absl::Status CheckFeasible(const v1::SearchSpec& spec, std::shared_ptr<const space::Space> space,
                            Catalog* catalog, int max_samples) {
   if (spec.soft_constraint() || !HasConstraint(spec)) return absl::OkStatus();
-  std::vector<std::shared_ptr<const LatencyPredictor>> preds;
+  std::vector<std::shared_ptr<const latency::LatencyPredictor>> preds;
   for (const auto& b : spec.budgets()) {
     ASSIGN_OR_RETURN(auto p, catalog->Get(b.hardware(), b.table_version()));
     preds.push_back(p);
@@ -52,11 +52,11 @@ absl::Status CheckFeasible(const v1::SearchSpec& spec, std::shared_ptr<const Spa
   std::vector<double> fastest(nb, std::numeric_limits<double>::infinity());
   int64_t fewest_params = std::numeric_limits<int64_t>::max();
   int64_t fewest_macs = std::numeric_limits<int64_t>::max();
-  Rng rng(spec.seed() ^ 0x5eed5eedull);
+  base::Rng rng(spec.seed() ^ 0x5eed5eedull);
   constexpr int kChunk = 64;
   int64_t drawn = 0;
   while (drawn < draws) {
-    std::vector<Genotype> chunk;
+    std::vector<space::Genotype> chunk;
     for (; drawn < draws && static_cast<int>(chunk.size()) < kChunk; ++drawn) chunk.push_back(space->Sample(rng));
     std::vector<search::Evaluation> evals;
     RETURN_IF_ERROR(evaluator.Evaluate(chunk, &evals));
@@ -137,4 +137,4 @@ std::mutex& SubmitRequestMutex() {
   return mu;
 }
 
-}  // namespace lutnas::jobs
+}  // namespace lutnas::core

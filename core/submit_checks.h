@@ -18,7 +18,7 @@
 #include "core/predictor_catalog.h"
 #include "space/space.h"
 
-namespace lutnas::jobs {
+namespace lutnas::core {
 
 // INVALID_ARGUMENT when the spec has no latency budget, no max_params and no
 // max_macs and does not set unconstrained, or sets unconstrained together
@@ -30,7 +30,7 @@ absl::Status CheckConstrained(const v1::SearchSpec& spec);
 // every hard constraint). FAILED_PRECONDITION naming the constraint when none
 // does: "budgets[0].max_ms: ... the fastest of N samples needs X ms ...".
 // Budgets must carry their pinned table_version. Soft specs always pass.
-absl::Status CheckFeasible(const v1::SearchSpec& spec, std::shared_ptr<const Space> space,
+absl::Status CheckFeasible(const v1::SearchSpec& spec, std::shared_ptr<const space::Space> space,
                            Catalog* catalog, int max_samples = 20000);
 
 // INVALID_ARGUMENT unless empty or 1..128 characters of [A-Za-z0-9._:-].
@@ -44,6 +44,6 @@ absl::StatusOr<std::optional<v1::Job>> PriorSubmit(db::Store* store, const std::
 // Held by Submit from the lookup of a request id to the storing of its job.
 std::mutex& SubmitRequestMutex();
 
-}  // namespace lutnas::jobs
+}  // namespace lutnas::core
 
 #endif  // LUTNAS_CORE_SUBMIT_CHECKS_H_

@@ -19,6 +19,7 @@
 #include "db/sqlite.h"
 #include "db/store_impl.h"
 #include "latency_models/correction.h"
+#include "latency_models/table_io.h"
 #include "base/status_macros.h"
 
 namespace lutnas::db {
@@ -29,11 +30,11 @@ using internal::Quote;
 using internal::Serialize;
 using internal::Statement;
 using internal::TxMode;
-using ::lutnas::CheckCorrection;
-using ::lutnas::CheckCorrectionFields;
-using ::lutnas::SumRange;
-using ::lutnas::SumRangeFromMinima;
-using ::lutnas::TableSumRange;
+using ::lutnas::latency::CheckCorrection;
+using ::lutnas::latency::CheckCorrectionFields;
+using ::lutnas::latency::SumRange;
+using ::lutnas::latency::SumRangeFromMinima;
+using ::lutnas::latency::TableSumRange;
 
 namespace internal {
 
@@ -142,15 +143,8 @@ absl::Status CheckAndMigrate(sqlite3* db, const std::string& path) {
 
 // ---------------------------------------------------------------- hardware
 
-bool IsNameChar(char c, bool first) {
-  if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
-  return !first && (c == '.' || c == '_' || c == '-');
-}
-
 absl::Status ValidateHardwareName(absl::string_view name) {
-  bool ok = !name.empty() && name.size() <= 64;
-  for (size_t i = 0; ok && i < name.size(); ++i) ok = IsNameChar(name[i], i == 0);
-  if (ok) return absl::OkStatus();
+  if (latency::ValidHardwareName(std::string(name))) return absl::OkStatus();
   return absl::InvalidArgumentError(
       absl::StrCat("name: must match [a-z0-9][a-z0-9._-]{0,63}, got ", Quote(name)));
 }
@@ -208,21 +202,6 @@ absl::StatusOr<TableRow> FindTable(sqlite3* db, const std::string& hardware, int
   return out;
 }
 
-absl::Status ValidateTable(const v1::LatencyTable& t) {
-  if (t.info().hardware().empty()) {
-    return absl::InvalidArgumentError("info.hardware: must be set");
-  }
-  std::unordered_set<std::string_view> keys;
-  for (int i = 0; i < t.entries_size(); ++i) {
-    const v1::LatencyEntry& e = t.entries(i);
-    if (!keys.insert(e.key()).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("entries[", i, "].key: duplicate ", Quote(e.key())));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status InsertEntries(sqlite3* db, int64_t table_id, const v1::LatencyTable& t) {
   ASSIGN_OR_RETURN(
       Statement stmt,
@@ -269,7 +248,7 @@ absl::Status ReadEntries(sqlite3* db, int64_t table_id, v1::LatencyTable* t) {
 
 // The range a correction of this table must be safe over (correction.h):
 // smallest measured block entry + smallest measured head entry.
-absl::StatusOr<SumRange> StoredTableRange(sqlite3* db, int64_t table_id) {
+absl::StatusOr<latency::SumRange> StoredTableRange(sqlite3* db, int64_t table_id) {
   ASSIGN_OR_RETURN(Statement stmt,
                    Statement::Prepare(db,
                                       "SELECT MIN(CASE WHEN key NOT LIKE 'head:%' THEN median_ms END), "
@@ -277,12 +256,12 @@ absl::StatusOr<SumRange> StoredTableRange(sqlite3* db, int64_t table_id) {
                                       "FROM entries WHERE table_id = ? AND status = ? AND median_ms > 0"));
   stmt.BindInt(1, table_id).BindInt(2, v1::ENTRY_MEASURED);
   ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) return SumRange{};
+  if (!row) return latency::SumRange{};
   auto v = [&](int col) {
     const double d = stmt.ColumnDouble(col);
     return std::isfinite(d) ? d : 0.0;
   };
-  return SumRangeFromMinima(v(0), v(1));
+  return latency::SumRangeFromMinima(v(0), v(1));
 }
 
 // ---------------------------------------------------------------- jobs
@@ -432,8 +411,7 @@ absl::Status Store::DeleteHardware(const std::string& name) {
 // ---- latency tables
 
 absl::StatusOr<v1::TableInfo> Store::AddTable(const v1::LatencyTable& t) {
-  RETURN_IF_ERROR(ValidateTable(t));
-  RETURN_IF_ERROR(CheckCorrection(t.info().correction(), "info.correction", TableSumRange(t)));
+  RETURN_IF_ERROR(latency::ValidateTable(t));  // info, correction over the table's range, entries
   const std::string& hardware = t.info().hardware();
   v1::TableInfo info = t.info();
   info.set_entries(t.entries_size());
@@ -512,14 +490,14 @@ absl::StatusOr<std::vector<v1::TableInfo>> Store::ListTables(const std::string& 
 
 absl::StatusOr<v1::TableInfo> Store::SetCorrection(const std::string& hardware, int64_t version,
                                                    const v1::Correction& c) {
-  RETURN_IF_ERROR(CheckCorrectionFields(c, "correction", /*required=*/true));
+  RETURN_IF_ERROR(latency::CheckCorrectionFields(c, "correction", /*required=*/true));
   absl::MutexLock lock(&impl_->mu);
   sqlite3* db = impl_->conn.get();
   v1::TableInfo info;
   RETURN_IF_ERROR(InTransaction(db, TxMode::kWrite, "SetCorrection", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(TableRow row, FindTable(db, hardware, version));
-    ASSIGN_OR_RETURN(const SumRange range, StoredTableRange(db, row.id));
-    RETURN_IF_ERROR(CheckCorrection(c, "correction", range, /*required=*/true));
+    ASSIGN_OR_RETURN(const latency::SumRange range, StoredTableRange(db, row.id));
+    RETURN_IF_ERROR(latency::CheckCorrection(c, "correction", range, /*required=*/true));
     info = std::move(row.info);
     *info.mutable_correction() = c;
     ASSIGN_OR_RETURN(const std::string blob, Serialize(info, "table info"));

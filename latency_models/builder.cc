@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 namespace {
 
 torch::Tensor ApplyAct(const torch::Tensor& x, ActKind a) {
@@ -124,7 +124,7 @@ absl::StatusOr<GraphNet> BuildGraph(const Graph& graph) {
 }
 
 absl::StatusOr<GraphNet> BuildNetwork(const v1::Architecture& arch) {
-  return BuildGraph(LowerNetwork(Canonicalize(arch)));
+  return BuildGraph(LowerNetwork(space::Canonicalize(arch)));
 }
 
 int64_t CountParameters(torch::nn::Module& m) {
@@ -209,4 +209,4 @@ absl::Status FuseRepVGG(GraphNetImpl& train, GraphNetImpl& deploy) {
   });
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency

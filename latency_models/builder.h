@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "latency_models/graph.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 // Interprets a Graph; one registered submodule per conv, bn and linear op.
 class GraphNetImpl : public torch::nn::Module {
@@ -52,6 +52,6 @@ absl::Status FuseRepVGG(GraphNetImpl& train, GraphNetImpl& deploy);
 // Runs `fn`, turning any c10::Error / std::exception into a Status.
 absl::Status TorchGuard(const std::function<void()>& fn);
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_BUILDER_H_

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <limits>
 
-namespace lutnas {
+namespace lutnas::latency {
 
 inline constexpr int64_t kCostOverflow = std::numeric_limits<int64_t>::max();
 
@@ -30,6 +30,6 @@ inline int64_t SatAdd(int64_t a, int64_t b) {
   return r;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_CHECKED_MATH_H_

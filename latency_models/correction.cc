@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 namespace {
 
 using absl::StrCat;
@@ -425,4 +425,4 @@ std::string FitReportText(const FitReport& r) {
   return s;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency

@@ -23,7 +23,7 @@
 #include "absl/status/status.h"
 #include "lutnas/v1/table.pb.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 // Plausible band of `scale`, and of the end-to-end / block-sum ratio at the
 // range's smallest sum (scale + offset_ms / min_sum). A block sum measured in
@@ -148,6 +148,6 @@ std::string JsonEscape(const std::string& s);
 // Human-readable lines: reproducibility and every refusal.
 std::string FitReportText(const FitReport& r);
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_CORRECTION_H_

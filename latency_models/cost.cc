@@ -2,10 +2,10 @@
 
 #include "space/space.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 namespace {
 
-int64_t Elems(const Shape& s) {
+int64_t Elems(const space::Shape& s) {
   return SatMul(SatMul(s.c, s.h), s.w);
 }
 
@@ -13,8 +13,8 @@ int64_t Elems(const Shape& s) {
 
 Cost OpCost(const Graph& g, const Op& op, int bpe) {
   Cost c;
-  const Shape& out = g.values[op.out];
-  const Shape& in = g.values[op.in[0]];
+  const space::Shape& out = g.values[op.out];
+  const space::Shape& in = g.values[op.in[0]];
   switch (op.kind) {
     case OpKind::kConv: {
       const int64_t w = SatMul(SatMul(SatMul(op.cout, op.cin / op.groups), op.kernel), op.kernel);
@@ -71,17 +71,17 @@ Cost GraphCost(const Graph& g, int bpe) {
 }
 
 NetworkCost AnalyzeNetwork(const v1::Architecture& raw, int bpe) {
-  const v1::Architecture arch = Canonicalize(raw);
+  const v1::Architecture arch = space::Canonicalize(raw);
   const Graph g = LowerNetwork(arch);
   NetworkCost nc;
   nc.bytes_per_element = bpe;
-  const auto sites = ListBlocks(arch);
+  const auto sites = space::ListBlocks(arch);
   nc.blocks.resize(sites.size() + 1);
   for (size_t i = 0; i < sites.size(); ++i) {
     auto& bc = nc.blocks[i];
     bc.where = sites[i].where;
-    bc.key = BlockKey(sites[i].block, sites[i].in);
-    bc.type = BlockTypeName(TypeOf(sites[i].block));
+    bc.key = space::BlockKey(sites[i].block, sites[i].in);
+    bc.type = space::BlockTypeName(space::TypeOf(sites[i].block));
     if (sites[i].block.has_pool()) bc.type = "pool";
     bc.in = sites[i].in;
     bc.out = sites[i].out;
@@ -89,11 +89,11 @@ NetworkCost AnalyzeNetwork(const v1::Architecture& raw, int bpe) {
   auto& head = nc.blocks.back();
   head.where = "head";
   head.type = "head";
-  head.in = sites.empty() ? InputShape(arch) : sites.back().out;
+  head.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
   head.out = arch.head().feature_strides_size() > 0
                  ? head.in  // feature-map head: the maps themselves
-                 : Shape{arch.head().num_classes(), 1, 1};
-  head.key = HeadKey(arch.head(), head.in);
+                 : space::Shape{arch.head().num_classes(), 1, 1};
+  head.key = space::HeadKey(arch.head(), head.in);
   for (const auto& op : g.ops) {
     const Cost c = OpCost(g, op, bpe);
     nc.blocks[op.block].cost += c;
@@ -102,4 +102,4 @@ NetworkCost AnalyzeNetwork(const v1::Architecture& raw, int bpe) {
   return nc;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency

@@ -15,7 +15,7 @@
 #include "latency_models/checked_math.h"
 #include "latency_models/graph.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 struct Cost {
   int64_t params = 0;
@@ -35,7 +35,7 @@ struct BlockCost {
   std::string where;  // "stem[0]", "stages[1].blocks[0]", "head"
   std::string key;    // latency-table key
   std::string type;
-  Shape in, out;
+  space::Shape in, out;
   Cost cost;
 };
 
@@ -55,6 +55,6 @@ NetworkCost AnalyzeNetwork(const v1::Architecture& arch,
 // valid architecture's costs do not fit in int64 (cost_limits.cc).
 absl::Status CheckCostsFit(const v1::Architecture& arch);
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_COST_H_

@@ -2,7 +2,7 @@
 #include "absl/strings/str_cat.h"
 #include "latency_models/cost.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 absl::Status CheckCostsFit(const v1::Architecture& arch) {
   const NetworkCost nc = AnalyzeNetwork(arch);
@@ -16,4 +16,4 @@ absl::Status CheckCostsFit(const v1::Architecture& arch) {
   return absl::OkStatus();
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency

@@ -6,10 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 namespace {
 
-double Elems(const Shape& s) { return static_cast<double>(s.c) * s.h * s.w; }
+double Elems(const space::Shape& s) { return static_cast<double>(s.c) * s.h * s.w; }
 
 constexpr double kMiB = 1048576.0;
 constexpr int K = kNumOpFeatures;
@@ -106,8 +106,8 @@ OpFeatures GraphFeatures(const Graph& g, int bpe) {
   OpFeatures f{};
   const double b = bpe / kMiB;
   for (const auto& op : g.ops) {
-    const Shape& in = g.values[op.in[0]];
-    const Shape& out = g.values[op.out];
+    const space::Shape& in = g.values[op.in[0]];
+    const space::Shape& out = g.values[op.out];
     switch (op.kind) {
       case OpKind::kConv: {
         const double cin_per_group = op.cin / std::max(1, op.groups);
@@ -278,4 +278,4 @@ std::string OpClassModel::Describe() const {
   return s;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency

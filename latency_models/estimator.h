@@ -29,7 +29,7 @@
 
 #include "latency_models/graph.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 enum OpFeature {
   kFeatMacsDense = 0,  // MMACs, groups 1, kernel > 1
@@ -71,6 +71,6 @@ class OpClassModel {
   std::array<bool, kNumOpFeatures> fitted_{};
 };
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_ESTIMATOR_H_

@@ -8,7 +8,7 @@
 
 #include "lutnas/v1/arch.pb.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 // `arch` must be valid.
 std::string ExportPyTorch(const v1::Architecture& arch);
@@ -16,6 +16,6 @@ std::string ExportPyTorch(const v1::Architecture& arch);
 // for vendor tools that benchmark an exported ONNX file per key.
 std::string ExportKeyPyTorch(const std::string& key);
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_EXPORT_PYTORCH_H_

@@ -4,7 +4,7 @@
 
 #include "space/arch_ext.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 namespace {
 
 // Appends ops to a graph; every helper returns the id of its output value.
@@ -15,7 +15,7 @@ class Lowerer {
 
   int Conv(int x, int cout, int k, int s, int groups = 1, bool bias = false,
            Role role = Role::kNone) {
-    const Shape in = g_->values[x];
+    const space::Shape in = g_->values[x];
     Op op{OpKind::kConv};
     op.cin = in.c;
     op.cout = cout;
@@ -24,7 +24,7 @@ class Lowerer {
     op.groups = groups;
     op.bias = bias;
     op.role = role;
-    return Add(op, {x}, Shape{cout, (in.h - 1) / s + 1, (in.w - 1) / s + 1});
+    return Add(op, {x}, space::Shape{cout, (in.h - 1) / s + 1, (in.w - 1) / s + 1});
   }
   int Bn(int x, Role role = Role::kNone) {
     Op op{OpKind::kBatchNorm};
@@ -55,7 +55,7 @@ class Lowerer {
     return Add(op, {x, gate}, g_->values[x]);
   }
   int Concat(std::vector<int> xs) {
-    Shape s = g_->values[xs[0]];
+    space::Shape s = g_->values[xs[0]];
     s.c = 0;
     for (int x : xs) s.c += g_->values[x].c;
     Op op{OpKind::kConcat};
@@ -63,7 +63,7 @@ class Lowerer {
     return Add(op, xs, s);
   }
   int Slice(int x, int begin, int end) {
-    Shape s = g_->values[x];
+    space::Shape s = g_->values[x];
     Op op{OpKind::kSlice};
     op.cin = s.c;
     op.begin = begin;
@@ -79,24 +79,24 @@ class Lowerer {
     return Add(op, {x}, g_->values[x]);
   }
   int Pool(int x, bool max, int k, int s) {
-    const Shape in = g_->values[x];
+    const space::Shape in = g_->values[x];
     Op op{max ? OpKind::kMaxPool : OpKind::kAvgPool};
     op.cin = op.cout = in.c;
     op.kernel = k;
     op.stride = s;
-    return Add(op, {x}, Shape{in.c, (in.h - 1) / s + 1, (in.w - 1) / s + 1});
+    return Add(op, {x}, space::Shape{in.c, (in.h - 1) / s + 1, (in.w - 1) / s + 1});
   }
   int GlobalPool(int x) {
     Op op{OpKind::kGlobalPool};
     op.cin = op.cout = g_->values[x].c;
-    return Add(op, {x}, Shape{op.cout, 1, 1});
+    return Add(op, {x}, space::Shape{op.cout, 1, 1});
   }
   int Linear(int x, int cout) {
     Op op{OpKind::kLinear};
     op.cin = g_->values[x].c;
     op.cout = cout;
     op.bias = true;
-    return Add(op, {x}, Shape{cout, 1, 1});
+    return Add(op, {x}, space::Shape{cout, 1, 1});
   }
   // Squeeze-excite: pool, 1x1 reduce + ReLU, 1x1 expand + hard sigmoid.
   int Se(int x, int squeeze, ActKind act = ActKind::kRelu,
@@ -109,8 +109,8 @@ class Lowerer {
   }
   // Squeeze-excite with options on `x`, in a block whose input has `cin`.
   int SeWith(int x, const v1::SqueezeExcite& raw, int cin) {
-    const v1::SqueezeExcite o = CanonicalSe(raw);
-    return Se(x, SqueezeChannels(o, cin, g_->values[x].c), ToActKind(o.act()),
+    const v1::SqueezeExcite o = space::CanonicalSe(raw);
+    return Se(x, space::SqueezeChannels(o, cin, g_->values[x].c), ToActKind(o.act()),
               o.gate() == v1::SE_SIGMOID ? ActKind::kSigmoid : ActKind::kHsigmoid);
   }
 
@@ -119,7 +119,7 @@ class Lowerer {
   int LowerHead(const v1::Head& h, int x);
 
  private:
-  int Add(Op op, std::vector<int> in, Shape out) {
+  int Add(Op op, std::vector<int> in, space::Shape out) {
     op.in = std::move(in);
     op.out = static_cast<int>(g_->values.size());
     op.block = block;
@@ -131,7 +131,7 @@ class Lowerer {
 };
 
 int Lowerer::LowerBlock(const v1::Block& raw, int x) {
-  const v1::Block b = CanonicalBlock(raw);
+  const v1::Block b = space::CanonicalBlock(raw);
   const int cin = g_->values[x].c;
   switch (b.kind_case()) {
     case v1::Block::kConv: {
@@ -328,7 +328,7 @@ int Lowerer::LowerYolo(const v1::Block& b, int x) {
 }
 
 int Lowerer::LowerHead(const v1::Head& h, int x) {
-  if (IsFeatureHead(h)) return x;  // feature maps: no ops
+  if (space::IsFeatureHead(h)) return x;  // feature maps: no ops
   const ActKind a = ToActKind(h.act() == v1::ACTIVATION_UNSPECIFIED ? v1::RELU : h.act());
   int y = x;
   if (h.conv_channels() > 0) y = Cba(y, h.conv_channels(), 1, 1, 1, a);
@@ -375,7 +375,7 @@ int MakeDivisible(double v, int divisor) {
 
 Graph LowerNetwork(const v1::Architecture& arch) {
   Graph g;
-  g.values.push_back(InputShape(arch));
+  g.values.push_back(space::InputShape(arch));
   Lowerer l(&g);
   int x = 0;
   int idx = 0;
@@ -384,7 +384,7 @@ Graph LowerNetwork(const v1::Architecture& arch) {
   auto lower = [&](const v1::Block& b) {
     l.block = idx++;
     x = l.LowerBlock(b, x);
-    stride *= BlockStride(CanonicalBlock(b));
+    stride *= space::BlockStride(space::CanonicalBlock(b));
     feats.emplace_back(stride, x);
   };
   for (const auto& b : arch.stem()) lower(b);
@@ -402,7 +402,7 @@ Graph LowerNetwork(const v1::Architecture& arch) {
   return g;
 }
 
-Graph LowerBlock(const v1::Block& block, const Shape& in) {
+Graph LowerBlock(const v1::Block& block, const space::Shape& in) {
   Graph g;
   g.values.push_back(in);
   Lowerer l(&g);
@@ -412,11 +412,11 @@ Graph LowerBlock(const v1::Block& block, const Shape& in) {
   return g;
 }
 
-Graph LowerKey(const KeySpec& k) {
+Graph LowerKey(const space::KeySpec& k) {
   return k.is_head ? LowerHead(k.head, k.in) : LowerBlock(k.block, k.in);
 }
 
-Graph LowerHead(const v1::Head& head, const Shape& in) {
+Graph LowerHead(const v1::Head& head, const space::Shape& in) {
   Graph g;
   g.values.push_back(in);
   Lowerer l(&g);
@@ -425,4 +425,4 @@ Graph LowerHead(const v1::Head& head, const Shape& in) {
   return g;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency

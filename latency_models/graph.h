@@ -12,7 +12,7 @@
 #include "space/arch_util.h"
 #include "space/space.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 enum class OpKind {
   kConv, kBatchNorm, kAct, kAdd, kMul, kConcat, kSlice, kShuffle,
@@ -41,7 +41,7 @@ struct Op {
 
 struct Graph {
   std::vector<Op> ops;
-  std::vector<Shape> values;  // values[0] is the input
+  std::vector<space::Shape> values;  // values[0] is the input
   int output = 0;
   int num_blocks = 0;  // blocks (stem + stages) before the head
   // Feature-map head: the values returned, in stride order (output is the
@@ -53,13 +53,13 @@ struct Graph {
 // == number of blocks; the output is [N, num_classes].
 Graph LowerNetwork(const v1::Architecture& arch);
 // One block (or just the head) on its own, as measured for a table key.
-Graph LowerBlock(const v1::Block& block, const Shape& in);
-Graph LowerHead(const v1::Head& head, const Shape& in);
+Graph LowerBlock(const v1::Block& block, const space::Shape& in);
+Graph LowerHead(const v1::Head& head, const space::Shape& in);
 // The module a latency-table key stands for (block or head).
-Graph LowerKey(const KeySpec& key);
+Graph LowerKey(const space::KeySpec& key);
 
 int MakeDivisible(double v, int divisor = 8);
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_GRAPH_H_

@@ -10,7 +10,7 @@
 #include "latency_models/graph.h"
 #include "space/arch_ext.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 namespace {
 
 inline uint64_t Mix(uint64_t h, uint64_t v) {
@@ -18,12 +18,12 @@ inline uint64_t Mix(uint64_t h, uint64_t v) {
   return h * 0xff51afd7ed558ccdull;
 }
 
-inline Shape Down(const Shape& in, int c, int s) {
-  return Shape{c, (in.h - 1) / s + 1, (in.w - 1) / s + 1};
+inline space::Shape Down(const space::Shape& in, int c, int s) {
+  return space::Shape{c, (in.h - 1) / s + 1, (in.w - 1) / s + 1};
 }
 
 // Output shape of a canonical block without validation or strings.
-Shape FastOut(const v1::Block& b, const Shape& in) {
+space::Shape FastOut(const v1::Block& b, const space::Shape& in) {
   switch (b.kind_case()) {
     case v1::Block::kConv: return Down(in, b.conv().out_channels(), b.conv().stride());
     case v1::Block::kRepvgg: return Down(in, b.repvgg().out_channels(), b.repvgg().stride());
@@ -46,12 +46,12 @@ Shape FastOut(const v1::Block& b, const Shape& in) {
 
 }  // namespace
 
-Shape FastOutShape(const v1::Block& b, const Shape& in) { return FastOut(b, in); }
+space::Shape FastOutShape(const v1::Block& b, const space::Shape& in) { return FastOut(b, in); }
 
-uint64_t NumericKey(const v1::Block& b, const Shape& in) {
+uint64_t NumericKey(const v1::Block& b, const space::Shape& in) {
   uint64_t h = Mix(Mix(Mix(Mix(0, b.kind_case()), in.c), in.h), in.w);
   // Issue-15 fields (hidden widths, SE options, YOLO blocks): hash the key text.
-  if (HasExtendedFields(b)) return Mix(Mix(h, 0x15), Fnv1a64(EncodeBlock(b)));
+  if (space::HasExtendedFields(b)) return Mix(Mix(h, 0x15), space::Fnv1a64(space::EncodeBlock(b)));
   switch (b.kind_case()) {
     case v1::Block::kConv: {
       const auto& m = b.conv();
@@ -127,9 +127,9 @@ uint64_t NumericKey(const v1::Block& b, const Shape& in) {
   return h;
 }
 
-uint64_t NumericHeadKey(const v1::Head& hd, const Shape& in) {
+uint64_t NumericHeadKey(const v1::Head& hd, const space::Shape& in) {
   uint64_t h = Mix(Mix(Mix(Mix(0, 1000), in.c), in.h), in.w);
-  if (IsFeatureHead(hd)) return Mix(Mix(h, 0x15), Fnv1a64(EncodeHead(hd)));
+  if (space::IsFeatureHead(hd)) return Mix(Mix(h, 0x15), space::Fnv1a64(space::EncodeHead(hd)));
   const int act = hd.act() == v1::ACTIVATION_UNSPECIFIED ? v1::RELU : hd.act();
   for (int64_t v : {(int64_t)hd.conv_channels(), (int64_t)act, (int64_t)hd.fc_hidden(),
                     (int64_t)hd.num_classes()})
@@ -199,7 +199,7 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
       // The device cannot run a failed key: a network holding one is
       // infeasible there (+inf, so every budget rejects it). An untimed
       // cpu_fallback key is estimated and penalised (docs/hardware.md).
-      auto ks = ParseKey(e.key());
+      auto ks = space::ParseKey(e.key());
       if (!ks.ok()) continue;
       const uint64_t nk = ks->is_head ? NumericHeadKey(ks->head, ks->in) : NumericKey(ks->block, ks->in);
       if (e.status() == v1::ENTRY_FAILED) p->measured_[nk] = HUGE_VAL;
@@ -207,7 +207,7 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
       continue;
     }
     if (e.status() != v1::ENTRY_MEASURED && !timed_fallback) continue;
-    auto ks = ParseKey(e.key());
+    auto ks = space::ParseKey(e.key());
     if (!ks.ok()) continue;
     const uint64_t nk = ks->is_head ? NumericHeadKey(ks->head, ks->in) : NumericKey(ks->block, ks->in);
     p->measured_[nk] = e.median_ms();
@@ -275,7 +275,7 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
   return std::shared_ptr<const LatencyPredictor>(std::move(p));
 }
 
-LatencyPredictor::Estimated LatencyPredictor::Estimate(const KeySpec& key) const {
+LatencyPredictor::Estimated LatencyPredictor::Estimate(const space::KeySpec& key) const {
   if (!fallback_penalty_.empty()) {
     const uint64_t nk = key.is_head ? NumericHeadKey(key.head, key.in) : NumericKey(key.block, key.in);
     auto it = fallback_penalty_.find(nk);
@@ -290,7 +290,7 @@ LatencyPredictor::Estimated LatencyPredictor::Estimate(const KeySpec& key) const
   return EstimateKey(key);
 }
 
-LatencyPredictor::Estimated LatencyPredictor::EstimateKey(const KeySpec& key) const {
+LatencyPredictor::Estimated LatencyPredictor::EstimateKey(const space::KeySpec& key) const {
   Estimated e;
   if (spec_only_ && spec_efficiency_) {
     e.source = v1::SOURCE_ROOFLINE;
@@ -369,7 +369,7 @@ LatencyPredictor::Estimated LatencyPredictor::EstimateKey(const KeySpec& key) co
   return e;
 }
 
-LatencyPredictor::Estimated LatencyPredictor::Explain(const KeySpec& key) const {
+LatencyPredictor::Estimated LatencyPredictor::Explain(const space::KeySpec& key) const {
   const uint64_t nk = key.is_head ? NumericHeadKey(key.head, key.in) : NumericKey(key.block, key.in);
   auto it = measured_.find(nk);
   if (it != measured_.end()) {
@@ -391,7 +391,7 @@ LatencyPredictor::Estimated LatencyPredictor::Explain(const KeySpec& key) const 
   return e;
 }
 
-double LatencyPredictor::KeyLatency(const KeySpec& key, v1::LatencySource* src) const {
+double LatencyPredictor::KeyLatency(const space::KeySpec& key, v1::LatencySource* src) const {
   const uint64_t nk = key.is_head ? NumericHeadKey(key.head, key.in) : NumericKey(key.block, key.in);
   auto it = measured_.find(nk);
   if (it != measured_.end()) {
@@ -415,17 +415,17 @@ double LatencyPredictor::SumLatency(const v1::Architecture& arch, double* measur
   // Hot path: numeric keys and one hash lookup per block; a miss (estimate)
   // builds the key text once and is memoised by KeyLatency.
   double sum = 0, meas = 0;
-  Shape s = InputShape(arch);
+  space::Shape s = space::InputShape(arch);
   auto block = [&](const v1::Block& b) {
     auto it = measured_.find(NumericKey(b, s));
     if (it != measured_.end()) {
       sum += it->second;
       meas += it->second;
     } else {
-      KeySpec k;
+      space::KeySpec k;
       k.block = b;
       k.in = s;
-      k.key = BlockKey(b, s);
+      k.key = space::BlockKey(b, s);
       v1::LatencySource src;
       sum += KeyLatency(k, &src);
     }
@@ -439,11 +439,11 @@ double LatencyPredictor::SumLatency(const v1::Architecture& arch, double* measur
     sum += it->second;
     meas += it->second;
   } else {
-    KeySpec k;
+    space::KeySpec k;
     k.is_head = true;
     k.head = arch.head();
     k.in = s;
-    k.key = HeadKey(arch.head(), s);
+    k.key = space::HeadKey(arch.head(), s);
     v1::LatencySource src;
     sum += KeyLatency(k, &src);
   }
@@ -457,11 +457,11 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
   p.set_table_version(version_);
   double sum = 0, meas = 0;
   if (breakdown) {
-    for (const auto& site : ListBlocks(arch)) {
-      KeySpec k;
+    for (const auto& site : space::ListBlocks(arch)) {
+      space::KeySpec k;
       k.block = site.block;
       k.in = site.in;
-      k.key = BlockKey(site.block, site.in);
+      k.key = space::BlockKey(site.block, site.in);
       v1::LatencySource src;
       const double ms = KeyLatency(k, &src);
       auto* bl = p.add_blocks();
@@ -472,12 +472,12 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
       sum += ms;
       if (src == v1::SOURCE_MEASURED) meas += ms;
     }
-    KeySpec k;
+    space::KeySpec k;
     k.is_head = true;
     k.head = arch.head();
-    const auto sites = ListBlocks(arch);
-    k.in = sites.empty() ? InputShape(arch) : sites.back().out;
-    k.key = HeadKey(arch.head(), k.in);
+    const auto sites = space::ListBlocks(arch);
+    k.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
+    k.key = space::HeadKey(arch.head(), k.in);
     v1::LatencySource src;
     const double ms = KeyLatency(k, &src);
     auto* bl = p.add_blocks();
@@ -503,22 +503,22 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
 void LatencyPredictor::AddEstimates(const v1::Architecture& arch, v1::Prediction* p) const {
   p->clear_estimated_keys();
   p->clear_missing_keys();
-  std::vector<KeySpec> keys;
+  std::vector<space::KeySpec> keys;
   std::vector<std::string> where;
-  const auto sites = ListBlocks(arch);
+  const auto sites = space::ListBlocks(arch);
   for (const auto& site : sites) {
-    KeySpec k;
+    space::KeySpec k;
     k.block = site.block;
     k.in = site.in;
-    k.key = BlockKey(site.block, site.in);
+    k.key = space::BlockKey(site.block, site.in);
     keys.push_back(std::move(k));
     where.push_back(site.where);
   }
-  KeySpec h;
+  space::KeySpec h;
   h.is_head = true;
   h.head = arch.head();
-  h.in = sites.empty() ? InputShape(arch) : sites.back().out;
-  h.key = HeadKey(arch.head(), h.in);
+  h.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
+  h.key = space::HeadKey(arch.head(), h.in);
   keys.push_back(std::move(h));
   where.push_back("head");
   std::unordered_map<std::string, int> index;
@@ -567,4 +567,4 @@ v1::Correction FitCorrection(const std::vector<double>& sums, const std::vector<
   return RobustFit(sums, measured, SumRange{});
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency

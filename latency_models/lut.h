@@ -24,15 +24,15 @@
 #include "lutnas/v1/table.pb.h"
 #include "space/space.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 // 64-bit key of a canonical block on an input shape, computed from fields
 // without building strings (the fast path of prediction).
-uint64_t NumericKey(const v1::Block& canonical, const Shape& in);
-uint64_t NumericHeadKey(const v1::Head& head, const Shape& in);
+uint64_t NumericKey(const v1::Block& canonical, const space::Shape& in);
+uint64_t NumericHeadKey(const v1::Head& head, const space::Shape& in);
 
 // Output shape of a canonical, valid block, without validation or strings.
-Shape FastOutShape(const v1::Block& b, const Shape& in);
+space::Shape FastOutShape(const v1::Block& b, const space::Shape& in);
 
 int BytesPerElement(const std::string& precision);  // fp32 4, fp16 2, int8 1
 
@@ -58,7 +58,7 @@ class LatencyPredictor {
   // Plain sum of block latencies (no correction).
   double SumLatency(const v1::Architecture& arch, double* measured_ms) const;
   // One key (block or head).
-  double KeyLatency(const KeySpec& key, v1::LatencySource* source) const;
+  double KeyLatency(const space::KeySpec& key, v1::LatencySource* source) const;
 
   // How a key missing from the table is estimated (memoised).
   struct Estimated {
@@ -67,7 +67,7 @@ class LatencyPredictor {
     std::string method;     // in words
     std::string basis_key;  // closest measured key scaled from ("" if none)
   };
-  Estimated Explain(const KeySpec& key) const;
+  Estimated Explain(const space::KeySpec& key) const;
   // Fills p's estimated_keys, missing_keys and low_confidence for `arch`
   // (canonical). Predict(arch, true) does it already; call it after
   // Predict(arch, false) when the answer goes to a user.
@@ -92,10 +92,10 @@ class LatencyPredictor {
   };
   LatencyPredictor() = default;
   double Lookup(uint64_t nkey, const std::string* key_or_null,
-                const std::function<KeySpec()>& spec,
+                const std::function<space::KeySpec()>& spec,
                 v1::LatencySource* src) const;
-  Estimated Estimate(const KeySpec& key) const;
-  Estimated EstimateKey(const KeySpec& key) const;
+  Estimated Estimate(const space::KeySpec& key) const;
+  Estimated EstimateKey(const space::KeySpec& key) const;
   double Corrected(double sum) const;
 
   v1::Hardware hw_;
@@ -132,6 +132,6 @@ v1::Correction FitCorrection(const std::vector<double>& sums,
 // low_confidence (table.proto explains the figure).
 constexpr double kLowConfidenceMeasuredFraction = 0.8;
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_LUT_H_

@@ -9,7 +9,7 @@
 #include "absl/strings/strip.h"
 #include "space/space.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 namespace {
 
 using absl::StrCat;
@@ -153,8 +153,8 @@ absl::StatusOr<v1::LatencyTable> ParseOfaYaml(const std::string& content, const 
       m->set_stride(s);
       m->set_se(se == 1);
       m->set_act(mbv3 ? (hs ? v1::HSWISH : v1::RELU) : v1::RELU6);
-      const std::string lk = BlockKey(b, Shape{in.c, in.h, in.w});
-      if (ratio < 1 || residual != (id == 1) || !ParseKey(lk).ok()) {
+      const std::string lk = space::BlockKey(b, space::Shape{in.c, in.h, in.w});
+      if (ratio < 1 || residual != (id == 1) || !space::ParseKey(lk).ok()) {
         unmapped->push_back(key);
         continue;
       }
@@ -167,8 +167,8 @@ absl::StatusOr<v1::LatencyTable> ParseOfaYaml(const std::string& content, const 
       m->set_stride(in.h > out.h ? 2 : 1);
       m->set_groups(1);
       m->set_act(first_act);
-      const std::string lk = BlockKey(b, Shape{in.c, in.h, in.w});
-      if (!ParseKey(lk).ok()) { unmapped->push_back(key); continue; }
+      const std::string lk = space::BlockKey(b, space::Shape{in.c, in.h, in.w});
+      if (!space::ParseKey(lk).ok()) { unmapped->push_back(key); continue; }
       add(lk, e);
     } else if (name == "Conv_1" || name == "final_expand_layer") {
       conv1.push_back({in, out, &e});
@@ -204,7 +204,7 @@ absl::StatusOr<v1::LatencyTable> ParseOfaYaml(const std::string& content, const 
         sum.mean = c1.e->mean + pool[j].e->mean + logits[l].e->mean + (c2 >= 0 ? conv2[c2].e->mean : 0);
         sum.var = c1.e->var + pool[j].e->var + logits[l].e->var + (c2 >= 0 ? conv2[c2].e->var : 0);
         sum.count = c1.e->count;
-        add(HeadKey(h, Shape{c1.in.c, c1.in.h, c1.in.w}), sum);
+        add(space::HeadKey(h, space::Shape{c1.in.c, c1.in.h, c1.in.w}), sum);
         used_c1[i] = used_pool[j] = used_lg[l] = true;
         if (c2 >= 0) used_c2[c2] = true;
       }
@@ -229,4 +229,4 @@ absl::StatusOr<v1::LatencyTable> ParseOfaYaml(const std::string& content, const 
   return dedup;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency

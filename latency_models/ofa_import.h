@@ -13,11 +13,11 @@
 #include "absl/status/statusor.h"
 #include "lutnas/v1/table.pb.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 absl::StatusOr<v1::LatencyTable> ParseOfaYaml(const std::string& content, const std::string& hardware,
                                               std::vector<std::string>* unmapped);
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_OFA_IMPORT_H_

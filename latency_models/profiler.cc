@@ -14,7 +14,7 @@
 #include "latency_models/builder.h"
 #include "base/rng.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -64,7 +64,7 @@ Stats ComputeStats(std::vector<double> s) {
 struct Profiler::Impl {
   MeasureOptions opts;
   Workload reference;
-  Rng rng;
+  base::Rng rng;
 
   bool thread_cpu_clock = false;  // LUTNAS_CLOCK=thread-cpu (threads 1 only)
 
@@ -101,7 +101,7 @@ struct Profiler::Impl {
       torch::NoGradGuard ng;
       w.net = GraphNet(g);
       w.net->eval();
-      const Shape& in = g.values[0];
+      const space::Shape& in = g.values[0];
       w.input = torch::randn({1, in.c, in.h, in.w});
       for (int i = 0; i < opts.warmup; ++i) w.net->forward(w.input);
     });
@@ -137,7 +137,7 @@ Profiler::Profiler(const MeasureOptions& opts) : impl_(new Impl) {
   torch::set_num_threads(std::max(1, opts.threads));
   v1::Block ref;
   ref.mutable_conv()->set_out_channels(32);
-  (void)impl_->Prepare(impl_->reference, LowerBlock(ref, Shape{32, 56, 56}));
+  (void)impl_->Prepare(impl_->reference, LowerBlock(ref, space::Shape{32, 56, 56}));
 }
 
 Profiler::~Profiler() { delete impl_; }
@@ -265,4 +265,4 @@ v1::LatencyEntry EntryOf(const std::string& key, const WorkloadResult& r) {
   return e;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency

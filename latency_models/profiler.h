@@ -19,7 +19,7 @@
 #include "latency_models/graph.h"
 #include "lutnas/v1/table.pb.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 struct MeasureOptions {
   int threads = 1;          // intra-op threads (fixed for the whole run)
@@ -95,6 +95,6 @@ class Profiler {
   Impl* impl_;
 };
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_PROFILER_H_

@@ -12,16 +12,16 @@
 #include "space/arch_util.h"
 #include "base/status_macros.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 namespace {
 
 constexpr double kZenAlpha = 0.01;  // perturbation scale (mixup_gamma)
 constexpr int kMaxBatch = 256;
 
 absl::Status CheckOptions(const ProxyOptions& o) {
-  if (o.resolution < 8 || o.resolution > kMaxResolution)
+  if (o.resolution < 8 || o.resolution > space::kMaxResolution)
     return absl::InvalidArgumentError(
-        absl::StrCat("resolution: must be in 8..", kMaxResolution, ", got ", o.resolution));
+        absl::StrCat("resolution: must be in 8..", space::kMaxResolution, ", got ", o.resolution));
   if (o.batch < 1 || o.batch > kMaxBatch)
     return absl::InvalidArgumentError(
         absl::StrCat("batch: must be in 1..", kMaxBatch, ", got ", o.batch));
@@ -40,7 +40,7 @@ v1::Architecture AtResolution(const v1::Architecture& arch, int resolution) {
 // batch statistics), every conv/linear weight ~ N(0, 1) from `gen`, biases
 // 0, batch norm weight 1 and bias 0 (the Zen-NAS initialisation).
 absl::StatusOr<GraphNet> GaussianNet(const v1::Architecture& arch, at::Generator& gen) {
-  RETURN_IF_ERROR(ValidateArchitecture(arch));
+  RETURN_IF_ERROR(space::ValidateArchitecture(arch));
   ASSIGN_OR_RETURN(GraphNet net, BuildNetwork(arch));
   RETURN_IF_ERROR(TorchGuard([&] {
     torch::NoGradGuard ng;
@@ -63,7 +63,7 @@ absl::StatusOr<GraphNet> GaussianNet(const v1::Architecture& arch, at::Generator
 
 torch::Tensor RandomInput(const v1::Architecture& arch, const ProxyOptions& o,
                           at::Generator& gen) {
-  const int64_t c = InputShape(arch).c;
+  const int64_t c = space::InputShape(arch).c;
   return torch::randn({o.batch, c, o.resolution, o.resolution}, gen);
 }
 
@@ -158,8 +158,8 @@ absl::StatusOr<double> ProxyCache::Get(Kind kind, const v1::Architecture& arch,
   // canonical form, so that equal networks written differently share a key.
   RETURN_IF_ERROR(CheckOptions(opts));
   const v1::Architecture a = AtResolution(arch, opts.resolution);
-  RETURN_IF_ERROR(ValidateArchitecture(a));
-  const Impl::Key key{static_cast<int>(kind), ArchHash(Canonicalize(a)), opts.resolution,
+  RETURN_IF_ERROR(space::ValidateArchitecture(a));
+  const Impl::Key key{static_cast<int>(kind), space::ArchHash(space::Canonicalize(a)), opts.resolution,
                       opts.batch, opts.seed};
   {
     std::lock_guard<std::mutex> l(impl_->mu);
@@ -183,4 +183,4 @@ size_t ProxyCache::size() const {
   return impl_->values.size();
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency

@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "lutnas/v1/arch.pb.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 struct ProxyOptions {
   int resolution = 64;  // input side used for the proxy (not the arch's)
@@ -38,6 +38,6 @@ class ProxyCache {
   Impl* impl_;
 };
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_PROXIES_H_

@@ -6,7 +6,7 @@
 #include "latency_models/cost.h"
 #include "space/arch_util.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 const char* OpClassName(OpClass c) {
   switch (c) {
@@ -62,25 +62,25 @@ double PriorMs(const std::vector<PeakTime>& ops, const Efficiency& e) {
   return ms;
 }
 
-double SpecPriorKeyMs(const KeySpec& key, const v1::Hardware& hw, const Efficiency& e, int bpe) {
+double SpecPriorKeyMs(const space::KeySpec& key, const v1::Hardware& hw, const Efficiency& e, int bpe) {
   return std::max(1e-6, PriorMs(PeakTimes(LowerKey(key), hw, bpe), e));
 }
 
 std::vector<PeakTime> NetworkPeakTimes(const v1::Architecture& arch, const v1::Hardware& hw,
                                        int bpe) {
   std::vector<PeakTime> all;
-  const auto sites = ListBlocks(arch);
+  const auto sites = space::ListBlocks(arch);
   for (const auto& s : sites) {
-    KeySpec k;
+    space::KeySpec k;
     k.block = s.block;
     k.in = s.in;
     auto t = PeakTimes(LowerKey(k), hw, bpe);
     all.insert(all.end(), t.begin(), t.end());
   }
-  KeySpec h;
+  space::KeySpec h;
   h.is_head = true;
   h.head = arch.head();
-  h.in = sites.empty() ? InputShape(arch) : sites.back().out;
+  h.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
   auto t = PeakTimes(LowerKey(h), hw, bpe);
   all.insert(all.end(), t.begin(), t.end());
   return all;
@@ -148,4 +148,4 @@ void SetEfficiency(const EfficiencyFit& fit, v1::Hardware* hw) {
   e->set_fitted_on(fit.fitted_on);
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency

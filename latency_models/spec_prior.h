@@ -17,7 +17,7 @@
 #include "lutnas/v1/table.pb.h"
 #include "space/space.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 enum class OpClass { kConv = 0, kDwConv = 1, kOther = 2 };
 constexpr int kNumOpClasses = 3;
@@ -44,7 +44,7 @@ std::vector<PeakTime> PeakTimes(const Graph& g, const v1::Hardware& hw, int byte
 // Sum over ops of max(compute / e.compute, memory / e.bandwidth).
 double PriorMs(const std::vector<PeakTime>& ops, const Efficiency& e);
 // One key on the device (the predictor's spec-only estimate).
-double SpecPriorKeyMs(const KeySpec& key, const v1::Hardware& hw, const Efficiency& e, int bpe);
+double SpecPriorKeyMs(const space::KeySpec& key, const v1::Hardware& hw, const Efficiency& e, int bpe);
 
 // The ops of a whole network, key by key as the predictor sums them.
 std::vector<PeakTime> NetworkPeakTimes(const v1::Architecture& canonical, const v1::Hardware& hw,
@@ -67,6 +67,6 @@ EfficiencyFit FitEfficiency(const std::vector<std::vector<PeakTime>>& nets,
 // The fit written back as Hardware.efficiency entries (one "" entry).
 void SetEfficiency(const EfficiencyFit& fit, v1::Hardware* hw);
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_SPEC_PRIOR_H_

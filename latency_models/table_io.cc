@@ -15,7 +15,7 @@
 #include "space/space.h"
 #include "base/status_macros.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 namespace {
 
 using absl::StrCat;
@@ -28,16 +28,6 @@ absl::Status LineError(int line, const std::string& field, const std::string& ms
   return absl::InvalidArgumentError(StrCat("line ", line, ": ", field, ": ", msg));
 }
 
-bool ValidHardwareName(const std::string& n) {
-  if (n.empty() || n.size() > 64) return false;
-  for (size_t i = 0; i < n.size(); ++i) {
-    const char c = n[i];
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                    (i > 0 && (c == '.' || c == '_' || c == '-'));
-    if (!ok) return false;
-  }
-  return true;
-}
 
 // Splits a CSV line, honouring "quoted, fields" with "" escapes.
 std::vector<std::string> SplitCsv(const std::string& line) {
@@ -65,11 +55,22 @@ std::string Num(double v) { return absl::StrFormat("%.9g", v); }
 
 }  // namespace
 
+bool ValidHardwareName(const std::string& n) {
+  if (n.empty() || n.size() > 64) return false;
+  for (size_t i = 0; i < n.size(); ++i) {
+    const char c = n[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    (i > 0 && (c == '.' || c == '_' || c == '-'));
+    if (!ok) return false;
+  }
+  return true;
+}
+
 absl::Status ValidateEntry(const v1::LatencyEntry& e, const std::string& where) {
   auto err = [&](const char* field, const std::string& msg) {
     return absl::InvalidArgumentError(StrCat(where, ": ", field, ": ", msg));
   };
-  auto key = ParseKey(e.key());
+  auto key = space::ParseKey(e.key());
   if (!key.ok()) return err("key", std::string(key.status().message()));
   if (e.status() == v1::ENTRY_FAILED) {
     if (e.error().empty()) return err("error", "a failed entry must say why");
@@ -367,4 +368,4 @@ absl::StatusOr<v1::LatencyTable> ParseTable(const std::string& content,
       StrCat("format: must be csv, json or ofa, got '", format.substr(0, 40), "'"));
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency

@@ -15,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "lutnas/v1/table.pb.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 inline constexpr size_t kMaxTableEntries = 200000;
 
@@ -40,10 +40,13 @@ absl::Status ValidateEntry(const v1::LatencyEntry& e, const std::string& where);
 // ValidateTable also checks it over the table's range (CheckCorrection).
 absl::Status ValidateCorrection(const v1::Correction& c, const std::string& field);
 // Checks a table's metadata: hardware name, ranges, finite numbers, lengths.
+// The hardware-name rule, [a-z0-9][a-z0-9._-]{0,63}: the one place it is written
+// (db's RegisterHardware and every table check use it).
+bool ValidHardwareName(const std::string& name);
 absl::Status ValidateTableInfo(const v1::TableInfo& info);
 // Checks info and all entries, duplicates included.
 absl::Status ValidateTable(const v1::LatencyTable& t);
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_TABLE_IO_H_

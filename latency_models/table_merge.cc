@@ -6,32 +6,32 @@
 #include "absl/strings/str_cat.h"
 #include "space/arch_util.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
-std::vector<KeySpec> MissingKeys(const std::vector<v1::Architecture>& archs,
+std::vector<space::KeySpec> MissingKeys(const std::vector<v1::Architecture>& archs,
                                  const v1::LatencyTable& table) {
   std::set<std::string> have;
   for (const auto& e : table.entries()) have.insert(e.key());
-  std::vector<KeySpec> out;
+  std::vector<space::KeySpec> out;
   std::set<std::string> seen;
-  auto add = [&](KeySpec k) {
+  auto add = [&](space::KeySpec k) {
     if (have.count(k.key) || !seen.insert(k.key).second) return;
     out.push_back(std::move(k));
   };
   for (const auto& arch : archs) {
-    const auto sites = ListBlocks(arch);
+    const auto sites = space::ListBlocks(arch);
     for (const auto& s : sites) {
-      KeySpec k;
+      space::KeySpec k;
       k.block = s.block;
       k.in = s.in;
-      k.key = BlockKey(s.block, s.in);
+      k.key = space::BlockKey(s.block, s.in);
       add(std::move(k));
     }
-    KeySpec h;
+    space::KeySpec h;
     h.is_head = true;
     h.head = arch.head();
-    h.in = sites.empty() ? InputShape(arch) : sites.back().out;
-    h.key = HeadKey(arch.head(), h.in);
+    h.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
+    h.key = space::HeadKey(arch.head(), h.in);
     add(std::move(h));
   }
   return out;
@@ -63,4 +63,4 @@ absl::StatusOr<v1::LatencyTable> MergeTables(const v1::LatencyTable& base,
   return t;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::latency

@@ -10,12 +10,12 @@
 #include "lutnas/v1/table.pb.h"
 #include "space/space.h"
 
-namespace lutnas {
+namespace lutnas::latency {
 
 // Keys (blocks and head) of canonical `archs` that `table` has no entry for
 // (a failed entry counts as present: the device cannot run it), each once,
 // in network order.
-std::vector<KeySpec> MissingKeys(const std::vector<v1::Architecture>& archs,
+std::vector<space::KeySpec> MissingKeys(const std::vector<v1::Architecture>& archs,
                                  const v1::LatencyTable& table);
 
 // base + added as one table: base's info (version, counts and creation time
@@ -26,6 +26,6 @@ std::vector<KeySpec> MissingKeys(const std::vector<v1::Architecture>& archs,
 absl::StatusOr<v1::LatencyTable> MergeTables(const v1::LatencyTable& base,
                                              const v1::LatencyTable& added);
 
-}  // namespace lutnas
+}  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_TABLE_MERGE_H_

@@ -133,7 +133,7 @@ std::string EncodeCheckpoint(const CheckpointData& d) {
     s += "\n";
   }
   absl::StrAppend(&s, "elapsed ", HexD(d.elapsed_s), "\n");
-  absl::StrAppend(&s, "end ", Hex(Fnv1a64(s)), "\n");
+  absl::StrAppend(&s, "end ", Hex(space::Fnv1a64(s)), "\n");
   return s;
 }
 
@@ -151,7 +151,7 @@ absl::StatusOr<CheckpointData> DecodeCheckpoint(const std::string& text) {
   if (!absl::StartsWith(end_line, "end ") || !ParseHex(end_line.substr(4), &sum))
     return bad("truncated (no end line)");
   const absl::string_view body(text.data(), last_nl + 1);
-  if (sum != Fnv1a64(std::string(body))) return bad("checksum mismatch (corrupted or truncated)");
+  if (sum != space::Fnv1a64(std::string(body))) return bad("checksum mismatch (corrupted or truncated)");
 
   std::vector<absl::string_view> lines = absl::StrSplit(body, '\n');
   lines.pop_back();             // empty, after the final newline

@@ -41,10 +41,10 @@ std::string HexD(double d) {
 
 // A genotype with its key, before evaluation.
 struct Candidate {
-  Genotype genotype;
+  space::Genotype genotype;
   std::string key;
 };
-Candidate MakeCandidate(Genotype g) {
+Candidate MakeCandidate(space::Genotype g) {
   std::string key = g.Encode();
   return {std::move(g), std::move(key)};
 }
@@ -63,26 +63,26 @@ struct Fresh {
 // Persistent fields round-trip through Checkpoint(); derived ones are
 // recomputed from the archive on Restore.
 struct Engine::State {
-  State(const Space* sp, const EngineOptions* o, Evaluator* ev)
+  State(const space::Space* sp, const EngineOptions* o, Evaluator* ev)
       : space(sp), opt(o), evaluator(ev), variation(sp), rng(o->seed), start(Clock::now()) {
     for (size_t i = 0; i < o->latency_budgets_ms.size(); ++i)
       if (o->latency_budgets_ms[i] > 0) constrained.push_back(static_cast<int>(i));
   }
 
-  const Space* space;
+  const space::Space* space;
   const EngineOptions* opt;
   Evaluator* evaluator;
   Variation variation;
   std::vector<int> constrained;  // latency indices with a budget
 
   // --- persistent ---
-  Rng rng;
+  base::Rng rng;
   int steps_done = 0;        // completed generations, the initial one included
   int children_started = 0;  // children created in the current generation
   int64_t rejected = 0;      // infeasible children dropped after repair
   std::vector<Individual> archive;  // every evaluated genotype, in order
   std::deque<int> population;       // archive indices; front = oldest
-  std::vector<Genotype> seeds;      // seed_architectures as genotypes
+  std::vector<space::Genotype> seeds;      // seed_architectures as genotypes
   bool batch_active = false;
   std::vector<int> batch;   // accepted children of the open batch
   std::vector<int> report;  // finalised in the current generation
@@ -215,7 +215,7 @@ struct Engine::State {
     return fresh.eval[fresh.index.at(key)];
   }
 
-  absl::Status CallEvaluator(const std::vector<Genotype>& gs,
+  absl::Status CallEvaluator(const std::vector<space::Genotype>& gs,
                              std::vector<Evaluation>* out) {
     out->clear();
     RETURN_IF_ERROR(evaluator->Evaluate(gs, out));
@@ -234,7 +234,7 @@ struct Engine::State {
 
   // Evaluates, in one call, the candidates neither archived nor in `fresh`.
   absl::Status EvaluateNew(const std::vector<Candidate>& cs, Fresh* fresh) {
-    std::vector<Genotype> todo;
+    std::vector<space::Genotype> todo;
     std::vector<std::string> keys;
     std::unordered_set<std::string> seen;
     for (const auto& c : cs) {
@@ -321,7 +321,7 @@ struct Engine::State {
       std::vector<Candidate> all;
       for (size_t i = 0; i < n; ++i) {
         if (!open[i]) continue;
-        Genotype g = chains[i].empty() ? children[i].genotype : chains[i].back().genotype;
+        space::Genotype g = chains[i].empty() ? children[i].genotype : chains[i].back().genotype;
         for (int t = 0; t < take; ++t) {
           if (!variation.Shrink(&g, rng)) {
             open[i] = 0;  // nothing left to shrink
@@ -504,7 +504,7 @@ struct Engine::State {
     for (int i = 0; i < P(); ++i) {
       const Individual& a = archive[members[binary()]];
       const Individual& b = archive[members[binary()]];
-      Genotype g = variation.Crossover(a.genotype, b.genotype, rng);
+      space::Genotype g = variation.Crossover(a.genotype, b.genotype, rng);
       variation.Mutate(&g, rng);
       children.push_back(MakeCandidate(std::move(g)));
     }
@@ -514,7 +514,7 @@ struct Engine::State {
   // Creates the next batch of the current generation. On error the Rng is
   // rewound and nothing is committed, so a retry is identical.
   absl::Status StartBatch() {
-    const Rng saved = rng;
+    const base::Rng saved = rng;
     absl::Status st;
     if (steps_done == 0) {
       st = MakeInitBatch();
@@ -610,7 +610,7 @@ struct Engine::State {
                       absl::StrJoin(c.kernels, ","), "/", absl::StrJoin(c.expansions, ","),
                       "/", c.stride, "/", c.se, "/", c.act);
     }
-    return Fnv1a64(s);
+    return space::Fnv1a64(s);
   }
 
   std::string Checkpoint() const {
@@ -677,7 +677,7 @@ absl::Status Engine::State::Load(const std::string& text) {
     if (e.generation > G) return bad(StrCat("'", e.key, "': generation out of range"));
     if (nb > 0 && e.eval.latency_ms.size() != nb)
       return bad(StrCat("'", e.key, "': ", e.eval.latency_ms.size(), " latencies, expected ", nb));
-    auto g = Genotype::Decode(e.key);
+    auto g = space::Genotype::Decode(e.key);
     if (!g.ok() || g->Encode() != e.key || static_cast<int>(g->stages.size()) != space->num_stages())
       return bad(StrCat("bad genotype '", e.key, "'"));
     if (!keys.insert(e.key).second) return bad(StrCat("duplicate genotype '", e.key, "'"));
@@ -728,7 +728,7 @@ absl::Status Engine::State::Load(const std::string& text) {
 
 Engine::~Engine() = default;
 
-absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Space> space,
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const space::Space> space,
                                                        const EngineOptions& options,
                                                        Evaluator* evaluator) {
   auto bad = [](absl::string_view field, const std::string& problem) {
@@ -766,9 +766,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const Spa
                o.max_evaluations, " evaluations per job"));
   if (o.seed_architectures.size() > 64)
     return bad("seed_architectures", StrCat("at most 64, got ", o.seed_architectures.size()));
-  std::vector<Genotype> seeds;
+  std::vector<space::Genotype> seeds;
   for (size_t i = 0; i < o.seed_architectures.size(); ++i) {
-    auto g = GenotypeOfArchitecture(*space, o.seed_architectures[i],
+    auto g = space::GenotypeOfArchitecture(*space, o.seed_architectures[i],
                                     StrCat("seed_architectures[", i, "]"));
     if (!g.ok()) return g.status();
     seeds.push_back(*std::move(g));

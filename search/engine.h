@@ -33,7 +33,7 @@ struct Evaluation {
 class Evaluator {
  public:
   virtual ~Evaluator() = default;
-  virtual absl::Status Evaluate(const std::vector<Genotype>& genotypes,
+  virtual absl::Status Evaluate(const std::vector<space::Genotype>& genotypes,
                                 std::vector<Evaluation>* results) = 0;
 };
 
@@ -60,7 +60,7 @@ struct EngineOptions {
 
 // One evaluated architecture as the engine keeps it.
 struct Individual {
-  Genotype genotype;
+  space::Genotype genotype;
   std::string key;  // genotype.Encode()
   Evaluation eval;
   bool feasible = false;
@@ -122,7 +122,7 @@ class Engine {
   // 1 <= sample_size <= population, generations >= 0, budgets finite,
   // evaluations <= max_evaluations).
   static absl::StatusOr<std::unique_ptr<Engine>> Create(
-      std::shared_ptr<const Space> space, const EngineOptions& options,
+      std::shared_ptr<const space::Space> space, const EngineOptions& options,
       Evaluator* evaluator);
 
   // Checkpoint is opaque text holding the whole state (archive, population,
@@ -157,7 +157,7 @@ class Engine {
  private:
   Engine() = default;
   struct State;
-  std::shared_ptr<const Space> space_;
+  std::shared_ptr<const space::Space> space_;
   EngineOptions options_;
   Evaluator* evaluator_ = nullptr;
   std::unique_ptr<State> state_;

@@ -24,7 +24,7 @@ bool NextHigher(const std::vector<int>& v, int cur, int* out) {
 }
 
 // A value of `v` other than `cur`, uniformly; false when there is none.
-bool PickOther(const std::vector<int>& v, int cur, Rng& rng, int* out) {
+bool PickOther(const std::vector<int>& v, int cur, base::Rng& rng, int* out) {
   std::vector<int> others;
   for (int x : v)
     if (x != cur) others.push_back(x);
@@ -33,19 +33,19 @@ bool PickOther(const std::vector<int>& v, int cur, Rng& rng, int* out) {
   return true;
 }
 
-int Size(const std::vector<BlockGene>& v) { return static_cast<int>(v.size()); }
+int Size(const std::vector<space::BlockGene>& v) { return static_cast<int>(v.size()); }
 
 }  // namespace
 
-void Variation::Mutate(Genotype* g, Rng& rng) const {
+void Variation::Mutate(space::Genotype* g, base::Rng& rng) const {
   for (int t = 0; t < kMutateTries; ++t)
     if (ApplyOp(g, rng.Uniform(6), rng)) break;
   space_->Repair(g, rng);
 }
 
-Genotype Variation::Child(const Genotype& parent, Rng& rng) const {
+space::Genotype Variation::Child(const space::Genotype& parent, base::Rng& rng) const {
   const std::string parent_key = parent.Encode();
-  Genotype g;
+  space::Genotype g;
   for (int t = 0; t < kDistinctTries; ++t) {
     g = parent;
     Mutate(&g, rng);
@@ -54,7 +54,7 @@ Genotype Variation::Child(const Genotype& parent, Rng& rng) const {
   return g;
 }
 
-bool Variation::ApplyOp(Genotype* g, int op, Rng& rng) const {
+bool Variation::ApplyOp(space::Genotype* g, int op, base::Rng& rng) const {
   switch (op) {
     case 0:
       return PickOther(space_->resolutions(), g->resolution, rng, &g->resolution);
@@ -71,7 +71,7 @@ bool Variation::ApplyOp(Genotype* g, int op, Rng& rng) const {
   }
 }
 
-bool Variation::MutateDepth(Genotype* g, Rng& rng) const {
+bool Variation::MutateDepth(space::Genotype* g, base::Rng& rng) const {
   const int s = rng.Uniform(space_->num_stages());
   auto& st = g->stages[s];
   const int d = Size(st.blocks);
@@ -92,18 +92,18 @@ bool Variation::MutateDepth(Genotype* g, Rng& rng) const {
   return true;
 }
 
-bool Variation::MutateType(Genotype* g, Rng& rng) const {
+bool Variation::MutateType(space::Genotype* g, base::Rng& rng) const {
   const int s = rng.Uniform(space_->num_stages());
   auto& st = g->stages[s];
   const int j = rng.Uniform(Size(st.blocks));
   const auto& c = space_->stage(s);
   const int in_c = j > 0 ? st.width : s == 0 ? space_->stem_out_channels() : g->stages[s - 1].width;
   const int stride = j == 0 ? c.stride : 1;
-  BlockGene& b = st.blocks[j];
-  std::vector<BlockGene> options;  // other types that fit here
+  space::BlockGene& b = st.blocks[j];
+  std::vector<space::BlockGene> options;  // other types that fit here
   for (auto t : c.types) {
     if (t == b.type) continue;
-    const BlockGene n = space_->NormalizeGene(
+    const space::BlockGene n = space_->NormalizeGene(
         {t, b.kernel ? b.kernel : c.kernels[0], b.expansion ? b.expansion : c.expansions[0]});
     if (space_->Fits(s, n, in_c, st.width, stride)) options.push_back(n);
   }
@@ -112,25 +112,25 @@ bool Variation::MutateType(Genotype* g, Rng& rng) const {
   return true;
 }
 
-bool Variation::MutateBlockField(Genotype* g, bool kernel, Rng& rng) const {
+bool Variation::MutateBlockField(space::Genotype* g, bool kernel, base::Rng& rng) const {
   std::vector<std::pair<int, int>> sites;  // blocks with a choice
   for (int s = 0; s < space_->num_stages(); ++s) {
     const auto& c = space_->stage(s);
     if ((kernel ? c.kernels : c.expansions).size() < 2) continue;
     for (int j = 0; j < Size(g->stages[s].blocks); ++j) {
-      const BlockGene n = space_->NormalizeGene({g->stages[s].blocks[j].type, 3, 1});
+      const space::BlockGene n = space_->NormalizeGene({g->stages[s].blocks[j].type, 3, 1});
       if (kernel ? n.kernel != 0 : n.expansion != 0) sites.emplace_back(s, j);
     }
   }
   if (sites.empty()) return false;
   const auto [s, j] = sites[rng.Uniform(static_cast<int>(sites.size()))];
-  BlockGene& b = g->stages[s].blocks[j];
+  space::BlockGene& b = g->stages[s].blocks[j];
   const auto& c = space_->stage(s);
   return kernel ? PickOther(c.kernels, b.kernel, rng, &b.kernel)
                 : PickOther(c.expansions, b.expansion, rng, &b.expansion);
 }
 
-bool Variation::Shrink(Genotype* g, Rng& rng) const {
+bool Variation::Shrink(space::Genotype* g, base::Rng& rng) const {
   enum { kRes, kWidth, kDepth, kExpansion, kKinds };
   std::vector<std::pair<int, int>> moves[kKinds];  // (stage, block)
   int lower = 0;
@@ -162,7 +162,7 @@ bool Variation::Shrink(Genotype* g, Rng& rng) const {
       g->stages[s].blocks.resize(lower);  // drop the last blocks
       break;
     case kExpansion: {
-      BlockGene& b = g->stages[s].blocks[j];
+      space::BlockGene& b = g->stages[s].blocks[j];
       NextLower(space_->stage(s).expansions, b.expansion, &b.expansion);
       break;
     }
@@ -171,8 +171,8 @@ bool Variation::Shrink(Genotype* g, Rng& rng) const {
   return true;
 }
 
-Genotype Variation::Crossover(const Genotype& a, const Genotype& b, Rng& rng) const {
-  Genotype g = a;
+space::Genotype Variation::Crossover(const space::Genotype& a, const space::Genotype& b, base::Rng& rng) const {
+  space::Genotype g = a;
   const int ns = space_->num_stages();
   const int cut = rng.Uniform(ns + 1);
   for (int s = cut; s < ns; ++s) g.stages[s] = b.stages[s];

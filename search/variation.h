@@ -15,30 +15,30 @@ namespace lutnas::search {
 // Applies random changes to genotypes of one space (which must outlive it).
 class Variation {
  public:
-  explicit Variation(const Space* space) : space_(space) {}
+  explicit Variation(const space::Space* space) : space_(space) {}
 
   // One random operator (another is drawn while the drawn one cannot
   // apply, at most 16 times), then Space::Repair.
-  void Mutate(Genotype* g, Rng& rng) const;
+  void Mutate(space::Genotype* g, base::Rng& rng) const;
   // A mutated copy of `parent` that differs from it whenever possible.
-  Genotype Child(const Genotype& parent, Rng& rng) const;
+  space::Genotype Child(const space::Genotype& parent, base::Rng& rng) const;
   // One step towards a cheaper network: the next lower resolution, width,
   // depth or expansion choice, then Repair. False when nothing can shrink.
-  bool Shrink(Genotype* g, Rng& rng) const;
+  bool Shrink(space::Genotype* g, base::Rng& rng) const;
   // Stages before a random cut from `a`, the rest from `b`; the resolution
   // from either; then Repair.
-  Genotype Crossover(const Genotype& a, const Genotype& b, Rng& rng) const;
+  space::Genotype Crossover(const space::Genotype& a, const space::Genotype& b, base::Rng& rng) const;
 
  private:
   // Operator `op`: 0 resolution, 1 a stage's width, 2 a stage's depth (to
   // the neighbouring depth choice), 3 a block's type, 4 a block's kernel,
   // 5 a block's expansion. False when it cannot apply to `g`.
-  bool ApplyOp(Genotype* g, int op, Rng& rng) const;
-  bool MutateDepth(Genotype* g, Rng& rng) const;
-  bool MutateType(Genotype* g, Rng& rng) const;
-  bool MutateBlockField(Genotype* g, bool kernel, Rng& rng) const;
+  bool ApplyOp(space::Genotype* g, int op, base::Rng& rng) const;
+  bool MutateDepth(space::Genotype* g, base::Rng& rng) const;
+  bool MutateType(space::Genotype* g, base::Rng& rng) const;
+  bool MutateBlockField(space::Genotype* g, bool kernel, base::Rng& rng) const;
 
-  const Space* space_;
+  const space::Space* space_;
 };
 
 }  // namespace lutnas::search

@@ -39,8 +39,8 @@ class FastPredictServiceImpl final : public v1::FastPredictService::Service {
   Status PredictEncoded(ServerContext* ctx,
                         grpc::ServerReaderWriter<v1::PredictEncodedResponse, v1::PredictEncodedRequest>* stream) override {
     v1::PredictEncodedRequest req;
-    std::shared_ptr<const jobs::SpaceEncoding> enc;
-    std::unique_ptr<jobs::EncodedPredictor> pred;
+    std::shared_ptr<const core::SpaceEncoding> enc;
+    std::unique_ptr<core::EncodedPredictor> pred;
     std::vector<int64_t> versions;
     bool cost = false, skip = false;
     int nh = 0;
@@ -59,7 +59,7 @@ class FastPredictServiceImpl final : public v1::FastPredictService::Service {
         skip = req.skip_invalid();
         if (req.hardware_size() == 0 && !cost)
           return ToGrpc(absl::InvalidArgumentError("hardware: name at least one hardware, or ask for cost"));
-        std::vector<std::shared_ptr<const LatencyPredictor>> hw;
+        std::vector<std::shared_ptr<const latency::LatencyPredictor>> hw;
         for (int i = 0; i < req.hardware_size(); ++i) {
           auto p = c_.catalog->Get(req.hardware(i), 0);
           if (!p.ok())
@@ -68,7 +68,7 @@ class FastPredictServiceImpl final : public v1::FastPredictService::Service {
           versions.push_back((*p)->table_version());
         }
         nh = static_cast<int>(hw.size());
-        pred = std::make_unique<jobs::EncodedPredictor>(enc, std::move(hw), cost);
+        pred = std::make_unique<core::EncodedPredictor>(enc, std::move(hw), cost);
       } else if (!req.space().empty() && req.space() != enc->space().name()) {
         return ToGrpc(absl::InvalidArgumentError(StrCat("space: the stream's first message chose '",
                                                         enc->space().name(), "', got '",
@@ -115,7 +115,7 @@ class FastPredictServiceImpl final : public v1::FastPredictService::Service {
   }
 
  private:
-  absl::StatusOr<std::shared_ptr<const jobs::SpaceEncoding>> Encoding(const std::string& name) {
+  absl::StatusOr<std::shared_ptr<const core::SpaceEncoding>> Encoding(const std::string& name) {
     if (name.empty()) return absl::InvalidArgumentError("space: a shipped space name (e.g. 'tiny') is required");
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -126,7 +126,7 @@ class FastPredictServiceImpl final : public v1::FastPredictService::Service {
     spec.set_space(name);
     auto space = c_.jobs->ResolveSpace(spec);
     if (!space.ok()) return space.status();
-    auto enc = std::make_shared<const jobs::SpaceEncoding>(*space);
+    auto enc = std::make_shared<const core::SpaceEncoding>(*space);
     const v1::EncodingResponse layout = enc->Describe();
     for (const auto& s : layout.slots())
       if (s.choices() > 256)
@@ -134,12 +134,12 @@ class FastPredictServiceImpl final : public v1::FastPredictService::Service {
                                                  " choices, more than one byte encodes"));
     std::lock_guard<std::mutex> l(mu_);
     cache_[name] = enc;
-    return std::shared_ptr<const jobs::SpaceEncoding>(enc);
+    return std::shared_ptr<const core::SpaceEncoding>(enc);
   }
 
   Core c_;
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<const jobs::SpaceEncoding>> cache_;  // shipped spaces do not change
+  std::map<std::string, std::shared_ptr<const core::SpaceEncoding>> cache_;  // shipped spaces do not change
 };
 
 }  // namespace

@@ -176,15 +176,15 @@ int main(int argc, char** argv) {
     return Die(absl::StrCat("--listen ", listen, " is not a loopback address: it requires --tls_cert, "
                             "--tls_key and --token_file"));
 
-  lutnas::SetTorchThreads(1);
+  lutnas::latency::SetTorchThreads(1);
   auto store = lutnas::db::Store::Open(absl::GetFlag(FLAGS_db));
   if (!store.ok()) return Die(absl::StrCat("--db ", absl::GetFlag(FLAGS_db), ": ", store.status().message()));
-  if (auto st = lutnas::server::SeedHardwareCatalogue(store->get(), root + "/server/hardware_catalog.json");
+  if (auto st = lutnas::core::SeedHardwareCatalogue(store->get(), root + "/server/hardware_catalog.json");
       !st.ok())
     return Die(std::string(st.message()));
 
-  lutnas::jobs::Catalog catalog(store->get());
-  lutnas::jobs::JobManager::Options jo;
+  lutnas::core::Catalog catalog(store->get());
+  lutnas::core::JobManager::Options jo;
   jo.workers = std::max(1, absl::GetFlag(FLAGS_workers));
   jo.eval_threads = std::max(1, absl::GetFlag(FLAGS_eval_threads));
   jo.spaces_dir = root + "/search/spaces";
@@ -198,10 +198,10 @@ int main(int argc, char** argv) {
                          {"max_watch_streams", absl::GetFlag(FLAGS_max_watch_streams)},
                          {"max_import_mb", absl::GetFlag(FLAGS_max_import_mb)}})
     if (v < 1) return Die(absl::StrCat("--", name, ": must be >= 1, got ", v));
-  lutnas::jobs::JobManager jobs(store->get(), &catalog, jo);
+  lutnas::core::JobManager jobs(store->get(), &catalog, jo);
 
   lutnas::server::Core core{store->get(), &catalog, &jobs, absl::GetFlag(FLAGS_import_dir)};
-  core.limits = std::make_shared<lutnas::server::ResourceLimits>(
+  core.limits = std::make_shared<lutnas::core::ResourceLimits>(
       absl::GetFlag(FLAGS_max_uploads), int64_t{absl::GetFlag(FLAGS_max_upload_mb)} << 20,
       absl::GetFlag(FLAGS_max_watch_streams));
   core.import_limits.max_bytes = int64_t{absl::GetFlag(FLAGS_max_import_mb)} << 20;

@@ -28,12 +28,12 @@ absl::Status Prefixed(const absl::Status& s, const std::string& prefix) {
 
 // Validates and canonicalises a request's architecture; errors name "arch.".
 absl::StatusOr<v1::Architecture> CheckArch(const v1::Architecture& a, const std::string& field) {
-  if (a.ByteSizeLong() > kMaxJsonBytes)
-    return absl::InvalidArgumentError(StrCat(field, ": larger than ", kMaxJsonBytes, " bytes"));
-  auto st = ValidateArchitecture(a);
+  if (a.ByteSizeLong() > space::kMaxJsonBytes)
+    return absl::InvalidArgumentError(StrCat(field, ": larger than ", space::kMaxJsonBytes, " bytes"));
+  auto st = space::ValidateArchitecture(a);
   if (!st.ok()) return Prefixed(st, field + ".");
-  v1::Architecture c = Canonicalize(a);
-  st = CheckCostsFit(c);
+  v1::Architecture c = space::Canonicalize(a);
+  st = latency::CheckCostsFit(c);
   if (!st.ok()) return Prefixed(st, field + ".");
   return c;
 }
@@ -72,7 +72,7 @@ class HardwareServiceImpl final : public v1::HardwareService::Service {
     for (int i = 0; i < h.precisions_size(); ++i)
       if (h.precisions(i).size() > 32)
         return ToGrpc(absl::InvalidArgumentError(StrCat("hardware.precisions[", i, "]: longer than 32 characters")));
-    if (auto bad = lutnas::server::CheckSpecPriorFields(h); !bad.ok()) return ToGrpc(bad);
+    if (auto bad = lutnas::core::CheckSpecPriorFields(h); !bad.ok()) return ToGrpc(bad);
     auto st = c_.store->PutHardware(h, r->update());
     if (!st.ok()) return ToGrpc(Prefixed(st, st.message().rfind("name", 0) == 0 ? "hardware." : ""));
     c_.catalog->Invalidate(h.name());
@@ -110,7 +110,7 @@ class TableServiceImpl final : public v1::TableService::Service {
   explicit TableServiceImpl(Core c) : c_(c) {}
   Status Upload(ServerContext* ctx, grpc::ServerReader<v1::UploadTableRequest>* reader,
                 v1::TableInfo* out) override {
-    Held slot(&c_.limits->uploads), bytes(&c_.limits->upload_bytes);
+    core::Held slot(&c_.limits->uploads), bytes(&c_.limits->upload_bytes);
     if (auto s = slot.Add(1, "this upload"); !s.ok()) return ToGrpc(s);
     v1::LatencyTable t;
     v1::UploadTableRequest msg;
@@ -127,8 +127,8 @@ class TableServiceImpl final : public v1::TableService::Service {
         *t.mutable_info() = msg.info();
         first = false;
       }
-      if (t.entries_size() + msg.entries_size() > static_cast<int>(kMaxTableEntries))
-        return ToGrpc(absl::ResourceExhaustedError(StrCat("entries: more than ", kMaxTableEntries, " entries")));
+      if (t.entries_size() + msg.entries_size() > static_cast<int>(latency::kMaxTableEntries))
+        return ToGrpc(absl::ResourceExhaustedError(StrCat("entries: more than ", latency::kMaxTableEntries, " entries")));
       for (auto& e : *msg.mutable_entries()) *t.add_entries() = std::move(e);
     }
     // A cancelled stream ends the loop like a half-close does: store nothing.
@@ -147,14 +147,14 @@ class TableServiceImpl final : public v1::TableService::Service {
     if (!r->path().empty()) {
       if (!content.empty())
         return ToGrpc(absl::InvalidArgumentError("path: give either content or path, not both"));
-      auto data = ReadImportFile(c_.import_dir, r->path(), c_.import_limits);
+      auto data = core::ReadImportFile(c_.import_dir, r->path(), c_.import_limits);
       if (!data.ok()) return ToGrpc(data.status());
       content = *data;
     }
     if (content.empty()) return ToGrpc(absl::InvalidArgumentError("content: the file is empty"));
     if (r->hardware().empty()) return ToGrpc(absl::InvalidArgumentError("hardware: is required"));
     std::vector<std::string> unmapped;
-    auto t = ParseTable(content, r->format(), r->hardware(), &unmapped);
+    auto t = latency::ParseTable(content, r->format(), r->hardware(), &unmapped);
     if (!t.ok()) return ToGrpc(t.status());
     t->mutable_info()->set_hardware(r->hardware());
     for (auto& u : unmapped) out->add_unmapped(u);
@@ -192,7 +192,7 @@ class TableServiceImpl final : public v1::TableService::Service {
     const auto& c = r->correction();
     if (r->hardware().empty()) return ToGrpc(absl::InvalidArgumentError("hardware: is required"));
     // The fields here; the store checks it over the table's range (correction.h).
-    if (auto st = CheckCorrectionFields(c, "correction", /*required=*/true); !st.ok()) return ToGrpc(st);
+    if (auto st = latency::CheckCorrectionFields(c, "correction", /*required=*/true); !st.ok()) return ToGrpc(st);
     if (r->version() <= 0)
       return ToGrpc(absl::InvalidArgumentError(StrCat("version: must be > 0, got ", r->version())));
     auto info = c_.store->SetCorrection(r->hardware(), r->version(), c);
@@ -205,7 +205,7 @@ class TableServiceImpl final : public v1::TableService::Service {
  private:
   Status Store(v1::LatencyTable* t, const std::string& source, v1::TableInfo* out) {
     if (t->info().source().empty()) t->mutable_info()->set_source(source);
-    auto st = ValidateTable(*t);
+    auto st = latency::ValidateTable(*t);
     if (!st.ok()) return ToGrpc(st);
     auto info = c_.store->AddTable(*t);
     if (!info.ok()) return ToGrpc(info.status());
@@ -246,8 +246,8 @@ class PredictServiceImpl final : public v1::PredictService::Service {
   absl::Status PredictOne(const v1::Architecture& arch,
                           const google::protobuf::RepeatedPtrField<std::string>& hardware, bool breakdown,
                           v1::PredictResponse* out) {
-    const NetworkCost nc = AnalyzeNetwork(arch);
-    out->set_arch_hash(ArchHash(arch));
+    const latency::NetworkCost nc = latency::AnalyzeNetwork(arch);
+    out->set_arch_hash(space::ArchHash(arch));
     out->set_params(nc.total.params);
     out->set_macs(nc.total.macs);
     out->set_mac_bytes(nc.total.mac_bytes);
@@ -454,7 +454,7 @@ class CandidateServiceImpl final : public v1::CandidateService::Service {
     // Per-block breakdown, recomputed from the same pinned table versions.
     for (auto& p : *out->mutable_latency()) {
       auto pred = c_.catalog->Get(p.hardware(), p.table_version());
-      if (pred.ok()) p = (*pred)->Predict(Canonicalize(out->arch()), true);
+      if (pred.ok()) p = (*pred)->Predict(space::Canonicalize(out->arch()), true);
     }
     return Status::OK;
   }
@@ -465,10 +465,10 @@ class CandidateServiceImpl final : public v1::CandidateService::Service {
     if (!c.ok()) return ToGrpc(c.status());
     const std::string fmt = r->format().empty() ? "pytorch" : r->format();
     if (fmt == "pytorch") {
-      out->set_content(ExportPyTorch(c->arch()));
+      out->set_content(latency::ExportPyTorch(c->arch()));
       out->set_filename(StrCat("candidate_", c->id(), ".py"));
     } else if (fmt == "json") {
-      out->set_content(ArchitectureToJson(c->arch()));
+      out->set_content(space::ArchitectureToJson(c->arch()));
       out->set_filename(StrCat("candidate_", c->id(), ".json"));
     } else {
       return ToGrpc(absl::InvalidArgumentError(StrCat("format: must be pytorch or json, got '",
@@ -484,12 +484,12 @@ class CandidateServiceImpl final : public v1::CandidateService::Service {
     auto arch = CheckArch(r.arch(), "arch");
     if (!arch.ok()) return ToGrpc(arch.status());
     const std::string fmt = r.format().empty() ? "pytorch" : r.format();
-    const std::string stem = StrCat("arch_", ArchHash(*arch).substr(0, 12));
+    const std::string stem = StrCat("arch_", space::ArchHash(*arch).substr(0, 12));
     if (fmt == "pytorch") {
-      out->set_content(ExportPyTorch(*arch));
+      out->set_content(latency::ExportPyTorch(*arch));
       out->set_filename(stem + ".py");
     } else if (fmt == "json") {
-      out->set_content(ArchitectureToJson(*arch));
+      out->set_content(space::ArchitectureToJson(*arch));
       out->set_filename(stem + ".json");
     } else {
       return ToGrpc(absl::InvalidArgumentError(StrCat("format: must be pytorch or json, got '", fmt.substr(0, 40), "'")));

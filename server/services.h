@@ -19,13 +19,13 @@ namespace lutnas::server {
 // What every service needs; owned by main.
 struct Core {
   db::Store* store = nullptr;
-  jobs::Catalog* catalog = nullptr;
-  jobs::JobManager* jobs = nullptr;
+  core::Catalog* catalog = nullptr;
+  core::JobManager* jobs = nullptr;
   std::string import_dir;  // file paths in requests must resolve under it ("" = refuse paths)
   int max_batch = 1000;    // PredictBatch architectures per call
-  ImportLimits import_limits;
+  core::ImportLimits import_limits;
   // Shared by every service (Core is copied into each); main sets the flags' values.
-  std::shared_ptr<ResourceLimits> limits = std::make_shared<ResourceLimits>();
+  std::shared_ptr<core::ResourceLimits> limits = std::make_shared<core::ResourceLimits>();
 };
 
 std::unique_ptr<grpc::Service> MakeHardwareService(const Core& core);

@@ -8,7 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
-namespace lutnas {
+namespace lutnas::space {
 namespace {
 
 using absl::StrCat;
@@ -418,4 +418,4 @@ int InputHeight(const Architecture& arch) {
   return arch.has_height() ? arch.height() : arch.resolution();
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::space

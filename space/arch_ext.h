@@ -15,7 +15,7 @@
 #include "lutnas/v1/arch.pb.h"
 #include "space/arch_util.h"
 
-namespace lutnas {
+namespace lutnas::space {
 
 // Squeeze-excite options. `path` names the message ("...mbconv.se_options").
 absl::Status ValidateSe(const v1::SqueezeExcite& se, const std::string& path);
@@ -76,6 +76,6 @@ absl::Status ParseFeatureHead(const std::string& body, v1::Head* h);
 // Input height of an architecture (resolution when square).
 int InputHeight(const Architecture& arch);
 
-}  // namespace lutnas
+}  // namespace lutnas::space
 
 #endif  // LUTNAS_SPACE_ARCH_EXT_H_

@@ -12,7 +12,7 @@
 #include "space/arch_ext.h"
 #include "base/status_macros.h"
 
-namespace lutnas {
+namespace lutnas::space {
 namespace {
 
 using absl::StrCat;
@@ -629,4 +629,4 @@ std::vector<BlockSite> ListBlocks(const Architecture& arch) {
   return sites;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::space

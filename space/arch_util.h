@@ -13,7 +13,7 @@
 #include "lutnas/v1/arch.pb.h"
 #include "lutnas/v1/space.pb.h"
 
-namespace lutnas {
+namespace lutnas::space {
 
 using v1::Architecture;
 using v1::Block;
@@ -81,6 +81,6 @@ struct BlockSite {
 };
 std::vector<BlockSite> ListBlocks(const Architecture& canonical_arch);
 
-}  // namespace lutnas
+}  // namespace lutnas::space
 
 #endif  // LUTNAS_SPACE_ARCH_UTIL_H_

@@ -14,7 +14,7 @@
 #include "space/arch_ext.h"
 #include "base/status_macros.h"
 
-namespace lutnas {
+namespace lutnas::space {
 namespace {
 
 using absl::StrCat;
@@ -464,7 +464,7 @@ v1::Block Space::BuildBlock(int stage, const BlockGene& g, int in_c, int out_c,
 }
 
 BlockGene Space::SampleGene(int stage, int in_c, int out_c, int stride,
-                            Rng& rng) const {
+                            base::Rng& rng) const {
   const auto& c = stages_[stage];
   // Bounded: try random picks, then fall back to a scan (validated to exist).
   for (int tries = 0; tries < 16; ++tries) {
@@ -482,7 +482,7 @@ BlockGene Space::SampleGene(int stage, int in_c, int out_c, int stride,
   return NormalizeGene({c.types[0], c.kernels[0], c.expansions[0]});
 }
 
-Genotype Space::Sample(Rng& rng) const {
+Genotype Space::Sample(base::Rng& rng) const {
   Genotype g;
   g.resolution = resolutions_[rng.Uniform(resolutions_.size())];
   int in_c = stem_out_.c;
@@ -500,7 +500,7 @@ Genotype Space::Sample(Rng& rng) const {
   return g;
 }
 
-void Space::Repair(Genotype* g, Rng& rng) const {
+void Space::Repair(Genotype* g, base::Rng& rng) const {
   auto nearest = [](const std::vector<int>& v, int x) {
     int best = v[0];
     for (int y : v)
@@ -541,7 +541,7 @@ absl::Status Space::CheckGenotype(const Genotype& g) const {
   if (static_cast<int>(g.stages.size()) != num_stages())
     return Bad("genotype.stages", StrCat("has ", g.stages.size(), " stages, space has ", num_stages()));
   Genotype copy = g;
-  Rng rng(0);
+  base::Rng rng(0);
   Repair(&copy, rng);
   if (!(copy == g)) return Bad("genotype", "not a point of the space");
   return absl::OkStatus();
@@ -633,9 +633,9 @@ std::vector<KeySpec> Space::EnumerateKeys() const {
   return out;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::space
 
-namespace lutnas {
+namespace lutnas::space {
 namespace {
 
 bool ParseAct(const std::string& t, v1::Activation* a) {
@@ -765,4 +765,4 @@ absl::StatusOr<KeySpec> ParseKey(const std::string& key) {
   return ks;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::space

@@ -14,7 +14,7 @@
 #include "space/arch_util.h"
 #include "base/rng.h"
 
-namespace lutnas {
+namespace lutnas::space {
 
 struct BlockGene {
   v1::BlockType type = v1::BLOCK_TYPE_UNSPECIFIED;
@@ -100,12 +100,12 @@ class Space {
   bool Fits(int stage, const BlockGene& g, int in_c, int out_c,
             int stride) const;
 
-  Genotype Sample(Rng& rng) const;
+  Genotype Sample(base::Rng& rng) const;
   // Random gene valid at a position (types filtered by Fits).
   BlockGene SampleGene(int stage, int in_c, int out_c, int stride,
-                       Rng& rng) const;
+                       base::Rng& rng) const;
   // Repairs widths/types/depths so that the genotype is valid in this space.
-  void Repair(Genotype* g, Rng& rng) const;
+  void Repair(Genotype* g, base::Rng& rng) const;
   absl::Status CheckGenotype(const Genotype& g) const;
   // `with_name`: set name "<space>:<genotype>" (skipped on hot paths).
   v1::Architecture ToArchitecture(const Genotype& g, bool with_name = true) const;
@@ -124,6 +124,6 @@ class Space {
   int alignment_ = 1;
 };
 
-}  // namespace lutnas
+}  // namespace lutnas::space
 
 #endif  // LUTNAS_SPACE_SPACE_H_

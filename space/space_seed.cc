@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "space/arch_ext.h"
 
-namespace lutnas {
+namespace lutnas::space {
 
 absl::StatusOr<Genotype> GenotypeOfArchitecture(const Space& space, const v1::Architecture& raw,
                                                 const std::string& path) {
@@ -83,4 +83,4 @@ absl::StatusOr<Genotype> GenotypeOfArchitecture(const Space& space, const v1::Ar
   return g;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::space

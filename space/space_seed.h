@@ -9,13 +9,13 @@
 #include "absl/status/statusor.h"
 #include "space/space.h"
 
-namespace lutnas {
+namespace lutnas::space {
 
 // `path` prefixes error messages ("seed_architectures[0]").
 absl::StatusOr<Genotype> GenotypeOfArchitecture(const Space& space,
                                                 const v1::Architecture& arch,
                                                 const std::string& path);
 
-}  // namespace lutnas
+}  // namespace lutnas::space
 
 #endif  // LUTNAS_SPACE_SPACE_SEED_H_

@@ -41,9 +41,9 @@ TEST(CorrectionTest, TableRangeIsSmallestBlockPlusSmallestHead) {
   auto* failed = t.add_entries();
   failed->set_key("conv:o8,k7,s1,g1,relu@3x32x32");
   failed->set_status(v1::ENTRY_FAILED);  // no median: ignored
-  EXPECT_DOUBLE_EQ(TableSumRange(t).min_ms, 0.14);
-  EXPECT_DOUBLE_EQ(SumRangeFromMinima(0.5, 0).min_ms, 0.5);  // no head entries
-  EXPECT_DOUBLE_EQ(SumRangeFromMinima(0, 0).min_ms, 0);
+  EXPECT_DOUBLE_EQ(latency::TableSumRange(t).min_ms, 0.14);
+  EXPECT_DOUBLE_EQ(latency::SumRangeFromMinima(0.5, 0).min_ms, 0.5);  // no head entries
+  EXPECT_DOUBLE_EQ(latency::SumRangeFromMinima(0, 0).min_ms, 0);
 }
 
 // The issue's case: 1.495 / -2.430 turned every sum under 1.63 ms into 1e-6 ms.
@@ -70,7 +70,7 @@ TEST(CorrectionTest, RefusesWhatMapsTheRangeToZeroOrBelow) {
       {1.993, -0.272, 1.0, ""},
   };
   for (const auto& c : cases) {
-    const auto st = CheckCorrection(Corr(c.scale, c.offset), "correction", {c.floor, 0});
+    const auto st = latency::CheckCorrection(Corr(c.scale, c.offset), "correction", {c.floor, 0});
     if (c.want.empty()) {
       EXPECT_TRUE(st.ok()) << c.scale << "/" << c.offset << ": " << st;
     } else {
@@ -79,44 +79,44 @@ TEST(CorrectionTest, RefusesWhatMapsTheRangeToZeroOrBelow) {
     }
   }
   // Unset is fine unless required.
-  EXPECT_TRUE(CheckCorrection(v1::Correction(), "c", {1, 0}).ok());
-  EXPECT_EQ(CheckCorrection(v1::Correction(), "c", {1, 0}, true).message(),
+  EXPECT_TRUE(latency::CheckCorrection(v1::Correction(), "c", {1, 0}).ok());
+  EXPECT_EQ(latency::CheckCorrection(v1::Correction(), "c", {1, 0}, true).message(),
             "c.scale: must be a finite number > 0, got 0");
 }
 
 TEST(CorrectionTest, OwnRangeCanOnlyMakeTheCheckStricter) {
   auto c = Corr(1.5, -1.0);
-  EXPECT_TRUE(CheckCorrection(c, "correction", {2.0, 0}).ok());
+  EXPECT_TRUE(latency::CheckCorrection(c, "correction", {2.0, 0}).ok());
   c.set_range_min_ms(0.5);  // the correction says sums go down to 0.5 ms
-  EXPECT_EQ(CheckCorrection(c, "correction", {2.0, 0}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(latency::CheckCorrection(c, "correction", {2.0, 0}).code(), absl::StatusCode::kInvalidArgument);
   c.set_range_min_ms(5.0);  // a larger claimed floor does not loosen the table's
-  EXPECT_TRUE(CheckCorrection(c, "correction", {2.0, 0}).ok());
-  EXPECT_EQ(CheckCorrection(c, "correction", {0.5, 0}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(latency::CheckCorrection(c, "correction", {2.0, 0}).ok());
+  EXPECT_EQ(latency::CheckCorrection(c, "correction", {0.5, 0}).code(), absl::StatusCode::kInvalidArgument);
   c.set_range_max_ms(1.0);
-  EXPECT_EQ(CheckCorrection(c, "correction", {2.0, 0}).message(),
+  EXPECT_EQ(latency::CheckCorrection(c, "correction", {2.0, 0}).message(),
             "correction.range_max_ms: must be >= range_min_ms (5), got 1");
 }
 
 TEST(CorrectionTest, ProvenanceFieldsAreChecked) {
   auto c = Corr(1.2, 0.1);
   c.set_reference_drift(-0.5);
-  EXPECT_EQ(CheckCorrection(c, "correction", {1, 0}).message(),
+  EXPECT_EQ(latency::CheckCorrection(c, "correction", {1, 0}).message(),
             "correction.reference_drift: must be >= 0, got -0.5");
   c.set_reference_drift(0.03);
   c.set_fitted_unix_ms(-1);
-  EXPECT_EQ(CheckCorrection(c, "correction", {1, 0}).message(),
+  EXPECT_EQ(latency::CheckCorrection(c, "correction", {1, 0}).message(),
             "correction.fitted_unix_ms: must be >= 0, got -1");
   c.set_fitted_unix_ms(1700000000000);
   c.set_mape_after(std::numeric_limits<double>::infinity());
-  EXPECT_EQ(CheckCorrection(c, "correction", {1, 0}).message(),
+  EXPECT_EQ(latency::CheckCorrection(c, "correction", {1, 0}).message(),
             "correction.mape_after: must be finite, got inf");
 }
 
 // Networks whose end-to-end time is 1.3 * sum + 0.4 ms, with 2% noise and
 // three gross outliers (a preempted measurement): Theil-Sen ignores them.
-FitInput Synthetic(int n, uint64_t seed, double noise) {
-  Rng rng(seed);
-  FitInput in;
+latency::FitInput Synthetic(int n, uint64_t seed, double noise) {
+  base::Rng rng(seed);
+  latency::FitInput in;
   for (int i = 0; i < n; ++i) {
     const double s = 2 + 10 * rng.Uniform01();
     double m = (1.3 * s + 0.4) * (1 + noise * (2 * rng.Uniform01() - 1));
@@ -132,8 +132,8 @@ FitInput Synthetic(int n, uint64_t seed, double noise) {
 
 TEST(CorrectionTest, RobustFitIgnoresOutliersAndRecordsProvenance) {
   const auto in = Synthetic(40, 3, 0.02);
-  ASSERT_TRUE(CheckFitInput(in).ok());
-  const FitReport r = FitAndCheck(in);
+  ASSERT_TRUE(latency::CheckFitInput(in).ok());
+  const latency::FitReport r = latency::FitAndCheck(in);
   const auto& c = r.correction;
   EXPECT_TRUE(r.accepted()) << (r.refusals.empty() ? "" : r.refusals[0].reason);
   EXPECT_EQ(c.method(), "theil-sen");
@@ -147,34 +147,34 @@ TEST(CorrectionTest, RobustFitIgnoresOutliersAndRecordsProvenance) {
   EXPECT_GT(c.mape_before(), c.mape_after());
   EXPECT_LT(r.half_rel_diff, 0.05);
   EXPECT_GT(r.within_10pct, 0.85);  // out of sample; the three outliers are the misses
-  EXPECT_TRUE(CheckCorrection(c, "correction", in.range, true).ok());
+  EXPECT_TRUE(latency::CheckCorrection(c, "correction", in.range, true).ok());
 }
 
 TEST(CorrectionTest, UnsafeTheilSenFallsBackToARatio) {
   // e2e = 2 * sum - 1.5 fits the samples (sums 2..12) but maps the table's
   // smallest sum 0.5 ms to -0.5 ms: the fit must not produce it.
-  FitInput in;
+  latency::FitInput in;
   for (int i = 0; i < 20; ++i) {
     const double s = 2 + 0.5 * i;
     in.samples.push_back({s, 2 * s - 1.5, 0.02, 0, 0, ""});
   }
   in.range = {0.5, 0};
-  const FitReport r = FitAndCheck(in);
+  const latency::FitReport r = latency::FitAndCheck(in);
   EXPECT_EQ(r.correction.method(), "ratio-median");
   EXPECT_EQ(r.correction.offset_ms(), 0);
   EXPECT_GT(r.correction.scale(), 1.5);
-  EXPECT_TRUE(CheckCorrection(r.correction, "correction", in.range, true).ok());
+  EXPECT_TRUE(latency::CheckCorrection(r.correction, "correction", in.range, true).ok());
   EXPECT_TRUE(r.accepted());
 }
 
 TEST(CorrectionTest, SyntheticNoisyValidationRefusesToStore) {
   // Half of the networks were measured while the machine ran 1.6x slower
   // (a neighbour's build), and the reference saw it.
-  FitInput in = Synthetic(30, 5, 0.02);
+  latency::FitInput in = Synthetic(30, 5, 0.02);
   for (size_t i = 1; i < in.samples.size(); i += 2) in.samples[i].measured_ms *= 1.6;
   in.reference_drift = 0.35;
   in.reference_rounds_ms = {0.50, 0.51, 0.50, 0.80, 0.81, 0.50, 0.79, 0.80, 0.51};
-  const FitReport r = FitAndCheck(in);
+  const latency::FitReport r = latency::FitAndCheck(in);
   EXPECT_FALSE(r.accepted());
   std::vector<std::string> fields;
   for (const auto& f : r.refusals) fields.push_back(f.field);
@@ -184,14 +184,14 @@ TEST(CorrectionTest, SyntheticNoisyValidationRefusesToStore) {
   EXPECT_FALSE(r.correction.accepted_noisy());
   // --accept-noisy stores it, marked as such; an unsafe fit stays refused.
   in.accept_noisy = true;
-  const FitReport forced = FitAndCheck(in);
+  const latency::FitReport forced = latency::FitAndCheck(in);
   EXPECT_TRUE(forced.accepted());
   EXPECT_TRUE(forced.correction.accepted_noisy());
-  FitReport unsafe = forced;
+  latency::FitReport unsafe = forced;
   unsafe.refusals.push_back({"correction.offset_ms", "maps 0.5 ms to -1 ms"});
   EXPECT_FALSE(unsafe.accepted());
   // The JSON says why.
-  const std::string json = FitReportJsonFields(r);
+  const std::string json = latency::FitReportJsonFields(r);
   EXPECT_NE(json.find("\"accepted\": false"), std::string::npos);
   EXPECT_NE(json.find("{\"field\": \"reference_drift\", \"reason\": \"the reference workload "
                       "varied by 35.0% across rounds (limit 10%)"),
@@ -199,9 +199,9 @@ TEST(CorrectionTest, SyntheticNoisyValidationRefusesToStore) {
 }
 
 TEST(CorrectionTest, TooFewSamplesAndWideSpreadAreRefused) {
-  FitInput in = Synthetic(6, 7, 0.01);
+  latency::FitInput in = Synthetic(6, 7, 0.01);
   for (auto& s : in.samples) s.spread = 0.4;
-  const FitReport r = FitAndCheck(in);
+  const latency::FitReport r = latency::FitAndCheck(in);
   ASSERT_EQ(r.refusals.size(), 2u);
   EXPECT_EQ(r.refusals[0].field, "samples");
   EXPECT_EQ(r.refusals[0].reason, "6 networks; a stored fit needs at least 10");
@@ -209,25 +209,25 @@ TEST(CorrectionTest, TooFewSamplesAndWideSpreadAreRefused) {
 }
 
 TEST(CorrectionTest, BimodalReferenceNeedsTwoRealClusters) {
-  EXPECT_TRUE(BimodalReference({0.50, 0.51, 0.50, 0.80, 0.81, 0.79}, 0.05));
-  EXPECT_FALSE(BimodalReference({0.50, 0.51, 0.50, 0.52, 0.80}, 0.05));  // one outlier
-  EXPECT_FALSE(BimodalReference({0.50, 0.52, 0.54, 0.56, 0.58, 0.60}, 0.05));  // a slope
-  EXPECT_FALSE(BimodalReference({0.50, 0.51}, 0.05));
+  EXPECT_TRUE(latency::BimodalReference({0.50, 0.51, 0.50, 0.80, 0.81, 0.79}, 0.05));
+  EXPECT_FALSE(latency::BimodalReference({0.50, 0.51, 0.50, 0.52, 0.80}, 0.05));  // one outlier
+  EXPECT_FALSE(latency::BimodalReference({0.50, 0.52, 0.54, 0.56, 0.58, 0.60}, 0.05));  // a slope
+  EXPECT_FALSE(latency::BimodalReference({0.50, 0.51}, 0.05));
 }
 
 TEST(CorrectionTest, BadFitInputNamesTheField) {
-  FitInput in = Synthetic(10, 1, 0.01);
+  latency::FitInput in = Synthetic(10, 1, 0.01);
   in.samples[4].measured_ms = -1;
-  EXPECT_EQ(CheckFitInput(in).message(),
+  EXPECT_EQ(latency::CheckFitInput(in).message(),
             "samples[4].measured_ms: must be a finite number > 0, got -1");
   in = Synthetic(10, 1, 0.01);
   in.samples[2].sum_ms = std::numeric_limits<double>::quiet_NaN();
-  EXPECT_EQ(CheckFitInput(in).message(), "samples[2].sum_ms: must be a finite number > 0, got nan");
+  EXPECT_EQ(latency::CheckFitInput(in).message(), "samples[2].sum_ms: must be a finite number > 0, got nan");
   in = Synthetic(2, 1, 0.01);
-  EXPECT_EQ(CheckFitInput(in).message(), "samples: a fit needs at least 3 networks, got 2");
+  EXPECT_EQ(latency::CheckFitInput(in).message(), "samples: a fit needs at least 3 networks, got 2");
   in = Synthetic(10, 1, 0.01);
   in.range = {3, 1};
-  EXPECT_EQ(CheckFitInput(in).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(latency::CheckFitInput(in).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -9,11 +9,11 @@
 namespace lutnas {
 namespace {
 
-NetworkCost Load(const std::string& name) {
-  auto arch = LoadArchitectureFile("models/" + name + ".json");
+latency::NetworkCost Load(const std::string& name) {
+  auto arch = space::LoadArchitectureFile("models/" + name + ".json");
   EXPECT_TRUE(arch.ok()) << arch.status();
-  EXPECT_TRUE(ValidateArchitecture(*arch).ok()) << ValidateArchitecture(*arch);
-  return AnalyzeNetwork(*arch);
+  EXPECT_TRUE(space::ValidateArchitecture(*arch).ok()) << space::ValidateArchitecture(*arch);
+  return latency::AnalyzeNetwork(*arch);
 }
 
 struct ZooCase {
@@ -26,7 +26,7 @@ class ZooTest : public ::testing::TestWithParam<ZooCase> {};
 
 TEST_P(ZooTest, MatchesPublishedFigures) {
   const auto& c = GetParam();
-  const NetworkCost nc = Load(c.name);
+  const latency::NetworkCost nc = Load(c.name);
   EXPECT_EQ(nc.total.params, c.params) << c.name;
   if (c.mmacs > 0)
     EXPECT_NEAR(nc.total.macs / 1e6, c.mmacs, c.mmacs * 0.002) << c.name;
@@ -41,8 +41,8 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(CostTest, BlocksSumToTotalAndHeadIsLast) {
-  const NetworkCost nc = Load("mobilenet_v2");
-  Cost sum;
+  const latency::NetworkCost nc = Load("mobilenet_v2");
+  latency::Cost sum;
   for (const auto& b : nc.blocks) sum += b.cost;
   EXPECT_EQ(sum.params, nc.total.params);
   EXPECT_EQ(sum.macs, nc.total.macs);
@@ -56,8 +56,8 @@ TEST(CostTest, MemoryAccessOfAPlainConv) {
   // 3x3 conv 16->32 on 16x8x8, stride 1, fp32: weights 4608 + bn folded.
   v1::Block b;
   b.mutable_conv()->set_out_channels(32);
-  const Graph g = LowerBlock(b, Shape{16, 8, 8});
-  const Cost c = GraphCost(g, 4);
+  const latency::Graph g = latency::LowerBlock(b, space::Shape{16, 8, 8});
+  const latency::Cost c = latency::GraphCost(g, 4);
   EXPECT_EQ(c.macs, 32LL * 16 * 9 * 64);
   EXPECT_EQ(c.params, 32 * 16 * 9 + 64);
   // weights + bn params (read with the fused conv) + input + output
@@ -70,8 +70,8 @@ TEST(CostTest, DepthwiseHasLowerIntensityThanDense) {
   dw.mutable_conv()->set_out_channels(64);
   dw.mutable_conv()->set_groups(64);
   dense.mutable_conv()->set_out_channels(64);
-  const Cost a = GraphCost(LowerBlock(dw, Shape{64, 28, 28}), 4);
-  const Cost b = GraphCost(LowerBlock(dense, Shape{64, 28, 28}), 4);
+  const latency::Cost a = latency::GraphCost(latency::LowerBlock(dw, space::Shape{64, 28, 28}), 4);
+  const latency::Cost b = latency::GraphCost(latency::LowerBlock(dense, space::Shape{64, 28, 28}), 4);
   EXPECT_GT(static_cast<double>(a.mac_bytes) / a.macs,
             20 * static_cast<double>(b.mac_bytes) / b.macs);
 }

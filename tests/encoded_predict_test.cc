@@ -20,7 +20,7 @@ namespace {
 
 // Measured-looking table for every key of a space; keep_every > 1 drops
 // keys (they are then estimated); a correction is set.
-v1::LatencyTable Table(const Space& space, const std::string& hw, int keep_every) {
+v1::LatencyTable Table(const space::Space& space, const std::string& hw, int keep_every) {
   v1::LatencyTable t;
   t.mutable_info()->set_hardware(hw);
   t.mutable_info()->set_version(2);
@@ -29,7 +29,7 @@ v1::LatencyTable Table(const Space& space, const std::string& hw, int keep_every
   int i = 0;
   for (const auto& k : space.EnumerateKeys()) {
     if (i++ % keep_every != 0 && !k.is_head) continue;
-    const Cost c = GraphCost(LowerKey(k));
+    const latency::Cost c = latency::GraphCost(latency::LowerKey(k));
     auto* e = t.add_entries();
     e->set_key(k.key);
     e->set_median_ms(0.013 + c.macs / 7e8 + c.mac_bytes / 3e9);
@@ -42,25 +42,25 @@ v1::LatencyTable Table(const Space& space, const std::string& hw, int keep_every
 class EncodedPredictTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EncodedPredictTest, MatchesTheProtoPathExactly) {
-  auto sp = Space::Load(std::string("search/spaces/") + GetParam() + ".json");
+  auto sp = space::Space::Load(std::string("search/spaces/") + GetParam() + ".json");
   ASSERT_TRUE(sp.ok()) << sp.status();
-  auto enc = std::make_shared<const SpaceEncoding>(*sp);
+  auto enc = std::make_shared<const core::SpaceEncoding>(*sp);
   v1::Hardware a, b;
   a.set_name("a");
   b.set_name("b");
   const auto ta = Table(**sp, "a", 1), tb = Table(**sp, "b", 3);
-  auto pa = LatencyPredictor::Create(a, &ta), pb = LatencyPredictor::Create(b, &tb);
+  auto pa = latency::LatencyPredictor::Create(a, &ta), pb = latency::LatencyPredictor::Create(b, &tb);
   ASSERT_TRUE(pa.ok() && pb.ok());
-  EncodedPredictor pred(enc, {*pa, *pb}, /*cost=*/true);
-  Rng rng(17);
+  core::EncodedPredictor pred(enc, {*pa, *pb}, /*cost=*/true);
+  base::Rng rng(17);
   const int n = 400;
   std::vector<uint8_t> rows;
-  std::vector<Genotype> gs;
+  std::vector<space::Genotype> gs;
   for (int i = 0; i < n; ++i) {
     gs.push_back((*sp)->Sample(rng));
     std::vector<uint8_t> row;
     ASSERT_TRUE(enc->Encode(gs.back(), &row).ok());
-    Genotype back;
+    space::Genotype back;
     ASSERT_TRUE(enc->Decode(row.data(), &back).ok());
     ASSERT_TRUE(back == gs.back()) << gs.back().Encode() << " vs " << back.Encode();
     rows.insert(rows.end(), row.begin(), row.end());
@@ -71,10 +71,10 @@ TEST_P(EncodedPredictTest, MatchesTheProtoPathExactly) {
   ASSERT_TRUE(pred.Predict(rows.data(), n, 0, false, lat.data(), params.data(), macs.data(), bytes.data(), &invalid).ok());
   EXPECT_EQ(invalid, 0);
   for (int i = 0; i < n; ++i) {
-    const auto arch = Canonicalize((*sp)->ToArchitecture(gs[i], false));
+    const auto arch = space::Canonicalize((*sp)->ToArchitecture(gs[i], false));
     EXPECT_EQ(lat[2 * i], (*pa)->PredictMs(arch)) << i;      // bit-identical, not near
     EXPECT_EQ(lat[2 * i + 1], (*pb)->PredictMs(arch)) << i;  // with estimated keys
-    const auto nc = AnalyzeNetwork(arch);
+    const auto nc = latency::AnalyzeNetwork(arch);
     EXPECT_EQ(params[i], nc.total.params) << i;
     EXPECT_EQ(macs[i], nc.total.macs) << i;
     EXPECT_EQ(bytes[i], nc.total.mac_bytes) << i;
@@ -104,16 +104,16 @@ TEST(EncodedPredict, ShippedSpacesAreFound) {
 INSTANTIATE_TEST_SUITE_P(Spaces, EncodedPredictTest, ::testing::ValuesIn(ShippedSpaces()));
 
 TEST(EncodedPredict, InvalidRowsNameTheSlotOrAreSkipped) {
-  auto sp = Space::Load("search/spaces/tiny.json");
+  auto sp = space::Space::Load("search/spaces/tiny.json");
   ASSERT_TRUE(sp.ok());
-  auto enc = std::make_shared<const SpaceEncoding>(*sp);
+  auto enc = std::make_shared<const core::SpaceEncoding>(*sp);
   v1::Hardware hw;
   hw.set_name("a");
   const auto t = Table(**sp, "a", 1);
-  auto p = LatencyPredictor::Create(hw, &t);
+  auto p = latency::LatencyPredictor::Create(hw, &t);
   ASSERT_TRUE(p.ok());
-  EncodedPredictor pred(enc, {*p}, false);
-  Rng rng(3);
+  core::EncodedPredictor pred(enc, {*p}, false);
+  base::Rng rng(3);
   std::vector<uint8_t> good;
   ASSERT_TRUE(enc->Encode((*sp)->Sample(rng), &good).ok());
   std::vector<uint8_t> rows = good;

@@ -26,8 +26,8 @@
 namespace lutnas::search {
 namespace {
 
-std::shared_ptr<const Space> LoadSpace(const std::string& name) {
-  auto sp = Space::Load("search/spaces/" + name + ".json");
+std::shared_ptr<const space::Space> LoadSpace(const std::string& name) {
+  auto sp = space::Space::Load("search/spaces/" + name + ".json");
   EXPECT_TRUE(sp.ok()) << sp.status();
   return sp.ok() ? *sp : nullptr;
 }
@@ -40,12 +40,12 @@ class TestEvaluator : public Evaluator {
   explicit TestEvaluator(int threads = 0, bool external = false, int num_latencies = 1)
       : threads_(threads), external_(external), num_latencies_(num_latencies) {}
 
-  static double Score(const Genotype& g) {
+  static double Score(const space::Genotype& g) {
     const Evaluation e = Compute(g, 1);
     return e.score;
   }
 
-  absl::Status Evaluate(const std::vector<Genotype>& gs,
+  absl::Status Evaluate(const std::vector<space::Genotype>& gs,
                         std::vector<Evaluation>* results) override {
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -76,7 +76,7 @@ class TestEvaluator : public Evaluator {
   void FailOnCall(int n) { fail_on_call_ = n; }
 
  private:
-  static Evaluation Compute(const Genotype& g, int num_latencies) {
+  static Evaluation Compute(const space::Genotype& g, int num_latencies) {
     const double r2 = (g.resolution / 64.0) * (g.resolution / 64.0);
     double work = 0;
     int64_t params = 0;
@@ -96,7 +96,7 @@ class TestEvaluator : public Evaluator {
       ev.latency_ms.push_back(work * r2 / (20000.0 * (i + 1)) * (i == 1 ? 1.0 + 0.001 * g.stages[0].width : 1.0));
     ev.params = params;
     ev.macs = static_cast<int64_t>(params * r2 * 256);
-    const uint64_t h = Fnv1a64(g.Encode());
+    const uint64_t h = space::Fnv1a64(g.Encode());
     ev.score = std::log(1.0 + params) + 0.3 * std::sqrt(r2) + 0.2 * ((h % 1000) / 1000.0);
     return ev;
   }
@@ -111,10 +111,10 @@ class TestEvaluator : public Evaluator {
 };
 
 // Median latency of random samples: a budget that binds.
-double MedianLatency(const Space& space, int index = 0) {
-  Rng rng(99);
+double MedianLatency(const space::Space& space, int index = 0) {
+  base::Rng rng(99);
   TestEvaluator ev(0, false, index + 1);
-  std::vector<Genotype> gs;
+  std::vector<space::Genotype> gs;
   for (int i = 0; i < 300; ++i) gs.push_back(space.Sample(rng));
   std::vector<Evaluation> r;
   EXPECT_TRUE(ev.Evaluate(gs, &r).ok());
@@ -134,7 +134,7 @@ EngineOptions SmallOptions(v1::Algorithm alg = v1::EVOLUTION, uint64_t seed = 1)
   return o;
 }
 
-std::unique_ptr<Engine> MustCreate(std::shared_ptr<const Space> sp, const EngineOptions& o,
+std::unique_ptr<Engine> MustCreate(std::shared_ptr<const space::Space> sp, const EngineOptions& o,
                                    Evaluator* ev) {
   auto e = Engine::Create(std::move(sp), o, ev);
   EXPECT_TRUE(e.ok()) << e.status();
@@ -260,16 +260,16 @@ TEST(VariationTest, EveryOperatorYieldsAValidGenotype) {
   for (const char* name : {"tiny", "edge", "mobile"}) {
     auto sp = LoadSpace(name);
     const Variation var(sp.get());
-    Rng rng(17);
+    base::Rng rng(17);
     int changed = 0;
     for (int i = 0; i < 300; ++i) {
-      const Genotype a = sp->Sample(rng), b = sp->Sample(rng);
-      const Genotype child = var.Child(a, rng);
+      const space::Genotype a = sp->Sample(rng), b = sp->Sample(rng);
+      const space::Genotype child = var.Child(a, rng);
       ASSERT_TRUE(sp->CheckGenotype(child).ok()) << name << " " << child.Encode();
       changed += !(child == a);
-      const Genotype x = var.Crossover(a, b, rng);
+      const space::Genotype x = var.Crossover(a, b, rng);
       ASSERT_TRUE(sp->CheckGenotype(x).ok()) << x.Encode();
-      Genotype s = a;
+      space::Genotype s = a;
       if (var.Shrink(&s, rng)) {
         ASSERT_TRUE(sp->CheckGenotype(s).ok()) << s.Encode();
         EXPECT_LE(s.resolution, a.resolution);
@@ -281,7 +281,7 @@ TEST(VariationTest, EveryOperatorYieldsAValidGenotype) {
     }
     EXPECT_GE(changed, 295) << name;
     // Shrinking ends at the space's smallest point.
-    Genotype g = sp->Sample(rng);
+    space::Genotype g = sp->Sample(rng);
     int steps = 0;
     while (var.Shrink(&g, rng)) ASSERT_LT(++steps, 500);
     EXPECT_EQ(g.resolution, sp->resolutions().front());
@@ -396,9 +396,9 @@ TEST(EngineTest, UnreachableBudgetFailsQuickly) {
 TEST(EngineTest, FewFeasibleSamplesFillThePopulation) {
   auto sp = LoadSpace("tiny");
   // The cheapest few percent of the space meet this budget.
-  Rng rng(5);
+  base::Rng rng(5);
   TestEvaluator probe;
-  std::vector<Genotype> gs;
+  std::vector<space::Genotype> gs;
   for (int i = 0; i < 400; ++i) gs.push_back(sp->Sample(rng));
   std::vector<Evaluation> r;
   ASSERT_TRUE(probe.Evaluate(gs, &r).ok());
@@ -455,7 +455,7 @@ TEST(EngineTest, CheckpointRestoreAtAnyGenerationIsExact) {
         TestEvaluator ev;
         RunLog whole;
         Finish(*MustCreate(sp, o, &ev), &whole);
-        Rng pick(seed * 31 + alg);
+        base::Rng pick(seed * 31 + alg);
         const int k = pick.Uniform(o.generations + 2);  // 0..G+1 steps before
         RunLog split;
         std::string ckpt;
@@ -762,7 +762,7 @@ TEST(EngineTest, MalformedCheckpointsAreDataLoss) {
     }
   ASSERT_TRUE(replaced);
   const std::string body = absl::StrJoin(lines, "\n");
-  bad.push_back(body + absl::StrFormat("end %016x\n", Fnv1a64(body)));
+  bad.push_back(body + absl::StrFormat("end %016x\n", space::Fnv1a64(body)));
   for (const auto& c : bad) {
     auto st = e->Restore(c);
     EXPECT_EQ(st.code(), absl::StatusCode::kDataLoss) << st << "\n" << c.substr(0, 80);
@@ -805,7 +805,7 @@ TEST(EngineTest, EditedCheckpointsNeverCrash) {
         absl::StrSplit(good.substr(0, good.rfind("end ")), '\n', absl::SkipEmpty());
     const char* tokens[] = {"0", "1", "-1", "19", "20", "21", "99999", "7fffffffffffffff",
                             "0000000000000000", "x", "", "r64|16:conv.3.0"};
-    Rng rng(alg);
+    base::Rng rng(alg);
     int accepted = 0;
     for (int iter = 0; iter < 300; ++iter) {
       std::vector<std::string> l = lines;
@@ -815,7 +815,7 @@ TEST(EngineTest, EditedCheckpointsNeverCrash) {
       if (rng.Uniform(4) == 0) f.pop_back();
       l[li] = absl::StrJoin(f, " ");
       const std::string body = absl::StrJoin(l, "\n") + "\n";
-      const std::string text = body + absl::StrFormat("end %016x\n", Fnv1a64(body));
+      const std::string text = body + absl::StrFormat("end %016x\n", space::Fnv1a64(body));
       TestEvaluator ev2(0, o.external);
       auto e2 = MustCreate(sp, o, &ev2);
       const absl::Status st = e2->Restore(text);
@@ -844,10 +844,10 @@ TEST(EngineTest, EditedCheckpointsNeverCrash) {
 // Evaluator whose numbers come from the key hash only: measures the engine.
 class HashEvaluator : public Evaluator {
  public:
-  absl::Status Evaluate(const std::vector<Genotype>& gs, std::vector<Evaluation>* r) override {
+  absl::Status Evaluate(const std::vector<space::Genotype>& gs, std::vector<Evaluation>* r) override {
     r->resize(gs.size());
     for (size_t i = 0; i < gs.size(); ++i) {
-      const uint64_t h = Fnv1a64(gs[i].Encode());
+      const uint64_t h = space::Fnv1a64(gs[i].Encode());
       (*r)[i].score = (h % 100000) / 1000.0;
       (*r)[i].latency_ms = {static_cast<double>((h >> 20) % 1000) / 100.0};
       (*r)[i].params = static_cast<int64_t>(h % 1000000);

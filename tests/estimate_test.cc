@@ -14,56 +14,56 @@
 namespace lutnas {
 namespace {
 
-std::shared_ptr<const Space> LoadSpace(const char* name) {
-  auto sp = Space::Load(std::string("search/spaces/") + name + ".json");
+std::shared_ptr<const space::Space> LoadSpace(const char* name) {
+  auto sp = space::Space::Load(std::string("search/spaces/") + name + ".json");
   EXPECT_TRUE(sp.ok()) << sp.status();
   return *sp;
 }
 
 v1::Architecture Zoo(const std::string& name) {
-  auto arch = LoadArchitectureFile("models/" + name + ".json");
+  auto arch = space::LoadArchitectureFile("models/" + name + ".json");
   EXPECT_TRUE(arch.ok()) << arch.status();
-  return Canonicalize(*arch);
+  return space::Canonicalize(*arch);
 }
 
 // A made-up device that is NOT linear in the estimator's features: narrow
 // convs run at a lower rate per MAC (efficiency sqrt(min(1, cin/g / 64))),
 // depthwise convs are bound by memory, every op costs 4 us to dispatch,
 // pooling costs like an element-wise pass that reads the window.
-double DeviceMs(const Graph& g) {
+double DeviceMs(const latency::Graph& g) {
   double ms = 0.010;  // module call
   for (const auto& op : g.ops) {
-    const Cost c = OpCost(g, op, 4);
-    const Shape& in = g.values[op.in[0]];
-    const Shape& out = g.values[op.out];
+    const latency::Cost c = latency::OpCost(g, op, 4);
+    const space::Shape& in = g.values[op.in[0]];
+    const space::Shape& out = g.values[op.out];
     const double in_e = 1.0 * in.c * in.h * in.w, out_e = 1.0 * out.c * out.h * out.w;
     switch (op.kind) {
-      case OpKind::kConv: {
+      case latency::OpKind::kConv: {
         const double cpg = op.cin / op.groups;
         const double eff = std::sqrt(std::min(1.0, cpg / 64.0));
         const double rate = op.kernel == 1 ? 20e9 : 30e9;  // MAC/s at full efficiency
         ms += std::max(c.macs / (rate * eff), c.mac_bytes / 8e9) * 1e3 + 0.004;
         break;
       }
-      case OpKind::kLinear: ms += c.mac_bytes / 8e9 * 1e3 + 0.004; break;
-      case OpKind::kBatchNorm:
-      case OpKind::kAct: ms += 8 * in_e / 6e9 * 1e3 + 0.004; break;
-      case OpKind::kAdd:
-      case OpKind::kMul: ms += 12 * out_e / 6e9 * 1e3 + 0.004; break;
-      case OpKind::kMaxPool:
-      case OpKind::kAvgPool:
+      case latency::OpKind::kLinear: ms += c.mac_bytes / 8e9 * 1e3 + 0.004; break;
+      case latency::OpKind::kBatchNorm:
+      case latency::OpKind::kAct: ms += 8 * in_e / 6e9 * 1e3 + 0.004; break;
+      case latency::OpKind::kAdd:
+      case latency::OpKind::kMul: ms += 12 * out_e / 6e9 * 1e3 + 0.004; break;
+      case latency::OpKind::kMaxPool:
+      case latency::OpKind::kAvgPool:
         ms += 4 * (in_e + op.kernel * op.kernel * out_e) / 6e9 * 1e3 + 0.004;
         break;
-      case OpKind::kGlobalPool: ms += 4 * in_e / 6e9 * 1e3 + 0.004; break;
-      case OpKind::kConcat:
-      case OpKind::kShuffle: ms += 8 * out_e / 5e9 * 1e3 + 0.004; break;
-      case OpKind::kSlice: break;
+      case latency::OpKind::kGlobalPool: ms += 4 * in_e / 6e9 * 1e3 + 0.004; break;
+      case latency::OpKind::kConcat:
+      case latency::OpKind::kShuffle: ms += 8 * out_e / 5e9 * 1e3 + 0.004; break;
+      case latency::OpKind::kSlice: break;
     }
   }
   return ms;
 }
 
-v1::LatencyTable DeviceTable(const std::vector<KeySpec>& keys) {
+v1::LatencyTable DeviceTable(const std::vector<space::KeySpec>& keys) {
   v1::LatencyTable t;
   t.mutable_info()->set_hardware("host-cpu");
   t.mutable_info()->set_version(2);
@@ -72,7 +72,7 @@ v1::LatencyTable DeviceTable(const std::vector<KeySpec>& keys) {
   for (const auto& k : keys) {
     auto* e = t.add_entries();
     e->set_key(k.key);
-    e->set_median_ms(DeviceMs(LowerKey(k)));
+    e->set_median_ms(DeviceMs(latency::LowerKey(k)));
     e->set_samples(27);
     e->set_status(v1::ENTRY_MEASURED);
   }
@@ -81,42 +81,42 @@ v1::LatencyTable DeviceTable(const std::vector<KeySpec>& keys) {
 
 double DeviceNetworkSumMs(const v1::Architecture& arch) {
   double s = 0;
-  const auto sites = ListBlocks(arch);
-  for (const auto& site : sites) s += DeviceMs(LowerBlock(site.block, site.in));
-  s += DeviceMs(LowerHead(arch.head(), sites.empty() ? InputShape(arch) : sites.back().out));
+  const auto sites = space::ListBlocks(arch);
+  for (const auto& site : sites) s += DeviceMs(latency::LowerBlock(site.block, site.in));
+  s += DeviceMs(latency::LowerHead(arch.head(), sites.empty() ? space::InputShape(arch) : sites.back().out));
   return s;
 }
 
-std::shared_ptr<const LatencyPredictor> Predictor(const v1::LatencyTable& t) {
+std::shared_ptr<const latency::LatencyPredictor> Predictor(const v1::LatencyTable& t) {
   v1::Hardware hw;
   hw.set_name("host-cpu");
-  auto p = LatencyPredictor::Create(hw, &t);
+  auto p = latency::LatencyPredictor::Create(hw, &t);
   EXPECT_TRUE(p.ok()) << p.status();
   return *p;
 }
 
 TEST(OpClassModelTest, RecoversRatesOfALinearDevice) {
   // ms = 1 us/op + 10 us/call + 0.05 ms/MMAC dense + 0.2 ms/MiB element-wise.
-  std::vector<OpFeatures> x;
+  std::vector<latency::OpFeatures> x;
   std::vector<double> y;
   for (int i = 1; i <= 30; ++i) {
-    OpFeatures f{};
-    f[kFeatMacsDense] = i * 1.5;
-    f[kFeatBytesEltwise] = ((i * 7) % 11 + 1) * 0.1;
-    f[kFeatOps] = 2 + i % 4;
-    f[kFeatCall] = 1;
+    latency::OpFeatures f{};
+    f[latency::kFeatMacsDense] = i * 1.5;
+    f[latency::kFeatBytesEltwise] = ((i * 7) % 11 + 1) * 0.1;
+    f[latency::kFeatOps] = 2 + i % 4;
+    f[latency::kFeatCall] = 1;
     x.push_back(f);
-    y.push_back(0.05 * f[kFeatMacsDense] + 0.2 * f[kFeatBytesEltwise] + 0.001 * f[kFeatOps] + 0.01);
+    y.push_back(0.05 * f[latency::kFeatMacsDense] + 0.2 * f[latency::kFeatBytesEltwise] + 0.001 * f[latency::kFeatOps] + 0.01);
   }
-  const auto m = OpClassModel::Fit(x, y);
-  EXPECT_NEAR(m.coef()[kFeatMacsDense], 0.05, 0.0005);
-  EXPECT_NEAR(m.coef()[kFeatBytesEltwise], 0.2, 0.002);
-  EXPECT_TRUE(m.fitted(kFeatMacsDense));
+  const auto m = latency::OpClassModel::Fit(x, y);
+  EXPECT_NEAR(m.coef()[latency::kFeatMacsDense], 0.05, 0.0005);
+  EXPECT_NEAR(m.coef()[latency::kFeatBytesEltwise], 0.2, 0.002);
+  EXPECT_TRUE(m.fitted(latency::kFeatMacsDense));
   // Never exercised: pooling borrows the element-wise rate, depthwise MACs
   // the (unexercised, so zero) grouped rate then the dense one.
-  EXPECT_FALSE(m.fitted(kFeatBytesPool));
-  EXPECT_DOUBLE_EQ(m.coef()[kFeatBytesPool], m.coef()[kFeatBytesEltwise]);
-  EXPECT_DOUBLE_EQ(m.coef()[kFeatMacsDepthwise], m.coef()[kFeatMacsDense]);
+  EXPECT_FALSE(m.fitted(latency::kFeatBytesPool));
+  EXPECT_DOUBLE_EQ(m.coef()[latency::kFeatBytesPool], m.coef()[latency::kFeatBytesEltwise]);
+  EXPECT_DOUBLE_EQ(m.coef()[latency::kFeatMacsDepthwise], m.coef()[latency::kFeatMacsDense]);
   for (double c : m.coef()) EXPECT_GE(c, 0.0);
 }
 
@@ -185,8 +185,8 @@ TEST(EstimatorTest, LowConfidenceIsByShareOfTime) {
   const auto sp = LoadSpace("edge");
   const auto keys = sp->EnumerateKeys();
   const auto full = DeviceTable(keys);
-  Rng rng(3);
-  const auto arch = Canonicalize(sp->ToArchitecture(sp->Sample(rng)));
+  base::Rng rng(3);
+  const auto arch = space::Canonicalize(sp->ToArchitecture(sp->Sample(rng)));
   const auto base = Predictor(full)->Predict(arch, true);
   ASSERT_EQ(base.measured_fraction(), 1.0);
   EXPECT_FALSE(base.low_confidence());
@@ -209,8 +209,8 @@ TEST(EstimatorTest, LowConfidenceIsByShareOfTime) {
   const auto ps = without(base.blocks(small).key());
   ASSERT_EQ(pb.missing_keys_size(), 1);
   ASSERT_EQ(ps.missing_keys_size(), 1);
-  EXPECT_EQ(pb.low_confidence(), pb.measured_fraction() < kLowConfidenceMeasuredFraction);
-  EXPECT_EQ(ps.low_confidence(), ps.measured_fraction() < kLowConfidenceMeasuredFraction);
+  EXPECT_EQ(pb.low_confidence(), pb.measured_fraction() < latency::kLowConfidenceMeasuredFraction);
+  EXPECT_EQ(ps.low_confidence(), ps.measured_fraction() < latency::kLowConfidenceMeasuredFraction);
   if (base.blocks(big).latency_ms() / base.sum_ms() > 0.25) EXPECT_TRUE(pb.low_confidence());
   if (base.blocks(small).latency_ms() / base.sum_ms() < 0.15) EXPECT_FALSE(ps.low_confidence());
   EXPECT_NE(pb.low_confidence(), ps.low_confidence()) << "pick an architecture whose largest "
@@ -219,14 +219,14 @@ TEST(EstimatorTest, LowConfidenceIsByShareOfTime) {
 
 TEST(TableMergeTest, MissingKeysAreDistinctInNetworkOrder) {
   const auto arch = Zoo("resnet18");
-  const auto all = MissingKeys({arch}, v1::LatencyTable());
+  const auto all = latency::MissingKeys({arch}, v1::LatencyTable());
   // Every distinct block key in order, then the head.
   std::vector<std::string> expect;
   std::set<std::string> seen;
-  const auto sites = ListBlocks(arch);
+  const auto sites = space::ListBlocks(arch);
   for (const auto& s : sites)
-    if (seen.insert(BlockKey(s.block, s.in)).second) expect.push_back(BlockKey(s.block, s.in));
-  expect.push_back(HeadKey(arch.head(), sites.back().out));
+    if (seen.insert(space::BlockKey(s.block, s.in)).second) expect.push_back(space::BlockKey(s.block, s.in));
+  expect.push_back(space::HeadKey(arch.head(), sites.back().out));
   ASSERT_EQ(all.size(), expect.size());
   for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].key, expect[i]);
   EXPECT_LT(all.size(), sites.size() + 1);  // repeated blocks listed once
@@ -239,7 +239,7 @@ TEST(TableMergeTest, MissingKeysAreDistinctInNetworkOrder) {
     e->set_status(i == 2 ? v1::ENTRY_FAILED : v1::ENTRY_MEASURED);
     e->set_median_ms(1);
   }
-  const auto rest = MissingKeys({arch, arch}, t);
+  const auto rest = latency::MissingKeys({arch, arch}, t);
   ASSERT_EQ(rest.size(), expect.size() - 3);
   EXPECT_EQ(rest[0].key, expect[3]);
 }
@@ -251,10 +251,10 @@ TEST(TableMergeTest, MergedVersionHasOldAndNewEntriesAndPredictsMeasured) {
   base.mutable_info()->set_entries(base.entries_size());
   base.mutable_info()->mutable_correction()->set_scale(1.1);
   const auto arch = Zoo("mobilenet_v2");
-  const auto missing = MissingKeys({arch}, base);
+  const auto missing = latency::MissingKeys({arch}, base);
   ASSERT_FALSE(missing.empty());
   const auto added = DeviceTable(missing);
-  auto merged = MergeTables(base, added);
+  auto merged = latency::MergeTables(base, added);
   ASSERT_TRUE(merged.ok()) << merged.status();
   EXPECT_EQ(merged->entries_size(), base.entries_size() + added.entries_size());
   EXPECT_EQ(merged->info().version(), 0);  // the daemon assigns it
@@ -266,7 +266,7 @@ TEST(TableMergeTest, MergedVersionHasOldAndNewEntriesAndPredictsMeasured) {
   for (int i = 0; i < base.entries_size(); ++i)
     EXPECT_EQ(merged->entries(i).median_ms(), base.entries(i).median_ms());
   // Merging again keeps one "merge:" prefix.
-  auto again = MergeTables(*merged, v1::LatencyTable());
+  auto again = latency::MergeTables(*merged, v1::LatencyTable());
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->info().source(), "merge:profile");
   // The merged version measures the whole network, and nothing is missing.
@@ -278,11 +278,11 @@ TEST(TableMergeTest, MergedVersionHasOldAndNewEntriesAndPredictsMeasured) {
   EXPECT_FALSE(after.low_confidence());
   EXPECT_NEAR(after.sum_ms(), DeviceNetworkSumMs(arch), 1e-9);
   // A key given twice is refused, naming it.
-  auto dup = MergeTables(*merged, added);
+  auto dup = latency::MergeTables(*merged, added);
   ASSERT_EQ(dup.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(dup.status().message(),
             "entries[0].key: '" + added.entries(0).key() + "' is already in the table");
-  EXPECT_TRUE(MissingKeys({arch}, *merged).empty());
+  EXPECT_TRUE(latency::MissingKeys({arch}, *merged).empty());
 }
 
 }  // namespace

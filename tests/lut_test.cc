@@ -13,12 +13,12 @@ namespace {
 
 // A table with a made-up but consistent latency for every key of a space:
 // ms = 0.01 + MACs / 1e9 (so sums are easy to check).
-v1::LatencyTable SyntheticTable(const Space& space, const std::string& hw) {
+v1::LatencyTable SyntheticTable(const space::Space& space, const std::string& hw) {
   v1::LatencyTable t;
   t.mutable_info()->set_hardware(hw);
   t.mutable_info()->set_version(3);
   for (const auto& k : space.EnumerateKeys()) {
-    const Cost c = GraphCost(LowerKey(k));
+    const latency::Cost c = latency::GraphCost(latency::LowerKey(k));
     auto* e = t.add_entries();
     e->set_key(k.key);
     e->set_median_ms(0.01 + c.macs / 1e9);
@@ -31,8 +31,8 @@ v1::LatencyTable SyntheticTable(const Space& space, const std::string& hw) {
   return t;
 }
 
-std::shared_ptr<const Space> LoadSpace(const char* name) {
-  auto sp = Space::Load(std::string("search/spaces/") + name + ".json");
+std::shared_ptr<const space::Space> LoadSpace(const char* name) {
+  auto sp = space::Space::Load(std::string("search/spaces/") + name + ".json");
   EXPECT_TRUE(sp.ok()) << sp.status();
   return *sp;
 }
@@ -41,26 +41,26 @@ TEST(KeyTest, EveryEnumeratedKeyParsesBack) {
   for (const char* name : {"tiny", "edge", "mobile"}) {
     const auto sp = LoadSpace(name);
     for (const auto& k : sp->EnumerateKeys()) {
-      auto parsed = ParseKey(k.key);
+      auto parsed = space::ParseKey(k.key);
       ASSERT_TRUE(parsed.ok()) << parsed.status();
       EXPECT_EQ(parsed->is_head, k.is_head);
       EXPECT_EQ(parsed->in, k.in);
-      EXPECT_EQ(k.is_head ? HeadKey(parsed->head, parsed->in) : BlockKey(parsed->block, parsed->in),
+      EXPECT_EQ(k.is_head ? space::HeadKey(parsed->head, parsed->in) : space::BlockKey(parsed->block, parsed->in),
                 k.key);
     }
   }
 }
 
 TEST(KeyTest, BadKeysAreRejectedWithReasons) {
-  EXPECT_EQ(ParseKey("foo:o16@3x8x8").status().message(), "key 'foo:o16@3x8x8': unknown block type 'foo'");
-  EXPECT_EQ(ParseKey("conv:o16,k3,s1,g1,relu").status().message(),
+  EXPECT_EQ(space::ParseKey("foo:o16@3x8x8").status().message(), "key 'foo:o16@3x8x8': unknown block type 'foo'");
+  EXPECT_EQ(space::ParseKey("conv:o16,k3,s1,g1,relu").status().message(),
             "key 'conv:o16,k3,s1,g1,relu': missing '@CxHxW' input shape");
-  EXPECT_EQ(ParseKey("conv:o16,k4,s1,g1,relu@3x8x8").status().message(),
+  EXPECT_EQ(space::ParseKey("conv:o16,k4,s1,g1,relu@3x8x8").status().message(),
             "key 'conv:o16,k4,s1,g1,relu@3x8x8': block.conv.kernel: must be 1, 3, 5 or 7, got 4");
-  EXPECT_EQ(ParseKey("conv:o16,s1,k3,g1,relu@3x8x8").status().message(),
+  EXPECT_EQ(space::ParseKey("conv:o16,s1,k3,g1,relu@3x8x8").status().message(),
             "key 'conv:o16,s1,k3,g1,relu@3x8x8': not in canonical form");
-  EXPECT_FALSE(ParseKey("conv:o16,k3,s1,g1,relu@3x8").ok());
-  EXPECT_FALSE(ParseKey("conv:oNaN,k3,s1,g1,relu@3x8x8").ok());
+  EXPECT_FALSE(space::ParseKey("conv:o16,k3,s1,g1,relu@3x8").ok());
+  EXPECT_FALSE(space::ParseKey("conv:oNaN,k3,s1,g1,relu@3x8x8").ok());
 }
 
 TEST(TableIoTest, CsvRoundTripIsExact) {
@@ -75,7 +75,7 @@ TEST(TableIoTest, CsvRoundTripIsExact) {
   f->set_key("conv:o16,k7,s1,g1,relu@3x64x64");
   f->set_status(v1::ENTRY_FAILED);
   f->set_error("unsupported operator: conv7x7");
-  auto back = ParseTableCsv(WriteTableCsv(t), "host-cpu");
+  auto back = latency::ParseTableCsv(latency::WriteTableCsv(t), "host-cpu");
   ASSERT_TRUE(back.ok()) << back.status();
   ASSERT_EQ(back->entries_size(), t.entries_size());
   for (int i = 0; i < t.entries_size(); ++i) {
@@ -88,7 +88,7 @@ TEST(TableIoTest, CsvRoundTripIsExact) {
   EXPECT_DOUBLE_EQ(back->info().reference_ms(), 0.5771);
   EXPECT_DOUBLE_EQ(back->info().correction().scale(), 1.1);
   EXPECT_EQ(back->info().correction().fitted_on(), 30);
-  auto json = ParseTableJson(WriteTableJson(t), "host-cpu");
+  auto json = latency::ParseTableJson(latency::WriteTableJson(t), "host-cpu");
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_EQ(json->SerializeAsString(), t.SerializeAsString());
 }
@@ -102,7 +102,7 @@ class BadTableTest : public ::testing::TestWithParam<BadFile> {};
 
 TEST_P(BadTableTest, NamesLineAndField) {
   const std::string content = std::string("# hardware: host-cpu\n") + GetParam().body;
-  auto t = ParseTableCsv(content, "host-cpu");
+  auto t = latency::ParseTableCsv(content, "host-cpu");
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(std::string(t.status().message()), GetParam().message);
@@ -144,7 +144,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(TableIoTest, ForeignHardwareIsRejected) {
   const std::string content = std::string("# hardware: rk3588-npu\n") + kHeader + kRow +
                               ",0.1,0,0,0,5,measured,\n";
-  auto t = ParseTableCsv(content, "host-cpu");
+  auto t = latency::ParseTableCsv(content, "host-cpu");
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().message(), "hardware: the file is for 'rk3588-npu', not 'host-cpu'");
 }
@@ -154,16 +154,16 @@ TEST(PredictorTest, FullTableIsFullyMeasuredAndSumsBlocks) {
   const auto table = SyntheticTable(*sp, "host-cpu");
   v1::Hardware hw;
   hw.set_name("host-cpu");
-  auto p = LatencyPredictor::Create(hw, &table);
+  auto p = latency::LatencyPredictor::Create(hw, &table);
   ASSERT_TRUE(p.ok()) << p.status();
-  Rng rng(5);
+  base::Rng rng(5);
   for (int i = 0; i < 50; ++i) {
-    const auto arch = Canonicalize(sp->ToArchitecture(sp->Sample(rng)));
+    const auto arch = space::Canonicalize(sp->ToArchitecture(sp->Sample(rng)));
     const auto pred = (*p)->Predict(arch, true);
     EXPECT_EQ(pred.table_version(), 3);
     EXPECT_DOUBLE_EQ(pred.measured_fraction(), 1.0);
     EXPECT_FALSE(pred.estimated_from_spec());
-    const auto nc = AnalyzeNetwork(arch);
+    const auto nc = latency::AnalyzeNetwork(arch);
     EXPECT_NEAR(pred.sum_ms(), 0.01 * nc.blocks.size() + nc.total.macs / 1e9, 1e-9);
     EXPECT_EQ(pred.blocks_size(), static_cast<int>(nc.blocks.size()));
     for (const auto& b : pred.blocks()) EXPECT_EQ(b.source(), v1::SOURCE_MEASURED);
@@ -183,15 +183,15 @@ TEST(PredictorTest, MissingKeysAreEstimatedAndFlagged) {
       *partial.add_entries() = e;
   v1::Hardware hw;
   hw.set_name("host-cpu");
-  auto p = LatencyPredictor::Create(hw, &partial);
+  auto p = latency::LatencyPredictor::Create(hw, &partial);
   ASSERT_TRUE(p.ok());
-  auto full = LatencyPredictor::Create(hw, &table);
-  Rng rng(9);
+  auto full = latency::LatencyPredictor::Create(hw, &table);
+  base::Rng rng(9);
   int checked = 0;
   for (int i = 0; i < 100 && checked < 10; ++i) {
     const auto g = sp->Sample(rng);
     if (g.resolution != 96) continue;
-    const auto arch = Canonicalize(sp->ToArchitecture(g));
+    const auto arch = space::Canonicalize(sp->ToArchitecture(g));
     const auto pred = (*p)->Predict(arch, true);
     EXPECT_LT(pred.measured_fraction(), 1.0);
     EXPECT_GT(pred.measured_fraction(), 0.0);
@@ -209,18 +209,18 @@ TEST(PredictorTest, SpecOnlyHardwareSaysEstimatedFromSpec) {
   hw.set_name("rk3588-npu");
   hw.set_peak_gops(6000);
   hw.set_bandwidth_gbs(30);
-  auto p = LatencyPredictor::Create(hw, nullptr);
+  auto p = latency::LatencyPredictor::Create(hw, nullptr);
   ASSERT_TRUE(p.ok());
-  auto arch = LoadArchitectureFile("models/mobilenet_v2.json");
+  auto arch = space::LoadArchitectureFile("models/mobilenet_v2.json");
   ASSERT_TRUE(arch.ok());
-  const auto pred = (*p)->Predict(Canonicalize(*arch), true);
+  const auto pred = (*p)->Predict(space::Canonicalize(*arch), true);
   EXPECT_TRUE(pred.estimated_from_spec());
   EXPECT_EQ(pred.table_version(), 0);
   EXPECT_EQ(pred.measured_fraction(), 0.0);
   EXPECT_GT(pred.latency_ms(), 0.0);
   for (const auto& b : pred.blocks()) EXPECT_EQ(b.source(), v1::SOURCE_ROOFLINE);
   hw.clear_peak_gops();
-  auto none = LatencyPredictor::Create(hw, nullptr);
+  auto none = latency::LatencyPredictor::Create(hw, nullptr);
   EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
@@ -228,7 +228,7 @@ TEST(PredictorTest, CorrectionIsFittedAndApplied) {
   const std::vector<double> sums = {1, 2, 3, 4, 5};
   std::vector<double> meas;
   for (double s : sums) meas.push_back(1.2 * s + 0.3);
-  const auto c = FitCorrection(sums, meas);
+  const auto c = latency::FitCorrection(sums, meas);
   EXPECT_NEAR(c.scale(), 1.2, 1e-9);
   EXPECT_NEAR(c.offset_ms(), 0.3, 1e-9);
   EXPECT_EQ(c.fitted_on(), 5);
@@ -239,9 +239,9 @@ TEST(PredictorTest, CorrectionIsFittedAndApplied) {
   *table.mutable_info()->mutable_correction() = c;
   v1::Hardware hw;
   hw.set_name("host-cpu");
-  auto p = LatencyPredictor::Create(hw, &table);
-  Rng rng(1);
-  const auto pred = (*p)->Predict(Canonicalize(sp->ToArchitecture(sp->Sample(rng))), false);
+  auto p = latency::LatencyPredictor::Create(hw, &table);
+  base::Rng rng(1);
+  const auto pred = (*p)->Predict(space::Canonicalize(sp->ToArchitecture(sp->Sample(rng))), false);
   EXPECT_NEAR(pred.latency_ms(), 1.2 * pred.sum_ms() + 0.3, 1e-9);
 }
 
@@ -252,7 +252,7 @@ namespace lutnas {
 namespace {
 
 TEST(TableIoTest, QuotedKeysAreAccepted) {
-  auto t = ParseTableCsv(
+  auto t = latency::ParseTableCsv(
       "# hardware: host-cpu\nkey,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
       "\"conv:o16,k3,s2,g1,relu@3x64x64\",0.125,0,0,0,5,measured,\n"
       "\"conv:o16,k3,s2,g1,relu@3x96x96\",,,,,0,failed,\"said \"\"no\"\", twice\"\n",
@@ -308,7 +308,7 @@ Logits-input:1x1x1280-output:1000:
 
 TEST(OfaImportTest, MapsKeysAndReportsTheRest) {
   std::vector<std::string> unmapped;
-  auto t = ParseTable(kOfaYaml, "ofa", "rk3588-npu", &unmapped);
+  auto t = latency::ParseTable(kOfaYaml, "ofa", "rk3588-npu", &unmapped);
   ASSERT_TRUE(t.ok()) << t.status();
   std::map<std::string, double> got;
   for (const auto& e : t->entries()) got[e.key()] = e.median_ms();
@@ -326,19 +326,19 @@ TEST(OfaImportTest, MapsKeysAndReportsTheRest) {
   // The imported table predicts MobileNetV2's first blocks as measured.
   v1::Hardware hw;
   hw.set_name("rk3588-npu");
-  auto p = LatencyPredictor::Create(hw, &*t);
+  auto p = latency::LatencyPredictor::Create(hw, &*t);
   ASSERT_TRUE(p.ok());
   // Round trip through lutnas's own CSV keeps every mapped entry.
-  auto back = ParseTableCsv(WriteTableCsv(*t), "rk3588-npu");
+  auto back = latency::ParseTableCsv(latency::WriteTableCsv(*t), "rk3588-npu");
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->entries_size(), t->entries_size());
 }
 
 TEST(OfaImportTest, BadYamlNamesTheLine) {
   std::vector<std::string> u;
-  auto t = ParseTable("Conv-input:224x224x3-output:112x112x32:\n  count: 50\n  mean: nope\n", "ofa", "x", &u);
+  auto t = latency::ParseTable("Conv-input:224x224x3-output:112x112x32:\n  count: 50\n  mean: nope\n", "ofa", "x", &u);
   EXPECT_EQ(t.status().message(), "line 3: mean: not a number: 'nope'");
-  t = ParseTable("Conv-input:224x224x3-output:112x112x32:\n  count: 50\n  mean: -1\n", "ofa", "x", &u);
+  t = latency::ParseTable("Conv-input:224x224x3-output:112x112x32:\n  count: 50\n  mean: -1\n", "ofa", "x", &u);
   EXPECT_EQ(t.status().message(),
             "line 1: mean: must be a finite number > 0 for 'Conv-input:224x224x3-output:112x112x32'");
 }

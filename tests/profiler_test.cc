@@ -8,30 +8,30 @@ namespace lutnas {
 namespace {
 
 TEST(StatsTest, RobustStatistics) {
-  const Stats s = ComputeStats({5, 1, 3, 2, 4, 100});
+  const latency::Stats s = latency::ComputeStats({5, 1, 3, 2, 4, 100});
   EXPECT_DOUBLE_EQ(s.median_ms, 3.5);
   EXPECT_EQ(s.samples, 6);
   EXPECT_DOUBLE_EQ(s.iqr_ms, 4.75 - 2.25);
   EXPECT_LT(s.p10_ms, s.median_ms);
   EXPECT_GT(s.p90_ms, s.median_ms);
-  EXPECT_EQ(ComputeStats({}).samples, 0);
+  EXPECT_EQ(latency::ComputeStats({}).samples, 0);
 }
 
 TEST(StatsTest, KendallTau) {
-  EXPECT_DOUBLE_EQ(KendallTau({1, 2, 3, 4}, {10, 20, 30, 40}), 1.0);
-  EXPECT_DOUBLE_EQ(KendallTau({1, 2, 3, 4}, {4, 3, 2, 1}), -1.0);
-  EXPECT_NEAR(KendallTau({1, 2, 3, 4}, {1, 3, 2, 4}), 2.0 / 3.0, 1e-12);
+  EXPECT_DOUBLE_EQ(latency::KendallTau({1, 2, 3, 4}, {10, 20, 30, 40}), 1.0);
+  EXPECT_DOUBLE_EQ(latency::KendallTau({1, 2, 3, 4}, {4, 3, 2, 1}), -1.0);
+  EXPECT_NEAR(latency::KendallTau({1, 2, 3, 4}, {1, 3, 2, 4}), 2.0 / 3.0, 1e-12);
 }
 
 TEST(ProfilerTest, MeasuresRealBlocksAndOrdersThemByWork) {
-  MeasureOptions o;
+  latency::MeasureOptions o;
   o.rounds = 3;
   o.min_round_ms = 1;
-  Profiler p(o);
+  latency::Profiler p(o);
   v1::Block small, big;
   small.mutable_conv()->set_out_channels(8);
   big.mutable_conv()->set_out_channels(64);
-  std::vector<Graph> graphs = {LowerBlock(small, Shape{8, 16, 16}), LowerBlock(big, Shape{64, 56, 56})};
+  std::vector<latency::Graph> graphs = {latency::LowerBlock(small, space::Shape{8, 16, 16}), latency::LowerBlock(big, space::Shape{64, 56, 56})};
   int calls = 0;
   double drift = 0;
   auto res = p.Measure(graphs, 0, [&](int, int) { ++calls; }, &drift);
@@ -49,12 +49,12 @@ TEST(ProfilerTest, MeasuresRealBlocksAndOrdersThemByWork) {
 }
 
 TEST(ProfilerTest, AWorkloadThatCannotRunIsReportedAsFailed) {
-  MeasureOptions o;
+  latency::MeasureOptions o;
   o.rounds = 1;
-  Profiler p(o);
+  latency::Profiler p(o);
   v1::Block b;
   b.mutable_conv()->set_out_channels(8);
-  Graph g = LowerBlock(b, Shape{8, 16, 16});
+  latency::Graph g = latency::LowerBlock(b, space::Shape{8, 16, 16});
   g.ops[0].cin = 5;  // weights for 5 channels, input has 8: LibTorch throws
   auto res = p.Measure({g}, 0, nullptr);
   ASSERT_EQ(res.size(), 1u);

@@ -17,17 +17,17 @@ namespace {
 
 TEST(CheckedMath, SaturatesInsteadOfWrapping) {
   const int64_t big = int64_t{1} << 40;
-  EXPECT_EQ(SatMul(big, big), kCostOverflow);
-  EXPECT_EQ(SatMul(3, 7), 21);
-  EXPECT_EQ(SatMul(0, kCostOverflow), 0);
-  EXPECT_EQ(SatMul(kCostOverflow, 2), kCostOverflow);
-  EXPECT_EQ(SatAdd(kCostOverflow - 1, 5), kCostOverflow);
-  EXPECT_EQ(SatAdd(40, 2), 42);
-  Cost a, b;
-  a.macs = kCostOverflow - 10;
+  EXPECT_EQ(latency::SatMul(big, big), latency::kCostOverflow);
+  EXPECT_EQ(latency::SatMul(3, 7), 21);
+  EXPECT_EQ(latency::SatMul(0, latency::kCostOverflow), 0);
+  EXPECT_EQ(latency::SatMul(latency::kCostOverflow, 2), latency::kCostOverflow);
+  EXPECT_EQ(latency::SatAdd(latency::kCostOverflow - 1, 5), latency::kCostOverflow);
+  EXPECT_EQ(latency::SatAdd(40, 2), 42);
+  latency::Cost a, b;
+  a.macs = latency::kCostOverflow - 10;
   b.macs = 100;
   a += b;
-  EXPECT_EQ(a.macs, kCostOverflow);  // was negative: wrapped
+  EXPECT_EQ(a.macs, latency::kCostOverflow);  // was negative: wrapped
 }
 
 // 100 fused-MBConv blocks of 16384 channels, expansion 8, kernel 7, at
@@ -55,11 +55,11 @@ v1::Architecture Huge() {
 
 TEST(CostOverflow, HugeNetworkSaturatesAndIsRefused) {
   const v1::Architecture a = Huge();
-  ASSERT_TRUE(ValidateArchitecture(a).ok());
-  const NetworkCost nc = AnalyzeNetwork(a);
-  EXPECT_EQ(nc.total.macs, kCostOverflow);  // before the fix: -3919538586839252992-like values
+  ASSERT_TRUE(space::ValidateArchitecture(a).ok());
+  const latency::NetworkCost nc = latency::AnalyzeNetwork(a);
+  EXPECT_EQ(nc.total.macs, latency::kCostOverflow);  // before the fix: -3919538586839252992-like values
   EXPECT_GT(nc.total.params, 0);
-  const absl::Status st = CheckCostsFit(a);
+  const absl::Status st = latency::CheckCostsFit(a);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("macs"), std::string::npos) << st.message();
 }
@@ -74,8 +74,8 @@ TEST(CostOverflow, NormalNetworkFitsAndIsExact) {
     b.mutable_fused_mbconv()->set_expansion(3);
   }
   a.mutable_stem(0)->mutable_conv()->set_out_channels(16);
-  EXPECT_TRUE(CheckCostsFit(a).ok());
-  const NetworkCost nc = AnalyzeNetwork(a);
+  EXPECT_TRUE(latency::CheckCostsFit(a).ok());
+  const latency::NetworkCost nc = latency::AnalyzeNetwork(a);
   EXPECT_GT(nc.total.macs, 0);
   EXPECT_LT(nc.total.macs, int64_t{1} << 40);
 }
@@ -97,22 +97,22 @@ TEST(TableEntries, PercentilesMustBeOrdered) {
   v1::Block b;
   b.mutable_conv()->set_out_channels(16);
   b.mutable_conv()->set_kernel(3);
-  e.set_key(BlockKey(b, Shape{16, 32, 32}));
-  ASSERT_TRUE(ValidateEntry(e, "entries[0]").ok()) << ValidateEntry(e, "entries[0]").message();
+  e.set_key(space::BlockKey(b, space::Shape{16, 32, 32}));
+  ASSERT_TRUE(latency::ValidateEntry(e, "entries[0]").ok()) << latency::ValidateEntry(e, "entries[0]").message();
   v1::LatencyEntry bad = e;
   bad.set_p10_ms(1.5);
   bad.set_p90_ms(0.5);  // p10 > median > p90: accepted before the fix
-  auto st = ValidateEntry(bad, "entries[0]");
+  auto st = latency::ValidateEntry(bad, "entries[0]");
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("entries[0]: p10_ms"), std::string::npos) << st.message();
   bad = e;
   bad.set_p90_ms(0.8);
-  st = ValidateEntry(bad, "entries[0]");
+  st = latency::ValidateEntry(bad, "entries[0]");
   EXPECT_NE(st.message().find("p90_ms"), std::string::npos) << st.message();
   bad = e;
   bad.set_p10_ms(0);
   bad.set_p90_ms(0);  // unknown percentiles stay allowed
-  EXPECT_TRUE(ValidateEntry(bad, "entries[0]").ok());
+  EXPECT_TRUE(latency::ValidateEntry(bad, "entries[0]").ok());
 }
 
 }  // namespace

@@ -24,10 +24,10 @@ class ServerTest : public ::testing::Test {
     auto st = db::Store::Open(dir_ + "/t.db");
     ASSERT_TRUE(st.ok()) << st.status();
     store_ = std::move(*st);
-    ASSERT_TRUE(SeedHardwareCatalogue(store_.get(), "server/hardware_catalog.json").ok());
-    catalog_ = std::make_unique<jobs::Catalog>(store_.get());
-    jobs::JobManager::Options jo;
-    jobs_ = std::make_unique<jobs::JobManager>(store_.get(), catalog_.get(), jo);
+    ASSERT_TRUE(core::SeedHardwareCatalogue(store_.get(), "server/hardware_catalog.json").ok());
+    catalog_ = std::make_unique<core::Catalog>(store_.get());
+    core::JobManager::Options jo;
+    jobs_ = std::make_unique<core::JobManager>(store_.get(), catalog_.get(), jo);
     Core core{store_.get(), catalog_.get(), jobs_.get(), dir_};
     services_.push_back(MakeHardwareService(core));
     services_.push_back(MakeTableService(core));
@@ -59,7 +59,7 @@ class ServerTest : public ::testing::Test {
   }
   // Uploads a synthetic tiny-space table for host-cpu (ms = 0.01 + MACs/1e9).
   void UploadTinyTable() {
-    auto sp = Space::Load("search/spaces/tiny.json");
+    auto sp = space::Space::Load("search/spaces/tiny.json");
     ASSERT_TRUE(sp.ok());
     auto ctx = Ctx();
     v1::TableInfo info;
@@ -86,8 +86,8 @@ class ServerTest : public ::testing::Test {
 
   std::string dir_;
   std::unique_ptr<db::Store> store_;
-  std::unique_ptr<jobs::Catalog> catalog_;
-  std::unique_ptr<jobs::JobManager> jobs_;
+  std::unique_ptr<core::Catalog> catalog_;
+  std::unique_ptr<core::JobManager> jobs_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::HardwareService::Stub> hw_;

@@ -6,15 +6,15 @@ namespace lutnas {
 namespace {
 
 v1::Architecture Parse(const std::string& json) {
-  auto a = ParseArchitectureJson(json);
+  auto a = space::ParseArchitectureJson(json);
   EXPECT_TRUE(a.ok()) << a.status();
   return a.ok() ? *a : v1::Architecture();
 }
 
 std::string ErrorOf(const std::string& json) {
-  auto a = ParseArchitectureJson(json);
+  auto a = space::ParseArchitectureJson(json);
   if (!a.ok()) return std::string(a.status().message());
-  auto st = ValidateArchitecture(*a);
+  auto st = space::ValidateArchitecture(*a);
   return st.ok() ? "" : std::string(st.message());
 }
 
@@ -89,30 +89,30 @@ TEST(CanonicalTest, EqualNetworksEncodeTheSame) {
     "stages": [{"blocks": [{"mbconv": {"out_channels": 16, "expansion": 6, "kernel": 3, "stride": 1, "act": "RELU6"}}]},
                {"blocks": [{"mbconv": {"out_channels": 24, "stride": 2, "se": false}}]}],
     "head": {"num_classes": 10, "act": "RELU"}})");
-  EXPECT_EQ(CanonicalEncoding(a), CanonicalEncoding(b));
-  EXPECT_EQ(ArchHash(a), ArchHash(b));
-  EXPECT_EQ(CanonicalEncoding(a),
+  EXPECT_EQ(space::CanonicalEncoding(a), space::CanonicalEncoding(b));
+  EXPECT_EQ(space::ArchHash(a), space::ArchHash(b));
+  EXPECT_EQ(space::CanonicalEncoding(a),
             "v1;r64;i3;conv:o16,k3,s2,g1,relu;mbconv:o16,e6,k3,s1,se0,relu6;"
             "mbconv:o24,e6,k3,s2,se0,relu6;head:c0,relu,f0,n10");
   // Pinned: the hash must never change across runs, compilers or platforms.
-  EXPECT_EQ(ArchHash(a), "89e41c82be9a02d5");
+  EXPECT_EQ(space::ArchHash(a), "89e41c82be9a02d5");
   auto c = a;
   c.mutable_stages(0)->mutable_blocks(1)->mutable_mbconv()->set_kernel(5);
-  EXPECT_NE(ArchHash(a), ArchHash(c));
+  EXPECT_NE(space::ArchHash(a), space::ArchHash(c));
 }
 
 TEST(SpaceTest, ShippedSpacesLoadSampleAndEnumerate) {
   for (const char* name : {"tiny", "edge", "mobile"}) {
-    auto sp = Space::Load(std::string("search/spaces/") + name + ".json");
+    auto sp = space::Space::Load(std::string("search/spaces/") + name + ".json");
     ASSERT_TRUE(sp.ok()) << name << ": " << sp.status();
-    Rng rng(42);
+    base::Rng rng(42);
     for (int i = 0; i < 200; ++i) {
-      const Genotype g = (*sp)->Sample(rng);
+      const space::Genotype g = (*sp)->Sample(rng);
       EXPECT_TRUE((*sp)->CheckGenotype(g).ok()) << name << " " << g.Encode();
       const auto arch = (*sp)->ToArchitecture(g);
-      ASSERT_TRUE(ValidateArchitecture(arch).ok())
-          << name << " " << ValidateArchitecture(arch);
-      auto back = Genotype::Decode(g.Encode());
+      ASSERT_TRUE(space::ValidateArchitecture(arch).ok())
+          << name << " " << space::ValidateArchitecture(arch);
+      auto back = space::Genotype::Decode(g.Encode());
       ASSERT_TRUE(back.ok());
       EXPECT_EQ(*back, g);
     }
@@ -123,26 +123,26 @@ TEST(SpaceTest, ShippedSpacesLoadSampleAndEnumerate) {
     for (const auto& k : keys) all.insert(k.key);
     for (int i = 0; i < 50; ++i) {
       const auto arch = (*sp)->ToArchitecture((*sp)->Sample(rng));
-      for (const auto& site : ListBlocks(arch))
-        EXPECT_TRUE(all.count(BlockKey(site.block, site.in))) << BlockKey(site.block, site.in);
-      const Shape last = ListBlocks(arch).back().out;
-      EXPECT_TRUE(all.count(HeadKey(arch.head(), last)));
+      for (const auto& site : space::ListBlocks(arch))
+        EXPECT_TRUE(all.count(space::BlockKey(site.block, site.in))) << space::BlockKey(site.block, site.in);
+      const space::Shape last = space::ListBlocks(arch).back().out;
+      EXPECT_TRUE(all.count(space::HeadKey(arch.head(), last)));
     }
   }
 }
 
 TEST(SpaceTest, SamplingIsDeterministicForASeed) {
-  auto sp = Space::Load("search/spaces/edge.json");
+  auto sp = space::Space::Load("search/spaces/edge.json");
   ASSERT_TRUE(sp.ok()) << sp.status();
-  Rng a(7), b(7);
+  base::Rng a(7), b(7);
   for (int i = 0; i < 20; ++i) EXPECT_EQ((*sp)->Sample(a), (*sp)->Sample(b));
 }
 
 TEST(SpaceTest, BadSpacesNameTheField) {
   auto err = [](const std::string& json) {
-    auto p = ParseSpaceJson(json);
+    auto p = space::ParseSpaceJson(json);
     if (!p.ok()) return std::string(p.status().message());
-    auto s = Space::Create(*p);
+    auto s = space::Space::Create(*p);
     return s.ok() ? std::string() : std::string(s.status().message());
   };
   EXPECT_EQ(err(R"({"resolutions": [], "stages": []})"),
@@ -167,7 +167,7 @@ namespace {
 
 // Space::Fits is a fast, string-free check; it must agree with validation.
 TEST(SpaceTest, FitsAgreesWithValidation) {
-  auto sp = Space::Load("search/spaces/edge.json");
+  auto sp = space::Space::Load("search/spaces/edge.json");
   ASSERT_TRUE(sp.ok());
   int checked = 0;
   for (int t = v1::CONV; t <= v1::BOTTLENECK; ++t)
@@ -176,13 +176,13 @@ TEST(SpaceTest, FitsAgreesWithValidation) {
         for (int in_c : {15, 16, 32})
           for (int out_c : {16, 17, 32})
             for (int s : {1, 2}) {
-              BlockGene g = (*sp)->NormalizeGene({static_cast<v1::BlockType>(t), k, e});
+              space::BlockGene g = (*sp)->NormalizeGene({static_cast<v1::BlockType>(t), k, e});
               auto b = (*sp)->MakeBlock(0, g, in_c, out_c, s);
-              Shape out;
-              const bool valid = b.ok() && ValidateBlock(*b, Shape{in_c, 32, 32}, "", &out).ok();
+              space::Shape out;
+              const bool valid = b.ok() && space::ValidateBlock(*b, space::Shape{in_c, 32, 32}, "", &out).ok();
               EXPECT_EQ((*sp)->Fits(0, g, in_c, out_c, s), valid)
-                  << BlockTypeName(g.type) << " k" << k << " e" << e << " " << in_c << "->" << out_c << " s" << s;
-              if (b.ok()) EXPECT_EQ(EncodeBlock(*b), EncodeBlock(CanonicalBlock(*b)));  // canonical already
+                  << space::BlockTypeName(g.type) << " k" << k << " e" << e << " " << in_c << "->" << out_c << " s" << s;
+              if (b.ok()) EXPECT_EQ(space::EncodeBlock(*b), space::EncodeBlock(space::CanonicalBlock(*b)));  // canonical already
               ++checked;
             }
   EXPECT_EQ(checked, 9 * 4 * 2 * 3 * 3 * 2);

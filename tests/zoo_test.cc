@@ -15,10 +15,10 @@
 namespace lutnas {
 namespace {
 
-Architecture Zoo(const std::string& name) {
-  auto arch = LoadArchitectureFile("models/" + name + ".json");
+v1::Architecture Zoo(const std::string& name) {
+  auto arch = space::LoadArchitectureFile("models/" + name + ".json");
   EXPECT_TRUE(arch.ok()) << arch.status();
-  EXPECT_TRUE(ValidateArchitecture(*arch).ok()) << name << ": " << ValidateArchitecture(*arch);
+  EXPECT_TRUE(space::ValidateArchitecture(*arch).ok()) << name << ": " << space::ValidateArchitecture(*arch);
   return *arch;
 }
 
@@ -36,7 +36,7 @@ class TorchvisionZoo : public ::testing::TestWithParam<TvCase> {};
 
 TEST_P(TorchvisionZoo, ParamsExactMacsWithinPointTwoPercent) {
   const auto& c = GetParam();
-  const NetworkCost nc = AnalyzeNetwork(Zoo(c.name));
+  const latency::NetworkCost nc = latency::AnalyzeNetwork(Zoo(c.name));
   EXPECT_EQ(nc.total.params, c.params) << c.name;
   EXPECT_NEAR(static_cast<double>(nc.total.macs), static_cast<double>(c.macs), c.macs * 0.002)
       << c.name;
@@ -57,7 +57,7 @@ TEST(YoloTest, Yolov8nBackboneMatchesUltralyticsPerLayerParams) {
   // 4672 + C2f 7360 | Conv 18560 + C2f 49664 | Conv 73984 + C2f 197632 |
   // Conv 295424 + C2f 460288 | SPPF 164608 (a lutnas C2f with stride 2
   // includes its Conv).
-  const NetworkCost nc = AnalyzeNetwork(Zoo("yolov8n_backbone"));
+  const latency::NetworkCost nc = latency::AnalyzeNetwork(Zoo("yolov8n_backbone"));
   const std::vector<int64_t> want = {464, 4672 + 7360, 18560 + 49664, 73984 + 197632,
                                      295424 + 460288, 164608, 0};
   ASSERT_EQ(nc.blocks.size(), want.size());
@@ -68,20 +68,20 @@ TEST(YoloTest, Yolov8nBackboneMatchesUltralyticsPerLayerParams) {
 }
 
 TEST(YoloTest, FeatureHeadReturnsStride8_16_32MapsNonSquare) {
-  Architecture a = Zoo("yolov8n_backbone");
+  v1::Architecture a = Zoo("yolov8n_backbone");
   a.set_height(384);
-  ASSERT_TRUE(ValidateArchitecture(a).ok()) << ValidateArchitecture(a);
-  const Graph g = LowerNetwork(Canonicalize(a));
+  ASSERT_TRUE(space::ValidateArchitecture(a).ok()) << space::ValidateArchitecture(a);
+  const latency::Graph g = latency::LowerNetwork(space::Canonicalize(a));
   ASSERT_EQ(g.outputs.size(), 3u);
-  EXPECT_EQ(g.values[g.outputs[0]], (Shape{64, 48, 80}));
-  EXPECT_EQ(g.values[g.outputs[1]], (Shape{128, 24, 40}));
-  EXPECT_EQ(g.values[g.outputs[2]], (Shape{256, 12, 20}));
+  EXPECT_EQ(g.values[g.outputs[0]], (space::Shape{64, 48, 80}));
+  EXPECT_EQ(g.values[g.outputs[1]], (space::Shape{128, 24, 40}));
+  EXPECT_EQ(g.values[g.outputs[2]], (space::Shape{256, 12, 20}));
   EXPECT_EQ(g.output, g.outputs[2]);
-  EXPECT_NE(CanonicalEncoding(a).find("v1;r640;h384;i3"), std::string::npos);
+  EXPECT_NE(space::CanonicalEncoding(a).find("v1;r640;h384;i3"), std::string::npos);
   // Equal height and width are square: the same network as without height.
-  Architecture sq = Zoo("yolov8n_backbone"), plain = sq;
+  v1::Architecture sq = Zoo("yolov8n_backbone"), plain = sq;
   plain.clear_height();
-  EXPECT_EQ(ArchHash(Canonicalize(sq)), ArchHash(Canonicalize(plain)));
+  EXPECT_EQ(space::ArchHash(space::Canonicalize(sq)), space::ArchHash(space::Canonicalize(plain)));
 }
 
 // ---- validation: every new field, errors naming it ----
@@ -154,9 +154,9 @@ TEST(ValidationTest, NewFieldsNameThemselves) {
        "head.feature_strides[0]: the last stride must be the network's final stride 4"},
   };
   for (const auto& c : cases) {
-    auto arch = ParseArchitectureJson(c.json);
+    auto arch = space::ParseArchitectureJson(c.json);
     ASSERT_TRUE(arch.ok()) << c.what << ": " << arch.status();
-    const absl::Status st = ValidateArchitecture(*arch);
+    const absl::Status st = space::ValidateArchitecture(*arch);
     EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << c.what;
     EXPECT_NE(std::string(st.message()).find(c.error), std::string::npos)
         << c.what << ": got '" << st.message() << "'";
@@ -171,32 +171,32 @@ const char* const kNewZoo[] = {"mobilenet_v3_large", "mobilenet_v3_small", "effi
 
 TEST(RoundTripTest, JsonCanonicalFormAndKeys) {
   for (const char* name : kNewZoo) {
-    const Architecture a = Zoo(name);
-    const Architecture c = Canonicalize(a);
-    EXPECT_EQ(CanonicalEncoding(a), CanonicalEncoding(c)) << name;
-    EXPECT_EQ(CanonicalEncoding(Canonicalize(c)), CanonicalEncoding(c)) << name;
+    const v1::Architecture a = Zoo(name);
+    const v1::Architecture c = space::Canonicalize(a);
+    EXPECT_EQ(space::CanonicalEncoding(a), space::CanonicalEncoding(c)) << name;
+    EXPECT_EQ(space::CanonicalEncoding(space::Canonicalize(c)), space::CanonicalEncoding(c)) << name;
     // JSON out and back in: the same network, field for field.
-    for (const Architecture* x : {&a, &c}) {
-      auto back = ParseArchitectureJson(ArchitectureToJson(*x));
+    for (const v1::Architecture* x : {&a, &c}) {
+      auto back = space::ParseArchitectureJson(space::ArchitectureToJson(*x));
       ASSERT_TRUE(back.ok()) << name << ": " << back.status();
       EXPECT_EQ(back->SerializeAsString(), x->SerializeAsString()) << name;
-      EXPECT_EQ(ArchHash(*back), ArchHash(a)) << name;
+      EXPECT_EQ(space::ArchHash(*back), space::ArchHash(a)) << name;
     }
     // Every block key parses back to the same block; numeric keys agree.
-    for (const auto& site : ListBlocks(c)) {
-      const std::string key = BlockKey(site.block, site.in);
-      auto ks = ParseKey(key);
+    for (const auto& site : space::ListBlocks(c)) {
+      const std::string key = space::BlockKey(site.block, site.in);
+      auto ks = space::ParseKey(key);
       ASSERT_TRUE(ks.ok()) << name << " " << key << ": " << ks.status();
-      EXPECT_EQ(BlockKey(ks->block, ks->in), key);
-      EXPECT_EQ(NumericKey(ks->block, ks->in), NumericKey(site.block, site.in)) << key;
-      EXPECT_EQ(GraphCost(LowerKey(*ks)).params,
-                GraphCost(LowerBlock(site.block, site.in)).params) << key;
+      EXPECT_EQ(space::BlockKey(ks->block, ks->in), key);
+      EXPECT_EQ(latency::NumericKey(ks->block, ks->in), latency::NumericKey(site.block, site.in)) << key;
+      EXPECT_EQ(latency::GraphCost(latency::LowerKey(*ks)).params,
+                latency::GraphCost(latency::LowerBlock(site.block, site.in)).params) << key;
     }
-    const auto sites = ListBlocks(c);
-    const std::string hk = HeadKey(c.head(), sites.back().out);
-    auto hks = ParseKey(hk);
+    const auto sites = space::ListBlocks(c);
+    const std::string hk = space::HeadKey(c.head(), sites.back().out);
+    auto hks = space::ParseKey(hk);
     ASSERT_TRUE(hks.ok()) << hk << ": " << hks.status();
-    EXPECT_EQ(HeadKey(hks->head, hks->in), hk);
+    EXPECT_EQ(space::HeadKey(hks->head, hks->in), hk);
   }
 }
 
@@ -211,22 +211,22 @@ TEST(RoundTripTest, SeOptionsKeyTextAndDefaults) {
   m->mutable_se_options()->set_gate(v1::SE_SIGMOID);
   m->mutable_se_options()->set_act(v1::SILU);
   m->set_act(v1::SILU);
-  EXPECT_EQ(EncodeBlock(b), "mbconv:o40,h120,k5,s1,se1,sein,sed1,sesig,sesilu,silu");
+  EXPECT_EQ(space::EncodeBlock(b), "mbconv:o40,h120,k5,s1,se1,sein,sed1,sesig,sesilu,silu");
   // Default options are the old `se: true`: same key, same hash as before.
   v1::Block old, dflt;
   old.mutable_mbconv()->set_out_channels(40);
   old.mutable_mbconv()->set_se(true);
   dflt.mutable_mbconv()->set_out_channels(40);
   dflt.mutable_mbconv()->mutable_se_options()->set_ratio(0.25);
-  EXPECT_EQ(EncodeBlock(dflt), EncodeBlock(old));
-  EXPECT_EQ(EncodeBlock(old), "mbconv:o40,e6,k3,s1,se1,relu6");
-  EXPECT_EQ(NumericKey(CanonicalBlock(dflt), Shape{40, 8, 8}),
-            NumericKey(CanonicalBlock(old), Shape{40, 8, 8}));
+  EXPECT_EQ(space::EncodeBlock(dflt), space::EncodeBlock(old));
+  EXPECT_EQ(space::EncodeBlock(old), "mbconv:o40,e6,k3,s1,se1,relu6");
+  EXPECT_EQ(latency::NumericKey(space::CanonicalBlock(dflt), space::Shape{40, 8, 8}),
+            latency::NumericKey(space::CanonicalBlock(old), space::Shape{40, 8, 8}));
   // EfficientNet's SE width comes from the input: 40 / 4 = 10 on 240 hidden.
-  const Graph g = LowerBlock(b, Shape{40, 14, 14});
+  const latency::Graph g = latency::LowerBlock(b, space::Shape{40, 14, 14});
   int squeeze = 0;
   for (const auto& op : g.ops)
-    if (op.kind == OpKind::kConv && op.bias && op.cin == 120) squeeze = op.cout;
+    if (op.kind == latency::OpKind::kConv && op.bias && op.cin == 120) squeeze = op.cout;
   EXPECT_EQ(squeeze, 10);
 }
 
@@ -234,21 +234,21 @@ TEST(RoundTripTest, SeOptionsKeyTextAndDefaults) {
 
 TEST(SpaceTest, Mbv3AndDetectSpacesLoadAndEnumerateParsableKeys) {
   for (const char* name : {"mbv3", "detect"}) {
-    auto space = Space::Load(std::string("search/spaces/") + name + ".json");
+    auto space = space::Space::Load(std::string("search/spaces/") + name + ".json");
     ASSERT_TRUE(space.ok()) << name << ": " << space.status();
     const auto keys = (*space)->EnumerateKeys();
     EXPECT_GT(keys.size(), 10u) << name;
     for (const auto& k : keys) {
-      auto ks = ParseKey(k.key);
+      auto ks = space::ParseKey(k.key);
       ASSERT_TRUE(ks.ok()) << k.key << ": " << ks.status();
     }
-    Rng rng(7);
+    base::Rng rng(7);
     for (int i = 0; i < 50; ++i) {
-      const Architecture a = (*space)->ToArchitecture((*space)->Sample(rng));
-      ASSERT_TRUE(ValidateArchitecture(a).ok()) << ValidateArchitecture(a);
+      const v1::Architecture a = (*space)->ToArchitecture((*space)->Sample(rng));
+      ASSERT_TRUE(space::ValidateArchitecture(a).ok()) << space::ValidateArchitecture(a);
       // Every block of a sample is a key of the table.
-      for (const auto& site : ListBlocks(a)) {
-        const std::string key = BlockKey(site.block, site.in);
+      for (const auto& site : space::ListBlocks(a)) {
+        const std::string key = space::BlockKey(site.block, site.in);
         bool found = false;
         for (const auto& k : keys) found = found || k.key == key;
         EXPECT_TRUE(found) << name << ": " << key;
@@ -258,65 +258,65 @@ TEST(SpaceTest, Mbv3AndDetectSpacesLoadAndEnumerateParsableKeys) {
 }
 
 TEST(SpaceTest, DetectSamplesAre640x384WithThreeFeatureMaps) {
-  auto space = Space::Load("search/spaces/detect.json");
+  auto space = space::Space::Load("search/spaces/detect.json");
   ASSERT_TRUE(space.ok()) << space.status();
-  Rng rng(3);
-  const Architecture a = (*space)->ToArchitecture((*space)->Sample(rng));
-  const Graph g = LowerNetwork(Canonicalize(a));
+  base::Rng rng(3);
+  const v1::Architecture a = (*space)->ToArchitecture((*space)->Sample(rng));
+  const latency::Graph g = latency::LowerNetwork(space::Canonicalize(a));
   ASSERT_EQ(g.outputs.size(), 3u);
-  EXPECT_EQ(g.values[0], (Shape{3, 384, 640}));
+  EXPECT_EQ(g.values[0], (space::Shape{3, 384, 640}));
   EXPECT_EQ(g.values[g.outputs[0]].h, 48);
   EXPECT_EQ(g.values[g.outputs[1]].h, 24);
   EXPECT_EQ(g.values[g.outputs[2]].w, 20);
 }
 
 TEST(SpaceTest, BadNewSpaceFieldsNameThemselves) {
-  auto sp = ParseSpaceJson(R"({"name": "x", "resolutions": [64], "height": 8,
+  auto sp = space::ParseSpaceJson(R"({"name": "x", "resolutions": [64], "height": 8,
       "stages": [{"block_types": ["MBCONV"], "width": {"values": [16]}, "depth": {"values": [1]}}],
       "head": {"num_classes": 10}})");
   ASSERT_TRUE(sp.ok());
-  EXPECT_EQ(Space::Create(*sp).status().message(), "height: must be in 16..1024, got 8");
-  sp = ParseSpaceJson(R"({"name": "x", "resolutions": [64],
+  EXPECT_EQ(space::Space::Create(*sp).status().message(), "height: must be in 16..1024, got 8");
+  sp = space::ParseSpaceJson(R"({"name": "x", "resolutions": [64],
       "stages": [{"block_types": ["MBCONV"], "width": {"values": [16]}, "depth": {"values": [1]},
                   "hidden_widths": true, "expansions": [5]}],
       "head": {"num_classes": 10}})");
   ASSERT_TRUE(sp.ok());
-  EXPECT_EQ(Space::Create(*sp).status().message(),
+  EXPECT_EQ(space::Space::Create(*sp).status().message(),
             "stages[0].expansions: must be in 10..80 (tenths, with hidden_widths), got 5");
-  sp = ParseSpaceJson(R"({"name": "x", "resolutions": [64],
+  sp = space::ParseSpaceJson(R"({"name": "x", "resolutions": [64],
       "stages": [{"block_types": ["C2F"], "width": {"values": [16]}, "depth": {"values": [1]},
                   "stride": 2}],
       "head": {"feature_strides": [8]}})");
   ASSERT_TRUE(sp.ok());
-  EXPECT_EQ(Space::Create(*sp).status().message(),
+  EXPECT_EQ(space::Space::Create(*sp).status().message(),
             "head.feature_strides[0]: no block outputs stride 8 (the network reaches stride 2)");
 }
 
 // ---- seeding ----
 
 TEST(SeedTest, MobileNetV3LargeIsAPointOfTheMbv3Space) {
-  auto space = Space::Load("search/spaces/mbv3.json");
+  auto space = space::Space::Load("search/spaces/mbv3.json");
   ASSERT_TRUE(space.ok()) << space.status();
-  const Architecture mb = Zoo("mobilenet_v3_large");
-  auto g = GenotypeOfArchitecture(**space, mb, "seed_architectures[0]");
+  const v1::Architecture mb = Zoo("mobilenet_v3_large");
+  auto g = space::GenotypeOfArchitecture(**space, mb, "seed_architectures[0]");
   ASSERT_TRUE(g.ok()) << g.status();
-  EXPECT_EQ(CanonicalEncoding((*space)->ToArchitecture(*g)), CanonicalEncoding(mb));
-  EXPECT_EQ(AnalyzeNetwork((*space)->ToArchitecture(*g)).total.params, 5483032);
+  EXPECT_EQ(space::CanonicalEncoding((*space)->ToArchitecture(*g)), space::CanonicalEncoding(mb));
+  EXPECT_EQ(latency::AnalyzeNetwork((*space)->ToArchitecture(*g)).total.params, 5483032);
 }
 
 TEST(SeedTest, ANetworkOutsideTheSpaceNamesTheBlock) {
-  auto space = Space::Load("search/spaces/mbv3.json");
+  auto space = space::Space::Load("search/spaces/mbv3.json");
   ASSERT_TRUE(space.ok());
-  Architecture mb = Zoo("mobilenet_v3_large");
+  v1::Architecture mb = Zoo("mobilenet_v3_large");
   mb.mutable_stages(2)->mutable_blocks(1)->mutable_mbconv()->set_hidden_channels(208);
-  auto g = GenotypeOfArchitecture(**space, mb, "seed_architectures[1]");
+  auto g = space::GenotypeOfArchitecture(**space, mb, "seed_architectures[1]");
   ASSERT_FALSE(g.ok());
   EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(g.status().message())
                 .find("seed_architectures[1].stages[2].blocks[1]: mbconv:o80,h208,k3,s1,se0,hswish"),
             std::string::npos)
       << g.status();
-  auto v2 = GenotypeOfArchitecture(**space, Zoo("mobilenet_v2"), "seed_architectures[0]");
+  auto v2 = space::GenotypeOfArchitecture(**space, Zoo("mobilenet_v2"), "seed_architectures[0]");
   ASSERT_FALSE(v2.ok());
   EXPECT_NE(std::string(v2.status().message()).find("seed_architectures[0].stem"),
             std::string::npos)

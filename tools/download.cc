@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "lutnas/v1/service.grpc.pb.h"
 
-namespace lutnas {
+namespace lutnas::tools {
 namespace {
 
 void Prepare(grpc::ClientContext* ctx, const std::string& token) {
@@ -61,4 +61,4 @@ absl::StatusOr<v1::Hardware> GetHardware(const std::string& target, const std::s
   return hw;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::tools

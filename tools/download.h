@@ -8,7 +8,7 @@
 #include "absl/status/statusor.h"
 #include "lutnas/v1/table.pb.h"
 
-namespace lutnas {
+namespace lutnas::tools {
 
 // The stored table of `hardware` (`version` 0: the latest). NOT_FOUND when
 // the daemon has none. `token` (or $LUTNAS_TOKEN) is sent as a bearer token.
@@ -20,6 +20,6 @@ absl::StatusOr<v1::LatencyTable> DownloadTable(const std::string& target,
 absl::StatusOr<v1::Hardware> GetHardware(const std::string& target, const std::string& hardware,
                                          const std::string& token = "");
 
-}  // namespace lutnas
+}  // namespace lutnas::tools
 
 #endif  // LUTNAS_TOOLS_DOWNLOAD_H_

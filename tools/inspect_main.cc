@@ -46,11 +46,11 @@ int KeyCosts(std::istream& in, int bytes) {
   std::string key;
   while (std::getline(in, key)) {
     if (key.empty() || key[0] == '#') continue;
-    auto k = lutnas::ParseKey(key);
+    auto k = lutnas::space::ParseKey(key);
     if (!k.ok()) return Fail(k.status());
-    const lutnas::Graph g = lutnas::LowerKey(*k);
-    const lutnas::Cost c = lutnas::GraphCost(g, bytes);
-    const lutnas::Shape out = g.values[g.output];
+    const lutnas::latency::Graph g = lutnas::latency::LowerKey(*k);
+    const lutnas::latency::Cost c = lutnas::latency::GraphCost(g, bytes);
+    const lutnas::space::Shape out = g.values[g.output];
     std::printf("{\"key\": \"%s\", \"type\": \"%s\", \"in\": [%d, %d, %d], \"out\": [%d, %d, %d], "
                 "\"params\": %lld, \"macs\": %lld, \"mac_bytes\": %lld, \"activations\": %lld}\n",
                 key.c_str(), k->is_head ? "head" : key.substr(0, key.find(':')).c_str(), k->in.c, k->in.h,
@@ -60,20 +60,20 @@ int KeyCosts(std::istream& in, int bytes) {
   return 0;
 }
 
-std::string Shape3(const lutnas::Shape& s) { return s.ToString(); }
+std::string Shape3(const lutnas::space::Shape& s) { return s.ToString(); }
 
 // N distinct random networks of a space as a JSON array (validate-external).
-int SampleNetworks(const lutnas::Space& space, int n, uint64_t seed) {
-  lutnas::Rng rng(seed);
+int SampleNetworks(const lutnas::space::Space& space, int n, uint64_t seed) {
+  lutnas::base::Rng rng(seed);
   std::set<std::string> seen;
   std::string out = "[";
   int got = 0;
   for (int tries = 0; got < n && tries < n * 50; ++tries) {
-    auto arch = lutnas::Canonicalize(space.ToArchitecture(space.Sample(rng)));
-    const std::string hash = lutnas::ArchHash(arch);
+    auto arch = lutnas::space::Canonicalize(space.ToArchitecture(space.Sample(rng)));
+    const std::string hash = lutnas::space::ArchHash(arch);
     if (!seen.insert(hash).second) continue;
     absl::StrAppend(&out, got ? ",\n" : "\n", "{\"hash\": \"", hash, "\", \"arch\": ",
-                    lutnas::ArchitectureToJson(arch), "}");
+                    lutnas::space::ArchitectureToJson(arch), "}");
     ++got;
   }
   out += "\n]\n";
@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
   }
   if (bytes < 1 || bytes > 8 || sample < 0 || sample > 100000) return Usage();
   if (!space.empty()) {
-    auto sp = lutnas::Space::Load(space);
+    auto sp = lutnas::space::Space::Load(space);
     if (!sp.ok()) return Fail(sp.status());
     if (sample > 0) return SampleNetworks(**sp, sample, seed);
     for (const auto& k : (*sp)->EnumerateKeys()) std::printf("%s\n", k.key.c_str());
@@ -119,27 +119,27 @@ int main(int argc, char** argv) {
     return KeyCosts(f, bytes);
   }
   if (!key.empty()) {
-    const std::string code = lutnas::ExportKeyPyTorch(key);
-    if (code.empty()) return Fail(lutnas::ParseKey(key).status());
+    const std::string code = lutnas::latency::ExportKeyPyTorch(key);
+    if (code.empty()) return Fail(lutnas::space::ParseKey(key).status());
     std::fputs(code.c_str(), stdout);
     return 0;
   }
   if (path.empty() || list_keys) return Usage();
-  auto arch = lutnas::LoadArchitectureFile(path);
+  auto arch = lutnas::space::LoadArchitectureFile(path);
   if (!arch.ok()) {
     std::fprintf(stderr, "error: %s\n", std::string(arch.status().message()).c_str());
     return 1;
   }
-  if (auto st = lutnas::ValidateArchitecture(*arch); !st.ok()) {
+  if (auto st = lutnas::space::ValidateArchitecture(*arch); !st.ok()) {
     std::fprintf(stderr, "error: %s: %s\n", path.c_str(), std::string(st.message()).c_str());
     return 1;
   }
   if (pytorch) {
-    std::fputs(lutnas::ExportPyTorch(*arch).c_str(), stdout);
+    std::fputs(lutnas::latency::ExportPyTorch(*arch).c_str(), stdout);
     return 0;
   }
-  const auto nc = lutnas::AnalyzeNetwork(*arch, bytes);
-  const std::string hash = lutnas::ArchHash(*arch);
+  const auto nc = lutnas::latency::AnalyzeNetwork(*arch, bytes);
+  const std::string hash = lutnas::space::ArchHash(*arch);
   if (json) {
     std::string out = absl::StrFormat(
         "{\"name\": \"%s\", \"hash\": \"%s\", \"resolution\": %d, \"params\": %d, "
@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::printf("%s  (hash %s, %dx%d input)\n", arch->name().c_str(), hash.c_str(),
-              arch->resolution(), lutnas::InputShape(*arch).h);  // width x height
+              arch->resolution(), lutnas::space::InputShape(*arch).h);  // width x height
   std::printf("%-22s %-12s %-14s %-14s %12s %12s %12s\n", "where", "type", "in", "out",
               "params", "MMACs", "MAC KiB");
   for (const auto& b : nc.blocks)

@@ -97,13 +97,13 @@ int main(int argc, char** argv) {
     const std::string where = absl::StrCat(catalog, ": ", hw.name());
     if (!(hw.peak_gops() > 0) || !(hw.bandwidth_gbs() > 0))
       return Fail(absl::StrCat(where, ": published figures but no peak_gops/bandwidth_gbs to scale"));
-    const int bpe = lutnas::BytesPerElement(hw.precision());
+    const int bpe = lutnas::latency::BytesPerElement(hw.precision());
     Hardware plain = hw;
     plain.clear_efficiency();
-    auto base = lutnas::LatencyPredictor::Create(plain, nullptr);
-    auto stored = lutnas::LatencyPredictor::Create(hw, nullptr);
+    auto base = lutnas::latency::LatencyPredictor::Create(plain, nullptr);
+    auto stored = lutnas::latency::LatencyPredictor::Create(hw, nullptr);
     if (!base.ok() || !stored.ok()) return Fail(absl::StrCat(where, ": ", base.status().message()));
-    std::vector<std::vector<lutnas::PeakTime>> nets;
+    std::vector<std::vector<lutnas::latency::PeakTime>> nets;
     std::vector<double> pub;
     std::vector<Row> rows;
     for (int f = 0; f < hw.published_size(); ++f) {
@@ -113,12 +113,12 @@ int main(int argc, char** argv) {
         return Fail(absl::StrCat(fwhere, ".latency_ms: must be a finite number > 0"));
       if (fig.network().empty() || fig.network().find('/') != std::string::npos)
         return Fail(absl::StrCat(fwhere, ".network: must name a zoo model (models/NAME.json)"));
-      auto arch = lutnas::LoadArchitectureFile(absl::StrCat(models, "/", fig.network(), ".json"));
+      auto arch = lutnas::space::LoadArchitectureFile(absl::StrCat(models, "/", fig.network(), ".json"));
       if (!arch.ok()) return Fail(absl::StrCat(fwhere, ".network: ", arch.status().message()));
-      if (auto v = lutnas::ValidateArchitecture(*arch); !v.ok())
+      if (auto v = lutnas::space::ValidateArchitecture(*arch); !v.ok())
         return Fail(absl::StrCat(fwhere, ".network: ", v.message()));
-      const auto canon = lutnas::Canonicalize(*arch);
-      nets.push_back(lutnas::NetworkPeakTimes(canon, hw, bpe));
+      const auto canon = lutnas::space::Canonicalize(*arch);
+      nets.push_back(lutnas::latency::NetworkPeakTimes(canon, hw, bpe));
       pub.push_back(fig.latency_ms());
       Row r;
       r.network = fig.network();
@@ -127,22 +127,22 @@ int main(int argc, char** argv) {
       r.stored_ms = (*stored)->PredictMs(canon);
       rows.push_back(r);
     }
-    const auto all = lutnas::FitEfficiency(nets, pub);
+    const auto all = lutnas::latency::FitEfficiency(nets, pub);
     double worst = 0;
     for (size_t i = 0; i < rows.size(); ++i) {
-      rows[i].fitted_ms = lutnas::PriorMs(nets[i], all.eff);
-      std::vector<std::vector<lutnas::PeakTime>> n2;
+      rows[i].fitted_ms = lutnas::latency::PriorMs(nets[i], all.eff);
+      std::vector<std::vector<lutnas::latency::PeakTime>> n2;
       std::vector<double> p2;
       for (size_t j = 0; j < rows.size(); ++j)
         if (j != i) n2.push_back(nets[j]), p2.push_back(pub[j]);
-      const auto loo = lutnas::FitEfficiency(n2, p2);
+      const auto loo = lutnas::latency::FitEfficiency(n2, p2);
       rows[i].loo_params = loo.params;
-      rows[i].loo_ms = loo.params == 0 ? rows[i].default_ms : lutnas::PriorMs(nets[i], loo.eff);
+      rows[i].loo_ms = loo.params == 0 ? rows[i].default_ms : lutnas::latency::PriorMs(nets[i], loo.eff);
       worst = std::max(worst, rows[i].loo_ratio());
     }
     const bool enough = rows.size() >= 2;
     bool has_stored = false;
-    const auto stored_eff = lutnas::EfficiencyOf(hw, &has_stored);
+    const auto stored_eff = lutnas::latency::EfficiencyOf(hw, &has_stored);
     if (json) {
       absl::StrAppendFormat(
           &out,

@@ -33,7 +33,7 @@
 #include "tools/upload.h"
 #include "space/space.h"
 
-namespace lutnas {
+namespace lutnas::tools {
 namespace {
 
 const char* kTool = "lutnas-profile 0.1 (libtorch 1.13)";
@@ -77,29 +77,29 @@ absl::StatusOr<v1::LatencyTable> LoadTableFile(const std::string& path) {
   if (!data.ok()) return data.status();
   const bool json = path.size() > 5 && path.substr(path.size() - 5) == ".json";
   std::vector<std::string> unmapped;
-  auto t = ParseTable(*data, json ? "json" : "csv", "", &unmapped);
+  auto t = latency::ParseTable(*data, json ? "json" : "csv", "", &unmapped);
   if (!t.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", t.status().message()));
   return t;
 }
 
 // The keys to measure: every key of --space, or the list in --keys FILE.
-absl::StatusOr<std::vector<KeySpec>> KeysToMeasure(const Args& a, std::string* name) {
+absl::StatusOr<std::vector<space::KeySpec>> KeysToMeasure(const Args& a, std::string* name) {
   if (!a.space.empty()) {
-    auto space = Space::Load(a.space);
+    auto space = space::Space::Load(a.space);
     if (!space.ok()) return space.status();
     *name = (*space)->name();
     return (*space)->EnumerateKeys();
   }
   auto data = base::ReadFileToString(a.keys, 64 << 20);
   if (!data.ok()) return data.status();
-  std::vector<KeySpec> keys;
+  std::vector<space::KeySpec> keys;
   std::set<std::string> seen;
   int line = 0;
   for (absl::string_view l : absl::StrSplit(*data, '\n')) {
     ++line;
     const std::string k(absl::StripAsciiWhitespace(l));
     if (k.empty() || k[0] == '#' || !seen.insert(k).second) continue;
-    auto ks = ParseKey(k);
+    auto ks = space::ParseKey(k);
     if (!ks.ok()) return absl::InvalidArgumentError(absl::StrCat(a.keys, ": line ", line, ": ", ks.status().message()));
     keys.push_back(*ks);
   }
@@ -113,7 +113,7 @@ int Table(const Args& a) {
   std::string space_name;
   auto keys_or = KeysToMeasure(a, &space_name);
   if (!keys_or.ok()) return Fail(keys_or.status());
-  const std::vector<KeySpec>& keys = *keys_or;
+  const std::vector<space::KeySpec>& keys = *keys_or;
   const std::string out = a.out.empty() ? absl::StrCat("/tmp/lutnas-table-", a.hardware, "-", getpid(), ".csv")
                                         : a.out;
   std::set<std::string> done;
@@ -124,7 +124,7 @@ int Table(const Args& a) {
     if (!data.ok()) return Fail(data.status());
     std::string text = *data;
     if (!text.empty() && text.back() != '\n') text.resize(text.rfind('\n') + 1);
-    auto t = ParseTableCsv(text, a.hardware);
+    auto t = latency::ParseTableCsv(text, a.hardware);
     if (t.ok()) {
       for (const auto& e : t->entries()) done.insert(e.key());
       reference = t->info().reference_ms();
@@ -133,12 +133,12 @@ int Table(const Args& a) {
     }
     std::ofstream(out, std::ios::trunc) << text;
   }
-  MeasureOptions mo;
+  latency::MeasureOptions mo;
   mo.threads = a.threads;
   if (a.rounds > 0) mo.rounds = a.rounds;
   mo.round_tolerance = 0.04;  // re-measure disturbed rounds (docs/measurement.md)
   mo.max_extra_rounds = mo.rounds;
-  Profiler prof(mo);
+  latency::Profiler prof(mo);
   if (reference <= 0 || done.empty()) {
     auto ref = prof.MeasureReference();
     if (!ref.ok()) return Fail(ref.status());
@@ -153,11 +153,11 @@ int Table(const Args& a) {
     info->set_space(space_name);
     info->set_source("profile");
     info->set_reference_ms(reference);
-    std::string text = WriteTableCsv(header);
+    std::string text = latency::WriteTableCsv(header);
     std::ofstream(out, std::ios::trunc) << text;
     done.clear();
   }
-  std::vector<const KeySpec*> todo;
+  std::vector<const space::KeySpec*> todo;
   for (const auto& k : keys)
     if (!done.count(k.key)) todo.push_back(&k);
   std::fprintf(stderr, "%s: %zu keys in '%s', %zu measured already, %zu to measure "
@@ -167,9 +167,9 @@ int Table(const Args& a) {
   const size_t kChunk = 48;
   double worst_drift = 1;
   for (size_t c = 0; c < todo.size(); c += kChunk) {
-    std::vector<Graph> graphs;
+    std::vector<latency::Graph> graphs;
     const size_t end = std::min(todo.size(), c + kChunk);
-    for (size_t i = c; i < end; ++i) graphs.push_back(LowerKey(*todo[i]));
+    for (size_t i = c; i < end; ++i) graphs.push_back(latency::LowerKey(*todo[i]));
     double drift = 1;
     auto res = prof.Measure(graphs, reference, [&](int d, int n) {
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -181,9 +181,9 @@ int Table(const Args& a) {
     worst_drift = std::max(worst_drift, drift);
     v1::LatencyTable chunk;
     for (size_t i = 0; i < res.size(); ++i) {
-      *chunk.add_entries() = EntryOf(todo[c + i]->key, res[i]);
+      *chunk.add_entries() = latency::EntryOf(todo[c + i]->key, res[i]);
     }
-    std::string rows = WriteTableCsv(chunk);
+    std::string rows = latency::WriteTableCsv(chunk);
     rows = rows.substr(rows.find("key,median_ms"));
     rows = rows.substr(rows.find('\n') + 1);
     std::ofstream f(out, std::ios::app);
@@ -207,7 +207,7 @@ int Table(const Args& a) {
 
 struct NetResult {
   std::string name;
-  Stats stats;
+  latency::Stats stats;
   bool failed = false;
   std::string error;
   double round_spread = 0;  // (p90 - p10) / median of the per-round medians
@@ -220,17 +220,17 @@ struct NetResult {
 // Disturbed rounds (reference > 4% off the median round's) are re-measured,
 // up to as many extra rounds as planned (docs/measurement.md).
 std::vector<NetResult> MeasureNets(const std::vector<v1::Architecture>& archs, const Args& a,
-                                   double* drift, double reference_ms, RoundReport* rounds) {
-  MeasureOptions mo;
+                                   double* drift, double reference_ms, latency::RoundReport* rounds) {
+  latency::MeasureOptions mo;
   mo.threads = a.threads;
   mo.rounds = a.rounds > 0 ? a.rounds : 9;
   mo.min_samples = 4;
   mo.min_round_ms = 15;
   mo.round_tolerance = 0.04;
   mo.max_extra_rounds = mo.rounds;
-  Profiler prof(mo);
-  std::vector<Graph> graphs;
-  for (const auto& arch : archs) graphs.push_back(LowerNetwork(Canonicalize(arch)));
+  latency::Profiler prof(mo);
+  std::vector<latency::Graph> graphs;
+  for (const auto& arch : archs) graphs.push_back(latency::LowerNetwork(space::Canonicalize(arch)));
   auto res = prof.Measure(graphs, reference_ms, [&](int d, int n) {
     std::fprintf(stderr, "\rmeasuring %d networks: %3d%%", n, 100 * d / std::max(n, 1));
   }, drift, rounds);
@@ -249,9 +249,9 @@ int Measure(const Args& a) {
   if (a.files.empty()) return Usage();
   std::vector<v1::Architecture> archs;
   for (const auto& f : a.files) {
-    auto arch = LoadArchitectureFile(f);
+    auto arch = space::LoadArchitectureFile(f);
     if (!arch.ok()) return Fail(arch.status());
-    if (auto st = ValidateArchitecture(*arch); !st.ok())
+    if (auto st = space::ValidateArchitecture(*arch); !st.ok())
       return Fail(absl::InvalidArgumentError(absl::StrCat(f, ": ", st.message())));
     if (arch->name().empty()) arch->set_name(f);
     archs.push_back(*arch);
@@ -263,13 +263,13 @@ int Measure(const Args& a) {
     reference = t->info().reference_ms();
   }
   double drift = 1;
-  RoundReport rounds;
+  latency::RoundReport rounds;
   const auto res = MeasureNets(archs, a, &drift, reference, &rounds);
   // Noise: the run (drift, bimodal reference) and every network's spread.
-  const NoiseLimits lim;
+  const latency::NoiseLimits lim;
   std::vector<double> spreads;
   for (const auto& r : res) spreads.push_back(r.failed ? 0 : r.spread());
-  std::vector<Refusal> noise = CheckRunNoise(drift - 1, rounds.reference_ms, {}, lim);
+  std::vector<latency::Refusal> noise = latency::CheckRunNoise(drift - 1, rounds.reference_ms, {}, lim);
   const bool run_noisy = !noise.empty();
   for (size_t i = 0; i < res.size(); ++i)
     if (spreads[i] > lim.max_spread)
@@ -282,7 +282,7 @@ int Measure(const Args& a) {
       absl::StrAppendFormat(&s, "%s\n {\"name\": \"%s\", \"hash\": \"%s\", \"median_ms\": %.6g, "
                             "\"iqr_ms\": %.6g, \"p10_ms\": %.6g, \"p90_ms\": %.6g, \"samples\": %d, "
                             "\"spread\": %.4f, \"noisy\": %s, \"failed\": %s}", i ? "," : "",
-                            JsonEscape(res[i].name), ArchHash(archs[i]),
+                            latency::JsonEscape(res[i].name), space::ArchHash(archs[i]),
                             res[i].stats.median_ms, res[i].stats.iqr_ms, res[i].stats.p10_ms,
                             res[i].stats.p90_ms, res[i].stats.samples, spreads[i],
                             run_noisy || spreads[i] > lim.max_spread ? "true" : "false",
@@ -318,7 +318,7 @@ int Measure(const Args& a) {
 
 int Validate(const Args& a) {
   if (a.space.empty() || a.table.empty() || a.samples < 3) return Usage();
-  auto space = Space::Load(a.space);
+  auto space = space::Space::Load(a.space);
   if (!space.ok()) return Fail(space.status());
   auto table = LoadTableFile(a.table);
   if (!table.ok()) return Fail(table.status());
@@ -326,46 +326,46 @@ int Validate(const Args& a) {
   hw.set_name(table->info().hardware());
   v1::LatencyTable raw_table = *table;
   raw_table.mutable_info()->clear_correction();
-  auto pred = LatencyPredictor::Create(hw, &raw_table);
+  auto pred = latency::LatencyPredictor::Create(hw, &raw_table);
   if (!pred.ok()) return Fail(pred.status());
-  Rng rng(a.seed);
+  base::Rng rng(a.seed);
   std::vector<v1::Architecture> archs;
   std::set<std::string> seen;
   for (int tries = 0; static_cast<int>(archs.size()) < a.samples && tries < a.samples * 50; ++tries) {
-    auto arch = Canonicalize((*space)->ToArchitecture((*space)->Sample(rng)));
-    if (seen.insert(ArchHash(arch)).second) archs.push_back(arch);
+    auto arch = space::Canonicalize((*space)->ToArchitecture((*space)->Sample(rng)));
+    if (seen.insert(space::ArchHash(arch)).second) archs.push_back(arch);
   }
   double drift = 1;
-  RoundReport rounds;
+  latency::RoundReport rounds;
   const auto res = MeasureNets(archs, a, &drift, table->info().reference_ms(), &rounds);
-  FitInput in;
+  latency::FitInput in;
   std::vector<size_t> used;  // index into archs of every fitted sample
   double mean_cov = 0;
   for (size_t i = 0; i < archs.size(); ++i) {
     if (res[i].failed || !(res[i].stats.median_ms > 0)) {
       std::fprintf(stderr, "warning: network %s could not be measured (%s): left out of the fit\n",
-                   ArchHash(archs[i]).c_str(), res[i].error.c_str());
+                   space::ArchHash(archs[i]).c_str(), res[i].error.c_str());
       continue;
     }
     double m = 0;
     const double sum = (*pred)->SumLatency(archs[i], &m);
     mean_cov += sum > 0 ? m / sum : 0;
-    const auto nc = AnalyzeNetwork(archs[i]);
+    const auto nc = latency::AnalyzeNetwork(archs[i]);
     in.samples.push_back({sum, res[i].stats.median_ms, res[i].spread(),
                           static_cast<double>(nc.total.macs), static_cast<double>(nc.total.params),
-                          ArchHash(archs[i])});
+                          space::ArchHash(archs[i])});
     used.push_back(i);
   }
   if (!used.empty()) mean_cov /= used.size();
   // The range the correction must be safe over: from the table's smallest
   // entries (what lutnasd checks too) to the largest sum seen.
-  in.range = TableSumRange(raw_table);
+  in.range = latency::TableSumRange(raw_table);
   in.reference_drift = drift - 1;
   in.reference_rounds_ms = rounds.reference_ms;
   in.seed = a.seed;
   in.accept_noisy = a.accept_noisy;
-  if (auto st = CheckFitInput(in); !st.ok()) return Fail(st);
-  const FitReport r = FitAndCheck(in);
+  if (auto st = latency::CheckFitInput(in); !st.ok()) return Fail(st);
+  const latency::FitReport r = latency::FitAndCheck(in);
   const auto& corr = r.correction;
   if (!a.json) {
     std::printf("%-4s %-16s %10s %10s %10s %8s %7s %10s %8s\n", "#", "hash", "pred_ms", "corr_ms",
@@ -379,14 +379,14 @@ int Validate(const Args& a) {
     }
   }
   // The reproducibility figure and every refusal, always (stderr with --json).
-  std::fprintf(a.json ? stderr : stdout, "%s", FitReportText(r).c_str());
+  std::fprintf(a.json ? stderr : stdout, "%s", latency::FitReportText(r).c_str());
   std::printf("{%s, \"coverage\": %.4f, \"threads\": %d, \"reference_drift\": %.4f, "
               "\"rounds\": {\"planned\": %d, \"run\": %d, \"dropped\": %d, \"drift_all\": %.4f}, "
               "\"hardware\": \"%s\", \"table_version\": %lld, \"table\": \"%s\"}\n",
-              FitReportJsonFields(r).c_str(), mean_cov, a.threads, drift - 1, rounds.planned,
+              latency::FitReportJsonFields(r).c_str(), mean_cov, a.threads, drift - 1, rounds.planned,
               rounds.run, rounds.dropped, rounds.drift_all - 1,
-              JsonEscape(table->info().hardware()).c_str(),
-              static_cast<long long>(table->info().version()), JsonEscape(a.table).c_str());
+              latency::JsonEscape(table->info().hardware()).c_str(),
+              static_cast<long long>(table->info().version()), latency::JsonEscape(a.table).c_str());
   if (!r.accepted()) {
     std::fprintf(stderr, "error: the fit is %s; %s\n",
                  a.accept_noisy ? "unsafe" : "noisy or unsafe (see the warnings)",
@@ -395,8 +395,8 @@ int Validate(const Args& a) {
   }
   if (a.write_correction) {
     table->mutable_info()->mutable_correction()->CopyFrom(corr);
-    if (auto st = ValidateTable(*table); !st.ok()) return Fail(st);  // the same check as lutnasd
-    std::ofstream(a.table, std::ios::trunc) << WriteTableCsv(*table);
+    if (auto st = latency::ValidateTable(*table); !st.ok()) return Fail(st);  // the same check as lutnasd
+    std::ofstream(a.table, std::ios::trunc) << latency::WriteTableCsv(*table);
     std::fprintf(stderr, "wrote correction (scale %.4f, offset %.4f ms, %s, %d networks) into %s\n",
                  corr.scale(), corr.offset_ms(), corr.method().c_str(), corr.fitted_on(),
                  a.table.c_str());
@@ -423,7 +423,7 @@ int FitCorrectionCmd(const Args& a) {
   if (pairs.range_ms_size() != 0 && pairs.range_ms_size() != 2)
     return bad(absl::StrCat("range_ms: must be [min_sum_ms, max_sum_ms], got ",
                             pairs.range_ms_size(), " numbers"));
-  FitInput in;
+  latency::FitInput in;
   for (const auto& p : pairs.samples())
     in.samples.push_back({p.sum_ms(), p.measured_ms(), p.spread(), static_cast<double>(p.macs()),
                           static_cast<double>(p.params()), p.name()});
@@ -432,14 +432,14 @@ int FitCorrectionCmd(const Args& a) {
   in.reference_rounds_ms.assign(pairs.reference_rounds_ms().begin(), pairs.reference_rounds_ms().end());
   in.seed = pairs.seed();
   in.accept_noisy = a.accept_noisy;
-  if (auto st = CheckFitInput(in); !st.ok()) return bad(std::string(st.message()));
+  if (auto st = latency::CheckFitInput(in); !st.ok()) return bad(std::string(st.message()));
   if (pairs.has_reference_drift() && pairs.reference_drift() < 0)
     return bad(absl::StrCat("reference_drift: must be >= 0, got ", pairs.reference_drift()));
-  const FitReport r = FitAndCheck(in);
+  const latency::FitReport r = latency::FitAndCheck(in);
   if (a.json) {
     std::printf("{\"hardware\": \"%s\", \"table_version\": %lld, %s}\n",
-                JsonEscape(pairs.hardware()).c_str(),
-                static_cast<long long>(pairs.table_version()), FitReportJsonFields(r).c_str());
+                latency::JsonEscape(pairs.hardware()).c_str(),
+                static_cast<long long>(pairs.table_version()), latency::FitReportJsonFields(r).c_str());
   } else {
     std::printf("%-4s %-24s %10s %10s %10s %+8s\n", "#", "name", "sum_ms", "corr_ms", "meas_ms",
                 "err%");
@@ -448,22 +448,22 @@ int FitCorrectionCmd(const Args& a) {
       std::printf("%-4zu %-24s %10.3f %10.3f %10.3f %+7.1f%%\n", i, x.name.substr(0, 24).c_str(),
                   x.sum_ms, r.loo_ms[i], x.measured_ms, 100 * (r.loo_ms[i] - x.measured_ms) / x.measured_ms);
     }
-    std::printf("%s", FitReportText(r).c_str());
+    std::printf("%s", latency::FitReportText(r).c_str());
   }
-  if (a.json) std::fprintf(stderr, "%s", FitReportText(r).c_str());  // reproducibility, refusals
+  if (a.json) std::fprintf(stderr, "%s", latency::FitReportText(r).c_str());  // reproducibility, refusals
   return r.accepted() ? 0 : 3;
 }
 
 }  // namespace
-}  // namespace lutnas
+}  // namespace lutnas::tools
 
 int main(int argc, char** argv) {
-  using lutnas::Args;
-  if (argc < 2) return lutnas::Usage();
+  using lutnas::tools::Args;
+  if (argc < 2) return lutnas::tools::Usage();
   // table --arch: only what some architectures miss, merged (table_missing.cc).
   if (std::string(argv[1]) == "table")
     for (int i = 2; i < argc; ++i)
-      if (std::string(argv[i]) == "--arch") return lutnas::TableForArchsMain(argc, argv);
+      if (std::string(argv[i]) == "--arch") return lutnas::tools::TableForArchsMain(argc, argv);
   Args a;
   a.cmd = argv[1];
   for (int i = 2; i < argc; ++i) {
@@ -484,16 +484,16 @@ int main(int argc, char** argv) {
     else if (f == "--write-correction") a.write_correction = true;
     else if (f == "--accept-noisy") a.accept_noisy = true;
     else if (f == "--in") a.in = next();
-    else if (!f.empty() && f[0] == '-') return lutnas::Usage();
+    else if (!f.empty() && f[0] == '-') return lutnas::tools::Usage();
     else a.files.push_back(f);
   }
   if (a.threads < 1 || a.threads > 256) {
     std::fprintf(stderr, "error: --threads: must be in 1..256, got %d\n", a.threads);
     return 2;
   }
-  if (a.cmd == "table") return lutnas::Table(a);
-  if (a.cmd == "measure") return lutnas::Measure(a);
-  if (a.cmd == "validate") return lutnas::Validate(a);
-  if (a.cmd == "fit-correction") return lutnas::FitCorrectionCmd(a);
-  return lutnas::Usage();
+  if (a.cmd == "table") return lutnas::tools::Table(a);
+  if (a.cmd == "measure") return lutnas::tools::Measure(a);
+  if (a.cmd == "validate") return lutnas::tools::Validate(a);
+  if (a.cmd == "fit-correction") return lutnas::tools::FitCorrectionCmd(a);
+  return lutnas::tools::Usage();
 }

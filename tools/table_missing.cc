@@ -18,7 +18,7 @@
 #include "tools/upload.h"
 #include "space/arch_util.h"
 
-namespace lutnas {
+namespace lutnas::tools {
 namespace {
 
 const char* kTool = "lutnas-profile 0.1 (libtorch 1.13)";
@@ -89,10 +89,10 @@ int TableForArchsMain(int argc, char** argv) {
 
   std::vector<v1::Architecture> archs;
   for (const auto& f : files) {
-    auto arch = LoadArchitectureFile(f);
+    auto arch = space::LoadArchitectureFile(f);
     if (!arch.ok()) return Bad(std::string(arch.status().message()));
-    if (auto st = ValidateArchitecture(*arch); !st.ok()) return Bad(absl::StrCat(f, ": ", st.message()));
-    archs.push_back(Canonicalize(*arch));
+    if (auto st = space::ValidateArchitecture(*arch); !st.ok()) return Bad(absl::StrCat(f, ": ", st.message()));
+    archs.push_back(space::Canonicalize(*arch));
   }
 
   // The table to extend.
@@ -121,7 +121,7 @@ int TableForArchsMain(int argc, char** argv) {
     auto data = base::ReadFileToString(table_path, 64 << 20);
     if (!data.ok()) return Bad(std::string(data.status().message()));
     const bool is_json = table_path.size() > 5 && table_path.substr(table_path.size() - 5) == ".json";
-    auto t = ParseTable(*data, is_json ? "json" : "csv", "", nullptr);
+    auto t = latency::ParseTable(*data, is_json ? "json" : "csv", "", nullptr);
     if (!t.ok()) return Bad(absl::StrCat(table_path, ": ", t.status().message()));
     base = std::move(*t);
     hardware = base.info().hardware();
@@ -151,7 +151,7 @@ int TableForArchsMain(int argc, char** argv) {
     return Bad("table: has no reference_ms, so new entries cannot be expressed in its time units "
                "(measure the whole table again with lutnas-profile table --space)");
 
-  const std::vector<KeySpec> missing = MissingKeys(archs, base);
+  const std::vector<space::KeySpec> missing = latency::MissingKeys(archs, base);
   std::fprintf(stderr, "%s: %zu architectures need %zu keys missing from %s (%d entries)\n",
                hardware.c_str(), archs.size(), missing.size(),
                have_base ? absl::StrCat("table version ", bi.version()).c_str() : "an empty table",
@@ -176,10 +176,10 @@ int TableForArchsMain(int argc, char** argv) {
     return 0;
   }
 
-  MeasureOptions mo;
+  latency::MeasureOptions mo;
   mo.threads = threads;
   if (rounds > 0) mo.rounds = rounds;
-  Profiler prof(mo);
+  latency::Profiler prof(mo);
   auto ref_now = prof.MeasureReference();
   if (!ref_now.ok()) return Fail(ref_now.status());
   double target = bi.reference_ms();
@@ -190,8 +190,8 @@ int TableForArchsMain(int argc, char** argv) {
   std::fprintf(stderr, "reference now %.4f ms, table's %.4f ms (machine %.2fx the table's speed): "
                "new entries are scaled to the table's reference\n",
                *ref_now, target, target / *ref_now);
-  std::vector<Graph> graphs;
-  for (const auto& k : missing) graphs.push_back(LowerKey(k));
+  std::vector<latency::Graph> graphs;
+  for (const auto& k : missing) graphs.push_back(latency::LowerKey(k));
   double drift = 1;
   const auto t0 = std::chrono::steady_clock::now();
   auto res = prof.Measure(graphs, target, [&](int d, int n) {
@@ -203,10 +203,10 @@ int TableForArchsMain(int argc, char** argv) {
   v1::LatencyTable added;
   int failed = 0;
   for (size_t i = 0; i < res.size(); ++i) {
-    *added.add_entries() = EntryOf(missing[i].key, res[i]);
+    *added.add_entries() = latency::EntryOf(missing[i].key, res[i]);
     if (res[i].failed) ++failed;
   }
-  auto merged = have_base ? MergeTables(base, added) : [&]() -> absl::StatusOr<v1::LatencyTable> {
+  auto merged = have_base ? latency::MergeTables(base, added) : [&]() -> absl::StatusOr<v1::LatencyTable> {
     v1::LatencyTable t = added;
     *t.mutable_info() = base.info();
     return t;
@@ -223,7 +223,7 @@ int TableForArchsMain(int argc, char** argv) {
     report(info->version(), n_new - failed, failed, *ref_now, drift, merged->entries_size());
   } else {
     std::ofstream f(out, std::ios::trunc);
-    f << WriteTableCsv(*merged);
+    f << latency::WriteTableCsv(*merged);
     if (!f.good()) return Fail(absl::InternalError(absl::StrCat(out, ": cannot write")));
     std::fprintf(stderr, "wrote %s: %d entries (%d from %s + %d measured now, %d failed)\n", out.c_str(),
                  merged->entries_size(), n_old, table_path.c_str(), n_new, failed);
@@ -232,4 +232,4 @@ int TableForArchsMain(int argc, char** argv) {
   return 0;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::tools

@@ -7,12 +7,12 @@
 #ifndef LUTNAS_TOOLS_TABLE_MISSING_H_
 #define LUTNAS_TOOLS_TABLE_MISSING_H_
 
-namespace lutnas {
+namespace lutnas::tools {
 
 // argv as given to lutnas-profile ("table", "--arch", ...). Exit status:
 // 0 done (or nothing missing), 1 failed, 2 bad arguments or input.
 int TableForArchsMain(int argc, char** argv);
 
-}  // namespace lutnas
+}  // namespace lutnas::tools
 
 #endif  // LUTNAS_TOOLS_TABLE_MISSING_H_

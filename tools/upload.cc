@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "lutnas/v1/service.grpc.pb.h"
 
-namespace lutnas {
+namespace lutnas::tools {
 
 absl::StatusOr<v1::TableInfo> UploadTable(const std::string& target,
                                           const v1::LatencyTable& table,
@@ -43,4 +43,4 @@ absl::StatusOr<v1::TableInfo> UploadTable(const std::string& target,
   return info;
 }
 
-}  // namespace lutnas
+}  // namespace lutnas::tools

@@ -8,7 +8,7 @@
 #include "absl/status/statusor.h"
 #include "lutnas/v1/table.pb.h"
 
-namespace lutnas {
+namespace lutnas::tools {
 
 // Streams `table` to the daemon at `target` in batches; returns the stored
 // version's info. `token` is sent as a bearer token when non-empty.
@@ -16,6 +16,6 @@ absl::StatusOr<v1::TableInfo> UploadTable(const std::string& target,
                                           const v1::LatencyTable& table,
                                           const std::string& token = "");
 
-}  // namespace lutnas
+}  // namespace lutnas::tools
 
 #endif  // LUTNAS_TOOLS_UPLOAD_H_

@@ -13,9 +13,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string format = formats[data[0] % 3];
   const std::string content(reinterpret_cast<const char*>(data + 1), size - 1);
   std::vector<std::string> unmapped;
-  auto t = lutnas::ParseTable(content, format, "fuzz-hw", &unmapped);
+  auto t = lutnas::latency::ParseTable(content, format, "fuzz-hw", &unmapped);
   if (!t.ok()) return 0;
-  auto back = lutnas::ParseTableCsv(lutnas::WriteTableCsv(*t), "fuzz-hw");
+  auto back = lutnas::latency::ParseTableCsv(lutnas::latency::WriteTableCsv(*t), "fuzz-hw");
   if (!back.ok() || back->entries_size() != t->entries_size()) __builtin_trap();
   return 0;
 }
