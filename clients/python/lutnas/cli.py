@@ -192,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--space", help="shipped space name (tiny, edge, mobile) or a space JSON file")
     c.add_argument("--budget", type=parse_budget, action="append", default=[],
                    metavar="HW=MS[@VER]", help="latency budget (repeatable)")
-    c.add_argument("--algorithm", choices=ALGORITHMS)
-    c.add_argument("--objective", choices=OBJECTIVES)
+    c.add_argument("--algorithm", type=str.lower, choices=ALGORITHMS)  # any case, as in spec files
+    c.add_argument("--objective", type=str.lower, choices=OBJECTIVES)
     c.add_argument("--population", type=_positive_int)
     c.add_argument("--generations", type=int)
     c.add_argument("--sample-size", type=_positive_int)
