@@ -12,13 +12,14 @@ import json
 import os
 import sys
 import time
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import external, insights, render, tablefile
 from . import priors, profiles
 from . import train_cli  # issue 17: train / ray-train
 from ._stubs import StubError
 from .client import DEFAULT_TARGET, Client, to_dict, to_message
-from .results import unwrap
+from .results import Correction, Job, Prediction, unwrap
 from .errors import LutnasError, Unavailable
 from .tools import ToolError
 from .torch_export import TorchMissing
@@ -36,21 +37,21 @@ class CLIError(Exception):
 
 
 # ------------------------------------------------------------ arguments
-def _csv_list(text):
+def _csv_list(text: str) -> List[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise argparse.ArgumentTypeError("expected NAME[,NAME...]")
     return names
 
 
-def _count(text):
+def _count(text: str) -> int:
     try:
         return render.parse_count(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a count like 500000, 500k or 2M: {text!r}")
 
 
-def _positive_int(text):
+def _positive_int(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
@@ -60,7 +61,7 @@ def _positive_int(text):
     return v
 
 
-def _non_negative_float(text):
+def _non_negative_float(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
@@ -70,7 +71,7 @@ def _non_negative_float(text):
     return v
 
 
-def parse_budget(text):
+def parse_budget(text: str) -> Tuple[str, float, int]:
     """'HW=MS' or 'HW=MS@VERSION' -> (hardware, max_ms, table_version)."""
     hw, sep, rest = text.partition("=")
     limit, _, version = rest.partition("@")
@@ -85,11 +86,11 @@ def parse_budget(text):
     return hw.strip(), max_ms, ver
 
 
-def _json_flag(p):
+def _json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the response as JSON")
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lutnas", description="Client of lutnasd, the hardware-aware NAS daemon.")
     p.add_argument("--server", default=os.environ.get("LUTNAS_SERVER", DEFAULT_TARGET),
@@ -191,8 +192,8 @@ def build_parser():
     c.add_argument("--space", help="shipped space name (tiny, edge, mobile) or a space JSON file")
     c.add_argument("--budget", type=parse_budget, action="append", default=[],
                    metavar="HW=MS[@VER]", help="latency budget (repeatable)")
-    c.add_argument("--algorithm", choices=ALGORITHMS)
-    c.add_argument("--objective", choices=OBJECTIVES)
+    c.add_argument("--algorithm", type=str.lower, choices=ALGORITHMS)  # any case, as in spec files
+    c.add_argument("--objective", type=str.lower, choices=OBJECTIVES)
     c.add_argument("--population", type=_positive_int)
     c.add_argument("--generations", type=int)
     c.add_argument("--sample-size", type=_positive_int)
@@ -274,7 +275,7 @@ def build_parser():
     return p
 
 
-def _check_args(args):
+def _check_args(args: argparse.Namespace) -> None:
     """Checks across arguments argparse cannot express (exits 2)."""
     if args.func is cmd_candidates_list:
         if args.max_latency and not args.hardware:
@@ -293,7 +294,7 @@ def _check_args(args):
 
 
 # ------------------------------------------------------------ helpers
-def load_json(path):
+def load_json(path: str) -> Any:
     try:
         if path == "-":
             return json.load(sys.stdin)
@@ -303,30 +304,30 @@ def load_json(path):
         raise CLIError(f"{path}: not valid JSON: {e}") from None
 
 
-def _dump(msg):
+def _dump(msg: Any) -> None:
     print(json.dumps(to_dict(msg), indent=1))
 
 
-def _enum_name(msg, field):
+def _enum_name(msg: Any, field: str) -> str:
     fd = msg.DESCRIPTOR.fields_by_name[field]
-    return fd.enum_type.values_by_number[getattr(msg, field)].name
+    return str(fd.enum_type.values_by_number[getattr(msg, field)].name)
 
 
-def _when(unix_ms):
+def _when(unix_ms: int) -> str:
     if not unix_ms:
         return "-"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(unix_ms / 1000))
 
 
-def _state(job):
+def _state(job: Job) -> str:
     return _enum_name(job, "state").replace("JOB_", "").lower()
 
 
-def _is_estimate(pred):
+def _is_estimate(pred: Prediction) -> bool:
     return pred.estimated_from_spec or pred.measured_fraction < 1.0
 
 
-def _latency_marker(pred):
+def _latency_marker(pred: Prediction) -> str:
     """'' when every block was measured; 'est NN%' when NN% of the block sum
     was measured (the rest interpolated); 'spec' when nothing was (the
     device's published peaks)."""
@@ -337,7 +338,7 @@ def _latency_marker(pred):
     return ""
 
 
-def _latency_cell(pred):
+def _latency_cell(pred: Prediction) -> str:
     marker = _latency_marker(pred)
     return render.ms(pred.latency_ms) + (" " + marker if marker else "")
 
@@ -347,7 +348,7 @@ LATENCY_LEGEND = ("latency marks: none = every block measured on the device; est
                   "estimated from the device's published peaks")
 
 
-def _write_output(path, text):
+def _write_output(path: str, text: str) -> None:
     if path == "-":
         sys.stdout.write(text)
     else:
@@ -355,7 +356,7 @@ def _write_output(path, text):
             f.write(text)
 
 
-def block_summary(block):
+def block_summary(block: Any) -> str:
     """'mbconv(out_channels=24, expansion=3, stride=2)' for a Block message."""
     kind = block.WhichOneof("kind")
     if kind is None:
@@ -363,7 +364,7 @@ def block_summary(block):
     return f"{kind}({_fields_text(getattr(block, kind))})"
 
 
-def _fields_text(msg):
+def _fields_text(msg: Any) -> str:
     parts = []
     for fd, value in msg.ListFields():
         if fd.enum_type is not None:
@@ -373,7 +374,7 @@ def _fields_text(msg):
 
 
 # ------------------------------------------------------------ hardware
-def cmd_hardware_list(args, client):
+def cmd_hardware_list(args: argparse.Namespace, client: Client) -> None:
     hws = client.list_hardware()
     if args.json:
         return _dump(client.pb.service_pb2.ListHardwareResponse(hardware=[unwrap(h) for h in hws]))
@@ -383,14 +384,14 @@ def cmd_hardware_list(args, client):
                         "align", "description"], rows))
 
 
-def cmd_hardware_show(args, client):
+def cmd_hardware_show(args: argparse.Namespace, client: Client) -> None:
     hw = client.get_hardware(args.name)
     if args.json:
         return _dump(hw)
     _print_fields(hw)
 
 
-def _print_fields(msg):
+def _print_fields(msg: Any) -> None:
     d = to_dict(msg)
     width = max(len(k) for k in d) if d else 0
     for k, v in d.items():
@@ -399,26 +400,26 @@ def _print_fields(msg):
         print(f"{k.ljust(width)}  {v}")
 
 
-def cmd_hardware_add(args, client):
+def cmd_hardware_add(args: argparse.Namespace, client: Client) -> None:
     hw = client.register_hardware(load_json(args.file), update=args.update)
     if args.json:
         return _dump(hw)
     print(f"{'updated' if args.update else 'registered'} {hw.name}")
 
 
-def cmd_hardware_delete(args, client):
+def cmd_hardware_delete(args: argparse.Namespace, client: Client) -> None:
     client.delete_hardware(args.name)
     print(f"deleted {args.name}")
 
 
 # ------------------------------------------------------------ tables
-def _correction_text(corr):
+def _correction_text(corr: Correction) -> str:
     if not corr.scale and not corr.offset_ms:
         return "-"
     return f"x{corr.scale:g} {corr.offset_ms:+g}ms"
 
 
-def cmd_table_list(args, client):
+def cmd_table_list(args: argparse.Namespace, client: Client) -> None:
     tables = client.list_tables(args.hardware)
     if args.json:
         return _dump(client.pb.service_pb2.ListTablesResponse(tables=[unwrap(t) for t in tables]))
@@ -429,11 +430,11 @@ def cmd_table_list(args, client):
                         "precision", "threads", "source", "correction", "tool"], rows))
 
 
-def _guess_format(path, given):
+def _guess_format(path: str, given: Optional[str]) -> str:
     return given or ("json" if path.lower().endswith(".json") else "csv")
 
 
-def cmd_table_import(args, client):
+def cmd_table_import(args: argparse.Namespace, client: Client) -> None:
     fmt = _guess_format(args.file, args.format)
     if args.daemon_path:
         resp = client.import_table(args.hardware, path=args.file, format=fmt)
@@ -449,7 +450,7 @@ def cmd_table_import(args, client):
               + ", ".join(resp.unmapped[:10]) + (" ..." if len(resp.unmapped) > 10 else ""))
 
 
-def cmd_table_upload(args, client):
+def cmd_table_upload(args: argparse.Namespace, client: Client) -> None:
     with open(args.file) as f:
         text = f.read()
     if _guess_format(args.file, args.format) == "json":
@@ -475,7 +476,7 @@ def cmd_table_upload(args, client):
           f"{stored.entries} entries ({stored.failed} failed)")
 
 
-def cmd_table_export(args, client):
+def cmd_table_export(args: argparse.Namespace, client: Client) -> None:
     info, entries = client.export_table(args.hardware, args.version)
     fmt = _guess_format(args.output, args.format)
     if fmt == "json":
@@ -489,7 +490,7 @@ def cmd_table_export(args, client):
               f"{len(entries)} entries", file=sys.stderr)
 
 
-def cmd_table_set_correction(args, client):
+def cmd_table_set_correction(args: argparse.Namespace, client: Client) -> None:
     from . import correction_file
     if args.from_file:
         if args.scale is not None or args.offset_ms is not None:
@@ -508,14 +509,14 @@ def cmd_table_set_correction(args, client):
         if not versions:
             raise CLIError(f"hardware {args.hardware!r} has no latency table")
         version = max(versions)
-    info = client.set_correction(args.hardware, version, **fields)
+    info = client.set_correction(args.hardware, version, correction=fields)
     if args.json:
         return _dump(info)
     print(f"{info.hardware} version {info.version}: correction {_correction_text(info.correction)}")
 
 
 # ------------------------------------------------------------ predict
-def cmd_predict(args, client):
+def cmd_predict(args: argparse.Namespace, client: Client) -> None:
     resp = client.predict(load_json(args.arch), hardware=args.hardware, breakdown=args.breakdown)
     if getattr(args, "measure_missing", False):
         from .estimates import measure_missing
@@ -541,7 +542,7 @@ def cmd_predict(args, client):
         print_estimates(resp.predictions)
 
 
-def _print_predictions(preds):
+def _print_predictions(preds: Iterable[Prediction]) -> None:
     rows = [[p.hardware, f"v{p.table_version}" if p.table_version else "-",
              render.ms(p.latency_ms), render.ms(p.sum_ms), render.percent(p.measured_fraction),
              "yes" if p.estimated_from_spec else ""] for p in preds]
@@ -549,7 +550,7 @@ def _print_predictions(preds):
                         "estimated from spec"], rows, right={2, 3, 4}))
 
 
-def _print_breakdown(p):
+def _print_breakdown(p: Prediction) -> None:
     print(f"\n{p.hardware} (table {p.table_version or '-'}):")
     rows = [[b.where, b.key, render.ms(b.latency_ms),
              SOURCE_NAMES.get(_enum_name(b, "source"), "?")] for b in p.blocks]
@@ -557,7 +558,7 @@ def _print_breakdown(p):
 
 
 # ------------------------------------------------------------ search
-def build_spec(args, pb):
+def build_spec(args: argparse.Namespace, pb: Any) -> Any:
     """SearchSpec message from `search submit` arguments."""
     spec = pb.service_pb2.SearchSpec()
     if args.spec:
@@ -603,11 +604,12 @@ def build_spec(args, pb):
     return spec
 
 
-def cmd_search_submit(args, client):
+def cmd_search_submit(args: argparse.Namespace, client: Client) -> int:
     job = client.submit(build_spec(args, client.pb))
     if not args.watch:
         if args.json:
-            return _dump(job)
+            _dump(job)
+            return 0
         print(job.id)
         return 0
     if not args.json:
@@ -615,7 +617,7 @@ def cmd_search_submit(args, client):
     return _follow(client, job.id, json_lines=False, final_json=args.json)
 
 
-def _follow(client, job_id, json_lines, final_json=False):
+def _follow(client: Client, job_id: int, json_lines: bool, final_json: bool = False) -> int:
     last = None
     bar = None if (json_lines or final_json) else render.make_progress(f"job {job_id}")
     try:
@@ -649,7 +651,7 @@ def _follow(client, job_id, json_lines, final_json=False):
     return 1
 
 
-def cmd_search_list(args, client):
+def cmd_search_list(args: argparse.Namespace, client: Client) -> None:
     jobs = client.list_jobs()
     if args.json:
         return _dump(client.pb.service_pb2.ListJobsResponse(jobs=[unwrap(j) for j in jobs]))
@@ -664,14 +666,14 @@ def cmd_search_list(args, client):
                         "evaluated", "best", "created"], rows))
 
 
-def cmd_search_show(args, client):
+def cmd_search_show(args: argparse.Namespace, client: Client) -> None:
     job = client.get_job(args.id)
     if args.json:
         return _dump(job)
     _print_job(job)
 
 
-def _print_job(job):
+def _print_job(job: Job) -> None:
     s, p = job.spec, job.progress
     print(f"job {job.id}  {s.name or ''}".rstrip())
     print(f"state       {_state(job)}" + (f"  ({job.error})" if job.error else ""))
@@ -693,19 +695,19 @@ def _print_job(job):
     print(f"created     {_when(job.created_unix_ms)}  updated {_when(job.updated_unix_ms)}")
 
 
-def cmd_search_cancel(args, client):
+def cmd_search_cancel(args: argparse.Namespace, client: Client) -> None:
     job = client.cancel(args.id)
     if args.json:
         return _dump(job)
     print(f"job {job.id} {_state(job)}")
 
 
-def cmd_search_watch(args, client):
+def cmd_search_watch(args: argparse.Namespace, client: Client) -> int:
     return _follow(client, args.id, json_lines=args.json)
 
 
 # ------------------------------------------------------------ candidates
-def _candidate_filters(args):
+def _candidate_filters(args: argparse.Namespace) -> Dict[str, Any]:
     # lutnasd wants a maximum with every hardware filter; --hardware alone
     # (e.g. for --sort latency) means no maximum.
     max_latency = args.max_latency or (sys.float_info.max if args.hardware else 0.0)
@@ -715,7 +717,7 @@ def _candidate_filters(args):
                 page_token=args.page_token)
 
 
-def cmd_candidates_list(args, client):
+def cmd_candidates_list(args: argparse.Namespace, client: Client) -> None:
     filters = _candidate_filters(args)
     if args.all:
         cands = list(client.iter_candidates(**filters))
@@ -745,7 +747,7 @@ def cmd_candidates_list(args, client):
         print(LATENCY_LEGEND)
 
 
-def cmd_candidates_show(args, client):
+def cmd_candidates_show(args: argparse.Namespace, client: Client) -> None:
     c = client.get_candidate(args.id)
     if args.json:
         return _dump(c)
@@ -773,7 +775,7 @@ def cmd_candidates_show(args, client):
 
 
 # ------------------------------------------------------------ plot / export
-def cmd_plot(args, client):
+def cmd_plot(args: argparse.Namespace, client: Client) -> None:
     from .plot import plot_pareto
 
     job = client.get_job(args.job)
@@ -818,7 +820,7 @@ def cmd_plot(args, client):
           + (f" ({skipped} without a latency on {hw} left out)" if skipped else ""))
 
 
-def cmd_export(args, client):
+def cmd_export(args: argparse.Namespace, client: Client) -> None:
     if args.format == "onnx":
         from .torch_export import export_onnx, require_torch
 
@@ -837,7 +839,7 @@ def cmd_export(args, client):
 
 
 # ------------------------------------------------------------ main
-def make_client(args):
+def make_client(args: argparse.Namespace) -> Client:
     certs = None
     if args.tls_ca:
         certs = args.tls_ca
@@ -847,7 +849,7 @@ def make_client(args):
                   root_certificates=certs)
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
