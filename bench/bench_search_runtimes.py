@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Searches on real runtimes, their picks measured end to end (issue 11 item 6).
+
+both: one search with latency budgets on host-ort and host-openvino at once,
+    through a real lutnasd (its own SQLite file under --workdir): the two
+    tables uploaded, the job submitted with both budgets (objective Zen), its
+    top 10 feasible candidates by score exported and measured end to end by
+    both tools (bench-onnx and benchmark_app); prints how many meet both
+    budgets, measured.
+
+    .venv/bin/python bench/bench_search_runtimes.py both \\
+        --ort-table docs/insights-data/edge-host-ort.csv \\
+        --ov-table docs/insights-data/edge-host-openvino.csv --workdir var/search-both
+
+thesis: `bench_search thesis` on one runtime's table (--runtime host-ort: the
+    host-ort table, each pick measured by ONNX Runtime through bench-onnx):
+    latency-constrained vs FLOPs(MACs)-constrained vs random search at equal
+    evaluation budgets, and the top 10 of each measured end to end.
+
+    .venv/bin/python bench/bench_search_runtimes.py thesis --runtime host-ort \\
+        --table docs/insights-data/edge-host-ort.csv --budget 2.0 --workdir var/thesis-ort
+
+Budgets default to the median table prediction of 200 random networks of
+the space (so about half the space is feasible). Every measured latency is
+the runner's median over interleaved rounds; the spread (p90-p10)/median is
+printed beside it.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "clients" / "python"))
+
+import lutnas  # noqa: E402
+from lutnas import external, insights_compare, tools, validate_external  # noqa: E402
+from lutnas.daemon import Daemon  # noqa: E402
+
+RUNTIMES = {
+    "host-ort": ("scripts/lutnas bench-onnx --quiet --clock thread --flush-kib 2048 {models}",
+                 r"median_ms=([0-9.e+-]+)", None),
+    "host-openvino": (".venv/bin/benchmark_app -m {model} -d CPU -load_config "
+                      "scripts/openvino-cpu-1thread.json -api sync -t 1",
+                      r"Median: +([0-9.]+) (?P<unit>ms|us)", r"Build \.+ (\S+)"),
+}
+
+
+def measure(hw, nets):
+    """{name: (ms or None, spread or None)} measured end to end on hw."""
+    command, parse, version = RUNTIMES[hw]
+    runner = external.Runner(command, parse, "onnx", 600.0, version)
+    res = validate_external.measure_networks(nets, runner, 20)
+    out = {}
+    for name, (ms, stats, err) in res.items():
+        spread = None
+        if ms and stats.get("samples", 1) > 1:
+            spread = (stats.get("p90_ms", ms) - stats.get("p10_ms", ms)) / ms
+        out[name] = (None if err else ms, spread)
+    return out, runner.tool(command)
+
+
+def table_sums(table_path, space, n=200, seed=11):
+    """Block sums of n random networks on a table file (for default budgets)."""
+    info, entries = insights_compare._read_file(table_path)
+    ents = insights_compare._measured(entries)
+    sums = []
+    for net in insights_compare.sample_networks(space, n, seed):
+        keys = insights_compare.network_blocks(net["arch"])["keys"]
+        if all(k in ents for k in keys):
+            sums.append(sum(float(ents[k]["median_ms"]) for k in keys))
+    return sums
+
+
+def fmt(x, f=".3g"):
+    return "-" if x is None else format(x, f)
+
+
+def cmd_both(args):
+    space = str(ROOT / "search" / "spaces" / f"{args.space}.json")
+    budgets = {}
+    for hw, path, given in (("host-ort", args.ort_table, args.ort_budget),
+                            ("host-openvino", args.ov_table, args.ov_budget)):
+        budgets[hw] = given or statistics.median(table_sums(path, space))
+    os.makedirs(args.workdir, exist_ok=True)
+    db = os.path.join(args.workdir, "lutnas.db")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.unlink(db + suffix)
+    t0 = time.time()
+    with Daemon(db) as d, lutnas.Client(d.target) as c:
+        for hw, path in (("host-ort", args.ort_table), ("host-openvino", args.ov_table)):
+            with open(path) as f:
+                r = c.import_table(hw, content=f.read())
+            print(f"{hw}: table {path} uploaded as version {r.version}", file=sys.stderr)
+        spec = {"space": args.space, "objective": "ZEN", "algorithm": "EVOLUTION",
+                "population": args.population, "generations": args.generations,
+                "sample_size": 10, "seed": args.seed,
+                "budgets": [{"hardware": hw, "max_ms": ms} for hw, ms in budgets.items()],
+                "name": "both-runtimes"}
+        job = c.submit(spec)
+        job = c.wait(job.id, timeout=3600)
+        print(f"job {job.id}: {job.state_name if hasattr(job, 'state_name') else job.state}, "
+              f"{time.time() - t0:.0f} s", file=sys.stderr)
+        cands = [x for x in c.iter_candidates(job_id=job.id, order_by="score", descending=True)
+                 if x.feasible][:10]
+        nets = []
+        for x in cands:
+            arch = json.loads(c.export_candidate(x.id, "json").content)
+            nets.append((f"cand{x.id}", arch, x))
+    print(f"budgets: host-ort <= {budgets['host-ort']:.3f} ms, host-openvino <= "
+          f"{budgets['host-openvino']:.3f} ms (median table prediction of 200 random "
+          f"{args.space} networks unless given); job: population {args.population}, "
+          f"{args.generations} generations, seed {args.seed}, objective Zen")
+    meas, tool = {}, {}
+    for hw in budgets:
+        meas[hw], tool[hw] = measure(hw, [(n, a) for n, a, _ in nets])
+        print(f"{hw} measured by: {tool[hw]}")
+    print(f"{'candidate':>10} {'Zen':>7} {'MMACs':>6} | {'ort pred':>8} {'ort meas':>8} "
+          f"{'spread':>6} | {'ov pred':>8} {'ov meas':>8} | both")
+    n_both = n_ort = n_ov = 0
+    rows = []
+    for name, _, x in nets:
+        po, pv = x.latency_on("host-ort"), x.latency_on("host-openvino")
+        mo, so = meas["host-ort"][name]
+        mv, _ = meas["host-openvino"][name]
+        ok_o = mo is not None and mo <= budgets["host-ort"]
+        ok_v = mv is not None and mv <= budgets["host-openvino"]
+        n_ort += ok_o
+        n_ov += ok_v
+        n_both += ok_o and ok_v
+        rows.append({"candidate": x.id, "zen": x.score, "macs": x.macs, "ort_pred": po,
+                     "ort_ms": mo, "ort_spread": so, "ov_pred": pv, "ov_ms": mv,
+                     "both": ok_o and ok_v})
+        print(f"{name:>10} {x.score:7.2f} {x.macs / 1e6:6.0f} | {fmt(po):>8} {fmt(mo):>8} "
+              f"{fmt(so, '.2f'):>6} | {fmt(pv):>8} {fmt(mv):>8} | {'yes' if ok_o and ok_v else 'no'}")
+    print(f"top {len(nets)}: {n_ort} within the host-ort budget, {n_ov} within the "
+          f"host-openvino budget, {n_both} within both (measured end to end)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"budgets": budgets, "rows": rows, "tools": tool,
+                       "within": {"host-ort": n_ort, "host-openvino": n_ov, "both": n_both}}, f,
+                      indent=1)
+    return 0
+
+
+TOP_RE = re.compile(r"^(latency|flops|random)\s+seed 1:.*")
+
+
+def cmd_thesis(args):
+    if args.runtime not in RUNTIMES:
+        raise SystemExit(f"--runtime: one of {', '.join(RUNTIMES)}")
+    space = str(ROOT / "search" / "spaces" / f"{args.space}.json")
+    budget = args.budget or statistics.median(table_sums(args.table, space))
+    os.makedirs(args.workdir, exist_ok=True)
+    argv = [tools.find_tool("bench_search"), "thesis", "--table", args.table, "--space", space,
+            "--budget", f"{budget:.6g}", "--evals", str(args.evals), "--seeds", str(args.seeds),
+            "--out", args.workdir]
+    print("$ " + " ".join(argv), file=sys.stderr)
+    r = subprocess.run(argv, capture_output=True, text=True)
+    sys.stdout.write(r.stdout)
+    if r.returncode != 0:
+        raise SystemExit(f"bench_search thesis failed: {r.stderr.strip()[-400:]}")
+    methods = ("latency", "flops", "random")
+    nets = []
+    for m in methods:
+        for i in range(10):
+            p = Path(args.workdir) / f"{m}_top{i}.json"
+            if p.is_file():
+                nets.append((f"{m}_top{i}", json.loads(p.read_text())))
+    zen = {}  # seed 1's top-10 Zen, from bench_search's output
+    cur = None
+    for line in r.stdout.splitlines():
+        m = re.match(r"^(latency|flops|random)\s+seed (\d+):", line)
+        if m:
+            cur = m.group(1) if m.group(2) == "1" else None
+        elif cur and line.strip().startswith("top-10 Zen:"):
+            zen[cur] = [float(v) for v in line.split(":", 1)[1].split()]
+    meas, tool = measure(args.runtime, nets)
+    print(f"\ntop 10 of each method (seed 1) measured end to end on {args.runtime} by: {tool}")
+    print(f"latency budget {budget:.3f} ms")
+    summary = {}
+    for m in methods:
+        names = [n for n, _ in nets if n.startswith(m + "_")]
+        ms = [meas[n][0] for n in names if meas[n][0] is not None]
+        sp = [meas[n][1] for n in names if meas[n][1] is not None]
+        within = sum(v <= budget for v in ms)
+        z = zen.get(m, [])
+        summary[m] = {"measured_ms": ms, "within": within, "zen": z}
+        print(f"{m:8s}: measured ms " + " ".join(f"{v:.3g}" for v in ms))
+        print(f"          median {fmt(statistics.median(ms) if ms else None)} ms "
+              f"[{fmt(min(ms) if ms else None)} .. {fmt(max(ms) if ms else None)}], "
+              f"{within}/{len(ms)} within the budget, median spread "
+              f"{fmt(statistics.median(sp) if sp else None, '.2f')}; Zen median "
+              f"{fmt(statistics.median(z) if z else None, '.2f')}; best Zen within budget "
+              f"(measured) {fmt(max((zz for zz, v in zip(z, ms) if v <= budget), default=None), '.2f')}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"budget": budget, "runtime": args.runtime, "tool": tool,
+                       "summary": summary}, f, indent=1)
+    return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("both")
+    b.add_argument("--ort-table", default="docs/insights-data/edge-host-ort.csv")
+    b.add_argument("--ov-table", default="docs/insights-data/edge-host-openvino.csv")
+    b.add_argument("--ort-budget", type=float, default=0.0)
+    b.add_argument("--ov-budget", type=float, default=0.0)
+    b.add_argument("--space", default="edge")
+    b.add_argument("--population", type=int, default=50)
+    b.add_argument("--generations", type=int, default=30)
+    b.add_argument("--seed", type=int, default=1)
+    b.add_argument("--workdir", default="var/search-both")
+    b.add_argument("--json", metavar="FILE")
+    t = sub.add_parser("thesis")
+    t.add_argument("--runtime", default="host-ort")
+    t.add_argument("--table", default="docs/insights-data/edge-host-ort.csv")
+    t.add_argument("--space", default="edge")
+    t.add_argument("--budget", type=float, default=0.0)
+    t.add_argument("--evals", type=int, default=600)
+    t.add_argument("--seeds", type=int, default=3)
+    t.add_argument("--workdir", default="var/thesis-ort")
+    t.add_argument("--json", metavar="FILE")
+    args = ap.parse_args(argv)
+    os.chdir(ROOT)
+    return cmd_both(args) if args.cmd == "both" else cmd_thesis(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
