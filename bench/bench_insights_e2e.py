@@ -91,6 +91,8 @@ def main(argv=None):
     ap.add_argument("--runtimes", default="host-cpu,host-ort,host-openvino")
     ap.add_argument("--wall-clock", action="store_true", help="host-cpu: wall time")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other runtimes' results already in --out (same draw)")
     args = ap.parse_args(argv)
     os.chdir(ROOT)  # the commands' relative paths
     nets = insights_compare.sample_networks(args.space, args.networks, args.seed)
@@ -115,6 +117,16 @@ def main(argv=None):
     doc = {"space": args.space, "seed": args.seed, "tools": tools_used, "seconds": times,
            "networks": [dict(n, measured={hw: measured[hw].get(n["name"], {"error": "missing"})
                                           for hw in runtimes}) for n in nets]}
+    if args.merge and os.path.exists(args.out):
+        with open(args.out) as f:
+            old = json.load(f)
+        if [n["hash"] for n in old["networks"]] != [n["hash"] for n in nets]:
+            raise SystemExit(f"--merge: {args.out} holds another draw of networks")
+        for hw in set(old["tools"]) - set(runtimes):
+            doc["tools"][hw] = old["tools"][hw]
+            doc["seconds"][hw] = old.get("seconds", {}).get(hw)
+            for n, o in zip(doc["networks"], old["networks"]):
+                n["measured"][hw] = o["measured"][hw]
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
     print(f"wrote {args.out}", file=sys.stderr)

@@ -416,7 +416,30 @@ def test_compare_table_files_and_e2e(module_daemon, module_client, compare_keys,
     m = r["measured_pairs"][0]
     assert (m["a"], m["b"], m["n"]) == ("file-hw", "cmp-d", 5)
     assert m["tau"] == pytest.approx(insights.kendall_tau_b(measured_order, list(range(5))))
-    assert rep["e2e"]["tools"] == {"file-hw": "made up"}
+    assert rep["e2e"]["tools"] == {"file-hw": "made up"} and rep["e2e"]["run_to_run"] == {}
+    # a second run of the same draw: medians of the runs, and the run-to-run tau
+    second = [1, 0, 2, 3, 4]
+    for i, n in enumerate(nets):
+        n["measured"] = {"cmp-d": {"median_ms": 2.0 + second[i]}}
+    e2e2 = tmp_path / "e2e2.json"
+    e2e2.write_text(json.dumps({"networks": nets}))
+    out, _ = run_cli(capsys, "--server", module_daemon.target, "insights", "--hardware",
+                     "file-hw,cmp-d", "--table", str(f1), "--table", str(f2), "--e2e", str(e2e),
+                     "--e2e", str(e2e2), "--json")
+    rep2 = json.loads(out)
+    rtr = rep2["e2e"]["run_to_run"]
+    assert list(rtr) == ["cmp-d"] and rtr["cmp-d"]["n"] == 5
+    assert rtr["cmp-d"]["tau"] == pytest.approx(insights.kendall_tau_b(list(range(5)), second))
+    got = [n["measured_ms"]["cmp-d"] for n in rep2["ranking"]["networks"]]
+    assert got == pytest.approx([(1.0 + i + 2.0 + second[i]) / 2 for i in range(5)])
+    assert [n["measured_ms"]["file-hw"] for n in rep2["ranking"]["networks"]] == \
+        [1.0 + m for m in measured_order]  # measured in one run only
+    other = tmp_path / "other-draw.json"
+    other.write_text(json.dumps({"networks": nets[:3]}))
+    code = cli.main(["--server", module_daemon.target, "insights", "--hardware", "file-hw,cmp-d",
+                     "--table", str(f1), "--e2e", str(e2e), "--e2e", str(other)])
+    _, err = capsys.readouterr()
+    assert code == 1 and "not the same draw" in err
     text, _ = run_cli(capsys, "--server", module_daemon.target, "insights", "--hardware",
                       "file-hw,cmp-d", "--table", str(f1), "--table", str(f2), "--e2e",
                       str(e2e))

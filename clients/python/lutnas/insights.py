@@ -904,9 +904,10 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
     c.add_argument("--space", metavar="SPACE", help="comparing: the space to draw them from "
                    "(a shipped name or a file; default: the tables' space)")
     c.add_argument("--seed", type=int, default=1, help="comparing: seed of the draw (default 1)")
-    c.add_argument("--e2e", metavar="FILE.json",
+    c.add_argument("--e2e", metavar="FILE.json", action="append",
                    help="comparing: networks measured end to end by each runtime "
-                   "(bench/bench_insights_e2e.py); ranks them measured as well as by table")
+                   "(bench/bench_insights_e2e.py); ranks them measured as well as by table "
+                   "(repeatable: runs of the same draw; medians, and run-to-run tau)")
     c.add_argument("-o", "--output", metavar="FILE.png", help="also draw a 2x2 figure")
     json_flag(c)
     c.set_defaults(func=cmd_insights)

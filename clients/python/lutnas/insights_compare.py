@@ -408,6 +408,12 @@ def render_text(rep: Dict[str, Any], figure: Optional[str] = None) -> str:
         out.append(insights._md_table(
             ["pair", "tau, table sums"] + (["tau, measured end to end"] if r["measured"] else []),
             prow))
+        rtr = (rep.get("e2e") or {}).get("run_to_run") or {}
+        if rtr:
+            out += ["", "Run-to-run Kendall tau of the same networks measured twice by the same "
+                    "runtime (the noise floor: a pairwise tau near it says nothing about the "
+                    "runtimes): " + ", ".join(f"{hw} {_f(d['tau'], '.3f')} (n={d['n']})"
+                                               for hw, d in rtr.items()) + "."]
         out += ["", "Each device against MACs (and its table against its own measurements):", ""]
         vrows = []
         for hw in hws:
@@ -548,8 +554,51 @@ def plot(rep: Dict[str, Any], path: str) -> None:
 
 
 # ============================================================ the command
+def merge_e2e(paths: Sequence[str]) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+    """The networks of several --e2e files of the same draw: each hardware's
+    latency is the median over the files that measured it; also each
+    hardware's run-to-run Kendall tau (first two runs), the noise floor the
+    pairwise taus are to be read against."""
+    docs = [load_e2e(p) for p in paths]
+    first = docs[0]["networks"]
+    names = [str(n.get("hash") or n.get("name")) for n in first]
+    for p, d in zip(paths[1:], docs[1:]):
+        if [str(n.get("hash") or n.get("name")) for n in d["networks"]] != names:
+            raise CompareError(f"--e2e {p}: other networks than {paths[0]} (not the same draw)")
+    runs: Dict[str, List[List[Optional[float]]]] = {}
+    for d in docs:
+        hws = {hw for n in d["networks"] for hw in n.get("measured", {})}
+        for hw in sorted(hws):
+            col: List[Optional[float]] = []
+            for n in d["networks"]:
+                m = n.get("measured", {}).get(hw)
+                ms = m.get("median_ms") if isinstance(m, dict) else m
+                col.append(float(ms) if isinstance(ms, (int, float)) and ms > 0 else None)
+            runs.setdefault(hw, []).append(col)
+    nets: List[Dict[str, Any]] = []
+    for i, n in enumerate(first):
+        meas: Dict[str, Any] = {}
+        for hw, cols in runs.items():
+            vals = sorted(v for v in (c[i] for c in cols) if v is not None)
+            if vals:
+                mid = len(vals) // 2
+                med = vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+                meas[hw] = {"median_ms": med, "runs": len(vals)}
+        nets.append(dict(n, name=str(n.get("name") or n.get("hash") or i), measured=meas))
+    repeat: Dict[str, Any] = {}
+    for hw, cols in runs.items():
+        if len(cols) >= 2:
+            both = [(a, b) for a, b in zip(cols[0], cols[1]) if a is not None and b is not None]
+            repeat[hw] = {"runs": len(cols), "n": len(both),
+                          "tau": _tau([a for a, _ in both], [b for _, b in both])}
+    tools_of: Dict[str, Any] = {}
+    for d in docs:
+        tools_of.update(d.get("tools", {}))
+    return nets, {"files": list(paths), "tools": tools_of, "run_to_run": repeat}
+
+
 def run(hardware: Sequence[str], files: Sequence[str], client: Optional["Client"],
-        space: Optional[str], networks: int, seed: int, e2e: Optional[str],
+        space: Optional[str], networks: int, seed: int, e2e: Sequence[str],
         output: Optional[str], as_json: bool) -> int:
     if networks < 0:
         raise CompareError(f"--networks: must be >= 0, got {networks}")
@@ -558,15 +607,14 @@ def run(hardware: Sequence[str], files: Sequence[str], client: Optional["Client"
         raise CompareError("--hardware: name at least two hardware to compare "
                            "(one hardware: lutnas insights HARDWARE)")
     nets: List[Dict[str, Any]] = []
+    e2e_info: Dict[str, Any] = {}
     if e2e:
-        doc = load_e2e(e2e)
-        nets = [dict(n, name=str(n.get("name") or n.get("hash") or i))
-                for i, n in enumerate(doc["networks"])]
+        nets, e2e_info = merge_e2e(e2e)
     elif networks:
         nets = sample_networks(_space_path(space, tables), networks, seed)
     rep, _ = compare(tables, nets)
     if e2e:
-        rep["e2e"] = {"file": e2e, "tools": doc.get("tools", {})}
+        rep["e2e"] = e2e_info
     if output:
         plot(rep, output)
         rep["figure"] = output
