@@ -98,7 +98,7 @@ def cmd_both(args):
         for hw, path in (("host-ort", args.ort_table), ("host-openvino", args.ov_table)):
             with open(path) as f:
                 r = c.import_table(hw, content=f.read())
-            print(f"{hw}: table {path} uploaded as version {r.version}", file=sys.stderr)
+            print(f"{hw}: table {path} uploaded as version {r.info.version}", file=sys.stderr)
         spec = {"space": args.space, "objective": "ZEN", "algorithm": "EVOLUTION",
                 "population": args.population, "generations": args.generations,
                 "sample_size": 10, "seed": args.seed,
@@ -106,8 +106,10 @@ def cmd_both(args):
                 "name": "both-runtimes"}
         job = c.submit(spec)
         job = c.wait(job.id, timeout=3600)
-        print(f"job {job.id}: {job.state_name if hasattr(job, 'state_name') else job.state}, "
-              f"{time.time() - t0:.0f} s", file=sys.stderr)
+        print(f"job {job.id}: state {job.state} {job.error}, {time.time() - t0:.0f} s",
+              file=sys.stderr)
+        if job.error:
+            raise SystemExit(f"job {job.id} failed: {job.error}")
         cands = [x for x in c.iter_candidates(job_id=job.id, order_by="score", descending=True)
                  if x.feasible][:10]
         nets = []

@@ -410,10 +410,12 @@ def render_text(rep: Dict[str, Any], figure: Optional[str] = None) -> str:
             prow))
         rtr = (rep.get("e2e") or {}).get("run_to_run") or {}
         if rtr:
-            out += ["", "Run-to-run Kendall tau of the same networks measured twice by the same "
-                    "runtime (the noise floor: a pairwise tau near it says nothing about the "
-                    "runtimes): " + ", ".join(f"{hw} {_f(d['tau'], '.3f')} (n={d['n']})"
-                                               for hw, d in rtr.items()) + "."]
+            out += ["", "Run-to-run Kendall tau of the same networks measured again by the same "
+                    "runtime, mean (least) over pairs of runs (the noise floor: a pairwise tau "
+                    "near it says nothing about the runtimes): " + ", ".join(
+                        f"{hw} {_f(d['tau'], '.3f')} ({_f(d['tau_min'], '.3f')}; {d['runs']} runs)"
+                        for hw, d in rtr.items()) + "; measured latencies are the medians of "
+                    "the runs."]
         out += ["", "Each device against MACs (and its table against its own measurements):", ""]
         vrows = []
         for hw in hws:
@@ -479,6 +481,9 @@ def plot(rep: Dict[str, Any], path: str) -> None:
             ax.set_xticks(x)
             ax.set_xticklabels(labels, fontsize=8)
             ax.set_yscale("log")
+            positive = [v for hw in hws for v in values[hw] if v]
+            if positive:
+                ax.set_ylim(min(positive) / 2, max(positive) * 2)
             ax.grid(True, axis="y", alpha=0.3, which="both")
             ax.legend(fontsize=8)
 
@@ -557,8 +562,8 @@ def plot(rep: Dict[str, Any], path: str) -> None:
 def merge_e2e(paths: Sequence[str]) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """The networks of several --e2e files of the same draw: each hardware's
     latency is the median over the files that measured it; also each
-    hardware's run-to-run Kendall tau (first two runs), the noise floor the
-    pairwise taus are to be read against."""
+    hardware's run-to-run Kendall tau (mean and least over every pair of runs),
+    the noise floor the pairwise taus are to be read against."""
     docs = [load_e2e(p) for p in paths]
     first = docs[0]["networks"]
     names = [str(n.get("hash") or n.get("name")) for n in first]
@@ -587,10 +592,18 @@ def merge_e2e(paths: Sequence[str]) -> Tuple[List[Dict[str, Any]], Dict[str, Any
         nets.append(dict(n, name=str(n.get("name") or n.get("hash") or i), measured=meas))
     repeat: Dict[str, Any] = {}
     for hw, cols in runs.items():
-        if len(cols) >= 2:
-            both = [(a, b) for a, b in zip(cols[0], cols[1]) if a is not None and b is not None]
-            repeat[hw] = {"runs": len(cols), "n": len(both),
-                          "tau": _tau([a for a, _ in both], [b for _, b in both])}
+        taus: List[float] = []
+        n_min = len(names)
+        for i, ca in enumerate(cols):
+            for cb in cols[i + 1:]:
+                both = [(a, b) for a, b in zip(ca, cb) if a is not None and b is not None]
+                t = _tau([a for a, _ in both], [b for _, b in both])
+                n_min = min(n_min, len(both))
+                if t is not None:
+                    taus.append(t)
+        if taus:
+            repeat[hw] = {"runs": len(cols), "n": n_min, "tau": sum(taus) / len(taus),
+                          "tau_min": min(taus)}
     tools_of: Dict[str, Any] = {}
     for d in docs:
         tools_of.update(d.get("tools", {}))
