@@ -482,3 +482,47 @@ def test_compare_errors(module_daemon, module_client, compare_keys, capsys, tmp_
     assert "name a hardware" in fails()
     assert "--table: files of x2, which --hardware does not name" in fails(
         "--hardware", "x1,cmp-d", "--table", str(f), "--table", str(other))
+
+
+VENV_PY = ROOT / ".venv" / "bin" / "python"
+BENCHMARK_APP = ROOT / ".venv" / "bin" / "benchmark_app"
+
+
+def _venv_has_ort():
+    return VENV_PY.exists() and subprocess.run(
+        [str(VENV_PY), "-c", "import onnxruntime, torch"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _venv_has_ort() or not BENCHMARK_APP.exists(),
+                    reason=".venv has no onnxruntime/openvino (run scripts/bootstrap)")
+def test_e2e_runs_through_real_runtimes(module_daemon, module_client, compare_keys, capsys,
+                                        tmp_path):
+    """bench/bench_insights_e2e.py measures 3 tiny networks end to end through
+    real ONNX Runtime and OpenVINO (benchmark_app); insights ranks them."""
+    out = tmp_path / "e2e.json"
+    r = subprocess.run([str(VENV_PY), str(ROOT / "bench" / "bench_insights_e2e.py"), "--space",
+                        str(TINY), "--networks", "3", "--seed", "2", "--runtimes",
+                        "host-ort,host-openvino", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert [n["hash"] for n in doc["networks"]] == \
+        [n["hash"] for n in insights_compare.sample_networks(str(TINY), 3, 2)]
+    assert "onnxruntime 1.26.0" in doc["tools"]["host-ort"]
+    assert doc["tools"]["host-openvino"].startswith(".venv/bin/benchmark_app")
+    for n in doc["networks"]:
+        ort, ov = n["measured"]["host-ort"], n["measured"]["host-openvino"]
+        assert 0 < ort["median_ms"] < 1000 and ort["p10_ms"] <= ort["median_ms"] <= ort["p90_ms"]
+        assert ort["samples"] >= 9
+        assert 0 < ov["median_ms"] < 1000
+    keys, costs = compare_keys
+    for hw, rule in (("host-ort", smooth_ms), ("host-openvino", bytes_ms)):
+        info, entries = rule_table(keys, costs, rule, hw)
+        f = tmp_path / f"{hw}.csv"
+        f.write_text(tablefile.csv_text(entries, info=info))
+    text, _ = run_cli(capsys, "insights", "--table", str(tmp_path / "host-ort.csv"), "--table",
+                      str(tmp_path / "host-openvino.csv"), "--e2e", str(out))
+    assert "| host-ort vs host-openvino |" in text
+    assert "measured end to end through each runtime" in text
+    for n in doc["networks"]:
+        assert f"`{n['hash']}`" in text
