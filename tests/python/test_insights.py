@@ -480,6 +480,8 @@ def test_compare_errors(module_daemon, module_client, compare_keys, capsys, tmp_
     assert "--e2e: only with several hardware" in fails("x1", "--table", str(f), "--e2e",
                                                          str(bad))
     assert "name a hardware" in fails()
+    assert "--version: one hardware only" in fails("--hardware", "x1,x2", "--table", str(f),
+                                                   "--table", str(other), "--version", "2")
     assert "--table: files of x2, which --hardware does not name" in fails(
         "--hardware", "x1,cmp-d", "--table", str(f), "--table", str(other))
 

@@ -859,6 +859,10 @@ def cmd_insights(args: argparse.Namespace, client: Optional["Client"]) -> int:
     if len(names) > 1 or len(file_hw) > 1:
         from . import insights_compare
 
+        if args.version:
+            raise InsightsError("--version: one hardware only (comparing reads each "
+                                "hardware's latest table, or --table files)")
+
         return insights_compare.run(names, files, client, args.space, args.networks,
                                     args.seed, args.e2e, args.output, bool(args.json))
     for opt, val in (("--e2e", args.e2e), ("--space", args.space)):
@@ -886,7 +890,10 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
         "depthwise vs dense, memory-bound blocks)",
         description="Reports, with numbers, what a hardware's measured latency table says: "
         "channel alignment, depthwise vs dense and 3x3 vs 1x1 efficiency, memory-bound "
-        "blocks, Kendall tau of latency vs MACs and bytes.")
+        "blocks, Kendall tau of latency vs MACs and bytes. With several hardware "
+        "(--hardware A,B,C) it compares them side by side over the keys measured on all: "
+        "conv densities, the x16 step, block types, and how the ranking of the same "
+        "networks changes (docs/insights.md).")
     c.add_argument("hardware", metavar="HARDWARE", nargs="?",
                    help="one hardware, or A,B,C to compare several side by side")
     c.add_argument("--hardware", dest="hardware_list", action="append", metavar="A,B,C",
