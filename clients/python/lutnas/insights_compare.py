@@ -88,6 +88,10 @@ def load_tables(hardware: Sequence[str], files: Sequence[str],
     names = list(hardware) or list(from_files)
     if len(set(names)) != len(names):
         raise CompareError(f"--hardware: {','.join(names)} names a hardware twice")
+    unused = [hw for hw in from_files if hw not in names]
+    if unused:
+        raise CompareError(f"--table: files of {', '.join(unused)}, which --hardware does not "
+                           "name")
     out: List[Table] = []
     for hw in names:
         if hw in from_files:
@@ -103,10 +107,6 @@ def load_tables(hardware: Sequence[str], files: Sequence[str],
 
         tinfo, tentries = client.export_table(hw, 0)
         out.append((hw, dict(to_dict(tinfo)), [dict(to_dict(e)) for e in tentries]))
-    unused = [hw for hw in from_files if hw not in names]
-    if unused:
-        raise CompareError(f"--table: files of {', '.join(unused)}, which --hardware does not "
-                           "name")
     return out
 
 
