@@ -164,11 +164,20 @@ def cmd_thesis(args):
     argv = [tools.find_tool("bench_search"), "thesis", "--table", args.table, "--space", space,
             "--budget", f"{budget:.6g}", "--evals", str(args.evals), "--seeds", str(args.seeds),
             "--out", args.workdir]
-    print("$ " + " ".join(argv), file=sys.stderr)
-    r = subprocess.run(argv, capture_output=True, text=True)
-    sys.stdout.write(r.stdout)
-    if r.returncode != 0:
-        raise SystemExit(f"bench_search thesis failed: {r.stderr.strip()[-400:]}")
+    saved = Path(args.workdir) / "bench_search.txt"
+    if args.reuse:  # measure the picks of an earlier run again (a second sample of the noise)
+        if not saved.is_file():
+            raise SystemExit(f"--reuse: no {saved} (run without --reuse first)")
+        stdout = saved.read_text()
+        budget = float(re.search(r"^latency budget ([0-9.]+) ms", stdout, re.M).group(1))
+    else:
+        print("$ " + " ".join(argv), file=sys.stderr)
+        r = subprocess.run(argv, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"bench_search thesis failed: {r.stderr.strip()[-400:]}")
+        stdout = r.stdout
+        saved.write_text(stdout)
+    sys.stdout.write(stdout)
     methods = ("latency", "flops", "random")
     nets = []
     for m in methods:
@@ -178,7 +187,7 @@ def cmd_thesis(args):
                 nets.append((f"{m}_top{i}", json.loads(p.read_text())))
     zen = {}  # seed 1's top-10 Zen, from bench_search's output
     cur = None
-    for line in r.stdout.splitlines():
+    for line in stdout.splitlines():
         m = re.match(r"^(latency|flops|random)\s+seed (\d+):", line)
         if m:
             cur = m.group(1) if m.group(2) == "1" else None
@@ -232,6 +241,8 @@ def main(argv=None):
     t.add_argument("--seeds", type=int, default=3)
     t.add_argument("--workdir", default="var/thesis-ort")
     t.add_argument("--json", metavar="FILE")
+    t.add_argument("--reuse", action="store_true",
+                   help="measure the picks already in --workdir again; no new search")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     return cmd_both(args) if args.cmd == "both" else cmd_thesis(args)
