@@ -13,7 +13,8 @@ both: one search with latency budgets on host-ort and host-openvino at once,
         --ov-table docs/insights-data/edge-host-openvino.csv --workdir var/search-both
 
 thesis: `bench_search thesis` on one runtime's table (--runtime host-ort: the
-    host-ort table, each pick measured by ONNX Runtime through bench-onnx):
+    host-ort table, each pick measured by ONNX Runtime through bench-onnx;
+    host-openvino: by benchmark_app; host-cpu: by lutnas-profile measure):
     latency-constrained vs FLOPs(MACs)-constrained vs random search at equal
     evaluation budgets, and the top 10 of each measured end to end.
 
@@ -33,6 +34,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,8 +54,29 @@ RUNTIMES = {
 }
 
 
+def measure_libtorch(nets):
+    """host-cpu: lutnas-profile measure (LibTorch, 1 thread, thread clock)."""
+    with tempfile.TemporaryDirectory(prefix="lutnas-thesis-") as wd:
+        paths = []
+        for name, arch in nets:
+            path = os.path.join(wd, f"{name}.json")
+            with open(path, "w") as f:
+                json.dump(dict(arch, name=name), f)
+            paths.append(path)
+        r = subprocess.run([tools.find_tool("lutnas-profile"), "measure", *paths, "--threads", "1",
+                            "--json"], capture_output=True, text=True,
+                           env=dict(os.environ, LUTNAS_CLOCK="thread-cpu"))
+    if not r.stdout.strip():
+        raise SystemExit(f"lutnas-profile measure failed: {r.stderr.strip()[-400:]}")
+    out = {d["name"]: (None if d.get("failed") else d["median_ms"], d.get("spread"))
+           for d in json.loads(r.stdout)}
+    return out, "lutnas-profile measure --threads 1 (LUTNAS_CLOCK=thread-cpu)"
+
+
 def measure(hw, nets):
     """{name: (ms or None, spread or None)} measured end to end on hw."""
+    if hw == "host-cpu":
+        return measure_libtorch(nets)
     command, parse, version = RUNTIMES[hw]
     runner = external.Runner(command, parse, "onnx", 600.0, version)
     res = validate_external.measure_networks(nets, runner, 20)
@@ -156,8 +179,8 @@ TOP_RE = re.compile(r"^(latency|flops|random)\s+seed 1:.*")
 
 
 def cmd_thesis(args):
-    if args.runtime not in RUNTIMES:
-        raise SystemExit(f"--runtime: one of {', '.join(RUNTIMES)}")
+    if args.runtime not in RUNTIMES and args.runtime != "host-cpu":
+        raise SystemExit(f"--runtime: one of host-cpu, {', '.join(RUNTIMES)}")
     space = str(ROOT / "search" / "spaces" / f"{args.space}.json")
     budget = args.budget or statistics.median(table_sums(args.table, space))
     os.makedirs(args.workdir, exist_ok=True)
