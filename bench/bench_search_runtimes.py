@@ -54,8 +54,9 @@ RUNTIMES = {
 }
 
 
-def measure_libtorch(nets):
-    """host-cpu: lutnas-profile measure (LibTorch, 1 thread, thread clock)."""
+def measure_libtorch(nets, table=None):
+    """host-cpu: lutnas-profile measure (LibTorch, 1 thread, thread clock; with
+    --table, scaled to the table's reference workload, as validate does)."""
     with tempfile.TemporaryDirectory(prefix="lutnas-thesis-") as wd:
         paths = []
         for name, arch in nets:
@@ -64,19 +65,21 @@ def measure_libtorch(nets):
                 json.dump(dict(arch, name=name), f)
             paths.append(path)
         r = subprocess.run([tools.find_tool("lutnas-profile"), "measure", *paths, "--threads", "1",
-                            "--json"], capture_output=True, text=True,
+                            "--json"] + (["--table", table] if table else []),
+                           capture_output=True, text=True,
                            env=dict(os.environ, LUTNAS_CLOCK="thread-cpu"))
     if not r.stdout.strip():
         raise SystemExit(f"lutnas-profile measure failed: {r.stderr.strip()[-400:]}")
     out = {d["name"]: (None if d.get("failed") else d["median_ms"], d.get("spread"))
            for d in json.loads(r.stdout)}
-    return out, "lutnas-profile measure --threads 1 (LUTNAS_CLOCK=thread-cpu)"
+    return out, ("lutnas-profile measure --threads 1 (LUTNAS_CLOCK=thread-cpu)"
+                 + (f" --table {table}" if table else ""))
 
 
-def measure(hw, nets):
+def measure(hw, nets, table=None):
     """{name: (ms or None, spread or None)} measured end to end on hw."""
     if hw == "host-cpu":
-        return measure_libtorch(nets)
+        return measure_libtorch(nets, table)
     command, parse, version = RUNTIMES[hw]
     runner = external.Runner(command, parse, "onnx", 600.0, version)
     res = validate_external.measure_networks(nets, runner, 20)
@@ -216,7 +219,7 @@ def cmd_thesis(args):
             cur = m.group(1) if m.group(2) == "1" else None
         elif cur and line.strip().startswith("top-10 Zen:"):
             zen[cur] = [float(v) for v in line.split(":", 1)[1].split()]
-    meas, tool = measure(args.runtime, nets)
+    meas, tool = measure(args.runtime, nets, args.table)
     print(f"\ntop 10 of each method (seed 1) measured end to end on {args.runtime} by: {tool}")
     print(f"latency budget {budget:.3f} ms")
     summary = {}
