@@ -528,3 +528,35 @@ def test_e2e_runs_through_real_runtimes(module_daemon, module_client, compare_ke
     assert "measured end to end through each runtime" in text
     for n in doc["networks"]:
         assert f"`{n['hash']}`" in text
+
+
+def test_merge_entries_takes_the_median_of_runs(capsys, tmp_path):
+    """Files of one hardware: distinct keys are joined; a key measured in
+    several files (runs) gets the median of their medians; a key failed in one
+    run and measured in another keeps the measurement."""
+    def e(key, ms, status="ENTRY_MEASURED"):
+        return {"key": key, "median_ms": ms, "p10_ms": ms, "p90_ms": ms, "status": status}
+
+    a, b, c = "conv:o8,k3,s1,g1,relu@8x28x28", "conv:o16,k3,s1,g1,relu@16x28x28", \
+        "conv:o24,k3,s1,g1,relu@24x28x28"
+    runs = [[e(a, 1.0), e(b, 2.0)], [e(a, 3.0), e(b, 0.0, "ENTRY_FAILED")], [e(a, 1.5), e(c, 4.0)]]
+    got = {x["key"]: x for x in insights.merge_entries(runs)}
+    assert got[a]["median_ms"] == 1.5 and got[a]["runs"] == 3
+    assert got[b]["median_ms"] == 2.0 and "runs" not in got[b]
+    assert got[c]["median_ms"] == 4.0
+    two = {x["key"]: x for x in insights.merge_entries(runs[:2])}
+    assert two[a]["median_ms"] == 2.0 and two[a]["p10_ms"] in (1.0, 3.0)
+    # the same through the CLI: three run files of one hardware
+    paths = []
+    for i, r in enumerate(runs):
+        p = tmp_path / f"run{i}.csv"
+        p.write_text(tablefile.csv_text(r, info={"hardware": "runs-hw"}))
+        paths += ["--table", str(p)]
+    keys = [a, b, c]
+    costs = tools.key_costs(keys)
+    out, _ = run_cli(capsys, "insights", *paths, "--json")
+    rep = json.loads(out)
+    assert rep["hardware"] == "runs-hw" and rep["measured"] == 3
+    want = [1.5, 2.0, 4.0]
+    assert rep["kendall"]["latency_vs_macs"] == pytest.approx(
+        insights.kendall_tau_b(want, [costs[k]["macs"] for k in keys]))

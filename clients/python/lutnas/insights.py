@@ -812,22 +812,50 @@ def _read_table_file(path: str) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     return dict(info), [dict(x) for x in entries]
 
 
+def _is_measured(e: Mapping[str, Any]) -> bool:
+    return e.get("status", "ENTRY_MEASURED") in ("ENTRY_MEASURED", 1) \
+        and float(e.get("median_ms", 0) or 0) > 0
+
+
+def merge_entries(files: Sequence[Sequence[Mapping[str, Any]]]) -> List[Dict[str, Any]]:
+    """The entries of several table files of one hardware, one per key: a key
+    in one file keeps its entry; a key measured in several (runs of the same
+    keys) gets the median of their medians, on the entry of the run closest to
+    it, with 'runs' set to their number, so that one run the host disturbed does
+    not decide it; a key no file measured keeps its last (failed) entry."""
+    groups: Dict[str, List[Mapping[str, Any]]] = {}
+    for entries in files:
+        for e in entries:
+            groups.setdefault(str(e["key"]), []).append(e)
+    out: List[Dict[str, Any]] = []
+    for group in groups.values():
+        ok = [e for e in group if _is_measured(e)]
+        if len(ok) <= 1:
+            out.append(dict(ok[0] if ok else group[-1]))
+            continue
+        values = sorted(float(e["median_ms"]) for e in ok)
+        mid = len(values) // 2
+        med = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+        base = min(ok, key=lambda e: abs(float(e["median_ms"]) - med))
+        out.append(dict(base, median_ms=med, runs=len(ok)))
+    return out
+
+
 def load_table(args: argparse.Namespace, client: Optional["Client"]
                ) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
     """(info dict, entry dicts) from --table FILE(s) or the daemon; several files
-    are merged (a later file's entry of a key wins)."""
+    are merged by merge_entries."""
     from .messages import to_dict
 
     if args.table:
         info: Dict[str, Any] = {}
-        by_key: Dict[str, Dict[str, Any]] = {}
+        files: List[List[Dict[str, Any]]] = []
         for path in args.table:
             finfo, entries = _read_table_file(path)
             info = info or finfo
-            for ent in entries:
-                by_key[str(ent["key"])] = ent
+            files.append(entries)
         info.setdefault("hardware", args.hardware)
-        return info, list(by_key.values())
+        return info, merge_entries(files)
     if client is None:
         raise InsightsError("no --table file and no daemon to read the table from")
     tinfo, tentries = client.export_table(args.hardware, args.version)
@@ -904,7 +932,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
                    help="table version (default: latest; one hardware only)")
     c.add_argument("--table", metavar="FILE", action="append",
                    help="read a table file (CSV, or JSON by suffix) instead of the daemon "
-                   "(repeatable: files of one hardware are merged; when comparing, each file's "
+                   "(repeatable: files of one hardware are merged, a key in several files "
+                   "taking the median of their medians; when comparing, each file's "
                    "'# hardware:' line says whose it is, and the others come from the daemon)")
     c.add_argument("--networks", type=int, default=20, metavar="N",
                    help="comparing: rank N random networks of the space (default 20; 0: none)")

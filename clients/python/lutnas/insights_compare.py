@@ -2,7 +2,7 @@
 
 Each hardware's table (from lutnasd, or from --table files: a file's
 `# hardware:` header says whose it is, several files of one hardware are
-merged, a later file's entry winning) is reduced to the keys measured on every
+merged, a key in several files (runs) taking the median of their medians) is reduced to the keys measured on every
 one of them, so each number compares the same convs and blocks; then for each:
 
 - effective GMAC/s (MACs / latency, median over keys) of dense 3x3, dense 1x1
@@ -68,7 +68,7 @@ def load_tables(hardware: Sequence[str], files: Sequence[str],
     """[(hardware, info, entries)] in the order of `hardware` (default: the
     files' hardware in file order). A hardware with --table files is read from
     them, the others from lutnasd (latest version)."""
-    from_files: "OrderedDict[str, Tuple[Dict[str, Any], Dict[str, Entry], List[str]]]"
+    from_files: "OrderedDict[str, Tuple[Dict[str, Any], List[List[Entry]], List[str]]]"
     from_files = OrderedDict()
     for path in files:
         info, entries = _read_file(path)
@@ -80,11 +80,9 @@ def load_tables(hardware: Sequence[str], files: Sequence[str],
                 raise CompareError(f"--table {path}: no '# hardware:' line, so it cannot be "
                                    "matched to one of several --hardware")
         if hw not in from_files:
-            from_files[hw] = (info, {}, [])
-        merged = from_files[hw]
-        for e in entries:
-            merged[1][str(e["key"])] = e
-        merged[2].append(path)
+            from_files[hw] = (info, [], [])
+        from_files[hw][1].append(entries)
+        from_files[hw][2].append(path)
     names = list(hardware) or list(from_files)
     if len(set(names)) != len(names):
         raise CompareError(f"--hardware: {','.join(names)} names a hardware twice")
@@ -95,9 +93,9 @@ def load_tables(hardware: Sequence[str], files: Sequence[str],
     out: List[Table] = []
     for hw in names:
         if hw in from_files:
-            info, by_key, paths = from_files[hw]
+            info, runs, paths = from_files[hw]
             info = dict(info, hardware=hw, files=paths)
-            out.append((hw, info, list(by_key.values())))
+            out.append((hw, info, insights.merge_entries(runs)))
             continue
         if files and client is None:
             raise CompareError(f"--hardware {hw}: no --table file has '# hardware: {hw}'")
@@ -111,9 +109,7 @@ def load_tables(hardware: Sequence[str], files: Sequence[str],
 
 
 def _measured(entries: Sequence[Entry]) -> Dict[str, Entry]:
-    return {str(e["key"]): e for e in entries
-            if e.get("status", "ENTRY_MEASURED") in ("ENTRY_MEASURED", 1)
-            and float(e.get("median_ms", 0) or 0) > 0}
+    return {str(e["key"]): e for e in entries if insights._is_measured(e)}
 
 
 # ============================================================ per hardware
