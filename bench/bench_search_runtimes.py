@@ -76,12 +76,23 @@ def measure_libtorch(nets, table=None):
                  + (f" --table {table}" if table else ""))
 
 
+def table_reference_ms(path):
+    """The reference_ms a table file was measured at (0 when it has none)."""
+    info, _ = insights_compare._read_file(path)
+    return float(info.get("reference_ms") or 0)
+
+
 def measure(hw, nets, table=None):
-    """{name: (ms or None, spread or None)} measured end to end on hw."""
+    """{name: (ms or None, spread or None)} measured end to end on hw; with the
+    table's reference_ms, a runner that speaks lutnas' protocol (bench-onnx)
+    reports in the table's time units, as validate-external does, so that a
+    busier host does not move the picks against their budget."""
     if hw == "host-cpu":
         return measure_libtorch(nets, table)
     command, parse, version = RUNTIMES[hw]
     runner = external.Runner(command, parse, "onnx", 600.0, version)
+    if table:
+        runner.reference_ms = table_reference_ms(table)
     res = validate_external.measure_networks(nets, runner, 20)
     out = {}
     for name, (ms, stats, err) in res.items():
@@ -111,6 +122,7 @@ def fmt(x, f=".3g"):
 def cmd_both(args):
     space = str(ROOT / "search" / "spaces" / f"{args.space}.json")
     budgets = {}
+    tables = {"host-ort": args.ort_table, "host-openvino": args.ov_table}
     for hw, path, given in (("host-ort", args.ort_table, args.ort_budget),
                             ("host-openvino", args.ov_table, args.ov_budget)):
         budgets[hw] = given or statistics.median(table_sums(path, space))
@@ -154,7 +166,7 @@ def cmd_both(args):
 
     for rep_i in range(args.repeat):
         for hw in budgets:
-            m, tool[hw] = measure(hw, [(n, a) for n, a, _ in nets])
+            m, tool[hw] = measure(hw, [(n, a) for n, a, _ in nets], tables[hw])
             runs[hw].append(m)
         counts = {hw: sum(within(runs[hw][rep_i][n], hw) for n, _, _ in nets) for hw in budgets}
         both = sum(all(within(runs[hw][rep_i][n], hw) for hw in budgets) for n, _, _ in nets)
