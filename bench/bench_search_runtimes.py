@@ -5,8 +5,8 @@ both: one search with latency budgets on host-ort and host-openvino at once,
     through a real lutnasd (its own SQLite file under --workdir): the two
     tables uploaded, the job submitted with both budgets (objective Zen), its
     top 10 feasible candidates by score exported and measured end to end by
-    both tools (bench-onnx and benchmark_app); prints how many meet both
-    budgets, measured.
+    both tools (bench-onnx and benchmark_app, --repeat times; bench-onnx in
+    the table's reference units); prints how many meet both budgets, measured.
 
     .venv/bin/python bench/bench_search_runtimes.py both \\
         --ort-table docs/insights-data/edge-host-ort.csv \\
