@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import lutnas
-from lutnas import cli, insights, tablefile, tools
+from lutnas import cli, insights, insights_compare, tablefile, tools
 from conftest import ROOT, spec_hardware
 
 PROBE = ROOT / "search" / "keys" / "insights_probe.txt"
@@ -288,3 +288,275 @@ def test_errors(module_daemon, module_client, capsys, tmp_path):
     code = cli.main(["insights", "x", "--table", str(f)])
     _, err = capsys.readouterr()
     assert code == 1 and err == "error: table of x has no measured entry\n"
+
+
+# ============================================================ several hardware side by side
+def rule_table(keys, costs, rule, hw, space="probe+tiny"):
+    return {"hardware": hw, "tool": "pytest", "space": space}, entries_for(keys, rule, costs)
+
+
+@pytest.fixture(scope="module")
+def compare_keys(probe_costs):
+    """The probe keys and the tiny space's keys, with their costs."""
+    keys, costs = probe_costs
+    tiny = tools.space_keys(TINY)
+    return keys + tiny, dict(costs, **tools.key_costs(tiny))
+
+
+def smooth_ms(key, cost):  # MACs and bytes, no step: a CPU-like device
+    return 0.02 + cost["macs"] * 1e-8 + cost["mac_bytes"] * 2e-9
+
+
+def bytes_ms(key, cost):  # latency follows bytes only: a memory-bound device
+    return 0.01 + cost["mac_bytes"] * 5e-9
+
+
+PROBE_KEYS = set(tools.read_key_lines(PROBE.read_text()))
+
+
+def npu_or_smooth(key, cost):  # the NPU-like rule on the probe's convs, smooth elsewhere
+    return npu_like_ms(key, cost) if key in PROBE_KEYS else smooth_ms(key, cost)
+
+
+def test_compare_three_devices_from_the_daemon(module_daemon, module_client, compare_keys,
+                                               capsys, tmp_path):
+    """Three devices with known rules uploaded to the real lutnasd, compared
+    by `lutnas insights --hardware A,B,C`: each device's densities and step
+    are its own rule's, the ranking taus are those of the block sums."""
+    keys, costs = compare_keys
+    rules = {"cmp-npu": npu_or_smooth, "cmp-cpu": smooth_ms, "cmp-mem": bytes_ms}
+    for hw, rule in rules.items():
+        module_client.register_hardware(spec_hardware(hw))
+        info, entries = rule_table(keys, costs, rule, hw)
+        module_client.upload_table(info, entries)
+    png = tmp_path / "cmp.png"
+    out, err = run_cli(capsys, "--server", module_daemon.target, "insights", "--hardware",
+                       "cmp-npu,cmp-cpu", "--hardware", "cmp-mem", "--space", "tiny",
+                       "--networks", "8", "--seed", "3", "-o", str(png), "--json")
+    rep = json.loads(out)
+    assert png.read_bytes().startswith(PNG_MAGIC) and rep["figure"] == str(png)
+    assert rep["hardware"] == ["cmp-npu", "cmp-cpu", "cmp-mem"]
+    assert rep["common_keys"] == len(set(keys))
+    per = rep["per_hardware"]
+    # the NPU-like rule: 0.01 ns/MAC for dense 3x3 at aligned widths = 100 GMAC/s,
+    # 1x1 at half that, depthwise at a fifth; 3x3/1x1 = 2x, dense/depthwise = 5x (aligned)
+    npu = per["cmp-npu"]
+    assert npu["x16"]["best_step"] == 16 and npu["x16"]["free"] is True
+    assert npu["x16"]["latency_ratio"] == pytest.approx(1.0)
+    assert npu["k3_over_k1"] == pytest.approx(2.0) and npu["k3_over_k1_pairs"] == 32
+    assert per["cmp-cpu"]["x16"]["best_step"] == 1 and per["cmp-cpu"]["x16"]["free"] is False
+    assert per["cmp-mem"]["x16"]["best_step"] == 1
+    for hw in rules:
+        assert set(per[hw]["blocks"]) >= {"mbconv", "repvgg", "shuffle", "conv"}
+        assert per[hw]["tool"] == "pytest" and per[hw]["version"] == 1
+    # block GMAC/s are the medians of the rule's GMAC/s over each block's keys
+    mb = [k for k in keys if k.startswith("mbconv:")]
+    want = float(np.median([costs[k]["macs"] / (smooth_ms(k, costs[k]) * 1e6) for k in mb]))
+    assert per["cmp-cpu"]["blocks"]["mbconv"]["median_gmacs"] == pytest.approx(want)
+
+    # ranking: the same 8 tiny networks, block sums of each rule, tau per pair
+    r = rep["ranking"]
+    assert len(r["networks"]) == 8 and r["measured"] is False
+    assert "measured_pairs" not in r
+    sums = {hw: [] for hw in rules}
+    for n in r["networks"]:
+        blocks = insights_compare.network_blocks(
+            next(x for x in insights_compare.sample_networks(str(TINY), 8, 3)
+                 if x["hash"] == n["hash"])["arch"])["keys"]
+        for hw, rule in rules.items():
+            want_ms = sum(rule(k, costs[k]) for k in blocks)
+            assert n["table_ms"][hw] == pytest.approx(want_ms)
+            sums[hw].append(want_ms)
+    pairs = {(p["a"], p["b"]): p for p in r["table_pairs"]}
+    assert list(pairs) == [("cmp-npu", "cmp-cpu"), ("cmp-npu", "cmp-mem"), ("cmp-cpu", "cmp-mem")]
+    for (a, b), p in pairs.items():
+        assert p["n"] == 8
+        assert p["tau"] == pytest.approx(insights.kendall_tau_b(sums[a], sums[b]))
+    assert r["table_vs_macs"]["cmp-cpu"]["tau"] == pytest.approx(
+        insights.kendall_tau_b(sums["cmp-cpu"], [n["macs"] for n in r["networks"]]))
+
+    text, _ = run_cli(capsys, "--server", module_daemon.target, "insights",
+                      "cmp-npu,cmp-cpu,cmp-mem", "--space", "tiny", "--networks", "8",
+                      "--seed", "3")
+    assert text.startswith("# lutnas insights: cmp-npu vs cmp-cpu vs cmp-mem\n")
+    assert "| 3x3 / 1x1, matched pairs | 2.00x |" in text
+    assert "| best step (fit of padded costs) | 16 | 1 | 1 |" in text
+    assert "## Ranking of the same 8 networks" in text
+    assert "table predictions (block sums) only" in text
+
+
+def test_compare_table_files_and_e2e(module_daemon, module_client, compare_keys, capsys,
+                                     tmp_path):
+    """Table files (two files of one hardware merged) beside a table read from
+    the daemon, and end-to-end latencies from an --e2e file: measured taus."""
+    keys, costs = compare_keys
+    module_client.register_hardware(spec_hardware("cmp-d"))
+    info, entries = rule_table(keys, costs, smooth_ms, "cmp-d")
+    module_client.upload_table(info, entries)
+    half = len(keys) // 2
+    info, entries = rule_table(keys, costs, bytes_ms, "file-hw")
+    f1, f2 = tmp_path / "a.csv", tmp_path / "b.json"
+    f1.write_text(tablefile.csv_text(entries[:half], info=info))
+    f2.write_text(json.dumps({"info": info, "entries": entries[half:]}))
+    nets = insights_compare.sample_networks(str(TINY), 5, 9)
+    measured_order = [4, 2, 0, 1, 3]  # made-up end-to-end ranks for file-hw
+    for i, n in enumerate(nets):
+        n["measured"] = {"file-hw": {"median_ms": 1.0 + measured_order[i]},
+                         "cmp-d": {"median_ms": 1.0 + i}}
+    e2e = tmp_path / "e2e.json"
+    e2e.write_text(json.dumps({"networks": nets, "tools": {"file-hw": "made up"}}))
+    out, _ = run_cli(capsys, "--server", module_daemon.target, "insights", "--hardware",
+                     "file-hw,cmp-d", "--table", str(f1), "--table", str(f2), "--e2e", str(e2e),
+                     "--json")
+    rep = json.loads(out)
+    assert rep["per_hardware"]["file-hw"]["files"] == [str(f1), str(f2)]
+    assert rep["per_hardware"]["file-hw"]["all_keys"] == len(set(keys))
+    r = rep["ranking"]
+    assert r["measured"] is True and len(r["networks"]) == 5
+    m = r["measured_pairs"][0]
+    assert (m["a"], m["b"], m["n"]) == ("file-hw", "cmp-d", 5)
+    assert m["tau"] == pytest.approx(insights.kendall_tau_b(measured_order, list(range(5))))
+    assert rep["e2e"]["tools"] == {"file-hw": "made up"} and rep["e2e"]["run_to_run"] == {}
+    # a second run of the same draw: medians of the runs, and the run-to-run tau
+    second = [1, 0, 2, 3, 4]
+    for i, n in enumerate(nets):
+        n["measured"] = {"cmp-d": {"median_ms": 2.0 + second[i]}}
+    e2e2 = tmp_path / "e2e2.json"
+    e2e2.write_text(json.dumps({"networks": nets}))
+    out, _ = run_cli(capsys, "--server", module_daemon.target, "insights", "--hardware",
+                     "file-hw,cmp-d", "--table", str(f1), "--table", str(f2), "--e2e", str(e2e),
+                     "--e2e", str(e2e2), "--json")
+    rep2 = json.loads(out)
+    rtr = rep2["e2e"]["run_to_run"]
+    assert list(rtr) == ["cmp-d"] and rtr["cmp-d"]["n"] == 5
+    assert rtr["cmp-d"]["tau"] == pytest.approx(insights.kendall_tau_b(list(range(5)), second))
+    got = [n["measured_ms"]["cmp-d"] for n in rep2["ranking"]["networks"]]
+    assert got == pytest.approx([(1.0 + i + 2.0 + second[i]) / 2 for i in range(5)])
+    assert [n["measured_ms"]["file-hw"] for n in rep2["ranking"]["networks"]] == \
+        [1.0 + m for m in measured_order]  # measured in one run only
+    other = tmp_path / "other-draw.json"
+    other.write_text(json.dumps({"networks": nets[:3]}))
+    code = cli.main(["--server", module_daemon.target, "insights", "--hardware", "file-hw,cmp-d",
+                     "--table", str(f1), "--e2e", str(e2e), "--e2e", str(other)])
+    _, err = capsys.readouterr()
+    assert code == 1 and "not the same draw" in err
+    text, _ = run_cli(capsys, "--server", module_daemon.target, "insights", "--hardware",
+                      "file-hw,cmp-d", "--table", str(f1), "--table", str(f2), "--e2e",
+                      str(e2e))
+    assert "measured end to end through each runtime" in text
+    assert "| device | tau(table, MACs) | tau(measured, MACs) | tau(table, measured) |" in text
+
+
+def test_compare_errors(module_daemon, module_client, compare_keys, capsys, tmp_path):
+    def fails(*argv):
+        code = cli.main(["--server", module_daemon.target, "insights", *argv])
+        _, err = capsys.readouterr()
+        assert code == 1 and err.startswith("error: "), err
+        return err
+
+    keys, costs = compare_keys
+    info, entries = rule_table(keys[:20], costs, smooth_ms, "x1")
+    f = tmp_path / "x1.csv"
+    f.write_text(tablefile.csv_text(entries, info=info))
+    assert "names a hardware twice" in fails("--hardware", "x1,x1", "--table", str(f))
+    assert "no-such-hw" in fails("--hardware", "x1,no-such-hw", "--table", str(f),
+                                 "--networks", "0")
+    other = tmp_path / "other.csv"
+    info2, entries2 = rule_table(keys[50:60], costs, smooth_ms, "x2")
+    other.write_text(tablefile.csv_text(entries2, info=info2))
+    err = fails("--table", str(f), "--table", str(other), "--networks", "0")
+    assert "share no measured key" in err and "x1 20 keys" in err
+    err = fails("--hardware", "x1,x2", "--table", str(f), "--table", str(other), "--e2e",
+                str(tmp_path / "missing.json"))
+    assert "--e2e" in err and "missing.json" in err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"networks": [{"name": "a"}]}')
+    err = fails("--hardware", "x1,x2", "--table", str(f), "--table", str(other), "--e2e", str(bad))
+    assert "networks[0] needs an 'arch' object" in err
+    assert "--networks: must be >= 0" in fails("--hardware", "x1,x2", "--table", str(f),
+                                                "--table", str(other), "--networks", "-1")
+    assert "--space nope: no such space file" in fails(
+        "--hardware", "x1,x2", "--table", str(f), "--table", str(other), "--space", "nope")
+    assert "--e2e: only with several hardware" in fails("x1", "--table", str(f), "--e2e",
+                                                         str(bad))
+    assert "name a hardware" in fails()
+    assert "--version: one hardware only" in fails("--hardware", "x1,x2", "--table", str(f),
+                                                   "--table", str(other), "--version", "2")
+    assert "--table: files of x2, which --hardware does not name" in fails(
+        "--hardware", "x1,cmp-d", "--table", str(f), "--table", str(other))
+
+
+VENV_PY = ROOT / ".venv" / "bin" / "python"
+BENCHMARK_APP = ROOT / ".venv" / "bin" / "benchmark_app"
+
+
+def _venv_has_ort():
+    return VENV_PY.exists() and subprocess.run(
+        [str(VENV_PY), "-c", "import onnxruntime, torch"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _venv_has_ort() or not BENCHMARK_APP.exists(),
+                    reason=".venv has no onnxruntime/openvino (run scripts/bootstrap)")
+def test_e2e_runs_through_real_runtimes(module_daemon, module_client, compare_keys, capsys,
+                                        tmp_path):
+    """bench/bench_insights_e2e.py measures 3 tiny networks end to end through
+    real ONNX Runtime and OpenVINO (benchmark_app); insights ranks them."""
+    out = tmp_path / "e2e.json"
+    r = subprocess.run([str(VENV_PY), str(ROOT / "bench" / "bench_insights_e2e.py"), "--space",
+                        str(TINY), "--networks", "3", "--seed", "2", "--runtimes",
+                        "host-ort,host-openvino", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert [n["hash"] for n in doc["networks"]] == \
+        [n["hash"] for n in insights_compare.sample_networks(str(TINY), 3, 2)]
+    assert "onnxruntime 1.26.0" in doc["tools"]["host-ort"]
+    assert doc["tools"]["host-openvino"].startswith(".venv/bin/benchmark_app")
+    for n in doc["networks"]:
+        ort, ov = n["measured"]["host-ort"], n["measured"]["host-openvino"]
+        assert 0 < ort["median_ms"] < 1000 and ort["p10_ms"] <= ort["median_ms"] <= ort["p90_ms"]
+        assert ort["samples"] >= 9
+        assert 0 < ov["median_ms"] < 1000
+    keys, costs = compare_keys
+    for hw, rule in (("host-ort", smooth_ms), ("host-openvino", bytes_ms)):
+        info, entries = rule_table(keys, costs, rule, hw)
+        f = tmp_path / f"{hw}.csv"
+        f.write_text(tablefile.csv_text(entries, info=info))
+    text, _ = run_cli(capsys, "insights", "--table", str(tmp_path / "host-ort.csv"), "--table",
+                      str(tmp_path / "host-openvino.csv"), "--e2e", str(out))
+    assert "| host-ort vs host-openvino |" in text
+    assert "measured end to end through each runtime" in text
+    for n in doc["networks"]:
+        assert f"`{n['hash']}`" in text
+
+
+def test_merge_entries_takes_the_median_of_runs(capsys, tmp_path):
+    """Files of one hardware: distinct keys are joined; a key measured in
+    several files (runs) gets the median of their medians; a key failed in one
+    run and measured in another keeps the measurement."""
+    def e(key, ms, status="ENTRY_MEASURED"):
+        return {"key": key, "median_ms": ms, "p10_ms": ms, "p90_ms": ms, "status": status}
+
+    a, b, c = "conv:o8,k3,s1,g1,relu@8x28x28", "conv:o16,k3,s1,g1,relu@16x28x28", \
+        "conv:o24,k3,s1,g1,relu@24x28x28"
+    runs = [[e(a, 1.0), e(b, 2.0)], [e(a, 3.0), e(b, 0.0, "ENTRY_FAILED")], [e(a, 1.5), e(c, 4.0)]]
+    got = {x["key"]: x for x in insights.merge_entries(runs)}
+    assert got[a]["median_ms"] == 1.5 and got[a]["runs"] == 3
+    assert got[b]["median_ms"] == 2.0 and "runs" not in got[b]
+    assert got[c]["median_ms"] == 4.0
+    two = {x["key"]: x for x in insights.merge_entries(runs[:2])}
+    assert two[a]["median_ms"] == 2.0 and two[a]["p10_ms"] in (1.0, 3.0)
+    # the same through the CLI: three run files of one hardware
+    paths = []
+    for i, r in enumerate(runs):
+        p = tmp_path / f"run{i}.csv"
+        p.write_text(tablefile.csv_text(r, info={"hardware": "runs-hw"}))
+        paths += ["--table", str(p)]
+    keys = [a, b, c]
+    costs = tools.key_costs(keys)
+    out, _ = run_cli(capsys, "insights", *paths, "--json")
+    rep = json.loads(out)
+    assert rep["hardware"] == "runs-hw" and rep["measured"] == 3
+    want = [1.5, 2.0, 4.0]
+    assert rep["kendall"]["latency_vs_macs"] == pytest.approx(
+        insights.kendall_tau_b(want, [costs[k]["macs"] for k in keys]))

@@ -42,18 +42,32 @@ MACs and memory bytes at fp32):
 Text output is a Markdown report; --json a dict of the same numbers; -o a 2x2 figure.
 """
 
+import argparse
 import json
 import math
 import re
 import sys
 from collections import OrderedDict, defaultdict
+from typing import (TYPE_CHECKING, Any, Callable, DefaultDict, Dict, Iterable, List, Mapping,
+                    Optional, Sequence, Set, Tuple, Union)
 
 from . import tablefile, tools
 
-try:
+if TYPE_CHECKING:
     import numpy as np
-except ImportError:  # only `lutnas insights` needs it; the rest of the CLI does not
-    np = None
+
+    from .client import Client
+else:
+    try:
+        import numpy as np
+    except ImportError:  # only `lutnas insights` needs it; the rest of the CLI does not
+        np = None
+
+# A parsed key (parse_key), a measured entry with its costs (build_rows), and a
+# conv family: (kind, kernel, stride, act, h, w, input channels or "=width").
+Parsed = Dict[str, Any]
+Row = Dict[str, Any]
+Family = Tuple[str, int, int, str, int, int, Union[int, str]]
 
 STEPS = (1, 4, 8, 16, 32)
 MULTIPLES = (4, 8, 16, 32)
@@ -71,7 +85,7 @@ class InsightsError(RuntimeError):
 
 
 # ============================================================ keys
-def parse_key(key):
+def parse_key(key: str) -> Dict[str, Any]:
     """'conv:o16,k3,s2,g1,relu@3x64x64' -> {type, fields {o:16,...}, act, flags, cin, h, w}."""
     kind, _, rest = key.partition(":")
     body, _, shape = rest.rpartition("@")
@@ -92,7 +106,7 @@ def parse_key(key):
     return {"type": kind, "fields": fields, "act": act, "flags": flags, "cin": cin, "h": h, "w": w}
 
 
-def conv_kind(p):
+def conv_kind(p: Parsed) -> Optional[str]:
     """'dense', 'depthwise' or 'grouped' for a conv key, else None."""
     if p["type"] != "conv":
         return None
@@ -104,7 +118,7 @@ def conv_kind(p):
     return "grouped"
 
 
-def block_label(p):
+def block_label(p: Parsed) -> str:
     """The block type for grouping: conv splits into dense / depthwise / grouped."""
     k = conv_kind(p)
     if k == "dense":
@@ -113,10 +127,10 @@ def block_label(p):
         return "dwconv"
     if k == "grouped":
         return "gconv"
-    return p["type"]
+    return str(p["type"])
 
 
-def family_label(p):
+def family_label(p: Parsed) -> str:
     """Block family: type and settings, without widths and input shape."""
     f = dict(p["fields"])
     for width in ("o", "c"):
@@ -131,19 +145,19 @@ def family_label(p):
 
 
 # ============================================================ statistics
-def kendall_tau_b(x, y):
+def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
     """Kendall's tau-b of two equal-length sequences (ties in either handled);
     nan when fewer than two points or one side is constant."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    n = len(x)
-    if n != len(y):
+    xa = np.asarray(x, dtype=float)
+    ya = np.asarray(y, dtype=float)
+    n = len(xa)
+    if n != len(ya):
         raise ValueError("kendall_tau_b: x and y differ in length")
     if n < 2:
         return float("nan")
     iu = np.triu_indices(n, 1)
-    sx = np.sign(x[:, None] - x[None, :])[iu]
-    sy = np.sign(y[:, None] - y[None, :])[iu]
+    sx = np.sign(xa[:, None] - xa[None, :])[iu]
+    sy = np.sign(ya[:, None] - ya[None, :])[iu]
     s = float(np.sum(sx * sy))           # concordant - discordant
     nx = float(np.sum(sx != 0))          # pairs not tied in x
     ny = float(np.sum(sy != 0))
@@ -152,7 +166,7 @@ def kendall_tau_b(x, y):
     return s / math.sqrt(nx * ny)
 
 
-def nnls_fit(X, y, weights=None):
+def nnls_fit(X: Any, y: Any, weights: Any = None) -> Tuple[Any, float]:
     """Least squares with every coefficient >= 0, by trying each subset of
     columns (few columns only). Returns (coefficients, weighted SSE)."""
     X = np.asarray(X, dtype=float)
@@ -174,15 +188,15 @@ def nnls_fit(X, y, weights=None):
     return best, best_sse
 
 
-def _median(values):
+def _median(values: Sequence[float]) -> Optional[float]:
     return float(np.median(values)) if len(values) else None
 
 
-def _ratio(a, b):
+def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return a / b if a is not None and b else None
 
 
-def _num(x):
+def _num(x: Optional[float]) -> Optional[float]:
     """JSON-safe number: None for nan/inf."""
     if x is None:
         return None
@@ -191,7 +205,8 @@ def _num(x):
 
 
 # ============================================================ rows
-def build_rows(entries, costs):
+def build_rows(entries: Iterable[Mapping[str, Any]],
+               costs: Mapping[str, Mapping[str, Any]]) -> List[Row]:
     """One dict per measured entry with its parsed key and costs."""
     rows = []
     for e in entries:
@@ -207,17 +222,17 @@ def build_rows(entries, costs):
     return rows
 
 
-def gmacs(row):
+def gmacs(row: Row) -> float:
     """Effective GMAC/s of one row."""
-    return row["macs"] / (row["ms"] * 1e6)
+    return float(row["macs"]) / (float(row["ms"]) * 1e6)
 
 
 # ============================================================ (a) alignment
-def _conv_out(size, k, s):
+def _conv_out(size: int, k: int, s: int) -> int:
     return (size + 2 * (k // 2) - k) // s + 1
 
 
-def _padded_cost(p, width, step, pad_in):
+def _padded_cost(p: Parsed, width: int, step: int, pad_in: bool) -> Tuple[int, int]:
     """(MACs, bytes) of a conv key with its width rounded up to a multiple of step
     (and its input channels too when pad_in: they are the width)."""
     up = -(-width // step) * step
@@ -231,7 +246,7 @@ def _padded_cost(p, width, step, pad_in):
     return macs, nbytes
 
 
-def conv_families(rows):
+def conv_families(rows: Sequence[Row]) -> Dict[Family, List[Row]]:
     """{family tuple: [rows sorted by width]} of dense / depthwise conv keys."""
     fams = defaultdict(list)
     for r in rows:
@@ -252,30 +267,29 @@ def conv_families(rows):
     return out
 
 
-def family_name(fam):
+def family_name(fam: Family) -> str:
     kind, k, s, act, h, w, cin = fam
     cin_text = "in = width" if cin == "=width" else f"in {cin}"
     return f"{kind} {k}x{k} s{s} {act} @{h}x{w}, {cin_text}".replace("  ", " ")
 
 
-def _fit_error(rows, step, tied):
+def _fit_error(rows: Sequence[Row], step: int, tied: bool) -> float:
     """RMS relative error of the family's latencies fitted by the cost of the
     widths rounded up to multiples of step (the better padding variant: width
     only, or input channels too when they are the width)."""
     y = np.array([r["ms"] for r in rows])
-    best = None
+    errs: List[float] = []
     for pad_in in ((False, True) if tied else (False,)):
         X = np.array([[*_padded_cost(r["p"], r["p"]["fields"]["o"], step, pad_in), 1.0]
                       for r in rows], dtype=float)
         X[:, 0] /= 1e6
         X[:, 1] /= 2 ** 20
         _, sse = nnls_fit(X, y, weights=1.0 / y)
-        err = math.sqrt(sse / len(y))
-        best = err if best is None else min(best, err)
-    return best
+        errs.append(math.sqrt(sse / len(y)))
+    return min(errs)
 
 
-def _pick_step(err, candidates):
+def _pick_step(err: Mapping[int, float], candidates: Sequence[int]) -> int:
     """The candidate step with the least error, if it beats no rounding (step 1)
     by MIN_GAIN relatively and one percentage point absolutely; else 1."""
     best = min(candidates, key=lambda s: (round(err[s], 9), s))
@@ -284,7 +298,7 @@ def _pick_step(err, candidates):
     return best
 
 
-def _pairs(rows, m):
+def _pairs(rows: Sequence[Row], m: int) -> List[Tuple[int, int, float, float]]:
     """(width, next multiple of m, latency ratio, MACs ratio) of each width in the
     family that is not a multiple of m and whose next multiple was measured."""
     by_w = {r["p"]["fields"]["o"]: r for r in rows}
@@ -298,9 +312,9 @@ def _pairs(rows, m):
     return out
 
 
-def alignment(rows):
+def alignment(rows: Sequence[Row]) -> Dict[str, Any]:
     fams = conv_families(rows)
-    result = {"families": [], "step_fit_error": {}, "testable_steps": [], "best_step": None,
+    result: Dict[str, Any] = {"families": [], "step_fit_error": {}, "testable_steps": [], "best_step": None,
               "multiples": {}, "verdict": ""}
     if not fams:
         result["verdict"] = (f"no conv family with >= {MIN_WIDTHS} widths in this table; "
@@ -368,29 +382,30 @@ def alignment(rows):
 
 
 # ============================================================ (b), (c) efficiency
-def _group_stats(rs):
+def _group_stats(rs: Sequence[Row]) -> Dict[str, Any]:
     if not rs:
         return {"n": 0, "median_gmacs": None, "aggregate_gmacs": None}
     return {"n": len(rs), "median_gmacs": _median([gmacs(r) for r in rs]),
             "aggregate_gmacs": sum(r["macs"] for r in rs) / (sum(r["ms"] for r in rs) * 1e6)}
 
 
-def _matched(rows_a, rows_b, key):
+def _matched(rows_a: Sequence[Row], rows_b: Sequence[Row],
+             key: Callable[[Row], Tuple[Any, ...]]) -> Tuple[int, Optional[float]]:
     """Median of GMAC/s(a) / GMAC/s(b) over pairs with the same key(row)."""
-    b_by = {}
+    b_by: Dict[Tuple[Any, ...], Row] = {}
     for r in rows_b:
         b_by.setdefault(key(r), r)
     ratios = [gmacs(r) / gmacs(b_by[key(r)]) for r in rows_a if key(r) in b_by]
     return len(ratios), _median(ratios)
 
 
-def _shape_key(r):
+def _shape_key(r: Row) -> Tuple[Any, ...]:
     p = r["p"]
     f = p["fields"]
     return (f.get("k", 3), f.get("s", 1), f.get("o"), p["cin"], p["h"], p["w"])
 
 
-def efficiency(rows, step=1):
+def efficiency(rows: Sequence[Row], step: int = 1) -> Dict[str, Any]:
     convs = [r for r in rows if r["p"]["type"] == "conv"]
     dense = [r for r in convs if conv_kind(r["p"]) == "dense"]
     dw = [r for r in convs if conv_kind(r["p"]) == "depthwise"]
@@ -419,13 +434,13 @@ def efficiency(rows, step=1):
     return out
 
 
-def kernel_density(rows):
+def kernel_density(rows: Sequence[Row]) -> Dict[str, Any]:
     dense = [r for r in rows if conv_kind(r["p"]) == "dense"]
     k3 = [r for r in dense if r["p"]["fields"].get("k") == 3]
     k1 = [r for r in dense if r["p"]["fields"].get("k") == 1]
     a, b = _group_stats(k3), _group_stats(k1)
 
-    def same(r):
+    def same(r: Row) -> Tuple[Any, ...]:
         k = _shape_key(r)
         return k[1:]  # all but the kernel
 
@@ -435,7 +450,7 @@ def kernel_density(rows):
 
 
 # ============================================================ (d), (e) memory
-def memory(rows):
+def memory(rows: Sequence[Row]) -> Dict[str, Any]:
     if len(rows) < 3:
         return {"fit": None, "by_block": {}, "bytes_bound_keys": [], "bytes_families": []}
     y = np.array([r["ms"] for r in rows])
@@ -488,7 +503,7 @@ def memory(rows):
             "bytes_families": bytes_fams}
 
 
-def kendall(rows):
+def kendall(rows: Sequence[Row]) -> Dict[str, Any]:
     ms = [r["ms"] for r in rows]
     return {"n": len(rows),
             "latency_vs_macs": _num(kendall_tau_b(ms, [r["macs"] for r in rows])),
@@ -496,13 +511,15 @@ def kendall(rows):
 
 
 # ============================================================ the report
-def require_numpy():
+def require_numpy() -> None:
     if np is None:
         raise InsightsError("lutnas insights needs numpy, which is not importable "
                             "(Debian: apt-get install python3-numpy)")
 
 
-def analyze(info, entries, costs=None):
+def analyze(info: Mapping[str, Any], entries: Sequence[Mapping[str, Any]],
+            costs: Optional[Mapping[str, Mapping[str, Any]]] = None
+            ) -> Tuple[Dict[str, Any], List[Row]]:
     """The report dict of one table. info: TableInfo dict; entries: entry
     dicts (LatencyEntry field names, status as a name); costs: {key: cost}
     (default: from lutnas-inspect)."""
@@ -517,7 +534,7 @@ def analyze(info, entries, costs=None):
         costs = tools.key_costs([e["key"] for e in measured])
     rows = build_rows(measured, costs)
     align = alignment(rows)
-    failed_by = defaultdict(int)
+    failed_by: DefaultDict[str, int] = defaultdict(int)
     for e in failed:
         failed_by[block_label(parse_key(e["key"]))] += 1
     return {
@@ -534,25 +551,25 @@ def analyze(info, entries, costs=None):
     }, rows
 
 
-def _f(x, fmt=".3g", none="-"):
+def _f(x: Optional[float], fmt: str = ".3g", none: str = "-") -> str:
     return none if x is None else format(x, fmt)
 
 
-def _pct(x):
+def _pct(x: Optional[float]) -> str:
     return "-" if x is None else f"{100 * x:.0f}%"
 
 
-def _pct1(x):
+def _pct1(x: Optional[float]) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
-def _md_table(headers, rows):
+def _md_table(headers: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def render_text(rep, figure=None):
+def render_text(rep: Mapping[str, Any], figure: Optional[str] = None) -> str:
     """The report as Markdown text."""
     out = []
     ver = f"table v{rep['version']}" if rep["version"] else "table file"
@@ -645,31 +662,31 @@ def render_text(rep, figure=None):
     else:
         out.append("Not enough 3x3 and 1x1 dense conv keys to compare.")
 
-    m = rep["memory"]
+    mem = rep["memory"]
     out += ["", "## (d) Memory-bound blocks", ""]
-    if m["fit"]:
-        f = m["fit"]
-        out.append(f"Fit over {rep['measured']} keys: latency = {f['ms_per_mmac'] * 1e3:.4g} ms"
-                   f"/GMAC * MACs + {f['ms_per_mib']:.4g} ms/MiB * bytes + "
-                   f"{f['overhead_ms']:.4g} ms (median error {100 * f['median_rel_error']:.1f}%"
-                   f", mean {100 * f['mean_rel_error']:.1f}%).")
+    if mem["fit"]:
+        fit = mem["fit"]
+        out.append(f"Fit over {rep['measured']} keys: latency = {fit['ms_per_mmac'] * 1e3:.4g} ms"
+                   f"/GMAC * MACs + {fit['ms_per_mib']:.4g} ms/MiB * bytes + "
+                   f"{fit['overhead_ms']:.4g} ms (median error "
+                   f"{100 * fit['median_rel_error']:.1f}%, mean {100 * fit['mean_rel_error']:.1f}%).")
         out += ["", _md_table(["block", "keys", "MACs share", "bytes share", "constant share",
                                "tau vs MACs", "tau vs bytes"], [
             [b, s["n"], _pct(s["macs_share"]), _pct(s["bytes_share"]), _pct(s["overhead_share"]),
              _f(s["tau_macs"], ".2f"), _f(s["tau_bytes"], ".2f")]
-            for b, s in m["by_block"].items()])]
-        bound = m["bytes_bound_keys"]
+            for b, s in mem["by_block"].items()])]
+        bound = mem["bytes_bound_keys"]
         out += ["", f"{len(bound)} keys spend more predicted time on bytes than on MACs"
                 + (":" if bound else ".")]
         if bound:
-            counts = defaultdict(int)
+            counts: DefaultDict[str, int] = defaultdict(int)
             for d in bound:
                 counts[d["block"]] += 1
             out.append("by block: " + ", ".join(f"{b} {n}" for b, n in sorted(counts.items()))
                        + "; the most byte-bound:")
             out += [f"- `{d['key']}`: {_pct(d['bytes_share'])} bytes, {d['ms']:.4g} ms"
                     for d in bound[:8]]
-        bf = m["bytes_families"]
+        bf = mem["bytes_families"]
         out += ["", "Block families whose latency ranks follow bytes more than MACs "
                 "(Kendall tau within the family):" if bf else
                 "No block family's latency ranks follow bytes more than MACs."]
@@ -689,16 +706,17 @@ def render_text(rep, figure=None):
     return "\n".join(out) + "\n"
 
 
-def _showcase_family(a):
+def _showcase_family(a: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     """The family with the most widths, dense 3x3 first."""
     if not a["families"]:
         return None
-    return max(a["families"], key=lambda f: (len(f["widths"]), f["family"].startswith("dense 3x3"),
-                                             f["family"]))
+    best: Dict[str, Any] = max(a["families"], key=lambda f: (
+        len(f["widths"]), f["family"].startswith("dense 3x3"), f["family"]))
+    return best
 
 
 # ============================================================ figure
-def plot(rep, rows, path):
+def plot(rep: Mapping[str, Any], rows: Sequence[Row], path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -781,28 +799,104 @@ def plot(rep, rows, path):
 
 
 # ============================================================ the command
-def load_table(args, client):
-    """(info dict, entry dicts) from --table FILE or the daemon."""
-    from .client import to_dict
+def _read_table_file(path: str) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise InsightsError(f"{path}: {e.strerror or e}") from None
+    if path.lower().endswith(".json"):
+        info, entries = tablefile.read_json(text)
+    else:
+        info, entries = tablefile.read_csv_table(text)
+    return dict(info), [dict(x) for x in entries]
+
+
+def _is_measured(e: Mapping[str, Any]) -> bool:
+    return e.get("status", "ENTRY_MEASURED") in ("ENTRY_MEASURED", 1) \
+        and float(e.get("median_ms", 0) or 0) > 0
+
+
+def merge_entries(files: Sequence[Sequence[Mapping[str, Any]]]) -> List[Dict[str, Any]]:
+    """The entries of several table files of one hardware, one per key: a key
+    in one file keeps its entry; a key measured in several (runs of the same
+    keys) gets the median of their medians, on the entry of the run closest to
+    it, with 'runs' set to their number, so that one run the host disturbed does
+    not decide it; a key no file measured keeps its last (failed) entry."""
+    groups: Dict[str, List[Mapping[str, Any]]] = {}
+    for entries in files:
+        for e in entries:
+            groups.setdefault(str(e["key"]), []).append(e)
+    out: List[Dict[str, Any]] = []
+    for group in groups.values():
+        ok = [e for e in group if _is_measured(e)]
+        if len(ok) <= 1:
+            out.append(dict(ok[0] if ok else group[-1]))
+            continue
+        values = sorted(float(e["median_ms"]) for e in ok)
+        mid = len(values) // 2
+        med = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+        base = min(ok, key=lambda e: abs(float(e["median_ms"]) - med))
+        out.append(dict(base, median_ms=med, runs=len(ok)))
+    return out
+
+
+def load_table(args: argparse.Namespace, client: Optional["Client"]
+               ) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+    """(info dict, entry dicts) from --table FILE(s) or the daemon; several files
+    are merged by merge_entries."""
+    from .messages import to_dict
 
     if args.table:
-        try:
-            with open(args.table) as f:
-                text = f.read()
-        except OSError as e:
-            raise InsightsError(f"{args.table}: {e.strerror or e}") from None
-        if args.table.lower().endswith(".json"):
-            info, entries = tablefile.read_json(text)
-        else:
-            info, entries = tablefile.read_csv_table(text)
-        info = dict(info)
+        info: Dict[str, Any] = {}
+        files: List[List[Dict[str, Any]]] = []
+        for path in args.table:
+            finfo, entries = _read_table_file(path)
+            info = info or finfo
+            files.append(entries)
         info.setdefault("hardware", args.hardware)
-        return info, entries
-    info, entries = client.export_table(args.hardware, args.version)
-    return to_dict(info), [to_dict(e) for e in entries]
+        return info, merge_entries(files)
+    if client is None:
+        raise InsightsError("no --table file and no daemon to read the table from")
+    tinfo, tentries = client.export_table(args.hardware, args.version)
+    return to_dict(tinfo), [to_dict(e) for e in tentries]
 
 
-def cmd_insights(args, client):
+def _hardware_names(args: argparse.Namespace) -> List[str]:
+    """HARDWARE and --hardware, each a comma-separated list, in order."""
+    names: List[str] = []
+    for part in ([args.hardware] if args.hardware else []) + list(args.hardware_list or []):
+        names += [h.strip() for h in str(part).split(",") if h.strip()]
+    return names
+
+
+def _file_hardware(path: str) -> str:
+    """The hardware a table file names ('' when none)."""
+    return str(_read_table_file(path)[0].get("hardware") or "")
+
+
+def cmd_insights(args: argparse.Namespace, client: Optional["Client"]) -> int:
+    names = _hardware_names(args)
+    files: List[str] = list(args.table or [])
+    if not names and not files:
+        raise InsightsError("name a hardware: lutnas insights HARDWARE, or "
+                            "--hardware A,B,C to compare several")
+    file_hw: List[str] = []
+    if not names:
+        file_hw = list(dict.fromkeys(h for h in map(_file_hardware, files) if h))
+    if len(names) > 1 or len(file_hw) > 1:
+        from . import insights_compare
+
+        if args.version:
+            raise InsightsError("--version: one hardware only (comparing reads each "
+                                "hardware's latest table, or --table files)")
+
+        return insights_compare.run(names, files, client, args.space, args.networks,
+                                    args.seed, args.e2e, args.output, bool(args.json))
+    for opt, val in (("--e2e", args.e2e), ("--space", args.space)):
+        if val:
+            raise InsightsError(f"{opt}: only with several hardware (--hardware A,B,C)")
+    args.hardware = names[0] if names else (file_hw[0] if file_hw else "")
     info, entries = load_table(args, client)
     rep, rows = analyze(info, entries)
     if args.output:
@@ -817,17 +911,39 @@ def cmd_insights(args, client):
     return 0
 
 
-def add_parser(sub, json_flag):
+def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
+               json_flag: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
     c = sub.add_parser(
         "insights", help="what a measured table says about a device (alignment, "
         "depthwise vs dense, memory-bound blocks)",
         description="Reports, with numbers, what a hardware's measured latency table says: "
         "channel alignment, depthwise vs dense and 3x3 vs 1x1 efficiency, memory-bound "
-        "blocks, Kendall tau of latency vs MACs and bytes.")
-    c.add_argument("hardware", metavar="HARDWARE")
-    c.add_argument("--version", type=int, default=0, help="table version (default: latest)")
-    c.add_argument("--table", metavar="FILE",
-                   help="read a table file (CSV, or JSON by suffix) instead of the daemon")
+        "blocks, Kendall tau of latency vs MACs and bytes. With several hardware "
+        "(--hardware A,B,C) it compares them side by side over the keys measured on all: "
+        "conv densities, the x16 step, block types, and how the ranking of the same "
+        "networks changes (docs/insights.md).")
+    c.add_argument("hardware", metavar="HARDWARE", nargs="?",
+                   help="one hardware, or A,B,C to compare several side by side")
+    c.add_argument("--hardware", dest="hardware_list", action="append", metavar="A,B,C",
+                   help="hardware to compare side by side (comma-separated, repeatable): "
+                   "GMAC/s of 3x3, 1x1 and depthwise convs, the x16 step, block types, and "
+                   "the ranking of --networks networks on each (Kendall tau per pair)")
+    c.add_argument("--version", type=int, default=0,
+                   help="table version (default: latest; one hardware only)")
+    c.add_argument("--table", metavar="FILE", action="append",
+                   help="read a table file (CSV, or JSON by suffix) instead of the daemon "
+                   "(repeatable: files of one hardware are merged, a key in several files "
+                   "taking the median of their medians; when comparing, each file's "
+                   "'# hardware:' line says whose it is, and the others come from the daemon)")
+    c.add_argument("--networks", type=int, default=20, metavar="N",
+                   help="comparing: rank N random networks of the space (default 20; 0: none)")
+    c.add_argument("--space", metavar="SPACE", help="comparing: the space to draw them from "
+                   "(a shipped name or a file; default: the tables' space)")
+    c.add_argument("--seed", type=int, default=1, help="comparing: seed of the draw (default 1)")
+    c.add_argument("--e2e", metavar="FILE.json", action="append",
+                   help="comparing: networks measured end to end by each runtime "
+                   "(bench/bench_insights_e2e.py); ranks them measured as well as by table "
+                   "(repeatable: runs of the same draw; medians, and run-to-run tau)")
     c.add_argument("-o", "--output", metavar="FILE.png", help="also draw a 2x2 figure")
     json_flag(c)
     c.set_defaults(func=cmd_insights)
