@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <unordered_set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -10,7 +11,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "search/constraints.h"
 #include "space/arch_util.h"
 #include "base/status_macros.h"
 
@@ -196,6 +199,89 @@ absl::StatusOr<CheckpointData> DecodeCheckpoint(const std::string& text) {
     return in.Bad("bad elapsed");
   if (!in.AtEnd()) return in.Bad("unexpected data before the end line");
   return d;
+}
+
+uint64_t JobFingerprint(const space::Space& space, const EngineOptions& o) {
+  std::string s = StrCat("alg=", o.algorithm, ";P=", o.population, ";S=", o.sample_size, ";G=", o.generations,
+                         ";seed=", o.seed, ";budgets=");
+  for (double b : o.latency_budgets_ms) absl::StrAppend(&s, HexD(b), ",");
+  absl::StrAppend(&s, ";max_params=", o.max_params, ";max_macs=", o.max_macs, ";soft=", o.soft,
+                  ";w=", HexD(o.soft_weight), ";external=", o.external, ";repair=", o.repair_tries,
+                  ";space=", space.name(), ";r=", absl::StrJoin(space.resolutions(), ","),
+                  ";stem=", space.stem_out_channels());
+  for (int i = 0; i < space.num_stages(); ++i) {
+    const auto& c = space.stage(i);
+    absl::StrAppend(&s, ";s", i, ":", absl::StrJoin(c.types, ","), "/", absl::StrJoin(c.widths, ","), "/",
+                    absl::StrJoin(c.depths, ","), "/", absl::StrJoin(c.kernels, ","), "/",
+                    absl::StrJoin(c.expansions, ","), "/", c.stride, "/", c.se, "/", c.act);
+  }
+  return space::Fnv1a64(s);
+}
+
+absl::StatusOr<std::vector<Individual>> CheckCheckpoint(const space::Space& space,
+                                                        const EngineOptions& o, CheckpointData* d) {
+  const uint64_t fingerprint = JobFingerprint(space, o);
+  if (d->fingerprint != fingerprint)
+    return absl::FailedPreconditionError(
+        StrCat("checkpoint: made by a different job (fingerprint ", Hex(d->fingerprint), ", this job's is ",
+               Hex(fingerprint), "): the space or the options differ"));
+  auto bad = [](absl::string_view what) { return absl::DataLossError(StrCat("checkpoint: ", what)); };
+  const int P = o.population, G = o.generations;
+  if (d->steps_done > G + 1 || d->children_started > P) return bad("counters out of range for this job");
+
+  const size_t nb = o.latency_budgets_ms.size();
+  std::vector<Individual> archive;
+  archive.reserve(d->archive.size());
+  std::unordered_set<std::string> keys;
+  for (auto& e : d->archive) {
+    if (e.generation > G) return bad(StrCat("'", e.key, "': generation out of range"));
+    if (nb > 0 && e.eval.latency_ms.size() != nb)
+      return bad(StrCat("'", e.key, "': ", e.eval.latency_ms.size(), " latencies, expected ", nb));
+    auto g = space::Genotype::Decode(e.key);
+    if (!g.ok() || g->Encode() != e.key || static_cast<int>(g->stages.size()) != space.num_stages())
+      return bad(StrCat("bad genotype '", e.key, "'"));
+    if (!keys.insert(e.key).second) return bad(StrCat("duplicate genotype '", e.key, "'"));
+    Individual ind;
+    ind.genotype = *std::move(g);
+    ind.key = std::move(e.key);
+    ind.eval = std::move(e.eval);
+    ind.generation = e.generation;
+    archive.push_back(std::move(ind));
+  }
+  d->archive.clear();
+
+  // Cross-field consistency.
+  const Constraints constraints(o);
+  auto final = [&](int i) { return constraints.IsFinal(archive[i].eval); };
+  const bool done = d->steps_done > G;
+  const auto& population = d->population;
+  if (static_cast<int>(population.size()) > P || static_cast<int>(d->batch.size()) > P)
+    return bad("population or batch larger than the population size");
+  if (!d->batch_active && !d->batch.empty()) return bad("batch members without an open batch");
+  if (d->batch_active && (done || d->children_started == 0))
+    return bad("open batch in a finished generation");
+  if (done && (d->children_started != 0 || !d->report.empty()))
+    return bad("finished job with a generation in progress");
+  if (!population.empty() && o.algorithm != v1::RANDOM && static_cast<int>(population.size()) != P)
+    return bad(StrCat("population has ", population.size(), " members, expected ", P));
+  // Empty exactly until the initial population's batch has been closed.
+  const bool init_open = d->steps_done == 0 && (d->children_started == 0 || d->batch_active);
+  if (population.empty() != init_open)
+    return bad(population.empty() ? "empty population after the initial one was built"
+                                  : "population before the initial one was built");
+  if (d->steps_done == 0 && d->children_started != 0 && d->children_started != P)
+    return bad("partial initial population");
+  for (int i : population) {
+    if (!final(i)) return bad("population member without a score");
+    if (!space.CheckGenotype(archive[i].genotype).ok())
+      return bad(StrCat("population member '", archive[i].key, "' is not in the space"));
+  }
+  for (int i : d->batch)
+    if (!space.CheckGenotype(archive[i].genotype).ok())
+      return bad(StrCat("batch member '", archive[i].key, "' is not in the space"));
+  for (int i : d->report)
+    if (!final(i)) return bad("reported individual without a score");
+  return archive;
 }
 
 }  // namespace lutnas::search

@@ -3,6 +3,8 @@
 // FNV-1a checksum over everything before the final "end" line, so a
 // truncated or corrupted checkpoint is detected. Only the syntax is checked
 // here (DATA_LOSS "checkpoint: ..."); the engine checks what values mean.
+// JobFingerprint and CheckCheckpoint tie a checkpoint to its job: the
+// options and space that made it, and values that mean something there.
 // Pure functions; thread-safe.
 #ifndef LUTNAS_SEARCH_CHECKPOINT_H_
 #define LUTNAS_SEARCH_CHECKPOINT_H_
@@ -39,6 +41,19 @@ struct CheckpointData {
 
 std::string EncodeCheckpoint(const CheckpointData& d);
 absl::StatusOr<CheckpointData> DecodeCheckpoint(const std::string& text);
+
+// FNV-1a over everything of the options and space a checkpoint depends on.
+uint64_t JobFingerprint(const space::Space& space, const EngineOptions& options);
+
+// Checks decoded checkpoint `d` against the job (options already validated
+// by Engine::Create) and moves its archive out as individuals (genotype,
+// key, evaluation, generation; feasibility and fitness are the archive's to
+// derive). FAILED_PRECONDITION when another job's fingerprint; DATA_LOSS
+// "checkpoint: ..." when counters, entries (generation, latency count,
+// genotype, duplicates) or the lists (population, batch, report) do not fit
+// the job or each other, so that a bad checkpoint cannot crash the engine.
+absl::StatusOr<std::vector<Individual>> CheckCheckpoint(const space::Space& space,
+                                                        const EngineOptions& options, CheckpointData* d);
 
 }  // namespace lutnas::search
 

@@ -161,7 +161,6 @@ class Engine {
   EngineOptions options_;
   Evaluator* evaluator_ = nullptr;
   std::unique_ptr<State> state_;
-  friend struct EngineAccess;
 };
 
 }  // namespace lutnas::search
