@@ -285,6 +285,7 @@ std::string Engine::Checkpoint() const { return state_->Checkpoint(); }
 
 absl::Status Engine::Restore(const std::string& checkpoint) {
   auto fresh = std::make_unique<State>(space_.get(), &options_, evaluator_);
+  fresh->seeds = state_->seeds;  // a checkpoint taken before the first Step still seeds the population
   RETURN_IF_ERROR(fresh->Load(checkpoint));
   state_ = std::move(fresh);
   return absl::OkStatus();
