@@ -230,5 +230,96 @@ TEST(CorrectionTest, BadFitInputNamesTheField) {
   EXPECT_EQ(CheckFitInput(in).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Networks whose weights are cold inside the whole network (+0.3 ms per
+// million parameters) and whose table counts a 2 us per-call cost once per
+// key: e2e = 1.05 * (sum + 0.3 * Mparams - 0.002 * keys), 1% noise.
+FitInput KeyTermSynthetic(int n, uint64_t seed) {
+  Rng rng(seed);
+  FitInput in;
+  for (int i = 0; i < n; ++i) {
+    const double s = 0.4 + 2.5 * rng.Uniform01();
+    const double params = 2e5 + 3e6 * rng.Uniform01();  // uncorrelated with the sum
+    const int keys = 8 + static_cast<int>(12 * rng.Uniform01());
+    const double m = 1.05 * (s + 0.3 * params / 1e6 - 0.002 * keys) *
+                     (1 + 0.01 * (2 * rng.Uniform01() - 1));
+    FitSample x{s, m, 0.03, s * 1e8, params, ""};
+    x.keys = keys;
+    in.samples.push_back(x);
+  }
+  in.range = {0.3, 3.0};
+  in.range.min_key_ms = 0.01;
+  in.reference_drift = 0.02;
+  in.now_unix_ms = 1700000000000;
+  return in;
+}
+
+TEST(CorrectionTest, KeyTermsFitRecoversWeightsAndPerCallCost) {
+  const FitInput in = KeyTermSynthetic(40, 11);
+  ASSERT_TRUE(CheckFitInput(in).ok());
+  const FitReport r = FitAndCheck(in);
+  const auto& c = r.correction;
+  EXPECT_EQ(c.method(), "key-terms");
+  EXPECT_NEAR(c.scale(), 1.05, 0.03);
+  EXPECT_NEAR(c.key_ms_per_mparam(), 0.3, 0.03);
+  EXPECT_NEAR(c.key_overhead_ms(), -0.002, 0.002);
+  EXPECT_EQ(r.within_10pct, 1.0);  // leave-one-out
+  EXPECT_LT(r.mape, 0.02);
+  EXPECT_TRUE(r.accepted()) << FitReportText(r);
+  EXPECT_LT(r.half_rel_diff, 0.05);
+  EXPECT_NE(FitReportJsonFields(r).find("\"key_ms_per_mparam\": 0.3"), std::string::npos);
+  // The same networks without params and keys: the plain fit, far worse.
+  FitInput bare = in;
+  for (auto& x : bare.samples) x.keys = 0;
+  const FitReport plain = FitAndCheck(bare);
+  EXPECT_NE(plain.correction.method(), "key-terms");
+  EXPECT_EQ(plain.correction.key_ms_per_mparam(), 0);
+  EXPECT_LT(plain.within_10pct, 0.8);
+  // Each sample's prediction is the formula the predictor applies.
+  const auto& x = in.samples[0];
+  EXPECT_NEAR(CorrectedSample(c, x),
+              c.scale() * (x.sum_ms + x.keys * c.key_overhead_ms() +
+                           x.params / 1e6 * c.key_ms_per_mparam()) + c.offset_ms(),
+              1e-12);
+}
+
+TEST(CorrectionTest, KeyTermsAreNotUsedWhenTheyDoNotHelp) {
+  FitInput in = KeyTermSynthetic(40, 12);
+  for (auto& x : in.samples) x.measured_ms = 1.2 * x.sum_ms;  // the sum alone explains it
+  const FitReport r = FitAndCheck(in);
+  EXPECT_NE(r.correction.method(), "key-terms");
+  EXPECT_EQ(r.correction.key_ms_per_mparam(), 0);
+  EXPECT_EQ(r.correction.key_overhead_ms(), 0);
+  EXPECT_NEAR(r.correction.scale(), 1.2, 1e-9);
+}
+
+TEST(CorrectionTest, KeyTermsAreChecked) {
+  auto c = Corr(1.0, 0);
+  c.set_key_ms_per_mparam(-0.1);
+  EXPECT_EQ(CheckCorrection(c, "correction", {1, 0}).message(),
+            "correction.key_ms_per_mparam: must be >= 0, got -0.1");
+  c.set_key_ms_per_mparam(0.1);
+  c.set_key_overhead_ms(-0.004);
+  EXPECT_EQ(CheckCorrection(c, "correction", {1, 0}).message(),
+            "correction.key_overhead_ms: -0.004 subtracts a per-key cost but the table's "
+            "smallest entry is unknown: must be >= 0");
+  SumRange r{0.3, 0};
+  r.min_key_ms = 0.006;
+  EXPECT_EQ(CheckCorrection(c, "correction", r).message(),
+            "correction.key_overhead_ms: -0.004 takes more than 0.5 of the table's smallest "
+            "entry (0.006 ms)");
+  r.min_key_ms = 0.01;
+  EXPECT_TRUE(CheckCorrection(c, "correction", r).ok());
+  c.set_key_overhead_ms(std::numeric_limits<double>::infinity());
+  EXPECT_EQ(CheckCorrection(c, "correction", r).message(),
+            "correction.key_overhead_ms: must be finite, got inf");
+  v1::Correction unset;
+  unset.set_key_ms_per_mparam(0.2);
+  EXPECT_EQ(CheckCorrection(unset, "correction", r).message(),
+            "correction.scale: must be set (> 0) when key_ms_per_mparam or key_overhead_ms is");
+  // Too few networks for four coefficients: the plain fit.
+  const FitReport few = FitAndCheck(KeyTermSynthetic(kMinKeyTermSamples - 1, 13));
+  EXPECT_NE(few.correction.method(), "key-terms");
+}
+
 }  // namespace
 }  // namespace lutnas
