@@ -71,6 +71,7 @@ TEST(TableIoTest, CsvRoundTripIsExact) {
   t.mutable_info()->mutable_correction()->set_scale(1.1);
   t.mutable_info()->mutable_correction()->set_offset_ms(-0.002);  // safe over the table
   t.mutable_info()->mutable_correction()->set_fitted_on(30);
+  t.mutable_info()->mutable_correction()->set_key_ms_per_mparam(0.25);
   auto* f = t.add_entries();
   f->set_key("conv:o16,k7,s1,g1,relu@3x64x64");
   f->set_status(v1::ENTRY_FAILED);
@@ -88,6 +89,7 @@ TEST(TableIoTest, CsvRoundTripIsExact) {
   EXPECT_DOUBLE_EQ(back->info().reference_ms(), 0.5771);
   EXPECT_DOUBLE_EQ(back->info().correction().scale(), 1.1);
   EXPECT_EQ(back->info().correction().fitted_on(), 30);
+  EXPECT_DOUBLE_EQ(back->info().correction().key_ms_per_mparam(), 0.25);
   auto json = ParseTableJson(WriteTableJson(t), "host-cpu");
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_EQ(json->SerializeAsString(), t.SerializeAsString());
