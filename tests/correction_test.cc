@@ -237,8 +237,8 @@ FitInput KeyTermSynthetic(int n, uint64_t seed) {
   Rng rng(seed);
   FitInput in;
   for (int i = 0; i < n; ++i) {
-    const double s = 0.4 + 2.5 * rng.Uniform01();
-    const double params = 2e5 + 3e6 * rng.Uniform01();  // uncorrelated with the sum
+    const double s = 0.8 + 2.5 * rng.Uniform01();
+    const double params = 2e5 + 1.5e6 * rng.Uniform01();  // uncorrelated with the sum
     const int keys = 8 + static_cast<int>(12 * rng.Uniform01());
     const double m = 1.05 * (s + 0.3 * params / 1e6 - 0.002 * keys) *
                      (1 + 0.01 * (2 * rng.Uniform01() - 1));
@@ -273,7 +273,8 @@ TEST(CorrectionTest, KeyTermsFitRecoversWeightsAndPerCallCost) {
   const FitReport plain = FitAndCheck(bare);
   EXPECT_NE(plain.correction.method(), "key-terms");
   EXPECT_EQ(plain.correction.key_ms_per_mparam(), 0);
-  EXPECT_LT(plain.within_10pct, 0.8);
+  EXPECT_LT(plain.within_10pct, r.within_10pct);
+  EXPECT_GT(plain.mape, 2 * r.mape);
   // Each sample's prediction is the formula the predictor applies.
   const auto& x = in.samples[0];
   EXPECT_NEAR(CorrectedSample(c, x),

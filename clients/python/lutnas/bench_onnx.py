@@ -264,7 +264,7 @@ class OvWorkload(Workload):
             cfg["PERF_COUNT"] = "YES"
         self.compiled = core.compile_model(m, "CPU", cfg)
         self.req = self.compiled.create_infer_request()
-        self.boundary: set = set()
+        self.boundary: "set[str]" = set()
         if exclude_reorders:
             for op in self.compiled.get_runtime_model().get_ordered_ops():
                 rt = op.get_rt_info()
