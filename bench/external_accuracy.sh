@@ -84,7 +84,7 @@ print(f"{d['hardware']}: exit {sys.argv[2]}, {d['samples']} networks, within 10%
       f"(raw {100*d['within_10pct_raw']:.0f}%), MAPE {100*d['mape']:.1f}% (raw {100*d['mape_raw']:.1f}%), "
       f"tau table {d['kendall_tau_lut']:.3f} MACs {d['kendall_tau_macs']:.3f} params {d['kendall_tau_params']:.3f}; "
       f"{c['method']} scale {c['scale']:.4f} offset {c['offset_ms']:+.4f} ms, per key {c.get('key_overhead_ms', 0):+.4g} ms "
-      f"+ {c.get('key_ms_per_mparam', 0):.4g} ms/Mparam; median spread {d['median_spread']:.2f}; stored {d['stored']}; "
+      f"{c.get('key_ms_per_mparam', 0):+.4g} ms/Mparam; median spread {d['median_spread']:.2f}; stored {d['stored']}; "
       f"refusals {[r['field'] for r in d['refusals']]}")
 PY
 done

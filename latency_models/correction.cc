@@ -115,14 +115,14 @@ std::vector<double> LooPredictions(const std::vector<double>& s, const std::vect
 }
 
 // Leave-one-out predictions of the key-terms fit (scale 0 fits: the plain sum).
-std::vector<double> LooKeyTerms(const std::vector<FitSample>& x, double min_overhead_ms) {
+std::vector<double> LooKeyTerms(const std::vector<FitSample>& x, SumRange range) {
   std::vector<double> out(x.size());
   std::vector<FitSample> rest;
   for (size_t i = 0; i < x.size(); ++i) {
     rest.clear();
     for (size_t j = 0; j < x.size(); ++j)
       if (j != i) rest.push_back(x[j]);
-    const auto c = FitKeyTerms(rest, min_overhead_ms);
+    const auto c = FitKeyTerms(rest, range);
     out[i] = c.scale() > 0 ? CorrectedSample(c, x[i]) : x[i].sum_ms;
   }
   return out;
@@ -150,7 +150,7 @@ double CorrectedSample(const v1::Correction& c, const FitSample& s) {
          c.offset_ms();
 }
 
-v1::Correction FitKeyTerms(const std::vector<FitSample>& x, double min_overhead_ms) {
+v1::Correction FitKeyTerms(const std::vector<FitSample>& x, SumRange range) {
   // Columns: sum (always), Mparams, keys, 1; b and d >= 0 (weights cannot
   // make a network faster; the offset takes any sign and is checked later).
   // Non-negative least squares by enumeration: the best fit among the
@@ -176,7 +176,20 @@ v1::Correction FitKeyTerms(const std::vector<FitSample>& x, double min_overhead_
     const double b = (mask & 1) ? beta[i++] : 0;
     const double d = (mask & 2) ? beta[i++] : 0;
     const double e = (mask & 4) ? beta[i++] : 0;
-    if (!(a > 0) || b < 0 || d / a < min_overhead_ms) continue;
+    if (!(a > 0) || b < 0) continue;
+    v1::Correction cand;
+    cand.set_scale(a);
+    cand.set_key_ms_per_mparam(b / a);
+    cand.set_key_overhead_ms(d / a);
+    cand.set_offset_ms(e);
+    cand.set_method("key-terms");
+    if (!CheckCorrection(cand, "c", range, /*required=*/true).ok()) continue;
+    bool in_band = true;
+    for (const auto& s : x) {
+      const double q = CorrectedSample(cand, s) / s.sum_ms;
+      in_band = in_band && q >= kMinCorrectionScale && q <= kMaxCorrectionScale;
+    }
+    if (!in_band) continue;
     double sse = 0;
     for (size_t r = 0; r < x.size(); ++r) {
       const double p = a * x[r].sum_ms + b * x[r].params / 1e6 + d * x[r].keys + e;
@@ -184,12 +197,7 @@ v1::Correction FitKeyTerms(const std::vector<FitSample>& x, double min_overhead_
     }
     if (sse < best_sse * (1 - 1e-12)) {
       best_sse = sse;
-      best = v1::Correction();
-      best.set_scale(a);
-      best.set_key_ms_per_mparam(b / a);
-      best.set_key_overhead_ms(d / a);
-      best.set_offset_ms(e);
-      best.set_method("key-terms");
+      best = cand;
     }
   }
   return best;
@@ -446,25 +454,18 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
   v1::Correction c = RobustFit(s, m, range);
   std::vector<double> loo = LooPredictions(s, m, c.method());
   // Per-key terms when every sample has them and they beat the plain fit
-  // out of sample by more than 1 point of MAPE; only a safe fit whose terms
-  // stay within kMaxKeyTermShare of every network's sum is considered.
+  // out of sample by more than half a point of MAPE (FitKeyTerms considers only
+  // safe fits).
   bool key_terms = static_cast<int>(n) >= kMinKeyTermSamples;
   for (const auto& x : in.samples) key_terms = key_terms && x.keys > 0 && x.params > 0;
   if (key_terms) {
-    const double min_o = -kMaxKeyOverheadShare * range.min_key_ms;
-    v1::Correction k = FitKeyTerms(in.samples, min_o);
-    bool ok = k.scale() > 0 && CheckCorrection(k, "c", range, /*required=*/true).ok();
-    for (const auto& x : in.samples)
-    {
-      const double t = x.keys * k.key_overhead_ms() + x.params / 1e6 * k.key_ms_per_mparam();
-      ok = ok && t <= kMaxKeyTermShare * x.sum_ms && t >= -kMaxKeyOverheadShare * x.sum_ms;
-    }
-    if (ok) {
-      const std::vector<double> kl = LooKeyTerms(in.samples, min_o);
+    v1::Correction k = FitKeyTerms(in.samples, range);
+    if (k.scale() > 0) {
+      const std::vector<double> kl = LooKeyTerms(in.samples, range);
       double w, mk, mb;
       Summarize(kl, m, &w, &mk);
       Summarize(loo, m, &w, &mb);
-      if (mk < mb - 0.01) {
+      if (mk < mb - 0.005) {
         double before = 0;
         for (size_t i = 0; i < n; ++i) before += std::fabs(s[i] - m[i]) / m[i];
         double after = 0;
@@ -505,7 +506,7 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
     std::vector<FitSample> xa, xb;
     for (size_t i = 0; i < n; ++i) (i % 2 ? xb : xa).push_back(in.samples[i]);
     auto eff = [&](const std::vector<FitSample>& half) {
-      const v1::Correction h = FitKeyTerms(half, -kMaxKeyOverheadShare * range.min_key_ms);
+      const v1::Correction h = FitKeyTerms(half, range);
       if (!(h.scale() > 0)) return 0.0;
       std::vector<double> q;
       for (const auto& x : in.samples) q.push_back(CorrectedSample(h, x) / x.sum_ms);
@@ -586,7 +587,7 @@ std::string FitReportText(const FitReport& r) {
       100 * r.mape_raw, 100 * r.mape, 100 * r.within_10pct, r.scale_half_a, r.scale_half_b,
       100 * r.half_rel_diff);
   if (c.key_ms_per_mparam() > 0 || c.key_overhead_ms() > 0)
-    absl::StrAppend(&s, absl::StrFormat("per-key terms: +%.4g ms per key, +%.4g ms per million "
+    absl::StrAppend(&s, absl::StrFormat("per-key terms: %+.4g ms per key, %+.4g ms per million "
                                         "parameters of each key (before scale)\n",
                                         c.key_overhead_ms(), c.key_ms_per_mparam()));
   const bool ok = r.accepted();

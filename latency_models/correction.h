@@ -32,10 +32,10 @@ namespace lutnas {
 // correction is a measurement error, not a device property.
 inline constexpr double kMinCorrectionScale = 0.25;
 inline constexpr double kMaxCorrectionScale = 4.0;
-// A key-terms fit needs this many networks (4 coefficients), and its terms
-// may add at most this share of a fitted network's own block sum.
+// A key-terms fit needs this many networks (4 coefficients); on every fitted
+// network its prediction / block sum stays in [kMinCorrectionScale,
+// kMaxCorrectionScale].
 inline constexpr int kMinKeyTermSamples = 12;
-inline constexpr double kMaxKeyTermShare = 1.0;
 
 // Block-sum range [min_ms, max_ms]; max_ms 0: unbounded above.
 struct SumRange {
@@ -45,8 +45,8 @@ struct SumRange {
 };
 // A negative Correction.key_overhead_ms (a per-call cost the table counts once
 // per key and a network once) may take at most this share of the table's
-// smallest entry.
-inline constexpr double kMaxKeyOverheadShare = 0.5;
+// smallest entry (every key keeps >= 1/4 of its time, the band's floor).
+inline constexpr double kMaxKeyOverheadShare = 0.75;
 
 // Smallest sum a network can get from a table's measured entries: smallest
 // non-head entry + smallest head entry (max_ms 0: unknown). {0, 0} without
@@ -141,17 +141,18 @@ v1::Correction RobustFit(const std::vector<double>& sums, const std::vector<doub
 double CorrectedSample(const v1::Correction& c, const FitSample& s);
 
 // Per-key terms (method "key-terms"): e2e = a*sum + b*Mparams + d*keys + e,
-// least squares on relative errors with b >= 0, d/a >= min_overhead_ms (the best of the subsets
-// whose coefficients are all feasible), stored as scale a, key_ms_per_mparam
-// b/a, key_overhead_ms d/a, offset e. Needs params and keys on every sample;
-// scale 0 (unset) when no feasible fit exists.
-// min_overhead_ms: the lowest key_overhead_ms allowed (<= 0).
-v1::Correction FitKeyTerms(const std::vector<FitSample>& samples, double min_overhead_ms = 0);
+// least squares on relative errors, stored as scale a, key_ms_per_mparam b/a,
+// key_overhead_ms d/a, offset e: the best of the column subsets whose fit is
+// feasible (b >= 0) and safe (CheckCorrection over `range`, which bounds a
+// negative d/a by the table's smallest entry, and every sample's
+// prediction/sum in the band). Needs params and keys on every sample; scale
+// 0 (unset) when no subset qualifies.
+v1::Correction FitKeyTerms(const std::vector<FitSample>& samples, SumRange range);
 
 // Everything: fit, out-of-sample figures, reproducibility, noise and safety
 // checks. Call CheckFitInput first. When every sample has params and keys and
 // there are >= kMinKeyTermSamples, the key-terms fit replaces the plain one
-// if it beats it out of sample (leave-one-out MAPE) by more than 1 point.
+// if it beats it out of sample (leave-one-out MAPE) by more than 0.5 point.
 FitReport FitAndCheck(const FitInput& in, const NoiseLimits& limits = {});
 
 // Noise refusals of one measured run: reference drift (max/min - 1; < 0

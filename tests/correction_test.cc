@@ -293,6 +293,23 @@ TEST(CorrectionTest, KeyTermsAreNotUsedWhenTheyDoNotHelp) {
   EXPECT_NEAR(r.correction.scale(), 1.2, 1e-9);
 }
 
+// The best fit has a large negative offset that would map the table's
+// smallest network (one block + head, 0.05 ms) below zero: a safe subset
+// (no offset) is taken instead, and what is stored passes the store's check.
+TEST(CorrectionTest, KeyTermsNeverPickAnUnsafeSubset) {
+  FitInput in = KeyTermSynthetic(40, 14);
+  for (auto& x : in.samples) x.measured_ms -= 0.3;  // e2e = ... - 0.3 ms
+  in.range = {0.05, 3.0};
+  in.range.min_key_ms = 0.01;
+  const v1::Correction k = FitKeyTerms(in.samples, in.range);
+  ASSERT_GT(k.scale(), 0);
+  EXPECT_TRUE(CheckCorrection(k, "c", in.range, true).ok());
+  EXPECT_GT(k.scale() * 0.05 + k.offset_ms(), 0);
+  const FitReport r = FitAndCheck(in);
+  EXPECT_TRUE(CheckCorrection(r.correction, "correction", in.range, true).ok());
+  for (const auto& f : r.refusals) EXPECT_NE(f.field.substr(0, 10), "correction") << f.reason;
+}
+
 TEST(CorrectionTest, KeyTermsAreChecked) {
   auto c = Corr(1.0, 0);
   c.set_key_ms_per_mparam(-0.1);
@@ -304,10 +321,10 @@ TEST(CorrectionTest, KeyTermsAreChecked) {
             "correction.key_overhead_ms: -0.004 subtracts a per-key cost but the table's "
             "smallest entry is unknown: must be >= 0");
   SumRange r{0.3, 0};
-  r.min_key_ms = 0.006;
+  r.min_key_ms = 0.005;
   EXPECT_EQ(CheckCorrection(c, "correction", r).message(),
-            "correction.key_overhead_ms: -0.004 takes more than 0.5 of the table's smallest "
-            "entry (0.006 ms)");
+            "correction.key_overhead_ms: -0.004 takes more than 0.75 of the table's smallest "
+            "entry (0.005 ms)");
   r.min_key_ms = 0.01;
   EXPECT_TRUE(CheckCorrection(c, "correction", r).ok());
   c.set_key_overhead_ms(std::numeric_limits<double>::infinity());

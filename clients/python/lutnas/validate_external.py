@@ -305,8 +305,8 @@ def _report(args: argparse.Namespace, fit: Mapping[str, Any]) -> None:
           f"{fit.get('kendall_tau_macs', 0):.3f}, params {fit.get('kendall_tau_params', 0):.3f}")
     c = fit.get("correction") or {}
     print(f"correction: scale {c.get('scale', 0):.4f}, offset {c.get('offset_ms', 0):.4f} ms"
-          + (f", per key +{c.get('key_overhead_ms', 0):.4g} ms and "
-             f"+{c.get('key_ms_per_mparam', 0):.4g} ms per million parameters ({c.get('method')})"
+          + (f", per key {c.get('key_overhead_ms', 0):+.4g} ms and "
+             f"{c.get('key_ms_per_mparam', 0):+.4g} ms per million parameters ({c.get('method')})"
              if c.get("method") == "key-terms" else ""))
     for r in fit.get("refusals") or []:
         print(f"refused: {r.get('field')}: {r.get('reason')}")
