@@ -60,7 +60,7 @@ fi
 { cat "$OUT/edge-ort.csv"; grep -v '^#\|^key,' "$OUT/zoo-ort.csv"; } > "$OUT/ort-all.csv"
 
 echo "== 2. lutnasd"
-rm -f "$OUT/db.sqlite"*
+rm -f "$OUT/db.sqlite"* "$OUT/port"
 "$BIN/lutnasd" --listen 127.0.0.1:0 --port_file "$OUT/port" --db "$OUT/db.sqlite" > "$OUT/lutnasd.log" 2>&1 &
 DPID=$!
 trap 'kill $DPID 2>/dev/null || true' EXIT
