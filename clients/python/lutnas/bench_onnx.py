@@ -2,7 +2,8 @@
 """`lutnas bench-onnx`: times ONNX models with ONNX Runtime the way
 lutnas-profile times blocks, many models per process.
 
-This file depends on nothing but the standard library, numpy and onnxruntime,
+This file depends on nothing but the standard library, numpy and onnxruntime
+(or openvino, for --runtime openvino),
 so it runs on an ARM board after `pip install onnxruntime`: copy it there and
 run `python3 bench_onnx.py MODEL.onnx [MODEL2.onnx ...]` (or, with the lutnas
 client installed, `lutnas bench-onnx ...` / `python3 -m lutnas.bench_onnx`).
@@ -459,9 +460,9 @@ def to_argv(a: argparse.Namespace) -> List[str]:
     return argv + ["--"] + list(a.models)
 
 
-DESCRIPTION = ("Times ONNX models with ONNX Runtime (CPU, fp32): warm-up, interleaved rounds, "
-               "a reference workload for drift, median/IQR/p10/p90 per model. Needs only numpy "
-               "and onnxruntime.")
+DESCRIPTION = ("Times ONNX models with ONNX Runtime (CPU, fp32), or OpenVINO with --runtime "
+               "openvino: warm-up, interleaved rounds, a reference workload for drift, "
+               "median/IQR/p10/p90 per model. Needs only numpy and onnxruntime (or openvino).")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
