@@ -61,6 +61,36 @@ v1::Correction TheilSen(const std::vector<double>& s, const std::vector<double>&
   return c;
 }
 
+// Weighted least squares of y on the columns of X (rows), weights w; false
+// when singular. Gaussian elimination with partial pivoting, <= 4 columns.
+bool SolveLs(const std::vector<std::vector<double>>& X, const std::vector<double>& y,
+             const std::vector<double>& w, std::vector<double>* beta) {
+  const size_t k = X.empty() ? 0 : X[0].size();
+  std::vector<std::vector<double>> A(k, std::vector<double>(k + 1, 0.0));
+  for (size_t r = 0; r < X.size(); ++r)
+    for (size_t i = 0; i < k; ++i) {
+      for (size_t j = 0; j < k; ++j) A[i][j] += w[r] * X[r][i] * X[r][j];
+      A[i][k] += w[r] * X[r][i] * y[r];
+    }
+  for (size_t c = 0; c < k; ++c) {
+    size_t piv = c;
+    for (size_t r = c + 1; r < k; ++r)
+      if (std::fabs(A[r][c]) > std::fabs(A[piv][c])) piv = r;
+    if (!(std::fabs(A[piv][c]) > 1e-12 * (std::fabs(A[c][c]) + 1e-300))) return false;
+    std::swap(A[c], A[piv]);
+    for (size_t r = 0; r < k; ++r) {
+      if (r == c) continue;
+      const double f = A[r][c] / A[c][c];
+      for (size_t j = c; j <= k; ++j) A[r][j] -= f * A[c][j];
+    }
+  }
+  beta->assign(k, 0);
+  for (size_t i = 0; i < k; ++i) (*beta)[i] = A[i][k] / A[i][i];
+  for (double b : *beta)
+    if (!std::isfinite(b)) return false;
+  return true;
+}
+
 double Mape(const v1::Correction& c, const std::vector<double>& s, const std::vector<double>& m) {
   double e = 0;
   for (size_t i = 0; i < s.size(); ++i) e += std::fabs(c.scale() * s[i] + c.offset_ms() - m[i]) / m[i];
@@ -84,6 +114,20 @@ std::vector<double> LooPredictions(const std::vector<double>& s, const std::vect
   return out;
 }
 
+// Leave-one-out predictions of the key-terms fit (scale 0 fits: the plain sum).
+std::vector<double> LooKeyTerms(const std::vector<FitSample>& x, SumRange range) {
+  std::vector<double> out(x.size());
+  std::vector<FitSample> rest;
+  for (size_t i = 0; i < x.size(); ++i) {
+    rest.clear();
+    for (size_t j = 0; j < x.size(); ++j)
+      if (j != i) rest.push_back(x[j]);
+    const auto c = FitKeyTerms(rest, range);
+    out[i] = c.scale() > 0 ? CorrectedSample(c, x[i]) : x[i].sum_ms;
+  }
+  return out;
+}
+
 void Summarize(const std::vector<double>& p, const std::vector<double>& m, double* within,
                double* mape) {
   int w = 0;
@@ -99,6 +143,66 @@ void Summarize(const std::vector<double>& p, const std::vector<double>& m, doubl
 
 }  // namespace
 
+double CorrectedSample(const v1::Correction& c, const FitSample& s) {
+  if (!(c.scale() > 0)) return s.sum_ms;
+  return c.scale() * (s.sum_ms + s.keys * c.key_overhead_ms() +
+                      s.params / 1e6 * c.key_ms_per_mparam()) +
+         c.offset_ms();
+}
+
+v1::Correction FitKeyTerms(const std::vector<FitSample>& x, SumRange range) {
+  // Columns: sum (always), Mparams, keys, 1; b and d >= 0 (weights cannot
+  // make a network faster; the offset takes any sign and is checked later).
+  // Non-negative least squares by enumeration: the best fit among the
+  // subsets whose coefficients are all feasible.
+  v1::Correction best;
+  double best_sse = HUGE_VAL;
+  std::vector<double> y, w;
+  for (const auto& s : x) y.push_back(s.measured_ms), w.push_back(1 / (s.measured_ms * s.measured_ms));
+  for (int mask = 0; mask < 8; ++mask) {
+    std::vector<std::vector<double>> X;
+    for (const auto& s : x) {
+      std::vector<double> row{s.sum_ms};
+      if (mask & 1) row.push_back(s.params / 1e6);
+      if (mask & 2) row.push_back(s.keys);
+      if (mask & 4) row.push_back(1.0);
+      X.push_back(std::move(row));
+    }
+    if (X.size() < X[0].size() + 2) continue;
+    std::vector<double> beta;
+    if (!SolveLs(X, y, w, &beta)) continue;
+    size_t i = 0;
+    const double a = beta[i++];
+    const double b = (mask & 1) ? beta[i++] : 0;
+    const double d = (mask & 2) ? beta[i++] : 0;
+    const double e = (mask & 4) ? beta[i++] : 0;
+    if (!(a > 0) || b < 0) continue;
+    v1::Correction cand;
+    cand.set_scale(a);
+    cand.set_key_ms_per_mparam(b / a);
+    cand.set_key_overhead_ms(d / a);
+    cand.set_offset_ms(e);
+    cand.set_method("key-terms");
+    if (!CheckCorrection(cand, "c", range, /*required=*/true).ok()) continue;
+    bool in_band = true;
+    for (const auto& s : x) {
+      const double q = CorrectedSample(cand, s) / s.sum_ms;
+      in_band = in_band && q >= kMinCorrectionScale && q <= kMaxCorrectionScale;
+    }
+    if (!in_band) continue;
+    double sse = 0;
+    for (size_t r = 0; r < x.size(); ++r) {
+      const double p = a * x[r].sum_ms + b * x[r].params / 1e6 + d * x[r].keys + e;
+      sse += w[r] * (p - y[r]) * (p - y[r]);
+    }
+    if (sse < best_sse * (1 - 1e-12)) {
+      best_sse = sse;
+      best = cand;
+    }
+  }
+  return best;
+}
+
 std::string JsonEscape(const std::string& s) {
   std::string o;
   for (char ch : s) {
@@ -113,6 +217,8 @@ SumRange SumRangeFromMinima(double min_block_ms, double min_head_ms) {
   SumRange r;
   if (min_block_ms > 0) r.min_ms += min_block_ms;
   if (min_head_ms > 0) r.min_ms += min_head_ms;
+  if (min_block_ms > 0 && min_head_ms > 0) r.min_key_ms = std::min(min_block_ms, min_head_ms);
+  else r.min_key_ms = std::max(0.0, std::max(min_block_ms, min_head_ms));
   return r;
 }
 
@@ -139,7 +245,9 @@ absl::Status CheckCorrectionFields(const v1::Correction& c, const std::string& f
                          {"reference_drift", c.reference_drift()},
                          {"range_min_ms", c.range_min_ms()},
                          {"range_max_ms", c.range_max_ms()},
-                         {"half_rel_diff", c.half_rel_diff()}})
+                         {"half_rel_diff", c.half_rel_diff()},
+                         {"key_ms_per_mparam", c.key_ms_per_mparam()},
+                         {"key_overhead_ms", c.key_overhead_ms()}})
     if (!std::isfinite(v)) return bad(name, StrCat("must be finite, got ", v));
   if (c.scale() < 0 || (required && c.scale() == 0))
     return bad("scale", StrCat("must be a finite number > 0, got ", c.scale()));
@@ -148,8 +256,11 @@ absl::Status CheckCorrectionFields(const v1::Correction& c, const std::string& f
                          {"reference_drift", c.reference_drift()},
                          {"range_min_ms", c.range_min_ms()},
                          {"range_max_ms", c.range_max_ms()},
-                         {"half_rel_diff", c.half_rel_diff()}})
+                         {"half_rel_diff", c.half_rel_diff()},
+                         {"key_ms_per_mparam", c.key_ms_per_mparam()}})
     if (v < 0) return bad(name, StrCat("must be >= 0, got ", v));
+  if (c.scale() == 0 && (c.key_ms_per_mparam() > 0 || c.key_overhead_ms() != 0))
+    return bad("scale", "must be set (> 0) when key_ms_per_mparam or key_overhead_ms is");
   if (c.fitted_on() < 0) return bad("fitted_on", StrCat("must be >= 0, got ", c.fitted_on()));
   if (c.fitted_unix_ms() < 0)
     return bad("fitted_unix_ms", StrCat("must be >= 0, got ", c.fitted_unix_ms()));
@@ -172,6 +283,19 @@ absl::Status CheckCorrection(const v1::Correction& c, const std::string& field, 
   };
   if (auto st = CheckCorrectionFields(c, field, required); !st.ok()) return st;
   if (c.scale() == 0) return absl::OkStatus();
+  const double o = c.key_overhead_ms();
+  if (o < 0) {
+    if (!(range.min_key_ms > 0))
+      return bad("key_overhead_ms", absl::StrFormat("%g subtracts a per-key cost but the table's "
+                                                    "smallest entry is unknown: must be >= 0",
+                                                    o));
+    if (o < -kMaxKeyOverheadShare * range.min_key_ms)
+      return bad("key_overhead_ms",
+                 absl::StrFormat("%g takes more than %g of the table's smallest entry (%.4g ms)",
+                                 o, kMaxKeyOverheadShare, range.min_key_ms));
+  }
+  // The smallest network has two keys (a block and the head).
+  const double keys_at_floor = o < 0 ? 2 * o : 0;
   const double floor = Floor(c, range);
   if (floor <= 0) {  // no known floor: sums may come arbitrarily close to 0
     if (c.offset_ms() < 0)
@@ -180,7 +304,7 @@ absl::Status CheckCorrection(const v1::Correction& c, const std::string& field, 
                                               c.offset_ms()));
     return absl::OkStatus();
   }
-  const double at_floor = c.scale() * floor + c.offset_ms();
+  const double at_floor = c.scale() * (floor + keys_at_floor) + c.offset_ms();
   if (at_floor <= 0)
     return bad("offset_ms", absl::StrFormat("%g maps the table's smallest block sum %.4g ms to "
                                             "%.4g ms: every sum must map to > 0",
@@ -328,6 +452,33 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
   if (range.max_ms <= 0 && n) range.max_ms = *std::max_element(s.begin(), s.end());
 
   v1::Correction c = RobustFit(s, m, range);
+  std::vector<double> loo = LooPredictions(s, m, c.method());
+  // Per-key terms when every sample has them and they beat the plain fit
+  // out of sample by more than half a point of MAPE (FitKeyTerms considers only
+  // safe fits).
+  bool key_terms = static_cast<int>(n) >= kMinKeyTermSamples;
+  for (const auto& x : in.samples) key_terms = key_terms && x.keys > 0 && x.params > 0;
+  if (key_terms) {
+    v1::Correction k = FitKeyTerms(in.samples, range);
+    if (k.scale() > 0) {
+      const std::vector<double> kl = LooKeyTerms(in.samples, range);
+      double w, mk, mb;
+      Summarize(kl, m, &w, &mk);
+      Summarize(loo, m, &w, &mb);
+      if (mk < mb - 0.005) {
+        double before = 0;
+        for (size_t i = 0; i < n; ++i) before += std::fabs(s[i] - m[i]) / m[i];
+        double after = 0;
+        for (size_t i = 0; i < n; ++i)
+          after += std::fabs(CorrectedSample(k, in.samples[i]) - m[i]) / m[i];
+        k.set_fitted_on(static_cast<int>(n));
+        k.set_mape_before(before / n);
+        k.set_mape_after(after / n);
+        c = k;
+        loo = kl;
+      }
+    }
+  }
   c.set_fitted_unix_ms(in.now_unix_ms > 0 ? in.now_unix_ms
                                           : std::chrono::duration_cast<std::chrono::milliseconds>(
                                                 std::chrono::system_clock::now().time_since_epoch())
@@ -337,7 +488,7 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
   c.set_range_min_ms(range.min_ms);
   c.set_range_max_ms(range.max_ms);
 
-  r.loo_ms = LooPredictions(s, m, c.method());
+  r.loo_ms = loo;
   Summarize(r.loo_ms, m, &r.within_10pct, &r.mape);
   Summarize(s, m, &r.within_10pct_raw, &r.mape_raw);
   r.kendall_tau_lut = KendallTau(s, m);
@@ -349,8 +500,24 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
   // samples; the samples are drawn at random, so the halves are too).
   std::vector<double> sa, ma, sb, mb;
   for (size_t i = 0; i < n; ++i) (i % 2 ? sb : sa).push_back(s[i]), (i % 2 ? mb : ma).push_back(m[i]);
-  r.scale_half_a = RobustFit(sa, ma, range, c.method()).scale();
-  r.scale_half_b = RobustFit(sb, mb, range, c.method()).scale();
+  if (c.method() == "key-terms") {
+    // Scale and the per-key terms trade off: compare what each half's fit
+    // predicts, as the median predicted/sum ratio over all the samples.
+    std::vector<FitSample> xa, xb;
+    for (size_t i = 0; i < n; ++i) (i % 2 ? xb : xa).push_back(in.samples[i]);
+    auto eff = [&](const std::vector<FitSample>& half) {
+      const v1::Correction h = FitKeyTerms(half, range);
+      if (!(h.scale() > 0)) return 0.0;
+      std::vector<double> q;
+      for (const auto& x : in.samples) q.push_back(CorrectedSample(h, x) / x.sum_ms);
+      return Median(q);
+    };
+    r.scale_half_a = eff(xa);
+    r.scale_half_b = eff(xb);
+  } else {
+    r.scale_half_a = RobustFit(sa, ma, range, c.method()).scale();
+    r.scale_half_b = RobustFit(sb, mb, range, c.method()).scale();
+  }
   const double mean = (r.scale_half_a + r.scale_half_b) / 2;
   r.half_rel_diff = mean > 0 ? std::fabs(r.scale_half_a - r.scale_half_b) / mean : 0;
   c.set_half_rel_diff(r.half_rel_diff);
@@ -393,14 +560,16 @@ std::string FitReportJsonFields(const FitReport& r) {
       "\"correction\": {\"scale\": %.6g, \"offset_ms\": %.6g, \"fitted_on\": %d, "
       "\"mape_before\": %.6g, \"mape_after\": %.6g, \"reference_drift\": %.6g, \"samples\": %d, "
       "\"seed\": %d, \"fitted_unix_ms\": %d, \"method\": \"%s\", \"range_min_ms\": %.6g, "
-      "\"range_max_ms\": %.6g, \"half_rel_diff\": %.6g, \"accepted_noisy\": %s}, "
+      "\"range_max_ms\": %.6g, \"half_rel_diff\": %.6g, \"accepted_noisy\": %s, "
+      "\"key_ms_per_mparam\": %.6g, \"key_overhead_ms\": %.6g}, "
       "\"reproducibility\": {\"scale_half_a\": %.6g, \"scale_half_b\": %.6g, \"rel_diff\": %.4f}, "
       "\"median_spread\": %.4f, \"accepted\": %s, \"refusals\": [",
       r.samples, r.within_10pct, r.mape, r.within_10pct_raw, r.mape_raw, r.kendall_tau_lut,
       r.kendall_tau_macs, r.kendall_tau_params, r.within_10pct, r.mape, c.scale(), c.offset_ms(),
       c.fitted_on(), c.mape_before(), c.mape_after(), c.reference_drift(), r.samples, c.seed(),
       c.fitted_unix_ms(), JsonEscape(c.method()), c.range_min_ms(), c.range_max_ms(),
-      c.half_rel_diff(), c.accepted_noisy() ? "true" : "false", r.scale_half_a, r.scale_half_b, r.half_rel_diff, r.median_spread,
+      c.half_rel_diff(), c.accepted_noisy() ? "true" : "false", c.key_ms_per_mparam(),
+      c.key_overhead_ms(), r.scale_half_a, r.scale_half_b, r.half_rel_diff, r.median_spread,
       r.accepted() ? "true" : "false");
   for (size_t i = 0; i < r.refusals.size(); ++i)
     absl::StrAppend(&s, i ? ", " : "", "{\"field\": \"", JsonEscape(r.refusals[i].field),
@@ -417,6 +586,10 @@ std::string FitReportText(const FitReport& r) {
       c.scale(), c.offset_ms(), c.method(), c.fitted_on(), c.range_min_ms(), c.range_max_ms(),
       100 * r.mape_raw, 100 * r.mape, 100 * r.within_10pct, r.scale_half_a, r.scale_half_b,
       100 * r.half_rel_diff);
+  if (c.key_ms_per_mparam() > 0 || c.key_overhead_ms() > 0)
+    absl::StrAppend(&s, absl::StrFormat("per-key terms: %+.4g ms per key, %+.4g ms per million "
+                                        "parameters of each key (before scale)\n",
+                                        c.key_overhead_ms(), c.key_ms_per_mparam()));
   const bool ok = r.accepted();
   for (const auto& f : r.refusals)
     absl::StrAppend(&s, "warning: ", ok ? "noisy fit accepted (--accept-noisy): "

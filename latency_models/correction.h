@@ -32,12 +32,21 @@ namespace lutnas::latency {
 // correction is a measurement error, not a device property.
 inline constexpr double kMinCorrectionScale = 0.25;
 inline constexpr double kMaxCorrectionScale = 4.0;
+// A key-terms fit needs this many networks (4 coefficients); on every fitted
+// network its prediction / block sum stays in [kMinCorrectionScale,
+// kMaxCorrectionScale].
+inline constexpr int kMinKeyTermSamples = 12;
 
 // Block-sum range [min_ms, max_ms]; max_ms 0: unbounded above.
 struct SumRange {
   double min_ms = 0;
   double max_ms = 0;
+  double min_key_ms = 0;  // the table's smallest measured entry; 0 unknown
 };
+// A negative Correction.key_overhead_ms (a per-call cost the table counts once
+// per key and a network once) may take at most this share of the table's
+// smallest entry (every key keeps >= 1/4 of its time, the band's floor).
+inline constexpr double kMaxKeyOverheadShare = 0.75;
 
 // Smallest sum a network can get from a table's measured entries: smallest
 // non-head entry + smallest head entry (max_ms 0: unknown). {0, 0} without
@@ -80,6 +89,7 @@ struct FitSample {
   double spread = 0;       // (p90 - p10) / median of its repeats; 0 unknown
   double macs = 0, params = 0;
   std::string name;
+  int keys = 0;            // table keys (blocks + head); 0 unknown
 };
 
 struct FitInput {
@@ -126,8 +136,23 @@ absl::Status CheckFitInput(const FitInput& in);
 v1::Correction RobustFit(const std::vector<double>& sums, const std::vector<double>& measured,
                          SumRange range, const std::string& method = "");
 
+// The correction's prediction for one network: scale * (sum + keys *
+// key_overhead_ms + params/1e6 * key_ms_per_mparam) + offset_ms.
+double CorrectedSample(const v1::Correction& c, const FitSample& s);
+
+// Per-key terms (method "key-terms"): e2e = a*sum + b*Mparams + d*keys + e,
+// least squares on relative errors, stored as scale a, key_ms_per_mparam b/a,
+// key_overhead_ms d/a, offset e: the best of the column subsets whose fit is
+// feasible (b >= 0) and safe (CheckCorrection over `range`, which bounds a
+// negative d/a by the table's smallest entry, and every sample's
+// prediction/sum in the band). Needs params and keys on every sample; scale
+// 0 (unset) when no subset qualifies.
+v1::Correction FitKeyTerms(const std::vector<FitSample>& samples, SumRange range);
+
 // Everything: fit, out-of-sample figures, reproducibility, noise and safety
-// checks. Call CheckFitInput first.
+// checks. Call CheckFitInput first. When every sample has params and keys and
+// there are >= kMinKeyTermSamples, the key-terms fit replaces the plain one
+// if it beats it out of sample (leave-one-out MAPE) by more than 0.5 point.
 FitReport FitAndCheck(const FitInput& in, const NoiseLimits& limits = {});
 
 // Noise refusals of one measured run: reference drift (max/min - 1; < 0

@@ -210,9 +210,11 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
     auto ks = space::ParseKey(e.key());
     if (!ks.ok()) continue;
     const uint64_t nk = ks->is_head ? NumericHeadKey(ks->head, ks->in) : NumericKey(ks->block, ks->in);
-    p->measured_[nk] = e.median_ms();
     const Graph g = LowerKey(*ks);
     const Cost c = GraphCost(g, p->bpe_);
+    // The correction's per-key terms are part of every key's latency on the
+    // hot path (SumLatency, KeyLatency); Measured::ms stays the plain entry.
+    p->measured_[nk] = e.median_ms() + p->KeyTermMs(c.params);
     const Measured m{e.median_ms(), c, e.key(), GraphFeatures(g, p->bpe_)};
     p->families_[KeyFamily(e.key())].push_back(m);
     p->types_[e.key().substr(0, e.key().find(':'))].push_back(m);
@@ -386,6 +388,7 @@ LatencyPredictor::Estimated LatencyPredictor::Explain(const space::KeySpec& key)
     if (e != estimates_.end()) return e->second;
   }
   Estimated e = Estimate(key);
+  if (HasKeyTerms() && std::isfinite(e.ms)) e.ms += KeyTermMs(GraphCost(LowerKey(key), bpe_).params);
   std::lock_guard<std::mutex> l(mu_);
   estimates_[nk] = e;
   return e;
@@ -463,7 +466,7 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
       k.in = site.in;
       k.key = space::BlockKey(site.block, site.in);
       v1::LatencySource src;
-      const double ms = KeyLatency(k, &src);
+      const double ms = KeyLatency(k, &src) - KeyTermOf(k);  // the table's entry alone
       auto* bl = p.add_blocks();
       bl->set_where(site.where);
       bl->set_key(k.key);
@@ -479,7 +482,7 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
     k.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
     k.key = space::HeadKey(arch.head(), k.in);
     v1::LatencySource src;
-    const double ms = KeyLatency(k, &src);
+    const double ms = KeyLatency(k, &src) - KeyTermOf(k);
     auto* bl = p.add_blocks();
     bl->set_where("head");
     bl->set_key(k.key);
@@ -490,11 +493,16 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
   } else {
     sum = SumLatency(arch, &meas);
   }
+  // sum_ms is the plain sum of the table's entries; the correction's per-key
+  // terms (folded into every key's latency) go into latency_ms only.
+  const double terms = breakdown ? 0 : KeyTermsMs(arch);
+  const double with_terms = breakdown ? sum + KeyTermsMs(arch) : sum;
+  if (!breakdown) sum -= terms;
   p.set_sum_ms(sum);
   // A failed key (+inf) is a stored fact: the network cannot run there.
-  p.set_measured_fraction(!std::isfinite(sum) ? 1.0 : sum > 0 ? meas / sum : 0);
+  p.set_measured_fraction(!std::isfinite(sum) ? 1.0 : sum > 0 ? std::min(1.0, meas / (breakdown ? sum : with_terms)) : 0);
   p.set_estimated_from_spec(spec_only_);
-  p.set_latency_ms(Corrected(sum));
+  p.set_latency_ms(Corrected(with_terms));
   p.set_low_confidence(p.measured_fraction() < kLowConfidenceMeasuredFraction);
   if (breakdown && meas < sum) AddEstimates(arch, &p);
   return p;
@@ -548,6 +556,38 @@ void LatencyPredictor::AddEstimates(const v1::Architecture& arch, v1::Prediction
   for (auto& ek : *p->mutable_estimated_keys())
     ek.set_share(sum > 0 ? ek.latency_ms() * ek.where_size() / sum : 0);
   p->set_low_confidence((sum > 0 ? meas / sum : 0) < kLowConfidenceMeasuredFraction);
+}
+
+bool LatencyPredictor::HasKeyTerms() const {
+  return correction_.scale() > 0 &&
+         (correction_.key_ms_per_mparam() > 0 || correction_.key_overhead_ms() != 0);
+}
+
+double LatencyPredictor::KeyTermMs(int64_t params) const {
+  if (!HasKeyTerms()) return 0;
+  return correction_.key_overhead_ms() + correction_.key_ms_per_mparam() * params / 1e6;
+}
+
+double LatencyPredictor::KeyTermOf(const space::KeySpec& key) const {
+  if (!HasKeyTerms()) return 0;
+  return KeyTermMs(GraphCost(LowerKey(key), bpe_).params);
+}
+
+double LatencyPredictor::KeyTermsMs(const v1::Architecture& arch) const {
+  if (!HasKeyTerms()) return 0;
+  double t = 0;
+  const auto sites = space::ListBlocks(arch);
+  for (const auto& site : sites) {
+    space::KeySpec k;
+    k.block = site.block;
+    k.in = site.in;
+    t += KeyTermOf(k);
+  }
+  space::KeySpec h;
+  h.is_head = true;
+  h.head = arch.head();
+  h.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
+  return t + KeyTermOf(h);
 }
 
 double LatencyPredictor::Corrected(double sum) const {

@@ -97,6 +97,13 @@ class LatencyPredictor {
   Estimated Estimate(const space::KeySpec& key) const;
   Estimated EstimateKey(const space::KeySpec& key) const;
   double Corrected(double sum) const;
+  // The correction's per-key terms (Correction.key_overhead_ms,
+  // key_ms_per_mparam): of one key with `params` weights, of one key, of a
+  // whole network. 0 without them.
+  bool HasKeyTerms() const;
+  double KeyTermMs(int64_t params) const;
+  double KeyTermOf(const space::KeySpec& key) const;
+  double KeyTermsMs(const v1::Architecture& arch) const;
 
   v1::Hardware hw_;
   int64_t version_ = 0;

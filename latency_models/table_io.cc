@@ -191,6 +191,8 @@ absl::StatusOr<v1::LatencyTable> ParseTableCsv(const std::string& content,
           else if (p[0] == "range_max_ms") c->set_range_max_ms(d);
           else if (p[0] == "half_rel_diff") c->set_half_rel_diff(d);
           else if (p[0] == "accepted_noisy") c->set_accepted_noisy(d != 0);
+          else if (p[0] == "key_ms_per_mparam") c->set_key_ms_per_mparam(d);
+          else if (p[0] == "key_overhead_ms") c->set_key_overhead_ms(d);
         }
         if (!(c->scale() > 0))
           return LineError(line_no, "correction", "scale must be > 0");
@@ -301,6 +303,8 @@ std::string WriteTableCsv(const v1::LatencyTable& t) {
     if (c.range_max_ms()) StrAppend(&s, " range_max_ms=", Num(c.range_max_ms()));
     if (c.half_rel_diff()) StrAppend(&s, " half_rel_diff=", Num(c.half_rel_diff()));
     if (c.accepted_noisy()) StrAppend(&s, " accepted_noisy=1");
+    if (c.key_ms_per_mparam()) StrAppend(&s, " key_ms_per_mparam=", Num(c.key_ms_per_mparam()));
+    if (c.key_overhead_ms()) StrAppend(&s, " key_overhead_ms=", Num(c.key_overhead_ms()));
     s += "\n";
   }
   s += "key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n";

@@ -230,5 +230,114 @@ TEST(CorrectionTest, BadFitInputNamesTheField) {
   EXPECT_EQ(latency::CheckFitInput(in).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Networks whose weights are cold inside the whole network (+0.3 ms per
+// million parameters) and whose table counts a 2 us per-call cost once per
+// key: e2e = 1.05 * (sum + 0.3 * Mparams - 0.002 * keys), 1% noise.
+latency::FitInput KeyTermSynthetic(int n, uint64_t seed) {
+  base::Rng rng(seed);
+  latency::FitInput in;
+  for (int i = 0; i < n; ++i) {
+    const double s = 0.8 + 2.5 * rng.Uniform01();
+    const double params = 2e5 + 1.5e6 * rng.Uniform01();  // uncorrelated with the sum
+    const int keys = 8 + static_cast<int>(12 * rng.Uniform01());
+    const double m = 1.05 * (s + 0.3 * params / 1e6 - 0.002 * keys) *
+                     (1 + 0.01 * (2 * rng.Uniform01() - 1));
+    latency::FitSample x{s, m, 0.03, s * 1e8, params, ""};
+    x.keys = keys;
+    in.samples.push_back(x);
+  }
+  in.range = {0.3, 3.0};
+  in.range.min_key_ms = 0.01;
+  in.reference_drift = 0.02;
+  in.now_unix_ms = 1700000000000;
+  return in;
+}
+
+TEST(CorrectionTest, KeyTermsFitRecoversWeightsAndPerCallCost) {
+  const latency::FitInput in = KeyTermSynthetic(40, 11);
+  ASSERT_TRUE(latency::CheckFitInput(in).ok());
+  const latency::FitReport r = latency::FitAndCheck(in);
+  const auto& c = r.correction;
+  EXPECT_EQ(c.method(), "key-terms");
+  EXPECT_NEAR(c.scale(), 1.05, 0.03);
+  EXPECT_NEAR(c.key_ms_per_mparam(), 0.3, 0.03);
+  EXPECT_NEAR(c.key_overhead_ms(), -0.002, 0.002);
+  EXPECT_EQ(r.within_10pct, 1.0);  // leave-one-out
+  EXPECT_LT(r.mape, 0.02);
+  EXPECT_TRUE(r.accepted()) << latency::FitReportText(r);
+  EXPECT_LT(r.half_rel_diff, 0.05);
+  EXPECT_NE(latency::FitReportJsonFields(r).find("\"key_ms_per_mparam\": 0.3"), std::string::npos);
+  // The same networks without params and keys: the plain fit, far worse.
+  latency::FitInput bare = in;
+  for (auto& x : bare.samples) x.keys = 0;
+  const latency::FitReport plain = latency::FitAndCheck(bare);
+  EXPECT_NE(plain.correction.method(), "key-terms");
+  EXPECT_EQ(plain.correction.key_ms_per_mparam(), 0);
+  EXPECT_LT(plain.within_10pct, r.within_10pct);
+  EXPECT_GT(plain.mape, 2 * r.mape);
+  // Each sample's prediction is the formula the predictor applies.
+  const auto& x = in.samples[0];
+  EXPECT_NEAR(latency::CorrectedSample(c, x),
+              c.scale() * (x.sum_ms + x.keys * c.key_overhead_ms() +
+                           x.params / 1e6 * c.key_ms_per_mparam()) + c.offset_ms(),
+              1e-12);
+}
+
+TEST(CorrectionTest, KeyTermsAreNotUsedWhenTheyDoNotHelp) {
+  latency::FitInput in = KeyTermSynthetic(40, 12);
+  for (auto& x : in.samples) x.measured_ms = 1.2 * x.sum_ms;  // the sum alone explains it
+  const latency::FitReport r = latency::FitAndCheck(in);
+  EXPECT_NE(r.correction.method(), "key-terms");
+  EXPECT_EQ(r.correction.key_ms_per_mparam(), 0);
+  EXPECT_EQ(r.correction.key_overhead_ms(), 0);
+  EXPECT_NEAR(r.correction.scale(), 1.2, 1e-9);
+}
+
+// The best fit has a large negative offset that would map the table's
+// smallest network (one block + head, 0.05 ms) below zero: a safe subset
+// (no offset) is taken instead, and what is stored passes the store's check.
+TEST(CorrectionTest, KeyTermsNeverPickAnUnsafeSubset) {
+  latency::FitInput in = KeyTermSynthetic(40, 14);
+  for (auto& x : in.samples) x.measured_ms -= 0.3;  // e2e = ... - 0.3 ms
+  in.range = {0.05, 3.0};
+  in.range.min_key_ms = 0.01;
+  const v1::Correction k = latency::FitKeyTerms(in.samples, in.range);
+  ASSERT_GT(k.scale(), 0);
+  EXPECT_TRUE(latency::CheckCorrection(k, "c", in.range, true).ok());
+  EXPECT_GT(k.scale() * 0.05 + k.offset_ms(), 0);
+  const latency::FitReport r = latency::FitAndCheck(in);
+  EXPECT_TRUE(latency::CheckCorrection(r.correction, "correction", in.range, true).ok());
+  for (const auto& f : r.refusals) EXPECT_NE(f.field.substr(0, 10), "correction") << f.reason;
+}
+
+TEST(CorrectionTest, KeyTermsAreChecked) {
+  auto c = Corr(1.0, 0);
+  c.set_key_ms_per_mparam(-0.1);
+  EXPECT_EQ(latency::CheckCorrection(c, "correction", {1, 0}).message(),
+            "correction.key_ms_per_mparam: must be >= 0, got -0.1");
+  c.set_key_ms_per_mparam(0.1);
+  c.set_key_overhead_ms(-0.004);
+  EXPECT_EQ(latency::CheckCorrection(c, "correction", {1, 0}).message(),
+            "correction.key_overhead_ms: -0.004 subtracts a per-key cost but the table's "
+            "smallest entry is unknown: must be >= 0");
+  latency::SumRange r{0.3, 0};
+  r.min_key_ms = 0.005;
+  EXPECT_EQ(latency::CheckCorrection(c, "correction", r).message(),
+            "correction.key_overhead_ms: -0.004 takes more than 0.75 of the table's smallest "
+            "entry (0.005 ms)");
+  r.min_key_ms = 0.01;
+  EXPECT_TRUE(latency::CheckCorrection(c, "correction", r).ok());
+  c.set_key_overhead_ms(std::numeric_limits<double>::infinity());
+  EXPECT_EQ(latency::CheckCorrection(c, "correction", r).message(),
+            "correction.key_overhead_ms: must be finite, got inf");
+  v1::Correction unset;
+  unset.set_key_ms_per_mparam(0.2);
+  EXPECT_EQ(latency::CheckCorrection(unset, "correction", r).message(),
+            "correction.scale: must be set (> 0) when key_ms_per_mparam or key_overhead_ms is");
+  // Too few networks for four coefficients: the plain fit.
+  const latency::FitReport few = latency::FitAndCheck(KeyTermSynthetic(latency::kMinKeyTermSamples - 1, 13));
+  EXPECT_NE(few.correction.method(), "key-terms");
+}
+
 }  // namespace
 }  // namespace lutnas

@@ -71,6 +71,7 @@ TEST(TableIoTest, CsvRoundTripIsExact) {
   t.mutable_info()->mutable_correction()->set_scale(1.1);
   t.mutable_info()->mutable_correction()->set_offset_ms(-0.002);  // safe over the table
   t.mutable_info()->mutable_correction()->set_fitted_on(30);
+  t.mutable_info()->mutable_correction()->set_key_ms_per_mparam(0.25);
   auto* f = t.add_entries();
   f->set_key("conv:o16,k7,s1,g1,relu@3x64x64");
   f->set_status(v1::ENTRY_FAILED);
@@ -88,6 +89,7 @@ TEST(TableIoTest, CsvRoundTripIsExact) {
   EXPECT_DOUBLE_EQ(back->info().reference_ms(), 0.5771);
   EXPECT_DOUBLE_EQ(back->info().correction().scale(), 1.1);
   EXPECT_EQ(back->info().correction().fitted_on(), 30);
+  EXPECT_DOUBLE_EQ(back->info().correction().key_ms_per_mparam(), 0.25);
   auto json = latency::ParseTableJson(latency::WriteTableJson(t), "host-cpu");
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_EQ(json->SerializeAsString(), t.SerializeAsString());
@@ -250,6 +252,43 @@ TEST(PredictorTest, CorrectionIsFittedAndApplied) {
 
 namespace lutnas {
 namespace {
+
+// Per-key terms (issue 11): every key costs its entry + key_overhead_ms +
+// key_ms_per_mparam x its Mparams, then scale and offset; sum_ms stays the
+// plain sum, and the hot path (PredictMs, KeyLatency) agrees with Predict.
+TEST(PredictorTest, PerKeyTermsGoIntoLatencyNotIntoSum) {
+  const auto sp = LoadSpace("tiny");
+  auto table = SyntheticTable(*sp, "host-cpu");
+  v1::Hardware hw;
+  hw.set_name("host-cpu");
+  auto plain = latency::LatencyPredictor::Create(hw, &table);
+  ASSERT_TRUE(plain.ok());
+  auto* c = table.mutable_info()->mutable_correction();
+  c->set_scale(1.1);
+  c->set_offset_ms(0.05);
+  c->set_key_ms_per_mparam(0.2);
+  c->set_key_overhead_ms(-0.001);
+  auto p = latency::LatencyPredictor::Create(hw, &table);
+  ASSERT_TRUE(p.ok());
+  base::Rng rng(3);
+  for (int i = 0; i < 20; ++i) {
+    const auto arch = space::Canonicalize(sp->ToArchitecture(sp->Sample(rng)));
+    const auto base = (*plain)->Predict(arch, true);
+    const auto fast = (*p)->Predict(arch, false);
+    const auto full = (*p)->Predict(arch, true);
+    const auto net = latency::AnalyzeNetwork(arch);
+    const int keys = full.blocks_size();
+    const double want =
+        1.1 * (base.sum_ms() + keys * -0.001 + 0.2 * net.total.params / 1e6) + 0.05;
+    EXPECT_NEAR(fast.sum_ms(), base.sum_ms(), 1e-9) << i;  // the table's entries alone
+    EXPECT_NEAR(full.sum_ms(), base.sum_ms(), 1e-9) << i;
+    EXPECT_NEAR(fast.latency_ms(), want, 1e-9) << i;
+    EXPECT_NEAR(full.latency_ms(), want, 1e-9) << i;
+    EXPECT_EQ((*p)->PredictMs(arch), fast.latency_ms()) << i;  // the search's path, bit-identical
+    for (int b = 0; b < keys; ++b)
+      EXPECT_NEAR(full.blocks(b).latency_ms(), base.blocks(b).latency_ms(), 1e-12) << i;
+  }
+}
 
 TEST(TableIoTest, QuotedKeysAreAccepted) {
   auto t = latency::ParseTableCsv(

@@ -426,8 +426,9 @@ int FitCorrectionCmd(const Args& a) {
   latency::FitInput in;
   for (const auto& p : pairs.samples())
     in.samples.push_back({p.sum_ms(), p.measured_ms(), p.spread(), static_cast<double>(p.macs()),
-                          static_cast<double>(p.params()), p.name()});
+                          static_cast<double>(p.params()), p.name(), p.keys()});
   if (pairs.range_ms_size() == 2) in.range = {pairs.range_ms(0), pairs.range_ms(1)};
+  in.range.min_key_ms = pairs.min_key_ms();
   if (pairs.has_reference_drift()) in.reference_drift = pairs.reference_drift();
   in.reference_rounds_ms.assign(pairs.reference_rounds_ms().begin(), pairs.reference_rounds_ms().end());
   in.seed = pairs.seed();

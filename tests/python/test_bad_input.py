@@ -410,6 +410,13 @@ case("correction-mape-nan", R, SC.INVALID_ARGUMENT, "correction.mape_before",
      lambda c: c.tables.SetCorrection(corr(mape_before=NAN), timeout=TIMEOUT))
 case("correction-fitted-on-negative", R, SC.INVALID_ARGUMENT, "correction.fitted_on",
      lambda c: c.tables.SetCorrection(corr(fitted_on=-3), timeout=TIMEOUT))
+case("correction-key-params-negative", R, SC.INVALID_ARGUMENT, "correction.key_ms_per_mparam",
+     lambda c: c.tables.SetCorrection(corr(key_ms_per_mparam=-0.1), timeout=TIMEOUT))
+case("correction-key-overhead-nan", R, SC.INVALID_ARGUMENT, "correction.key_overhead_ms",
+     lambda c: c.tables.SetCorrection(corr(key_overhead_ms=NAN), timeout=TIMEOUT))
+case("correction-key-overhead-below-smallest-entry", R, SC.INVALID_ARGUMENT,
+     "correction.key_overhead_ms",
+     lambda c: c.tables.SetCorrection(corr(key_overhead_ms=-1000.0), timeout=TIMEOUT))
 case("correction-version-zero", R, SC.INVALID_ARGUMENT, "version",
      lambda c: c.tables.SetCorrection(corr(version=0), timeout=TIMEOUT))
 case("correction-version-negative", R, SC.INVALID_ARGUMENT, "version",

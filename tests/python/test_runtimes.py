@@ -207,6 +207,39 @@ def test_openvino_benchmark_app_one_model_per_command(tmp_path, capsys):
         assert e["status"] == "ENTRY_MEASURED" and 0.001 < e["median_ms"] < 1.0
 
 
+# OpenVINO through the project's runner: the same timing protocol as ONNX
+# Runtime (interleaved rounds, reference, thread clock), many models in one
+# process, with every lutnas dependency and onnxruntime made unimportable.
+OV_BLOCKER = BLOCKER.replace('"matplotlib", "openvino")', '"matplotlib", "onnxruntime")')
+
+
+@needs_ov
+def test_bench_onnx_runtime_openvino(onnx_keys, tmp_path):
+    blocker = tmp_path / "blocker.py"
+    blocker.write_text(OV_BLOCKER)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    r = subprocess.run([str(VENV_PY), str(blocker), str(RUNNER), "--runtime", "openvino",
+                        "--clock", "thread", "--rounds", "5", "--quiet", "--reference-ms", "0.3",
+                        onnx_keys["small"], onnx_keys["big"], str(broken)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr
+    lines = r.stdout.splitlines()
+    assert re.match(r"# tool: bench-onnx 1 \(openvino 2026\.4\.1\S*, CPU plugin, fp32, "
+                    r"1 stream, 1 thread, latency hint, thread clock\)$", lines[0]), lines[0]
+    assert lines[1] == "# reference_ms: 0.3"
+    rows = lines[3:]
+    med = {}
+    for row, path in zip(rows[:2], (onnx_keys["small"], onnx_keys["big"])):
+        assert row.endswith(" model=" + path)
+        f = dict(kv.split("=", 1) for kv in row.split(" model=")[0].split())
+        assert 0 < float(f["p10_ms"]) <= float(f["median_ms"]) <= float(f["p90_ms"])
+        assert int(f["samples"]) >= 15
+        med[path] = float(f["median_ms"])
+    assert med[onnx_keys["big"]] > 3 * med[onnx_keys["small"]]  # 16x the MACs
+    assert rows[2].startswith("error=") and rows[2].endswith(" model=" + str(broken))
+
+
 def test_parse_unit_group_and_bad_unit():
     rx = external.compile_parse(r"t=([0-9.]+) ?(?P<unit>\w+)")
     assert external._latency(rx.search("t=250 us")) == (0.25, None)
@@ -271,8 +304,74 @@ def test_validate_external_fits_stores_and_predicts_with_it(
     arch = json.loads(subprocess.run([tools.find_tool("lutnas-inspect"), "--space", TINY,
                                       "--sample", "1", "--seed", "99"],
                                      capture_output=True, text=True).stdout)[0]["arch"]
-    (p,) = module_client.predict(arch, ["host-ort"]).predictions
-    assert p.latency_ms == pytest.approx(stored.scale * p.sum_ms + stored.offset_ms, rel=1e-6)
+    resp = module_client.predict(arch, ["host-ort"], breakdown=True)
+    (p,) = resp.predictions
+    # e2e = scale * (sum + keys * key_overhead_ms + Mparams * key_ms_per_mparam) + offset
+    # (the per-key terms are 0 unless the fit chose them: method "key-terms")
+    assert stored.key_ms_per_mparam == pytest.approx(corr["key_ms_per_mparam"], abs=1e-9)
+    assert stored.key_overhead_ms == pytest.approx(corr["key_overhead_ms"], abs=1e-12)
+    terms = len(p.blocks) * stored.key_overhead_ms + resp.params / 1e6 * stored.key_ms_per_mparam
+    assert p.latency_ms == pytest.approx(stored.scale * (p.sum_ms + terms) + stored.offset_ms,
+                                         rel=1e-6)
+
+
+# ONNX Runtime's real times plus a weight-traffic cost the table cannot see
+# (0.5 ms per million parameters, from the model's file size): the fit must
+# find it as a per-key term, store it, and Predict must use it.
+WEIGHTS_TOOL = textwrap.dedent("""\
+    import os, re, subprocess, sys
+    out = subprocess.run([VENV_PY, RUNNER, "--quiet", "--clock", "thread", "--rounds", "5",
+                          "--min-ms", "10"] + sys.argv[1:],
+                         capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        m = re.match(r"median_ms=(\\S+) .*p10_ms=(\\S+) p90_ms=(\\S+) .* model=(.*)", line)
+        if not m:
+            print(line)
+            continue
+        extra = 0.5 * os.path.getsize(m.group(4)) / 4e6
+        med, p10, p90 = (float(m.group(i)) + extra for i in (1, 2, 3))
+        print("median_ms=%g p10_ms=%g p90_ms=%g samples=15 model=%s" % (med, p10, p90, m.group(4)))
+""")
+
+
+@needs_fit
+def test_validate_external_fits_and_stores_per_key_terms(
+        module_daemon, module_client, ort_table, tmp_path, capsys):
+    tool = tmp_path / "weights.py"
+    tool.write_text(WEIGHTS_TOOL.replace("VENV_PY", repr(str(VENV_PY))).replace(
+        "RUNNER", repr(str(RUNNER)), 1))
+    version = max(_tables(module_client, "host-ort"))
+    pairs = tmp_path / "pairs.json"
+    code, out, err = main(capsys, "--server", module_daemon.target, "validate-external",
+                          "--space", TINY, "--hardware", "host-ort", "--samples", "16",
+                          "--seed", "5", "--command", f"{sys.executable} {tool} {{models}}",
+                          "--parse", PARSE, "--accept-noisy", "--pairs-out", str(pairs),
+                          "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    corr = res["correction"]
+    assert corr["method"] == "key-terms", corr
+    assert 0.2 < corr["scale"] * corr["key_ms_per_mparam"] < 1.0  # 0.5 ms per Mparam added
+    assert res["stored"] and res["within_10pct"] > res["within_10pct_raw"]
+    sent = json.loads(pairs.read_text())
+    assert all(x["keys"] >= 3 for x in sent["samples"]) and sent["min_key_ms"] > 0
+    stored = _tables(module_client, "host-ort")[version].correction
+    assert stored.method == "key-terms"
+    assert stored.key_ms_per_mparam == pytest.approx(corr["key_ms_per_mparam"], rel=1e-5)
+    assert stored.key_overhead_ms == pytest.approx(corr["key_overhead_ms"], rel=1e-5, abs=1e-12)
+    arch = json.loads(subprocess.run([tools.find_tool("lutnas-inspect"), "--space", TINY,
+                                      "--sample", "1", "--seed", "98"],
+                                     capture_output=True, text=True).stdout)[0]["arch"]
+    resp = module_client.predict(arch, ["host-ort"], breakdown=True)
+    (p,) = resp.predictions
+    terms = len(p.blocks) * stored.key_overhead_ms + resp.params / 1e6 * stored.key_ms_per_mparam
+    assert terms != 0
+    assert p.latency_ms == pytest.approx(stored.scale * (p.sum_ms + terms) + stored.offset_ms,
+                                         rel=1e-6)
+    assert sum(b.latency_ms for b in p.blocks) == pytest.approx(p.sum_ms, rel=1e-9)  # entries only
+    # a search's fast path gives the same number
+    (fast,) = module_client.predict_batch([arch], ["host-ort"])
+    assert fast.predictions[0].latency_ms == pytest.approx(p.latency_ms, rel=1e-9)
 
 
 # A stand-in tool whose "latency" has nothing to do with the network: a fit

@@ -2,7 +2,8 @@
 """`lutnas bench-onnx`: times ONNX models with ONNX Runtime the way
 lutnas-profile times blocks, many models per process.
 
-This file depends on nothing but the standard library, numpy and onnxruntime,
+This file depends on nothing but the standard library, numpy and onnxruntime
+(or openvino, for --runtime openvino),
 so it runs on an ARM board after `pip install onnxruntime`: copy it there and
 run `python3 bench_onnx.py MODEL.onnx [MODEL2.onnx ...]` (or, with the lutnas
 client installed, `lutnas bench-onnx ...` / `python3 -m lutnas.bench_onnx`).
@@ -24,6 +25,13 @@ Method (docs/measurement.md, as in latency_models/profiler.cc):
 5. per model: median, IQR, p10, p90 over all samples.
 Inputs and outputs are bound once to fixed buffers (IOBinding), so a run is
 the model's compute, without a copy of its activations in and out.
+
+--runtime openvino times the same way through OpenVINO's Python API instead
+(CPU plugin, fp32, 1 stream, --threads inference threads, latency hint; a
+synchronous infer() computes on the calling thread, so --clock thread works as
+with ONNX Runtime; outputs are shared, not copied); it needs openvino, not
+onnxruntime. OpenVINO's own benchmark_app times wall-clock runs only, which a
+shared host inflates (docs/runtimes.md).
 
 Output (stdout), one line per model, path last:
     median_ms=0.41 iqr_ms=0.012 p10_ms=0.4 p90_ms=0.43 samples=63 spread=0.073 model=a.onnx
@@ -60,11 +68,25 @@ def _fatal(msg: str, code: int = 2) -> NoReturn:
 
 np: Any  # numpy, once _load() imported it
 ort: Any  # onnxruntime, likewise
-np = ort = None  # imported by _load(): `lutnas --help` must not need them
+ov: Any  # openvino, for --runtime openvino
+np = ort = ov = None  # imported by _load(): `lutnas --help` must not need them
 
 
-def _load() -> None:
-    global np, ort
+def _load(runtime: str = "onnxruntime") -> None:
+    global np, ort, ov
+    if runtime == "openvino":
+        if ov is not None:
+            return
+        try:
+            import numpy
+        except ImportError as e:
+            _fatal(f"needs numpy ({e}); pip install numpy")
+        try:
+            import openvino
+        except ImportError as e:
+            _fatal(f"--runtime openvino: needs OpenVINO ({e}); pip install openvino")
+        np, ov = numpy, openvino
+        return
     if ort is not None:
         return
     try:
@@ -206,6 +228,83 @@ class Workload:
         return (clock() - t0) * 1e3
 
 
+OV_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1",
+             "INFERENCE_PRECISION_HINT": "f32"}
+
+
+class OvWorkload(Workload):
+    """The same as Workload through OpenVINO (CPU plugin, 1 stream, latency hint).
+
+    exclude_reorders: the layout conversions OpenVINO inserts at the model's
+    own inputs and outputs (planar NCHW <-> its blocked/NHWC layouts: Reorder
+    nodes next to a Parameter or a Result) are not counted: each run's time
+    is scaled by the share of the other nodes in that run's profile
+    (PERF_COUNT). A block timed alone pays them once per
+    block, a whole network once (docs/runtimes.md: 0.21 ms of a 0.32 ms
+    block)."""
+
+    def __init__(self, model: Union[str, bytes], threads: int, name: Optional[str] = None,
+                 clock: str = "wall", flush: Optional[npt.NDArray[Any]] = None,
+                 exclude_reorders: bool = False) -> None:
+        self.clock = CLOCKS[clock]
+        self.flush = flush
+        self.name = name if name is not None else model
+        core = ov.Core()
+        if isinstance(model, bytes):
+            import tempfile
+            with tempfile.NamedTemporaryFile(suffix=".onnx", delete=False) as f:
+                f.write(model)
+            try:
+                m = core.read_model(f.name)
+            finally:
+                os.unlink(f.name)
+        else:
+            m = core.read_model(model)
+        cfg = dict(OV_CONFIG, INFERENCE_NUM_THREADS=str(threads))
+        if exclude_reorders:
+            cfg["PERF_COUNT"] = "YES"
+        self.compiled = core.compile_model(m, "CPU", cfg)
+        self.req = self.compiled.create_infer_request()
+        self.boundary: "set[str]" = set()
+        if exclude_reorders:
+            for op in self.compiled.get_runtime_model().get_ordered_ops():
+                rt = op.get_rt_info()
+                if "layerType" not in rt or rt["layerType"].astype(str) != "Reorder":
+                    continue
+                ins = {i.get_source_output().get_node().get_type_name() for i in op.inputs()}
+                outs = {t.get_node().get_type_name() for o in op.outputs()
+                        for t in o.get_target_inputs()}
+                if "Parameter" in ins or "Result" in outs:
+                    self.boundary.add(op.get_friendly_name())
+        rng = np.random.default_rng(1)
+        for i, inp in enumerate(self.compiled.inputs):
+            shape = [d.get_length() if d.is_static else 1 for d in inp.get_partial_shape()]
+            arr = rng.standard_normal(shape).astype(np.float32)
+            self.req.set_input_tensor(i, ov.Tensor(arr))
+        self.samples = []
+
+    def run(self) -> float:
+        clock, req = self.clock, self.req
+        if self.flush is not None:
+            self.flush[::16] += 1.0
+        t0 = clock()
+        req.infer(share_outputs=True)
+        ms = (clock() - t0) * 1e3
+        if self.boundary:
+            # the run's own profile says which share was boundary reorders;
+            # a share (not a difference) because the profile's times are
+            # elapsed, the clock's may be thread CPU time
+            total = bound = 0.0
+            for p in req.profiling_info:
+                t = p.real_time.total_seconds()
+                total += t
+                if p.node_name in self.boundary:
+                    bound += t
+            if total > 0:
+                ms *= 1.0 - bound / total
+        return ms
+
+
 def _median(xs: Sequence[float]) -> float:
     return percentile(xs, 50)
 
@@ -241,11 +340,18 @@ def stats(samples: Sequence[float]) -> Dict[str, float]:
 def bench(models: Sequence[str], threads: int = 1, warmup: int = 3, rounds: int = 9,
           min_ms: float = 3.0, seed: int = 1, reference_ms: float = 0.0,
           progress: Optional[Callable[[str], None]] = None, clock: str = "wall",
-          flush_kib: int = 0) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+          flush_kib: int = 0, runtime: str = "onnxruntime",
+          exclude_reorders: bool = False) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """Measures every model; returns (results, info). results: one dict per
     model, in order, with "model" and either the stats or "error"."""
-    _load()
-    ref = Workload(reference_model(), threads, name="reference", clock=clock)
+    _load(runtime)
+    def W(model: Union[str, bytes], threads: int, name: Optional[str] = None,
+          clock: str = "wall", flush: Optional[npt.NDArray[Any]] = None) -> Workload:
+        if runtime == "openvino":
+            return OvWorkload(model, threads, name, clock, flush, exclude_reorders)
+        return Workload(model, threads, name, clock, flush)
+
+    ref = W(reference_model(), threads, name="reference", clock=clock)
     flush = np.zeros(flush_kib * 256, dtype=np.float32) if flush_kib > 0 else None
     for _ in range(warmup + 2):
         ref.run()
@@ -254,7 +360,7 @@ def bench(models: Sequence[str], threads: int = 1, warmup: int = 3, rounds: int 
     loaded, results = [], []
     for i, m in enumerate(models):
         try:
-            w = Workload(m, threads, clock=clock, flush=flush)
+            w = W(m, threads, clock=clock, flush=flush)
             for _ in range(warmup):
                 w.run()
         except Exception as e:  # noqa: BLE001 - a model that cannot run is that model's result
@@ -284,9 +390,13 @@ def bench(models: Sequence[str], threads: int = 1, warmup: int = 3, rounds: int 
         if w is not None:
             res.update(stats(w.samples))
     drift = max(refs) / min(refs) - 1 if refs else 0.0
-    info = {"tool": (f"{TOOL} (onnxruntime {ort.__version__}, CPUExecutionProvider, fp32, "
-                     f"{threads} intra-op thread{'s' if threads != 1 else ''}, "
-                     f"graph optimisation all, {clock} clock"
+    rt = (f"openvino {ov.__version__}, CPU plugin, fp32, 1 stream, {threads} thread"
+          f"{'s' if threads != 1 else ''}, latency hint"
+          + (", boundary reorders excluded" if exclude_reorders else "")
+          if runtime == "openvino" else
+          f"onnxruntime {ort.__version__}, CPUExecutionProvider, fp32, "
+          f"{threads} intra-op thread{'s' if threads != 1 else ''}, graph optimisation all")
+    info = {"tool": (f"{TOOL} ({rt}, {clock} clock"
                      + (f", {flush_kib} KiB flushed per run" if flush_kib > 0 else "") + ")"),
             "reference_ms": base, "reference_measured_ms": measured_ref,
             "reference_drift": drift, "threads": threads, "rounds": rounds, "clock": clock}
@@ -320,6 +430,12 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="write over this many KiB before every timed run (e.g. the L2 size), so "
                         "a block's weights are not cache-hot as they never are inside a whole "
                         "network (default 0: off)")
+    p.add_argument("--runtime", choices=("onnxruntime", "openvino"), default="onnxruntime",
+                   help="onnxruntime (default) or openvino (CPU plugin, 1 stream, latency hint)")
+    p.add_argument("--exclude-boundary-reorders", action="store_true",
+                   help="openvino: do not count the layout conversions OpenVINO adds at the "
+                        "model's inputs and outputs (for blocks timed alone; a table measured "
+                        "so is validated against whole networks timed without it)")
     p.add_argument("--json", dest="runner_json", action="store_true",
                    help="one JSON object per model")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -331,6 +447,10 @@ def to_argv(a: argparse.Namespace) -> List[str]:
     argv = ["--threads", str(a.threads), "--warmup", str(a.warmup), "--rounds", str(a.rounds),
             "--min-ms", repr(a.min_ms), "--seed", str(a.seed), "--clock", a.clock,
             "--flush-kib", str(a.flush_kib)]
+    if getattr(a, "runtime", "onnxruntime") != "onnxruntime":
+        argv += ["--runtime", a.runtime]
+    if getattr(a, "exclude_boundary_reorders", False):
+        argv.append("--exclude-boundary-reorders")
     if a.reference_ms is not None:
         argv += ["--reference-ms", repr(a.reference_ms)]
     if a.runner_json:
@@ -340,9 +460,9 @@ def to_argv(a: argparse.Namespace) -> List[str]:
     return argv + ["--"] + list(a.models)
 
 
-DESCRIPTION = ("Times ONNX models with ONNX Runtime (CPU, fp32): warm-up, interleaved rounds, "
-               "a reference workload for drift, median/IQR/p10/p90 per model. Needs only numpy "
-               "and onnxruntime.")
+DESCRIPTION = ("Times ONNX models with ONNX Runtime (CPU, fp32), or OpenVINO with --runtime "
+               "openvino: warm-up, interleaved rounds, a reference workload for drift, "
+               "median/IQR/p10/p90 per model. Needs only numpy and onnxruntime (or openvino).")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -362,6 +482,8 @@ def run(a: argparse.Namespace, error: Callable[[str], NoReturn]) -> int:
         p.error(f"--min-ms: must be >= 0, got {a.min_ms}")
     if not 0 <= a.flush_kib <= 1 << 20:
         p.error(f"--flush-kib: must be in 0..{1 << 20}, got {a.flush_kib}")
+    if a.exclude_boundary_reorders and a.runtime != "openvino":
+        p.error("--exclude-boundary-reorders: needs --runtime openvino")
     if a.clock == "thread" and a.threads != 1:
         p.error("--clock thread: needs --threads 1 (other threads' CPU time is not counted)")
     ref_ms = a.reference_ms
@@ -384,7 +506,8 @@ def run(a: argparse.Namespace, error: Callable[[str], NoReturn]) -> int:
                   flush=True)
 
     results, info = bench(a.models, a.threads, a.warmup, a.rounds, a.min_ms, a.seed, ref_ms,
-                          progress, a.clock, a.flush_kib)
+                          progress, a.clock, a.flush_kib, a.runtime,
+                          a.exclude_boundary_reorders)
     if a.runner_json:
         for r in results:
             print(json.dumps(dict(r, **{k: info[k] for k in ("tool", "reference_ms")})))

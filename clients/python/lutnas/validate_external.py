@@ -172,12 +172,13 @@ def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
         nets = sample_networks(args.space, args.samples, args.seed)
     client.get_hardware(args.hardware)  # NotFound before any export
     preds: Dict[str, "Prediction"]
-    macs_params: Dict[str, Tuple[int, int]]
+    macs_params: Dict[str, Tuple[int, int, int]]
     preds, macs_params = {}, {}
     for name, arch in nets:
-        resp = client.predict(arch, hardware=[args.hardware])
-        macs_params[name] = (int(resp.macs), int(resp.params))
+        # breakdown: the keys the table sums (blocks + head) for the per-key terms
+        resp = client.predict(arch, hardware=[args.hardware], breakdown=True)
         p = _prediction(resp, args.hardware)
+        macs_params[name] = (int(resp.macs), int(resp.params), len(p.blocks))
         if p.table_version == 0 or p.estimated_from_spec:
             raise ValidateError(f"--hardware {args.hardware}: no measured table to validate "
                                 "(measure one with lutnas profile-external)")
@@ -221,11 +222,15 @@ def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
     pairs = {"hardware": args.hardware, "table_version": int(version), "seed": args.seed,
              "samples": [{"sum_ms": r["sum_ms"], "measured_ms": r["measured_ms"],
                           "spread": r["spread"], "macs": macs_params[r["name"]][0],
-                          "params": macs_params[r["name"]][1]} for r in ok]}
+                          "params": macs_params[r["name"]][1],
+                          "keys": macs_params[r["name"]][2]} for r in ok]}
     lo = table_sum_floor(entries)
     if lo > 0:  # the floor SetCorrection checks a correction against (issue 10)
         pairs["range_ms"] = [min(lo, min(r["sum_ms"] for r in ok)),
                              max(r["sum_ms"] for r in ok)]
+    keys_ms = [e.median_ms for e in entries if e.status == 1 and e.median_ms > 0]
+    if keys_ms:  # bounds a fitted negative per-key overhead (correction.h)
+        pairs["min_key_ms"] = min(keys_ms)
     if runner.reference_drift is not None:
         pairs["reference_drift"] = runner.reference_drift
     if args.pairs_out:
@@ -251,8 +256,10 @@ def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
             code = REFUSED
         else:
             fit["stored"] = True
-            fit["stored_correction"] = {"scale": stored.correction.scale,
-                                        "offset_ms": stored.correction.offset_ms}
+            fit["stored_correction"] = {
+                "scale": stored.correction.scale, "offset_ms": stored.correction.offset_ms,
+                "key_ms_per_mparam": stored.correction.key_ms_per_mparam,
+                "key_overhead_ms": stored.correction.key_overhead_ms}
     _report(args, fit)
     return 0 if code == 0 else REFUSED
 
@@ -297,7 +304,10 @@ def _report(args: argparse.Namespace, fit: Mapping[str, Any]) -> None:
     print(f"Kendall tau: table {fit.get('kendall_tau_lut', 0):.3f}, MACs "
           f"{fit.get('kendall_tau_macs', 0):.3f}, params {fit.get('kendall_tau_params', 0):.3f}")
     c = fit.get("correction") or {}
-    print(f"correction: scale {c.get('scale', 0):.4f}, offset {c.get('offset_ms', 0):.4f} ms")
+    print(f"correction: scale {c.get('scale', 0):.4f}, offset {c.get('offset_ms', 0):.4f} ms"
+          + (f", per key {c.get('key_overhead_ms', 0):+.4g} ms and "
+             f"{c.get('key_ms_per_mparam', 0):+.4g} ms per million parameters ({c.get('method')})"
+             if c.get("method") == "key-terms" else ""))
     for r in fit.get("refusals") or []:
         print(f"refused: {r.get('field')}: {r.get('reason')}")
     if not fit.get("spread_known", True):
