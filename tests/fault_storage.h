@@ -18,9 +18,9 @@
 
 namespace lutnas::fault {
 
-// The status db::Store returns for SQLITE_FULL (db/sqlite.cc).
-inline absl::Status DiskFull() {
-  return absl::ResourceExhaustedError("database or disk is full (free disk space and try again)");
+// The status db::Store returns for SQLITE_FULL in the call `what` (db/sqlite.cc).
+inline absl::Status DiskFull(const std::string& what) {
+  return absl::ResourceExhaustedError(what + ": database or disk is full (free disk space and try again)");
 }
 
 class FaultStorage : public core::StorageWrapper {

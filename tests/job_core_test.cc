@@ -135,12 +135,12 @@ class JobCoreTest : public ::testing::Test {
 // generation leaves nothing, and later writes succeed once the disk is freed.
 TEST_F(JobCoreTest, CandidateWriteFailingMidSearchFailsTheJobAndKeepsEarlierGenerations) {
   ASSERT_TRUE(jobs_->Start().ok());
-  fault_->FailAfter("CommitGeneration", 2, DiskFull());
+  fault_->FailAfter("CommitGeneration", 2, DiskFull("CommitGeneration"));
   auto submitted = jobs_->Submit(Spec());
   ASSERT_TRUE(submitted.ok()) << submitted.status();
   const v1::Job failed = WaitForEnd(submitted->id());
   EXPECT_EQ(failed.state(), v1::JOB_FAILED);
-  EXPECT_EQ(failed.error(), "database or disk is full (free disk space and try again)");
+  EXPECT_EQ(failed.error(), "CommitGeneration: database or disk is full (free disk space and try again)");
   EXPECT_EQ(fault_->calls("CommitGeneration"), 2);
   EXPECT_EQ(fault_->failures("CommitGeneration"), 1);
   EXPECT_EQ(failed.progress().generation(), 1);  // the last committed generation
@@ -174,10 +174,10 @@ TEST_F(JobCoreTest, CandidateWriteFailingMidSearchFailsTheJobAndKeepsEarlierGene
 // RESOURCE_EXHAUSTED, no job is stored or queued, and the next Submit works.
 TEST_F(JobCoreTest, SubmitOnAFullDiskStoresNothingAndTheNextSubmitWorks) {
   ASSERT_TRUE(jobs_->Start().ok());
-  fault_->FailAfter("CreateJob", 0, DiskFull());
+  fault_->FailAfter("CreateJob", 0, DiskFull("CreateJob"));
   auto refused = jobs_->Submit(Spec());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
-  EXPECT_EQ(refused.status().message(), "database or disk is full (free disk space and try again)");
+  EXPECT_EQ(refused.status().message(), "CreateJob: database or disk is full (free disk space and try again)");
   EXPECT_TRUE(store_->ListJobs()->empty());
   fault_->Heal();
   auto ok = jobs_->Submit(Spec());
@@ -190,7 +190,7 @@ TEST_F(JobCoreTest, SubmitOnAFullDiskStoresNothingAndTheNextSubmitWorks) {
 // behind; its retry after the fault creates exactly one job.
 TEST_F(JobCoreTest, RequestIdSubmitOnAFullDiskCanBeRetried) {
   ASSERT_TRUE(jobs_->Start().ok());
-  fault_->FailAfter("CreateJobForRequest", 0, DiskFull());
+  fault_->FailAfter("CreateJobForRequest", 0, DiskFull("CreateJobForRequest"));
   auto refused = jobs_->Submit(Spec(), "req-1");
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
   EXPECT_TRUE(store_->ListJobs()->empty());
@@ -234,7 +234,7 @@ TEST_F(JobCoreTest, SeedingNamesTheHardwareAFullDiskRefused) {
   ASSERT_TRUE(fresh.ok()) << fresh.status();
   DbStorage db(fresh->get());
   FaultStorage faulty(&db);
-  faulty.FailAfter("PutHardware", 2, DiskFull());
+  faulty.FailAfter("PutHardware", 2, DiskFull("PutHardware"));
   absl::Status st = SeedHardwareCatalogue(&faulty, "server/hardware_catalog.json");
   EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
   EXPECT_EQ(st.message().rfind("server/hardware_catalog.json: ", 0), 0u) << st;

@@ -970,7 +970,7 @@ TEST_F(StoreTest, DiskFullIsResourceExhaustedAndRecoverable) {
   }
   absl::Status st = store_->CommitGeneration(job, "ck1", big, {"big0"}, MakeProgress(1));
   EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
-  EXPECT_EQ(st.message(), "database or disk is full (free disk space and try again)");
+  EXPECT_EQ(st.message(), "CommitGeneration: database or disk is full (free disk space and try again)");
   EXPECT_GT(vfs.refused_writes(), 0);
 
   // Rolled back whole; reads work.
