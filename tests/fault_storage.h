@@ -36,10 +36,22 @@ class FaultStorage : public core::StorageWrapper {
     remaining_ = after;
     status_ = std::move(status);
   }
+  // A disk that fills up: once `method` has succeeded `after` times, it and
+  // every later write (PutHardware, CreateJob, CreateJobForRequest,
+  // UpdateJob, CommitGeneration) fail with DiskFull(name of the call) until
+  // Heal(); reads still work.
+  void FillDiskAfter(const std::string& method, int after) {
+    std::lock_guard<std::mutex> l(mu_);
+    fill_method_ = method;
+    fill_remaining_ = after;
+    full_ = false;
+  }
   // No more failures (the disk was freed).
   void Heal() {
     std::lock_guard<std::mutex> l(mu_);
     method_.clear();
+    fill_method_.clear();
+    full_ = false;
   }
   // Calls that reached the wrapped storage, and calls failed here, by method.
   int calls(const std::string& method) const {
@@ -54,7 +66,7 @@ class FaultStorage : public core::StorageWrapper {
   }
 
   absl::Status PutHardware(const v1::Hardware& hw, bool update) override {
-    if (auto st = Check("PutHardware"); !st.ok()) return st;
+    if (auto st = Check("PutHardware", /*write=*/true); !st.ok()) return st;
     return StorageWrapper::PutHardware(hw, update);
   }
   absl::StatusOr<v1::Hardware> GetHardware(const std::string& name) override {
@@ -74,12 +86,12 @@ class FaultStorage : public core::StorageWrapper {
     return StorageWrapper::GetTableInfo(hardware, version);
   }
   absl::StatusOr<int64_t> CreateJob(const v1::SearchSpec& spec) override {
-    if (auto st = Check("CreateJob"); !st.ok()) return st;
+    if (auto st = Check("CreateJob", /*write=*/true); !st.ok()) return st;
     return StorageWrapper::CreateJob(spec);
   }
   absl::StatusOr<int64_t> CreateJobForRequest(const v1::SearchSpec& spec, const std::string& request_id,
                                               const v1::SearchSpec& request_spec) override {
-    if (auto st = Check("CreateJobForRequest"); !st.ok()) return st;
+    if (auto st = Check("CreateJobForRequest", /*write=*/true); !st.ok()) return st;
     return StorageWrapper::CreateJobForRequest(spec, request_id, request_spec);
   }
   absl::StatusOr<std::pair<int64_t, v1::SearchSpec>> FindRequest(const std::string& request_id) override {
@@ -92,7 +104,7 @@ class FaultStorage : public core::StorageWrapper {
   }
   absl::Status UpdateJob(int64_t id, v1::JobState state, const std::string& error,
                          const v1::Progress& progress) override {
-    if (auto st = Check("UpdateJob"); !st.ok()) return st;
+    if (auto st = Check("UpdateJob", /*write=*/true); !st.ok()) return st;
     return StorageWrapper::UpdateJob(id, state, error, progress);
   }
   absl::StatusOr<std::vector<int64_t>> JobsInState(v1::JobState state) override {
@@ -103,7 +115,7 @@ class FaultStorage : public core::StorageWrapper {
                                 const std::vector<v1::Candidate>& candidates,
                                 const std::vector<std::string>& pareto_hashes,
                                 const v1::Progress& progress) override {
-    if (auto st = Check("CommitGeneration"); !st.ok()) return st;
+    if (auto st = Check("CommitGeneration", /*write=*/true); !st.ok()) return st;
     return StorageWrapper::CommitGeneration(job_id, checkpoint, candidates, pareto_hashes, progress);
   }
   absl::StatusOr<std::string> LoadCheckpoint(int64_t job_id) override {
@@ -112,8 +124,16 @@ class FaultStorage : public core::StorageWrapper {
   }
 
  private:
-  absl::Status Check(const std::string& method) {
+  absl::Status Check(const std::string& method, bool write = false) {
     std::lock_guard<std::mutex> l(mu_);
+    if (!full_ && !fill_method_.empty() && fill_method_ == method) {
+      if (fill_remaining_ <= 0) full_ = true;
+      --fill_remaining_;
+    }
+    if (full_ && write) {
+      ++failures_[method];
+      return DiskFull(method);
+    }
     if (!method_.empty() && (method_ == "*" || method_ == method)) {
       if (remaining_ <= 0) {
         ++failures_[method];
@@ -129,6 +149,9 @@ class FaultStorage : public core::StorageWrapper {
   std::string method_;  // "": no rule
   int remaining_ = 0;   // calls that still succeed before the failures start
   absl::Status status_;
+  std::string fill_method_;  // "": the disk does not fill
+  int fill_remaining_ = 0;
+  bool full_ = false;
   std::map<std::string, int> calls_, failures_;
 };
 

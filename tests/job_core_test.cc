@@ -170,6 +170,42 @@ TEST_F(JobCoreTest, CandidateWriteFailingMidSearchFailsTheJobAndKeepsEarlierGene
   EXPECT_EQ(Stored(failed.id()), kept);
 }
 
+// A disk that fills during the third generation's commit also refuses the
+// job's FAILED state: the row stays RUNNING at its last committed generation,
+// and once space is freed the next start resumes it from that checkpoint to
+// the very results of an unfaulted run of the same seed.
+TEST_F(JobCoreTest, AJobTheFullDiskCouldNotMarkFailedResumesAtNextStart) {
+  ASSERT_TRUE(jobs_->Start().ok());
+  fault_->FillDiskAfter("CommitGeneration", 2);
+  auto submitted = jobs_->Submit(Spec());
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  const int64_t id = submitted->id();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (fault_->failures("CommitGeneration") == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(fault_->failures("CommitGeneration"), 1);
+  jobs_->Shutdown();  // joins the worker: its write of JOB_FAILED has been refused
+  EXPECT_GE(fault_->failures("UpdateJob"), 1);
+  auto stuck = store_->GetJob(id);
+  ASSERT_TRUE(stuck.ok()) << stuck.status();
+  EXPECT_EQ(stuck->state(), v1::JOB_RUNNING);
+  EXPECT_EQ(stuck->progress().generation(), 1);
+  const auto kept = Stored(id);
+
+  fault_->Heal();
+  jobs_ = std::make_unique<JobManager>(fault_.get(), catalog_.get(), JobManager::Options());
+  ASSERT_TRUE(jobs_->Start().ok());
+  const v1::Job resumed = WaitForEnd(id);
+  EXPECT_EQ(resumed.state(), v1::JOB_SUCCEEDED) << resumed.error();
+  EXPECT_EQ(resumed.progress().generation(), 4);
+  auto control = jobs_->Submit(Spec());
+  ASSERT_TRUE(control.ok()) << control.status();
+  EXPECT_EQ(WaitForEnd(control->id()).state(), v1::JOB_SUCCEEDED);
+  const auto all = Stored(id);
+  EXPECT_EQ(all, Stored(control->id()));
+  for (const auto& row : kept) EXPECT_EQ(all.count(row), 1u) << row.first;
+}
+
 // A full disk when the job row is created: Submit answers the store's
 // RESOURCE_EXHAUSTED, no job is stored or queued, and the next Submit works.
 TEST_F(JobCoreTest, SubmitOnAFullDiskStoresNothingAndTheNextSubmitWorks) {
