@@ -50,6 +50,8 @@ absl::Status DbStorage::CommitGeneration(int64_t job_id, const std::string& chec
   return store_->CommitGeneration(job_id, checkpoint, candidates, pareto_hashes, progress);
 }
 
-absl::StatusOr<std::string> DbStorage::LoadCheckpoint(int64_t job_id) { return store_->LoadCheckpoint(job_id); }
+absl::StatusOr<std::string> DbStorage::LoadCheckpoint(int64_t job_id) {
+  return store_->LoadCheckpoint(job_id);
+}
 
 }  // namespace lutnas::core

@@ -48,7 +48,9 @@ class FaultVfs {
     vfs_.xRandomness = [](sqlite3_vfs* v, int n, char* out) { return Real(v)->xRandomness(Real(v), n, out); };
     vfs_.xSleep = [](sqlite3_vfs* v, int us) { return Real(v)->xSleep(Real(v), us); };
     vfs_.xCurrentTime = [](sqlite3_vfs* v, double* t) { return Real(v)->xCurrentTime(Real(v), t); };
-    vfs_.xGetLastError = [](sqlite3_vfs* v, int n, char* out) { return Real(v)->xGetLastError(Real(v), n, out); };
+    vfs_.xGetLastError = [](sqlite3_vfs* v, int n, char* out) {
+      return Real(v)->xGetLastError(Real(v), n, out);
+    };
     if (vfs_.iVersion >= 2 && real_->xCurrentTimeInt64 != nullptr)
       vfs_.xCurrentTimeInt64 = [](sqlite3_vfs* v, sqlite3_int64* t) {
         return Real(v)->xCurrentTimeInt64(Real(v), t);
@@ -76,7 +78,7 @@ class FaultVfs {
     // When the real open set no methods there is nothing to close. Files
     // without shared memory (iVersion 1) get methods without it.
     const sqlite3_io_methods* m = file->real->pMethods;
-    file->base.pMethods = m == nullptr          ? nullptr
+    file->base.pMethods = m == nullptr       ? nullptr
                           : m->iVersion >= 3 ? &Self(v)->methods_
                                              : &Self(v)->methods_v1_;
     return rc;
@@ -103,7 +105,9 @@ class FaultVfs {
       return RealFile(f)->pMethods->xRead(RealFile(f), d, n, o);
     };
     m.xWrite = &Write;
-    m.xTruncate = [](sqlite3_file* f, sqlite3_int64 s) { return RealFile(f)->pMethods->xTruncate(RealFile(f), s); };
+    m.xTruncate = [](sqlite3_file* f, sqlite3_int64 s) {
+      return RealFile(f)->pMethods->xTruncate(RealFile(f), s);
+    };
     m.xSync = [](sqlite3_file* f, int fl) { return RealFile(f)->pMethods->xSync(RealFile(f), fl); };
     m.xFileSize = [](sqlite3_file* f, sqlite3_int64* s) {
       return RealFile(f)->pMethods->xFileSize(RealFile(f), s);

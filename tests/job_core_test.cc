@@ -213,7 +213,8 @@ TEST_F(JobCoreTest, SubmitOnAFullDiskStoresNothingAndTheNextSubmitWorks) {
   fault_->FailAfter("CreateJob", 0, DiskFull("CreateJob"));
   auto refused = jobs_->Submit(Spec());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
-  EXPECT_EQ(refused.status().message(), "CreateJob: database or disk is full (free disk space and try again)");
+  EXPECT_EQ(refused.status().message(),
+            "CreateJob: database or disk is full (free disk space and try again)");
   EXPECT_TRUE(store_->ListJobs()->empty());
   fault_->Heal();
   auto ok = jobs_->Submit(Spec());
