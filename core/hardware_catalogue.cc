@@ -11,7 +11,7 @@
 
 namespace lutnas::core {
 
-absl::Status SeedHardwareCatalogue(db::Store* store, const std::string& path) {
+absl::Status SeedHardwareCatalogue(Storage* store, const std::string& path) {
   ASSIGN_OR_RETURN(auto existing, store->ListHardware());
   if (!existing.empty()) return absl::OkStatus();
   ASSIGN_OR_RETURN(std::string json, base::ReadFileToString(path));

@@ -6,12 +6,12 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "db/store.h"
+#include "core/storage.h"
 #include "lutnas/v1/table.pb.h"
 
 namespace lutnas::core {
 
-absl::Status SeedHardwareCatalogue(db::Store* store, const std::string& path);
+absl::Status SeedHardwareCatalogue(Storage* store, const std::string& path);
 
 // Hardware.efficiency / published / cpu_fallback_penalty of a Register
 // request: InvalidArgument naming the field ("hardware.efficiency[0].compute: ...").

@@ -81,7 +81,7 @@ struct JobManager::Running {
   std::map<std::string, std::string> pending;  // arch hash -> genotype key
 };
 
-JobManager::JobManager(db::Store* store, Catalog* catalog, const Options& opts)
+JobManager::JobManager(Storage* store, Catalog* catalog, const Options& opts)
     : store_(store), catalog_(catalog), opts_(opts) {}
 
 JobManager::~JobManager() { Shutdown(); }

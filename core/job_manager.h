@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "db/store.h"
+#include "core/storage.h"
 #include "latency_models/proxies.h"
 #include "search/engine.h"
 #include "core/predictor_catalog.h"
@@ -39,7 +39,7 @@ class JobManager {
     int max_queued_jobs = 64;             // jobs waiting for a worker; more: RESOURCE_EXHAUSTED
     int cancel_wait_s = 30;               // Cancel waits at most this long for the worker to stop
   };
-  JobManager(db::Store* store, Catalog* catalog, const Options& opts);
+  JobManager(Storage* store, Catalog* catalog, const Options& opts);
   ~JobManager();
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
@@ -92,7 +92,7 @@ class JobManager {
   bool WriteUnlessCancelled(int64_t id, Running* run, v1::JobState state, const v1::Progress& p);
   void Notify();
 
-  db::Store* store_;
+  Storage* store_;
   Catalog* catalog_;
   Options opts_;
   latency::ProxyCache proxies_;

@@ -11,14 +11,14 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
-#include "db/store.h"
+#include "core/storage.h"
 #include "latency_models/lut.h"
 
 namespace lutnas::core {
 
 class Catalog {
  public:
-  explicit Catalog(db::Store* store) : store_(store) {}
+  explicit Catalog(Storage* store) : store_(store) {}
 
   // version 0: the latest table (or spec only when there is none).
   // NOT_FOUND for unknown hardware or version.
@@ -30,7 +30,7 @@ class Catalog {
  private:
   absl::StatusOr<std::shared_ptr<const latency::LatencyPredictor>> Cached(const std::string& hardware,
                                                                   int64_t version);
-  db::Store* store_;
+  Storage* store_;
   std::mutex load_mu_;  // one load at a time: no stampede after an upload
   std::mutex mu_;
   std::map<std::pair<std::string, int64_t>, std::shared_ptr<const latency::LatencyPredictor>> cache_;

@@ -119,7 +119,7 @@ absl::Status CheckRequestId(const std::string& id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<v1::Job>> PriorSubmit(db::Store* store, const std::string& request_id,
+absl::StatusOr<std::optional<v1::Job>> PriorSubmit(Storage* store, const std::string& request_id,
                                                     const v1::SearchSpec& spec) {
   if (request_id.empty()) return std::optional<v1::Job>();
   auto prior = store->FindRequest(request_id);

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "db/store.h"
+#include "core/storage.h"
 #include "core/predictor_catalog.h"
 #include "space/space.h"
 
@@ -38,7 +38,7 @@ absl::Status CheckRequestId(const std::string& request_id);
 
 // The job an earlier Submit with this request id created (nullopt: none).
 // ALREADY_EXISTS when that Submit sent a different spec.
-absl::StatusOr<std::optional<v1::Job>> PriorSubmit(db::Store* store, const std::string& request_id,
+absl::StatusOr<std::optional<v1::Job>> PriorSubmit(Storage* store, const std::string& request_id,
                                                     const v1::SearchSpec& spec);
 
 // Held by Submit from the lookup of a request id to the storing of its job.

@@ -332,12 +332,6 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
   return std::unique_ptr<Store>(new Store(std::make_unique<Impl>(path, std::move(conn))));
 }
 
-absl::Status Store::SetMaxPageCountForTest(int64_t pages) {
-  absl::MutexLock lock(&impl_->mu);
-  // PRAGMA takes no bound parameters; `pages` is an integer, not text.
-  return internal::Exec(impl_->conn.get(), absl::StrCat("PRAGMA max_page_count = ", pages));
-}
-
 // ---- hardware
 
 absl::Status Store::PutHardware(const v1::Hardware& hw, bool update) {

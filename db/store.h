@@ -107,10 +107,6 @@ class Store {
   absl::StatusOr<v1::Candidate> GetCandidate(int64_t id);
   absl::StatusOr<int64_t> CountCandidates(int64_t job_id);  // 0: all jobs
 
-  // Test hook: caps the file at `pages` pages (PRAGMA max_page_count) so a
-  // test can provoke SQLITE_FULL; never needed in production.
-  absl::Status SetMaxPageCountForTest(int64_t pages);
-
  private:
   struct Impl;
   explicit Store(std::unique_ptr<Impl> impl);

@@ -81,7 +81,6 @@ class LatencyPredictor {
     double ms_per_mmac = 0, ms_per_mib = 0, ms_fixed = 0;
     double Eval(const Cost& c) const;
   };
-  const CostModel& cost_model() const { return model_; }
 
  private:
   struct Measured {

@@ -30,6 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "db/store.h"
 #include "latency_models/profiler.h"
+#include "core/db_storage.h"
 #include "core/predictor_catalog.h"
 #include "core/job_manager.h"
 #include "server/auth.h"
@@ -179,11 +180,12 @@ int main(int argc, char** argv) {
   lutnas::latency::SetTorchThreads(1);
   auto store = lutnas::db::Store::Open(absl::GetFlag(FLAGS_db));
   if (!store.ok()) return Die(absl::StrCat("--db ", absl::GetFlag(FLAGS_db), ": ", store.status().message()));
-  if (auto st = lutnas::core::SeedHardwareCatalogue(store->get(), root + "/server/hardware_catalog.json");
+  lutnas::core::DbStorage storage(store->get());
+  if (auto st = lutnas::core::SeedHardwareCatalogue(&storage, root + "/server/hardware_catalog.json");
       !st.ok())
     return Die(std::string(st.message()));
 
-  lutnas::core::Catalog catalog(store->get());
+  lutnas::core::Catalog catalog(&storage);
   lutnas::core::JobManager::Options jo;
   jo.workers = std::max(1, absl::GetFlag(FLAGS_workers));
   jo.eval_threads = std::max(1, absl::GetFlag(FLAGS_eval_threads));
@@ -198,7 +200,7 @@ int main(int argc, char** argv) {
                          {"max_watch_streams", absl::GetFlag(FLAGS_max_watch_streams)},
                          {"max_import_mb", absl::GetFlag(FLAGS_max_import_mb)}})
     if (v < 1) return Die(absl::StrCat("--", name, ": must be >= 1, got ", v));
-  lutnas::core::JobManager jobs(store->get(), &catalog, jo);
+  lutnas::core::JobManager jobs(&storage, &catalog, jo);
 
   lutnas::server::Core core{store->get(), &catalog, &jobs, absl::GetFlag(FLAGS_import_dir)};
   core.limits = std::make_shared<lutnas::core::ResourceLimits>(

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "lutnas/v1/service.grpc.pb.h"
 #include "space/space.h"
+#include "core/db_storage.h"
 #include "core/hardware_catalogue.h"
 #include "server/services.h"
 
@@ -24,10 +25,11 @@ class ServerTest : public ::testing::Test {
     auto st = db::Store::Open(dir_ + "/t.db");
     ASSERT_TRUE(st.ok()) << st.status();
     store_ = std::move(*st);
-    ASSERT_TRUE(core::SeedHardwareCatalogue(store_.get(), "server/hardware_catalog.json").ok());
-    catalog_ = std::make_unique<core::Catalog>(store_.get());
+    storage_ = std::make_unique<core::DbStorage>(store_.get());
+    ASSERT_TRUE(core::SeedHardwareCatalogue(storage_.get(), "server/hardware_catalog.json").ok());
+    catalog_ = std::make_unique<core::Catalog>(storage_.get());
     core::JobManager::Options jo;
-    jobs_ = std::make_unique<core::JobManager>(store_.get(), catalog_.get(), jo);
+    jobs_ = std::make_unique<core::JobManager>(storage_.get(), catalog_.get(), jo);
     Core core{store_.get(), catalog_.get(), jobs_.get(), dir_};
     services_.push_back(MakeHardwareService(core));
     services_.push_back(MakeTableService(core));
@@ -86,6 +88,7 @@ class ServerTest : public ::testing::Test {
 
   std::string dir_;
   std::unique_ptr<db::Store> store_;
+  std::unique_ptr<core::DbStorage> storage_;
   std::unique_ptr<core::Catalog> catalog_;
   std::unique_ptr<core::JobManager> jobs_;
   std::vector<std::unique_ptr<grpc::Service>> services_;

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "tests/fault_vfs.h"
 
 namespace lutnas::db {
 namespace {
@@ -944,13 +945,22 @@ TEST_F(StoreTest, ReadOnlyFileIsFailedPrecondition) {
   fs::permissions(path_, fs::perms::owner_write, fs::perm_options::add);
 }
 
+// The disk fills (tests/fault_vfs.h: writes that would grow a file fail with
+// SQLITE_FULL, as ENOSPC does) in the middle of a large generation.
 TEST_F(StoreTest, DiskFullIsResourceExhaustedAndRecoverable) {
+  fault::FaultVfs& vfs = fault::FaultVfs::Install();
+  struct Freed {  // the next tests get a disk with space, whatever happens here
+    ~Freed() { fault::FaultVfs::Install().set_full(false); }
+  } freed;
+  store_.reset();
+  store_ = OpenOrDie();  // through the fault VFS
+  ASSERT_NE(store_, nullptr);
   const int64_t job = NewJob();
   ASSERT_TRUE(
       store_
           ->CommitGeneration(job, "ck0", {MakeCandidate("first", 1, 1)}, {"first"}, MakeProgress(0))
           .ok());
-  ASSERT_TRUE(store_->SetMaxPageCountForTest(1).ok());  // clamps to the current size
+  vfs.set_full(true);
 
   std::vector<v1::Candidate> big;
   for (int i = 0; i < 200; ++i) {
@@ -960,6 +970,8 @@ TEST_F(StoreTest, DiskFullIsResourceExhaustedAndRecoverable) {
   }
   absl::Status st = store_->CommitGeneration(job, "ck1", big, {"big0"}, MakeProgress(1));
   EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
+  EXPECT_EQ(st.message(), "CommitGeneration: database or disk is full (free disk space and try again)");
+  EXPECT_GT(vfs.refused_writes(), 0);
 
   // Rolled back whole; reads work.
   EXPECT_EQ(*store_->CountCandidates(job), 1);
@@ -969,7 +981,7 @@ TEST_F(StoreTest, DiskFullIsResourceExhaustedAndRecoverable) {
   pareto.set_pareto_only(true);
   EXPECT_EQ(List(pareto).candidates.at(0).arch_hash(), "first");
 
-  ASSERT_TRUE(store_->SetMaxPageCountForTest(1 << 30).ok());
+  vfs.set_full(false);  // space freed
   ASSERT_TRUE(store_->CommitGeneration(job, "ck1", big, {"big0"}, MakeProgress(1)).ok());
   EXPECT_EQ(*store_->CountCandidates(job), 201);
   EXPECT_EQ(*store_->LoadCheckpoint(job), "ck1");
