@@ -19,6 +19,7 @@
 #include "search/nsga2.h"
 #include "space/space_seed.h"
 #include "base/status_macros.h"
+#include "base/status_reason.h"
 #include "search/variation.h"
 
 namespace lutnas::search {
@@ -802,8 +803,9 @@ absl::StatusOr<GenerationReport> Engine::Step() {
     if (s.batch_active) {
       const size_t pending = s.Pending().size();
       if (pending > 0)
-        return absl::FailedPreconditionError(
-            StrCat("waiting for ", pending, " external scores"));
+        return base::WithReason(
+            absl::FailedPreconditionError(StrCat("waiting for ", pending, " external scores")),
+            kWaitingForScores);
       s.FinishBatch();
     }
     if (s.GenerationComplete()) return s.FinishGeneration();

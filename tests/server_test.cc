@@ -10,8 +10,7 @@
 #include "gtest/gtest.h"
 #include "lutnas/v1/service.grpc.pb.h"
 #include "space/space.h"
-#include "core/hardware_catalogue.h"
-#include "server/services.h"
+#include "server/daemon.h"
 
 namespace lutnas::server {
 namespace {
@@ -21,26 +20,13 @@ class ServerTest : public ::testing::Test {
   void SetUp() override {
     char tmpl[] = "/tmp/lutnas-server-test-XXXXXX";
     dir_ = mkdtemp(tmpl);
-    auto st = db::Store::Open(dir_ + "/t.db");
-    ASSERT_TRUE(st.ok()) << st.status();
-    store_ = std::move(*st);
-    ASSERT_TRUE(core::SeedHardwareCatalogue(store_.get(), "server/hardware_catalog.json").ok());
-    catalog_ = std::make_unique<core::Catalog>(store_.get());
-    core::JobManager::Options jo;
-    jobs_ = std::make_unique<core::JobManager>(store_.get(), catalog_.get(), jo);
-    Core core{store_.get(), catalog_.get(), jobs_.get(), dir_};
-    services_.push_back(MakeHardwareService(core));
-    services_.push_back(MakeTableService(core));
-    services_.push_back(MakePredictService(core));
-    services_.push_back(MakeSearchService(core));
-    services_.push_back(MakeCandidateService(core));
-    grpc::ServerBuilder b;
-    int port = 0;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    for (auto& s : services_) b.RegisterService(s.get());
-    server_ = b.BuildAndStart();
-    ASSERT_TRUE(jobs_->Start().ok());
-    auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+    Daemon::Options o;
+    o.db_path = dir_ + "/t.db";
+    o.import_dir = dir_;
+    daemon_ = std::make_unique<Daemon>(o);
+    auto port = daemon_->Start();
+    ASSERT_TRUE(port.ok()) << port.status();
+    auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials());
     hw_ = v1::HardwareService::NewStub(ch);
     tables_ = v1::TableService::NewStub(ch);
     predict_ = v1::PredictService::NewStub(ch);
@@ -48,8 +34,7 @@ class ServerTest : public ::testing::Test {
     cands_ = v1::CandidateService::NewStub(ch);
   }
   void TearDown() override {
-    server_->Shutdown();
-    jobs_->Shutdown();
+    daemon_.reset();  // Shutdown
     std::system(("rm -rf " + dir_).c_str());
   }
   std::unique_ptr<grpc::ClientContext> Ctx() {
@@ -85,11 +70,7 @@ class ServerTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::unique_ptr<db::Store> store_;
-  std::unique_ptr<core::Catalog> catalog_;
-  std::unique_ptr<core::JobManager> jobs_;
-  std::vector<std::unique_ptr<grpc::Service>> services_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<Daemon> daemon_;
   std::unique_ptr<v1::HardwareService::Stub> hw_;
   std::unique_ptr<v1::TableService::Stub> tables_;
   std::unique_ptr<v1::PredictService::Stub> predict_;
