@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -175,6 +177,104 @@ TEST_F(ServerTest, UploadPredictSearchAndBrowse) {
   st = search_->Submit(Ctx().get(), sub, &job);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(st.error_message().find("budgets[0].hardware"), std::string::npos) << st.error_message();
+}
+
+// ---------------------------------------------------------------- Daemon
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/lutnas-daemon-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+  Daemon::Options Opts() const {
+    Daemon::Options o;
+    o.db_path = dir_ + "/d.db";
+    return o;
+  }
+  std::string dir_;
+};
+
+TEST_F(DaemonTest, StartErrorsNameTheOption) {
+  struct Case {
+    const char* what;
+    std::function<void(Daemon::Options*)> set;
+    absl::StatusCode code;
+    std::string message_start;
+  };
+  const std::vector<Case> cases = {
+      {"max_uploads", [](Daemon::Options* o) { o->max_uploads = 0; }, absl::StatusCode::kInvalidArgument,
+       "--max_uploads: must be >= 1, got 0"},
+      {"max_queued_jobs", [](Daemon::Options* o) { o->jobs.max_queued_jobs = -1; },
+       absl::StatusCode::kInvalidArgument, "--max_queued_jobs: must be >= 1, got -1"},
+      {"db", [this](Daemon::Options* o) { o->db_path = dir_; }, absl::StatusCode::kUnknown,  // a directory
+       "--db " + dir_ + ": "},
+      {"token without tls", [](Daemon::Options* o) { o->token = "0123456789abcdef"; },
+       absl::StatusCode::kInvalidArgument,
+       "--token_file needs --tls_cert and --tls_key (tokens are only sent over TLS)"},
+      {"tls files", [](Daemon::Options* o) { o->tls_cert_path = "/nonexistent.pem"; },
+       absl::StatusCode::kInvalidArgument, "--tls_cert/--tls_key: cannot read the files"},
+      {"listen", [](Daemon::Options* o) { o->listen = "256.1.1.1:1"; }, absl::StatusCode::kUnavailable,
+       "cannot listen on 256.1.1.1:1"},
+  };
+  for (const auto& c : cases) {
+    Daemon::Options o = Opts();
+    c.set(&o);
+    Daemon d(o);
+    auto port = d.Start();
+    ASSERT_FALSE(port.ok()) << c.what << " started on port " << *port;
+    if (c.code != absl::StatusCode::kUnknown) EXPECT_EQ(port.status().code(), c.code) << c.what;
+    EXPECT_EQ(port.status().message().substr(0, c.message_start.size()), c.message_start) << port.status();
+  }
+}
+
+TEST_F(DaemonTest, ShutdownEndsWaitKeepsDataAndARestartServesIt) {
+  {
+    Daemon d(Opts());
+    auto port = d.Start();
+    ASSERT_TRUE(port.ok()) << port.status();
+    EXPECT_GT(*port, 0);
+    EXPECT_EQ(d.Start().status().code(), absl::StatusCode::kFailedPrecondition);  // once only
+    auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials());
+    auto hw = v1::HardwareService::NewStub(ch);
+    v1::RegisterHardwareRequest reg;
+    reg.mutable_hardware()->set_name("kept-box");
+    reg.mutable_hardware()->set_peak_gops(50);
+    v1::Hardware out;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(hw->Register(&ctx, reg, &out).ok());
+    // Shutdown from another thread ends Wait(), as lutnasd's signal thread does.
+    std::thread stopper([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      d.Shutdown();
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    d.Wait();
+    stopper.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+    EXPECT_EQ(d.store(), nullptr);  // the database is closed
+    d.Shutdown();                   // a second call does nothing
+    d.Wait();                       // nor does a Wait after it
+  }
+  Daemon again(Opts());
+  auto port = again.Start();
+  ASSERT_TRUE(port.ok()) << port.status();
+  auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials());
+  v1::GetHardwareRequest get;
+  get.set_name("kept-box");
+  v1::Hardware h;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(v1::HardwareService::NewStub(ch)->Get(&ctx, get, &h).ok());
+  EXPECT_EQ(h.peak_gops(), 50);
+  // Every service is registered, FastPredict included.
+  v1::EncodingRequest er;
+  er.set_space("tiny");
+  v1::EncodingResponse enc;
+  grpc::ClientContext ctx2;
+  auto st = v1::FastPredictService::NewStub(ch)->DescribeEncoding(&ctx2, er, &enc);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_GT(enc.slots_size(), 0);
 }
 
 }  // namespace
