@@ -36,7 +36,8 @@ absl::Status Render(const v1::Architecture& arch, const std::string& format, con
 
 }  // namespace
 
-absl::StatusOr<v1::ListCandidatesResponse> ListCandidates(db::Store* store, const v1::ListCandidatesRequest& r) {
+absl::StatusOr<v1::ListCandidatesResponse> ListCandidates(db::Store* store,
+                                                          const v1::ListCandidatesRequest& r) {
   if (r.job_id() > 0 && !store->GetJob(r.job_id()).ok())
     return absl::NotFoundError(StrCat("job_id: job ", r.job_id(), " not found"));
   if (!r.hardware().empty() && !store->GetHardware(r.hardware()).ok())
@@ -73,7 +74,8 @@ absl::StatusOr<v1::ExportCandidateResponse> ExportCandidate(db::Store* store,
   if (r.id() <= 0) return PositiveId("id", r.id());
   auto c = store->GetCandidate(r.id());
   if (!c.ok()) return c.status();
-  if (auto st = Render(c->arch(), r.format(), StrCat("candidate_", c->id()), /*onnx_note=*/true, &out); !st.ok())
+  if (auto st = Render(c->arch(), r.format(), StrCat("candidate_", c->id()), /*onnx_note=*/true, &out);
+      !st.ok())
     return st;
   return out;
 }

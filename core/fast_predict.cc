@@ -23,7 +23,8 @@ void PutBytes(const std::vector<T>& v, std::string* out) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const SpaceEncoding>> EncodingCache::Get(const std::string& name) {
-  if (name.empty()) return absl::InvalidArgumentError("space: a shipped space name (e.g. 'tiny') is required");
+  if (name.empty())
+    return absl::InvalidArgumentError("space: a shipped space name (e.g. 'tiny') is required");
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = cache_.find(name);
@@ -45,7 +46,7 @@ absl::StatusOr<std::shared_ptr<const SpaceEncoding>> EncodingCache::Get(const st
 }
 
 absl::StatusOr<std::unique_ptr<EncodedStream>> EncodedStream::Open(EncodingCache* encodings, Catalog* catalog,
-                                                                     const v1::PredictEncodedRequest& first) {
+                                                                   const v1::PredictEncodedRequest& first) {
   auto e = encodings->Get(first.space());
   if (!e.ok()) return e.status();
   std::unique_ptr<EncodedStream> s(new EncodedStream);
@@ -70,13 +71,14 @@ absl::StatusOr<std::unique_ptr<EncodedStream>> EncodedStream::Open(EncodingCache
 
 absl::StatusOr<v1::PredictEncodedResponse> EncodedStream::Answer(const v1::PredictEncodedRequest& r) {
   if (!first_ && !r.space().empty() && r.space() != enc_->space().name())
-    return absl::InvalidArgumentError(StrCat("space: the stream's first message chose '", enc_->space().name(),
-                                             "', got '", r.space().substr(0, 64), "'"));
+    return absl::InvalidArgumentError(StrCat("space: the stream's first message chose '",
+                                             enc_->space().name(), "', got '", r.space().substr(0, 64), "'"));
   const std::string& ch = r.choices();
   const size_t w = static_cast<size_t>(enc_->width());
   if (ch.size() % w != 0)
-    return absl::InvalidArgumentError(StrCat("choices: ", ch.size(), " bytes is not a whole number of rows of ", w,
-                                             " bytes (space '", enc_->space().name(), "')"));
+    return absl::InvalidArgumentError(StrCat("choices: ", ch.size(),
+                                             " bytes is not a whole number of rows of ", w, " bytes (space '",
+                                             enc_->space().name(), "')"));
   const size_t n = ch.size() / w;
   if (n > kMaxRows)
     return absl::InvalidArgumentError(StrCat("choices: at most ", kMaxRows, " rows per message, got ", n));

@@ -40,7 +40,7 @@ class EncodingCache {
 class EncodedStream {
  public:
   static absl::StatusOr<std::unique_ptr<EncodedStream>> Open(EncodingCache* encodings, Catalog* catalog,
-                                                              const v1::PredictEncodedRequest& first);
+                                                             const v1::PredictEncodedRequest& first);
   // INVALID_ARGUMENT "choices: ..." for a partial row or more than 2^20
   // rows; "space: ..." for a later message naming another space. The first
   // message goes to Open() and then here.

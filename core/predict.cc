@@ -55,7 +55,8 @@ absl::StatusOr<v1::PredictBatchResponse> PredictBatch(Catalog* catalog, const v1
   if (auto st = CheckHardwareList(r.hardware()); !st.ok()) return st;
   if (r.archs_size() == 0) return absl::InvalidArgumentError("archs: at least one architecture is needed");
   if (r.archs_size() > max_batch)
-    return absl::InvalidArgumentError(StrCat("archs: at most ", max_batch, " per call, got ", r.archs_size()));
+    return absl::InvalidArgumentError(
+        StrCat("archs: at most ", max_batch, " per call, got ", r.archs_size()));
   v1::PredictBatchResponse out;
   for (int i = 0; i < r.archs_size(); ++i) {
     if (cancelled && cancelled()) return absl::CancelledError("cancelled");

@@ -36,10 +36,11 @@ absl::Status CheckHardwareFields(const v1::Hardware& h) {
   if (h.channel_alignment() < 0 || h.channel_alignment() > 256)
     return absl::InvalidArgumentError(
         StrCat("hardware.channel_alignment: must be in 0..256, got ", h.channel_alignment()));
-  for (auto [name, v, max] : {std::tuple<const char*, const std::string*, size_t>{"description", &h.description(), 4096},
-                              {"source", &h.source(), 4096},
-                              {"backend", &h.backend(), 64},
-                              {"precision", &h.precision(), 32}})
+  for (auto [name, v, max] :
+       {std::tuple<const char*, const std::string*, size_t>{"description", &h.description(), 4096},
+        {"source", &h.source(), 4096},
+        {"backend", &h.backend(), 64},
+        {"precision", &h.precision(), 32}})
     if (v->size() > max)
       return absl::InvalidArgumentError(StrCat("hardware.", name, ": longer than ", max, " characters"));
   if (h.precisions_size() > 16) return absl::InvalidArgumentError("hardware.precisions: at most 16 entries");
@@ -80,7 +81,8 @@ absl::StatusOr<v1::TableInfo> AddTable(db::Store* store, Catalog* catalog, v1::L
 }
 
 absl::StatusOr<v1::ImportTableResponse> ImportTable(db::Store* store, Catalog* catalog,
-                                                    const ImportPolicy& policy, const v1::ImportTableRequest& r) {
+                                                    const ImportPolicy& policy,
+                                                    const v1::ImportTableRequest& r) {
   std::string content = r.content();
   if (!r.path().empty()) {
     if (!content.empty()) return absl::InvalidArgumentError("path: give either content or path, not both");
@@ -96,15 +98,18 @@ absl::StatusOr<v1::ImportTableResponse> ImportTable(db::Store* store, Catalog* c
   t->mutable_info()->set_hardware(r.hardware());
   v1::ImportTableResponse out;
   for (auto& u : unmapped) out.add_unmapped(u);
-  auto info = AddTable(store, catalog, std::move(*t), StrCat("import:", r.format().empty() ? "csv" : r.format()));
+  auto info =
+      AddTable(store, catalog, std::move(*t), StrCat("import:", r.format().empty() ? "csv" : r.format()));
   if (!info.ok()) return info.status();
   *out.mutable_info() = std::move(*info);
   return out;
 }
 
-absl::StatusOr<v1::TableInfo> SetCorrection(db::Store* store, Catalog* catalog, const v1::SetCorrectionRequest& r) {
+absl::StatusOr<v1::TableInfo> SetCorrection(db::Store* store, Catalog* catalog,
+                                            const v1::SetCorrectionRequest& r) {
   if (r.hardware().empty()) return absl::InvalidArgumentError("hardware: is required");
-  if (auto st = latency::CheckCorrectionFields(r.correction(), "correction", /*required=*/true); !st.ok()) return st;
+  if (auto st = latency::CheckCorrectionFields(r.correction(), "correction", /*required=*/true); !st.ok())
+    return st;
   if (r.version() <= 0) return absl::InvalidArgumentError(StrCat("version: must be > 0, got ", r.version()));
   auto info = store->SetCorrection(r.hardware(), r.version(), r.correction());
   if (!info.ok()) return info.status();

@@ -41,10 +41,12 @@ struct ImportPolicy {
 // in r.format() for r.hardware(), then AddTable; keys that map to no block
 // type come back in unmapped.
 absl::StatusOr<v1::ImportTableResponse> ImportTable(db::Store* store, Catalog* catalog,
-                                                    const ImportPolicy& policy, const v1::ImportTableRequest& r);
+                                                    const ImportPolicy& policy,
+                                                    const v1::ImportTableRequest& r);
 
 // TableService.SetCorrection: fields here, the range over the table in the store.
-absl::StatusOr<v1::TableInfo> SetCorrection(db::Store* store, Catalog* catalog, const v1::SetCorrectionRequest& r);
+absl::StatusOr<v1::TableInfo> SetCorrection(db::Store* store, Catalog* catalog,
+                                            const v1::SetCorrectionRequest& r);
 
 // TableService.Export's table (version 0: the latest).
 absl::StatusOr<v1::LatencyTable> TableToExport(db::Store* store, const v1::ExportTableRequest& r);

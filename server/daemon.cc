@@ -1,10 +1,10 @@
 #include "server/daemon.h"
 
-#include <chrono>
-#include <utility>
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+
+#include <chrono>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
@@ -24,9 +24,12 @@ Daemon::~Daemon() { Shutdown(); }
 absl::StatusOr<int> Daemon::Start() {
   if (store_) return absl::FailedPreconditionError("the daemon is already started");
   auto store = db::Store::Open(opts_.db_path);
-  if (!store.ok()) return absl::Status(store.status().code(), StrCat("--db ", opts_.db_path, ": ", store.status().message()));
+  if (!store.ok())
+    return absl::Status(store.status().code(),
+                        StrCat("--db ", opts_.db_path, ": ", store.status().message()));
   store_ = std::move(*store);
-  if (auto st = core::SeedHardwareCatalogue(store_.get(), opts_.root + "/server/hardware_catalog.json"); !st.ok())
+  if (auto st = core::SeedHardwareCatalogue(store_.get(), opts_.root + "/server/hardware_catalog.json");
+      !st.ok())
     return st;
   catalog_ = std::make_unique<core::Catalog>(store_.get());
   core::JobManager::Options jo = opts_.jobs;
@@ -61,13 +64,15 @@ absl::StatusOr<int> Daemon::Start() {
   if (tls) {
     auto cert = base::ReadFileToString(opts_.tls_cert_path);
     auto key = base::ReadFileToString(opts_.tls_key_path);
-    if (!cert.ok() || !key.ok()) return absl::InvalidArgumentError("--tls_cert/--tls_key: cannot read the files");
+    if (!cert.ok() || !key.ok())
+      return absl::InvalidArgumentError("--tls_cert/--tls_key: cannot read the files");
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({*key, *cert});
     creds = grpc::SslServerCredentials(ssl);
     if (!opts_.token.empty()) RequireBearerToken(creds, opts_.token);
   } else if (!opts_.token.empty()) {
-    return absl::InvalidArgumentError("--token_file needs --tls_cert and --tls_key (tokens are only sent over TLS)");
+    return absl::InvalidArgumentError(
+        "--token_file needs --tls_cert and --tls_key (tokens are only sent over TLS)");
   }
   int port = 0;
   // Without SO_REUSEPORT gRPC opens one listener: with it, it opens one per
@@ -94,7 +99,8 @@ void Daemon::Shutdown() {
   if (jobs_) jobs_->BeginShutdown();
   if (server_) {
     const double grace = std::max(0.0, std::min(60.0, opts_.shutdown_grace_s));
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)));
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)));
     server_->Wait();
   }
   if (jobs_) jobs_->Shutdown();  // workers stop before their next evaluation; running jobs stay resumable

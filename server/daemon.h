@@ -6,12 +6,12 @@
 #ifndef LUTNAS_SERVER_DAEMON_H_
 #define LUTNAS_SERVER_DAEMON_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "core/job_manager.h"
@@ -25,11 +25,11 @@ class Daemon {
   struct Options {
     std::string listen = "127.0.0.1:0";  // port 0 picks a free port (Start returns it)
     std::string db_path = "var/lutnas.db";
-    std::string root = ".";   // source tree: search/spaces, server/hardware_catalog.json
-    std::string import_dir;   // table-import paths must resolve into it ("" = no paths)
+    std::string root = ".";                   // source tree: search/spaces, server/hardware_catalog.json
+    std::string import_dir;                   // table-import paths must resolve into it ("" = no paths)
     std::string tls_cert_path, tls_key_path;  // PEM files; both or neither
-    std::string token;        // bearer token every call must carry (needs TLS)
-    int max_message_mb = 64;  // largest request accepted
+    std::string token;                        // bearer token every call must carry (needs TLS)
+    int max_message_mb = 64;                  // largest request accepted
     // Workers and per-job caps; spaces_dir is root + "/search/spaces".
     core::JobManager::Options jobs;
     // Resource bounds (each >= 1): beyond them RESOURCE_EXHAUSTED naming the flag.

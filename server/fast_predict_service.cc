@@ -20,8 +20,9 @@ class FastPredictServiceImpl final : public v1::FastPredictService::Service {
     return Status::OK;
   }
 
-  Status PredictEncoded(ServerContext* ctx,
-                        grpc::ServerReaderWriter<v1::PredictEncodedResponse, v1::PredictEncodedRequest>* stream) override {
+  Status PredictEncoded(
+      ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::PredictEncodedResponse, v1::PredictEncodedRequest>* stream) override {
     v1::PredictEncodedRequest req;
     std::unique_ptr<core::EncodedStream> s;
     while (stream->Read(&req)) {
@@ -36,7 +37,8 @@ class FastPredictServiceImpl final : public v1::FastPredictService::Service {
       if (!stream->Write(*resp)) return Status(grpc::StatusCode::CANCELLED, "client went away");
     }
     // Read() also ends at a message that does not parse: then nothing was answered.
-    if (!s) return ToGrpc(absl::InvalidArgumentError("stream: no request arrived (or the first did not parse)"));
+    if (!s)
+      return ToGrpc(absl::InvalidArgumentError("stream: no request arrived (or the first did not parse)"));
     return Status::OK;
   }
 

@@ -87,21 +87,33 @@ TEST_F(CoreTest, HardwareFieldChecksNameTheirField) {
        "hardware.peak_gops: must be finite and >= 0, got nan"},
       {"bandwidth < 0", [](v1::Hardware* h) { h->set_bandwidth_gbs(-1); },
        "hardware.bandwidth_gbs: must be finite and >= 0, got -1"},
-      {"threads", [](v1::Hardware* h) { h->set_threads(4097); }, "hardware.threads: must be in 0..4096, got 4097"},
+      {"threads", [](v1::Hardware* h) { h->set_threads(4097); },
+       "hardware.threads: must be in 0..4096, got 4097"},
       {"alignment", [](v1::Hardware* h) { h->set_channel_alignment(-2); },
        "hardware.channel_alignment: must be in 0..256, got -2"},
       {"backend", [](v1::Hardware* h) { h->set_backend(std::string(65, 'x')); },
        "hardware.backend: longer than 64 characters"},
-      {"precisions", [](v1::Hardware* h) { for (int i = 0; i < 17; ++i) h->add_precisions("int8"); },
+      {"precisions",
+       [](v1::Hardware* h) {
+         for (int i = 0; i < 17; ++i) h->add_precisions("int8");
+       },
        "hardware.precisions: at most 16 entries"},
-      {"precisions[1]", [](v1::Hardware* h) { h->add_precisions("int8"); h->add_precisions(std::string(33, 'p')); },
+      {"precisions[1]",
+       [](v1::Hardware* h) {
+         h->add_precisions("int8");
+         h->add_precisions(std::string(33, 'p'));
+       },
        "hardware.precisions[1]: longer than 32 characters"},
       {"name", [](v1::Hardware* h) { h->set_name("Bad Name"); },
        "hardware.name: must match [a-z0-9][a-z0-9._-]{0,63}, got 'Bad Name'"},
       {"empty name", [](v1::Hardware* h) { h->set_name(""); },
        "hardware.name: must match [a-z0-9][a-z0-9._-]{0,63}, got ''"},
       // The numeric fields are checked before the name, as before the move.
-      {"threads before name", [](v1::Hardware* h) { h->set_name("Bad"); h->set_threads(-1); },
+      {"threads before name",
+       [](v1::Hardware* h) {
+         h->set_name("Bad");
+         h->set_threads(-1);
+       },
        "hardware.threads: must be in 0..4096, got -1"},
   };
   for (const auto& c : cases) {
@@ -238,7 +250,8 @@ TEST_F(CoreTest, PredictChecksArchAndHardwareWithFieldPaths) {
   *r.mutable_arch() = SmallArch();
   r.mutable_arch()->mutable_stem(0)->mutable_conv()->set_out_channels(-3);
   r.add_hardware("rk3588-npu");
-  EXPECT_EQ(Predict(catalog_.get(), r).status().message(), "arch.stem[0].conv.out_channels: must be > 0, got -3");
+  EXPECT_EQ(Predict(catalog_.get(), r).status().message(),
+            "arch.stem[0].conv.out_channels: must be > 0, got -3");
   r.mutable_arch()->mutable_stem(0)->mutable_conv()->set_out_channels(16);
   auto ok = Predict(catalog_.get(), r);
   ASSERT_TRUE(ok.ok()) << ok.status();
@@ -281,7 +294,8 @@ TEST_F(CoreTest, PredictBatchNamesTheArchitectureAndStopsWhenCancelled) {
   EXPECT_EQ(PredictBatch(catalog_.get(), r, 4, nullptr).status().message(),
             "archs: at least one architecture is needed");
   for (int i = 0; i < 5; ++i) *r.add_archs() = SmallArch();
-  EXPECT_EQ(PredictBatch(catalog_.get(), r, 4, nullptr).status().message(), "archs: at most 4 per call, got 5");
+  EXPECT_EQ(PredictBatch(catalog_.get(), r, 4, nullptr).status().message(),
+            "archs: at most 4 per call, got 5");
   r.mutable_archs(1)->set_resolution(0);
   auto bad = PredictBatch(catalog_.get(), r, 10, nullptr);
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
@@ -331,7 +345,8 @@ TEST_F(CoreTest, ExportInlineArchitectureByFormat) {
   v1::ExportCandidateRequest bad;
   *bad.mutable_arch() = SmallArch();
   bad.mutable_arch()->mutable_stem(0)->mutable_conv()->set_out_channels(0);
-  EXPECT_EQ(ExportCandidate(store_.get(), bad).status().message(), "arch.stem[0].conv.out_channels: must be > 0, got 0");
+  EXPECT_EQ(ExportCandidate(store_.get(), bad).status().message(),
+            "arch.stem[0].conv.out_channels: must be > 0, got 0");
   v1::ExportCandidateRequest none;
   EXPECT_EQ(ExportCandidate(store_.get(), none).status().message(), "id: must be > 0, got 0");
   none.set_id(77);
@@ -373,7 +388,8 @@ TEST_F(CoreTest, SubmitErrorsCarryTheSpecPath) {
        "spec.space: a space name (e.g. 'edge') or space_inline is required"},
       {"budget hardware", [](v1::SearchSpec* s) { s->mutable_budgets(0)->set_hardware("nope"); }, "",
        absl::StatusCode::kNotFound, "spec.budgets[0].hardware: unknown hardware 'nope'"},
-      {"soft weight", [](v1::SearchSpec* s) { s->set_soft_weight(2); }, "", absl::StatusCode::kInvalidArgument,
+      {"soft weight", [](v1::SearchSpec* s) { s->set_soft_weight(2); }, "",
+       absl::StatusCode::kInvalidArgument,
        "spec.soft_weight: must be in [-10, 0) (0 = default -0.07; a positive weight would reward slower "
        "networks), got 2"},
       {"request_id", [](v1::SearchSpec*) {}, "not ok!", absl::StatusCode::kInvalidArgument,
@@ -425,7 +441,8 @@ TEST(StatusReasonTest, ReasonIsAPayloadNotText) {
       base::WithReason(absl::FailedPreconditionError("anything at all"), "waiting-for-scores");
   EXPECT_TRUE(base::HasReason(waiting, "waiting-for-scores"));
   EXPECT_FALSE(base::HasReason(waiting, "other"));
-  EXPECT_FALSE(base::HasReason(absl::FailedPreconditionError("waiting for 3 external scores"), "waiting-for-scores"));
+  EXPECT_FALSE(
+      base::HasReason(absl::FailedPreconditionError("waiting for 3 external scores"), "waiting-for-scores"));
   EXPECT_TRUE(base::WithReason(absl::OkStatus(), "x").ok());
 }
 
