@@ -8,8 +8,10 @@
 #include "absl/strings/str_join.h"
 #include "latency_models/cost.h"
 #include "core/evaluator.h"
+#include "core/field_path.h"
 #include "core/submit_checks.h"
 #include "base/status_macros.h"
+#include "base/status_reason.h"
 
 namespace lutnas::core {
 namespace {
@@ -175,6 +177,13 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in, const std::
   if (!request_id.empty()) request_lock.lock();
   ASSIGN_OR_RETURN(auto prior, PriorSubmit(store_, request_id, in));
   if (prior) return *prior;
+  // CheckSpec's fields are the spec's: their paths get "spec." here, where that is known.
+  auto checked = CheckSpec(in);
+  if (!checked.ok()) return InField(checked.status(), "spec.");
+  return Enqueue(*checked, in, request_id);
+}
+
+absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in) const {
   v1::SearchSpec spec = in;
   if (spec.name().size() > 200) return Invalid("name", "longer than 200 characters");
   if (!v1::Algorithm_IsValid(spec.algorithm())) return Invalid("algorithm", StrCat("unknown value ", spec.algorithm()));
@@ -249,6 +258,11 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in, const std::
   if (!engine.ok()) return engine.status();
   RETURN_IF_ERROR(CheckConstrained(spec));
   RETURN_IF_ERROR(CheckFeasible(spec, space, catalog_));
+  return spec;
+}
+
+absl::StatusOr<v1::Job> JobManager::Enqueue(const v1::SearchSpec& spec, const v1::SearchSpec& in,
+                                            const std::string& request_id) {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return absl::UnavailableError("lutnasd is shutting down; submit again after it restarts");
@@ -494,9 +508,7 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     step_done = 0;
     auto report = engine->Step();
     if (!report.ok()) {
-      if (run->spec.objective() == v1::EXTERNAL &&
-          report.status().code() == absl::StatusCode::kFailedPrecondition &&
-          report.status().message().find("waiting") != std::string::npos) {
+      if (run->spec.objective() == v1::EXTERNAL && base::HasReason(report.status(), search::kWaitingForScores)) {
         run->told.wait_for(l, std::chrono::milliseconds(200));
         continue;
       }

@@ -85,6 +85,11 @@ class JobManager {
 
  private:
   struct Running;
+  // Submit's halves: the spec's checks and defaults (errors relative to the
+  // spec: "population: ..."), then the queue and the store.
+  absl::StatusOr<v1::SearchSpec> CheckSpec(const v1::SearchSpec& in) const;
+  absl::StatusOr<v1::Job> Enqueue(const v1::SearchSpec& spec, const v1::SearchSpec& in,
+                                  const std::string& request_id);
   void WorkerLoop();
   void RunJob(int64_t id, const std::shared_ptr<Running>& run);
   absl::Status RunJobInner(int64_t id, Running* run, v1::Progress* last);

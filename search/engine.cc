@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "base/status_reason.h"
 #include "search/archive.h"
 #include "search/batch.h"
 #include "search/checkpoint.h"
@@ -302,8 +303,9 @@ absl::StatusOr<GenerationReport> Engine::Step() {
     if (s.batch_active) {
       const size_t pending = s.Pending().size();
       if (pending > 0)
-        return absl::FailedPreconditionError(
-            StrCat("waiting for ", pending, " external scores"));
+        return base::WithReason(
+            absl::FailedPreconditionError(StrCat("waiting for ", pending, " external scores")),
+            kWaitingForScores);
       s.FinishBatch();
     }
     if (s.GenerationComplete()) return s.FinishGeneration();

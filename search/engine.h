@@ -114,6 +114,10 @@ struct GenerationReport {
 // generation is complete, returning FAILED_PRECONDITION "waiting for N
 // external scores" while any is pending. Results depend only on the scores
 // told, not on the order of Tell calls.
+// The reason (base/status_reason.h) on Step()'s FAILED_PRECONDITION while
+// external scores are pending.
+inline constexpr char kWaitingForScores[] = "waiting-for-scores";
+
 class Engine {
  public:
   ~Engine();

@@ -17,26 +17,14 @@
 #include <fstream>
 #include <thread>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
-
-#include "base/file.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "db/store.h"
 #include "latency_models/profiler.h"
-#include "core/db_storage.h"
-#include "core/predictor_catalog.h"
-#include "core/job_manager.h"
-#include "server/auth.h"
-#include "core/hardware_catalogue.h"
-#include "server/fast_predict_service.h"
-#include "server/services.h"
+#include "server/daemon.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "address to listen on; port 0 picks a free port (see --port_file)");
@@ -178,86 +166,44 @@ int main(int argc, char** argv) {
                             "--tls_key and --token_file"));
 
   lutnas::latency::SetTorchThreads(1);
-  auto store = lutnas::db::Store::Open(absl::GetFlag(FLAGS_db));
-  if (!store.ok()) return Die(absl::StrCat("--db ", absl::GetFlag(FLAGS_db), ": ", store.status().message()));
-  lutnas::core::DbStorage storage(store->get());
-  if (auto st = lutnas::core::SeedHardwareCatalogue(&storage, root + "/server/hardware_catalog.json");
-      !st.ok())
-    return Die(std::string(st.message()));
-
-  lutnas::core::Catalog catalog(&storage);
-  lutnas::core::JobManager::Options jo;
-  jo.workers = std::max(1, absl::GetFlag(FLAGS_workers));
-  jo.eval_threads = std::max(1, absl::GetFlag(FLAGS_eval_threads));
-  jo.spaces_dir = root + "/search/spaces";
-  jo.max_population = absl::GetFlag(FLAGS_max_population);
-  jo.max_evaluations = absl::GetFlag(FLAGS_max_evaluations);
-  jo.max_runtime_s = absl::GetFlag(FLAGS_max_runtime_s);
-  jo.max_queued_jobs = absl::GetFlag(FLAGS_max_queued_jobs);
-  for (auto [name, v] : {std::pair<const char*, int>{"max_queued_jobs", jo.max_queued_jobs},
-                         {"max_uploads", absl::GetFlag(FLAGS_max_uploads)},
-                         {"max_upload_mb", absl::GetFlag(FLAGS_max_upload_mb)},
-                         {"max_watch_streams", absl::GetFlag(FLAGS_max_watch_streams)},
-                         {"max_import_mb", absl::GetFlag(FLAGS_max_import_mb)}})
-    if (v < 1) return Die(absl::StrCat("--", name, ": must be >= 1, got ", v));
-  lutnas::core::JobManager jobs(&storage, &catalog, jo);
-
-  lutnas::server::Core core{store->get(), &catalog, &jobs, absl::GetFlag(FLAGS_import_dir)};
-  core.limits = std::make_shared<lutnas::core::ResourceLimits>(
-      absl::GetFlag(FLAGS_max_uploads), int64_t{absl::GetFlag(FLAGS_max_upload_mb)} << 20,
-      absl::GetFlag(FLAGS_max_watch_streams));
-  core.import_limits.max_bytes = int64_t{absl::GetFlag(FLAGS_max_import_mb)} << 20;
-  core.import_limits.deadline_s = absl::GetFlag(FLAGS_import_deadline_s);
-  std::vector<std::unique_ptr<grpc::Service>> services;
-  services.push_back(lutnas::server::MakeHardwareService(core));
-  services.push_back(lutnas::server::MakeTableService(core));
-  services.push_back(lutnas::server::MakePredictService(core));
-  services.push_back(lutnas::server::MakeSearchService(core));
-  services.push_back(lutnas::server::MakeCandidateService(core));
-  services.push_back(lutnas::server::MakeFastPredictService(core));
-
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
-  if (tls) {
-    auto cert = lutnas::base::ReadFileToString(absl::GetFlag(FLAGS_tls_cert));
-    auto key = lutnas::base::ReadFileToString(absl::GetFlag(FLAGS_tls_key));
-    if (!cert.ok() || !key.ok()) return Die("--tls_cert/--tls_key: cannot read the files");
-    grpc::SslServerCredentialsOptions ssl;
-    ssl.pem_key_cert_pairs.push_back({*key, *cert});
-    creds = grpc::SslServerCredentials(ssl);
-    if (!token.empty()) lutnas::server::RequireBearerToken(creds, token);
-  } else if (!token.empty()) {
-    return Die("--token_file needs --tls_cert and --tls_key (tokens are only sent over TLS)");
-  }
-  int port = 0;
-  // Without SO_REUSEPORT gRPC opens one listener: with it, it opens one per
-  // poller, and with port 0 each gets its own free port (--port_file named one).
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(listen, creds, &port);
-  builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_mb) << 20);
-  for (auto& s : services) builder.RegisterService(s.get());
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) return Die(absl::StrCat("cannot listen on ", listen));
-  if (auto st = jobs.Start(); !st.ok()) return Die(std::string(st.message()));
+  lutnas::server::Daemon::Options o;
+  o.listen = listen;
+  o.db_path = absl::GetFlag(FLAGS_db);
+  o.root = root;
+  o.import_dir = absl::GetFlag(FLAGS_import_dir);
+  o.tls_cert_path = absl::GetFlag(FLAGS_tls_cert);
+  o.tls_key_path = absl::GetFlag(FLAGS_tls_key);
+  o.token = token;
+  o.max_message_mb = absl::GetFlag(FLAGS_max_message_mb);
+  o.jobs.workers = std::max(1, absl::GetFlag(FLAGS_workers));
+  o.jobs.eval_threads = std::max(1, absl::GetFlag(FLAGS_eval_threads));
+  o.jobs.max_population = absl::GetFlag(FLAGS_max_population);
+  o.jobs.max_evaluations = absl::GetFlag(FLAGS_max_evaluations);
+  o.jobs.max_runtime_s = absl::GetFlag(FLAGS_max_runtime_s);
+  o.jobs.max_queued_jobs = absl::GetFlag(FLAGS_max_queued_jobs);
+  o.max_uploads = absl::GetFlag(FLAGS_max_uploads);
+  o.max_upload_mb = absl::GetFlag(FLAGS_max_upload_mb);
+  o.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
+  o.max_import_mb = absl::GetFlag(FLAGS_max_import_mb);
+  o.import_deadline_s = absl::GetFlag(FLAGS_import_deadline_s);
+  o.shutdown_grace_s = absl::GetFlag(FLAGS_shutdown_grace_s);
+  lutnas::server::Daemon daemon(o);
+  auto port = daemon.Start();
+  if (!port.ok()) return Die(std::string(port.status().message()));
 
   if (!absl::GetFlag(FLAGS_port_file).empty()) {
     const std::string tmp = absl::GetFlag(FLAGS_port_file) + ".tmp";
-    std::ofstream(tmp) << port << "\n";
+    std::ofstream(tmp) << *port << "\n";
     std::rename(tmp.c_str(), absl::GetFlag(FLAGS_port_file).c_str());
   }
-  std::fprintf(stderr, "lutnasd: serving on %s (port %d), database %s, %d worker(s)%s\n", listen.c_str(), port,
-               absl::GetFlag(FLAGS_db).c_str(), jo.workers, tls ? ", TLS" : "");
+  std::fprintf(stderr, "lutnasd: serving on %s (port %d), database %s, %d worker(s)%s\n", listen.c_str(), *port,
+               o.db_path.c_str(), o.jobs.workers, tls ? ", TLS" : "");
 
-  const double grace = std::max(0.0, std::min(60.0, absl::GetFlag(FLAGS_shutdown_grace_s)));
+  const double grace = std::max(0.0, std::min(60.0, o.shutdown_grace_s));
   std::thread waiter([&] {
     pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);  // this thread may run the handler
     const int sig = NextSignal();
     std::fprintf(stderr, "lutnasd: signal %d: shutting down (a second signal forces exit)\n", sig);
-    // Jobs, Watch streams and waits stop first, so that the handlers in
-    // flight return before the grace period ends.
-    jobs.BeginShutdown();
     std::thread forced([] {
       const int again = NextSignal();
       std::fprintf(stderr, "lutnasd: second signal %d: exiting now\n", again);
@@ -272,13 +218,12 @@ int main(int argc, char** argv) {
       std::_Exit(1);
     });
     watchdog.detach();
-    server->Shutdown(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(static_cast<int64_t>(grace * 1000)));
+    // Jobs, Watch streams and waits first, then calls in flight get the
+    // grace period; workers are joined and the database closed.
+    daemon.Shutdown();
   });
-  server->Wait();
-  jobs.Shutdown();  // workers stop before their next evaluation; running jobs stay resumable
-  waiter.join();
-  store->reset();   // closes the database
+  daemon.Wait();
+  waiter.join();  // the database is closed once Shutdown() returns
   std::fprintf(stderr, "lutnasd: stopped cleanly\n");
   return 0;
 }

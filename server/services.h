@@ -1,6 +1,8 @@
-// gRPC services of lutnasd: thin glue. Each method checks its request, calls
-// one core function (db::Store, jobs::Catalog, jobs::JobManager), converts
-// the status and returns. No logic that a test of the core could not reach.
+// gRPC services of lutnasd: thin glue. Each method checks its request's
+// shape, makes one core call (core/registry.h, core/predict.h,
+// core/candidates.h, core::JobManager, db::Store lookups), converts the
+// status (grpc_status.h) and returns. No logic that a test of the core could
+// not reach: streams (Upload, Export, Watch) keep only their framing here.
 #ifndef LUTNAS_SERVER_SERVICES_H_
 #define LUTNAS_SERVER_SERVICES_H_
 
@@ -16,7 +18,7 @@
 
 namespace lutnas::server {
 
-// What every service needs; owned by main.
+// What every service needs; owned by the Daemon (daemon.h).
 struct Core {
   db::Store* store = nullptr;
   core::Catalog* catalog = nullptr;

@@ -3,16 +3,16 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
 #include "gtest/gtest.h"
 #include "lutnas/v1/service.grpc.pb.h"
 #include "space/space.h"
-#include "core/db_storage.h"
-#include "core/hardware_catalogue.h"
-#include "server/services.h"
+#include "server/daemon.h"
 
 namespace lutnas::server {
 namespace {
@@ -22,27 +22,13 @@ class ServerTest : public ::testing::Test {
   void SetUp() override {
     char tmpl[] = "/tmp/lutnas-server-test-XXXXXX";
     dir_ = mkdtemp(tmpl);
-    auto st = db::Store::Open(dir_ + "/t.db");
-    ASSERT_TRUE(st.ok()) << st.status();
-    store_ = std::move(*st);
-    storage_ = std::make_unique<core::DbStorage>(store_.get());
-    ASSERT_TRUE(core::SeedHardwareCatalogue(storage_.get(), "server/hardware_catalog.json").ok());
-    catalog_ = std::make_unique<core::Catalog>(storage_.get());
-    core::JobManager::Options jo;
-    jobs_ = std::make_unique<core::JobManager>(storage_.get(), catalog_.get(), jo);
-    Core core{store_.get(), catalog_.get(), jobs_.get(), dir_};
-    services_.push_back(MakeHardwareService(core));
-    services_.push_back(MakeTableService(core));
-    services_.push_back(MakePredictService(core));
-    services_.push_back(MakeSearchService(core));
-    services_.push_back(MakeCandidateService(core));
-    grpc::ServerBuilder b;
-    int port = 0;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    for (auto& s : services_) b.RegisterService(s.get());
-    server_ = b.BuildAndStart();
-    ASSERT_TRUE(jobs_->Start().ok());
-    auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+    Daemon::Options o;
+    o.db_path = dir_ + "/t.db";
+    o.import_dir = dir_;
+    daemon_ = std::make_unique<Daemon>(o);
+    auto port = daemon_->Start();
+    ASSERT_TRUE(port.ok()) << port.status();
+    auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials());
     hw_ = v1::HardwareService::NewStub(ch);
     tables_ = v1::TableService::NewStub(ch);
     predict_ = v1::PredictService::NewStub(ch);
@@ -50,8 +36,7 @@ class ServerTest : public ::testing::Test {
     cands_ = v1::CandidateService::NewStub(ch);
   }
   void TearDown() override {
-    server_->Shutdown();
-    jobs_->Shutdown();
+    daemon_.reset();  // Shutdown
     std::system(("rm -rf " + dir_).c_str());
   }
   std::unique_ptr<grpc::ClientContext> Ctx() {
@@ -87,12 +72,7 @@ class ServerTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::unique_ptr<db::Store> store_;
-  std::unique_ptr<core::DbStorage> storage_;
-  std::unique_ptr<core::Catalog> catalog_;
-  std::unique_ptr<core::JobManager> jobs_;
-  std::vector<std::unique_ptr<grpc::Service>> services_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<Daemon> daemon_;
   std::unique_ptr<v1::HardwareService::Stub> hw_;
   std::unique_ptr<v1::TableService::Stub> tables_;
   std::unique_ptr<v1::PredictService::Stub> predict_;
@@ -197,6 +177,104 @@ TEST_F(ServerTest, UploadPredictSearchAndBrowse) {
   st = search_->Submit(Ctx().get(), sub, &job);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(st.error_message().find("budgets[0].hardware"), std::string::npos) << st.error_message();
+}
+
+// ---------------------------------------------------------------- Daemon
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/lutnas-daemon-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+  Daemon::Options Opts() const {
+    Daemon::Options o;
+    o.db_path = dir_ + "/d.db";
+    return o;
+  }
+  std::string dir_;
+};
+
+TEST_F(DaemonTest, StartErrorsNameTheOption) {
+  struct Case {
+    const char* what;
+    std::function<void(Daemon::Options*)> set;
+    absl::StatusCode code;
+    std::string message_start;
+  };
+  const std::vector<Case> cases = {
+      {"max_uploads", [](Daemon::Options* o) { o->max_uploads = 0; }, absl::StatusCode::kInvalidArgument,
+       "--max_uploads: must be >= 1, got 0"},
+      {"max_queued_jobs", [](Daemon::Options* o) { o->jobs.max_queued_jobs = -1; },
+       absl::StatusCode::kInvalidArgument, "--max_queued_jobs: must be >= 1, got -1"},
+      {"db", [this](Daemon::Options* o) { o->db_path = dir_; }, absl::StatusCode::kUnknown,  // a directory
+       "--db " + dir_ + ": "},
+      {"token without tls", [](Daemon::Options* o) { o->token = "0123456789abcdef"; },
+       absl::StatusCode::kInvalidArgument,
+       "--token_file needs --tls_cert and --tls_key (tokens are only sent over TLS)"},
+      {"tls files", [](Daemon::Options* o) { o->tls_cert_path = "/nonexistent.pem"; },
+       absl::StatusCode::kInvalidArgument, "--tls_cert/--tls_key: cannot read the files"},
+      {"listen", [](Daemon::Options* o) { o->listen = "256.1.1.1:1"; }, absl::StatusCode::kUnavailable,
+       "cannot listen on 256.1.1.1:1"},
+  };
+  for (const auto& c : cases) {
+    Daemon::Options o = Opts();
+    c.set(&o);
+    Daemon d(o);
+    auto port = d.Start();
+    ASSERT_FALSE(port.ok()) << c.what << " started on port " << *port;
+    if (c.code != absl::StatusCode::kUnknown) EXPECT_EQ(port.status().code(), c.code) << c.what;
+    EXPECT_EQ(port.status().message().substr(0, c.message_start.size()), c.message_start) << port.status();
+  }
+}
+
+TEST_F(DaemonTest, ShutdownEndsWaitKeepsDataAndARestartServesIt) {
+  {
+    Daemon d(Opts());
+    auto port = d.Start();
+    ASSERT_TRUE(port.ok()) << port.status();
+    EXPECT_GT(*port, 0);
+    EXPECT_EQ(d.Start().status().code(), absl::StatusCode::kFailedPrecondition);  // once only
+    auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials());
+    auto hw = v1::HardwareService::NewStub(ch);
+    v1::RegisterHardwareRequest reg;
+    reg.mutable_hardware()->set_name("kept-box");
+    reg.mutable_hardware()->set_peak_gops(50);
+    v1::Hardware out;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(hw->Register(&ctx, reg, &out).ok());
+    // Shutdown from another thread ends Wait(), as lutnasd's signal thread does.
+    std::thread stopper([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      d.Shutdown();
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    d.Wait();
+    stopper.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+    EXPECT_EQ(d.store(), nullptr);  // the database is closed
+    d.Shutdown();                   // a second call does nothing
+    d.Wait();                       // nor does a Wait after it
+  }
+  Daemon again(Opts());
+  auto port = again.Start();
+  ASSERT_TRUE(port.ok()) << port.status();
+  auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials());
+  v1::GetHardwareRequest get;
+  get.set_name("kept-box");
+  v1::Hardware h;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(v1::HardwareService::NewStub(ch)->Get(&ctx, get, &h).ok());
+  EXPECT_EQ(h.peak_gops(), 50);
+  // Every service is registered, FastPredict included.
+  v1::EncodingRequest er;
+  er.set_space("tiny");
+  v1::EncodingResponse enc;
+  grpc::ClientContext ctx2;
+  auto st = v1::FastPredictService::NewStub(ch)->DescribeEncoding(&ctx2, er, &enc);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_GT(enc.slots_size(), 0);
 }
 
 }  // namespace

@@ -1,0 +1,62 @@
+// FastPredictService's logic over core/encoded_predict.h: the encodings of
+// shipped spaces (cached: they do not change), a stream opened by its first
+// message (space, hardware, cost) and the answer to each message of rows.
+#ifndef LUTNAS_CORE_FAST_PREDICT_H_
+#define LUTNAS_CORE_FAST_PREDICT_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/encoded_predict.h"
+#include "core/job_manager.h"
+#include "core/predictor_catalog.h"
+#include "lutnas/v1/service.pb.h"
+
+namespace lutnas::core {
+
+// Encodings of shipped spaces by name. Thread-safe.
+class EncodingCache {
+ public:
+  explicit EncodingCache(JobManager* jobs) : jobs_(jobs) {}
+  // INVALID_ARGUMENT "space: ..." for an empty name or a slot with more than
+  // 256 choices; NOT_FOUND "space: unknown space ..." for an unknown one.
+  absl::StatusOr<std::shared_ptr<const SpaceEncoding>> Get(const std::string& name);
+
+ private:
+  JobManager* jobs_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const SpaceEncoding>> cache_;
+};
+
+// One PredictEncoded stream. Open() takes its first message's space,
+// hardware (<= 16; none only with cost), cost and skip_invalid; Answer()
+// predicts each message's rows (the first one's too), rows numbered across
+// the stream.
+class EncodedStream {
+ public:
+  static absl::StatusOr<std::unique_ptr<EncodedStream>> Open(EncodingCache* encodings, Catalog* catalog,
+                                                             const v1::PredictEncodedRequest& first);
+  // INVALID_ARGUMENT "choices: ..." for a partial row or more than 2^20
+  // rows; "space: ..." for a later message naming another space. The first
+  // message goes to Open() and then here.
+  absl::StatusOr<v1::PredictEncodedResponse> Answer(const v1::PredictEncodedRequest& r);
+
+ private:
+  EncodedStream() = default;
+  std::shared_ptr<const SpaceEncoding> enc_;
+  std::unique_ptr<EncodedPredictor> pred_;
+  std::vector<int64_t> versions_;
+  bool cost_ = false, skip_ = false;
+  bool first_ = true;  // no message answered yet (the first names the space)
+  int nh_ = 0;
+  int64_t done_ = 0;  // rows answered so far
+};
+
+}  // namespace lutnas::core
+
+#endif  // LUTNAS_CORE_FAST_PREDICT_H_
