@@ -202,9 +202,33 @@ std::vector<BlockTraits> Rows() {
   for (BlockTraits& t : rows) {
     t.oneof_fd = v1::Block::descriptor()->FindFieldByName(t.name);
     if (t.oneof_fd == nullptr || t.oneof_fd->message_type() == nullptr) std::abort();
+    auto index = [&](const char* name) {
+      for (size_t i = 0; i < t.fields.size(); ++i)
+        if (std::strcmp(t.fields[i].name, name) == 0) return static_cast<int>(i);
+      return -1;
+    };
     for (FieldTraits& f : t.fields) {
       f.fd = t.oneof_fd->message_type()->FindFieldByName(f.name);
       if (f.fd == nullptr) std::abort();
+      if (*f.sets_bit && (f.bit_fd = t.oneof_fd->message_type()->FindFieldByName(f.sets_bit)) == nullptr)
+        std::abort();
+      if (*f.unless && (f.unless_index = index(f.unless)) < 0) std::abort();
+    }
+    t.out_index = index("out_channels");
+    t.stride_index = index("stride");
+    t.mid_index = index("mid_channels");
+    if (t.check_order.empty()) {
+      for (size_t i = 0; i < t.fields.size(); ++i) t.check_sequence.push_back(static_cast<int>(i));
+      if (t.extra) t.check_sequence.push_back(-1);
+    } else {
+      bool extra = false;
+      for (const char* name : t.check_order) {
+        const bool plus = std::strcmp(name, "+") == 0;
+        extra = extra || plus;
+        if (!plus && index(name) < 0) std::abort();
+        if (!plus || t.extra) t.check_sequence.push_back(plus ? -1 : index(name));
+      }
+      if (!extra && t.extra) t.check_sequence.push_back(-1);
     }
   }
   return rows;
@@ -244,7 +268,7 @@ int64_t IntValue(const Message& m, const FieldTraits& f) {
 // The value checks see: the field's own, or its out_channels-derived default when absent.
 int64_t EffectiveInt(const BlockTraits& t, const Message& m, const FieldTraits& f) {
   if (f.default_out_div > 0 && !Present(m, f)) {
-    const FieldTraits* out = t.Field("out_channels");
+    const FieldTraits* out = t.At(t.out_index);
     return out ? IntValue(m, *out) / f.default_out_div : 0;
   }
   return IntValue(m, f);
@@ -295,11 +319,11 @@ absl::Status CheckField(const BlockTraits& t, const FieldTraits& f, const Messag
       return absl::OkStatus();
     }
     case FieldCheck::kGroups: {
-      const FieldTraits* out = t.Field("out_channels");
+      const FieldTraits* out = t.At(t.out_index);
       return CheckGroups(has, IntValue(m, f), in.c, out ? IntValue(m, *out) : in.c, p);
     }
     case FieldCheck::kGroupsMid: {
-      const FieldTraits* mid = t.Field("mid_channels");
+      const FieldTraits* mid = t.At(t.mid_index);
       const int64_t mc = mid ? EffectiveInt(t, m, *mid) : in.c;
       return CheckGroups(has, IntValue(m, f), mc, mc, p);
     }
@@ -324,7 +348,7 @@ absl::Status CheckField(const BlockTraits& t, const FieldTraits& f, const Messag
       if (!has) return absl::OkStatus();
       const int64_t v = IntValue(m, f);
       if (v < 1 || v > kMaxChannels) return Bad(p, f.name, StrCat("must be in 1..", kMaxChannels, ", got ", v));
-      const FieldTraits* other = t.Field(f.unless);
+      const FieldTraits* other = t.At(f.unless_index);
       if (other && Present(m, *other))
         return Bad(p, f.name, StrCat("cannot be set together with ", f.unless, " (give one of them)"));
       return absl::OkStatus();
@@ -374,32 +398,18 @@ Message* MutableBlockMessage(v1::Block* b, const BlockTraits& t) {
 }
 
 absl::Status CheckBlockFields(const BlockTraits& t, const Message& m, const Shape& in, const std::string& path) {
-  if (t.check_order.empty()) {
-    for (const FieldTraits& f : t.fields)
-      if (auto st = CheckField(t, f, m, in, path); !st.ok()) return st;
-    return t.extra ? t.extra(m, in, path) : absl::OkStatus();
-  }
-  bool extra_done = false;
-  for (const char* name : t.check_order) {
-    if (std::strcmp(name, "+") == 0) {
-      extra_done = true;
-      if (t.extra)
-        if (auto st = t.extra(m, in, path); !st.ok()) return st;
-      continue;
-    }
-    if (const FieldTraits* f = t.Field(name))
-      if (auto st = CheckField(t, *f, m, in, path); !st.ok()) return st;
-  }
-  return !extra_done && t.extra ? t.extra(m, in, path) : absl::OkStatus();
+  for (int i : t.check_sequence)
+    if (auto st = i < 0 ? t.extra(m, in, path) : CheckField(t, t.fields[i], m, in, path); !st.ok()) return st;
+  return absl::OkStatus();
 }
 
 int OutChannelsOf(const BlockTraits& t, const Message& m, int in_c) {
-  const FieldTraits* out = t.Field("out_channels");
+  const FieldTraits* out = t.At(t.out_index);
   return out ? static_cast<int>(IntValue(m, *out)) : in_c;
 }
 
 int StrideOfBlock(const BlockTraits& t, const Message& m) {
-  const FieldTraits* s = t.Field("stride");
+  const FieldTraits* s = t.At(t.stride_index);
   if (s == nullptr) return 1;
   return Present(m, *s) ? static_cast<int>(IntValue(m, *s)) : static_cast<int>(s->dflt);
 }
@@ -415,14 +425,13 @@ void FillBlockDefaults(const BlockTraits& t, Message* m) {
       if (!r->HasField(*m, f.fd)) continue;
       auto* se = static_cast<v1::SqueezeExcite*>(r->MutableMessage(m, f.fd));
       *se = CanonicalSe(*se);
-      if (*f.sets_bit) r->SetBool(m, m->GetDescriptor()->FindFieldByName(f.sets_bit), true);
+      if (f.bit_fd) r->SetBool(m, f.bit_fd, true);
       if (f.clear_if_default && IsDefaultSe(*se)) r->ClearField(m, f.fd);
       continue;
     }
     if (!f.has_default) continue;
-    if (*f.unless) {
-      const FieldTraits* other = t.Field(f.unless);
-      if (other && Present(*m, *other)) {
+    if (const FieldTraits* other = t.At(f.unless_index)) {
+      if (Present(*m, *other)) {
         r->ClearField(m, f.fd);
         continue;
       }

@@ -68,6 +68,8 @@ struct FieldTraits {
   bool clear_if_default = false;  // kSe: canonical form drops default options
   bool extended = false;        // not covered by the fast numeric table key (latency_models/lut)
   const google::protobuf::FieldDescriptor* fd = nullptr;  // resolved from `name`
+  const google::protobuf::FieldDescriptor* bit_fd = nullptr;  // resolved from `sets_bit`
+  int unless_index = -1;  // index of `unless` in the row's fields
 };
 
 // A cross-field check of one type, run at `extra_after` in the check order.
@@ -86,7 +88,12 @@ struct BlockTraits {
   bool gene_expansion = false;     // the search gene's expansion applies (Space)
   bool extended = false;           // always outside the fast numeric key
   const google::protobuf::FieldDescriptor* oneof_fd = nullptr;  // Block.<name>
+  // Resolved when the table is built: field indices (-1: none), the check order as indices
+  // (-1: the extra check).
+  int out_index = -1, stride_index = -1, mid_index = -1;
+  std::vector<int> check_sequence;
   const FieldTraits* Field(const char* name) const;  // nullptr when absent
+  const FieldTraits* At(int index) const { return index < 0 ? nullptr : &fields[index]; }
 };
 
 // Every block type, in Block's oneof order.

@@ -103,7 +103,7 @@ void ParseWithTraits(const BlockTraits& t, const std::map<std::string, double>& 
         break;
       case KeyKind::kInt: {
         if (f.fd->has_presence() && !f.has_default && !num.count(f.key)) break;  // optional, no default
-        const FieldTraits* other = *f.unless ? t.Field(f.unless) : nullptr;
+        const FieldTraits* other = t.At(f.unless_index);
         if (other && other->kind == KeyKind::kInt && num.count(other->key)) break;  // e unless h
         r->SetInt32(m, f.fd, Int(num, f.key));
         break;
@@ -331,7 +331,7 @@ std::string KeyGrammarJson() {
         StrAppend(&extra, ", \"words\": [", absl::StrJoin(w, ", "), "]");
       }
       if (f.fd->has_presence() && !f.has_default && f.kind != KeyKind::kSe) StrAppend(&extra, ", \"optional\": true");
-      if (*f.unless && f.has_default) StrAppend(&extra, ", \"unless\": ", Quote(t.Field(f.unless)->key));
+      if (*f.unless && f.has_default) StrAppend(&extra, ", \"unless\": ", Quote(t.At(f.unless_index)->key));
       toks.push_back(Token(f.name, f.key, KindName(f.kind), extra));
     }
     const std::string type = t.type == v1::BLOCK_TYPE_UNSPECIFIED ? "" : v1::BlockType_Name(t.type);
