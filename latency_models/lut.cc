@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "latency_models/graph.h"
 #include "space/arch_ext.h"
+#include "space/block_traits.h"
 
 namespace lutnas::latency {
 namespace {
@@ -40,7 +41,12 @@ space::Shape FastOut(const v1::Block& b, const space::Shape& in) {
     case v1::Block::kC3: return Down(in, b.c3().out_channels(), b.c3().stride());
     case v1::Block::kC2F: return Down(in, b.c2f().out_channels(), b.c2f().stride());
     case v1::Block::kSppf: return Down(in, b.sppf().out_channels(), 1);
-    default: return in;
+    default:
+      if (const space::BlockTraits* t = space::TraitsOf(b)) {  // a type with no case here: its row
+        const auto& m = space::BlockMessage(b, *t);
+        return Down(in, space::OutChannelsOf(*t, m, in.c), space::StrideOfBlock(*t, m));
+      }
+      return in;
   }
 }
 

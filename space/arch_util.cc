@@ -10,6 +10,8 @@
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "space/arch_ext.h"
+#include "space/block_traits.h"
+#include "space/keys.h"
 #include "base/status_macros.h"
 
 namespace lutnas::space {
@@ -32,69 +34,13 @@ absl::Status CheckAct(Activation a, const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status CheckChannels(int64_t v, const std::string& path,
-                           const char* field) {
-  if (v <= 0) return Bad(path, field, StrCat("must be > 0, got ", v));
-  if (v > kMaxChannels)
-    return Bad(path, field, StrCat("must be <= ", kMaxChannels, ", got ", v));
-  return absl::OkStatus();
-}
-
-absl::Status CheckStride(bool has, int v, const std::string& path) {
-  if (has && v != 1 && v != 2)
-    return Bad(path, "stride", StrCat("must be 1 or 2, got ", v));
-  return absl::OkStatus();
-}
-
-absl::Status CheckKernel(bool has, int v, const std::string& path,
-                         bool allow_one) {
-  if (!has) return absl::OkStatus();
-  if ((allow_one && v == 1) || v == 3 || v == 5 || v == 7)
-    return absl::OkStatus();
-  return Bad(path, "kernel",
-             StrCat("must be ", allow_one ? "1, " : "", "3, 5 or 7, got ", v));
-}
-
-absl::Status CheckGroups(bool has, int g, int cin, int cout,
-                         const std::string& path) {
-  if (!has) return absl::OkStatus();
-  if (g <= 0) return Bad(path, "groups", StrCat("must be > 0, got ", g));
-  if (cin % g != 0 || cout % g != 0)
-    return Bad(path, "groups",
-               StrCat(g, " does not divide in_channels ", cin,
-                      " and out_channels ", cout));
-  return absl::OkStatus();
-}
-
-absl::Status CheckExpansion(bool has, int e, const std::string& path) {
-  if (has && (e < 1 || e > 8))
-    return Bad(path, "expansion", StrCat("must be in 1..8, got ", e));
-  return absl::OkStatus();
-}
-
 int Down(int x, int s) { return (x - 1) / s + 1; }
-
-template <typename T>
-int StrideOf(const T& m) {
-  return m.has_stride() ? m.stride() : 1;
-}
 
 Activation Act(Activation a, Activation dflt) {
   return a == v1::ACTIVATION_UNSPECIFIED ? dflt : a;
 }
 
 }  // namespace
-
-const char* ActName(Activation a) {
-  switch (a) {
-    case v1::RELU: return "relu";
-    case v1::RELU6: return "relu6";
-    case v1::HSWISH: return "hswish";
-    case v1::SILU: return "silu";
-    case v1::IDENTITY: return "id";
-    default: return "?";
-  }
-}
 
 std::string Shape::ToString() const { return StrCat(c, "x", h, "x", w); }
 
@@ -131,204 +77,26 @@ std::string ArchitectureToJson(const Architecture& arch) {
 }
 
 v1::BlockType TypeOf(const Block& b) {
-  switch (b.kind_case()) {
-    case Block::kConv: return v1::CONV;
-    case Block::kRepvgg: return v1::REPVGG;
-    case Block::kMbconv: return v1::MBCONV;
-    case Block::kFusedMbconv: return v1::FUSED_MBCONV;
-    case Block::kShuffle: return v1::SHUFFLE;
-    case Block::kCsp: return v1::CSP;
-    case Block::kOsa: return v1::OSA;
-    case Block::kBasic: return v1::BASIC;
-    case Block::kBottleneck: return v1::BOTTLENECK;
-    case Block::kC3: return v1::C3;
-    case Block::kC2F: return v1::C2F;
-    case Block::kSppf: return v1::SPPF;
-    default: return v1::BLOCK_TYPE_UNSPECIFIED;
-  }
+  const BlockTraits* t = TraitsOf(b);
+  return t ? t->type : v1::BLOCK_TYPE_UNSPECIFIED;
 }
 
-const char* BlockTypeName(v1::BlockType t) {
-  switch (t) {
-    case v1::CONV: return "conv";
-    case v1::REPVGG: return "repvgg";
-    case v1::MBCONV: return "mbconv";
-    case v1::FUSED_MBCONV: return "fused_mbconv";
-    case v1::SHUFFLE: return "shuffle";
-    case v1::CSP: return "csp";
-    case v1::OSA: return "osa";
-    case v1::BASIC: return "basic";
-    case v1::BOTTLENECK: return "bottleneck";
-    case v1::C3: return "c3";
-    case v1::C2F: return "c2f";
-    case v1::SPPF: return "sppf";
-    default: return "unknown";
-  }
+const char* BlockTypeName(v1::BlockType type) {
+  const BlockTraits* t = TraitsOf(type);
+  return t ? t->name : "unknown";
 }
 
-absl::Status ValidateBlock(const Block& b, const Shape& in,
-                           const std::string& path, Shape* out) {
-  const int cin = in.c;
-  int cout = 0, stride = 1;
-  switch (b.kind_case()) {
-    case Block::kConv: {
-      const auto& m = b.conv();
-      const std::string p = StrCat(path, ".conv");
-      RETURN_IF_ERROR(CheckChannels(m.out_channels(), p, "out_channels"));
-      RETURN_IF_ERROR(CheckKernel(m.has_kernel(), m.kernel(), p, true));
-      RETURN_IF_ERROR(CheckStride(m.has_stride(), m.stride(), p));
-      RETURN_IF_ERROR(CheckGroups(m.has_groups(), m.groups(), cin,
-                                  m.out_channels(), p));
-      RETURN_IF_ERROR(CheckAct(m.act(), p));
-      cout = m.out_channels();
-      stride = StrideOf(m);
-      break;
-    }
-    case Block::kRepvgg: {
-      const auto& m = b.repvgg();
-      const std::string p = StrCat(path, ".repvgg");
-      RETURN_IF_ERROR(CheckChannels(m.out_channels(), p, "out_channels"));
-      RETURN_IF_ERROR(CheckStride(m.has_stride(), m.stride(), p));
-      RETURN_IF_ERROR(CheckGroups(m.has_groups(), m.groups(), cin,
-                                  m.out_channels(), p));
-      RETURN_IF_ERROR(CheckAct(m.act(), p));
-      cout = m.out_channels();
-      stride = StrideOf(m);
-      break;
-    }
-    case Block::kMbconv: {
-      const auto& m = b.mbconv();
-      const std::string p = StrCat(path, ".mbconv");
-      RETURN_IF_ERROR(CheckChannels(m.out_channels(), p, "out_channels"));
-      RETURN_IF_ERROR(CheckExpansion(m.has_expansion(), m.expansion(), p));
-      RETURN_IF_ERROR(ValidateBlockExtensions(b, cin, p));
-      RETURN_IF_ERROR(CheckKernel(m.has_kernel(), m.kernel(), p, false));
-      RETURN_IF_ERROR(CheckStride(m.has_stride(), m.stride(), p));
-      RETURN_IF_ERROR(CheckAct(m.act(), p));
-      cout = m.out_channels();
-      stride = StrideOf(m);
-      break;
-    }
-    case Block::kFusedMbconv: {
-      const auto& m = b.fused_mbconv();
-      const std::string p = StrCat(path, ".fused_mbconv");
-      RETURN_IF_ERROR(CheckChannels(m.out_channels(), p, "out_channels"));
-      RETURN_IF_ERROR(CheckExpansion(m.has_expansion(), m.expansion(), p));
-      RETURN_IF_ERROR(ValidateBlockExtensions(b, cin, p));
-      RETURN_IF_ERROR(CheckKernel(m.has_kernel(), m.kernel(), p, false));
-      RETURN_IF_ERROR(CheckStride(m.has_stride(), m.stride(), p));
-      RETURN_IF_ERROR(CheckAct(m.act(), p));
-      cout = m.out_channels();
-      stride = StrideOf(m);
-      break;
-    }
-    case Block::kShuffle: {
-      const auto& m = b.shuffle();
-      const std::string p = StrCat(path, ".shuffle");
-      RETURN_IF_ERROR(CheckChannels(m.out_channels(), p, "out_channels"));
-      RETURN_IF_ERROR(CheckStride(m.has_stride(), m.stride(), p));
-      RETURN_IF_ERROR(CheckKernel(m.has_kernel(), m.kernel(), p, false));
-      RETURN_IF_ERROR(CheckAct(m.act(), p));
-      cout = m.out_channels();
-      stride = StrideOf(m);
-      if (cout % 2 != 0)
-        return Bad(p, "out_channels",
-                   StrCat("channel split needs an even width, got ", cout));
-      if (stride == 1 && cin != cout)
-        return Bad(p, "out_channels",
-                   StrCat("stride-1 unit needs out_channels == in_channels ",
-                          cin, ", got ", cout));
-      break;
-    }
-    case Block::kCsp: {
-      const auto& m = b.csp();
-      const std::string p = StrCat(path, ".csp");
-      RETURN_IF_ERROR(CheckChannels(m.out_channels(), p, "out_channels"));
-      RETURN_IF_ERROR(CheckStride(m.has_stride(), m.stride(), p));
-      if (m.has_split_ratio() &&
-          !(m.split_ratio() > 0.0 && m.split_ratio() <= 1.0))
-        return Bad(p, "split_ratio",
-                   StrCat("must be in (0, 1], got ", m.split_ratio()));
-      if (m.has_num_blocks() && (m.num_blocks() < 1 || m.num_blocks() > 16))
-        return Bad(p, "num_blocks",
-                   StrCat("must be in 1..16, got ", m.num_blocks()));
-      if (!v1::CSPInner_IsValid(m.inner()))
-        return Bad(p, "inner", StrCat("unknown value ", m.inner()));
-      RETURN_IF_ERROR(CheckAct(m.act(), p));
-      cout = m.out_channels();
-      stride = StrideOf(m);
-      const double ratio = m.has_split_ratio() ? m.split_ratio() : 0.5;
-      if (std::lround(cout * ratio) < 1)
-        return Bad(p, "split_ratio",
-                   StrCat("leaves no channels in a part of ", cout));
-      break;
-    }
-    case Block::kOsa: {
-      const auto& m = b.osa();
-      const std::string p = StrCat(path, ".osa");
-      RETURN_IF_ERROR(CheckChannels(m.out_channels(), p, "out_channels"));
-      RETURN_IF_ERROR(CheckChannels(m.stage_channels(), p, "stage_channels"));
-      if (m.has_layers() && (m.layers() < 1 || m.layers() > 10))
-        return Bad(p, "layers", StrCat("must be in 1..10, got ", m.layers()));
-      RETURN_IF_ERROR(CheckStride(m.has_stride(), m.stride(), p));
-      RETURN_IF_ERROR(CheckAct(m.act(), p));
-      cout = m.out_channels();
-      stride = StrideOf(m);
-      if (m.residual() && (cin != cout || stride != 1))
-        return Bad(p, "residual",
-                   StrCat("needs in_channels == out_channels and stride 1 "
-                          "(in ",
-                          cin, ", out ", cout, ", stride ", stride, ")"));
-      break;
-    }
-    case Block::kBasic: {
-      const auto& m = b.basic();
-      const std::string p = StrCat(path, ".basic");
-      RETURN_IF_ERROR(CheckChannels(m.out_channels(), p, "out_channels"));
-      RETURN_IF_ERROR(CheckStride(m.has_stride(), m.stride(), p));
-      RETURN_IF_ERROR(CheckAct(m.act(), p));
-      cout = m.out_channels();
-      stride = StrideOf(m);
-      break;
-    }
-    case Block::kBottleneck: {
-      const auto& m = b.bottleneck();
-      const std::string p = StrCat(path, ".bottleneck");
-      RETURN_IF_ERROR(CheckChannels(m.out_channels(), p, "out_channels"));
-      const int mid = m.has_mid_channels() ? m.mid_channels()
-                                           : m.out_channels() / 4;
-      RETURN_IF_ERROR(CheckChannels(mid, p, "mid_channels"));
-      RETURN_IF_ERROR(CheckStride(m.has_stride(), m.stride(), p));
-      RETURN_IF_ERROR(CheckGroups(m.has_groups(), m.groups(), mid, mid, p));
-      RETURN_IF_ERROR(CheckAct(m.act(), p));
-      RETURN_IF_ERROR(ValidateBlockExtensions(b, cin, p));
-      cout = m.out_channels();
-      stride = StrideOf(m);
-      break;
-    }
-    case Block::kPool: {
-      const auto& m = b.pool();
-      const std::string p = StrCat(path, ".pool");
-      if (!v1::PoolKind_IsValid(m.kind()))
-        return Bad(p, "kind", StrCat("unknown value ", m.kind()));
-      RETURN_IF_ERROR(CheckKernel(m.has_kernel(), m.kernel(), p, false));
-      RETURN_IF_ERROR(CheckStride(m.has_stride(), m.stride(), p));
-      cout = cin;
-      stride = m.has_stride() ? m.stride() : 2;
-      break;
-    }
-    case Block::kC3:
-    case Block::kC2F:
-    case Block::kSppf:
-      RETURN_IF_ERROR(ValidateYoloBlock(b, in, path, &cout, &stride));
-      break;
-    default:
-      return absl::InvalidArgumentError(
-          StrCat(path, ": block has no type (set one of conv, repvgg, "
-                       "mbconv, fused_mbconv, shuffle, csp, osa, basic, "
-                       "bottleneck, pool, c3, c2f, sppf)"));
+absl::Status ValidateBlock(const Block& b, const Shape& in, const std::string& path, Shape* out) {
+  const BlockTraits* t = TraitsOf(b);
+  if (t == nullptr) {
+    std::string names;
+    for (const BlockTraits& row : AllBlockTraits()) StrAppend(&names, names.empty() ? "" : ", ", row.name);
+    return absl::InvalidArgumentError(StrCat(path, ": block has no type (set one of ", names, ")"));
   }
-  *out = Shape{cout, Down(in.h, stride), Down(in.w, stride)};
+  const google::protobuf::Message& m = BlockMessage(b, *t);
+  RETURN_IF_ERROR(CheckBlockFields(*t, m, in, StrCat(path, ".", t->name)));
+  const int stride = StrideOfBlock(*t, m);
+  *out = Shape{OutChannelsOf(*t, m, in.c), Down(in.h, stride), Down(in.w, stride)};
   return absl::OkStatus();
 }
 
@@ -402,91 +170,7 @@ absl::Status ValidateHead(const v1::Head& h, const std::string& path) {
 
 Block CanonicalBlock(const Block& b) {
   Block c = b;
-  switch (c.kind_case()) {
-    case Block::kConv: {
-      auto* m = c.mutable_conv();
-      if (!m->has_kernel()) m->set_kernel(3);
-      if (!m->has_stride()) m->set_stride(1);
-      if (!m->has_groups()) m->set_groups(1);
-      m->set_act(Act(m->act(), v1::RELU));
-      break;
-    }
-    case Block::kRepvgg: {
-      auto* m = c.mutable_repvgg();
-      if (!m->has_stride()) m->set_stride(1);
-      if (!m->has_groups()) m->set_groups(1);
-      m->set_act(Act(m->act(), v1::RELU));
-      break;
-    }
-    case Block::kMbconv: {
-      auto* m = c.mutable_mbconv();
-      if (!m->has_expansion() && !m->has_hidden_channels()) m->set_expansion(6);
-      if (!m->has_kernel()) m->set_kernel(3);
-      if (!m->has_stride()) m->set_stride(1);
-      m->set_act(Act(m->act(), v1::RELU6));
-      break;
-    }
-    case Block::kFusedMbconv: {
-      auto* m = c.mutable_fused_mbconv();
-      if (!m->has_expansion() && !m->has_hidden_channels()) m->set_expansion(4);
-      if (!m->has_kernel()) m->set_kernel(3);
-      if (!m->has_stride()) m->set_stride(1);
-      m->set_act(Act(m->act(), v1::SILU));
-      break;
-    }
-    case Block::kShuffle: {
-      auto* m = c.mutable_shuffle();
-      if (!m->has_stride()) m->set_stride(1);
-      if (!m->has_kernel()) m->set_kernel(3);
-      m->set_act(Act(m->act(), v1::RELU));
-      break;
-    }
-    case Block::kCsp: {
-      auto* m = c.mutable_csp();
-      if (!m->has_stride()) m->set_stride(1);
-      if (!m->has_split_ratio()) m->set_split_ratio(0.5);
-      if (!m->has_num_blocks()) m->set_num_blocks(1);
-      if (m->inner() == v1::CSP_INNER_UNSPECIFIED) m->set_inner(v1::CSP_BASIC);
-      m->set_act(Act(m->act(), v1::SILU));
-      break;
-    }
-    case Block::kOsa: {
-      auto* m = c.mutable_osa();
-      if (!m->has_layers()) m->set_layers(5);
-      if (!m->has_stride()) m->set_stride(1);
-      m->set_act(Act(m->act(), v1::RELU));
-      break;
-    }
-    case Block::kBasic: {
-      auto* m = c.mutable_basic();
-      if (!m->has_stride()) m->set_stride(1);
-      m->set_act(Act(m->act(), v1::RELU));
-      break;
-    }
-    case Block::kBottleneck: {
-      auto* m = c.mutable_bottleneck();
-      if (!m->has_mid_channels()) m->set_mid_channels(m->out_channels() / 4);
-      if (!m->has_stride()) m->set_stride(1);
-      if (!m->has_groups()) m->set_groups(1);
-      m->set_act(Act(m->act(), v1::RELU));
-      break;
-    }
-    case Block::kPool: {
-      auto* m = c.mutable_pool();
-      if (m->kind() == v1::POOL_UNSPECIFIED) m->set_kind(v1::MAX);
-      if (!m->has_kernel()) m->set_kernel(3);
-      if (!m->has_stride()) m->set_stride(2);
-      break;
-    }
-    case Block::kC3:
-    case Block::kC2F:
-    case Block::kSppf:
-      CanonicalizeYoloBlock(&c);
-      break;
-    default:
-      break;
-  }
-  CanonicalizeBlockExtensions(&c);
+  if (const BlockTraits* t = TraitsOf(c)) FillBlockDefaults(*t, MutableBlockMessage(&c, *t));
   return c;
 }
 
@@ -500,87 +184,6 @@ Architecture Canonicalize(const Architecture& arch) {
   auto* h = c.mutable_head();
   h->set_act(Act(h->act(), v1::RELU));
   return c;
-}
-
-std::string EncodeBlock(const Block& raw) {
-  const Block b = CanonicalBlock(raw);
-  switch (b.kind_case()) {
-    case Block::kConv: {
-      const auto& m = b.conv();
-      return StrCat("conv:o", m.out_channels(), ",k", m.kernel(), ",s",
-                    m.stride(), ",g", m.groups(), ",", ActName(m.act()));
-    }
-    case Block::kRepvgg: {
-      const auto& m = b.repvgg();
-      return StrCat("repvgg:o", m.out_channels(), ",s", m.stride(), ",g",
-                    m.groups(), ",", m.deploy() ? "deploy" : "train", ",",
-                    ActName(m.act()));
-    }
-    case Block::kMbconv: {
-      const auto& m = b.mbconv();
-      return StrCat("mbconv:o", m.out_channels(),
-                    m.has_hidden_channels() ? StrCat(",h", m.hidden_channels())
-                                            : StrCat(",e", m.expansion()),
-                    ",k", m.kernel(), ",s", m.stride(), ",se", m.se() ? 1 : 0,
-                    EncodeBlockExtensions(b), ",", ActName(m.act()));
-    }
-    case Block::kFusedMbconv: {
-      const auto& m = b.fused_mbconv();
-      return StrCat("fused_mbconv:o", m.out_channels(),
-                    m.has_hidden_channels() ? StrCat(",h", m.hidden_channels())
-                                            : StrCat(",e", m.expansion()),
-                    ",k", m.kernel(), ",s", m.stride(), ",se", m.se() ? 1 : 0,
-                    EncodeBlockExtensions(b), ",", ActName(m.act()));
-    }
-    case Block::kShuffle: {
-      const auto& m = b.shuffle();
-      return StrCat("shuffle:o", m.out_channels(), ",k", m.kernel(), ",s",
-                    m.stride(), ",", ActName(m.act()));
-    }
-    case Block::kCsp: {
-      const auto& m = b.csp();
-      return StrCat("csp:o", m.out_channels(), ",s", m.stride(), ",r",
-                    absl::StrFormat("%.4g", m.split_ratio()), ",n",
-                    m.num_blocks(), ",",
-                    m.inner() == v1::CSP_BOTTLENECK ? "bottleneck" : "basic",
-                    ",", ActName(m.act()));
-    }
-    case Block::kOsa: {
-      const auto& m = b.osa();
-      return StrCat("osa:o", m.out_channels(), ",c", m.stage_channels(), ",l",
-                    m.layers(), ",s", m.stride(), ",res", m.residual() ? 1 : 0,
-                    ",ese", m.ese() ? 1 : 0, ",", ActName(m.act()));
-    }
-    case Block::kBasic: {
-      const auto& m = b.basic();
-      return StrCat("basic:o", m.out_channels(), ",s", m.stride(), ",",
-                    ActName(m.act()));
-    }
-    case Block::kBottleneck: {
-      const auto& m = b.bottleneck();
-      return StrCat("bottleneck:o", m.out_channels(), ",m", m.mid_channels(),
-                    ",s", m.stride(), ",g", m.groups(), EncodeBlockExtensions(b),
-                    ",", ActName(m.act()));
-    }
-    case Block::kPool: {
-      const auto& m = b.pool();
-      return StrCat("pool:", m.kind() == v1::AVG ? "avg" : "max", ",k",
-                    m.kernel(), ",s", m.stride());
-    }
-    case Block::kC3:
-    case Block::kC2F:
-    case Block::kSppf:
-      return EncodeYoloBlock(b);
-    default:
-      return "none";
-  }
-}
-
-std::string EncodeHead(const v1::Head& h) {
-  if (IsFeatureHead(h)) return EncodeFeatureHead(h);
-  return StrCat("head:c", h.conv_channels(), ",",
-                ActName(Act(h.act(), v1::RELU)), ",f", h.fc_hidden(), ",n",
-                h.num_classes());
 }
 
 std::string CanonicalEncoding(const Architecture& arch) {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "space/arch_ext.h"
+#include "space/block_traits.h"
 #include "base/status_macros.h"
 
 namespace lutnas::space {
@@ -25,19 +26,14 @@ absl::Status Bad(const std::string& field, const std::string& problem) {
 }
 
 bool HasKernel(v1::BlockType t) {
-  return t == v1::CONV || t == v1::MBCONV || t == v1::FUSED_MBCONV ||
-         t == v1::SHUFFLE;
+  const BlockTraits* r = TraitsOf(t);
+  return r && r->gene_kernel;
 }
 bool HasExpansion(v1::BlockType t) {
-  return t == v1::MBCONV || t == v1::FUSED_MBCONV || t == v1::C3 || t == v1::C2F;
+  const BlockTraits* r = TraitsOf(t);
+  return r && r->gene_expansion;
 }
-bool KnownType(int t) {
-  return (t > v1::BLOCK_TYPE_UNSPECIFIED && t <= v1::BOTTLENECK) || t == v1::C3 ||
-         t == v1::C2F || t == v1::SPPF;
-}
-constexpr v1::BlockType kAllTypes[] = {v1::CONV, v1::REPVGG, v1::MBCONV, v1::FUSED_MBCONV,
-                                       v1::SHUFFLE, v1::CSP, v1::OSA, v1::BASIC,
-                                       v1::BOTTLENECK, v1::C3, v1::C2F, v1::SPPF};
+bool KnownType(int t) { return v1::BlockType_IsValid(t) && TraitsOf(static_cast<v1::BlockType>(t)) != nullptr; }
 // OFA's hidden width: in * expansion rounded to a multiple of 8.
 int HiddenWidth(int in_c, int tenths) {
   const double v = in_c * tenths / 10.0;
@@ -78,13 +74,6 @@ absl::StatusOr<std::vector<int>> Expand(const v1::IntChoice& c,
 
 }  // namespace
 
-std::string BlockKey(const v1::Block& b, const Shape& in) {
-  return StrCat(EncodeBlock(b), "@", in.ToString());
-}
-std::string HeadKey(const v1::Head& h, const Shape& in) {
-  return StrCat(EncodeHead(h), "@", in.ToString());
-}
-
 std::string Genotype::Encode() const {
   std::string s = StrCat("r", resolution);
   for (const auto& st : stages) {
@@ -115,8 +104,7 @@ absl::StatusOr<Genotype> Genotype::Decode(const std::string& s) {
       if (f.size() != 3 || !absl::SimpleAtoi(f[1], &bg.kernel) ||
           !absl::SimpleAtoi(f[2], &bg.expansion))
         return absl::InvalidArgumentError(StrCat("genotype: bad block '", bs, "'"));
-      for (v1::BlockType t : kAllTypes)
-        if (f[0] == BlockTypeName(t)) bg.type = t;
+      if (const BlockTraits* t = TraitsByName(f[0])) bg.type = t->type;
       if (bg.type == v1::BLOCK_TYPE_UNSPECIFIED)
         return absl::InvalidArgumentError(StrCat("genotype: unknown block type '", f[0], "'"));
       st.blocks.push_back(bg);
@@ -287,15 +275,8 @@ BlockGene Space::NormalizeGene(const BlockGene& g) const {
 namespace {
 
 v1::Activation DefaultAct(v1::BlockType t) {
-  switch (t) {
-    case v1::MBCONV: return v1::RELU6;
-    case v1::FUSED_MBCONV:
-    case v1::CSP:
-    case v1::C3:
-    case v1::C2F:
-    case v1::SPPF: return v1::SILU;
-    default: return v1::RELU;
-  }
+  const BlockTraits* r = TraitsOf(t);
+  return r ? r->default_act : v1::RELU;
 }
 
 bool KernelOk(int k, bool allow_one) { return (allow_one && k == 1) || k == 3 || k == 5 || k == 7; }
@@ -375,7 +356,7 @@ v1::Block Space::BuildBlock(int stage, const BlockGene& g, int in_c, int out_c,
       m->set_se(c.se);
       if (c.se && c.has_se_options) *m->mutable_se_options() = c.se_options;
       m->set_act(act);
-      CanonicalizeBlockExtensions(&b);
+      b = CanonicalBlock(b);
       break;
     }
     case v1::FUSED_MBCONV: {
@@ -390,7 +371,7 @@ v1::Block Space::BuildBlock(int stage, const BlockGene& g, int in_c, int out_c,
       m->set_se(c.se);
       if (c.se && c.has_se_options) *m->mutable_se_options() = c.se_options;
       m->set_act(act);
-      CanonicalizeBlockExtensions(&b);
+      b = CanonicalBlock(b);
       break;
     }
     case v1::SHUFFLE: {
@@ -631,138 +612,6 @@ std::vector<KeySpec> Space::EnumerateKeys() const {
   out.reserve(keys.size());
   for (auto& [k, v] : keys) out.push_back(std::move(v));
   return out;
-}
-
-}  // namespace lutnas::space
-
-namespace lutnas::space {
-namespace {
-
-bool ParseAct(const std::string& t, v1::Activation* a) {
-  static const std::pair<const char*, v1::Activation> kActs[] = {
-      {"relu", v1::RELU}, {"relu6", v1::RELU6}, {"hswish", v1::HSWISH},
-      {"silu", v1::SILU}, {"id", v1::IDENTITY}};
-  for (const auto& [name, act] : kActs)
-    if (t == name) {
-      *a = act;
-      return true;
-    }
-  return false;
-}
-
-}  // namespace
-
-absl::StatusOr<KeySpec> ParseKey(const std::string& key) {
-  auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(StrCat("key '", key.substr(0, 200), "': ", why));
-  };
-  if (key.size() > 256) return bad("longer than 256 characters");
-  const size_t at = key.find('@');
-  if (at == std::string::npos) return bad("missing '@CxHxW' input shape");
-  const std::string body = key.substr(0, at);
-  std::vector<std::string> dims = absl::StrSplit(key.substr(at + 1), 'x');
-  KeySpec ks;
-  ks.key = key;
-  if (dims.size() != 3 || !absl::SimpleAtoi(dims[0], &ks.in.c) ||
-      !absl::SimpleAtoi(dims[1], &ks.in.h) || !absl::SimpleAtoi(dims[2], &ks.in.w))
-    return bad("input shape must be CxHxW");
-  if (ks.in.c < 1 || ks.in.c > kMaxChannels || ks.in.h < 1 ||
-      ks.in.h > kMaxResolution || ks.in.w < 1 || ks.in.w > kMaxResolution)
-    return bad("input shape out of range");
-  const size_t colon = body.find(':');
-  if (colon == std::string::npos) return bad("missing 'type:' prefix");
-  const std::string type = body.substr(0, colon);
-  if (type == "fhead") {
-    ks.is_head = true;
-    ks.head.set_act(v1::RELU);
-    if (auto st = ParseFeatureHead(body.substr(colon + 1), &ks.head); !st.ok())
-      return bad(std::string(st.message()));
-    if (HeadKey(ks.head, ks.in) != key) return bad("not in canonical form");
-    return ks;
-  }
-  std::map<std::string, double> num;
-  std::set<std::string> words;
-  v1::Activation act = v1::ACTIVATION_UNSPECIFIED;
-  for (const auto& tok_view : absl::StrSplit(body.substr(colon + 1), ',')) {
-    const std::string tok(tok_view);
-    if (ParseAct(tok, &act)) continue;
-    size_t p = 0;
-    while (p < tok.size() && std::isalpha(static_cast<unsigned char>(tok[p]))) ++p;
-    if (p == tok.size()) {
-      words.insert(tok);
-      continue;
-    }
-    double v;
-    if (p == 0 || !absl::SimpleAtod(tok.substr(p), &v) || !std::isfinite(v))
-      return bad(StrCat("malformed field '", tok, "'"));
-    num[tok.substr(0, p)] = v;
-  }
-  auto I = [&](const char* f) {
-    const double v = num.count(f) ? num[f] : -1;
-    return v >= -1e6 && v <= 1e6 ? static_cast<int>(v) : -1;  // out of range: invalid
-  };
-  v1::Block& b = ks.block;
-  if (type == "head") {
-    ks.is_head = true;
-    ks.head.set_conv_channels(I("c"));
-    ks.head.set_act(act);
-    ks.head.set_fc_hidden(I("f"));
-    ks.head.set_num_classes(I("n"));
-    if (ks.head.conv_channels() < 0 || ks.head.fc_hidden() < 0 || ks.head.num_classes() < 1)
-      return bad("head needs c>=0, f>=0, n>=1");
-    if (HeadKey(ks.head, ks.in) != key) return bad("not in canonical form");
-    return ks;
-  } else if (type == "conv") {
-    auto* m = b.mutable_conv();
-    m->set_out_channels(I("o")); m->set_kernel(I("k")); m->set_stride(I("s"));
-    m->set_groups(I("g")); m->set_act(act);
-  } else if (type == "repvgg") {
-    auto* m = b.mutable_repvgg();
-    m->set_out_channels(I("o")); m->set_stride(I("s")); m->set_groups(I("g"));
-    m->set_deploy(words.count("deploy") > 0); m->set_act(act);
-  } else if (type == "mbconv" || type == "fused_mbconv") {
-    auto set = [&](auto* m) {
-      m->set_out_channels(I("o"));
-      if (num.count("h")) m->set_hidden_channels(I("h")); else m->set_expansion(I("e"));
-      m->set_kernel(I("k"));
-      m->set_stride(I("s")); m->set_se(I("se") == 1); m->set_act(act);
-      if (HasSeTokens(words, num)) ApplySeTokens(words, num, m->mutable_se_options());
-    };
-    if (type == "mbconv") set(b.mutable_mbconv()); else set(b.mutable_fused_mbconv());
-  } else if (type == "shuffle") {
-    auto* m = b.mutable_shuffle();
-    m->set_out_channels(I("o")); m->set_kernel(I("k")); m->set_stride(I("s")); m->set_act(act);
-  } else if (type == "csp") {
-    auto* m = b.mutable_csp();
-    m->set_out_channels(I("o")); m->set_stride(I("s"));
-    m->set_split_ratio(num.count("r") ? num["r"] : -1); m->set_num_blocks(I("n"));
-    m->set_inner(words.count("bottleneck") ? v1::CSP_BOTTLENECK : v1::CSP_BASIC);
-    m->set_act(act);
-  } else if (type == "osa") {
-    auto* m = b.mutable_osa();
-    m->set_out_channels(I("o")); m->set_stage_channels(I("c")); m->set_layers(I("l"));
-    m->set_stride(I("s")); m->set_residual(I("res") == 1); m->set_ese(I("ese") == 1);
-    m->set_act(act);
-  } else if (type == "basic") {
-    auto* m = b.mutable_basic();
-    m->set_out_channels(I("o")); m->set_stride(I("s")); m->set_act(act);
-  } else if (type == "bottleneck") {
-    auto* m = b.mutable_bottleneck();
-    m->set_out_channels(I("o")); m->set_mid_channels(I("m")); m->set_stride(I("s"));
-    m->set_groups(I("g")); m->set_act(act);
-    if (I("se") == 1) ApplySeTokens(words, num, m->mutable_se());
-  } else if (type == "pool") {
-    auto* m = b.mutable_pool();
-    m->set_kind(words.count("avg") ? v1::AVG : v1::MAX);
-    m->set_kernel(I("k")); m->set_stride(I("s"));
-  } else if (!ParseYoloKey(type, num, words, act, &b)) {
-    return bad(StrCat("unknown block type '", type.substr(0, 40), "'"));
-  }
-  Shape out;
-  if (auto st = ValidateBlock(b, ks.in, "block", &out); !st.ok()) return bad(std::string(st.message()));
-  if (BlockKey(b, ks.in) != key) return bad("not in canonical form");
-  ks.block = CanonicalBlock(b);
-  return ks;
 }
 
 }  // namespace lutnas::space

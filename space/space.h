@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "lutnas/v1/space.pb.h"
 #include "space/arch_util.h"
+#include "space/keys.h"
 #include "base/rng.h"
 
 namespace lutnas::space {
@@ -44,22 +45,6 @@ struct Genotype {
   std::string Encode() const;
   static absl::StatusOr<Genotype> Decode(const std::string& s);
 };
-
-// One latency-table key with what is needed to build and measure it.
-struct KeySpec {
-  std::string key;  // "mbconv:o24,e6,k3,s2,se0,relu6@16x56x56"
-  bool is_head = false;
-  v1::Block block;  // canonical; unused for the head
-  v1::Head head;
-  Shape in;
-};
-
-std::string BlockKey(const v1::Block& b, const Shape& in);
-std::string HeadKey(const v1::Head& h, const Shape& in);
-
-// Inverse of BlockKey/HeadKey: parses and validates a key; errors name the
-// problem ("unknown block type 'foo'"). Only canonical keys are accepted.
-absl::StatusOr<KeySpec> ParseKey(const std::string& key);
 
 absl::StatusOr<v1::SearchSpace> ParseSpaceJson(const std::string& json);
 

@@ -1,6 +1,13 @@
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "space/arch_util.h"
+#include "space/block_traits.h"
+#include "space/keys.h"
 #include "space/space.h"
+#include "tests/block_golden.h"
 
 namespace lutnas {
 namespace {
@@ -186,6 +193,100 @@ TEST(SpaceTest, FitsAgreesWithValidation) {
               ++checked;
             }
   EXPECT_EQ(checked, 9 * 4 * 2 * 3 * 3 * 2);
+}
+
+// --- Traits table (issue 12): one row per block type, one key codec.
+
+const std::vector<std::string> kShippedSpaces = {"search/spaces/detect.json", "search/spaces/edge.json",
+                                                 "search/spaces/mbv3.json", "search/spaces/mobile.json",
+                                                 "search/spaces/tiny.json"};
+
+// tests/data/block_golden.txt is the report of the code before the table: 6000 random blocks
+// (validation message or output shape, key text, canonical bytes, parses of the key and of
+// mutated keys) and every key and 200 sampled hashes of each shipped space. Same report now.
+TEST(BlockTraits, SameReportAsBeforeTheTable) {
+  std::ifstream f("tests/data/block_golden.txt");
+  ASSERT_TRUE(f) << "run from the repository root";
+  std::stringstream want;
+  want << f.rdbuf();
+  const std::string full = golden::BlockReport(12, 6000, kShippedSpaces);
+  const std::string got = golden::Compact(full);
+  if (got == want.str()) return;
+  std::vector<std::string> w = absl::StrSplit(want.str(), '\n'), g = absl::StrSplit(got, '\n'),
+                           lines = absl::StrSplit(full, '\n', absl::SkipEmpty());
+  for (size_t i = 0; i < std::min(w.size(), g.size()); ++i)
+    if (w[i] != g[i]) FAIL() << "line " << i + 1 << " differs; now: " << (i < lines.size() ? lines[i] : g[i]);
+  FAIL() << "report has " << g.size() << " lines, golden " << w.size();
+}
+
+TEST(BlockTraits, EveryTypeHasOneRow) {
+  const auto* oneof = v1::Block::descriptor()->FindOneofByName("kind");
+  ASSERT_EQ(static_cast<int>(space::AllBlockTraits().size()), oneof->field_count());
+  for (int i = 0; i < oneof->field_count(); ++i) {
+    const auto& row = space::AllBlockTraits()[i];
+    EXPECT_EQ(row.name, oneof->field(i)->name());
+    v1::Block b;
+    b.GetReflection()->MutableMessage(&b, oneof->field(i));
+    EXPECT_EQ(space::TraitsOf(b), &row) << row.name;
+    EXPECT_EQ(space::TraitsByName(row.name), &row);
+  }
+  const auto* types = v1::BlockType_descriptor();
+  for (int i = 0; i < types->value_count(); ++i) {
+    const auto t = static_cast<v1::BlockType>(types->value(i)->number());
+    if (t == v1::BLOCK_TYPE_UNSPECIFIED) continue;
+    const space::BlockTraits* row = space::TraitsOf(t);
+    ASSERT_NE(row, nullptr) << types->value(i)->name() << " has no row";
+    EXPECT_STREQ(space::BlockTypeName(t), row->name);
+  }
+  EXPECT_EQ(space::TraitsOf(v1::Block()), nullptr);
+  EXPECT_STREQ(space::BlockTypeName(v1::BLOCK_TYPE_UNSPECIFIED), "unknown");
+}
+
+TEST(BlockTraits, DefaultsComeFromTheRow) {
+  v1::Block b;
+  b.mutable_mbconv()->set_out_channels(24);
+  EXPECT_EQ(space::EncodeBlock(b), "mbconv:o24,e6,k3,s1,se0,relu6");
+  b.mutable_mbconv()->set_hidden_channels(72);
+  EXPECT_EQ(space::EncodeBlock(b), "mbconv:o24,h72,k3,s1,se0,relu6");
+  v1::Block p;
+  p.mutable_pool();
+  EXPECT_EQ(space::EncodeBlock(p), "pool:max,k3,s2");
+  EXPECT_EQ(space::OutShape(p, space::Shape{8, 16, 16}), (space::Shape{8, 8, 8}));
+  v1::Block r;
+  r.mutable_bottleneck()->set_out_channels(64);
+  EXPECT_EQ(space::CanonicalBlock(r).bottleneck().mid_channels(), 16);
+  EXPECT_EQ(space::EncodeBlock(r), "bottleneck:o64,m16,s1,g1,relu");
+  space::Shape out;
+  EXPECT_EQ(space::ValidateBlock(v1::Block(), space::Shape{3, 8, 8}, "stem[0]", &out).message(),
+            "stem[0]: block has no type (set one of conv, repvgg, mbconv, fused_mbconv, shuffle, csp, osa, "
+            "basic, bottleneck, pool, c3, c2f, sppf)");
+}
+
+TEST(Keys, EveryShippedKeyRoundTrips) {
+  for (const std::string& file : kShippedSpaces) {
+    auto sp = space::Space::Load(file);
+    ASSERT_TRUE(sp.ok()) << sp.status();
+    const auto keys = (*sp)->EnumerateKeys();
+    ASSERT_GT(keys.size(), 40u) << file;
+    for (const auto& k : keys) {
+      auto ks = space::ParseKey(k.key);
+      ASSERT_TRUE(ks.ok()) << file << ": " << ks.status();
+      EXPECT_EQ(ks->is_head ? space::HeadKey(ks->head, ks->in) : space::BlockKey(ks->block, ks->in), k.key);
+      if (!ks->is_head) EXPECT_EQ(ks->block.SerializeAsString(), k.block.SerializeAsString()) << k.key;
+    }
+  }
+}
+
+TEST(Keys, GrammarListsEveryRowAndItsTokensInKeyOrder) {
+  const std::string g = space::KeyGrammarJson();
+  for (const auto& row : space::AllBlockTraits())
+    EXPECT_NE(g.find(absl::StrCat("{\"type\": \"", row.name, "\"")), std::string::npos) << row.name;
+  EXPECT_NE(g.find("\"activations\": [\"relu\", \"relu6\", \"hswish\", \"silu\", \"id\"]"), std::string::npos);
+  const size_t conv = g.find("{\"type\": \"conv\"");
+  const size_t o = g.find("\"key\": \"o\"", conv), k = g.find("\"key\": \"k\"", conv),
+               s = g.find("\"key\": \"s\"", conv), gr = g.find("\"key\": \"g\"", conv),
+               act = g.find("\"kind\": \"act\"", conv);
+  EXPECT_TRUE(o < k && k < s && s < gr && gr < act) << g.substr(conv, 400);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 //   lutnas-inspect --space SPACE.json --keys     every latency-table key
 //   lutnas-inspect --keys FILE|- [--bytes N]     JSON line of costs per key
 //   lutnas-inspect --key KEY --pytorch           PyTorch code of one key
+//   lutnas-inspect key-grammar                   the key grammar as JSON (from the
+//       block traits table; clients/python/lutnas/key_grammar.json is its output)
 //   lutnas-inspect --space SPACE.json --sample N [--seed S]
 //       N distinct random networks of the space (canonical), as a JSON array
 //       of {"hash", "arch"}, drawn as lutnas-profile validate draws them
@@ -32,6 +34,7 @@ int Usage() {
                "       lutnas-inspect --keys FILE|- [--bytes N]\n"
                "       lutnas-inspect --key KEY --pytorch\n"
                "       lutnas-inspect --space SPACE.json --sample N [--seed S]\n"
+               "       lutnas-inspect key-grammar\n"
                "  --bytes N  bytes per element for memory access cost (default 4 = fp32)\n");
   return 2;
 }
@@ -84,6 +87,10 @@ int SampleNetworks(const lutnas::space::Space& space, int n, uint64_t seed) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && !std::strcmp(argv[1], "key-grammar")) {
+    std::fputs(lutnas::space::KeyGrammarJson().c_str(), stdout);
+    return 0;
+  }
   std::string path, space, keys, key;
   bool json = false, pytorch = false, list_keys = false;
   int bytes = 4, sample = 0;
