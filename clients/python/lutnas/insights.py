@@ -45,13 +45,12 @@ Text output is a Markdown report; --json a dict of the same numbers; -o a 2x2 fi
 import argparse
 import json
 import math
-import re
 import sys
 from collections import OrderedDict, defaultdict
 from typing import (TYPE_CHECKING, Any, Callable, DefaultDict, Dict, Iterable, List, Mapping,
                     Optional, Sequence, Set, Tuple, Union)
 
-from . import tablefile, tools
+from . import keys, tablefile, tools
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,7 +75,6 @@ MIN_GAIN = 0.25         # a step's fit error must be >= 25% below no rounding's 
 MIN_POINTS = 0.01       # ... and >= 1 percentage point below it
 FREE_AT = 0.7           # freeness above which a multiple's missing channels count as free
 MIN_FAMILY_KEYS = 4     # keys a family needs for its own Kendall taus
-ACTS = ("relu6", "relu", "hswish", "silu", "identity")
 BYTES_PER = 4           # fp32, as lutnas-inspect's default
 
 
@@ -86,24 +84,14 @@ class InsightsError(RuntimeError):
 
 # ============================================================ keys
 def parse_key(key: str) -> Dict[str, Any]:
-    """'conv:o16,k3,s2,g1,relu@3x64x64' -> {type, fields {o:16,...}, act, flags, cin, h, w}."""
-    kind, _, rest = key.partition(":")
-    body, _, shape = rest.rpartition("@")
+    """'conv:o16,k3,s2,g1,relu@3x64x64' -> {type, fields {o:16,...}, act, flags, cin, h, w}.
+
+    Read through the one key grammar (lutnas/key_grammar.json, generated from
+    the C++ block traits): there is no second parser here."""
     try:
-        cin, h, w = (int(x) for x in shape.split("x"))
-    except ValueError:
-        raise InsightsError(f"key {key!r}: no @CxHxW input shape") from None
-    fields, flags, act = {}, [], ""
-    for tok in body.split(","):
-        if tok in ACTS:
-            act = tok
-            continue
-        m = re.fullmatch(r"([a-z]+)(\d+)", tok)
-        if m:
-            fields[m.group(1)] = int(m.group(2))
-        elif tok:
-            flags.append(tok)
-    return {"type": kind, "fields": fields, "act": act, "flags": flags, "cin": cin, "h": h, "w": w}
+        return dict(keys.parse_key(key))
+    except ValueError as e:
+        raise InsightsError(f"key {key!r}: {e}") from None
 
 
 def conv_kind(p: Parsed) -> Optional[str]:
