@@ -94,6 +94,46 @@ def short_keys(workdir):
     return path, len(set(picked)), len(all_keys)
 
 
+def per_key(args, models, preds, stripped_path, work, rounds):
+    """Measures the zoo keys into the edge table's time units; estimated /
+    measured per key, grouped by block type."""
+    merged = work / "edge-plus-zoo.csv"
+    argv = [tool("lutnas-profile"), "table", "--arch", *map(str, models), "--table",
+            str(stripped_path), "--out", str(merged), "--accept-noisy"]
+    if rounds:
+        argv += ["--rounds", str(rounds)]
+    print("measuring every zoo key (--per-key) ...", file=sys.stderr)
+    run(argv)
+    measured = {}
+    for ln in merged.read_text().splitlines():
+        if ln.startswith(("#", "key,")):
+            continue
+        at = ln.index("@")
+        key_end = ln.index(",", at)
+        cols = ln[key_end + 1:].split(",")
+        if cols[6 - 1] == "measured" and cols[0]:
+            measured[ln[:key_end]] = float(cols[0])
+    est, sums = {}, {}
+    for name, p in preds.items():
+        s = 0.0
+        for b in p.blocks:
+            s += measured.get(b.key, 0.0)
+            if b.key in measured:
+                est[b.key] = b.latency_ms
+        sums[name] = s
+    types = {}
+    for k, e in est.items():
+        types.setdefault(k.split(":")[0], []).append((e / measured[k], k))
+    out = {}
+    for t, v in types.items():
+        v.sort()
+        r = [x for x, _ in v]
+        worst = max(v, key=lambda x: abs(__import__("math").log(x[0])))
+        out[t] = {"keys": len(v), "median": r[len(r) // 2], "min": r[0], "max": r[-1],
+                  "worst": f"{worst[1]} {worst[0]:.2f}"}
+    return {"types": out, "sums": sums}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--table", help="an edge table (CSV) measured on this machine")
@@ -108,6 +148,11 @@ def main():
                     help="first fit the table's sum-to-end-to-end correction on N random edge "
                          "networks (lutnas-profile validate --write-correction)")
     ap.add_argument("--clock", choices=("thread-cpu", "wall"), default="thread-cpu")
+    ap.add_argument("--per-key", action="store_true",
+                    help="also measure every zoo key (lutnas-profile table --arch, in the edge "
+                         "table's time units) and report estimated/measured per block type, and "
+                         "per network the measured key sum / end to end (what no per-key "
+                         "estimate can fix)")
     ap.add_argument("--models", nargs="+", metavar="NAME",
                     help="only these models/NAME.json (default: every model in models/)")
     args = ap.parse_args()
@@ -131,7 +176,9 @@ def main():
 
     table = Path(args.table) if args.table else work / "edge.csv"
     if not args.table:
-        argv = [tool("lutnas-profile"), "table", "--hardware", "host-cpu", "--out", str(table)]
+        # --accept-noisy: this script reports the noise itself (the zoo's spread, below).
+        argv = [tool("lutnas-profile"), "table", "--hardware", "host-cpu", "--out", str(table),
+                "--accept-noisy"]
         if args.short:
             keys, n, total = short_keys(work)
             argv += ["--keys", str(keys)]
@@ -167,6 +214,8 @@ def main():
     stripped = len(lines) - len(kept)
     entries = sum(1 for ln in kept if not ln.startswith(("#", "key,")))
     table_text = "".join(kept)
+    stripped_path = work / "edge-stripped.csv"
+    stripped_path.write_text(table_text)
     t_table = time.monotonic() - t0
 
     # Predictions through a real daemon.
@@ -190,7 +239,8 @@ def main():
         info = client.import_table("host-cpu", content=table_text).info
         preds = {}
         for m in models:
-            resp = client.predict(json.loads(m.read_text()), hardware=["host-cpu"])
+            resp = client.predict(json.loads(m.read_text()), hardware=["host-cpu"],
+                                  breakdown=args.per_key)
             preds[m.stem] = resp.predictions[0]
     finally:
         proc.terminate()
@@ -217,6 +267,10 @@ def main():
                      "measured_ms": r["median_ms"],
                      "spread": spread, "ratio": ratio, "measured_fraction": p.measured_fraction,
                      "estimated_keys": len(p.missing_keys), "low_confidence": p.low_confidence})
+    key_rows = per_key(args, models, preds, stripped_path, work, rounds) if args.per_key else None
+    if key_rows:
+        for w in rows:
+            w["measured_key_sum_ms"] = key_rows["sums"].get(w["network"], 0.0)
     spreads = sorted(w["spread"] for w in rows)
     noisy = bool(spreads) and spreads[len(spreads) // 2] > args.noisy_spread
     factor = args.noisy_factor if noisy else args.factor
@@ -228,7 +282,7 @@ def main():
               f"{spreads[len(spreads) // 2]:.0%} > {args.noisy_spread:.0%}; checked against "
               f"{factor}x instead of {args.factor}x", file=sys.stderr)
     if args.json:
-        print(json.dumps({"clock": args.clock, "noisy": noisy, "factor_checked": factor, "table_entries": entries, "stripped_zoo_keys": stripped,
+        print(json.dumps({"clock": args.clock, "per_key": key_rows and key_rows["types"], "noisy": noisy, "factor_checked": factor, "table_entries": entries, "stripped_zoo_keys": stripped,
                           "table_version": info.version, "rows": rows, "failures": bad}, indent=1))
     else:
         print(f"edge table: {entries} measured keys ({'--short subset' if args.short else 'full'}"
@@ -243,6 +297,16 @@ def main():
             print(f"{w['network']:<22} {w['sum_ms']:>8.2f} {w['predicted_ms']:>12.2f} {w['measured_ms']:>11.2f} "
                   f"{w['spread']:>6.1%} {w['sum_ms'] / w['measured_ms']:>8.2f} {w['ratio']:>6.2f} {w['measured_fraction']:>17.2f} "
                   f"{w['estimated_keys']:>8}")
+        if key_rows:
+            print(f"per block type: estimated / measured key latency (zoo keys measured by "
+                  f"lutnas-profile table --arch, in the edge table's time units)")
+            print(f"{'type':<14} {'keys':>5} {'median':>7} {'min':>6} {'max':>6}  worst key")
+            for t, v in sorted(key_rows["types"].items()):
+                print(f"{t:<14} {v['keys']:>5} {v['median']:>7.2f} {v['min']:>6.2f} {v['max']:>6.2f}  "
+                      f"{v['worst']}")
+            print("per network: measured key sum / measured end to end (the inter-block gap)")
+            print("  " + ", ".join(f"{w['network']} {w['measured_key_sum_ms'] / w['measured_ms']:.2f}"
+                                   for w in rows))
     for b in bad:
         print("FAIL " + b, file=sys.stderr)
     return 1 if bad else 0
