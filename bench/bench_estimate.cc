@@ -6,8 +6,9 @@
 // architecture: its block sum and, per block, the key, the estimate, its
 // source and, when KEYS.csv (e.g. `lutnas-profile table --arch`'s merged
 // output) measured the key, the measured time; then one line with the
-// fitted per-op-class rates.
+// fitted per-op-class rates (BENCH_ESTIMATE_DEBUG=1: each coefficient on stderr).
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
@@ -97,5 +98,9 @@ int main(int argc, char** argv) {
     std::printf("]}\n");
   }
   std::printf("{\"model\": \"%s\"}\n", (*pred)->op_model().Describe().c_str());
+  if (std::getenv("BENCH_ESTIMATE_DEBUG"))
+    for (int j = 0; j < kNumOpFeatures; ++j)
+      std::fprintf(stderr, "%s coef %g fitted %d\n", OpFeatureName(j), (*pred)->op_model().coef()[j],
+                   (*pred)->op_model().fitted(j));
   return 0;
 }
