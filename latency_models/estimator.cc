@@ -94,7 +94,7 @@ const char* OpFeatureName(int f) {
     case kFeatMacsLinear: return "linear";
     case kFeatBytesConv: return "conv memory";
     case kFeatBytesEltwise: return "element-wise";
-    case kFeatBytesAct: return "silu/sigmoid/hardswish";
+    case kFeatBytesAct: return "silu/sigmoid";
     case kFeatBytesPool: return "pooling";
     case kFeatBytesMove: return "concat/shuffle";
     case kFeatOps: return "per op";
@@ -132,7 +132,9 @@ OpFeatures GraphFeatures(const Graph& g, int bpe) {
       case OpKind::kBatchNorm:
       case OpKind::kAct:
         if (op.kind == OpKind::kAct && op.act == ActKind::kNone) break;
-        f[op.kind == OpKind::kAct && op.act != ActKind::kRelu && op.act != ActKind::kRelu6
+        // silu and sigmoid evaluate an exponential per element; hardswish and
+        // hardsigmoid are piecewise linear, like relu6.
+        f[op.kind == OpKind::kAct && (op.act == ActKind::kSilu || op.act == ActKind::kSigmoid)
               ? kFeatBytesAct
               : kFeatBytesEltwise] += 2 * Elems(in) * b;
         f[kFeatOps] += 1;

@@ -12,8 +12,8 @@
 //   convs and of linear layers (each its own throughput, ms per MMAC);
 //   MiB moved by convs/linear (weights + input + output), by element-wise
 //   passes (batch norm, relu/relu6, add, mul: as the eager runtime runs them,
-//   unfused), by the activations that compute per element (silu, sigmoid,
-//   hardswish, hardsigmoid: exp or several compares each), by pooling (windowed pools read kernel^2 inputs per output), by
+//   unfused; hardswish/hardsigmoid are piecewise linear and count here too),
+//   by silu and sigmoid (an exponential per element), by pooling (windowed pools read kernel^2 inputs per output), by
 //   concat/shuffle;
 //   the number of ops (dispatch overhead) and one call per key.
 // Fitted by non-negative least squares on relative error (each measured key
@@ -39,8 +39,8 @@ enum OpFeature {
   kFeatMacsGrouped,    // MMACs, other grouped convs
   kFeatMacsLinear,     // MMACs, fully connected
   kFeatBytesConv,      // MiB read + written by conv/linear (with weights)
-  kFeatBytesEltwise,   // MiB read + written by bn/relu/relu6/add/mul
-  kFeatBytesAct,       // MiB read + written by silu/sigmoid/hardswish/hardsigmoid
+  kFeatBytesEltwise,   // MiB read + written by bn/relu/relu6/hardswish/add/mul
+  kFeatBytesAct,       // MiB read + written by silu/sigmoid (an exp per element)
   kFeatBytesPool,      // MiB touched by pooling (window reads + output)
   kFeatBytesMove,      // MiB read + written by concat/shuffle
   kFeatOps,            // ops run (dispatch overhead)
