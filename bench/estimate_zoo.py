@@ -10,7 +10,9 @@ ratio and measured_fraction. Exit 1 when a ratio is outside [1/F, F]
 (F = --factor, 1.5). A noisy run (median spread of the zoo measurements
 above --noisy-spread, 50%: the machine is busy, and large tensors then slow
 down far more than the table's small keys and the reference workload show)
-is reported as such and checked against --noisy-factor (5) instead.
+is reported as such and checked against --noisy-factor (5) instead; so is
+each network whose own measurement spread more than --noisy-spread (marked
+"(noisy)" in its row).
 
     bench/estimate_zoo.py                       # measures the edge table first (long)
     bench/estimate_zoo.py --table var/edge.csv  # an edge table measured before
@@ -275,8 +277,16 @@ def main():
     noisy = bool(spreads) and spreads[len(spreads) // 2] > args.noisy_spread
     factor = args.noisy_factor if noisy else args.factor
     for w in rows:
-        if not 1 / factor <= w["ratio"] <= factor:
-            bad.append(f"{w['network']}: ratio {w['ratio']:.2f} outside [{1 / factor:.2f}, {factor}]")
+        # A network whose own repeats spread more than --noisy-spread was measured
+        # too noisily to hold it to --factor (seen: mobilenet_v2 at 28.8 ms, 2.5x its
+        # usual 11 ms, spread 100%, in a 3-round run): it is checked against
+        # --noisy-factor and marked.
+        w["noisy"] = noisy or w["spread"] > args.noisy_spread
+        f = args.noisy_factor if w["noisy"] else factor
+        w["factor_checked"] = f
+        if not 1 / f <= w["ratio"] <= f:
+            bad.append(f"{w['network']}: ratio {w['ratio']:.2f} outside [{1 / f:.2f}, {f}]"
+                       f"{' (noisy measurement)' if w['noisy'] else ''}")
     if noisy:
         print(f"NOISY run: median spread of the zoo measurements "
               f"{spreads[len(spreads) // 2]:.0%} > {args.noisy_spread:.0%}; checked against "
@@ -292,11 +302,16 @@ def main():
               + (f"scale {info.correction.scale:.3f} offset {info.correction.offset_ms:+.3f} ms"
                  if info.correction.scale > 0 else "none (predicted = block sum)"))
         print(f"{'network':<22} {'sum_ms':>8} {'predicted_ms':>12} {'measured_ms':>11} {'spread':>7} "
-              f"{'sum/meas':>8} {'ratio':>6} {'measured_fraction':>17} {'est.keys':>8}")
+              f"{'sum/meas':>8} {'ratio':>6} {'measured_fraction':>17} {'est.keys':>8}  checked")
         for w in rows:
             print(f"{w['network']:<22} {w['sum_ms']:>8.2f} {w['predicted_ms']:>12.2f} {w['measured_ms']:>11.2f} "
                   f"{w['spread']:>6.1%} {w['sum_ms'] / w['measured_ms']:>8.2f} {w['ratio']:>6.2f} {w['measured_fraction']:>17.2f} "
-                  f"{w['estimated_keys']:>8}")
+                  f"{w['estimated_keys']:>8}  {w['factor_checked']:g}x{' (noisy)' if w['noisy'] else ''}")
+        if rows:
+            r = sorted(w["ratio"] for w in rows)
+            print(f"ratios {r[0]:.2f}-{r[-1]:.2f} (median {r[len(r) // 2]:.2f}; worst factor "
+                  f"{max(max(x, 1 / x) for x in r):.2f}); spread of the measurements "
+                  f"{spreads[0]:.0%}-{spreads[-1]:.0%} (median {spreads[len(spreads) // 2]:.0%})")
         if key_rows:
             print(f"per block type: estimated / measured key latency (zoo keys measured by "
                   f"lutnas-profile table --arch, in the edge table's time units)")
