@@ -10,7 +10,9 @@ ratio and measured_fraction. Exit 1 when a ratio is outside [1/F, F]
 (F = --factor, 1.5). A noisy run (median spread of the zoo measurements
 above --noisy-spread, 50%: the machine is busy, and large tensors then slow
 down far more than the table's small keys and the reference workload show)
-is reported as such and checked against --noisy-factor (5) instead.
+is reported as such and checked against --noisy-factor (5) instead; so is
+each network whose own measurement spread more than --noisy-spread (marked
+"(noisy)" in its row).
 
     bench/estimate_zoo.py                       # measures the edge table first (long)
     bench/estimate_zoo.py --table var/edge.csv  # an edge table measured before
@@ -94,6 +96,46 @@ def short_keys(workdir):
     return path, len(set(picked)), len(all_keys)
 
 
+def per_key(args, models, preds, stripped_path, work, rounds):
+    """Measures the zoo keys into the edge table's time units; estimated /
+    measured per key, grouped by block type."""
+    merged = work / "edge-plus-zoo.csv"
+    argv = [tool("lutnas-profile"), "table", "--arch", *map(str, models), "--table",
+            str(stripped_path), "--out", str(merged), "--accept-noisy"]
+    if rounds:
+        argv += ["--rounds", str(rounds)]
+    print("measuring every zoo key (--per-key) ...", file=sys.stderr)
+    run(argv)
+    measured = {}
+    for ln in merged.read_text().splitlines():
+        if ln.startswith(("#", "key,")):
+            continue
+        at = ln.index("@")
+        key_end = ln.index(",", at)
+        cols = ln[key_end + 1:].split(",")
+        if cols[6 - 1] == "measured" and cols[0]:
+            measured[ln[:key_end]] = float(cols[0])
+    est, sums = {}, {}
+    for name, p in preds.items():
+        s = 0.0
+        for b in p.blocks:
+            s += measured.get(b.key, 0.0)
+            if b.key in measured:
+                est[b.key] = b.latency_ms
+        sums[name] = s
+    types = {}
+    for k, e in est.items():
+        types.setdefault(k.split(":")[0], []).append((e / measured[k], k))
+    out = {}
+    for t, v in types.items():
+        v.sort()
+        r = [x for x, _ in v]
+        worst = max(v, key=lambda x: abs(__import__("math").log(x[0])))
+        out[t] = {"keys": len(v), "median": r[len(r) // 2], "min": r[0], "max": r[-1],
+                  "worst": f"{worst[1]} {worst[0]:.2f}"}
+    return {"types": out, "sums": sums}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--table", help="an edge table (CSV) measured on this machine")
@@ -108,6 +150,11 @@ def main():
                     help="first fit the table's sum-to-end-to-end correction on N random edge "
                          "networks (lutnas-profile validate --write-correction)")
     ap.add_argument("--clock", choices=("thread-cpu", "wall"), default="thread-cpu")
+    ap.add_argument("--per-key", action="store_true",
+                    help="also measure every zoo key (lutnas-profile table --arch, in the edge "
+                         "table's time units) and report estimated/measured per block type, and "
+                         "per network the measured key sum / end to end (what no per-key "
+                         "estimate can fix)")
     ap.add_argument("--models", nargs="+", metavar="NAME",
                     help="only these models/NAME.json (default: every model in models/)")
     args = ap.parse_args()
@@ -131,7 +178,9 @@ def main():
 
     table = Path(args.table) if args.table else work / "edge.csv"
     if not args.table:
-        argv = [tool("lutnas-profile"), "table", "--hardware", "host-cpu", "--out", str(table)]
+        # --accept-noisy: this script reports the noise itself (the zoo's spread, below).
+        argv = [tool("lutnas-profile"), "table", "--hardware", "host-cpu", "--out", str(table),
+                "--accept-noisy"]
         if args.short:
             keys, n, total = short_keys(work)
             argv += ["--keys", str(keys)]
@@ -167,6 +216,8 @@ def main():
     stripped = len(lines) - len(kept)
     entries = sum(1 for ln in kept if not ln.startswith(("#", "key,")))
     table_text = "".join(kept)
+    stripped_path = work / "edge-stripped.csv"
+    stripped_path.write_text(table_text)
     t_table = time.monotonic() - t0
 
     # Predictions through a real daemon.
@@ -190,7 +241,8 @@ def main():
         info = client.import_table("host-cpu", content=table_text).info
         preds = {}
         for m in models:
-            resp = client.predict(json.loads(m.read_text()), hardware=["host-cpu"])
+            resp = client.predict(json.loads(m.read_text()), hardware=["host-cpu"],
+                                  breakdown=args.per_key)
             preds[m.stem] = resp.predictions[0]
     finally:
         proc.terminate()
@@ -217,18 +269,30 @@ def main():
                      "measured_ms": r["median_ms"],
                      "spread": spread, "ratio": ratio, "measured_fraction": p.measured_fraction,
                      "estimated_keys": len(p.missing_keys), "low_confidence": p.low_confidence})
+    key_rows = per_key(args, models, preds, stripped_path, work, rounds) if args.per_key else None
+    if key_rows:
+        for w in rows:
+            w["measured_key_sum_ms"] = key_rows["sums"].get(w["network"], 0.0)
     spreads = sorted(w["spread"] for w in rows)
     noisy = bool(spreads) and spreads[len(spreads) // 2] > args.noisy_spread
     factor = args.noisy_factor if noisy else args.factor
     for w in rows:
-        if not 1 / factor <= w["ratio"] <= factor:
-            bad.append(f"{w['network']}: ratio {w['ratio']:.2f} outside [{1 / factor:.2f}, {factor}]")
+        # A network whose own repeats spread more than --noisy-spread was measured
+        # too noisily to hold it to --factor (seen: mobilenet_v2 at 28.8 ms, 2.5x its
+        # usual 11 ms, spread 100%, in a 3-round run): it is checked against
+        # --noisy-factor and marked.
+        w["noisy"] = noisy or w["spread"] > args.noisy_spread
+        f = args.noisy_factor if w["noisy"] else factor
+        w["factor_checked"] = f
+        if not 1 / f <= w["ratio"] <= f:
+            bad.append(f"{w['network']}: ratio {w['ratio']:.2f} outside [{1 / f:.2f}, {f}]"
+                       f"{' (noisy measurement)' if w['noisy'] else ''}")
     if noisy:
         print(f"NOISY run: median spread of the zoo measurements "
               f"{spreads[len(spreads) // 2]:.0%} > {args.noisy_spread:.0%}; checked against "
               f"{factor}x instead of {args.factor}x", file=sys.stderr)
     if args.json:
-        print(json.dumps({"clock": args.clock, "noisy": noisy, "factor_checked": factor, "table_entries": entries, "stripped_zoo_keys": stripped,
+        print(json.dumps({"clock": args.clock, "per_key": key_rows and key_rows["types"], "noisy": noisy, "factor_checked": factor, "table_entries": entries, "stripped_zoo_keys": stripped,
                           "table_version": info.version, "rows": rows, "failures": bad}, indent=1))
     else:
         print(f"edge table: {entries} measured keys ({'--short subset' if args.short else 'full'}"
@@ -238,11 +302,26 @@ def main():
               + (f"scale {info.correction.scale:.3f} offset {info.correction.offset_ms:+.3f} ms"
                  if info.correction.scale > 0 else "none (predicted = block sum)"))
         print(f"{'network':<22} {'sum_ms':>8} {'predicted_ms':>12} {'measured_ms':>11} {'spread':>7} "
-              f"{'sum/meas':>8} {'ratio':>6} {'measured_fraction':>17} {'est.keys':>8}")
+              f"{'sum/meas':>8} {'ratio':>6} {'measured_fraction':>17} {'est.keys':>8}  checked")
         for w in rows:
             print(f"{w['network']:<22} {w['sum_ms']:>8.2f} {w['predicted_ms']:>12.2f} {w['measured_ms']:>11.2f} "
                   f"{w['spread']:>6.1%} {w['sum_ms'] / w['measured_ms']:>8.2f} {w['ratio']:>6.2f} {w['measured_fraction']:>17.2f} "
-                  f"{w['estimated_keys']:>8}")
+                  f"{w['estimated_keys']:>8}  {w['factor_checked']:g}x{' (noisy)' if w['noisy'] else ''}")
+        if rows:
+            r = sorted(w["ratio"] for w in rows)
+            print(f"ratios {r[0]:.2f}-{r[-1]:.2f} (median {r[len(r) // 2]:.2f}; worst factor "
+                  f"{max(max(x, 1 / x) for x in r):.2f}); spread of the measurements "
+                  f"{spreads[0]:.0%}-{spreads[-1]:.0%} (median {spreads[len(spreads) // 2]:.0%})")
+        if key_rows:
+            print(f"per block type: estimated / measured key latency (zoo keys measured by "
+                  f"lutnas-profile table --arch, in the edge table's time units)")
+            print(f"{'type':<14} {'keys':>5} {'median':>7} {'min':>6} {'max':>6}  worst key")
+            for t, v in sorted(key_rows["types"].items()):
+                print(f"{t:<14} {v['keys']:>5} {v['median']:>7.2f} {v['min']:>6.2f} {v['max']:>6.2f}  "
+                      f"{v['worst']}")
+            print("per network: measured key sum / measured end to end (the inter-block gap)")
+            print("  " + ", ".join(f"{w['network']} {w['measured_key_sum_ms'] / w['measured_ms']:.2f}"
+                                   for w in rows))
     for b in bad:
         print("FAIL " + b, file=sys.stderr)
     return 1 if bad else 0

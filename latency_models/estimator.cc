@@ -94,6 +94,7 @@ const char* OpFeatureName(int f) {
     case kFeatMacsLinear: return "linear";
     case kFeatBytesConv: return "conv memory";
     case kFeatBytesEltwise: return "element-wise";
+    case kFeatBytesAct: return "silu/sigmoid";
     case kFeatBytesPool: return "pooling";
     case kFeatBytesMove: return "concat/shuffle";
     case kFeatOps: return "per op";
@@ -131,7 +132,11 @@ OpFeatures GraphFeatures(const Graph& g, int bpe) {
       case OpKind::kBatchNorm:
       case OpKind::kAct:
         if (op.kind == OpKind::kAct && op.act == ActKind::kNone) break;
-        f[kFeatBytesEltwise] += 2 * Elems(in) * b;
+        // silu and sigmoid evaluate an exponential per element; hardswish and
+        // hardsigmoid are piecewise linear, like relu6.
+        f[op.kind == OpKind::kAct && (op.act == ActKind::kSilu || op.act == ActKind::kSigmoid)
+              ? kFeatBytesAct
+              : kFeatBytesEltwise] += 2 * Elems(in) * b;
         f[kFeatOps] += 1;
         break;
       case OpKind::kAdd:
@@ -238,6 +243,7 @@ OpClassModel OpClassModel::Fit(const std::vector<OpFeatures>& x, const std::vect
       /*linear*/ {kFeatMacsPointwise, kFeatMacsDense},
       /*bytes conv*/ {kFeatBytesEltwise},
       /*eltwise*/ {kFeatBytesMove, kFeatBytesConv},
+      /*act*/ {kFeatBytesEltwise, kFeatBytesMove},
       /*pool*/ {kFeatBytesEltwise, kFeatBytesMove},
       /*move*/ {kFeatBytesEltwise, kFeatBytesConv},
       /*ops*/ {},

@@ -11,8 +11,9 @@
 //   MACs of dense k>1 convs, of 1x1 convs, of depthwise convs, of grouped
 //   convs and of linear layers (each its own throughput, ms per MMAC);
 //   MiB moved by convs/linear (weights + input + output), by element-wise
-//   passes (batch norm, activation, add, mul: as the eager runtime runs them,
-//   unfused), by pooling (windowed pools read kernel^2 inputs per output), by
+//   passes (batch norm, relu/relu6, add, mul: as the eager runtime runs them,
+//   unfused; hardswish/hardsigmoid are piecewise linear and count here too),
+//   by silu and sigmoid (an exponential per element), by pooling (windowed pools read kernel^2 inputs per output), by
 //   concat/shuffle;
 //   the number of ops (dispatch overhead) and one call per key.
 // Fitted by non-negative least squares on relative error (each measured key
@@ -38,7 +39,8 @@ enum OpFeature {
   kFeatMacsGrouped,    // MMACs, other grouped convs
   kFeatMacsLinear,     // MMACs, fully connected
   kFeatBytesConv,      // MiB read + written by conv/linear (with weights)
-  kFeatBytesEltwise,   // MiB read + written by bn/act/add/mul
+  kFeatBytesEltwise,   // MiB read + written by bn/relu/relu6/hardswish/add/mul
+  kFeatBytesAct,       // MiB read + written by silu/sigmoid (an exp per element)
   kFeatBytesPool,      // MiB touched by pooling (window reads + output)
   kFeatBytesMove,      // MiB read + written by concat/shuffle
   kFeatOps,            // ops run (dispatch overhead)

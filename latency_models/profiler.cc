@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "latency_models/builder.h"
 #include "base/rng.h"
 
@@ -263,6 +264,49 @@ v1::LatencyEntry EntryOf(const std::string& key, const WorkloadResult& r) {
     e.set_samples(r.stats.samples);
   }
   return e;
+}
+
+CheckedMeasurement MeasureChecked(Profiler& prof, const std::vector<Graph>& graphs,
+                                  double reference_target_ms,
+                                  const std::function<void(int, int)>& progress,
+                                  const NoiseLimits& limits, int retries) {
+  CheckedMeasurement m;
+  for (int attempt = 0; attempt <= std::max(0, retries); ++attempt) {
+    m.rounds = RoundReport();
+    m.results = prof.Measure(graphs, reference_target_ms, progress, &m.drift, &m.rounds);
+    m.attempts = attempt + 1;
+    std::vector<double> spreads;
+    for (const auto& r : m.results)
+      if (!r.failed) spreads.push_back(r.round_spread);
+    m.noise = CheckRunNoise(m.drift - 1, m.rounds.reference_ms, {}, limits);
+    // The keys' own spread (CheckRunNoise words it for networks).
+    std::sort(spreads.begin(), spreads.end());
+    const double med = spreads.empty() ? 0 : spreads[spreads.size() / 2];
+    if (med > limits.max_spread)
+      m.noise.push_back({"spread", absl::StrFormat("the median key's per-round medians spread "
+                                                   "%.1f%% ((p90-p10)/median, limit %.0f%%)",
+                                                   100 * med, 100 * limits.max_spread)});
+    if (m.noise.empty()) break;
+  }
+  return m;
+}
+
+NoiseLimits TableNoiseLimits(std::string* error) {
+  NoiseLimits lim;
+  error->clear();
+  auto read = [&](const char* name, double* to) {
+    const char* v = std::getenv(name);
+    if (!v || !*v) return;
+    char* end = nullptr;
+    const double x = std::strtod(v, &end);
+    if (end == v || *end != '\0' || !(x >= 0) || !std::isfinite(x))
+      *error = absl::StrCat(name, ": must be a fraction >= 0 (e.g. 0.05), got '", v, "'");
+    else
+      *to = x;
+  };
+  read("LUTNAS_TABLE_MAX_DRIFT", &lim.max_reference_drift);
+  read("LUTNAS_TABLE_MAX_SPREAD", &lim.max_spread);
+  return lim;
 }
 
 }  // namespace lutnas::latency

@@ -95,6 +95,28 @@ class Profiler {
   Impl* impl_;
 };
 
+// One Measure call checked for noise as validate and measure check theirs
+// (CheckRunNoise in correction.h: reference drift across the kept rounds, a
+// bimodal reference, and the median key's round-to-round spread above
+// `limits`), measured again up to `retries` times while it stays noisy.
+// `noise` holds the last attempt's findings: empty when it came out clean.
+struct CheckedMeasurement {
+  std::vector<WorkloadResult> results;  // of the last attempt
+  double drift = 1;                     // its max/min reference ratio
+  RoundReport rounds;
+  std::vector<Refusal> noise;
+  int attempts = 0;
+};
+CheckedMeasurement MeasureChecked(Profiler& prof, const std::vector<Graph>& graphs,
+                                  double reference_target_ms,
+                                  const std::function<void(int, int)>& progress,
+                                  const NoiseLimits& limits, int retries);
+
+// Noise limits for the table tools: NoiseLimits' defaults, or
+// LUTNAS_TABLE_MAX_DRIFT / LUTNAS_TABLE_MAX_SPREAD (fractions, e.g. 0.05)
+// when set to a number >= 0; *error names a malformed one.
+NoiseLimits TableNoiseLimits(std::string* error);
+
 }  // namespace lutnas::latency
 
 #endif  // LUTNAS_LATENCY_MODELS_PROFILER_H_

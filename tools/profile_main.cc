@@ -1,6 +1,8 @@
 // lutnas-profile: runs on the target device and measures with LibTorch.
 //   table    --space S.json --hardware NAME (--out FILE | --server HOST:PORT)
-//            [--threads N] [--rounds R] [--resume]
+//            [--threads N] [--rounds R] [--resume] [--accept-noisy]
+//            (exit 3: stayed noisy after re-measuring; LUTNAS_TABLE_MAX_DRIFT /
+//            LUTNAS_TABLE_MAX_SPREAD override the limits)
 //   measure  ARCH.json... [--threads N] [--rounds R] [--json]
 //   validate --space S.json --table FILE --samples N [--seed S] [--threads N]
 //            [--json] [--write-correction] [--accept-noisy]
@@ -50,7 +52,7 @@ int Usage() {
   std::fprintf(stderr,
       "usage: lutnas-profile table (--space SPACE.json | --keys KEYS.txt) --hardware NAME\n"
       "                            (--out FILE | --server HOST:PORT)\n"
-      "                            [--threads N] [--rounds R] [--resume]\n"
+      "                            [--threads N] [--rounds R] [--resume] [--accept-noisy]\n"
       "       lutnas-profile table --arch ARCH.json... (--hardware NAME --server HOST:PORT |\n"
       "                            --table OLD --out NEW)   # only the missing keys, merged\n"
       "       lutnas-profile measure ARCH.json... [--threads N] [--rounds R] [--json] [--table FILE]\n"
@@ -73,7 +75,7 @@ std::string Eta(double s) {
 }
 
 absl::StatusOr<v1::LatencyTable> LoadTableFile(const std::string& path) {
-  auto data = base::ReadFileToString(path, 64 << 20);
+  auto data = lutnas::base::ReadFileToString(path, 64 << 20);
   if (!data.ok()) return data.status();
   const bool json = path.size() > 5 && path.substr(path.size() - 5) == ".json";
   std::vector<std::string> unmapped;
@@ -90,7 +92,7 @@ absl::StatusOr<std::vector<space::KeySpec>> KeysToMeasure(const Args& a, std::st
     *name = (*space)->name();
     return (*space)->EnumerateKeys();
   }
-  auto data = base::ReadFileToString(a.keys, 64 << 20);
+  auto data = lutnas::base::ReadFileToString(a.keys, 64 << 20);
   if (!data.ok()) return data.status();
   std::vector<space::KeySpec> keys;
   std::set<std::string> seen;
@@ -114,13 +116,16 @@ int Table(const Args& a) {
   auto keys_or = KeysToMeasure(a, &space_name);
   if (!keys_or.ok()) return Fail(keys_or.status());
   const std::vector<space::KeySpec>& keys = *keys_or;
+  std::string lim_error;
+  const latency::NoiseLimits lim = latency::TableNoiseLimits(&lim_error);
+  if (!lim_error.empty()) return std::fprintf(stderr, "error: %s\n", lim_error.c_str()), 2;
   const std::string out = a.out.empty() ? absl::StrCat("/tmp/lutnas-table-", a.hardware, "-", getpid(), ".csv")
                                         : a.out;
   std::set<std::string> done;
   double reference = 0;
   if (a.resume && access(out.c_str(), F_OK) == 0) {
     // Keep every complete line of the partial file; drop a torn last line.
-    auto data = base::ReadFileToString(out, 64 << 20);
+    auto data = lutnas::base::ReadFileToString(out, 64 << 20);
     if (!data.ok()) return Fail(data.status());
     std::string text = *data;
     if (!text.empty() && text.back() != '\n') text.resize(text.rfind('\n') + 1);
@@ -166,19 +171,38 @@ int Table(const Args& a) {
   const auto t0 = std::chrono::steady_clock::now();
   const size_t kChunk = 48;
   double worst_drift = 1;
+  int noisy_chunks = 0;
   for (size_t c = 0; c < todo.size(); c += kChunk) {
     std::vector<latency::Graph> graphs;
     const size_t end = std::min(todo.size(), c + kChunk);
     for (size_t i = c; i < end; ++i) graphs.push_back(latency::LowerKey(*todo[i]));
-    double drift = 1;
-    auto res = prof.Measure(graphs, reference, [&](int d, int n) {
+    // Noise as validate/measure see it: a noisy chunk is measured again
+    // (twice), then refused (exit 3, nothing of it written or uploaded)
+    // unless --accept-noisy.
+    const latency::CheckedMeasurement cm = latency::MeasureChecked(prof, graphs, reference, [&](int d, int n) {
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const double frac = (c + static_cast<double>(d) / n * (end - c)) / todo.size();
       std::fprintf(stderr, "\r[%5zu/%zu] %3.0f%%  elapsed %s  ETA %s   ",
                    c + static_cast<size_t>(static_cast<double>(d) / n * (end - c)), todo.size(),
                    100 * frac, Eta(el).c_str(), Eta(el / std::max(frac, 1e-9) - el).c_str());
-    }, &drift);
-    worst_drift = std::max(worst_drift, drift);
+    }, lim, 2);
+    const auto& res = cm.results;
+    worst_drift = std::max(worst_drift, cm.drift);
+    std::string noise_note;
+    for (const auto& f : cm.noise) {
+      std::fprintf(stderr, "\r\033[Kwarning: noisy measurement%s of keys %zu..%zu (%d attempts): %s: %s\n",
+                   a.accept_noisy ? " (accepted: --accept-noisy)" : "", done.size() + c + 1,
+                   done.size() + end, cm.attempts, f.field.c_str(), f.reason.c_str());
+      absl::StrAppend(&noise_note, "# noisy (accepted with --accept-noisy): ", f.field, ": ", f.reason, "\n");
+    }
+    if (!cm.noise.empty() && !a.accept_noisy) {
+      std::fprintf(stderr, "error: the table measurement is noisy (see the warnings) and was not %s; "
+                   "the %zu keys measured cleanly are in %s: re-run with --resume on a quieter "
+                   "machine, or pass --accept-noisy to keep noisy entries\n",
+                   a.server.empty() ? "completed" : "uploaded", done.size() + c, out.c_str());
+      return 3;
+    }
+    noisy_chunks += !cm.noise.empty();
     v1::LatencyTable chunk;
     for (size_t i = 0; i < res.size(); ++i) {
       *chunk.add_entries() = latency::EntryOf(todo[c + i]->key, res[i]);
@@ -187,12 +211,14 @@ int Table(const Args& a) {
     rows = rows.substr(rows.find("key,median_ms"));
     rows = rows.substr(rows.find('\n') + 1);
     std::ofstream f(out, std::ios::app);
-    f << rows;
+    f << noise_note << rows;
     f.flush();
   }
   const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "\rmeasured %zu keys in %.1f s (worst per-chunk reference drift %.1f%%) -> %s\n",
-               todo.size(), el, (worst_drift - 1) * 100, out.c_str());
+  std::fprintf(stderr, "\rmeasured %zu keys in %.1f s (worst per-chunk reference drift %.1f%%%s) -> %s\n",
+               todo.size(), el, (worst_drift - 1) * 100,
+               noisy_chunks ? absl::StrCat("; ", noisy_chunks, " noisy chunk(s) kept: --accept-noisy").c_str() : "",
+               out.c_str());
   if (!a.server.empty()) {
     auto t = LoadTableFile(out);
     if (!t.ok()) return Fail(t.status());
@@ -413,7 +439,7 @@ int FitCorrectionCmd(const Args& a) {
     std::fprintf(stderr, "error: %s: %s\n", a.in.c_str(), why.c_str());
     return 2;
   };
-  auto data = base::ReadFileToString(a.in, 64 << 20);
+  auto data = lutnas::base::ReadFileToString(a.in, 64 << 20);
   if (!data.ok()) return bad(std::string(data.status().message()));
   v1::CorrectionPairs pairs;
   google::protobuf::util::JsonParseOptions jo;

@@ -27,10 +27,13 @@ int Usage() {
   std::fprintf(stderr,
       "usage: lutnas-profile table --arch ARCH.json [ARCH.json...] --hardware NAME --server HOST:PORT\n"
       "                            [--version V] [--threads N] [--rounds R] [--dry-run] [--json]\n"
+      "                            [--accept-noisy]\n"
       "       lutnas-profile table --arch ARCH.json [ARCH.json...] --table OLD.csv --out NEW.csv\n"
-      "                            [--threads N] [--rounds R] [--dry-run] [--json]\n"
+      "                            [--threads N] [--rounds R] [--dry-run] [--json] [--accept-noisy]\n"
       "  Measures the keys the architectures need that the table lacks and stores the old\n"
-      "  entries plus the new ones (in the old table's reference units) as a new version.\n");
+      "  entries plus the new ones (in the old table's reference units) as a new version.\n"
+      "  A noisy measurement (as validate judges it) is re-measured twice, then refused\n"
+      "  (exit 3, nothing stored) unless --accept-noisy.\n");
   return 2;
 }
 
@@ -60,7 +63,7 @@ int TableForArchsMain(int argc, char** argv) {
   std::string server, hardware, table_path, out;
   int threads = 0, rounds = 0;
   int64_t version = 0;
-  bool dry_run = false, json = false, in_arch = false;
+  bool dry_run = false, json = false, in_arch = false, accept_noisy = false;
   for (int i = 2; i < argc; ++i) {
     const std::string f = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -74,6 +77,7 @@ int TableForArchsMain(int argc, char** argv) {
     else if (f == "--version") in_arch = false, version = std::atoll(next().c_str());
     else if (f == "--dry-run") in_arch = false, dry_run = true;
     else if (f == "--json") in_arch = false, json = true;
+    else if (f == "--accept-noisy") in_arch = false, accept_noisy = true;
     else if (!f.empty() && f[0] == '-') return Bad(absl::StrCat("unknown option '", f, "'")), Usage();
     else if (in_arch) files.push_back(f);
     else return Bad(absl::StrCat("'", f, "': architecture files follow --arch")), Usage();
@@ -86,6 +90,9 @@ int TableForArchsMain(int argc, char** argv) {
   if (threads < 0 || threads > 256) return Bad(absl::StrCat("--threads: must be in 1..256, got ", threads));
   if (rounds < 0 || rounds > 1000) return Bad(absl::StrCat("--rounds: must be in 1..1000, got ", rounds));
   if (version < 0) return Bad(absl::StrCat("--version: must be >= 0, got ", version));
+  std::string lim_error;
+  const latency::NoiseLimits lim = latency::TableNoiseLimits(&lim_error);
+  if (!lim_error.empty()) return Bad(lim_error);
 
   std::vector<v1::Architecture> archs;
   for (const auto& f : files) {
@@ -118,7 +125,7 @@ int TableForArchsMain(int argc, char** argv) {
       return Fail(t.status());
     }
   } else {
-    auto data = base::ReadFileToString(table_path, 64 << 20);
+    auto data = lutnas::base::ReadFileToString(table_path, 64 << 20);
     if (!data.ok()) return Bad(std::string(data.status().message()));
     const bool is_json = table_path.size() > 5 && table_path.substr(table_path.size() - 5) == ".json";
     auto t = latency::ParseTable(*data, is_json ? "json" : "csv", "", nullptr);
@@ -192,14 +199,24 @@ int TableForArchsMain(int argc, char** argv) {
                *ref_now, target, target / *ref_now);
   std::vector<latency::Graph> graphs;
   for (const auto& k : missing) graphs.push_back(latency::LowerKey(k));
-  double drift = 1;
   const auto t0 = std::chrono::steady_clock::now();
-  auto res = prof.Measure(graphs, target, [&](int d, int n) {
+  const latency::CheckedMeasurement cm = latency::MeasureChecked(prof, graphs, target, [&](int d, int n) {
     std::fprintf(stderr, "\rmeasuring %zu keys: %3d%%", missing.size(), 100 * d / std::max(n, 1));
-  }, &drift);
+  }, lim, 2);
+  const auto& res = cm.results;
+  const double drift = cm.drift;
   const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "\r\033[Kmeasured %zu keys in %.1f s (reference drift across rounds %.1f%%)\n",
-               missing.size(), el, (drift - 1) * 100);
+  std::fprintf(stderr, "\r\033[Kmeasured %zu keys in %.1f s (reference drift across rounds %.1f%%, "
+               "%d attempt(s))\n", missing.size(), el, (drift - 1) * 100, cm.attempts);
+  for (const auto& f : cm.noise)
+    std::fprintf(stderr, "warning: noisy measurement%s: %s: %s\n",
+                 accept_noisy ? " (accepted: --accept-noisy)" : "", f.field.c_str(), f.reason.c_str());
+  if (!cm.noise.empty() && !accept_noisy) {
+    std::fprintf(stderr, "error: the measurement stayed noisy after %d attempts (see the warnings); "
+                 "nothing was %s: re-run on a quieter machine, or pass --accept-noisy\n",
+                 cm.attempts, server.empty() ? "written" : "uploaded");
+    return 3;
+  }
   v1::LatencyTable added;
   int failed = 0;
   for (size_t i = 0; i < res.size(); ++i) {

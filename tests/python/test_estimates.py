@@ -137,7 +137,10 @@ def test_table_arch_measures_missing_keys_into_a_merged_version(api, srv, tmp_pa
     a1.write_text(json.dumps(tiny_arch(16, 64, name="a1")))
     a2.write_text(json.dumps(tiny_arch(24, 64, name="a2")))
     # No table yet: the first version holds exactly a1's keys.
-    r = profile("table", "--arch", a1, "--hardware", hw, "--server", srv, "--rounds", "2", "--json")
+    # --accept-noisy: this test is about merging; a busy box must not refuse it
+    # (test_table_refuses_a_noisy_measurement is about that).
+    r = profile("table", "--arch", a1, "--hardware", hw, "--server", srv, "--rounds", "2", "--json",
+                "--accept-noisy")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["version"] == 1 and doc["base_version"] == 0 and doc["failed"] == 0
@@ -148,7 +151,7 @@ def test_table_arch_measures_missing_keys_into_a_merged_version(api, srv, tmp_pa
     want = list(p2.missing_keys)
     # a2 needs a few more: version 2 = version 1's entries + exactly those.
     r = profile("table", "--arch", a1, a2, "--hardware", hw, "--server", srv, "--rounds", "2",
-                "--json")
+                "--json", "--accept-noisy")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["base_version"] == 1 and doc["version"] == 2 and doc["missing"] == want
@@ -177,18 +180,21 @@ def test_predict_measure_missing_in_one_step(api, srv, tmp_path):
     _host_hw(api, hw)
     a1 = tmp_path / "a1.json"
     a1.write_text(json.dumps(tiny_arch(16, 64, name="a1")))
-    r = profile("table", "--arch", a1, "--hardware", hw, "--server", srv, "--rounds", "2")
+    r = profile("table", "--arch", a1, "--hardware", hw, "--server", srv, "--rounds", "2",
+                "--accept-noisy")
     assert r.returncode == 0, r.stderr
     a2 = tmp_path / "a2.json"
     a2.write_text(json.dumps(tiny_arch(24, 96, name="a2")))
     (before,) = api.predict(tiny_arch(24, 96), [hw]).predictions
     assert before.missing_keys
     code, out, err = run_cli(srv, "predict", str(a2), "--hardware", hw, "--measure-missing",
-                             "--rounds", "2")
+                             "--rounds", "2", "--accept-noisy")
     assert code == 0, err
     assert f"measuring {len(before.missing_keys)} missing keys on {hw}" in err
     assert f"uploaded {hw} table version 2" in err
-    assert "warning" not in err
+    # No estimate warning once measured (a busy box may add noise warnings).
+    assert not [ln for ln in err.splitlines()
+                if "warning" in ln and "warning: noisy" not in ln], err
     row = [ln for ln in out.splitlines() if ln.startswith(hw + " ")][0]
     assert row.split()[1] == "v2" and row.split()[4] == "100%"
     # A device that is not this machine: refused, naming the keys.
@@ -219,3 +225,63 @@ def test_table_arch_bad_input(api, srv, tmp_path):
     assert r.returncode == 2 and "backend 'rknn'" in r.stderr and "missing_keys" in r.stderr
     r = profile("table", "--arch", ok, "--hardware", "no-such-hw", "--server", srv)
     assert r.returncode == 1 and "no-such-hw" in r.stderr
+
+
+def test_table_refuses_a_noisy_measurement(api, srv, tmp_path):
+    """`lutnas-profile table` judges noise as validate/measure do. Limits of 0
+    (LUTNAS_TABLE_MAX_DRIFT/SPREAD) make every real run noisy: any two rounds'
+    reference times differ, so the drift is > 0 and the run is refused after
+    two re-measurements, with nothing written or uploaded; --accept-noisy keeps
+    it, loudly."""
+    import os
+
+    hw = "host-pytest-noisy"
+    _host_hw(api, hw)
+    keys = tmp_path / "keys.txt"
+    keys.write_text("conv:o16,k3,s2,g1,relu@3x32x32\nconv:o16,k3,s1,g1,relu@16x16x16\n")
+    noisy = dict(os.environ, LUTNAS_TABLE_MAX_DRIFT="0", LUTNAS_TABLE_MAX_SPREAD="0")
+
+    def table(*argv, env=noisy):
+        if not PROFILE.exists():
+            pytest.skip(f"{PROFILE} is not built")
+        return subprocess.run([str(PROFILE), "table", *map(str, argv)], capture_output=True,
+                              text=True, timeout=300, cwd=ROOT, env=env)
+
+    out = tmp_path / "t.csv"
+    r = table("--keys", keys, "--hardware", hw, "--out", out, "--rounds", "3")
+    assert r.returncode == 3, r.stderr
+    assert "warning: noisy measurement of keys 1..2 (3 attempts): reference_drift: " in r.stderr
+    assert "(limit 0%)" in r.stderr
+    assert ("error: the table measurement is noisy (see the warnings) and was not completed; "
+            "the 0 keys measured cleanly are in") in r.stderr
+    assert "--accept-noisy" in r.stderr.splitlines()[-1]
+    rows = [ln for ln in out.read_text().splitlines() if "@" in ln and not ln.startswith("#")]
+    assert rows == []  # the header only: --resume can continue
+    # To a server: refused, nothing uploaded.
+    r = table("--keys", keys, "--hardware", hw, "--server", srv, "--rounds", "3")
+    assert r.returncode == 3 and "and was not uploaded" in r.stderr, r.stderr
+    assert api.list_tables(hw) == []
+    # The missing keys of an architecture: refused the same way.
+    a1 = tmp_path / "a1.json"
+    a1.write_text(json.dumps(tiny_arch(16, 64, name="a1")))
+    r = table("--arch", a1, "--hardware", hw, "--server", srv, "--rounds", "2")
+    assert r.returncode == 3, r.stderr
+    assert "error: the measurement stayed noisy after 3 attempts" in r.stderr
+    assert "nothing was uploaded" in r.stderr
+    assert api.list_tables(hw) == []
+    # --accept-noisy: stored, with every warning and the rows marked in the file.
+    r = table("--keys", keys, "--hardware", hw, "--out", out, "--rounds", "3", "--accept-noisy")
+    assert r.returncode == 0, r.stderr
+    assert "warning: noisy measurement (accepted: --accept-noisy) of keys 1..2" in r.stderr
+    assert "1 noisy chunk(s) kept: --accept-noisy" in r.stderr
+    text = out.read_text()
+    assert "# noisy (accepted with --accept-noisy): reference_drift: " in text
+    assert len([ln for ln in text.splitlines() if ",measured," in ln]) == 2
+    r = table("--keys", keys, "--hardware", hw, "--server", srv, "--rounds", "3", "--accept-noisy")
+    assert r.returncode == 0 and f"uploaded {hw} table version 1" in r.stderr, r.stderr
+    assert [t.entries for t in api.list_tables(hw)] == [2]
+    # A malformed limit is bad input, named.
+    r = table("--keys", keys, "--hardware", hw, "--out", out,
+              env=dict(os.environ, LUTNAS_TABLE_MAX_DRIFT="five"))
+    assert r.returncode == 2
+    assert "LUTNAS_TABLE_MAX_DRIFT: must be a fraction >= 0 (e.g. 0.05), got 'five'" in r.stderr

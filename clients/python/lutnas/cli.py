@@ -180,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--measure-missing", action="store_true",
                    help="measure the keys the table lacks on this machine (host-* devices), "
                         "store them as a new table version, predict again")
+    c.add_argument("--accept-noisy", action="store_true",
+                   help="with --measure-missing: store the keys even when the measurement stays "
+                        "noisy (by default a noisy one is refused and nothing is stored)")
     c.add_argument("--rounds", type=int, default=0, help=argparse.SUPPRESS)
     _json_flag(c)
     c.set_defaults(func=cmd_predict)
@@ -521,7 +524,8 @@ def cmd_predict(args: argparse.Namespace, client: Client) -> None:
     if getattr(args, "measure_missing", False):
         from .estimates import measure_missing
 
-        if measure_missing(client, args.arch, resp, args.server, rounds=args.rounds):
+        if measure_missing(client, args.arch, resp, args.server, rounds=args.rounds,
+                           accept_noisy=args.accept_noisy):
             resp = client.predict(load_json(args.arch), hardware=args.hardware,
                                   breakdown=args.breakdown)
     if args.json:

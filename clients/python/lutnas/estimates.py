@@ -95,11 +95,13 @@ def this_machine(client: "Client", hardware: str) -> bool:
 
 
 def measure_missing(client: "Client", arch_path: Union[str, "os.PathLike[str]"], response: "PredictResponse", server: str,
-                    rounds: int = 0, out: Optional[TextIO] = None) -> List[str]:
+                    rounds: int = 0, out: Optional[TextIO] = None,
+                    accept_noisy: bool = False) -> List[str]:
     """For every prediction of `response` with missing keys: measure them
     here (lutnas-profile table --arch) into a new table version. Returns the
     hardware names whose tables were extended; raises ToolError when a
-    device is not this machine (naming the keys to measure elsewhere)."""
+    device is not this machine (naming the keys to measure elsewhere) or the
+    measurement stayed noisy (unless accept_noisy: then it is stored)."""
     out = out or sys.stderr
     done: List[str] = []
     for p in response.predictions:
@@ -116,11 +118,13 @@ def measure_missing(client: "Client", arch_path: Union[str, "os.PathLike[str]"],
             argv += ["--version", str(p.table_version)]
         if rounds:
             argv += ["--rounds", str(rounds)]
+        if accept_noisy:
+            argv.append("--accept-noisy")
         print(f"measuring {len(p.missing_keys)} missing keys on {p.hardware}: "
               + " ".join(argv[1:]), file=out)
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for line in r.stderr.splitlines():
-            if line.startswith(("uploaded", "error", "measured")):
+            if line.startswith(("uploaded", "error", "measured", "warning: noisy")):
                 print("  " + line.split("\r")[-1], file=out)
         if r.returncode != 0:
             msg = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]

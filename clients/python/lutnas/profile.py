@@ -56,13 +56,17 @@ def _common(threads: int, rounds: int) -> List[str]:
 
 def measure_table(space: PathLike, hardware: str, out: Optional[PathLike] = None,
                   server: Optional[str] = None, threads: int = 1, rounds: int = 0,
-                  resume: bool = False) -> Optional[Path]:
+                  resume: bool = False, accept_noisy: bool = False) -> Optional[Path]:
     """Measures every block key of a space file on this machine.
 
     out: the table file to write (CSV, the format Client.upload_table and
     `lutnas table import` take); server: "host:port" of a lutnasd to upload
     to instead (the hardware must be registered there). Returns out's Path
-    (None when uploading). resume: keep the keys out already holds."""
+    (None when uploading). resume: keep the keys out already holds.
+    A measurement that stays noisy after re-measuring (reference drift,
+    spread, a bimodal reference: the limits validate uses) raises ToolError
+    and writes/uploads nothing of it, unless accept_noisy (then the warnings
+    go to stderr and the file marks the noisy rows)."""
     if (out is None) == (server is None):
         raise ValueError("give exactly one of out and server")
     argv = [find_tool("lutnas-profile"), "table", "--space", str(space), "--hardware", hardware]
@@ -70,6 +74,8 @@ def measure_table(space: PathLike, hardware: str, out: Optional[PathLike] = None
     argv += _common(threads, rounds)
     if resume:
         argv.append("--resume")
+    if accept_noisy:
+        argv.append("--accept-noisy")
     _run(argv, f"lutnas-profile table --space {space}")
     return Path(out) if out is not None else None
 
