@@ -35,9 +35,7 @@ class Rng {
     return result;
   }
   // Uniform in [0, n); n > 0. Multiply-shift: no modulo bias worth noting.
-  int Uniform(int n) {
-    return static_cast<int>(((Next() >> 32) * static_cast<uint64_t>(n)) >> 32);
-  }
+  int Uniform(int n) { return static_cast<int>(((Next() >> 32) * static_cast<uint64_t>(n)) >> 32); }
   double Uniform01() { return (Next() >> 11) * 0x1.0p-53; }
   bool Bernoulli(double p) { return Uniform01() < p; }
 

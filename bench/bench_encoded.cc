@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "core/encoded_predict.h"
 #include "latency_models/cost.h"
 #include "latency_models/graph.h"
-#include "core/encoded_predict.h"
 
 using namespace lutnas;
 

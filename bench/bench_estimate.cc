@@ -36,9 +36,12 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--table" && i + 1 < argc) table_path = argv[++i];
-    else if (a == "--measured" && i + 1 < argc) measured_path = argv[++i];
-    else files.push_back(a);
+    if (a == "--table" && i + 1 < argc)
+      table_path = argv[++i];
+    else if (a == "--measured" && i + 1 < argc)
+      measured_path = argv[++i];
+    else
+      files.push_back(a);
   }
   if (table_path.empty() || files.empty()) {
     std::fprintf(stderr, "usage: bench_estimate --table EDGE.csv [--measured KEYS.csv] ARCH.json...\n");
@@ -46,14 +49,16 @@ int main(int argc, char** argv) {
   }
   auto table = latency::ParseTableCsv(Slurp(table_path), "");
   if (!table.ok()) {
-    std::fprintf(stderr, "error: %s: %s\n", table_path.c_str(), std::string(table.status().message()).c_str());
+    std::fprintf(stderr, "error: %s: %s\n", table_path.c_str(),
+                 std::string(table.status().message()).c_str());
     return 1;
   }
   std::map<std::string, double> measured;
   if (!measured_path.empty()) {
     auto m = latency::ParseTableCsv(Slurp(measured_path), "");
     if (!m.ok()) {
-      std::fprintf(stderr, "error: %s: %s\n", measured_path.c_str(), std::string(m.status().message()).c_str());
+      std::fprintf(stderr, "error: %s: %s\n", measured_path.c_str(),
+                   std::string(m.status().message()).c_str());
       return 1;
     }
     for (const auto& e : m->entries())
@@ -71,7 +76,8 @@ int main(int argc, char** argv) {
     if (archs.back().name().empty()) archs.back().set_name(f);
     const auto sites = space::ListBlocks(archs.back());
     for (const auto& s : sites) zoo.insert(space::BlockKey(s.block, s.in));
-    zoo.insert(space::HeadKey(archs.back().head(), sites.empty() ? space::InputShape(archs.back()) : sites.back().out));
+    zoo.insert(space::HeadKey(archs.back().head(),
+                              sites.empty() ? space::InputShape(archs.back()) : sites.back().out));
   }
   v1::LatencyTable stripped;
   *stripped.mutable_info() = table->info();

@@ -17,13 +17,20 @@ using namespace lutnas;
 int main(int argc, char** argv) {
   const std::string space_path = argc > 2 ? argv[2] : "search/spaces/mobile.json";
   auto space = space::Space::Load(space_path);
-  if (!space.ok()) { std::fprintf(stderr, "%s\n", std::string(space.status().message()).c_str()); return 1; }
+  if (!space.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(space.status().message()).c_str());
+    return 1;
+  }
   v1::LatencyTable table;
   if (argc > 1) {
     auto data = lutnas::base::ReadFileToString(argv[1], 64 << 20);
     std::vector<std::string> u;
-    auto t = data.ok() ? latency::ParseTable(*data, "csv", "", &u) : absl::StatusOr<v1::LatencyTable>(data.status());
-    if (!t.ok()) { std::fprintf(stderr, "%s\n", std::string(t.status().message()).c_str()); return 1; }
+    auto t = data.ok() ? latency::ParseTable(*data, "csv", "", &u)
+                       : absl::StatusOr<v1::LatencyTable>(data.status());
+    if (!t.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(t.status().message()).c_str());
+      return 1;
+    }
     table = *t;
   } else {
     table.mutable_info()->set_hardware("bench");
@@ -64,8 +71,10 @@ int main(int argc, char** argv) {
   auto fast = run(false, 200);
   auto full = run(true, 5);
   std::printf("predictions/s (one core, median of 5 [min..max]):\n");
-  std::printf("  total latency + coverage : %10.0f  [%.0f .. %.0f]\n", fast.first, fast.second.first, fast.second.second);
-  std::printf("  with per-block breakdown : %10.0f  [%.0f .. %.0f]\n", full.first, full.second.first, full.second.second);
+  std::printf("  total latency + coverage : %10.0f  [%.0f .. %.0f]\n", fast.first, fast.second.first,
+              fast.second.second);
+  std::printf("  with per-block breakdown : %10.0f  [%.0f .. %.0f]\n", full.first, full.second.first,
+              full.second.second);
   std::printf("(checksum %.3f)\n", sink);
   return 0;
 }

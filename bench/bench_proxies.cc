@@ -39,7 +39,10 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         auto s = kind == 0 ? latency::ZenScore(a, o) : latency::NaswotScore(a, o);
         per.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        if (!s.ok()) { std::fprintf(stderr, "%s\n", std::string(s.status().message()).c_str()); return 1; }
+        if (!s.ok()) {
+          std::fprintf(stderr, "%s\n", std::string(s.status().message()).c_str());
+          return 1;
+        }
       }
       std::sort(per.begin(), per.end());
       double total = 0;

@@ -15,14 +15,15 @@
 #include <string>
 #include <vector>
 
-#include "base/file.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+
+#include "base/file.h"
+#include "core/evaluator.h"
 #include "latency_models/lut.h"
 #include "latency_models/profiler.h"
 #include "latency_models/table_io.h"
 #include "search/engine.h"
-#include "core/evaluator.h"
 
 using namespace lutnas;
 
@@ -52,21 +53,27 @@ std::string Arg(int argc, char** argv, const char* name, const std::string& dflt
   return dflt;
 }
 
-
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "speed";
   const std::string space_path = Arg(argc, argv, "--space", "search/spaces/edge.json");
   auto space = space::Space::Load(space_path);
-  if (!space.ok()) { std::fprintf(stderr, "%s\n", std::string(space.status().message()).c_str()); return 1; }
+  if (!space.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(space.status().message()).c_str());
+    return 1;
+  }
   v1::LatencyTable table;
   const std::string table_path = Arg(argc, argv, "--table", "");
   if (!table_path.empty()) {
     auto data = lutnas::base::ReadFileToString(table_path, 64 << 20);
     std::vector<std::string> u;
-    auto t = data.ok() ? latency::ParseTable(*data, "csv", "", &u) : absl::StatusOr<v1::LatencyTable>(data.status());
-    if (!t.ok()) { std::fprintf(stderr, "%s\n", std::string(t.status().message()).c_str()); return 1; }
+    auto t = data.ok() ? latency::ParseTable(*data, "csv", "", &u)
+                       : absl::StatusOr<v1::LatencyTable>(data.status());
+    if (!t.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(t.status().message()).c_str());
+      return 1;
+    }
     table = *t;
   } else {
     table = SyntheticTable(**space);
@@ -84,7 +91,8 @@ int main(int argc, char** argv) {
     // Budget: the median predicted latency of random samples (half feasible).
     base::Rng rng(1);
     std::vector<double> lats;
-    for (int i = 0; i < 200; ++i) lats.push_back((*pred)->Predict((*space)->ToArchitecture((*space)->Sample(rng)), false).latency_ms());
+    for (int i = 0; i < 200; ++i)
+      lats.push_back((*pred)->Predict((*space)->ToArchitecture((*space)->Sample(rng)), false).latency_ms());
     std::sort(lats.begin(), lats.end());
     std::vector<double> times;
     int64_t evaluated = 0;
@@ -97,22 +105,30 @@ int main(int argc, char** argv) {
       o.seed = rep + 1;
       o.latency_budgets_ms = {lats[lats.size() / 2]};
       auto engine = search::Engine::Create(*space, o, &ev);
-      if (!engine.ok()) { std::fprintf(stderr, "%s\n", std::string(engine.status().message()).c_str()); return 1; }
+      if (!engine.ok()) {
+        std::fprintf(stderr, "%s\n", std::string(engine.status().message()).c_str());
+        return 1;
+      }
       const double t0 = Now();
       while (!(*engine)->Done()) {
         auto r = (*engine)->Step();
-        if (!r.ok()) { std::fprintf(stderr, "%s\n", std::string(r.status().message()).c_str()); return 1; }
+        if (!r.ok()) {
+          std::fprintf(stderr, "%s\n", std::string(r.status().message()).c_str());
+          return 1;
+        }
       }
       times.push_back(Now() - t0);
       evaluated = (*engine)->progress().evaluated();
     }
     std::sort(times.begin(), times.end());
     const double children = 100.0 * 500;
-    std::printf("(a) 50,000 candidates (P=100 x 500 generations, aging evolution, table latency + params, one core):\n"
-                "    wall %.3f s median of 3 [%.3f .. %.3f] = %.0f candidates/s; %lld distinct architectures scored\n"
-                "    (repeats hit the engine's cache); table %d keys, space %s\n",
-                times[1], times[0], times[2], children / times[1], static_cast<long long>(evaluated),
-                table.entries_size(), (*space)->name().c_str());
+    std::printf(
+        "(a) 50,000 candidates (P=100 x 500 generations, aging evolution, table latency + params, one "
+        "core):\n"
+        "    wall %.3f s median of 3 [%.3f .. %.3f] = %.0f candidates/s; %lld distinct architectures scored\n"
+        "    (repeats hit the engine's cache); table %d keys, space %s\n",
+        times[1], times[0], times[2], children / times[1], static_cast<long long>(evaluated),
+        table.entries_size(), (*space)->name().c_str());
     return 0;
   }
 
@@ -120,7 +136,10 @@ int main(int argc, char** argv) {
   const double budget = std::atof(Arg(argc, argv, "--budget", "0").c_str());
   const int evals = std::atoi(Arg(argc, argv, "--evals", "600").c_str());
   const std::string out = Arg(argc, argv, "--out", "var/thesis");
-  if (budget <= 0) { std::fprintf(stderr, "--budget MS is required\n"); return 2; }
+  if (budget <= 0) {
+    std::fprintf(stderr, "--budget MS is required\n");
+    return 2;
+  }
   std::system(("mkdir -p " + out).c_str());
   // The FLOPs engineer's MACs budget: where a least-squares line of table
   // latency vs MACs over random samples crosses the latency budget.
@@ -159,11 +178,17 @@ int main(int argc, char** argv) {
       if (std::string(method) == "flops") o.max_macs = macs_budget;
       if (std::string(method) == "random") o.algorithm = v1::RANDOM;
       auto engine = search::Engine::Create(*space, o, &ev);
-      if (!engine.ok()) { std::fprintf(stderr, "%s\n", std::string(engine.status().message()).c_str()); return 1; }
+      if (!engine.ok()) {
+        std::fprintf(stderr, "%s\n", std::string(engine.status().message()).c_str());
+        return 1;
+      }
       const double t0 = Now();
       while (!(*engine)->Done() && (*engine)->progress().evaluated() < evals) {
         auto r = (*engine)->Step();
-        if (!r.ok()) { std::fprintf(stderr, "%s: %s\n", method, std::string(r.status().message()).c_str()); return 1; }
+        if (!r.ok()) {
+          std::fprintf(stderr, "%s: %s\n", method, std::string(r.status().message()).c_str());
+          return 1;
+        }
       }
       // The method's own pick: its top-10 by Zen among what it deems feasible.
       const auto top = (*engine)->Best(10);
@@ -173,9 +198,10 @@ int main(int argc, char** argv) {
         if (lat <= budget) best = std::max(best, ind.eval.score);
       }
       bests.push_back(best);
-      std::printf("%-8s seed %d: %5lld evaluations in %5.1f s; best Zen within the latency budget (table) %s\n",
-                  method, seed, static_cast<long long>((*engine)->progress().evaluated()), Now() - t0,
-                  best > -1e299 ? absl::StrFormat("%.2f", best).c_str() : "none");
+      std::printf(
+          "%-8s seed %d: %5lld evaluations in %5.1f s; best Zen within the latency budget (table) %s\n",
+          method, seed, static_cast<long long>((*engine)->progress().evaluated()), Now() - t0,
+          best > -1e299 ? absl::StrFormat("%.2f", best).c_str() : "none");
       std::printf("         top-10 table latency (ms):");
       for (const auto& ind : top)
         std::printf(" %.2f", (*pred)->Predict((*space)->ToArchitecture(ind.genotype), false).latency_ms());
@@ -186,7 +212,8 @@ int main(int argc, char** argv) {
         for (size_t i = 0; i < top.size(); ++i) {
           auto arch = (*space)->ToArchitecture(top[i].genotype);
           arch.set_name(absl::StrCat(method, "_top", i));
-          std::ofstream(absl::StrCat(out, "/", method, "_top", i, ".json")) << space::ArchitectureToJson(arch);
+          std::ofstream(absl::StrCat(out, "/", method, "_top", i, ".json"))
+              << space::ArchitectureToJson(arch);
         }
     }
     std::sort(bests.begin(), bests.end());

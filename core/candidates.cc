@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+
 #include "core/predict.h"
 #include "latency_models/export_pytorch.h"
 #include "space/arch_util.h"

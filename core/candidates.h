@@ -5,6 +5,7 @@
 #define LUTNAS_CORE_CANDIDATES_H_
 
 #include "absl/status/statusor.h"
+
 #include "core/predictor_catalog.h"
 #include "db/store.h"
 #include "lutnas/v1/service.pb.h"

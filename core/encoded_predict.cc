@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+
 #include "latency_models/cost.h"
 #include "latency_models/graph.h"
 #include "space/arch_util.h"
@@ -94,9 +95,9 @@ absl::Status SpaceEncoding::Decode(const uint8_t* row, space::Genotype* g) const
       gene = s.NormalizeGene(gene);
       const int bin = j == 0 ? in_c : sg.width, stride = j == 0 ? c.stride : 1;
       if (!s.Fits(i, gene, bin, sg.width, stride))
-        return absl::InvalidArgumentError(
-            StrCat("stages[", i, "].blocks[", j, "]: ", v1::BlockType_Name(gene.type), " cannot go from ", bin,
-                   " to ", sg.width, " channels at stride ", stride));
+        return absl::InvalidArgumentError(StrCat("stages[", i, "].blocks[", j,
+                                                 "]: ", v1::BlockType_Name(gene.type), " cannot go from ",
+                                                 bin, " to ", sg.width, " channels at stride ", stride));
       sg.blocks[j] = gene;
     }
     in_c = sg.width;
@@ -111,14 +112,19 @@ absl::Status SpaceEncoding::Encode(const space::Genotype& g, std::vector<uint8_t
   if (r < 0) return absl::InvalidArgumentError(StrCat("resolution: ", g.resolution, " is not in the space"));
   (*row)[0] = static_cast<uint8_t>(r);
   if (static_cast<int>(g.stages.size()) != s.num_stages())
-    return absl::InvalidArgumentError(StrCat("stages: ", g.stages.size(), " stages, the space has ", s.num_stages()));
+    return absl::InvalidArgumentError(
+        StrCat("stages: ", g.stages.size(), " stages, the space has ", s.num_stages()));
   for (int i = 0; i < s.num_stages(); ++i) {
     const auto& c = s.stage(i);
     uint8_t* p = row->data() + stage_offset_[i];
     const int w = IndexOf(c.widths, g.stages[i].width);
     const int d = IndexOf(c.depths, static_cast<int>(g.stages[i].blocks.size()));
-    if (w < 0) return absl::InvalidArgumentError(StrCat("stages[", i, "].width: ", g.stages[i].width, " is not a choice"));
-    if (d < 0) return absl::InvalidArgumentError(StrCat("stages[", i, "].depth: ", g.stages[i].blocks.size(), " is not a choice"));
+    if (w < 0)
+      return absl::InvalidArgumentError(
+          StrCat("stages[", i, "].width: ", g.stages[i].width, " is not a choice"));
+    if (d < 0)
+      return absl::InvalidArgumentError(
+          StrCat("stages[", i, "].depth: ", g.stages[i].blocks.size(), " is not a choice"));
     p[0] = static_cast<uint8_t>(w);
     p[1] = static_cast<uint8_t>(d);
     for (size_t j = 0; j < g.stages[i].blocks.size(); ++j) {
@@ -127,7 +133,8 @@ absl::Status SpaceEncoding::Encode(const space::Genotype& g, std::vector<uint8_t
       const int k = b.kernel == 0 ? 0 : IndexOf(c.kernels, b.kernel);
       const int e = b.expansion == 0 ? 0 : IndexOf(c.expansions, b.expansion);
       if (t < 0 || k < 0 || e < 0)
-        return absl::InvalidArgumentError(StrCat("stages[", i, "].blocks[", j, "]: not a choice of the space"));
+        return absl::InvalidArgumentError(
+            StrCat("stages[", i, "].blocks[", j, "]: not a choice of the space"));
       p[2 + 3 * j] = static_cast<uint8_t>(t);
       p[3 + 3 * j] = static_cast<uint8_t>(k);
       p[4 + 3 * j] = static_cast<uint8_t>(e);
@@ -137,7 +144,8 @@ absl::Status SpaceEncoding::Encode(const space::Genotype& g, std::vector<uint8_t
 }
 
 EncodedPredictor::EncodedPredictor(std::shared_ptr<const SpaceEncoding> enc,
-                                   std::vector<std::shared_ptr<const latency::LatencyPredictor>> hardware, bool cost)
+                                   std::vector<std::shared_ptr<const latency::LatencyPredictor>> hardware,
+                                   bool cost)
     : enc_(std::move(enc)), hw_(std::move(hardware)), cost_(cost), nh_(static_cast<int>(hw_.size())) {
   const space::Space& s = enc_->space();
   const int nr = static_cast<int>(s.resolutions().size());
@@ -186,11 +194,13 @@ EncodedPredictor::Entry& EncodedPredictor::BlockEntry(int r, int i, bool first, 
                                                       int out_w) {
   const space::Space& s = enc_->space();
   const auto& c = s.stage(i);
-  const int T = AtLeastOne(c.types.size()), K = AtLeastOne(c.kernels.size()), E = AtLeastOne(c.expansions.size());
+  const int T = AtLeastOne(c.types.size()), K = AtLeastOne(c.kernels.size()),
+            E = AtLeastOne(c.expansions.size());
   const int W = static_cast<int>(c.widths.size());
   const int Win = i == 0 ? 1 : static_cast<int>(s.stage(i - 1).widths.size());
   if (!first) in_w = 0;
-  const size_t idx = (((((static_cast<size_t>(r) * 2 + first) * T + t) * K + k) * E + e) * Win + in_w) * W + out_w;
+  const size_t idx =
+      (((((static_cast<size_t>(r) * 2 + first) * T + t) * K + k) * E + e) * Win + in_w) * W + out_w;
   Entry& en = blocks_[i][idx];
   if (en.state != 0) return en;
   space::BlockGene gene;

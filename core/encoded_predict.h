@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+
 #include "latency_models/lut.h"
 #include "lutnas/v1/service.pb.h"
 #include "space/space.h"
@@ -63,9 +64,8 @@ class EncodedPredictor {
   // in the stream, for error messages ("choices: row 1234: ..."). An invalid
   // row fails the call unless skip_invalid (then NaN latencies, -1 costs,
   // counted in *invalid).
-  absl::Status Predict(const uint8_t* rows, size_t n, int64_t first_row, bool skip_invalid,
-                       double* lat, int64_t* params, int64_t* macs, int64_t* mac_bytes,
-                       int* invalid);
+  absl::Status Predict(const uint8_t* rows, size_t n, int64_t first_row, bool skip_invalid, double* lat,
+                       int64_t* params, int64_t* macs, int64_t* mac_bytes, int* invalid);
 
  private:
   struct Entry {
@@ -82,12 +82,12 @@ class EncodedPredictor {
   bool cost_;
   int nh_;
   std::vector<std::vector<space::Shape>> stage_in_;  // [res][stage]: input shape (channels unset)
-  std::vector<std::vector<double>> stem_;     // [res][hw]: stem latencies in order
-  std::vector<latency::Cost> stem_cost_;               // [res]
-  std::vector<std::vector<Entry>> blocks_;    // [stage]: dense memo
-  std::vector<Entry> heads_;                  // [res * last widths]
-  std::vector<double> lat_;                   // memoised latencies
-  std::vector<double> sums_;                  // scratch, per hardware
+  std::vector<std::vector<double>> stem_;            // [res][hw]: stem latencies in order
+  std::vector<latency::Cost> stem_cost_;             // [res]
+  std::vector<std::vector<Entry>> blocks_;           // [stage]: dense memo
+  std::vector<Entry> heads_;                         // [res * last widths]
+  std::vector<double> lat_;                          // memoised latencies
+  std::vector<double> sums_;                         // scratch, per hardware
 };
 
 }  // namespace lutnas::core

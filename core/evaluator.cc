@@ -36,11 +36,16 @@ latency::Cost LutEvaluator::NetworkCostOf(const v1::Architecture& arch) {
 
 absl::StatusOr<double> LutEvaluator::Score(const v1::Architecture& arch, const latency::Cost& cost) {
   switch (opts_.objective) {
-    case v1::PARAMS: return static_cast<double>(cost.params);
-    case v1::MACS: return static_cast<double>(cost.macs);
-    case v1::EXTERNAL: return NAN;
-    case v1::NASWOT: return proxies_->Get(latency::ProxyCache::Kind::kNaswot, arch, opts_.proxy);
-    default: return proxies_->Get(latency::ProxyCache::Kind::kZen, arch, opts_.proxy);
+    case v1::PARAMS:
+      return static_cast<double>(cost.params);
+    case v1::MACS:
+      return static_cast<double>(cost.macs);
+    case v1::EXTERNAL:
+      return NAN;
+    case v1::NASWOT:
+      return proxies_->Get(latency::ProxyCache::Kind::kNaswot, arch, opts_.proxy);
+    default:
+      return proxies_->Get(latency::ProxyCache::Kind::kZen, arch, opts_.proxy);
   }
 }
 
@@ -73,8 +78,10 @@ absl::Status LutEvaluator::Evaluate(const std::vector<space::Genotype>& genotype
       }
     }
     auto s = Score(archs[i], costs[i]);
-    if (s.ok()) (*results)[i].score = *s;
-    else errors[i] = s.status();
+    if (s.ok())
+      (*results)[i].score = *s;
+    else
+      errors[i] = s.status();
   };
   const bool parallel = opts_.threads > 1 && (opts_.objective == v1::ZEN || opts_.objective == v1::NASWOT);
   // Candidates are scored in batches; progress is reported after each one.

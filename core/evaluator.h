@@ -37,8 +37,8 @@ class LutEvaluator : public search::Evaluator {
     int progress_batch = 8;
   };
   LutEvaluator(std::shared_ptr<const space::Space> space,
-               std::vector<std::shared_ptr<const latency::LatencyPredictor>> predictors,
-               const Options& opts, latency::ProxyCache* proxies);
+               std::vector<std::shared_ptr<const latency::LatencyPredictor>> predictors, const Options& opts,
+               latency::ProxyCache* proxies);
 
   absl::Status Evaluate(const std::vector<space::Genotype>& genotypes,
                         std::vector<search::Evaluation>* results) override;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "core/encoded_predict.h"
 #include "core/job_manager.h"
 #include "core/predictor_catalog.h"

@@ -1,13 +1,14 @@
-#include "base/file.h"
 #include "core/hardware_catalogue.h"
 
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+
+#include "base/file.h"
+#include "base/status_macros.h"
 #include "lutnas/v1/service.pb.h"
 #include "space/arch_util.h"
-#include "base/status_macros.h"
 
 namespace lutnas::core {
 
@@ -38,10 +39,13 @@ absl::Status CheckSpecPriorFields(const v1::Hardware& hw) {
     const std::string f = absl::StrCat("efficiency[", i, "]");
     const std::string& c = e.op_class();
     if (!c.empty() && c != "conv" && c != "dwconv" && c != "other")
-      return bad(f + ".op_class", absl::StrCat("must be \"\", conv, dwconv or other, got '", c.substr(0, 40), "'"));
-    for (auto [name, v] : {std::pair<const char*, double>{"compute", e.compute()}, {"bandwidth", e.bandwidth()}})
+      return bad(f + ".op_class",
+                 absl::StrCat("must be \"\", conv, dwconv or other, got '", c.substr(0, 40), "'"));
+    for (auto [name, v] :
+         {std::pair<const char*, double>{"compute", e.compute()}, {"bandwidth", e.bandwidth()}})
       if (!std::isfinite(v) || v <= 0 || v > 1)
-        return bad(absl::StrCat(f, ".", name), absl::StrCat("must be a fraction of the peak in (0, 1], got ", v));
+        return bad(absl::StrCat(f, ".", name),
+                   absl::StrCat("must be a fraction of the peak in (0, 1], got ", v));
   }
   if (hw.published_size() > 64) return bad("published", "at most 64 figures");
   for (int i = 0; i < hw.published_size(); ++i) {
@@ -53,7 +57,9 @@ absl::Status CheckSpecPriorFields(const v1::Hardware& hw) {
       return bad(f + ".network", "must name a zoo model (models/NAME.json), 1..64 characters, no '/'");
     if (p.batch() < 0) return bad(f + ".batch", absl::StrCat("must be >= 0, got ", p.batch()));
     for (auto [name, v] : {std::pair<const char*, const std::string*>{"source", &p.source()},
-                           {"runtime", &p.runtime()}, {"note", &p.note()}, {"precision", &p.precision()}})
+                           {"runtime", &p.runtime()},
+                           {"note", &p.note()},
+                           {"precision", &p.precision()}})
       if (v->size() > 1024) return bad(absl::StrCat(f, ".", name), "longer than 1024 characters");
   }
   const double pen = hw.cpu_fallback_penalty();

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+
 #include "core/storage.h"
 #include "lutnas/v1/table.pb.h"
 

@@ -50,8 +50,7 @@ struct Fd {
 
 absl::StatusOr<std::string> ReadImportFile(const std::string& import_dir, const std::string& path,
                                            const ImportLimits& limits) {
-  if (path.find('\0') != std::string::npos)
-    return absl::InvalidArgumentError("path: contains a NUL byte");
+  if (path.find('\0') != std::string::npos) return absl::InvalidArgumentError("path: contains a NUL byte");
   if (import_dir.empty())
     return absl::PermissionDeniedError("path: file imports are disabled (start lutnasd with --import_dir)");
   char rootbuf[PATH_MAX];
@@ -84,18 +83,19 @@ absl::StatusOr<std::string> ReadImportFile(const std::string& import_dir, const 
   Fd f;
   f.fd = open(full.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (f.fd < 0)
-    return absl::PermissionDeniedError(StrCat("path: cannot open '", path.substr(0, 200), "' (errno ", errno, ")"));
+    return absl::PermissionDeniedError(
+        StrCat("path: cannot open '", path.substr(0, 200), "' (errno ", errno, ")"));
   struct stat st;
   if (fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode))
-    return absl::InvalidArgumentError(StrCat("path: '", path.substr(0, 200),
-                                             "' is not a regular file (FIFOs, devices and sockets are refused)"));
+    return absl::InvalidArgumentError(StrCat(
+        "path: '", path.substr(0, 200), "' is not a regular file (FIFOs, devices and sockets are refused)"));
   if (st.st_size > limits.max_bytes)
     return absl::ResourceExhaustedError(StrCat("max_import_mb: '", path.substr(0, 200), "' is ", st.st_size,
                                                " bytes, more than the limit of ", limits.max_bytes,
                                                " bytes (lutnasd --max_import_mb)"));
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(limits.deadline_s));
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                             std::chrono::duration<double>(limits.deadline_s));
   std::string data;
   data.reserve(static_cast<size_t>(st.st_size));
   char buf[1 << 16];
@@ -107,7 +107,8 @@ absl::StatusOr<std::string> ReadImportFile(const std::string& import_dir, const 
     const ssize_t n = read(f.fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
-      return absl::DataLossError(StrCat("path: reading '", path.substr(0, 200), "' failed (errno ", errno, ")"));
+      return absl::DataLossError(
+          StrCat("path: reading '", path.substr(0, 200), "' failed (errno ", errno, ")"));
     }
     if (n == 0) break;
     data.append(buf, static_cast<size_t>(n));

@@ -1,17 +1,19 @@
 #include "core/job_manager.h"
 
+#include <dirent.h>
+
 #include <chrono>
 #include <cmath>
-#include <dirent.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "latency_models/cost.h"
+
+#include "base/status_macros.h"
+#include "base/status_reason.h"
 #include "core/evaluator.h"
 #include "core/field_path.h"
 #include "core/submit_checks.h"
-#include "base/status_macros.h"
-#include "base/status_reason.h"
+#include "latency_models/cost.h"
 
 namespace lutnas::core {
 namespace {
@@ -75,7 +77,7 @@ struct JobManager::Running {
   std::mutex db_mu;
   bool final_written = false;  // the worker stored the job's end state
   bool done = false;           // the worker is finished with it (guarded by JobManager::mu_)
-  std::mutex mu;  // guards engine and pending
+  std::mutex mu;               // guards engine and pending
   std::condition_variable told;
   search::Engine* engine = nullptr;
   std::shared_ptr<const space::Space> space;
@@ -148,7 +150,8 @@ void JobManager::Unsubscribe(int64_t token) {
   listeners_.erase(token);
 }
 
-absl::StatusOr<std::shared_ptr<const space::Space>> JobManager::ResolveSpace(const v1::SearchSpec& spec) const {
+absl::StatusOr<std::shared_ptr<const space::Space>> JobManager::ResolveSpace(
+    const v1::SearchSpec& spec) const {
   if (spec.has_space_inline()) {
     if (!spec.space().empty()) return Invalid("space", "give either space or space_inline, not both");
     auto s = space::Space::Create(spec.space_inline());
@@ -186,8 +189,10 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in, const std::
 absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in) const {
   v1::SearchSpec spec = in;
   if (spec.name().size() > 200) return Invalid("name", "longer than 200 characters");
-  if (!v1::Algorithm_IsValid(spec.algorithm())) return Invalid("algorithm", StrCat("unknown value ", spec.algorithm()));
-  if (!v1::Objective_IsValid(spec.objective())) return Invalid("objective", StrCat("unknown value ", spec.objective()));
+  if (!v1::Algorithm_IsValid(spec.algorithm()))
+    return Invalid("algorithm", StrCat("unknown value ", spec.algorithm()));
+  if (!v1::Objective_IsValid(spec.objective()))
+    return Invalid("objective", StrCat("unknown value ", spec.objective()));
   if (spec.algorithm() == v1::ALGORITHM_UNSPECIFIED) spec.set_algorithm(v1::EVOLUTION);
   if (spec.objective() == v1::OBJECTIVE_UNSPECIFIED) spec.set_objective(v1::ZEN);
   ASSIGN_OR_RETURN(auto space, ResolveSpace(spec));
@@ -197,9 +202,11 @@ absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in) c
   if (spec.population() < 2 || spec.population() > opts_.max_population)
     return Invalid("population", StrCat("must be in 2..", opts_.max_population, ", got ", spec.population()));
   if (spec.generations() < 0 || spec.generations() > opts_.max_generations)
-    return Invalid("generations", StrCat("must be in 0..", opts_.max_generations, ", got ", spec.generations()));
+    return Invalid("generations",
+                   StrCat("must be in 0..", opts_.max_generations, ", got ", spec.generations()));
   if (spec.sample_size() < 1 || spec.sample_size() > spec.population())
-    return Invalid("sample_size", StrCat("must be in 1..population (", spec.population(), "), got ", spec.sample_size()));
+    return Invalid("sample_size",
+                   StrCat("must be in 1..population (", spec.population(), "), got ", spec.sample_size()));
   if (spec.max_params() < 0) return Invalid("max_params", StrCat("must be >= 0, got ", spec.max_params()));
   if (spec.max_macs() < 0) return Invalid("max_macs", StrCat("must be >= 0, got ", spec.max_macs()));
   if (!std::isfinite(spec.soft_weight())) return Invalid("soft_weight", "must be finite");
@@ -208,7 +215,8 @@ absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in) c
   // reward slower networks; below -10 one millisecond outweighs any score.
   if (spec.soft_weight() < -10 || spec.soft_weight() >= 0)
     return Invalid("soft_weight", StrCat("must be in [-10, 0) (0 = default -0.07; a positive weight would "
-                                         "reward slower networks), got ", spec.soft_weight()));
+                                         "reward slower networks), got ",
+                                         spec.soft_weight()));
   if (spec.proxy_resolution() == 0) spec.set_proxy_resolution(64);
   if (spec.proxy_batch() == 0) spec.set_proxy_batch(8);
   if (spec.proxy_resolution() < 16 || spec.proxy_resolution() > 512)
@@ -217,7 +225,8 @@ absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in) c
     return Invalid("proxy_batch", StrCat("must be in 2..64, got ", spec.proxy_batch()));
   if (!std::isfinite(spec.max_runtime_s()) || spec.max_runtime_s() < 0 ||
       spec.max_runtime_s() > opts_.max_runtime_s)
-    return Invalid("max_runtime_s", StrCat("must be in 0..", opts_.max_runtime_s, ", got ", spec.max_runtime_s()));
+    return Invalid("max_runtime_s",
+                   StrCat("must be in 0..", opts_.max_runtime_s, ", got ", spec.max_runtime_s()));
   if (spec.max_runtime_s() == 0) spec.set_max_runtime_s(opts_.max_runtime_s);
   if (spec.budgets_size() > 8) return Invalid("budgets", "at most 8 latency budgets");
   for (int i = 0; i < spec.budgets_size(); ++i) {
@@ -229,17 +238,19 @@ absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in) c
       return Invalid(f + ".max_ms", StrCat("must be a finite number > 0, got ", b->max_ms()));
     auto hw = store_->GetHardware(b->hardware());
     if (!hw.ok())
-      return absl::NotFoundError(StrCat(f, ".hardware: unknown hardware '", b->hardware().substr(0, 64), "'"));
+      return absl::NotFoundError(
+          StrCat(f, ".hardware: unknown hardware '", b->hardware().substr(0, 64), "'"));
     auto info = store_->GetTableInfo(b->hardware(), b->table_version());
     if (!info.ok()) {
       if (b->table_version() != 0)
-        return absl::NotFoundError(StrCat(f, ".table_version: hardware '", b->hardware(), "' has no version ",
-                                          b->table_version()));
+        return absl::NotFoundError(
+            StrCat(f, ".table_version: hardware '", b->hardware(), "' has no version ", b->table_version()));
       if (spec.allow_spec_budgets() && hw->peak_gops() > 0 && hw->bandwidth_gbs() > 0)
         continue;  // against the spec prior, version 0 (issue 16; service.proto)
-      return absl::FailedPreconditionError(StrCat(
-          f, ".hardware: '", b->hardware(), "' has no latency table to budget against; measure one with "
-          "lutnas-profile table --server or import one"));
+      return absl::FailedPreconditionError(
+          StrCat(f, ".hardware: '", b->hardware(),
+                 "' has no latency table to budget against; measure one with "
+                 "lutnas-profile table --server or import one"));
     }
     b->set_table_version(info->version());
   }
@@ -247,7 +258,8 @@ absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in) c
   for (int i = 0; i < spec.report_hardware_size(); ++i) {
     const std::string f = StrCat("report_hardware[", i, "]");
     if (!store_->GetHardware(spec.report_hardware(i)).ok())
-      return absl::NotFoundError(StrCat(f, ": unknown hardware '", spec.report_hardware(i).substr(0, 64), "'"));
+      return absl::NotFoundError(
+          StrCat(f, ": unknown hardware '", spec.report_hardware(i).substr(0, 64), "'"));
     auto p = catalog_->Get(spec.report_hardware(i), 0);
     if (!p.ok()) return absl::Status(p.status().code(), StrCat(f, ": ", p.status().message()));
   }
@@ -272,8 +284,8 @@ absl::StatusOr<v1::Job> JobManager::Enqueue(const v1::SearchSpec& spec, const v1
           opts_.max_queued_jobs, ", lutnasd --max_queued_jobs); wait for some to finish or cancel them"));
     ++submitting_;
   }
-  auto created = request_id.empty() ? store_->CreateJob(spec)
-                                    : store_->CreateJobForRequest(spec, request_id, in);
+  auto created =
+      request_id.empty() ? store_->CreateJob(spec) : store_->CreateJobForRequest(spec, request_id, in);
   {
     std::lock_guard<std::mutex> l(mu_);
     --submitting_;
@@ -287,7 +299,8 @@ absl::StatusOr<v1::Job> JobManager::Enqueue(const v1::SearchSpec& spec, const v1
 absl::StatusOr<v1::Job> JobManager::Cancel(int64_t id) {
   ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
   auto ended = [&](const v1::Job& j) {
-    return absl::FailedPreconditionError(StrCat("job ", id, " already ended (", v1::JobState_Name(j.state()), ")"));
+    return absl::FailedPreconditionError(
+        StrCat("job ", id, " already ended (", v1::JobState_Name(j.state()), ")"));
   };
   if (Terminal(job.state())) return ended(job);
   std::shared_ptr<Running> run;
@@ -302,7 +315,8 @@ absl::StatusOr<v1::Job> JobManager::Cancel(int64_t id) {
       queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
       ASSIGN_OR_RETURN(job, store_->GetJob(id));
       if (Terminal(job.state())) return ended(job);
-      RETURN_IF_ERROR(store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled before it started", job.progress()));
+      RETURN_IF_ERROR(
+          store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled before it started", job.progress()));
       l.unlock();
       Notify();
       return store_->GetJob(id);
@@ -428,7 +442,8 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     ASSIGN_OR_RETURN(auto p, catalog_->Get(b.hardware(), b.table_version()));
     preds.push_back(p);
   }
-  const absl::Status kShutdown = absl::AbortedError("lutnasd is shutting down; the job resumes at next start");
+  const absl::Status kShutdown =
+      absl::AbortedError("lutnasd is shutting down; the job resumes at next start");
   LutEvaluator::Options eo;
   eo.objective = run->spec.objective();
   eo.proxy.resolution = run->spec.proxy_resolution();
@@ -446,9 +461,9 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
   auto seconds_since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
   };
-  v1::Progress step_base;        // the last committed progress
-  int64_t step_done = 0;         // evaluations finished in the generation in progress (earlier calls)
-  int64_t run_evaluated = 0;     // evaluations in this run (for the rate)
+  v1::Progress step_base;     // the last committed progress
+  int64_t step_done = 0;      // evaluations finished in the generation in progress (earlier calls)
+  int64_t run_evaluated = 0;  // evaluations in this run (for the rate)
   auto last_event = std::chrono::steady_clock::now() - std::chrono::seconds(1);
   double base_elapsed = 0;
   eo.on_batch = [&](size_t done, size_t total) {
@@ -470,13 +485,14 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     p.set_generation_evaluated(in_gen);
     p.set_generation_size(pop);
     p.set_generation_eta_s(per_eval * static_cast<double>(std::max<int64_t>(0, pop - in_gen)));
-    p.set_eta_s(per_eval * static_cast<double>(std::max<int64_t>(0, job_total - step_base.evaluated() - in_gen)));
+    p.set_eta_s(per_eval *
+                static_cast<double>(std::max<int64_t>(0, job_total - step_base.evaluated() - in_gen)));
     if (WriteUnlessCancelled(id, run, v1::JOB_RUNNING, p)) Notify();
   };
   LutEvaluator evaluator(run->space, preds, eo, &proxies_);
-  ASSIGN_OR_RETURN(auto engine,
-                   search::Engine::Create(run->space, EngineOptionsOf(run->spec, opts_.max_evaluations),
-                                          &evaluator));
+  ASSIGN_OR_RETURN(
+      auto engine,
+      search::Engine::Create(run->space, EngineOptionsOf(run->spec, opts_.max_evaluations), &evaluator));
   auto cp = store_->LoadCheckpoint(id);
   if (cp.ok()) {
     RETURN_IF_ERROR(engine->Restore(*cp));
@@ -500,15 +516,16 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     if (run->cancel) break;
     const double elapsed = base_elapsed + seconds_since(t0);
     if (elapsed > run->spec.max_runtime_s()) {
-      result = absl::DeadlineExceededError(StrCat("stopped: the job ran past its max_runtime_s of ",
-                                                  run->spec.max_runtime_s(), " s"));
+      result = absl::DeadlineExceededError(
+          StrCat("stopped: the job ran past its max_runtime_s of ", run->spec.max_runtime_s(), " s"));
       break;
     }
     std::unique_lock<std::mutex> l(run->mu);
     step_done = 0;
     auto report = engine->Step();
     if (!report.ok()) {
-      if (run->spec.objective() == v1::EXTERNAL && base::HasReason(report.status(), search::kWaitingForScores)) {
+      if (run->spec.objective() == v1::EXTERNAL &&
+          base::HasReason(report.status(), search::kWaitingForScores)) {
         run->told.wait_for(l, std::chrono::milliseconds(200));
         continue;
       }
@@ -521,7 +538,8 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     std::vector<v1::Candidate> cands;
     for (const auto& ind : report->evaluated) cands.push_back(MakeCandidate(run->spec, *run->space, ind, id));
     std::vector<std::string> pareto;
-    for (const auto& ind : report->pareto) pareto.push_back(space::ArchHash(run->space->ToArchitecture(ind.genotype)));
+    for (const auto& ind : report->pareto)
+      pareto.push_back(space::ArchHash(run->space->ToArchitecture(ind.genotype)));
     {
       std::lock_guard<std::mutex> dl(run->db_mu);
       if (run->cancel) break;  // cancelled and stored as such: nothing more is written
@@ -565,8 +583,8 @@ absl::StatusOr<std::vector<v1::Candidate>> JobManager::Ask(int64_t job_id, int c
     }
     ASSIGN_OR_RETURN(job, store_->GetJob(job_id));
     if (Terminal(job.state()))
-      return absl::FailedPreconditionError(StrCat("job ", job_id, " already ended (",
-                                                  v1::JobState_Name(job.state()), ")"));
+      return absl::FailedPreconditionError(
+          StrCat("job ", job_id, " already ended (", v1::JobState_Name(job.state()), ")"));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return absl::UnavailableError(StrCat("job ", job_id, " is not running yet; retry"));
@@ -588,7 +606,8 @@ absl::StatusOr<int> JobManager::Tell(int64_t job_id, const std::map<std::string,
     if (!std::isfinite(score))
       return Invalid(StrCat("scores[", hash.substr(0, 32), "]"), StrCat("must be finite, got ", score));
     if (!run->pending.count(hash))
-      return absl::NotFoundError(StrCat("scores[", hash.substr(0, 32), "]: no pending candidate with that arch_hash"));
+      return absl::NotFoundError(
+          StrCat("scores[", hash.substr(0, 32), "]: no pending candidate with that arch_hash"));
   }
   int n = 0;
   for (const auto& [hash, score] : scores) {

@@ -19,25 +19,26 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
+#include "core/predictor_catalog.h"
 #include "core/storage.h"
 #include "latency_models/proxies.h"
 #include "search/engine.h"
-#include "core/predictor_catalog.h"
 
 namespace lutnas::core {
 
 class JobManager {
  public:
   struct Options {
-    int workers = 1;                      // jobs running at once
+    int workers = 1;  // jobs running at once
     std::string spaces_dir = "search/spaces";
-    int max_population = 5000;            // per-job caps, checked at submit
+    int max_population = 5000;  // per-job caps, checked at submit
     int max_generations = 10000;
     int64_t max_evaluations = 1000000;
-    double max_runtime_s = 24 * 3600.0;   // also the default when a spec says 0
-    int eval_threads = 1;                 // proxy evaluations in parallel per job
-    int max_queued_jobs = 64;             // jobs waiting for a worker; more: RESOURCE_EXHAUSTED
-    int cancel_wait_s = 30;               // Cancel waits at most this long for the worker to stop
+    double max_runtime_s = 24 * 3600.0;  // also the default when a spec says 0
+    int eval_threads = 1;                // proxy evaluations in parallel per job
+    int max_queued_jobs = 64;            // jobs waiting for a worker; more: RESOURCE_EXHAUSTED
+    int cancel_wait_s = 30;              // Cancel waits at most this long for the worker to stop
   };
   JobManager(Storage* store, Catalog* catalog, const Options& opts);
   ~JobManager();
@@ -108,9 +109,9 @@ class JobManager {
   std::map<int64_t, std::shared_ptr<Running>> running_;
   std::vector<std::thread> workers_;
   bool stopping_ = false;
-  std::atomic<bool> stop_flag_{false};  // stopping_, readable without mu_
-  int submitting_ = 0;                  // Submits between the queue check and the push
-  std::condition_variable finished_cv_; // a Running ended (Running::done)
+  std::atomic<bool> stop_flag_{false};   // stopping_, readable without mu_
+  int submitting_ = 0;                   // Submits between the queue check and the push
+  std::condition_variable finished_cv_;  // a Running ended (Running::done)
   uint64_t change_seq_ = 0;
   std::mutex listeners_mu_;
   std::map<int64_t, std::function<void()>> listeners_;

@@ -9,8 +9,8 @@ absl::Status Gauge::Add(int64_t n, const std::string& what) {
   if (now <= limit_) return absl::OkStatus();
   value_.fetch_sub(n);
   return absl::ResourceExhaustedError(absl::StrCat(flag_, ": ", what, " would make ", now, " ", unit_,
-                                                   " in use, over the limit of ", limit_, " (lutnasd --", flag_,
-                                                   "); retry later"));
+                                                   " in use, over the limit of ", limit_, " (lutnasd --",
+                                                   flag_, "); retry later"));
 }
 
 }  // namespace lutnas::core

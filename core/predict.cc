@@ -1,6 +1,7 @@
 #include "core/predict.h"
 
 #include "absl/strings/str_cat.h"
+
 #include "core/field_path.h"
 #include "latency_models/cost.h"
 #include "space/arch_util.h"

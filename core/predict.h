@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "core/predictor_catalog.h"
 #include "lutnas/v1/service.pb.h"
 

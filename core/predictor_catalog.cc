@@ -6,7 +6,7 @@ namespace lutnas::core {
 
 // The cached predictor, or NOT_FOUND when it must be loaded.
 absl::StatusOr<std::shared_ptr<const latency::LatencyPredictor>> Catalog::Cached(const std::string& hardware,
-                                                                        int64_t version) {
+                                                                                 int64_t version) {
   std::lock_guard<std::mutex> l(mu_);
   if (version == 0) {
     auto it = latest_.find(hardware);
@@ -19,7 +19,7 @@ absl::StatusOr<std::shared_ptr<const latency::LatencyPredictor>> Catalog::Cached
 }
 
 absl::StatusOr<std::shared_ptr<const latency::LatencyPredictor>> Catalog::Get(const std::string& hardware,
-                                                                     int64_t version) {
+                                                                              int64_t version) {
   if (auto c = Cached(hardware, version); c.ok()) return c;
   // Loads are serialised and re-check the cache, so the callers that all
   // miss right after an upload wait for one load instead of each doing it.

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
+
 #include "core/storage.h"
 #include "latency_models/lut.h"
 
@@ -23,13 +24,13 @@ class Catalog {
   // version 0: the latest table (or spec only when there is none).
   // NOT_FOUND for unknown hardware or version.
   absl::StatusOr<std::shared_ptr<const latency::LatencyPredictor>> Get(const std::string& hardware,
-                                                              int64_t version = 0);
+                                                                       int64_t version = 0);
   // Drops cached predictors of `hardware` (after uploads, corrections, deletes).
   void Invalidate(const std::string& hardware);
 
  private:
   absl::StatusOr<std::shared_ptr<const latency::LatencyPredictor>> Cached(const std::string& hardware,
-                                                                  int64_t version);
+                                                                          int64_t version);
   Storage* store_;
   std::mutex load_mu_;  // one load at a time: no stampede after an upload
   std::mutex mu_;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+
 #include "core/hardware_catalogue.h"
 #include "latency_models/correction.h"
 #include "latency_models/table_io.h"

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "core/import_file.h"
 #include "core/predictor_catalog.h"
 #include "db/store.h"

@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "lutnas/v1/service.pb.h"
 #include "lutnas/v1/table.pb.h"
 

@@ -7,9 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "core/evaluator.h"
+
 #include "base/rng.h"
 #include "base/status_macros.h"
+#include "core/evaluator.h"
 
 namespace lutnas::core {
 namespace {
@@ -47,7 +48,8 @@ absl::Status CheckFeasible(const v1::SearchSpec& spec, std::shared_ptr<const spa
   LutEvaluator::Options eo;
   eo.objective = v1::PARAMS;  // no proxy: only costs and latencies are read
   LutEvaluator evaluator(space, preds, eo, /*proxies=*/nullptr);
-  const int64_t draws = std::min<int64_t>(max_samples, int64_t{kInitDrawFactor} * std::max(1, spec.population()));
+  const int64_t draws =
+      std::min<int64_t>(max_samples, int64_t{kInitDrawFactor} * std::max(1, spec.population()));
   const int nb = spec.budgets_size();
   std::vector<double> fastest(nb, std::numeric_limits<double>::infinity());
   int64_t fewest_params = std::numeric_limits<int64_t>::max();
@@ -57,7 +59,8 @@ absl::Status CheckFeasible(const v1::SearchSpec& spec, std::shared_ptr<const spa
   int64_t drawn = 0;
   while (drawn < draws) {
     std::vector<space::Genotype> chunk;
-    for (; drawn < draws && static_cast<int>(chunk.size()) < kChunk; ++drawn) chunk.push_back(space->Sample(rng));
+    for (; drawn < draws && static_cast<int>(chunk.size()) < kChunk; ++drawn)
+      chunk.push_back(space->Sample(rng));
     std::vector<search::Evaluation> evals;
     RETURN_IF_ERROR(evaluator.Evaluate(chunk, &evals));
     for (const auto& e : evals) {
@@ -93,8 +96,8 @@ absl::Status CheckFeasible(const v1::SearchSpec& spec, std::shared_ptr<const spa
     const double r = static_cast<double>(lo) / limit;
     if (r > worst) {
       worst = r;
-      why = StrCat(field, ": ", head, field, " cap: the smallest of ", drawn, " samples has ", lo, " ",
-                   what, " (limit ", limit, ")");
+      why = StrCat(field, ": ", head, field, " cap: the smallest of ", drawn, " samples has ", lo, " ", what,
+                   " (limit ", limit, ")");
     }
   };
   cap(spec.max_params(), fewest_params, "max_params", "params");
@@ -110,8 +113,8 @@ absl::Status CheckRequestId(const std::string& id) {
   if (id.size() > 128)
     return absl::InvalidArgumentError(StrCat("request_id: longer than 128 characters (", id.size(), ")"));
   for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == ':' || c == '-';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == ':' || c == '-';
     if (!ok)
       return absl::InvalidArgumentError(
           "request_id: only letters, digits and . _ : - are allowed (e.g. a UUID)");
@@ -120,7 +123,7 @@ absl::Status CheckRequestId(const std::string& id) {
 }
 
 absl::StatusOr<std::optional<v1::Job>> PriorSubmit(Storage* store, const std::string& request_id,
-                                                    const v1::SearchSpec& spec) {
+                                                   const v1::SearchSpec& spec) {
   if (request_id.empty()) return std::optional<v1::Job>();
   auto prior = store->FindRequest(request_id);
   if (absl::IsNotFound(prior.status())) return std::optional<v1::Job>();

@@ -14,8 +14,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "core/storage.h"
+
 #include "core/predictor_catalog.h"
+#include "core/storage.h"
 #include "space/space.h"
 
 namespace lutnas::core {
@@ -39,7 +40,7 @@ absl::Status CheckRequestId(const std::string& request_id);
 // The job an earlier Submit with this request id created (nullopt: none).
 // ALREADY_EXISTS when that Submit sent a different spec.
 absl::StatusOr<std::optional<v1::Job>> PriorSubmit(Storage* store, const std::string& request_id,
-                                                    const v1::SearchSpec& spec);
+                                                   const v1::SearchSpec& spec);
 
 // Held by Submit from the lookup of a request id to the storing of its job.
 std::mutex& SubmitRequestMutex();

@@ -3,8 +3,9 @@
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
-#include "db/sqlite.h"
+
 #include "base/status_macros.h"
+#include "db/sqlite.h"
 
 namespace lutnas::db::internal {
 namespace {
@@ -135,9 +136,8 @@ absl::Status Migrate(sqlite3* db) {
     // Read again under the write lock: another process may have migrated.
     ASSIGN_OR_RETURN(const int current, ReadSchemaVersion(db));
     if (current > latest) {
-      return absl::FailedPreconditionError(absl::StrCat("database schema version ", current,
-                                                        " is newer than this lutnasd supports (",
-                                                        latest, ")"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "database schema version ", current, " is newer than this lutnasd supports (", latest, ")"));
     }
     for (const Migration& m : kMigrations) {
       if (m.version <= current) continue;

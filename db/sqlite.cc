@@ -126,8 +126,7 @@ Statement& Statement::BindDouble(int index, double value) {
 // NULL; "" keeps an empty text/blob an empty value.
 Statement& Statement::BindText(int index, absl::string_view value) {
   const char* data = value.empty() ? "" : value.data();
-  return Check(
-      sqlite3_bind_text64(stmt_, index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  return Check(sqlite3_bind_text64(stmt_, index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
 }
 
 Statement& Statement::BindBlob(int index, absl::string_view value) {

@@ -15,12 +15,13 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+
+#include "base/status_macros.h"
 #include "db/schema.h"
 #include "db/sqlite.h"
 #include "db/store_impl.h"
 #include "latency_models/correction.h"
 #include "latency_models/table_io.h"
-#include "base/status_macros.h"
 
 namespace lutnas::db {
 
@@ -51,16 +52,14 @@ std::string Quote(absl::string_view s) {
   return out;
 }
 
-absl::Status ParseBlob(absl::string_view blob, absl::string_view what,
-                       google::protobuf::MessageLite* msg) {
+absl::Status ParseBlob(absl::string_view blob, absl::string_view what, google::protobuf::MessageLite* msg) {
   if (!msg->ParseFromArray(blob.data(), static_cast<int>(blob.size()))) {
     return absl::DataLossError(absl::StrCat(what, ": stored value does not parse"));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Serialize(const google::protobuf::MessageLite& msg,
-                                      absl::string_view what) {
+absl::StatusOr<std::string> Serialize(const google::protobuf::MessageLite& msg, absl::string_view what) {
   std::string out;
   if (!msg.SerializeToString(&out)) {
     return absl::InternalError(absl::StrCat(what, ": cannot serialize"));
@@ -110,8 +109,8 @@ absl::Status QuickCheck(sqlite3* db) {
     if (line.rfind("*** ", 0) != 0) lines.push_back(std::move(line));  // skip headers
   }
   if (lines.size() == 1 && lines[0] == "ok") return absl::OkStatus();
-  return absl::DataLossError(absl::StrCat(
-      "failed its integrity check: ", lines.empty() ? "no details" : absl::StrJoin(lines, "; ")));
+  return absl::DataLossError(absl::StrCat("failed its integrity check: ",
+                                          lines.empty() ? "no details" : absl::StrJoin(lines, "; ")));
 }
 
 absl::Status Configure(sqlite3* db) {
@@ -181,18 +180,16 @@ absl::StatusOr<TableRow> FindTable(sqlite3* db, const std::string& hardware, int
   if (version < 0) {
     return absl::InvalidArgumentError(absl::StrCat("version: must be >= 0, got ", version));
   }
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db,
-                                      "SELECT id, version, info FROM tables "
-                                      "WHERE hardware = ?1 AND (?2 = 0 OR version = ?2) "
-                                      "ORDER BY version DESC LIMIT 1"));
+  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db,
+                                                      "SELECT id, version, info FROM tables "
+                                                      "WHERE hardware = ?1 AND (?2 = 0 OR version = ?2) "
+                                                      "ORDER BY version DESC LIMIT 1"));
   stmt.BindText(1, hardware).BindInt(2, version);
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) {
     RETURN_IF_ERROR(RequireHardware(db, hardware));
     if (version == 0) {
-      return absl::NotFoundError(
-          absl::StrCat("hardware ", Quote(hardware), " has no latency table"));
+      return absl::NotFoundError(absl::StrCat("hardware ", Quote(hardware), " has no latency table"));
     }
     return absl::NotFoundError(absl::StrCat(TableName(hardware, version), " not found"));
   }
@@ -203,11 +200,10 @@ absl::StatusOr<TableRow> FindTable(sqlite3* db, const std::string& hardware, int
 }
 
 absl::Status InsertEntries(sqlite3* db, int64_t table_id, const v1::LatencyTable& t) {
-  ASSIGN_OR_RETURN(
-      Statement stmt,
-      Statement::Prepare(db,
-                         "INSERT INTO entries (table_id, key, median_ms, iqr_ms, p10_ms, "
-                         "p90_ms, samples, status, error) VALUES (?,?,?,?,?,?,?,?,?)"));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(db,
+                                      "INSERT INTO entries (table_id, key, median_ms, iqr_ms, p10_ms, "
+                                      "p90_ms, samples, status, error) VALUES (?,?,?,?,?,?,?,?,?)"));
   for (const v1::LatencyEntry& e : t.entries()) {
     stmt.Reset();
     stmt.BindInt(1, table_id)
@@ -225,11 +221,10 @@ absl::Status InsertEntries(sqlite3* db, int64_t table_id, const v1::LatencyTable
 }
 
 absl::Status ReadEntries(sqlite3* db, int64_t table_id, v1::LatencyTable* t) {
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db,
-                                      "SELECT key, median_ms, iqr_ms, p10_ms, p90_ms, "
-                                      "samples, status, error FROM entries "
-                                      "WHERE table_id = ? ORDER BY rowid"));
+  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db,
+                                                      "SELECT key, median_ms, iqr_ms, p10_ms, p90_ms, "
+                                                      "samples, status, error FROM entries "
+                                                      "WHERE table_id = ? ORDER BY rowid"));
   stmt.BindInt(1, table_id);
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -270,9 +265,7 @@ constexpr char kJobColumns[] =
     "SELECT id, spec, state, error, progress, created_unix_ms, updated_unix_ms "
     "FROM jobs ";
 
-absl::Status JobNotFound(int64_t id) {
-  return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
-}
+absl::Status JobNotFound(int64_t id) { return absl::NotFoundError(absl::StrCat("job ", id, " not found")); }
 
 absl::Status ValidateJobState(v1::JobState state) {
   if (state == v1::JOB_STATE_UNSPECIFIED || !v1::JobState_IsValid(state)) {
@@ -313,8 +306,7 @@ Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Store::~Store() = default;
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
-                                                   const OpenOptions& opts) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path, const OpenOptions& opts) {
   if (path.empty()) return absl::InvalidArgumentError("path: must not be empty");
   if (opts.busy_timeout_ms < 0) {
     return absl::InvalidArgumentError(
@@ -324,8 +316,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
     return absl::InternalError("schema migrations do not end at kSchemaVersion");
   }
   RETURN_IF_ERROR(PrepareFile(path, opts));
-  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-                    (opts.create_if_missing ? SQLITE_OPEN_CREATE : 0);
+  const int flags =
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (opts.create_if_missing ? SQLITE_OPEN_CREATE : 0);
   ASSIGN_OR_RETURN(internal::Connection conn, internal::Connection::Open(path, flags));
   sqlite3_busy_timeout(conn.get(), opts.busy_timeout_ms);
   RETURN_IF_ERROR(CheckAndMigrate(conn.get(), path));
@@ -342,13 +334,11 @@ absl::Status Store::PutHardware(const v1::Hardware& hw, bool update) {
   return InTransaction(db, TxMode::kWrite, "PutHardware", [&]() -> absl::Status {
     ASSIGN_OR_RETURN(bool exists, HardwareExists(db, hw.name()));
     if (exists && !update) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("hardware ", Quote(hw.name()), " is already registered"));
+      return absl::AlreadyExistsError(absl::StrCat("hardware ", Quote(hw.name()), " is already registered"));
     }
-    ASSIGN_OR_RETURN(Statement stmt,
-                     Statement::Prepare(db,
-                                        "INSERT INTO hardware (name, proto) VALUES (?1, ?2) "
-                                        "ON CONFLICT (name) DO UPDATE SET proto = ?2"));
+    ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db,
+                                                        "INSERT INTO hardware (name, proto) VALUES (?1, ?2) "
+                                                        "ON CONFLICT (name) DO UPDATE SET proto = ?2"));
     stmt.BindText(1, hw.name()).BindBlob(2, blob);
     return stmt.Run();
   });
@@ -356,8 +346,8 @@ absl::Status Store::PutHardware(const v1::Hardware& hw, bool update) {
 
 absl::StatusOr<v1::Hardware> Store::GetHardware(const std::string& name) {
   absl::MutexLock lock(&impl_->mu);
-  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(impl_->conn.get(),
-                                                      "SELECT proto FROM hardware WHERE name = ?"));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(impl_->conn.get(), "SELECT proto FROM hardware WHERE name = ?"));
   stmt.BindText(1, name);
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return HardwareNotFound(name);
@@ -368,16 +358,14 @@ absl::StatusOr<v1::Hardware> Store::GetHardware(const std::string& name) {
 
 absl::StatusOr<std::vector<v1::Hardware>> Store::ListHardware() {
   absl::MutexLock lock(&impl_->mu);
-  ASSIGN_OR_RETURN(
-      Statement stmt,
-      Statement::Prepare(impl_->conn.get(), "SELECT name, proto FROM hardware ORDER BY name"));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(impl_->conn.get(), "SELECT name, proto FROM hardware ORDER BY name"));
   std::vector<v1::Hardware> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return out;
     v1::Hardware hw;
-    RETURN_IF_ERROR(
-        ParseBlob(stmt.ColumnBlob(1), absl::StrCat("hardware ", Quote(stmt.ColumnText(0))), &hw));
+    RETURN_IF_ERROR(ParseBlob(stmt.ColumnBlob(1), absl::StrCat("hardware ", Quote(stmt.ColumnText(0))), &hw));
     out.push_back(std::move(hw));
   }
 }
@@ -392,9 +380,9 @@ absl::Status Store::DeleteHardware(const std::string& name) {
     count.BindText(1, name);
     RETURN_IF_ERROR(count.Step().status());
     if (const int64_t n = count.ColumnInt(0); n > 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("hardware ", Quote(name), " still has ", n,
-                       n == 1 ? " latency table" : " latency tables", "; it cannot be deleted"));
+      return absl::FailedPreconditionError(absl::StrCat("hardware ", Quote(name), " still has ", n,
+                                                        n == 1 ? " latency table" : " latency tables",
+                                                        "; it cannot be deleted"));
     }
     ASSIGN_OR_RETURN(Statement del, Statement::Prepare(db, "DELETE FROM hardware WHERE name = ?"));
     del.BindText(1, name);
@@ -418,22 +406,17 @@ absl::StatusOr<v1::TableInfo> Store::AddTable(const v1::LatencyTable& t) {
   sqlite3* db = impl_->conn.get();
   RETURN_IF_ERROR(InTransaction(db, TxMode::kWrite, "AddTable", [&]() -> absl::Status {
     RETURN_IF_ERROR(RequireHardware(db, hardware));
-    ASSIGN_OR_RETURN(Statement next,
-                     Statement::Prepare(db,
-                                        "SELECT COALESCE(MAX(version), 0) + 1 FROM tables "
-                                        "WHERE hardware = ?"));
+    ASSIGN_OR_RETURN(Statement next, Statement::Prepare(db,
+                                                        "SELECT COALESCE(MAX(version), 0) + 1 FROM tables "
+                                                        "WHERE hardware = ?"));
     next.BindText(1, hardware);
     RETURN_IF_ERROR(next.Step().status());
     info.set_version(next.ColumnInt(0));
     ASSIGN_OR_RETURN(const std::string blob, Serialize(info, "table info"));
-    ASSIGN_OR_RETURN(Statement ins,
-                     Statement::Prepare(db,
-                                        "INSERT INTO tables (hardware, version, info, "
-                                        "created_unix_ms) VALUES (?, ?, ?, ?)"));
-    ins.BindText(1, hardware)
-        .BindInt(2, info.version())
-        .BindBlob(3, blob)
-        .BindInt(4, info.created_unix_ms());
+    ASSIGN_OR_RETURN(Statement ins, Statement::Prepare(db,
+                                                       "INSERT INTO tables (hardware, version, info, "
+                                                       "created_unix_ms) VALUES (?, ?, ?, ?)"));
+    ins.BindText(1, hardware).BindInt(2, info.version()).BindBlob(3, blob).BindInt(4, info.created_unix_ms());
     RETURN_IF_ERROR(ins.Run());
     return InsertEntries(db, sqlite3_last_insert_rowid(db), t);
   }));
@@ -464,18 +447,16 @@ absl::StatusOr<std::vector<v1::TableInfo>> Store::ListTables(const std::string& 
   std::vector<v1::TableInfo> out;
   RETURN_IF_ERROR(InTransaction(db, TxMode::kRead, "ListTables", [&]() -> absl::Status {
     if (!hardware.empty()) RETURN_IF_ERROR(RequireHardware(db, hardware));
-    ASSIGN_OR_RETURN(Statement stmt,
-                     Statement::Prepare(db,
-                                        "SELECT hardware, version, info FROM tables "
-                                        "WHERE ?1 = '' OR hardware = ?1 "
-                                        "ORDER BY hardware, version DESC"));
+    ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db,
+                                                        "SELECT hardware, version, info FROM tables "
+                                                        "WHERE ?1 = '' OR hardware = ?1 "
+                                                        "ORDER BY hardware, version DESC"));
     stmt.BindText(1, hardware);
     while (true) {
       ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) return absl::OkStatus();
       v1::TableInfo info;
-      RETURN_IF_ERROR(
-          ParseBlob(stmt.ColumnBlob(2), TableName(stmt.ColumnText(0), stmt.ColumnInt(1)), &info));
+      RETURN_IF_ERROR(ParseBlob(stmt.ColumnBlob(2), TableName(stmt.ColumnText(0), stmt.ColumnInt(1)), &info));
       out.push_back(std::move(info));
     }
   }));
@@ -495,8 +476,7 @@ absl::StatusOr<v1::TableInfo> Store::SetCorrection(const std::string& hardware, 
     info = std::move(row.info);
     *info.mutable_correction() = c;
     ASSIGN_OR_RETURN(const std::string blob, Serialize(info, "table info"));
-    ASSIGN_OR_RETURN(Statement stmt,
-                     Statement::Prepare(db, "UPDATE tables SET info = ? WHERE id = ?"));
+    ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db, "UPDATE tables SET info = ? WHERE id = ?"));
     stmt.BindBlob(1, blob).BindInt(2, row.id);
     RETURN_IF_ERROR(stmt.Run());
     ASSIGN_OR_RETURN(const std::string cblob, Serialize(c, "correction"));
@@ -528,9 +508,9 @@ absl::StatusOr<std::vector<v1::Correction>> Store::CorrectionHistory(const std::
   absl::MutexLock lock(&impl_->mu);
   sqlite3* db = impl_->conn.get();
   ASSIGN_OR_RETURN(TableRow row, FindTable(db, hardware, version));
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db, "SELECT proto FROM correction_history "
-                                          "WHERE table_id = ? ORDER BY id"));
+  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db,
+                                                      "SELECT proto FROM correction_history "
+                                                      "WHERE table_id = ? ORDER BY id"));
   stmt.BindInt(1, row.id);
   std::vector<v1::Correction> out;
   for (;;) {
@@ -566,8 +546,8 @@ absl::StatusOr<int64_t> Store::CreateJob(const v1::SearchSpec& spec) {
 
 absl::StatusOr<v1::Job> Store::GetJob(int64_t id) {
   absl::MutexLock lock(&impl_->mu);
-  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(impl_->conn.get(),
-                                                      absl::StrCat(kJobColumns, "WHERE id = ?")));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(impl_->conn.get(), absl::StrCat(kJobColumns, "WHERE id = ?")));
   stmt.BindInt(1, id);
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return JobNotFound(id);
@@ -576,9 +556,8 @@ absl::StatusOr<v1::Job> Store::GetJob(int64_t id) {
 
 absl::StatusOr<std::vector<v1::Job>> Store::ListJobs() {
   absl::MutexLock lock(&impl_->mu);
-  ASSIGN_OR_RETURN(
-      Statement stmt,
-      Statement::Prepare(impl_->conn.get(), absl::StrCat(kJobColumns, "ORDER BY id DESC")));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(impl_->conn.get(), absl::StrCat(kJobColumns, "ORDER BY id DESC")));
   return CollectJobs(stmt);
 }
 
@@ -588,10 +567,9 @@ absl::Status Store::UpdateJob(int64_t id, v1::JobState state, const std::string&
   ASSIGN_OR_RETURN(const std::string progress_blob, Serialize(progress, "progress"));
   absl::MutexLock lock(&impl_->mu);
   sqlite3* db = impl_->conn.get();
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db,
-                                      "UPDATE jobs SET state = ?, error = ?, progress = ?, "
-                                      "updated_unix_ms = ? WHERE id = ?"));
+  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db,
+                                                      "UPDATE jobs SET state = ?, error = ?, progress = ?, "
+                                                      "updated_unix_ms = ? WHERE id = ?"));
   stmt.BindInt(1, state)
       .BindText(2, error)
       .BindBlob(3, progress_blob)
@@ -604,9 +582,8 @@ absl::Status Store::UpdateJob(int64_t id, v1::JobState state, const std::string&
 absl::StatusOr<std::vector<int64_t>> Store::JobsInState(v1::JobState state) {
   RETURN_IF_ERROR(ValidateJobState(state));
   absl::MutexLock lock(&impl_->mu);
-  ASSIGN_OR_RETURN(
-      Statement stmt,
-      Statement::Prepare(impl_->conn.get(), "SELECT id FROM jobs WHERE state = ? ORDER BY id"));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(impl_->conn.get(), "SELECT id FROM jobs WHERE state = ? ORDER BY id"));
   stmt.BindInt(1, state);
   std::vector<int64_t> out;
   while (true) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "lutnas/v1/service.pb.h"
 #include "lutnas/v1/table.pb.h"
 
@@ -39,8 +40,7 @@ class Store {
   // Opens (creating and migrating as needed) the database at `path`.
   // Parent directories are created. Checks integrity (quick_check) and the
   // schema version (PRAGMA user_version) before anything else.
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path,
-                                                     const OpenOptions& opts = {});
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path, const OpenOptions& opts = {});
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -59,30 +59,25 @@ class Store {
   // version, created_unix_ms, entries and failed in the returned info.
   absl::StatusOr<v1::TableInfo> AddTable(const v1::LatencyTable& t);
   // version 0: the latest. NOT_FOUND when none.
-  absl::StatusOr<v1::LatencyTable> GetTable(const std::string& hardware,
-                                            int64_t version);
-  absl::StatusOr<v1::TableInfo> GetTableInfo(const std::string& hardware,
-                                             int64_t version);
+  absl::StatusOr<v1::LatencyTable> GetTable(const std::string& hardware, int64_t version);
+  absl::StatusOr<v1::TableInfo> GetTableInfo(const std::string& hardware, int64_t version);
   // hardware "": every table; newest version first per hardware.
   absl::StatusOr<std::vector<v1::TableInfo>> ListTables(const std::string& hardware);
-  absl::StatusOr<v1::TableInfo> SetCorrection(const std::string& hardware,
-                                              int64_t version,
+  absl::StatusOr<v1::TableInfo> SetCorrection(const std::string& hardware, int64_t version,
                                               const v1::Correction& c);
   // Every correction set on a table version (SetCorrection), oldest first.
-  absl::StatusOr<std::vector<v1::Correction>> CorrectionHistory(const std::string& hardware,
-                                                                int64_t version);
+  absl::StatusOr<std::vector<v1::Correction>> CorrectionHistory(const std::string& hardware, int64_t version);
 
   // ---- jobs
   absl::StatusOr<int64_t> CreateJob(const v1::SearchSpec& spec);  // JOB_QUEUED
   absl::StatusOr<v1::Job> GetJob(int64_t id);
   absl::StatusOr<std::vector<v1::Job>> ListJobs();  // newest first
-  absl::Status UpdateJob(int64_t id, v1::JobState state,
-                         const std::string& error, const v1::Progress& progress);
+  absl::Status UpdateJob(int64_t id, v1::JobState state, const std::string& error,
+                         const v1::Progress& progress);
   absl::StatusOr<std::vector<int64_t>> JobsInState(v1::JobState state);
   // Idempotent submit (store_requests.cc): CreateJob plus a request id ->
   // job id row, in one transaction. ALREADY_EXISTS when the id is taken.
-  absl::StatusOr<int64_t> CreateJobForRequest(const v1::SearchSpec& spec,
-                                              const std::string& request_id,
+  absl::StatusOr<int64_t> CreateJobForRequest(const v1::SearchSpec& spec, const std::string& request_id,
                                               const v1::SearchSpec& request_spec);
   // The job a request id created and the spec that request sent; NOT_FOUND
   // when the id is unknown.
@@ -94,8 +89,7 @@ class Store {
   // the job's current Pareto set (by arch hash) and its progress.
   absl::Status CommitGeneration(int64_t job_id, const std::string& checkpoint,
                                 const std::vector<v1::Candidate>& candidates,
-                                const std::vector<std::string>& pareto_hashes,
-                                const v1::Progress& progress);
+                                const std::vector<std::string>& pareto_hashes, const v1::Progress& progress);
   // NOT_FOUND when the job has no checkpoint yet.
   absl::StatusOr<std::string> LoadCheckpoint(int64_t job_id);
 

@@ -11,10 +11,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+
+#include "base/status_macros.h"
 #include "db/sqlite.h"
 #include "db/store.h"
 #include "db/store_impl.h"
-#include "base/status_macros.h"
 
 namespace lutnas::db {
 
@@ -51,8 +52,8 @@ absl::Status ValidateCandidates(int64_t job_id, const std::vector<v1::Candidate>
     for (int k = 0; k < c.latency_size(); ++k) {
       const std::string& hw = c.latency(k).hardware();
       if (hw.empty() || !hardware.insert(hw).second) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            field, ".latency[", k, "].hardware: must be set and unique, got ", Quote(hw)));
+        return absl::InvalidArgumentError(
+            absl::StrCat(field, ".latency[", k, "].hardware: must be set and unique, got ", Quote(hw)));
       }
     }
   }
@@ -81,14 +82,10 @@ absl::StatusOr<std::vector<EncodedCandidate>> Encode(const std::vector<v1::Candi
 
 absl::Status SaveCheckpoint(sqlite3* db, int64_t job_id, const std::string& checkpoint,
                             const std::string& progress) {
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db,
-                                      "UPDATE jobs SET checkpoint = ?, progress = ?, "
-                                      "updated_unix_ms = ? WHERE id = ?"));
-  stmt.BindBlob(1, checkpoint)
-      .BindBlob(2, progress)
-      .BindInt(3, internal::NowUnixMs())
-      .BindInt(4, job_id);
+  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(db,
+                                                      "UPDATE jobs SET checkpoint = ?, progress = ?, "
+                                                      "updated_unix_ms = ? WHERE id = ?"));
+  stmt.BindBlob(1, checkpoint).BindBlob(2, progress).BindInt(3, internal::NowUnixMs()).BindInt(4, job_id);
   RETURN_IF_ERROR(stmt.Run());
   if (sqlite3_changes(db) == 0) {
     return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
@@ -98,19 +95,16 @@ absl::Status SaveCheckpoint(sqlite3* db, int64_t job_id, const std::string& chec
 
 // Inserts the candidates not stored yet (by job and arch hash) and their
 // per-hardware latency rows.
-absl::Status InsertCandidates(sqlite3* db, int64_t job_id,
-                              const std::vector<v1::Candidate>& candidates,
+absl::Status InsertCandidates(sqlite3* db, int64_t job_id, const std::vector<v1::Candidate>& candidates,
                               const std::vector<EncodedCandidate>& encoded) {
-  ASSIGN_OR_RETURN(
-      Statement ins,
-      Statement::Prepare(db,
-                         "INSERT OR IGNORE INTO candidates (job_id, arch_hash, generation, "
-                         "score, params, macs, mac_bytes, feasible, genotype, arch, latency) "
-                         "VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
-  ASSIGN_OR_RETURN(Statement lat,
+  ASSIGN_OR_RETURN(Statement ins,
                    Statement::Prepare(db,
-                                      "INSERT INTO candidate_latency (candidate_id, hardware, "
-                                      "latency_ms) VALUES (?,?,?)"));
+                                      "INSERT OR IGNORE INTO candidates (job_id, arch_hash, generation, "
+                                      "score, params, macs, mac_bytes, feasible, genotype, arch, latency) "
+                                      "VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
+  ASSIGN_OR_RETURN(Statement lat, Statement::Prepare(db,
+                                                     "INSERT INTO candidate_latency (candidate_id, hardware, "
+                                                     "latency_ms) VALUES (?,?,?)"));
   for (size_t i = 0; i < candidates.size(); ++i) {
     const v1::Candidate& c = candidates[i];
     ins.Reset();
@@ -212,13 +206,12 @@ absl::StatusOr<const char*> OrderColumn(const v1::ListCandidatesRequest& req) {
   for (const auto& [name, column] : kColumns) {
     if (req.order_by() != name) continue;
     if (req.order_by() == "latency" && req.hardware().empty()) {
-      return absl::InvalidArgumentError(
-          "order_by: 'latency' needs hardware to be set");
+      return absl::InvalidArgumentError("order_by: 'latency' needs hardware to be set");
     }
     return column;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "order_by: must be one of id, score, params, macs, latency, got ", Quote(req.order_by())));
+  return absl::InvalidArgumentError(
+      absl::StrCat("order_by: must be one of id, score, params, macs, latency, got ", Quote(req.order_by())));
 }
 
 absl::Status ValidateFilters(const v1::ListCandidatesRequest& req) {
@@ -226,14 +219,13 @@ absl::Status ValidateFilters(const v1::ListCandidatesRequest& req) {
     return absl::InvalidArgumentError(absl::StrCat("job_id: must be >= 0, got ", req.job_id()));
   }
   if (req.max_params() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_params: must be >= 0, got ", req.max_params()));
+    return absl::InvalidArgumentError(absl::StrCat("max_params: must be >= 0, got ", req.max_params()));
   }
   // 0 (or +inf) with a hardware: no bound, only candidates with a latency
   // on it (e.g. to sort by latency there).
   if (!req.hardware().empty() && !(req.max_latency_ms() >= 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_latency_ms: must be >= 0 (0: no bound), got ", req.max_latency_ms()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_latency_ms: must be >= 0 (0: no bound), got ", req.max_latency_ms()));
   }
   if (req.hardware().empty() && req.max_latency_ms() != 0) {  // NaN != 0 too
     return absl::InvalidArgumentError("hardware: must be set when max_latency_ms is set");
@@ -287,16 +279,15 @@ void BindParams(const std::vector<Param>& params, Statement& stmt) {
 }
 
 absl::Status RunQuery(sqlite3* db, const CandidateQuery& q, CandidatePage* page) {
-  ASSIGN_OR_RETURN(Statement count,
-                   Statement::Prepare(db, absl::StrCat("SELECT COUNT(*)", q.from_where)));
+  ASSIGN_OR_RETURN(Statement count, Statement::Prepare(db, absl::StrCat("SELECT COUNT(*)", q.from_where)));
   BindParams(q.params, count);
   RETURN_IF_ERROR(count.Step().status());
   page->total = count.ColumnInt(0);
   if (q.offset >= page->total) return absl::OkStatus();
 
   ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(db, absl::StrCat("SELECT ", kCandidateColumns, q.from_where,
-                                                       q.order_by, " LIMIT ? OFFSET ?")));
+                   Statement::Prepare(db, absl::StrCat("SELECT ", kCandidateColumns, q.from_where, q.order_by,
+                                                       " LIMIT ? OFFSET ?")));
   BindParams(q.params, stmt);
   const int n = static_cast<int>(q.params.size());
   stmt.BindInt(n + 1, q.limit).BindInt(n + 2, q.offset);
@@ -335,8 +326,8 @@ absl::Status Store::CommitGeneration(int64_t job_id, const std::string& checkpoi
 
 absl::StatusOr<std::string> Store::LoadCheckpoint(int64_t job_id) {
   absl::MutexLock lock(&impl_->mu);
-  ASSIGN_OR_RETURN(Statement stmt, Statement::Prepare(impl_->conn.get(),
-                                                      "SELECT checkpoint FROM jobs WHERE id = ?"));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(impl_->conn.get(), "SELECT checkpoint FROM jobs WHERE id = ?"));
   stmt.BindInt(1, job_id);
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
@@ -354,17 +345,15 @@ absl::StatusOr<CandidatePage> Store::ListCandidates(const v1::ListCandidatesRequ
   sqlite3* db = impl_->conn.get();
   CandidatePage page;
   // One read transaction: the total and the page come from one snapshot.
-  RETURN_IF_ERROR(
-      InTransaction(db, TxMode::kRead, "ListCandidates", [&] { return RunQuery(db, q, &page); }));
+  RETURN_IF_ERROR(InTransaction(db, TxMode::kRead, "ListCandidates", [&] { return RunQuery(db, q, &page); }));
   return page;
 }
 
 absl::StatusOr<v1::Candidate> Store::GetCandidate(int64_t id) {
   absl::MutexLock lock(&impl_->mu);
-  ASSIGN_OR_RETURN(
-      Statement stmt,
-      Statement::Prepare(impl_->conn.get(), absl::StrCat("SELECT ", kCandidateColumns,
-                                                         " FROM candidates c WHERE c.id = ?")));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(impl_->conn.get(), absl::StrCat("SELECT ", kCandidateColumns,
+                                                                      " FROM candidates c WHERE c.id = ?")));
   stmt.BindInt(1, id);
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return absl::NotFoundError(absl::StrCat("candidate ", id, " not found"));
@@ -373,11 +362,10 @@ absl::StatusOr<v1::Candidate> Store::GetCandidate(int64_t id) {
 
 absl::StatusOr<int64_t> Store::CountCandidates(int64_t job_id) {
   absl::MutexLock lock(&impl_->mu);
-  ASSIGN_OR_RETURN(
-      Statement stmt,
-      Statement::Prepare(impl_->conn.get(), job_id == 0 ? "SELECT COUNT(*) FROM candidates"
-                                                        : "SELECT COUNT(*) FROM candidates "
-                                                          "WHERE job_id = ?"));
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Statement::Prepare(impl_->conn.get(), job_id == 0 ? "SELECT COUNT(*) FROM candidates"
+                                                                     : "SELECT COUNT(*) FROM candidates "
+                                                                       "WHERE job_id = ?"));
   if (job_id != 0) stmt.BindInt(1, job_id);
   RETURN_IF_ERROR(stmt.Step().status());
   return stmt.ColumnInt(0);

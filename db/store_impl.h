@@ -11,9 +11,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "google/protobuf/message_lite.h"
+
 #include "db/sqlite.h"
 #include "db/store.h"
-#include "google/protobuf/message_lite.h"
 
 namespace lutnas::db {
 
@@ -35,12 +36,10 @@ int64_t NowUnixMs();
 std::string Quote(absl::string_view s);
 
 // Parses a stored blob; DATA_LOSS naming `what` when it does not parse.
-absl::Status ParseBlob(absl::string_view blob, absl::string_view what,
-                       google::protobuf::MessageLite* msg);
+absl::Status ParseBlob(absl::string_view blob, absl::string_view what, google::protobuf::MessageLite* msg);
 
 // Serializes for storage; INTERNAL when the message cannot be encoded.
-absl::StatusOr<std::string> Serialize(const google::protobuf::MessageLite& msg,
-                                      absl::string_view what);
+absl::StatusOr<std::string> Serialize(const google::protobuf::MessageLite& msg, absl::string_view what);
 
 }  // namespace internal
 }  // namespace lutnas::db

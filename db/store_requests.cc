@@ -5,10 +5,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+
+#include "base/status_macros.h"
 #include "db/sqlite.h"
 #include "db/store.h"
 #include "db/store_impl.h"
-#include "base/status_macros.h"
 
 namespace lutnas::db {
 
@@ -19,8 +20,7 @@ using internal::Serialize;
 using internal::Statement;
 using internal::TxMode;
 
-absl::StatusOr<int64_t> Store::CreateJobForRequest(const v1::SearchSpec& spec,
-                                                   const std::string& request_id,
+absl::StatusOr<int64_t> Store::CreateJobForRequest(const v1::SearchSpec& spec, const std::string& request_id,
                                                    const v1::SearchSpec& request_spec) {
   if (request_id.empty()) return absl::InvalidArgumentError("request_id: must not be empty");
   ASSIGN_OR_RETURN(const std::string spec_blob, Serialize(spec, "spec"));
@@ -35,7 +35,11 @@ absl::StatusOr<int64_t> Store::CreateJobForRequest(const v1::SearchSpec& spec,
                      Statement::Prepare(db,
                                         "INSERT INTO jobs (spec, state, progress, "
                                         "created_unix_ms, updated_unix_ms) VALUES (?,?,?,?,?)"));
-    job.BindBlob(1, spec_blob).BindInt(2, v1::JOB_QUEUED).BindBlob(3, progress_blob).BindInt(4, now).BindInt(5, now);
+    job.BindBlob(1, spec_blob)
+        .BindInt(2, v1::JOB_QUEUED)
+        .BindBlob(3, progress_blob)
+        .BindInt(4, now)
+        .BindInt(5, now);
     RETURN_IF_ERROR(job.Run());
     id = sqlite3_last_insert_rowid(db);
     ASSIGN_OR_RETURN(Statement req,
@@ -53,9 +57,9 @@ absl::StatusOr<int64_t> Store::CreateJobForRequest(const v1::SearchSpec& spec,
 
 absl::StatusOr<std::pair<int64_t, v1::SearchSpec>> Store::FindRequest(const std::string& request_id) {
   absl::MutexLock lock(&impl_->mu);
-  ASSIGN_OR_RETURN(Statement stmt,
-                   Statement::Prepare(impl_->conn.get(),
-                                      "SELECT job_id, spec FROM submit_requests WHERE request_id = ?"));
+  ASSIGN_OR_RETURN(
+      Statement stmt,
+      Statement::Prepare(impl_->conn.get(), "SELECT job_id, spec FROM submit_requests WHERE request_id = ?"));
   stmt.BindText(1, request_id);
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return absl::NotFoundError(absl::StrCat("request_id: ", Quote(request_id), " is unknown"));

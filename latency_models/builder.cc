@@ -7,13 +7,20 @@ namespace {
 
 torch::Tensor ApplyAct(const torch::Tensor& x, ActKind a) {
   switch (a) {
-    case ActKind::kRelu: return torch::relu(x);
-    case ActKind::kRelu6: return torch::hardtanh(x, 0.0, 6.0);
-    case ActKind::kHswish: return torch::hardswish(x);
-    case ActKind::kSilu: return torch::silu(x);
-    case ActKind::kSigmoid: return torch::sigmoid(x);
-    case ActKind::kHsigmoid: return torch::hardsigmoid(x);
-    case ActKind::kNone: return x;
+    case ActKind::kRelu:
+      return torch::relu(x);
+    case ActKind::kRelu6:
+      return torch::hardtanh(x, 0.0, 6.0);
+    case ActKind::kHswish:
+      return torch::hardswish(x);
+    case ActKind::kSilu:
+      return torch::silu(x);
+    case ActKind::kSigmoid:
+      return torch::sigmoid(x);
+    case ActKind::kHsigmoid:
+      return torch::hardsigmoid(x);
+    case ActKind::kNone:
+      return x;
   }
   return x;
 }
@@ -41,12 +48,12 @@ GraphNetImpl::GraphNetImpl(Graph graph) : graph_(std::move(graph)) {
     const std::string name = absl::StrCat(OpKindName(op.kind), i);
     switch (op.kind) {
       case OpKind::kConv:
-        conv_[i] = register_module(
-            name, torch::nn::Conv2d(torch::nn::Conv2dOptions(op.cin, op.cout, op.kernel)
-                                        .stride(op.stride)
-                                        .padding(op.kernel / 2)
-                                        .groups(op.groups)
-                                        .bias(op.bias)));
+        conv_[i] =
+            register_module(name, torch::nn::Conv2d(torch::nn::Conv2dOptions(op.cin, op.cout, op.kernel)
+                                                        .stride(op.stride)
+                                                        .padding(op.kernel / 2)
+                                                        .groups(op.groups)
+                                                        .bias(op.bias)));
         break;
       case OpKind::kBatchNorm:
         bn_[i] = register_module(name, torch::nn::BatchNorm2d(op.cout));
@@ -83,22 +90,32 @@ torch::Tensor GraphNetImpl::Run(torch::Tensor x, bool features_only) {
     const torch::Tensor& a = v[op.in[0]];
     torch::Tensor y;
     switch (op.kind) {
-      case OpKind::kConv: y = conv_[i]->forward(a); break;
-      case OpKind::kBatchNorm: y = bn_[i]->forward(a); break;
-      case OpKind::kAct: y = ApplyAct(a, op.act); break;
+      case OpKind::kConv:
+        y = conv_[i]->forward(a);
+        break;
+      case OpKind::kBatchNorm:
+        y = bn_[i]->forward(a);
+        break;
+      case OpKind::kAct:
+        y = ApplyAct(a, op.act);
+        break;
       case OpKind::kAdd: {
         y = a;
         for (size_t j = 1; j < op.in.size(); ++j) y = y + v[op.in[j]];
         break;
       }
-      case OpKind::kMul: y = a * v[op.in[1]]; break;
+      case OpKind::kMul:
+        y = a * v[op.in[1]];
+        break;
       case OpKind::kConcat: {
         std::vector<torch::Tensor> xs;
         for (int j : op.in) xs.push_back(v[j]);
         y = torch::cat(xs, 1);
         break;
       }
-      case OpKind::kSlice: y = a.narrow(1, op.begin, op.end - op.begin); break;
+      case OpKind::kSlice:
+        y = a.narrow(1, op.begin, op.end - op.begin);
+        break;
       case OpKind::kShuffle: {
         const auto s = a.sizes();
         y = a.view({s[0], op.groups, s[1] / op.groups, s[2], s[3]})
@@ -113,8 +130,12 @@ torch::Tensor GraphNetImpl::Run(torch::Tensor x, bool features_only) {
       case OpKind::kAvgPool:
         y = torch::avg_pool2d(a, op.kernel, op.stride, op.kernel / 2);
         break;
-      case OpKind::kGlobalPool: y = torch::adaptive_avg_pool2d(a, {1, 1}); break;
-      case OpKind::kLinear: y = linear_[i]->forward(a.flatten(1)); break;
+      case OpKind::kGlobalPool:
+        y = torch::adaptive_avg_pool2d(a, {1, 1});
+        break;
+      case OpKind::kLinear:
+        y = linear_[i]->forward(a.flatten(1));
+        break;
     }
     if (observer_) observer_(op, y);
     v[op.out] = std::move(y);
@@ -148,8 +169,7 @@ int64_t CountParameters(torch::nn::Module& m) {
 namespace {
 
 // Conv weight and bias with the batch norm folded in.
-std::pair<torch::Tensor, torch::Tensor> FoldBn(const torch::Tensor& w,
-                                               torch::nn::BatchNorm2dImpl& bn) {
+std::pair<torch::Tensor, torch::Tensor> FoldBn(const torch::Tensor& w, torch::nn::BatchNorm2dImpl& bn) {
   const auto std = (bn.running_var + bn.options.eps()).sqrt();
   const auto t = bn.weight / std;
   return {w * t.view({-1, 1, 1, 1}), bn.bias - bn.running_mean * t};

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "latency_models/graph.h"
 
 namespace lutnas::latency {

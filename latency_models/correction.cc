@@ -128,8 +128,7 @@ std::vector<double> LooKeyTerms(const std::vector<FitSample>& x, SumRange range)
   return out;
 }
 
-void Summarize(const std::vector<double>& p, const std::vector<double>& m, double* within,
-               double* mape) {
+void Summarize(const std::vector<double>& p, const std::vector<double>& m, double* within, double* mape) {
   int w = 0;
   double e = 0;
   for (size_t i = 0; i < p.size(); ++i) {
@@ -145,8 +144,7 @@ void Summarize(const std::vector<double>& p, const std::vector<double>& m, doubl
 
 double CorrectedSample(const v1::Correction& c, const FitSample& s) {
   if (!(c.scale() > 0)) return s.sum_ms;
-  return c.scale() * (s.sum_ms + s.keys * c.key_overhead_ms() +
-                      s.params / 1e6 * c.key_ms_per_mparam()) +
+  return c.scale() * (s.sum_ms + s.keys * c.key_overhead_ms() + s.params / 1e6 * c.key_ms_per_mparam()) +
          c.offset_ms();
 }
 
@@ -206,9 +204,12 @@ v1::Correction FitKeyTerms(const std::vector<FitSample>& x, SumRange range) {
 std::string JsonEscape(const std::string& s) {
   std::string o;
   for (char ch : s) {
-    if (ch == '"' || ch == '\\') o += '\\', o += ch;
-    else if (static_cast<unsigned char>(ch) < 0x20) o += absl::StrFormat("\\u%04x", ch);
-    else o += ch;
+    if (ch == '"' || ch == '\\')
+      o += '\\', o += ch;
+    else if (static_cast<unsigned char>(ch) < 0x20)
+      o += absl::StrFormat("\\u%04x", ch);
+    else
+      o += ch;
   }
   return o;
 }
@@ -217,24 +218,24 @@ SumRange SumRangeFromMinima(double min_block_ms, double min_head_ms) {
   SumRange r;
   if (min_block_ms > 0) r.min_ms += min_block_ms;
   if (min_head_ms > 0) r.min_ms += min_head_ms;
-  if (min_block_ms > 0 && min_head_ms > 0) r.min_key_ms = std::min(min_block_ms, min_head_ms);
-  else r.min_key_ms = std::max(0.0, std::max(min_block_ms, min_head_ms));
+  if (min_block_ms > 0 && min_head_ms > 0)
+    r.min_key_ms = std::min(min_block_ms, min_head_ms);
+  else
+    r.min_key_ms = std::max(0.0, std::max(min_block_ms, min_head_ms));
   return r;
 }
 
 SumRange TableSumRange(const v1::LatencyTable& t) {
   double block = 0, head = 0;
   for (const auto& e : t.entries()) {
-    if (e.status() != v1::ENTRY_MEASURED || !(e.median_ms() > 0) || !std::isfinite(e.median_ms()))
-      continue;
+    if (e.status() != v1::ENTRY_MEASURED || !(e.median_ms() > 0) || !std::isfinite(e.median_ms())) continue;
     double& m = absl::StartsWith(e.key(), "head:") ? head : block;
     m = m > 0 ? std::min(m, e.median_ms()) : e.median_ms();
   }
   return SumRangeFromMinima(block, head);
 }
 
-absl::Status CheckCorrectionFields(const v1::Correction& c, const std::string& field,
-                                   bool required) {
+absl::Status CheckCorrectionFields(const v1::Correction& c, const std::string& field, bool required) {
   auto bad = [&](const char* f, const std::string& why) {
     return absl::InvalidArgumentError(StrCat(field, ".", f, ": ", why));
   };
@@ -262,11 +263,10 @@ absl::Status CheckCorrectionFields(const v1::Correction& c, const std::string& f
   if (c.scale() == 0 && (c.key_ms_per_mparam() > 0 || c.key_overhead_ms() != 0))
     return bad("scale", "must be set (> 0) when key_ms_per_mparam or key_overhead_ms is");
   if (c.fitted_on() < 0) return bad("fitted_on", StrCat("must be >= 0, got ", c.fitted_on()));
-  if (c.fitted_unix_ms() < 0)
-    return bad("fitted_unix_ms", StrCat("must be >= 0, got ", c.fitted_unix_ms()));
+  if (c.fitted_unix_ms() < 0) return bad("fitted_unix_ms", StrCat("must be >= 0, got ", c.fitted_unix_ms()));
   if (c.range_max_ms() > 0 && c.range_max_ms() < c.range_min_ms())
-    return bad("range_max_ms", StrCat("must be >= range_min_ms (", c.range_min_ms(), "), got ",
-                                      c.range_max_ms()));
+    return bad("range_max_ms",
+               StrCat("must be >= range_min_ms (", c.range_min_ms(), "), got ", c.range_max_ms()));
   if (c.method().size() > 64) return bad("method", "longer than 64 characters");
   if (c.scale() == 0) return absl::OkStatus();  // unset: predictions use the plain sum
   if (c.scale() < kMinCorrectionScale || c.scale() > kMaxCorrectionScale)
@@ -291,8 +291,8 @@ absl::Status CheckCorrection(const v1::Correction& c, const std::string& field, 
                                                     o));
     if (o < -kMaxKeyOverheadShare * range.min_key_ms)
       return bad("key_overhead_ms",
-                 absl::StrFormat("%g takes more than %g of the table's smallest entry (%.4g ms)",
-                                 o, kMaxKeyOverheadShare, range.min_key_ms));
+                 absl::StrFormat("%g takes more than %g of the table's smallest entry (%.4g ms)", o,
+                                 kMaxKeyOverheadShare, range.min_key_ms));
   }
   // The smallest network has two keys (a block and the head).
   const double keys_at_floor = o < 0 ? 2 * o : 0;
@@ -310,10 +310,10 @@ absl::Status CheckCorrection(const v1::Correction& c, const std::string& field, 
                                             "%.4g ms: every sum must map to > 0",
                                             c.offset_ms(), floor, at_floor));
   if (at_floor < kMinCorrectionScale * floor)
-    return bad("offset_ms", absl::StrFormat("%g maps the table's smallest block sum %.4g ms to "
-                                            "%.4g ms (%.2fx): below the plausible band's %gx",
-                                            c.offset_ms(), floor, at_floor, at_floor / floor,
-                                            kMinCorrectionScale));
+    return bad("offset_ms",
+               absl::StrFormat("%g maps the table's smallest block sum %.4g ms to "
+                               "%.4g ms (%.2fx): below the plausible band's %gx",
+                               c.offset_ms(), floor, at_floor, at_floor / floor, kMinCorrectionScale));
   return absl::OkStatus();
 }
 
@@ -324,10 +324,14 @@ double KendallTau(const std::vector<double>& a, const std::vector<double>& b) {
     for (size_t j = i + 1; j < n; ++j) {
       const double da = a[i] - a[j], db = b[i] - b[j];
       if (da == 0 && db == 0) continue;
-      if (da == 0) ++ta;
-      else if (db == 0) ++tb;
-      else if ((da > 0) == (db > 0)) ++conc;
-      else ++disc;
+      if (da == 0)
+        ++ta;
+      else if (db == 0)
+        ++tb;
+      else if ((da > 0) == (db > 0))
+        ++conc;
+      else
+        ++disc;
     }
   const double den = std::sqrt((conc + disc + ta) * (conc + disc + tb));
   return den > 0 ? (conc - disc) / den : 0;
@@ -339,8 +343,8 @@ absl::Status CheckFitInput(const FitInput& in) {
         StrCat("samples: a fit needs at least 3 networks, got ", in.samples.size()));
   for (size_t i = 0; i < in.samples.size(); ++i) {
     const auto& s = in.samples[i];
-    for (auto [name, v] : {std::pair<const char*, double>{"sum_ms", s.sum_ms},
-                           {"measured_ms", s.measured_ms}})
+    for (auto [name, v] :
+         {std::pair<const char*, double>{"sum_ms", s.sum_ms}, {"measured_ms", s.measured_ms}})
       if (!std::isfinite(v) || v <= 0)
         return absl::InvalidArgumentError(
             StrCat("samples[", i, "].", name, ": must be a finite number > 0, got ", v));
@@ -363,8 +367,8 @@ absl::Status CheckFitInput(const FitInput& in) {
   return absl::OkStatus();
 }
 
-v1::Correction RobustFit(const std::vector<double>& sums, const std::vector<double>& measured,
-                         SumRange range, const std::string& method) {
+v1::Correction RobustFit(const std::vector<double>& sums, const std::vector<double>& measured, SumRange range,
+                         const std::string& method) {
   const size_t n = std::min(sums.size(), measured.size());
   std::vector<double> s(sums.begin(), sums.begin() + n), m(measured.begin(), measured.begin() + n);
   v1::Correction c;
@@ -412,17 +416,17 @@ std::vector<Refusal> CheckRunNoise(double reference_drift, const std::vector<dou
                                    const std::vector<double>& spreads, const NoiseLimits& lim) {
   std::vector<Refusal> out;
   if (reference_drift > lim.max_reference_drift)
-    out.push_back({"reference_drift",
-                   absl::StrFormat("the reference workload varied by %.1f%% across rounds (limit "
-                                   "%.0f%%): the machine was busy or changed speed",
-                                   100 * reference_drift, 100 * lim.max_reference_drift)});
+    out.push_back(
+        {"reference_drift", absl::StrFormat("the reference workload varied by %.1f%% across rounds (limit "
+                                            "%.0f%%): the machine was busy or changed speed",
+                                            100 * reference_drift, 100 * lim.max_reference_drift)});
   if (BimodalReference(rounds_ms, lim.bimodal_gap)) {
     std::vector<double> rr = rounds_ms;
     std::sort(rr.begin(), rr.end());
-    out.push_back({"reference_rounds_ms",
-                   absl::StrFormat("the per-round reference times form two clusters (%.4g .. "
-                                   "%.4g ms): the machine switched speed during the run",
-                                   rr.front(), rr.back())});
+    out.push_back(
+        {"reference_rounds_ms", absl::StrFormat("the per-round reference times form two clusters (%.4g .. "
+                                                "%.4g ms): the machine switched speed during the run",
+                                                rr.front(), rr.back())});
   }
   std::vector<double> sp;
   for (double x : spreads)
@@ -469,8 +473,7 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
         double before = 0;
         for (size_t i = 0; i < n; ++i) before += std::fabs(s[i] - m[i]) / m[i];
         double after = 0;
-        for (size_t i = 0; i < n; ++i)
-          after += std::fabs(CorrectedSample(k, in.samples[i]) - m[i]) / m[i];
+        for (size_t i = 0; i < n; ++i) after += std::fabs(CorrectedSample(k, in.samples[i]) - m[i]) / m[i];
         k.set_fitted_on(static_cast<int>(n));
         k.set_mape_before(before / n);
         k.set_mape_after(after / n);
@@ -524,16 +527,15 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
 
   auto refuse = [&](const std::string& f, const std::string& why) { r.refusals.push_back({f, why}); };
   if (static_cast<int>(n) < lim.min_samples)
-    refuse("samples", absl::StrFormat("%d networks; a stored fit needs at least %d", n,
-                                      lim.min_samples));
+    refuse("samples", absl::StrFormat("%d networks; a stored fit needs at least %d", n, lim.min_samples));
   for (auto& f : CheckRunNoise(in.reference_drift, in.reference_rounds_ms, spreads, lim))
     r.refusals.push_back(std::move(f));
   if (r.half_rel_diff > lim.max_half_rel_diff)
-    refuse("reproducibility",
-           absl::StrFormat("fits on two disjoint halves give scales %.4f and %.4f (%.1f%% apart, "
-                           "limit %.0f%%)",
-                           r.scale_half_a, r.scale_half_b, 100 * r.half_rel_diff,
-                           100 * lim.max_half_rel_diff));
+    refuse(
+        "reproducibility",
+        absl::StrFormat("fits on two disjoint halves give scales %.4f and %.4f (%.1f%% apart, "
+                        "limit %.0f%%)",
+                        r.scale_half_a, r.scale_half_b, 100 * r.half_rel_diff, 100 * lim.max_half_rel_diff));
   if (auto st = CheckCorrection(c, "correction", range, /*required=*/true); !st.ok()) {
     const std::string msg(st.message());
     const size_t colon = msg.find(": ");
@@ -567,10 +569,9 @@ std::string FitReportJsonFields(const FitReport& r) {
       r.samples, r.within_10pct, r.mape, r.within_10pct_raw, r.mape_raw, r.kendall_tau_lut,
       r.kendall_tau_macs, r.kendall_tau_params, r.within_10pct, r.mape, c.scale(), c.offset_ms(),
       c.fitted_on(), c.mape_before(), c.mape_after(), c.reference_drift(), r.samples, c.seed(),
-      c.fitted_unix_ms(), JsonEscape(c.method()), c.range_min_ms(), c.range_max_ms(),
-      c.half_rel_diff(), c.accepted_noisy() ? "true" : "false", c.key_ms_per_mparam(),
-      c.key_overhead_ms(), r.scale_half_a, r.scale_half_b, r.half_rel_diff, r.median_spread,
-      r.accepted() ? "true" : "false");
+      c.fitted_unix_ms(), JsonEscape(c.method()), c.range_min_ms(), c.range_max_ms(), c.half_rel_diff(),
+      c.accepted_noisy() ? "true" : "false", c.key_ms_per_mparam(), c.key_overhead_ms(), r.scale_half_a,
+      r.scale_half_b, r.half_rel_diff, r.median_spread, r.accepted() ? "true" : "false");
   for (size_t i = 0; i < r.refusals.size(); ++i)
     absl::StrAppend(&s, i ? ", " : "", "{\"field\": \"", JsonEscape(r.refusals[i].field),
                     "\", \"reason\": \"", JsonEscape(r.refusals[i].reason), "\"}");
@@ -592,9 +593,9 @@ std::string FitReportText(const FitReport& r) {
                                         c.key_overhead_ms(), c.key_ms_per_mparam()));
   const bool ok = r.accepted();
   for (const auto& f : r.refusals)
-    absl::StrAppend(&s, "warning: ", ok ? "noisy fit accepted (--accept-noisy): "
-                                        : "noisy or unsafe fit, refused: ",
-                    f.field, ": ", f.reason, "\n");
+    absl::StrAppend(&s, "warning: ",
+                    ok ? "noisy fit accepted (--accept-noisy): " : "noisy or unsafe fit, refused: ", f.field,
+                    ": ", f.reason, "\n");
   return s;
 }
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+
 #include "lutnas/v1/table.pb.h"
 
 namespace lutnas::latency {
@@ -57,8 +58,7 @@ SumRange SumRangeFromMinima(double min_block_ms, double min_head_ms);
 
 // The fields alone (no range): finite, counts >= 0, scale 0 (unset) or in
 // the band; `required`: scale 0 is an error too.
-absl::Status CheckCorrectionFields(const v1::Correction& c, const std::string& field,
-                                   bool required = false);
+absl::Status CheckCorrectionFields(const v1::Correction& c, const std::string& field, bool required = false);
 
 // The one check of a correction, on every path that stores one. Unset
 // (scale 0) is fine. Otherwise: every number finite, counts >= 0, scale in
@@ -67,8 +67,8 @@ absl::Status CheckCorrectionFields(const v1::Correction& c, const std::string& f
 // correction's own range_min_ms, when set, narrows nothing: the smaller floor
 // is used. `required`: scale 0 (unset) is an error too. Errors are
 // INVALID_ARGUMENT "<field>.<name>: ...".
-absl::Status CheckCorrection(const v1::Correction& c, const std::string& field,
-                             SumRange range = {}, bool required = false);
+absl::Status CheckCorrection(const v1::Correction& c, const std::string& field, SumRange range = {},
+                             bool required = false);
 
 // Kendall's tau-b between two equally long series (ties handled).
 double KendallTau(const std::vector<double>& a, const std::vector<double>& b);
@@ -89,7 +89,7 @@ struct FitSample {
   double spread = 0;       // (p90 - p10) / median of its repeats; 0 unknown
   double macs = 0, params = 0;
   std::string name;
-  int keys = 0;            // table keys (blocks + head); 0 unknown
+  int keys = 0;  // table keys (blocks + head); 0 unknown
 };
 
 struct FitInput {
@@ -98,8 +98,8 @@ struct FitInput {
   double reference_drift = -1;              // < 0: unknown
   std::vector<double> reference_rounds_ms;  // per-round reference (bimodality); may be empty
   uint64_t seed = 0;
-  int64_t now_unix_ms = 0;                  // 0: now
-  bool accept_noisy = false;                // --accept-noisy
+  int64_t now_unix_ms = 0;    // 0: now
+  bool accept_noisy = false;  // --accept-noisy
 };
 
 struct Refusal {
@@ -133,8 +133,8 @@ absl::Status CheckFitInput(const FitInput& in);
 // range and beats a pure ratio out of sample by > 1 point of MAPE; otherwise
 // the median ratio (offset 0). `method` "" picks; "theil-sen"/"ratio-median"
 // force one. Returns scale/offset/fitted_on/mape_before/mape_after/method.
-v1::Correction RobustFit(const std::vector<double>& sums, const std::vector<double>& measured,
-                         SumRange range, const std::string& method = "");
+v1::Correction RobustFit(const std::vector<double>& sums, const std::vector<double>& measured, SumRange range,
+                         const std::string& method = "");
 
 // The correction's prediction for one network: scale * (sum + keys *
 // key_overhead_ms + params/1e6 * key_ms_per_mparam) + offset_ms.
@@ -159,8 +159,7 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& limits = {});
 // unknown) above the limit, a bimodal per-round reference, a median network
 // spread ((p90-p10)/median; 0 entries unknown) above the limit.
 std::vector<Refusal> CheckRunNoise(double reference_drift, const std::vector<double>& rounds_ms,
-                                   const std::vector<double>& spreads,
-                                   const NoiseLimits& limits = {});
+                                   const std::vector<double>& spreads, const NoiseLimits& limits = {});
 
 // A set of per-round reference times looks like two clusters.
 bool BimodalReference(const std::vector<double>& rounds_ms, double gap);

@@ -5,9 +5,7 @@
 namespace lutnas::latency {
 namespace {
 
-int64_t Elems(const space::Shape& s) {
-  return SatMul(SatMul(s.c, s.h), s.w);
-}
+int64_t Elems(const space::Shape& s) { return SatMul(SatMul(s.c, s.h), s.w); }
 
 }  // namespace
 
@@ -90,9 +88,8 @@ NetworkCost AnalyzeNetwork(const v1::Architecture& raw, int bpe) {
   head.where = "head";
   head.type = "head";
   head.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
-  head.out = arch.head().feature_strides_size() > 0
-                 ? head.in  // feature-map head: the maps themselves
-                 : space::Shape{arch.head().num_classes(), 1, 1};
+  head.out = arch.head().feature_strides_size() > 0 ? head.in  // feature-map head: the maps themselves
+                                                    : space::Shape{arch.head().num_classes(), 1, 1};
   head.key = space::HeadKey(arch.head(), head.in);
   for (const auto& op : g.ops) {
     const Cost c = OpCost(g, op, bpe);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+
 #include "latency_models/checked_math.h"
 #include "latency_models/graph.h"
 
@@ -49,8 +50,7 @@ struct NetworkCost {
 Cost OpCost(const Graph& g, const Op& op, int bytes_per_element);
 Cost GraphCost(const Graph& g, int bytes_per_element = 4);
 // Valid architecture in, canonicalised internally.
-NetworkCost AnalyzeNetwork(const v1::Architecture& arch,
-                           int bytes_per_element = 4);
+NetworkCost AnalyzeNetwork(const v1::Architecture& arch, int bytes_per_element = 4);
 // INVALID_ARGUMENT naming the cost ("macs", "params", "mac_bytes") when a
 // valid architecture's costs do not fit in int64 (cost_limits.cc).
 absl::Status CheckCostsFit(const v1::Architecture& arch);

@@ -16,8 +16,7 @@ constexpr int K = kNumOpFeatures;
 
 // Solves G[P,P] x = h[P] (Gaussian elimination, partial pivoting, a tiny
 // ridge against collinear columns); false when singular.
-bool SolvePassive(const double G[K][K], const double h[K], const std::array<bool, K>& passive,
-                  double x[K]) {
+bool SolvePassive(const double G[K][K], const double h[K], const std::array<bool, K>& passive, double x[K]) {
   int idx[K], n = 0;
   for (int j = 0; j < K; ++j)
     if (passive[j]) idx[n++] = j;
@@ -45,8 +44,7 @@ bool SolvePassive(const double G[K][K], const double h[K], const std::array<bool
 
 // Lawson-Hanson non-negative least squares on the normal equations:
 // minimises 1/2 x'Gx - h'x over x >= 0, columns with use[j] false fixed at 0.
-void NnlsNormal(const double G[K][K], const double h[K], const std::array<bool, K>& use,
-                double x[K]) {
+void NnlsNormal(const double G[K][K], const double h[K], const std::array<bool, K>& use, double x[K]) {
   std::array<bool, K> passive{};
   for (int j = 0; j < K; ++j) x[j] = 0;
   for (int outer = 0; outer < 3 * K; ++outer) {
@@ -87,19 +85,32 @@ void NnlsNormal(const double G[K][K], const double h[K], const std::array<bool, 
 
 const char* OpFeatureName(int f) {
   switch (f) {
-    case kFeatMacsDense: return "dense conv";
-    case kFeatMacsPointwise: return "1x1 conv";
-    case kFeatMacsDepthwise: return "depthwise conv";
-    case kFeatMacsGrouped: return "grouped conv";
-    case kFeatMacsLinear: return "linear";
-    case kFeatBytesConv: return "conv memory";
-    case kFeatBytesEltwise: return "element-wise";
-    case kFeatBytesAct: return "silu/sigmoid";
-    case kFeatBytesPool: return "pooling";
-    case kFeatBytesMove: return "concat/shuffle";
-    case kFeatOps: return "per op";
-    case kFeatCall: return "per call";
-    default: return "?";
+    case kFeatMacsDense:
+      return "dense conv";
+    case kFeatMacsPointwise:
+      return "1x1 conv";
+    case kFeatMacsDepthwise:
+      return "depthwise conv";
+    case kFeatMacsGrouped:
+      return "grouped conv";
+    case kFeatMacsLinear:
+      return "linear";
+    case kFeatBytesConv:
+      return "conv memory";
+    case kFeatBytesEltwise:
+      return "element-wise";
+    case kFeatBytesAct:
+      return "silu/sigmoid";
+    case kFeatBytesPool:
+      return "pooling";
+    case kFeatBytesMove:
+      return "concat/shuffle";
+    case kFeatOps:
+      return "per op";
+    case kFeatCall:
+      return "per call";
+    default:
+      return "?";
   }
 }
 

@@ -13,14 +13,13 @@
 //   MiB moved by convs/linear (weights + input + output), by element-wise
 //   passes (batch norm, relu/relu6, add, mul: as the eager runtime runs them,
 //   unfused; hardswish/hardsigmoid are piecewise linear and count here too),
-//   by silu and sigmoid (an exponential per element), by pooling (windowed pools read kernel^2 inputs per output), by
-//   concat/shuffle;
-//   the number of ops (dispatch overhead) and one call per key.
+//   by silu and sigmoid (an exponential per element), by pooling (windowed pools read kernel^2 inputs per
+//   output), by concat/shuffle; the number of ops (dispatch overhead) and one call per key.
 // Fitted by non-negative least squares on relative error (each measured key
-// weighs the same whatever its size), robustly (noisy entries weigh less). A feature no measured key exercises
-// (e.g. max-pool in a table of a space without pools) borrows the nearest
-// fitted rate (pool and copy bytes: element-wise bytes; a MAC class: the
-// closest conv class), so it is never free and never a guess.
+// weighs the same whatever its size), robustly (noisy entries weigh less). A feature no measured key
+// exercises (e.g. max-pool in a table of a space without pools) borrows the nearest fitted rate (pool and
+// copy bytes: element-wise bytes; a MAC class: the closest conv class), so it is never free and never a
+// guess.
 #ifndef LUTNAS_LATENCY_MODELS_ESTIMATOR_H_
 #define LUTNAS_LATENCY_MODELS_ESTIMATOR_H_
 

@@ -13,8 +13,7 @@ class Lowerer {
   explicit Lowerer(Graph* g) : g_(g) {}
   int block = -1;
 
-  int Conv(int x, int cout, int k, int s, int groups = 1, bool bias = false,
-           Role role = Role::kNone) {
+  int Conv(int x, int cout, int k, int s, int groups = 1, bool bias = false, Role role = Role::kNone) {
     const space::Shape in = g_->values[x];
     Op op{OpKind::kConv};
     op.cin = in.c;
@@ -30,8 +29,7 @@ class Lowerer {
     Op op{OpKind::kBatchNorm};
     op.cin = op.cout = g_->values[x].c;
     op.role = role;
-    op.folded = !g_->ops.empty() && g_->ops.back().out == x &&
-                g_->ops.back().kind == OpKind::kConv;
+    op.folded = !g_->ops.empty() && g_->ops.back().out == x && g_->ops.back().kind == OpKind::kConv;
     return Add(op, {x}, g_->values[x]);
   }
   int Act(int x, ActKind a) {
@@ -99,8 +97,7 @@ class Lowerer {
     return Add(op, {x}, space::Shape{cout, 1, 1});
   }
   // Squeeze-excite: pool, 1x1 reduce + ReLU, 1x1 expand + hard sigmoid.
-  int Se(int x, int squeeze, ActKind act = ActKind::kRelu,
-         ActKind gate = ActKind::kHsigmoid) {
+  int Se(int x, int squeeze, ActKind act = ActKind::kRelu, ActKind gate = ActKind::kHsigmoid) {
     const int c = g_->values[x].c;
     int s = GlobalPool(x);
     s = Act(Conv(s, squeeze, 1, 1, 1, true), act);
@@ -136,25 +133,19 @@ int Lowerer::LowerBlock(const v1::Block& raw, int x) {
   switch (b.kind_case()) {
     case v1::Block::kConv: {
       const auto& m = b.conv();
-      return Cba(x, m.out_channels(), m.kernel(), m.stride(), m.groups(),
-                 ToActKind(m.act()));
+      return Cba(x, m.out_channels(), m.kernel(), m.stride(), m.groups(), ToActKind(m.act()));
     }
     case v1::Block::kRepvgg: {
       const auto& m = b.repvgg();
       const ActKind a = ToActKind(m.act());
       if (m.deploy())
-        return Act(Conv(x, m.out_channels(), 3, m.stride(), m.groups(), true,
-                        Role::kRep3x3),
-                   a);
+        return Act(Conv(x, m.out_channels(), 3, m.stride(), m.groups(), true, Role::kRep3x3), a);
       std::vector<int> br;
-      br.push_back(Bn(Conv(x, m.out_channels(), 3, m.stride(), m.groups(),
-                           false, Role::kRep3x3),
-                      Role::kRep3x3));
-      br.push_back(Bn(Conv(x, m.out_channels(), 1, m.stride(), m.groups(),
-                           false, Role::kRep1x1),
-                      Role::kRep1x1));
-      if (cin == m.out_channels() && m.stride() == 1)
-        br.push_back(Bn(x, Role::kRepIdentity));
+      br.push_back(
+          Bn(Conv(x, m.out_channels(), 3, m.stride(), m.groups(), false, Role::kRep3x3), Role::kRep3x3));
+      br.push_back(
+          Bn(Conv(x, m.out_channels(), 1, m.stride(), m.groups(), false, Role::kRep1x1), Role::kRep1x1));
+      if (cin == m.out_channels() && m.stride() == 1) br.push_back(Bn(x, Role::kRepIdentity));
       return Act(Sum(br), a);
     }
     case v1::Block::kMbconv: {
@@ -219,8 +210,7 @@ int Lowerer::LowerBlock(const v1::Block& raw, int x) {
       const ActKind a = ToActKind(m.act());
       int y = x;
       if (m.stride() == 2) y = Cba(y, m.out_channels(), 3, 2, 1, a);
-      const int hidden =
-          static_cast<int>(std::lround(m.out_channels() * m.split_ratio()));
+      const int hidden = static_cast<int>(std::lround(m.out_channels() * m.split_ratio()));
       const int p1 = Cba(y, hidden, 1, 1, 1, a);
       int p2 = Cba(y, hidden, 1, 1, 1, a);
       for (int i = 0; i < m.num_blocks(); ++i) {
@@ -261,8 +251,7 @@ int Lowerer::LowerBlock(const v1::Block& raw, int x) {
       int y = Cba(x, m.out_channels(), 3, m.stride(), 1, a);
       y = Bn(Conv(y, m.out_channels(), 3, 1));
       int sc = x;
-      if (m.stride() != 1 || cin != m.out_channels())
-        sc = Bn(Conv(x, m.out_channels(), 1, m.stride()));
+      if (m.stride() != 1 || cin != m.out_channels()) sc = Bn(Conv(x, m.out_channels(), 1, m.stride()));
       return Act(Sum({y, sc}), a);
     }
     case v1::Block::kBottleneck: {
@@ -273,8 +262,7 @@ int Lowerer::LowerBlock(const v1::Block& raw, int x) {
       if (m.has_se()) y = SeWith(y, m.se(), cin);
       y = Bn(Conv(y, m.out_channels(), 1, 1));
       int sc = x;
-      if (m.stride() != 1 || cin != m.out_channels())
-        sc = Bn(Conv(x, m.out_channels(), 1, m.stride()));
+      if (m.stride() != 1 || cin != m.out_channels()) sc = Bn(Conv(x, m.out_channels(), 1, m.stride()));
       return Act(Sum({y, sc}), a);
     }
     case v1::Block::kPool: {
@@ -341,28 +329,45 @@ int Lowerer::LowerHead(const v1::Head& h, int x) {
 
 ActKind ToActKind(v1::Activation a) {
   switch (a) {
-    case v1::RELU: return ActKind::kRelu;
-    case v1::RELU6: return ActKind::kRelu6;
-    case v1::HSWISH: return ActKind::kHswish;
-    case v1::SILU: return ActKind::kSilu;
-    default: return ActKind::kNone;
+    case v1::RELU:
+      return ActKind::kRelu;
+    case v1::RELU6:
+      return ActKind::kRelu6;
+    case v1::HSWISH:
+      return ActKind::kHswish;
+    case v1::SILU:
+      return ActKind::kSilu;
+    default:
+      return ActKind::kNone;
   }
 }
 
 const char* OpKindName(OpKind k) {
   switch (k) {
-    case OpKind::kConv: return "conv";
-    case OpKind::kBatchNorm: return "bn";
-    case OpKind::kAct: return "act";
-    case OpKind::kAdd: return "add";
-    case OpKind::kMul: return "mul";
-    case OpKind::kConcat: return "concat";
-    case OpKind::kSlice: return "slice";
-    case OpKind::kShuffle: return "shuffle";
-    case OpKind::kMaxPool: return "maxpool";
-    case OpKind::kAvgPool: return "avgpool";
-    case OpKind::kGlobalPool: return "gpool";
-    case OpKind::kLinear: return "linear";
+    case OpKind::kConv:
+      return "conv";
+    case OpKind::kBatchNorm:
+      return "bn";
+    case OpKind::kAct:
+      return "act";
+    case OpKind::kAdd:
+      return "add";
+    case OpKind::kMul:
+      return "mul";
+    case OpKind::kConcat:
+      return "concat";
+    case OpKind::kSlice:
+      return "slice";
+    case OpKind::kShuffle:
+      return "shuffle";
+    case OpKind::kMaxPool:
+      return "maxpool";
+    case OpKind::kAvgPool:
+      return "avgpool";
+    case OpKind::kGlobalPool:
+      return "gpool";
+    case OpKind::kLinear:
+      return "linear";
   }
   return "?";
 }

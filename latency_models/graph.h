@@ -15,8 +15,18 @@
 namespace lutnas::latency {
 
 enum class OpKind {
-  kConv, kBatchNorm, kAct, kAdd, kMul, kConcat, kSlice, kShuffle,
-  kMaxPool, kAvgPool, kGlobalPool, kLinear,
+  kConv,
+  kBatchNorm,
+  kAct,
+  kAdd,
+  kMul,
+  kConcat,
+  kSlice,
+  kShuffle,
+  kMaxPool,
+  kAvgPool,
+  kGlobalPool,
+  kLinear,
 };
 enum class ActKind { kNone, kRelu, kRelu6, kHswish, kSilu, kSigmoid, kHsigmoid };
 

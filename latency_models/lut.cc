@@ -5,8 +5,9 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
-#include "latency_models/correction.h"
 #include "absl/strings/str_format.h"
+
+#include "latency_models/correction.h"
 #include "latency_models/graph.h"
 #include "space/arch_ext.h"
 #include "space/block_traits.h"
@@ -26,21 +27,32 @@ inline space::Shape Down(const space::Shape& in, int c, int s) {
 // Output shape of a canonical block without validation or strings.
 space::Shape FastOut(const v1::Block& b, const space::Shape& in) {
   switch (b.kind_case()) {
-    case v1::Block::kConv: return Down(in, b.conv().out_channels(), b.conv().stride());
-    case v1::Block::kRepvgg: return Down(in, b.repvgg().out_channels(), b.repvgg().stride());
-    case v1::Block::kMbconv: return Down(in, b.mbconv().out_channels(), b.mbconv().stride());
+    case v1::Block::kConv:
+      return Down(in, b.conv().out_channels(), b.conv().stride());
+    case v1::Block::kRepvgg:
+      return Down(in, b.repvgg().out_channels(), b.repvgg().stride());
+    case v1::Block::kMbconv:
+      return Down(in, b.mbconv().out_channels(), b.mbconv().stride());
     case v1::Block::kFusedMbconv:
       return Down(in, b.fused_mbconv().out_channels(), b.fused_mbconv().stride());
-    case v1::Block::kShuffle: return Down(in, b.shuffle().out_channels(), b.shuffle().stride());
-    case v1::Block::kCsp: return Down(in, b.csp().out_channels(), b.csp().stride());
-    case v1::Block::kOsa: return Down(in, b.osa().out_channels(), b.osa().stride());
-    case v1::Block::kBasic: return Down(in, b.basic().out_channels(), b.basic().stride());
+    case v1::Block::kShuffle:
+      return Down(in, b.shuffle().out_channels(), b.shuffle().stride());
+    case v1::Block::kCsp:
+      return Down(in, b.csp().out_channels(), b.csp().stride());
+    case v1::Block::kOsa:
+      return Down(in, b.osa().out_channels(), b.osa().stride());
+    case v1::Block::kBasic:
+      return Down(in, b.basic().out_channels(), b.basic().stride());
     case v1::Block::kBottleneck:
       return Down(in, b.bottleneck().out_channels(), b.bottleneck().stride());
-    case v1::Block::kPool: return Down(in, in.c, b.pool().stride());
-    case v1::Block::kC3: return Down(in, b.c3().out_channels(), b.c3().stride());
-    case v1::Block::kC2F: return Down(in, b.c2f().out_channels(), b.c2f().stride());
-    case v1::Block::kSppf: return Down(in, b.sppf().out_channels(), 1);
+    case v1::Block::kPool:
+      return Down(in, in.c, b.pool().stride());
+    case v1::Block::kC3:
+      return Down(in, b.c3().out_channels(), b.c3().stride());
+    case v1::Block::kC2F:
+      return Down(in, b.c2f().out_channels(), b.c2f().stride());
+    case v1::Block::kSppf:
+      return Down(in, b.sppf().out_channels(), 1);
     default:
       if (const space::BlockTraits* t = space::TraitsOf(b)) {  // a type with no case here: its row
         const auto& m = space::BlockMessage(b, *t);
@@ -89,24 +101,23 @@ uint64_t NumericKey(const v1::Block& b, const space::Shape& in) {
     }
     case v1::Block::kShuffle: {
       const auto& m = b.shuffle();
-      for (int64_t v : {(int64_t)m.out_channels(), (int64_t)m.kernel(), (int64_t)m.stride(),
-                        (int64_t)m.act()})
+      for (int64_t v :
+           {(int64_t)m.out_channels(), (int64_t)m.kernel(), (int64_t)m.stride(), (int64_t)m.act()})
         h = Mix(h, v);
       break;
     }
     case v1::Block::kCsp: {
       const auto& m = b.csp();
-      for (int64_t v : {(int64_t)m.out_channels(), (int64_t)m.stride(),
-                        (int64_t)std::llround(m.split_ratio() * 1e4), (int64_t)m.num_blocks(),
-                        (int64_t)m.inner(), (int64_t)m.act()})
+      for (int64_t v :
+           {(int64_t)m.out_channels(), (int64_t)m.stride(), (int64_t)std::llround(m.split_ratio() * 1e4),
+            (int64_t)m.num_blocks(), (int64_t)m.inner(), (int64_t)m.act()})
         h = Mix(h, v);
       break;
     }
     case v1::Block::kOsa: {
       const auto& m = b.osa();
       for (int64_t v : {(int64_t)m.out_channels(), (int64_t)m.stage_channels(), (int64_t)m.layers(),
-                        (int64_t)m.stride(), (int64_t)m.residual(), (int64_t)m.ese(),
-                        (int64_t)m.act()})
+                        (int64_t)m.stride(), (int64_t)m.residual(), (int64_t)m.ese(), (int64_t)m.act()})
         h = Mix(h, v);
       break;
     }
@@ -137,8 +148,8 @@ uint64_t NumericHeadKey(const v1::Head& hd, const space::Shape& in) {
   uint64_t h = Mix(Mix(Mix(Mix(0, 1000), in.c), in.h), in.w);
   if (space::IsFeatureHead(hd)) return Mix(Mix(h, 0x15), space::Fnv1a64(space::EncodeHead(hd)));
   const int act = hd.act() == v1::ACTIVATION_UNSPECIFIED ? v1::RELU : hd.act();
-  for (int64_t v : {(int64_t)hd.conv_channels(), (int64_t)act, (int64_t)hd.fc_hidden(),
-                    (int64_t)hd.num_classes()})
+  for (int64_t v :
+       {(int64_t)hd.conv_channels(), (int64_t)act, (int64_t)hd.fc_hidden(), (int64_t)hd.num_classes()})
     h = Mix(h, v);
   return h;
 }
@@ -155,8 +166,8 @@ std::string KeyFamily(const std::string& key) {
   size_t i = 0;
   while (i < body.size()) {
     const bool field_start = i > 0 && (body[i - 1] == ':' || body[i - 1] == ',');
-    if (field_start && (body[i] == 'o' || body[i] == 'c' || body[i] == 'm') &&
-        i + 1 < body.size() && std::isdigit(static_cast<unsigned char>(body[i + 1]))) {
+    if (field_start && (body[i] == 'o' || body[i] == 'c' || body[i] == 'm') && i + 1 < body.size() &&
+        std::isdigit(static_cast<unsigned char>(body[i + 1]))) {
       out += body[i];
       out += '*';
       ++i;
@@ -208,8 +219,10 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
       auto ks = space::ParseKey(e.key());
       if (!ks.ok()) continue;
       const uint64_t nk = ks->is_head ? NumericHeadKey(ks->head, ks->in) : NumericKey(ks->block, ks->in);
-      if (e.status() == v1::ENTRY_FAILED) p->measured_[nk] = HUGE_VAL;
-      else p->fallback_penalty_[nk] = penalty;
+      if (e.status() == v1::ENTRY_FAILED)
+        p->measured_[nk] = HUGE_VAL;
+      else
+        p->fallback_penalty_[nk] = penalty;
       continue;
     }
     if (e.status() != v1::ENTRY_MEASURED && !timed_fallback) continue;
@@ -303,8 +316,9 @@ LatencyPredictor::Estimated LatencyPredictor::EstimateKey(const space::KeySpec& 
   if (spec_only_ && spec_efficiency_) {
     e.source = v1::SOURCE_ROOFLINE;
     e.ms = SpecPriorKeyMs(key, hw_, efficiency_, bpe_);
-    e.method = "spec prior: published peaks x efficiencies fitted to published end-to-end figures "
-               "(lutnas hardware check-priors)";
+    e.method =
+        "spec prior: published peaks x efficiencies fitted to published end-to-end figures "
+        "(lutnas hardware check-priors)";
     return e;
   }
   const Graph g = LowerKey(key);
@@ -312,8 +326,7 @@ LatencyPredictor::Estimated LatencyPredictor::EstimateKey(const space::KeySpec& 
   if (spec_only_) {
     // Roofline: time is bound by the slower of compute and memory.
     e.source = v1::SOURCE_ROOFLINE;
-    e.ms = std::max(model_.ms_per_mmac * c.macs / 1e6, model_.ms_per_mib * c.mac_bytes / 1048576.0) +
-           0.002;
+    e.ms = std::max(model_.ms_per_mmac * c.macs / 1e6, model_.ms_per_mib * c.mac_bytes / 1048576.0) + 0.002;
     e.method = "roofline of the device's published peak compute and bandwidth (no table)";
     return e;
   }
@@ -352,8 +365,7 @@ LatencyPredictor::Estimated LatencyPredictor::EstimateKey(const space::KeySpec& 
     e.method = absl::StrFormat(
         "same family: fitted cost model x %.2f (measured/model of the closest %d of %d measured "
         "keys of this family)",
-        r, static_cast<int>(std::min<size_t>(5, fam->second.size())),
-        static_cast<int>(fam->second.size()));
+        r, static_cast<int>(std::min<size_t>(5, fam->second.size())), static_cast<int>(fam->second.size()));
     return e;
   }
   const std::string type = key.key.substr(0, key.key.find(':'));
@@ -371,9 +383,9 @@ LatencyPredictor::Estimated LatencyPredictor::EstimateKey(const space::KeySpec& 
   }
   e.source = v1::SOURCE_COST_MODEL;
   e.ms = model;
-  e.method = absl::StrFormat(
-      "no measured '%s' key: per-op-class cost model fitted to the table's %d measured keys",
-      type, static_cast<int>(measured_.size()));
+  e.method =
+      absl::StrFormat("no measured '%s' key: per-op-class cost model fitted to the table's %d measured keys",
+                      type, static_cast<int>(measured_.size()));
   return e;
 }
 
@@ -506,7 +518,9 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
   if (!breakdown) sum -= terms;
   p.set_sum_ms(sum);
   // A failed key (+inf) is a stored fact: the network cannot run there.
-  p.set_measured_fraction(!std::isfinite(sum) ? 1.0 : sum > 0 ? std::min(1.0, meas / (breakdown ? sum : with_terms)) : 0);
+  p.set_measured_fraction(!std::isfinite(sum) ? 1.0
+                          : sum > 0           ? std::min(1.0, meas / (breakdown ? sum : with_terms))
+                                              : 0);
   p.set_estimated_from_spec(spec_only_);
   p.set_latency_ms(Corrected(with_terms));
   p.set_low_confidence(p.measured_fraction() < kLowConfidenceMeasuredFraction);

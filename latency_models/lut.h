@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "latency_models/cost.h"
 #include "latency_models/estimator.h"
 #include "latency_models/spec_prior.h"
@@ -40,8 +41,8 @@ class LatencyPredictor {
  public:
   // `table` may be null: then predictions come from the hardware spec
   // (FAILED_PRECONDITION when it has no peak_gops/bandwidth_gbs).
-  static absl::StatusOr<std::shared_ptr<const LatencyPredictor>> Create(
-      const v1::Hardware& hw, const v1::LatencyTable* table);
+  static absl::StatusOr<std::shared_ptr<const LatencyPredictor>> Create(const v1::Hardware& hw,
+                                                                        const v1::LatencyTable* table);
 
   const v1::Hardware& hardware() const { return hw_; }
   int64_t table_version() const { return version_; }
@@ -90,8 +91,7 @@ class LatencyPredictor {
     OpFeatures feats{};
   };
   LatencyPredictor() = default;
-  double Lookup(uint64_t nkey, const std::string* key_or_null,
-                const std::function<space::KeySpec()>& spec,
+  double Lookup(uint64_t nkey, const std::string* key_or_null, const std::function<space::KeySpec()>& spec,
                 v1::LatencySource* src) const;
   Estimated Estimate(const space::KeySpec& key) const;
   Estimated EstimateKey(const space::KeySpec& key) const;
@@ -131,8 +131,7 @@ std::string KeyFamily(const std::string& key);
 
 // Fit e2e = scale * sum + offset over measured networks: RobustFit
 // (latency_models/correction.h) with the samples' own range; unset below 3.
-v1::Correction FitCorrection(const std::vector<double>& sums,
-                             const std::vector<double>& measured);
+v1::Correction FitCorrection(const std::vector<double>& sums, const std::vector<double>& measured);
 
 // Predictions with less than this share of sum_ms measured are flagged
 // low_confidence (table.proto explains the figure).

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+
 #include "space/space.h"
 
 namespace lutnas::latency {
@@ -27,7 +28,10 @@ struct Hwc {
 // "112x112x16" (H x W x C) or "1000" (features).
 bool ParseHwc(const std::string& s, Hwc* out) {
   std::vector<std::string> p = absl::StrSplit(s, 'x');
-  if (p.size() == 1) { out->h = out->w = 1; return absl::SimpleAtoi(p[0], &out->c); }
+  if (p.size() == 1) {
+    out->h = out->w = 1;
+    return absl::SimpleAtoi(p[0], &out->c);
+  }
   return p.size() == 3 && absl::SimpleAtoi(p[0], &out->h) && absl::SimpleAtoi(p[1], &out->w) &&
          absl::SimpleAtoi(p[2], &out->c);
 }
@@ -50,10 +54,15 @@ absl::StatusOr<std::map<std::string, OfaEntry>> ParseYaml(const std::string& con
   int line_no = 0;
   auto set_field = [&](OfaEntry& e, const std::string& k, const std::string& v) -> absl::Status {
     double d;
-    if (!absl::SimpleAtod(v, &d)) return absl::InvalidArgumentError(StrCat("line ", line_no, ": ", k, ": not a number: '", v.substr(0, 40), "'"));
-    if (k == "mean") e.mean = d;
-    else if (k == "var") e.var = d;
-    else if (k == "count") e.count = std::isfinite(d) && d >= 0 && d < 1e9 ? static_cast<int>(d) : 0;
+    if (!absl::SimpleAtod(v, &d))
+      return absl::InvalidArgumentError(
+          StrCat("line ", line_no, ": ", k, ": not a number: '", v.substr(0, 40), "'"));
+    if (k == "mean")
+      e.mean = d;
+    else if (k == "var")
+      e.var = d;
+    else if (k == "count")
+      e.count = std::isfinite(d) && d >= 0 && d < 1e9 ? static_cast<int>(d) : 0;
     return absl::OkStatus();
   };
   for (absl::string_view raw : absl::StrSplit(content, '\n')) {
@@ -65,34 +74,44 @@ absl::StatusOr<std::map<std::string, OfaEntry>> ParseYaml(const std::string& con
     if (!indented) {
       const size_t colon = body.find(": ");
       std::string key = body.back() == ':' ? body.substr(0, body.size() - 1)
-                                            : (colon == std::string::npos ? "" : body.substr(0, colon));
+                                           : (colon == std::string::npos ? "" : body.substr(0, colon));
       if (key.size() >= 2 && (key.front() == '\'' || key.front() == '"')) key = key.substr(1, key.size() - 2);
       if (key.empty()) return absl::InvalidArgumentError(StrCat("line ", line_no, ": expected 'key:'"));
-      if (out.count(key)) return absl::InvalidArgumentError(StrCat("line ", line_no, ": key: duplicate '", key.substr(0, 120), "'"));
+      if (out.count(key))
+        return absl::InvalidArgumentError(
+            StrCat("line ", line_no, ": key: duplicate '", key.substr(0, 120), "'"));
       current = key;
       out[key].line = line_no;
       if (body.back() != ':') {  // flow mapping
         std::string flow = body.substr(colon + 2);
         if (flow.size() < 2 || flow.front() != '{' || flow.back() != '}')
-          return absl::InvalidArgumentError(StrCat("line ", line_no, ": expected {count: N, mean: X, var: Y}"));
+          return absl::InvalidArgumentError(
+              StrCat("line ", line_no, ": expected {count: N, mean: X, var: Y}"));
         for (absl::string_view kv : absl::StrSplit(flow.substr(1, flow.size() - 2), ',')) {
           std::vector<std::string> p = absl::StrSplit(kv, ':');
-          if (p.size() != 2) return absl::InvalidArgumentError(StrCat("line ", line_no, ": malformed '", std::string(kv).substr(0, 40), "'"));
-          auto st = set_field(out[key], std::string(absl::StripAsciiWhitespace(p[0])), std::string(absl::StripAsciiWhitespace(p[1])));
+          if (p.size() != 2)
+            return absl::InvalidArgumentError(
+                StrCat("line ", line_no, ": malformed '", std::string(kv).substr(0, 40), "'"));
+          auto st = set_field(out[key], std::string(absl::StripAsciiWhitespace(p[0])),
+                              std::string(absl::StripAsciiWhitespace(p[1])));
           if (!st.ok()) return st;
         }
       }
       continue;
     }
-    if (current.empty()) return absl::InvalidArgumentError(StrCat("line ", line_no, ": value outside any key"));
+    if (current.empty())
+      return absl::InvalidArgumentError(StrCat("line ", line_no, ": value outside any key"));
     const size_t colon = body.find(':');
-    if (colon == std::string::npos) return absl::InvalidArgumentError(StrCat("line ", line_no, ": expected 'field: value'"));
-    auto st = set_field(out[current], body.substr(0, colon), std::string(absl::StripAsciiWhitespace(body.substr(colon + 1))));
+    if (colon == std::string::npos)
+      return absl::InvalidArgumentError(StrCat("line ", line_no, ": expected 'field: value'"));
+    auto st = set_field(out[current], body.substr(0, colon),
+                        std::string(absl::StripAsciiWhitespace(body.substr(colon + 1))));
     if (!st.ok()) return st;
   }
   for (const auto& [k, e] : out)
     if (!std::isfinite(e.mean) || e.mean <= 0)
-      return absl::InvalidArgumentError(StrCat("line ", e.line, ": mean: must be a finite number > 0 for '", k.substr(0, 120), "'"));
+      return absl::InvalidArgumentError(
+          StrCat("line ", e.line, ": mean: must be a finite number > 0 for '", k.substr(0, 120), "'"));
   return out;
 }
 
@@ -122,7 +141,10 @@ absl::StatusOr<v1::LatencyTable> ParseOfaYaml(const std::string& content, const 
     x->set_samples(std::max(1, e.count));
     x->set_status(v1::ENTRY_MEASURED);
   };
-  struct HeadPart { Hwc in, out; const OfaEntry* e; };
+  struct HeadPart {
+    Hwc in, out;
+    const OfaEntry* e;
+  };
   std::vector<HeadPart> conv1, pool, conv2, logits;
   for (const auto& [key, e] : *parsed) {
     std::map<std::string, std::string> f;
@@ -168,7 +190,10 @@ absl::StatusOr<v1::LatencyTable> ParseOfaYaml(const std::string& content, const 
       m->set_groups(1);
       m->set_act(first_act);
       const std::string lk = space::BlockKey(b, space::Shape{in.c, in.h, in.w});
-      if (!space::ParseKey(lk).ok()) { unmapped->push_back(key); continue; }
+      if (!space::ParseKey(lk).ok()) {
+        unmapped->push_back(key);
+        continue;
+      }
       add(lk, e);
     } else if (name == "Conv_1" || name == "final_expand_layer") {
       conv1.push_back({in, out, &e});

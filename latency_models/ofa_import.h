@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "lutnas/v1/table.pb.h"
 
 namespace lutnas::latency {

@@ -12,8 +12,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "latency_models/builder.h"
+
 #include "base/rng.h"
+#include "latency_models/builder.h"
 
 namespace lutnas::latency {
 namespace {
@@ -149,10 +150,9 @@ absl::StatusOr<double> Profiler::MeasureReference() {
   return ComputeStats(s).median_ms;
 }
 
-std::vector<WorkloadResult> Profiler::Measure(const std::vector<Graph>& graphs,
-                                              double reference_target_ms,
-                                              const std::function<void(int, int)>& progress,
-                                              double* drift, RoundReport* rounds_out) {
+std::vector<WorkloadResult> Profiler::Measure(const std::vector<Graph>& graphs, double reference_target_ms,
+                                              const std::function<void(int, int)>& progress, double* drift,
+                                              RoundReport* rounds_out) {
   const int n = static_cast<int>(graphs.size());
   std::vector<Workload> ws(n);
   for (int i = 0; i < n; ++i) {
@@ -186,7 +186,8 @@ std::vector<WorkloadResult> Profiler::Measure(const std::vector<Graph>& graphs,
     }
     if (std::getenv("LUTNAS_PROFILE_DEBUG"))
       std::fprintf(stderr, "round %d reference %.4f ms\n", r, refs.back());
-    if (progress) progress(static_cast<int>(std::min<int64_t>((r + 1) * static_cast<int64_t>(n) / total, n)), n);
+    if (progress)
+      progress(static_cast<int>(std::min<int64_t>((r + 1) * static_cast<int64_t>(n) / total, n)), n);
   };
   // Rounds off the median reference by more than tol (disturbed).
   auto disturbed = [&]() {
@@ -267,8 +268,7 @@ v1::LatencyEntry EntryOf(const std::string& key, const WorkloadResult& r) {
 }
 
 CheckedMeasurement MeasureChecked(Profiler& prof, const std::vector<Graph>& graphs,
-                                  double reference_target_ms,
-                                  const std::function<void(int, int)>& progress,
+                                  double reference_target_ms, const std::function<void(int, int)>& progress,
                                   const NoiseLimits& limits, int retries) {
   CheckedMeasurement m;
   for (int attempt = 0; attempt <= std::max(0, retries); ++attempt) {

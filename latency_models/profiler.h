@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "latency_models/correction.h"
 #include "latency_models/graph.h"
 #include "lutnas/v1/table.pb.h"
@@ -85,10 +86,9 @@ class Profiler {
   // is called as workloads finish their rounds. `drift` (optional) gets the
   // max/min ratio of the per-round reference times of the kept rounds;
   // `rounds` (optional) the per-round detail.
-  std::vector<WorkloadResult> Measure(
-      const std::vector<Graph>& graphs, double reference_target_ms,
-      const std::function<void(int, int)>& progress, double* drift = nullptr,
-      RoundReport* rounds = nullptr);
+  std::vector<WorkloadResult> Measure(const std::vector<Graph>& graphs, double reference_target_ms,
+                                      const std::function<void(int, int)>& progress, double* drift = nullptr,
+                                      RoundReport* rounds = nullptr);
 
  private:
   struct Impl;
@@ -108,8 +108,7 @@ struct CheckedMeasurement {
   int attempts = 0;
 };
 CheckedMeasurement MeasureChecked(Profiler& prof, const std::vector<Graph>& graphs,
-                                  double reference_target_ms,
-                                  const std::function<void(int, int)>& progress,
+                                  double reference_target_ms, const std::function<void(int, int)>& progress,
                                   const NoiseLimits& limits, int retries);
 
 // Noise limits for the table tools: NoiseLimits' defaults, or

@@ -8,9 +8,10 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+
+#include "base/status_macros.h"
 #include "latency_models/builder.h"
 #include "space/arch_util.h"
-#include "base/status_macros.h"
 
 namespace lutnas::latency {
 namespace {
@@ -23,8 +24,7 @@ absl::Status CheckOptions(const ProxyOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("resolution: must be in 8..", space::kMaxResolution, ", got ", o.resolution));
   if (o.batch < 1 || o.batch > kMaxBatch)
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch: must be in 1..", kMaxBatch, ", got ", o.batch));
+    return absl::InvalidArgumentError(absl::StrCat("batch: must be in 1..", kMaxBatch, ", got ", o.batch));
   return absl::OkStatus();
 }
 
@@ -61,8 +61,7 @@ absl::StatusOr<GraphNet> GaussianNet(const v1::Architecture& arch, at::Generator
   return net;
 }
 
-torch::Tensor RandomInput(const v1::Architecture& arch, const ProxyOptions& o,
-                          at::Generator& gen) {
+torch::Tensor RandomInput(const v1::Architecture& arch, const ProxyOptions& o, at::Generator& gen) {
   const int64_t c = space::InputShape(arch).c;
   return torch::randn({o.batch, c, o.resolution, o.resolution}, gen);
 }
@@ -117,16 +116,14 @@ absl::StatusOr<double> NaswotScore(const v1::Architecture& arch, const ProxyOpti
     torch::NoGradGuard ng;
     torch::Tensor k = torch::zeros({opts.batch, opts.batch}, torch::kDouble);
     net->set_observer([&](const Op& op, const torch::Tensor& y) {
-      if (op.kind != OpKind::kAct || (op.act != ActKind::kRelu && op.act != ActKind::kRelu6))
-        return;
+      if (op.kind != OpKind::kAct || (op.act != ActKind::kRelu && op.act != ActKind::kRelu6)) return;
       // c c^T + (1-c)(1-c)^T = U - r_i - r_j + 2 (c c^T)_ij with U units and
       // r the row sums: one matrix product. 0/1 products summed in float are
       // exact below 2^24 units per layer; K accumulates in double.
       const torch::Tensor c = (y > 0).flatten(1).to(torch::kFloat);
       const double units = static_cast<double>(c.size(1));
       const torch::Tensor r = c.sum(1).to(torch::kDouble);
-      k.add_(c.mm(c.t()).to(torch::kDouble).mul_(2.0).add_(units)
-                 .sub_(r.unsqueeze(1)).sub_(r.unsqueeze(0)));
+      k.add_(c.mm(c.t()).to(torch::kDouble).mul_(2.0).add_(units).sub_(r.unsqueeze(1)).sub_(r.unsqueeze(0)));
     });
     net->forward(RandomInput(a, opts, gen));
     net->set_observer(nullptr);
@@ -152,8 +149,7 @@ ProxyCache::ProxyCache(size_t max_entries) : impl_(new Impl) {
 
 ProxyCache::~ProxyCache() { delete impl_; }
 
-absl::StatusOr<double> ProxyCache::Get(Kind kind, const v1::Architecture& arch,
-                                       const ProxyOptions& opts) {
+absl::StatusOr<double> ProxyCache::Get(Kind kind, const v1::Architecture& arch, const ProxyOptions& opts) {
   // The proxy runs at opts.resolution whatever the arch's own resolution;
   // canonical form, so that equal networks written differently share a key.
   RETURN_IF_ERROR(CheckOptions(opts));

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+
 #include "lutnas/v1/arch.pb.h"
 
 namespace lutnas::latency {
@@ -29,8 +30,7 @@ class ProxyCache {
   ~ProxyCache();
   ProxyCache(const ProxyCache&) = delete;
   ProxyCache& operator=(const ProxyCache&) = delete;
-  absl::StatusOr<double> Get(Kind kind, const v1::Architecture& arch,
-                             const ProxyOptions& opts);
+  absl::StatusOr<double> Get(Kind kind, const v1::Architecture& arch, const ProxyOptions& opts);
   size_t size() const;
 
  private:

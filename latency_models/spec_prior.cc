@@ -10,9 +10,12 @@ namespace lutnas::latency {
 
 const char* OpClassName(OpClass c) {
   switch (c) {
-    case OpClass::kConv: return "conv";
-    case OpClass::kDwConv: return "dwconv";
-    case OpClass::kOther: return "other";
+    case OpClass::kConv:
+      return "conv";
+    case OpClass::kDwConv:
+      return "dwconv";
+    case OpClass::kOther:
+      return "other";
   }
   return "other";
 }
@@ -37,7 +40,7 @@ Efficiency EfficiencyOf(const v1::Hardware& hw, bool* has_any) {
 
 std::vector<PeakTime> PeakTimes(const Graph& g, const v1::Hardware& hw, int bpe) {
   std::vector<PeakTime> out;
-  const double ms_per_op = 1e3 / (hw.peak_gops() * 1e9);        // 1 MAC = 2 ops
+  const double ms_per_op = 1e3 / (hw.peak_gops() * 1e9);  // 1 MAC = 2 ops
   const double ms_per_byte = 1e3 / (hw.bandwidth_gbs() * 1e9);
   for (const auto& op : g.ops) {
     const Cost c = OpCost(g, op, bpe);
@@ -66,8 +69,7 @@ double SpecPriorKeyMs(const space::KeySpec& key, const v1::Hardware& hw, const E
   return std::max(1e-6, PriorMs(PeakTimes(LowerKey(key), hw, bpe), e));
 }
 
-std::vector<PeakTime> NetworkPeakTimes(const v1::Architecture& arch, const v1::Hardware& hw,
-                                       int bpe) {
+std::vector<PeakTime> NetworkPeakTimes(const v1::Architecture& arch, const v1::Hardware& hw, int bpe) {
   std::vector<PeakTime> all;
   const auto sites = space::ListBlocks(arch);
   for (const auto& s : sites) {
@@ -89,8 +91,8 @@ std::vector<PeakTime> NetworkPeakTimes(const v1::Architecture& arch, const v1::H
 namespace {
 
 // Sum of squared log errors of a uniform (compute, bandwidth) pair.
-double LogLoss(const std::vector<std::vector<PeakTime>>& nets, const std::vector<double>& ms,
-               double ec, double eb) {
+double LogLoss(const std::vector<std::vector<PeakTime>>& nets, const std::vector<double>& ms, double ec,
+               double eb) {
   Efficiency e;
   for (int c = 0; c < kNumOpClasses; ++c) e.compute[c] = ec, e.bandwidth[c] = eb;
   double loss = 0;
@@ -103,8 +105,7 @@ double LogLoss(const std::vector<std::vector<PeakTime>>& nets, const std::vector
 
 }  // namespace
 
-EfficiencyFit FitEfficiency(const std::vector<std::vector<PeakTime>>& nets,
-                            const std::vector<double>& ms) {
+EfficiencyFit FitEfficiency(const std::vector<std::vector<PeakTime>>& nets, const std::vector<double>& ms) {
   EfficiencyFit fit;
   fit.fitted_on = static_cast<int>(std::min(nets.size(), ms.size()));
   if (fit.fitted_on == 0) return fit;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "latency_models/graph.h"
 #include "lutnas/v1/table.pb.h"
 #include "space/space.h"
@@ -58,7 +59,7 @@ std::vector<PeakTime> NetworkPeakTimes(const v1::Architecture& canonical, const 
 // has them (docs/hardware.md).
 struct EfficiencyFit {
   Efficiency eff;
-  int params = 0;    // 0, 1 or 2
+  int params = 0;  // 0, 1 or 2
   int fitted_on = 0;
 };
 EfficiencyFit FitEfficiency(const std::vector<std::vector<PeakTime>>& nets,

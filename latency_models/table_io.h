@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "lutnas/v1/table.pb.h"
 
 namespace lutnas::latency {
@@ -21,17 +22,13 @@ inline constexpr size_t kMaxTableEntries = 200000;
 
 // `hardware`: when non-empty, a file naming another hardware is rejected and
 // a file naming none is assigned this one.
-absl::StatusOr<v1::LatencyTable> ParseTableCsv(const std::string& content,
-                                               const std::string& hardware);
+absl::StatusOr<v1::LatencyTable> ParseTableCsv(const std::string& content, const std::string& hardware);
 std::string WriteTableCsv(const v1::LatencyTable& table);
-absl::StatusOr<v1::LatencyTable> ParseTableJson(const std::string& content,
-                                                const std::string& hardware);
+absl::StatusOr<v1::LatencyTable> ParseTableJson(const std::string& content, const std::string& hardware);
 std::string WriteTableJson(const v1::LatencyTable& table);
 // By format name: "csv", "json" (and "ofa" once the importer exists).
-absl::StatusOr<v1::LatencyTable> ParseTable(const std::string& content,
-                                            const std::string& format,
-                                            const std::string& hardware,
-                                            std::vector<std::string>* unmapped);
+absl::StatusOr<v1::LatencyTable> ParseTable(const std::string& content, const std::string& format,
+                                            const std::string& hardware, std::vector<std::string>* unmapped);
 
 // Checks one entry (key parses, finite positive statistics, status set);
 // `where` prefixes messages ("line 7" or "entries[3]").

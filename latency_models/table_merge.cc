@@ -4,12 +4,13 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+
 #include "space/arch_util.h"
 
 namespace lutnas::latency {
 
 std::vector<space::KeySpec> MissingKeys(const std::vector<v1::Architecture>& archs,
-                                 const v1::LatencyTable& table) {
+                                        const v1::LatencyTable& table) {
   std::set<std::string> have;
   for (const auto& e : table.entries()) have.insert(e.key());
   std::vector<space::KeySpec> out;
@@ -37,8 +38,7 @@ std::vector<space::KeySpec> MissingKeys(const std::vector<v1::Architecture>& arc
   return out;
 }
 
-absl::StatusOr<v1::LatencyTable> MergeTables(const v1::LatencyTable& base,
-                                             const v1::LatencyTable& added) {
+absl::StatusOr<v1::LatencyTable> MergeTables(const v1::LatencyTable& base, const v1::LatencyTable& added) {
   v1::LatencyTable t;
   *t.mutable_info() = base.info();
   auto* info = t.mutable_info();
@@ -56,8 +56,8 @@ absl::StatusOr<v1::LatencyTable> MergeTables(const v1::LatencyTable& base,
   for (int i = 0; i < added.entries_size(); ++i) {
     const auto& e = added.entries(i);
     if (!keys.insert(e.key()).second)
-      return absl::InvalidArgumentError(absl::StrCat("entries[", i, "].key: '", e.key(),
-                                                     "' is already in the table"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("entries[", i, "].key: '", e.key(), "' is already in the table"));
     *t.add_entries() = e;
   }
   return t;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "base/rng.h"
 #include "search/archive.h"
 #include "search/constraints.h"

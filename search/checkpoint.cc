@@ -13,9 +13,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+
+#include "base/status_macros.h"
 #include "search/constraints.h"
 #include "space/arch_util.h"
-#include "base/status_macros.h"
 
 namespace lutnas::search {
 namespace {
@@ -48,8 +49,7 @@ bool ParseHexD(absl::string_view s, double* out) {
 }
 // Plain decimal (optional '-') within [lo, hi].
 bool ParseInt(absl::string_view s, int64_t lo, int64_t hi, int64_t* out) {
-  if (s.empty() || !(absl::ascii_isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-'))
-    return false;
+  if (s.empty() || !(absl::ascii_isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-')) return false;
   return absl::SimpleAtoi(s, out) && *out >= lo && *out <= hi;
 }
 
@@ -78,12 +78,10 @@ class LineReader {
 };
 
 // "<tag> <n> <i_1> ... <i_n>", every index < archive_size.
-absl::Status ReadList(LineReader& in, absl::string_view tag, size_t archive_size,
-                      std::vector<int>* out) {
+absl::Status ReadList(LineReader& in, absl::string_view tag, size_t archive_size, std::vector<int>* out) {
   ASSIGN_OR_RETURN(auto f, in.Next(tag));
   int64_t n = 0;
-  if (f.size() < 2 || !ParseInt(f[1], 0, kMaxArchive, &n) ||
-      f.size() != 2 + static_cast<size_t>(n))
+  if (f.size() < 2 || !ParseInt(f[1], 0, kMaxArchive, &n) || f.size() != 2 + static_cast<size_t>(n))
     return in.Bad(StrCat("bad ", tag));
   for (int64_t j = 0; j < n; ++j) {
     int64_t x = 0;
@@ -99,10 +97,9 @@ absl::Status ReadEntry(LineReader& in, CheckpointEntry* e) {
   int64_t gen = 0, nlat = 0;
   constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-  if (f.size() < 7 || f[1].empty() || !ParseInt(f[2], 0, kMaxInt, &gen) ||
-      !ParseHexD(f[3], &e->eval.score) || !ParseInt(f[4], kMin, kMax, &e->eval.params) ||
-      !ParseInt(f[5], kMin, kMax, &e->eval.macs) || !ParseInt(f[6], 0, kMaxLatencies, &nlat) ||
-      f.size() != 7 + static_cast<size_t>(nlat))
+  if (f.size() < 7 || f[1].empty() || !ParseInt(f[2], 0, kMaxInt, &gen) || !ParseHexD(f[3], &e->eval.score) ||
+      !ParseInt(f[4], kMin, kMax, &e->eval.params) || !ParseInt(f[5], kMin, kMax, &e->eval.macs) ||
+      !ParseInt(f[6], 0, kMaxLatencies, &nlat) || f.size() != 7 + static_cast<size_t>(nlat))
     return in.Bad("bad individual");
   e->key = std::string(f[1]);
   e->generation = static_cast<int>(gen);
@@ -117,19 +114,18 @@ absl::Status ReadEntry(LineReader& in, CheckpointEntry* e) {
 std::string EncodeCheckpoint(const CheckpointData& d) {
   std::string s = StrCat(kMagic, "\n");
   absl::StrAppend(&s, "fingerprint ", Hex(d.fingerprint), "\n");
-  absl::StrAppend(&s, "rng ", Hex(d.rng[0]), " ", Hex(d.rng[1]), " ", Hex(d.rng[2]), " ",
-                  Hex(d.rng[3]), "\n");
+  absl::StrAppend(&s, "rng ", Hex(d.rng[0]), " ", Hex(d.rng[1]), " ", Hex(d.rng[2]), " ", Hex(d.rng[3]),
+                  "\n");
   absl::StrAppend(&s, "counters ", d.steps_done, " ", d.children_started, " ", d.rejected, " ",
                   d.batch_active ? 1 : 0, "\n");
   absl::StrAppend(&s, "archive ", d.archive.size(), "\n");
   for (const auto& e : d.archive) {
-    absl::StrAppend(&s, "i ", e.key, " ", e.generation, " ", HexD(e.eval.score), " ",
-                    e.eval.params, " ", e.eval.macs, " ", e.eval.latency_ms.size());
+    absl::StrAppend(&s, "i ", e.key, " ", e.generation, " ", HexD(e.eval.score), " ", e.eval.params, " ",
+                    e.eval.macs, " ", e.eval.latency_ms.size());
     for (double l : e.eval.latency_ms) absl::StrAppend(&s, " ", HexD(l));
     s += "\n";
   }
-  for (const auto& [tag, v] : {std::make_pair("population", &d.population),
-                               std::make_pair("batch", &d.batch),
+  for (const auto& [tag, v] : {std::make_pair("population", &d.population), std::make_pair("batch", &d.batch),
                                std::make_pair("report", &d.report)}) {
     absl::StrAppend(&s, tag, " ", v->size());
     for (int i : *v) absl::StrAppend(&s, " ", i);
@@ -141,9 +137,7 @@ std::string EncodeCheckpoint(const CheckpointData& d) {
 }
 
 absl::StatusOr<CheckpointData> DecodeCheckpoint(const std::string& text) {
-  auto bad = [](absl::string_view what) {
-    return absl::DataLossError(StrCat("checkpoint: ", what));
-  };
+  auto bad = [](absl::string_view what) { return absl::DataLossError(StrCat("checkpoint: ", what)); };
   if (!absl::StartsWith(text, StrCat(kMagic, "\n")))
     return bad("not a lutnas engine checkpoint (bad header)");
   if (text.back() != '\n') return bad("truncated (no final newline)");
@@ -157,7 +151,7 @@ absl::StatusOr<CheckpointData> DecodeCheckpoint(const std::string& text) {
   if (sum != space::Fnv1a64(std::string(body))) return bad("checksum mismatch (corrupted or truncated)");
 
   std::vector<absl::string_view> lines = absl::StrSplit(body, '\n');
-  lines.pop_back();             // empty, after the final newline
+  lines.pop_back();            // empty, after the final newline
   lines.erase(lines.begin());  // the header, checked above
   LineReader in(std::move(lines), /*first_line=*/2);
   CheckpointData d;
@@ -173,8 +167,7 @@ absl::StatusOr<CheckpointData> DecodeCheckpoint(const std::string& text) {
   ASSIGN_OR_RETURN(f, in.Next("counters"));
   int64_t v[4];
   if (f.size() != 5 || !ParseInt(f[1], 0, kMaxInt, &v[0]) || !ParseInt(f[2], 0, kMaxInt, &v[1]) ||
-      !ParseInt(f[3], 0, std::numeric_limits<int64_t>::max(), &v[2]) ||
-      !ParseInt(f[4], 0, 1, &v[3]))
+      !ParseInt(f[3], 0, std::numeric_limits<int64_t>::max(), &v[2]) || !ParseInt(f[4], 0, 1, &v[3]))
     return in.Bad("bad counters");
   d.steps_done = static_cast<int>(v[0]);
   d.children_started = static_cast<int>(v[1]);
@@ -194,8 +187,7 @@ absl::StatusOr<CheckpointData> DecodeCheckpoint(const std::string& text) {
   RETURN_IF_ERROR(ReadList(in, "report", d.archive.size(), &d.report));
 
   ASSIGN_OR_RETURN(f, in.Next("elapsed"));
-  if (f.size() != 2 || !ParseHexD(f[1], &d.elapsed_s) || !std::isfinite(d.elapsed_s) ||
-      d.elapsed_s < 0)
+  if (f.size() != 2 || !ParseHexD(f[1], &d.elapsed_s) || !std::isfinite(d.elapsed_s) || d.elapsed_s < 0)
     return in.Bad("bad elapsed");
   if (!in.AtEnd()) return in.Bad("unexpected data before the end line");
   return d;
@@ -218,13 +210,13 @@ uint64_t JobFingerprint(const space::Space& space, const EngineOptions& o) {
   return space::Fnv1a64(s);
 }
 
-absl::StatusOr<std::vector<Individual>> CheckCheckpoint(const space::Space& space,
-                                                        const EngineOptions& o, CheckpointData* d) {
+absl::StatusOr<std::vector<Individual>> CheckCheckpoint(const space::Space& space, const EngineOptions& o,
+                                                        CheckpointData* d) {
   const uint64_t fingerprint = JobFingerprint(space, o);
   if (d->fingerprint != fingerprint)
-    return absl::FailedPreconditionError(
-        StrCat("checkpoint: made by a different job (fingerprint ", Hex(d->fingerprint), ", this job's is ",
-               Hex(fingerprint), "): the space or the options differ"));
+    return absl::FailedPreconditionError(StrCat("checkpoint: made by a different job (fingerprint ",
+                                                Hex(d->fingerprint), ", this job's is ", Hex(fingerprint),
+                                                "): the space or the options differ"));
   auto bad = [](absl::string_view what) { return absl::DataLossError(StrCat("checkpoint: ", what)); };
   const int P = o.population, G = o.generations;
   if (d->steps_done > G + 1 || d->children_started > P) return bad("counters out of range for this job");

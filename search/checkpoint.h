@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "search/engine.h"
 
 namespace lutnas::search {

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+
 #include "base/status_macros.h"
 #include "base/status_reason.h"
 #include "search/archive.h"
@@ -54,10 +55,10 @@ struct Engine::State {
 
   // --- persistent ---
   base::Rng rng;
-  int steps_done = 0;        // completed generations, the initial one included
-  int children_started = 0;  // children created in the current generation
-  int64_t rejected = 0;      // infeasible children dropped after repair
-  Archive archive;           // every evaluated genotype, in order
+  int steps_done = 0;                  // completed generations, the initial one included
+  int children_started = 0;            // children created in the current generation
+  int64_t rejected = 0;                // infeasible children dropped after repair
+  Archive archive;                     // every evaluated genotype, in order
   std::deque<int> population;          // archive indices; front = oldest
   std::vector<space::Genotype> seeds;  // seed_architectures as genotypes
   bool batch_active = false;
@@ -229,8 +230,7 @@ struct Engine::State {
 Engine::~Engine() = default;
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const space::Space> space,
-                                                       const EngineOptions& options,
-                                                       Evaluator* evaluator) {
+                                                       const EngineOptions& options, Evaluator* evaluator) {
   auto bad = [](absl::string_view field, const std::string& problem) {
     return absl::InvalidArgumentError(StrCat(field, ": ", problem));
   };
@@ -242,34 +242,30 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(std::shared_ptr<const spa
     return bad("algorithm", StrCat("unknown value ", static_cast<int>(o.algorithm)));
   if (o.population < 2) return bad("population", StrCat("must be >= 2, got ", o.population));
   if (o.sample_size < 1 || o.sample_size > o.population)
-    return bad("sample_size", StrCat("must be in 1..population (", o.population, "), got ",
-                                     o.sample_size));
+    return bad("sample_size", StrCat("must be in 1..population (", o.population, "), got ", o.sample_size));
   if (o.generations < 0) return bad("generations", StrCat("must be >= 0, got ", o.generations));
   for (size_t i = 0; i < o.latency_budgets_ms.size(); ++i) {
     const double b = o.latency_budgets_ms[i];
     if (!std::isfinite(b) || b < 0)
-      return bad(StrCat("latency_budgets_ms[", i, "]"),
-                 StrCat("must be finite and >= 0, got ", b));
+      return bad(StrCat("latency_budgets_ms[", i, "]"), StrCat("must be finite and >= 0, got ", b));
   }
   if (o.max_params < 0) return bad("max_params", StrCat("must be >= 0, got ", o.max_params));
   if (o.max_macs < 0) return bad("max_macs", StrCat("must be >= 0, got ", o.max_macs));
-  if (!std::isfinite(o.soft_weight))
-    return bad("soft_weight", StrCat("must be finite, got ", o.soft_weight));
+  if (!std::isfinite(o.soft_weight)) return bad("soft_weight", StrCat("must be finite, got ", o.soft_weight));
   if (o.repair_tries < 0 || o.repair_tries > 1000)
     return bad("repair_tries", StrCat("must be in 0..1000, got ", o.repair_tries));
-  if (o.max_evaluations < 1)
-    return bad("max_evaluations", StrCat("must be >= 1, got ", o.max_evaluations));
+  if (o.max_evaluations < 1) return bad("max_evaluations", StrCat("must be >= 1, got ", o.max_evaluations));
   const int64_t total = static_cast<int64_t>(o.population) * (static_cast<int64_t>(o.generations) + 1);
   if (total > o.max_evaluations)
-    return absl::InvalidArgumentError(
-        StrCat("population * (generations + 1) = ", total, " exceeds the cap of ",
-               o.max_evaluations, " evaluations per job"));
+    return absl::InvalidArgumentError(StrCat("population * (generations + 1) = ", total,
+                                             " exceeds the cap of ", o.max_evaluations,
+                                             " evaluations per job"));
   if (o.seed_architectures.size() > 64)
     return bad("seed_architectures", StrCat("at most 64, got ", o.seed_architectures.size()));
   std::vector<space::Genotype> seeds;
   for (size_t i = 0; i < o.seed_architectures.size(); ++i) {
-    auto g = space::GenotypeOfArchitecture(*space, o.seed_architectures[i],
-                                    StrCat("seed_architectures[", i, "]"));
+    auto g =
+        space::GenotypeOfArchitecture(*space, o.seed_architectures[i], StrCat("seed_architectures[", i, "]"));
     if (!g.ok()) return g.status();
     seeds.push_back(*std::move(g));
   }
@@ -315,8 +311,7 @@ absl::StatusOr<GenerationReport> Engine::Step() {
 
 absl::StatusOr<std::vector<Individual>> Engine::Ask(int k) {
   State& s = *state_;
-  if (!options_.external)
-    return absl::FailedPreconditionError("Ask: the job's scores are not external");
+  if (!options_.external) return absl::FailedPreconditionError("Ask: the job's scores are not external");
   if (k < 1) return absl::InvalidArgumentError(StrCat("k: must be >= 1, got ", k));
   std::vector<int> pending = s.Pending();
   while (pending.empty()) {

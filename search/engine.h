@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
 #include "lutnas/v1/service.pb.h"
 #include "space/space.h"
 
@@ -39,9 +40,9 @@ class Evaluator {
 
 struct EngineOptions {
   v1::Algorithm algorithm = v1::EVOLUTION;
-  int population = 100;   // P
-  int sample_size = 25;   // S (tournament size)
-  int generations = 20;   // after the initial population; P children each
+  int population = 100;  // P
+  int sample_size = 25;  // S (tournament size)
+  int generations = 20;  // after the initial population; P children each
   uint64_t seed = 0;
   // Budget per evaluator latency index (same order as Evaluation::latency_ms);
   // <= 0: reported but unconstrained.
@@ -50,8 +51,8 @@ struct EngineOptions {
   int64_t max_macs = 0;    // 0: no cap (a MACs-only budget = FLOPs baseline)
   bool soft = false;       // MnasNet reward score * prod (lat_i / T_i)^w
   double soft_weight = -0.07;
-  bool external = false;   // scores arrive through Tell()
-  int repair_tries = 20;   // bounded repair of an infeasible child
+  bool external = false;                // scores arrive through Tell()
+  int repair_tries = 20;                // bounded repair of an infeasible child
   int64_t max_evaluations = 2'000'000;  // cap checked in Create
   // Networks evaluated first in the initial population (points of the space;
   // Create checks them, errors name "seed_architectures[i]...").
@@ -125,9 +126,8 @@ class Engine {
   // Validates options (INVALID_ARGUMENT naming the field: population >= 2,
   // 1 <= sample_size <= population, generations >= 0, budgets finite,
   // evaluations <= max_evaluations).
-  static absl::StatusOr<std::unique_ptr<Engine>> Create(
-      std::shared_ptr<const space::Space> space, const EngineOptions& options,
-      Evaluator* evaluator);
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(std::shared_ptr<const space::Space> space,
+                                                        const EngineOptions& options, Evaluator* evaluator);
 
   // Checkpoint is opaque text holding the whole state (archive, population,
   // open batch, Rng, counters); Restore rejects malformed input (DATA_LOSS

@@ -20,8 +20,7 @@ bool ConstrainedDominates(const NsgaPoint& a, const NsgaPoint& b) {
 namespace {
 
 // Crowding distance of the points of one front, added into `crowd`.
-void Crowd(const std::vector<NsgaPoint>& p, const std::vector<int>& front,
-           std::vector<double>* crowd) {
+void Crowd(const std::vector<NsgaPoint>& p, const std::vector<int>& front, std::vector<double>* crowd) {
   constexpr double kInf = std::numeric_limits<double>::infinity();
   if (front.size() <= 2) {
     for (int i : front) (*crowd)[i] = kInf;
@@ -31,16 +30,14 @@ void Crowd(const std::vector<NsgaPoint>& p, const std::vector<int>& front,
   for (int i : front) m_count = std::min(m_count, p[i].objectives.size());
   for (size_t m = 0; m < m_count; ++m) {
     std::vector<int> order = front;
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-      return p[a].objectives[m] < p[b].objectives[m];
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int a, int b) { return p[a].objectives[m] < p[b].objectives[m]; });
     const double lo = p[order.front()].objectives[m], hi = p[order.back()].objectives[m];
     (*crowd)[order.front()] = kInf;
     (*crowd)[order.back()] = kInf;
     if (!(hi > lo)) continue;
     for (size_t k = 1; k + 1 < order.size(); ++k)
-      (*crowd)[order[k]] +=
-          (p[order[k + 1]].objectives[m] - p[order[k - 1]].objectives[m]) / (hi - lo);
+      (*crowd)[order[k]] += (p[order[k + 1]].objectives[m] - p[order[k - 1]].objectives[m]) / (hi - lo);
   }
 }
 

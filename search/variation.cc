@@ -82,12 +82,10 @@ bool Variation::MutateDepth(space::Genotype* g, base::Rng& rng) const {
   const int target = (has_lo && has_hi) ? (rng.Uniform(2) ? hi : lo) : (has_lo ? lo : hi);
   // Remove random blocks, or insert new ones after the first (which keeps
   // the stage's stride and input width).
-  while (Size(st.blocks) > target)
-    st.blocks.erase(st.blocks.begin() + rng.Uniform(Size(st.blocks)));
+  while (Size(st.blocks) > target) st.blocks.erase(st.blocks.begin() + rng.Uniform(Size(st.blocks)));
   while (Size(st.blocks) < target) {
     const int pos = 1 + rng.Uniform(Size(st.blocks));
-    st.blocks.insert(st.blocks.begin() + pos,
-                     space_->SampleGene(s, st.width, st.width, 1, rng));
+    st.blocks.insert(st.blocks.begin() + pos, space_->SampleGene(s, st.width, st.width, 1, rng));
   }
   return true;
 }
@@ -171,7 +169,8 @@ bool Variation::Shrink(space::Genotype* g, base::Rng& rng) const {
   return true;
 }
 
-space::Genotype Variation::Crossover(const space::Genotype& a, const space::Genotype& b, base::Rng& rng) const {
+space::Genotype Variation::Crossover(const space::Genotype& a, const space::Genotype& b,
+                                     base::Rng& rng) const {
   space::Genotype g = a;
   const int ns = space_->num_stages();
   const int cut = rng.Uniform(ns + 1);

@@ -19,8 +19,8 @@ class TokenProcessor : public grpc::AuthMetadataProcessor {
   grpc::Status Process(const InputMetadata& md, grpc::AuthContext*, OutputMetadata* consumed,
                        OutputMetadata*) override {
     auto path = md.find(":path");
-    if (path != md.end() && std::string(path->second.data(), path->second.size())
-                                    .rfind("/grpc.health.v1.Health/", 0) == 0)
+    if (path != md.end() &&
+        std::string(path->second.data(), path->second.size()).rfind("/grpc.health.v1.Health/", 0) == 0)
       return grpc::Status::OK;
     auto it = md.find("authorization");
     if (it == md.end())

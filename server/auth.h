@@ -4,10 +4,10 @@
 #ifndef LUTNAS_SERVER_AUTH_H_
 #define LUTNAS_SERVER_AUTH_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 namespace lutnas::server {
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+
 #include "base/file.h"
 #include "core/hardware_catalogue.h"
 #include "server/auth.h"

@@ -14,9 +14,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
+#include "core/db_storage.h"
 #include "core/job_manager.h"
 #include "core/predictor_catalog.h"
-#include "core/db_storage.h"
 #include "db/store.h"
 
 namespace lutnas::server {

@@ -23,6 +23,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+
 #include "latency_models/profiler.h"
 #include "server/daemon.h"
 
@@ -32,11 +33,14 @@ ABSL_FLAG(std::string, port_file, "", "write the port actually bound to this fil
 ABSL_FLAG(std::string, db, "var/lutnas.db", "SQLite database (created on first start)");
 ABSL_FLAG(int, workers, 1, "search jobs running at once");
 ABSL_FLAG(int, eval_threads, 1, "proxy evaluations in parallel per job");
-ABSL_FLAG(std::string, root, "", "lutnas source tree (spaces, hardware catalogue); default: found from the binary");
-ABSL_FLAG(std::string, import_dir, "", "directory that table-import paths must resolve into (empty: no paths)");
+ABSL_FLAG(std::string, root, "",
+          "lutnas source tree (spaces, hardware catalogue); default: found from the binary");
+ABSL_FLAG(std::string, import_dir, "",
+          "directory that table-import paths must resolve into (empty: no paths)");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain (required off loopback)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key (required off loopback)");
-ABSL_FLAG(std::string, token_file, "", "file holding the bearer token every call must carry (required off loopback)");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding the bearer token every call must carry (required off loopback)");
 ABSL_FLAG(int, max_message_mb, 64, "largest request accepted, MiB");
 ABSL_FLAG(int, max_population, 5000, "per-job cap on population");
 ABSL_FLAG(int64_t, max_evaluations, 1000000, "per-job cap on evaluations");
@@ -44,12 +48,14 @@ ABSL_FLAG(double, max_runtime_s, 86400, "per-job cap on run time, seconds");
 // Resource bounds: a request over one is refused with RESOURCE_EXHAUSTED naming the flag.
 ABSL_FLAG(int, max_queued_jobs, 64, "jobs waiting for a worker; Submit beyond it: RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, max_uploads, 4, "table uploads in progress at once; more: RESOURCE_EXHAUSTED");
-ABSL_FLAG(int, max_upload_mb, 512, "MiB that all uploads in progress may buffer together; more: RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_upload_mb, 512,
+          "MiB that all uploads in progress may buffer together; more: RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, max_watch_streams, 256,
           "Watch streams open at once (callback API: they hold no thread, only memory); more: "
           "RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, max_import_mb, 64, "largest file a path import reads, MiB; larger: RESOURCE_EXHAUSTED");
-ABSL_FLAG(double, import_deadline_s, 10, "time a path import may spend reading its file; then DEADLINE_EXCEEDED");
+ABSL_FLAG(double, import_deadline_s, 10,
+          "time a path import may spend reading its file; then DEADLINE_EXCEEDED");
 ABSL_FLAG(double, shutdown_grace_s, 1.0,
           "on SIGTERM/SIGINT, seconds calls in flight get before they are cancelled");
 ABSL_FLAG(double, shutdown_timeout_s, 10,
@@ -121,7 +127,6 @@ int Die(const std::string& msg) {
   return 1;
 }
 
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -129,8 +134,10 @@ int main(int argc, char** argv) {
       "the lutnas daemon: hardware, latency tables, predictions and search jobs over gRPC.\n"
       "Usage: lutnasd [--listen 127.0.0.1:50051] [--db var/lutnas.db] [flags]\n"
       "Resource bounds (--max_queued_jobs, --max_uploads, --max_upload_mb, --max_watch_streams,\n"
-      "--max_import_mb, --import_deadline_s) refuse what passes them with RESOURCE_EXHAUSTED naming the flag.\n"
-      "SIGTERM/SIGINT: clean exit within about a second (jobs resume at next start); a second one forces exit.");
+      "--max_import_mb, --import_deadline_s) refuse what passes them with RESOURCE_EXHAUSTED naming the "
+      "flag.\n"
+      "SIGTERM/SIGINT: clean exit within about a second (jobs resume at next start); a second one forces "
+      "exit.");
   absl::FlagsUsageConfig usage;
   // --help lists this file's flags (absl matches files named after the binary by default).
   usage.contains_help_flags = [](absl::string_view f) { return absl::EndsWith(f, "server/main.cc"); };
@@ -162,7 +169,8 @@ int main(int argc, char** argv) {
   }
   const bool tls = !absl::GetFlag(FLAGS_tls_cert).empty() || !absl::GetFlag(FLAGS_tls_key).empty();
   if (!loopback && (!tls || token.empty()))
-    return Die(absl::StrCat("--listen ", listen, " is not a loopback address: it requires --tls_cert, "
+    return Die(absl::StrCat("--listen ", listen,
+                            " is not a loopback address: it requires --tls_cert, "
                             "--tls_key and --token_file"));
 
   lutnas::latency::SetTorchThreads(1);
@@ -196,8 +204,8 @@ int main(int argc, char** argv) {
     std::ofstream(tmp) << *port << "\n";
     std::rename(tmp.c_str(), absl::GetFlag(FLAGS_port_file).c_str());
   }
-  std::fprintf(stderr, "lutnasd: serving on %s (port %d), database %s, %d worker(s)%s\n", listen.c_str(), *port,
-               o.db_path.c_str(), o.jobs.workers, tls ? ", TLS" : "");
+  std::fprintf(stderr, "lutnasd: serving on %s (port %d), database %s, %d worker(s)%s\n", listen.c_str(),
+               *port, o.db_path.c_str(), o.jobs.workers, tls ? ", TLS" : "");
 
   const double grace = std::max(0.0, std::min(60.0, o.shutdown_grace_s));
   std::thread waiter([&] {

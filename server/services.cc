@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+
 #include "core/candidates.h"
 #include "core/predict.h"
 #include "core/registry.h"
@@ -81,8 +82,8 @@ class TableServiceImpl final : public v1::TableService::Service {
         first = false;
       }
       if (t.entries_size() + msg.entries_size() > static_cast<int>(latency::kMaxTableEntries))
-        return ToGrpc(
-            absl::ResourceExhaustedError(StrCat("entries: more than ", latency::kMaxTableEntries, " entries")));
+        return ToGrpc(absl::ResourceExhaustedError(
+            StrCat("entries: more than ", latency::kMaxTableEntries, " entries")));
       for (auto& e : *msg.mutable_entries()) *t.add_entries() = std::move(e);
     }
     // A cancelled stream ends the loop like a half-close does: store nothing.
@@ -92,8 +93,9 @@ class TableServiceImpl final : public v1::TableService::Service {
     // (a corrupt or oversized message): only an explicit last marker proves
     // the client sent everything it meant to.
     if (!last)
-      return ToGrpc(absl::InvalidArgumentError("last: the stream ended without a message marked last; "
-                                               "nothing stored"));
+      return ToGrpc(
+          absl::InvalidArgumentError("last: the stream ended without a message marked last; "
+                                     "nothing stored"));
     return Reply(core::AddTable(c_.store, c_.catalog, std::move(t), "upload"), out);
   }
   Status Import(ServerContext*, const v1::ImportTableRequest* r, v1::ImportTableResponse* out) override {
@@ -108,7 +110,8 @@ class TableServiceImpl final : public v1::TableService::Service {
     for (int i = 0; i < t->entries_size(); ++i) {
       *chunk.add_entries() = t->entries(i);
       if (chunk.entries_size() == 1000 || i + 1 == t->entries_size()) {
-        if (ctx->IsCancelled() || !w->Write(chunk)) return Status(grpc::StatusCode::CANCELLED, "export cancelled");
+        if (ctx->IsCancelled() || !w->Write(chunk))
+          return Status(grpc::StatusCode::CANCELLED, "export cancelled");
         chunk.Clear();
       }
     }
@@ -131,7 +134,8 @@ class PredictServiceImpl final : public v1::PredictService::Service {
   Status Predict(ServerContext*, const v1::PredictRequest* r, v1::PredictResponse* out) override {
     return Reply(core::Predict(c_.catalog, *r), out);
   }
-  Status PredictBatch(ServerContext* ctx, const v1::PredictBatchRequest* r, v1::PredictBatchResponse* out) override {
+  Status PredictBatch(ServerContext* ctx, const v1::PredictBatchRequest* r,
+                      v1::PredictBatchResponse* out) override {
     return Reply(core::PredictBatch(c_.catalog, *r, c_.max_batch, [ctx] { return ctx->IsCancelled(); }), out);
   }
 
@@ -202,8 +206,8 @@ class WatchReactor final : public WatchReactorBase {
   void PollLocked() {
     if (finished_ || in_flight_) return;  // OnWriteDone polls again
     if (c_.jobs->stopping())
-      return FinishLocked(Status(grpc::StatusCode::UNAVAILABLE,
-                                 "lutnasd is shutting down; watch again after it restarts"));
+      return FinishLocked(
+          Status(grpc::StatusCode::UNAVAILABLE, "lutnasd is shutting down; watch again after it restarts"));
     auto job = c_.store->GetJob(id_);
     if (!job.ok()) return FinishLocked(ToGrpc(job.status()));
     job->clear_spec();  // sent once, in the first event
@@ -233,7 +237,8 @@ class WatchReactor final : public WatchReactorBase {
   grpc::ByteBuffer out_;  // the write in flight
 };
 
-class SearchServiceImpl final : public v1::SearchService::WithRawCallbackMethod_Watch<v1::SearchService::Service> {
+class SearchServiceImpl final
+    : public v1::SearchService::WithRawCallbackMethod_Watch<v1::SearchService::Service> {
  public:
   explicit SearchServiceImpl(Core c) : c_(c) {}
   Status Submit(ServerContext*, const v1::SubmitRequest* r, v1::Job* out) override {
@@ -261,8 +266,8 @@ class SearchServiceImpl final : public v1::SearchService::WithRawCallbackMethod_
       return new FinishedWatch(ToGrpc(absl::InvalidArgumentError("request: not a valid WatchJobRequest")));
     if (r->id() <= 0) return new FinishedWatch(ToGrpc(PositiveId("id", r->id())));
     if (c_.jobs->stopping())
-      return new FinishedWatch(Status(grpc::StatusCode::UNAVAILABLE,
-                                      "lutnasd is shutting down; watch again after it restarts"));
+      return new FinishedWatch(
+          Status(grpc::StatusCode::UNAVAILABLE, "lutnasd is shutting down; watch again after it restarts"));
     if (auto s = c_.limits->watches.Add(1, "this Watch"); !s.ok()) return new FinishedWatch(ToGrpc(s));
     auto j = c_.store->GetJob(r->id());
     if (!j.ok()) {
@@ -307,7 +312,8 @@ class CandidateServiceImpl final : public v1::CandidateService::Service {
   Status Get(ServerContext*, const v1::GetCandidateRequest* r, v1::Candidate* out) override {
     return Reply(core::GetCandidate(c_.store, c_.catalog, r->id()), out);
   }
-  Status Export(ServerContext*, const v1::ExportCandidateRequest* r, v1::ExportCandidateResponse* out) override {
+  Status Export(ServerContext*, const v1::ExportCandidateRequest* r,
+                v1::ExportCandidateResponse* out) override {
     return Reply(core::ExportCandidate(c_.store, *r), out);
   }
 
@@ -317,10 +323,20 @@ class CandidateServiceImpl final : public v1::CandidateService::Service {
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> MakeHardwareService(const Core& c) { return std::make_unique<HardwareServiceImpl>(c); }
-std::unique_ptr<grpc::Service> MakeTableService(const Core& c) { return std::make_unique<TableServiceImpl>(c); }
-std::unique_ptr<grpc::Service> MakePredictService(const Core& c) { return std::make_unique<PredictServiceImpl>(c); }
-std::unique_ptr<grpc::Service> MakeSearchService(const Core& c) { return std::make_unique<SearchServiceImpl>(c); }
-std::unique_ptr<grpc::Service> MakeCandidateService(const Core& c) { return std::make_unique<CandidateServiceImpl>(c); }
+std::unique_ptr<grpc::Service> MakeHardwareService(const Core& c) {
+  return std::make_unique<HardwareServiceImpl>(c);
+}
+std::unique_ptr<grpc::Service> MakeTableService(const Core& c) {
+  return std::make_unique<TableServiceImpl>(c);
+}
+std::unique_ptr<grpc::Service> MakePredictService(const Core& c) {
+  return std::make_unique<PredictServiceImpl>(c);
+}
+std::unique_ptr<grpc::Service> MakeSearchService(const Core& c) {
+  return std::make_unique<SearchServiceImpl>(c);
+}
+std::unique_ptr<grpc::Service> MakeCandidateService(const Core& c) {
+  return std::make_unique<CandidateServiceImpl>(c);
+}
 
 }  // namespace lutnas::server

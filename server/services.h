@@ -9,12 +9,12 @@
 #include <memory>
 #include <string>
 
+#include "core/import_file.h"
+#include "core/job_manager.h"
+#include "core/limits.h"
+#include "core/predictor_catalog.h"
 #include "db/store.h"
 #include "lutnas/v1/service.grpc.pb.h"
-#include "core/predictor_catalog.h"
-#include "core/job_manager.h"
-#include "core/import_file.h"
-#include "core/limits.h"
 
 namespace lutnas::server {
 

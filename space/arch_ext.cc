@@ -1,6 +1,4 @@
 #include "space/arch_ext.h"
-#include "space/arch_util.h"
-#include "space/block_traits.h"
 
 #include <cmath>
 
@@ -9,40 +7,35 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
+#include "space/arch_util.h"
+#include "space/block_traits.h"
+
 namespace lutnas::space {
 namespace {
 
 using absl::StrCat;
 
-absl::Status Bad(const std::string& path, const std::string& field,
-                 const std::string& problem) {
-  return absl::InvalidArgumentError(
-      StrCat(path.empty() ? "" : StrCat(path, "."), field, ": ", problem));
+absl::Status Bad(const std::string& path, const std::string& field, const std::string& problem) {
+  return absl::InvalidArgumentError(StrCat(path.empty() ? "" : StrCat(path, "."), field, ": ", problem));
 }
 
-
-absl::Status CheckActivation(v1::Activation a, const std::string& path,
-                             const char* field = "act") {
+absl::Status CheckActivation(v1::Activation a, const std::string& path, const char* field = "act") {
   if (a < 0 || a > v1::IDENTITY || !v1::Activation_IsValid(a))
     return Bad(path, field, StrCat("unknown activation ", static_cast<int>(a)));
   return absl::OkStatus();
 }
 
-v1::Activation Dflt(v1::Activation a, v1::Activation d) {
-  return a == v1::ACTIVATION_UNSPECIFIED ? d : a;
-}
+v1::Activation Dflt(v1::Activation a, v1::Activation d) { return a == v1::ACTIVATION_UNSPECIFIED ? d : a; }
 
 }  // namespace
 
 absl::Status ValidateSe(const v1::SqueezeExcite& se, const std::string& path) {
-  if (!v1::SEBase_IsValid(se.base()))
-    return Bad(path, "base", StrCat("unknown value ", se.base()));
+  if (!v1::SEBase_IsValid(se.base())) return Bad(path, "base", StrCat("unknown value ", se.base()));
   if (se.has_ratio() && !(se.ratio() > 0.0 && se.ratio() <= 1.0))
     return Bad(path, "ratio", StrCat("must be in (0, 1], got ", se.ratio()));
   if (se.has_divisor() && (se.divisor() < 1 || se.divisor() > 64))
     return Bad(path, "divisor", StrCat("must be in 1..64, got ", se.divisor()));
-  if (!v1::SEGate_IsValid(se.gate()))
-    return Bad(path, "gate", StrCat("unknown value ", se.gate()));
+  if (!v1::SEGate_IsValid(se.gate())) return Bad(path, "gate", StrCat("unknown value ", se.gate()));
   return CheckActivation(se.act(), path);
 }
 
@@ -57,8 +50,8 @@ v1::SqueezeExcite CanonicalSe(const v1::SqueezeExcite& in) {
 }
 
 bool IsDefaultSe(const v1::SqueezeExcite& c) {
-  return c.base() == v1::SE_HIDDEN && c.ratio() == 0.25 && c.divisor() == 8 &&
-         c.gate() == v1::SE_HSIGMOID && c.act() == v1::RELU;
+  return c.base() == v1::SE_HIDDEN && c.ratio() == 0.25 && c.divisor() == 8 && c.gate() == v1::SE_HSIGMOID &&
+         c.act() == v1::RELU;
 }
 
 int SqueezeChannels(const v1::SqueezeExcite& c, int in_c, int ch) {
@@ -96,16 +89,14 @@ absl::Status ValidateFeatureHead(const v1::Head& h, const std::string& path) {
     const std::string f = StrCat("feature_strides[", i, "]");
     if (s < 1 || s > 1024 || (s & (s - 1)) != 0)
       return Bad(path, f, StrCat("must be a power of two in 1..1024, got ", s));
-    if (s <= prev)
-      return Bad(path, f, StrCat("strides must increase strictly, got ", s, " after ", prev));
+    if (s <= prev) return Bad(path, f, StrCat("strides must increase strictly, got ", s, " after ", prev));
     prev = s;
   }
   if (h.num_classes() != 0)
     return Bad(path, "num_classes",
                StrCat("must be 0 with feature_strides (no classifier), got ", h.num_classes()));
   if (h.conv_channels() != 0)
-    return Bad(path, "conv_channels",
-               StrCat("must be 0 with feature_strides, got ", h.conv_channels()));
+    return Bad(path, "conv_channels", StrCat("must be 0 with feature_strides, got ", h.conv_channels()));
   if (h.fc_hidden() != 0)
     return Bad(path, "fc_hidden", StrCat("must be 0 with feature_strides, got ", h.fc_hidden()));
   return CheckActivation(h.act(), path);
@@ -121,8 +112,7 @@ absl::Status CheckFeatureStrides(const v1::Head& h, const std::vector<int>& stri
     for (int x : strides) found = found || x == s;
     if (!found)
       return Bad(path, StrCat("feature_strides[", i, "]"),
-                 StrCat("no block outputs stride ", s, " (the network reaches stride ",
-                        final_stride, ")"));
+                 StrCat("no block outputs stride ", s, " (the network reaches stride ", final_stride, ")"));
   }
   const int last = h.feature_strides(h.feature_strides_size() - 1);
   if (last != final_stride)
@@ -132,8 +122,6 @@ absl::Status CheckFeatureStrides(const v1::Head& h, const std::vector<int>& stri
   return absl::OkStatus();
 }
 
-int InputHeight(const Architecture& arch) {
-  return arch.has_height() ? arch.height() : arch.resolution();
-}
+int InputHeight(const Architecture& arch) { return arch.has_height() ? arch.height() : arch.resolution(); }
 
 }  // namespace lutnas::space

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+
 #include "lutnas/v1/arch.pb.h"
 #include "space/arch_util.h"
 
@@ -37,9 +38,7 @@ bool IsFeatureHead(const v1::Head& h);
 absl::Status ValidateFeatureHead(const v1::Head& h, const std::string& path);
 // Checks that every stride is reached by some block and the last one is the
 // network's final stride; `strides` holds each block's cumulative stride.
-absl::Status CheckFeatureStrides(const v1::Head& h,
-                                 const std::vector<int>& strides,
-                                 const std::string& path);
+absl::Status CheckFeatureStrides(const v1::Head& h, const std::vector<int>& strides, const std::string& path);
 
 // Input height of an architecture (resolution when square).
 int InputHeight(const Architecture& arch);

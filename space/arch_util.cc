@@ -1,4 +1,3 @@
-#include "base/file.h"
 #include "space/arch_util.h"
 
 #include <cmath>
@@ -9,24 +8,23 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
+
+#include "base/file.h"
+#include "base/status_macros.h"
 #include "space/arch_ext.h"
 #include "space/block_traits.h"
 #include "space/keys.h"
-#include "base/status_macros.h"
 
 namespace lutnas::space {
 namespace {
 
-using absl::StrCat;
 using absl::StrAppend;
+using absl::StrCat;
 using v1::Activation;
 
-absl::Status Bad(const std::string& path, const std::string& field,
-                 const std::string& problem) {
-  return absl::InvalidArgumentError(
-      StrCat(path.empty() ? "" : StrCat(path, "."), field, ": ", problem));
+absl::Status Bad(const std::string& path, const std::string& field, const std::string& problem) {
+  return absl::InvalidArgumentError(StrCat(path.empty() ? "" : StrCat(path, "."), field, ": ", problem));
 }
-
 
 absl::Status CheckAct(Activation a, const std::string& path) {
   if (a < 0 || a > v1::IDENTITY || !v1::Activation_IsValid(a))
@@ -36,9 +34,7 @@ absl::Status CheckAct(Activation a, const std::string& path) {
 
 int Down(int x, int s) { return (x - 1) / s + 1; }
 
-Activation Act(Activation a, Activation dflt) {
-  return a == v1::ACTIVATION_UNSPECIFIED ? dflt : a;
-}
+Activation Act(Activation a, Activation dflt) { return a == v1::ACTIVATION_UNSPECIFIED ? dflt : a; }
 
 }  // namespace
 
@@ -46,24 +42,20 @@ std::string Shape::ToString() const { return StrCat(c, "x", h, "x", w); }
 
 absl::StatusOr<Architecture> ParseArchitectureJson(const std::string& json) {
   if (json.size() > kMaxJsonBytes)
-    return absl::InvalidArgumentError(
-        StrCat("architecture: JSON larger than ", kMaxJsonBytes, " bytes"));
+    return absl::InvalidArgumentError(StrCat("architecture: JSON larger than ", kMaxJsonBytes, " bytes"));
   Architecture arch;
   google::protobuf::util::JsonParseOptions opts;
   opts.ignore_unknown_fields = false;
   auto st = google::protobuf::util::JsonStringToMessage(json, &arch, opts);
   if (!st.ok())
-    return absl::InvalidArgumentError(
-        StrCat("architecture: invalid JSON: ", st.message().as_string()));
+    return absl::InvalidArgumentError(StrCat("architecture: invalid JSON: ", st.message().as_string()));
   return arch;
 }
 
 absl::StatusOr<Architecture> LoadArchitectureFile(const std::string& path) {
   ASSIGN_OR_RETURN(std::string data, base::ReadFileToString(path));
   auto arch = ParseArchitectureJson(data);
-  if (!arch.ok())
-    return absl::Status(arch.status().code(),
-                        StrCat(path, ": ", arch.status().message()));
+  if (!arch.ok()) return absl::Status(arch.status().code(), StrCat(path, ": ", arch.status().message()));
   return arch;
 }
 
@@ -108,43 +100,35 @@ Shape InputShape(const Architecture& arch) {
 absl::Status ValidateArchitecture(const Architecture& arch) {
   if (arch.resolution() < 8 || arch.resolution() > kMaxResolution)
     return absl::InvalidArgumentError(
-        StrCat("resolution: must be in 8..", kMaxResolution, ", got ",
-               arch.resolution()));
+        StrCat("resolution: must be in 8..", kMaxResolution, ", got ", arch.resolution()));
   if (arch.has_height() && (arch.height() < 8 || arch.height() > kMaxResolution))
-    return absl::InvalidArgumentError(StrCat(
-        "height: must be in 8..", kMaxResolution, ", got ", arch.height()));
-  if (arch.has_in_channels() &&
-      (arch.in_channels() < 1 || arch.in_channels() > 64))
     return absl::InvalidArgumentError(
-        StrCat("in_channels: must be in 1..64, got ", arch.in_channels()));
+        StrCat("height: must be in 8..", kMaxResolution, ", got ", arch.height()));
+  if (arch.has_in_channels() && (arch.in_channels() < 1 || arch.in_channels() > 64))
+    return absl::InvalidArgumentError(StrCat("in_channels: must be in 1..64, got ", arch.in_channels()));
   size_t total = arch.stem_size();
   for (int i = 0; i < arch.stages_size(); ++i) {
     if (arch.stages(i).blocks_size() == 0)
-      return absl::InvalidArgumentError(
-          StrCat("stages[", i, "].blocks: a stage needs at least one block"));
+      return absl::InvalidArgumentError(StrCat("stages[", i, "].blocks: a stage needs at least one block"));
     total += arch.stages(i).blocks_size();
   }
-  if (total == 0)
-    return absl::InvalidArgumentError("stages: the network has no blocks");
+  if (total == 0) return absl::InvalidArgumentError("stages: the network has no blocks");
   if (total > kMaxBlocks)
-    return absl::InvalidArgumentError(StrCat(
-        "stages: ", total, " blocks is more than the limit of ", kMaxBlocks));
+    return absl::InvalidArgumentError(
+        StrCat("stages: ", total, " blocks is more than the limit of ", kMaxBlocks));
   Shape s = InputShape(arch);
   std::vector<int> strides;  // cumulative stride after each block
   for (int i = 0; i < arch.stem_size(); ++i) {
     Shape next;
-    RETURN_IF_ERROR(ValidateBlock(arch.stem(i), s, StrCat("stem[", i, "]"),
-                                  &next));
+    RETURN_IF_ERROR(ValidateBlock(arch.stem(i), s, StrCat("stem[", i, "]"), &next));
     s = next;
-    strides.push_back((strides.empty() ? 1 : strides.back()) *
-                      BlockStride(CanonicalBlock(arch.stem(i))));
+    strides.push_back((strides.empty() ? 1 : strides.back()) * BlockStride(CanonicalBlock(arch.stem(i))));
   }
   for (int i = 0; i < arch.stages_size(); ++i) {
     for (int j = 0; j < arch.stages(i).blocks_size(); ++j) {
       Shape next;
-      RETURN_IF_ERROR(ValidateBlock(arch.stages(i).blocks(j), s,
-                                    StrCat("stages[", i, "].blocks[", j, "]"),
-                                    &next));
+      RETURN_IF_ERROR(
+          ValidateBlock(arch.stages(i).blocks(j), s, StrCat("stages[", i, "].blocks[", j, "]"), &next));
       s = next;
       strides.push_back((strides.empty() ? 1 : strides.back()) *
                         BlockStride(CanonicalBlock(arch.stages(i).blocks(j))));
@@ -157,14 +141,14 @@ absl::Status ValidateArchitecture(const Architecture& arch) {
 absl::Status ValidateHead(const v1::Head& h, const std::string& path) {
   if (IsFeatureHead(h)) return ValidateFeatureHead(h, path);
   if (h.conv_channels() < 0 || h.conv_channels() > kMaxChannels)
-    return absl::InvalidArgumentError(StrCat(
-        path, ".conv_channels: must be in 0..", kMaxChannels, ", got ", h.conv_channels()));
+    return absl::InvalidArgumentError(
+        StrCat(path, ".conv_channels: must be in 0..", kMaxChannels, ", got ", h.conv_channels()));
   if (h.fc_hidden() < 0 || h.fc_hidden() > kMaxChannels)
-    return absl::InvalidArgumentError(StrCat(
-        path, ".fc_hidden: must be in 0..", kMaxChannels, ", got ", h.fc_hidden()));
+    return absl::InvalidArgumentError(
+        StrCat(path, ".fc_hidden: must be in 0..", kMaxChannels, ", got ", h.fc_hidden()));
   if (h.num_classes() < 1 || h.num_classes() > 100000)
-    return absl::InvalidArgumentError(StrCat(
-        path, ".num_classes: must be in 1..100000, got ", h.num_classes()));
+    return absl::InvalidArgumentError(
+        StrCat(path, ".num_classes: must be in 1..100000, got ", h.num_classes()));
   return CheckAct(h.act(), path);
 }
 
@@ -224,8 +208,7 @@ std::vector<BlockSite> ListBlocks(const Architecture& arch) {
     s = site.out;
     sites.push_back(std::move(site));
   };
-  for (int i = 0; i < arch.stem_size(); ++i)
-    add(arch.stem(i), StrCat("stem[", i, "]"));
+  for (int i = 0; i < arch.stem_size(); ++i) add(arch.stem(i), StrCat("stem[", i, "]"));
   for (int i = 0; i < arch.stages_size(); ++i)
     for (int j = 0; j < arch.stages(i).blocks_size(); ++j)
       add(arch.stages(i).blocks(j), StrCat("stages[", i, "].blocks[", j, "]"));

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
 #include "lutnas/v1/arch.pb.h"
 #include "lutnas/v1/space.pb.h"
 
@@ -44,8 +45,7 @@ const char* BlockTypeName(v1::BlockType t);  // "conv", "mbconv", ...
 
 // Checks one block on an input shape; on success stores the output shape.
 // `path` prefixes every message, e.g. "stages[2].blocks[0]".
-absl::Status ValidateBlock(const Block& b, const Shape& in,
-                           const std::string& path, Shape* out);
+absl::Status ValidateBlock(const Block& b, const Shape& in, const std::string& path, Shape* out);
 // Checks a classifier head; `path` prefixes messages ("head").
 absl::Status ValidateHead(const v1::Head& h, const std::string& path);
 // Checks the whole architecture. Never crashes, whatever the input.

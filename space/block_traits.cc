@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+
 #include "space/arch_ext.h"
 #include "space/arch_util.h"
 
@@ -70,8 +71,10 @@ F Kernel(FieldCheck c, int dflt) { return F("kernel", "k", KeyKind::kInt, c).Def
 F Stride(int dflt = 1) { return F("stride", "s", KeyKind::kInt, FieldCheck::kStride).Default(dflt); }
 F Act() { return F("act", "", KeyKind::kAct, FieldCheck::kAct); }
 F Expansion(int dflt) {
-  return F("expansion", "e", KeyKind::kInt, FieldCheck::kRange).Range(1, 8).Default(dflt).Unless(
-      "hidden_channels");
+  return F("expansion", "e", KeyKind::kInt, FieldCheck::kRange)
+      .Range(1, 8)
+      .Default(dflt)
+      .Unless("hidden_channels");
 }
 F Hidden() {
   return F("hidden_channels", "h", KeyKind::kInt, FieldCheck::kHidden).Unless("expansion").Extended();
@@ -108,8 +111,8 @@ absl::Status OsaCheck(const Message& msg, const Shape& in, const std::string& p)
   const int cout = m.out_channels(), stride = m.has_stride() ? m.stride() : 1;
   if (m.residual() && (in.c != cout || stride != 1))
     return Bad(p, "residual",
-               StrCat("needs in_channels == out_channels and stride 1 (in ", in.c, ", out ", cout, ", stride ",
-                      stride, ")"));
+               StrCat("needs in_channels == out_channels and stride 1 (in ", in.c, ", out ", cout,
+                      ", stride ", stride, ")"));
   return absl::OkStatus();
 }
 
@@ -186,7 +189,8 @@ std::vector<BlockTraits> Rows() {
     BlockTraits& t =
         row(name, type, v1::SILU,
             {Out(C::kChannelsIn), F("num_blocks", "n", K::kInt, C::kRange).Range(1, 16).Default(1),
-             F("shortcut", "sc", K::kBit), F("expansion", "e", K::kReal, C::kUnit).Default(0.5), Stride(), Act()});
+             F("shortcut", "sc", K::kBit), F("expansion", "e", K::kReal, C::kUnit).Default(0.5), Stride(),
+             Act()});
     t.check_order = {"out_channels", "num_blocks", "expansion", "stride", "+", "act"};
     t.extra = type == v1::C3 ? Csp2Check<v1::C3Block> : Csp2Check<v1::C2fBlock>;
     t.gene_expansion = true;  // the gene's expansion is num_blocks
@@ -258,10 +262,14 @@ bool Present(const Message& m, const FieldTraits& f) {
 int64_t IntValue(const Message& m, const FieldTraits& f) {
   const Reflection* r = m.GetReflection();
   switch (f.fd->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_INT32: return r->GetInt32(m, f.fd);
-    case FieldDescriptor::CPPTYPE_BOOL: return r->GetBool(m, f.fd) ? 1 : 0;
-    case FieldDescriptor::CPPTYPE_ENUM: return r->GetEnumValue(m, f.fd);
-    default: return 0;
+    case FieldDescriptor::CPPTYPE_INT32:
+      return r->GetInt32(m, f.fd);
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return r->GetBool(m, f.fd) ? 1 : 0;
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return r->GetEnumValue(m, f.fd);
+    default:
+      return 0;
   }
 }
 
@@ -293,7 +301,8 @@ absl::Status CheckField(const BlockTraits& t, const FieldTraits& f, const Messag
   const bool has = Present(m, f);
   const Reflection* r = m.GetReflection();
   switch (f.check) {
-    case FieldCheck::kNone: return absl::OkStatus();
+    case FieldCheck::kNone:
+      return absl::OkStatus();
     case FieldCheck::kChannels: {
       const int64_t v = EffectiveInt(t, m, f);
       if (v <= 0) return Bad(p, f.name, StrCat("must be > 0, got ", v));
@@ -302,7 +311,8 @@ absl::Status CheckField(const BlockTraits& t, const FieldTraits& f, const Messag
     }
     case FieldCheck::kChannelsIn: {
       const int64_t v = IntValue(m, f);
-      if (v <= 0 || v > kMaxChannels) return Bad(p, f.name, StrCat("must be in 1..", kMaxChannels, ", got ", v));
+      if (v <= 0 || v > kMaxChannels)
+        return Bad(p, f.name, StrCat("must be in 1..", kMaxChannels, ", got ", v));
       return absl::OkStatus();
     }
     case FieldCheck::kKernel:
@@ -329,7 +339,8 @@ absl::Status CheckField(const BlockTraits& t, const FieldTraits& f, const Messag
     }
     case FieldCheck::kRange: {
       const int64_t v = IntValue(m, f);
-      if (has && (v < f.lo || v > f.hi)) return Bad(p, f.name, StrCat("must be in ", f.lo, "..", f.hi, ", got ", v));
+      if (has && (v < f.lo || v > f.hi))
+        return Bad(p, f.name, StrCat("must be in ", f.lo, "..", f.hi, ", got ", v));
       return absl::OkStatus();
     }
     case FieldCheck::kUnit: {
@@ -343,11 +354,13 @@ absl::Status CheckField(const BlockTraits& t, const FieldTraits& f, const Messag
         return Bad(p, f.name, StrCat("unknown value ", v));
       return absl::OkStatus();
     }
-    case FieldCheck::kAct: return CheckAct(static_cast<v1::Activation>(r->GetEnumValue(m, f.fd)), p);
+    case FieldCheck::kAct:
+      return CheckAct(static_cast<v1::Activation>(r->GetEnumValue(m, f.fd)), p);
     case FieldCheck::kHidden: {
       if (!has) return absl::OkStatus();
       const int64_t v = IntValue(m, f);
-      if (v < 1 || v > kMaxChannels) return Bad(p, f.name, StrCat("must be in 1..", kMaxChannels, ", got ", v));
+      if (v < 1 || v > kMaxChannels)
+        return Bad(p, f.name, StrCat("must be in 1..", kMaxChannels, ", got ", v));
       const FieldTraits* other = t.At(f.unless_index);
       if (other && Present(m, *other))
         return Bad(p, f.name, StrCat("cannot be set together with ", f.unless, " (give one of them)"));
@@ -355,7 +368,8 @@ absl::Status CheckField(const BlockTraits& t, const FieldTraits& f, const Messag
     }
     case FieldCheck::kSe:
       if (!has) return absl::OkStatus();
-      return ValidateSe(static_cast<const v1::SqueezeExcite&>(r->GetMessage(m, f.fd)), StrCat(p, ".", f.name));
+      return ValidateSe(static_cast<const v1::SqueezeExcite&>(r->GetMessage(m, f.fd)),
+                        StrCat(p, ".", f.name));
   }
   return absl::OkStatus();
 }
@@ -397,7 +411,8 @@ Message* MutableBlockMessage(v1::Block* b, const BlockTraits& t) {
   return v1::Block::GetReflection()->MutableMessage(b, t.oneof_fd);
 }
 
-absl::Status CheckBlockFields(const BlockTraits& t, const Message& m, const Shape& in, const std::string& path) {
+absl::Status CheckBlockFields(const BlockTraits& t, const Message& m, const Shape& in,
+                              const std::string& path) {
   for (int i : t.check_sequence)
     if (auto st = i < 0 ? t.extra(m, in, path) : CheckField(t, t.fields[i], m, in, path); !st.ok()) return st;
   return absl::OkStatus();
@@ -439,8 +454,9 @@ void FillBlockDefaults(const BlockTraits& t, Message* m) {
     switch (f.fd->cpp_type()) {
       case FieldDescriptor::CPPTYPE_INT32:
         if (!r->HasField(*m, f.fd))
-          r->SetInt32(m, f.fd, f.default_out_div > 0 ? static_cast<int>(EffectiveInt(t, *m, f))
-                                                     : static_cast<int>(f.dflt));
+          r->SetInt32(
+              m, f.fd,
+              f.default_out_div > 0 ? static_cast<int>(EffectiveInt(t, *m, f)) : static_cast<int>(f.dflt));
         break;
       case FieldDescriptor::CPPTYPE_DOUBLE:
         if (!r->HasField(*m, f.fd)) r->SetDouble(m, f.fd, f.dflt);

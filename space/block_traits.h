@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "google/protobuf/descriptor.h"
+
 #include "lutnas/v1/arch.pb.h"
 #include "lutnas/v1/space.pb.h"
 
@@ -38,19 +39,19 @@ enum class KeyKind {
 // How a field is checked (each check names the field in its message).
 enum class FieldCheck {
   kNone,
-  kChannels,      // > 0 and <= kMaxChannels
-  kChannelsIn,    // in 1..kMaxChannels (one message)
-  kKernel,        // 3, 5 or 7 when set
-  kKernelOr1,     // 1, 3, 5 or 7 when set
-  kStride,        // 1 or 2 when set
-  kGroups,        // divides in and out channels, when set
-  kGroupsMid,     // divides mid_channels, when set
-  kRange,         // integer in lo..hi when set
-  kUnit,          // real in (0, 1] when set
-  kEnumValid,     // a known enum value
-  kAct,           // a known activation
-  kHidden,        // in 1..kMaxChannels, and not together with `unless`
-  kSe,            // SqueezeExcite options, when set
+  kChannels,    // > 0 and <= kMaxChannels
+  kChannelsIn,  // in 1..kMaxChannels (one message)
+  kKernel,      // 3, 5 or 7 when set
+  kKernelOr1,   // 1, 3, 5 or 7 when set
+  kStride,      // 1 or 2 when set
+  kGroups,      // divides in and out channels, when set
+  kGroupsMid,   // divides mid_channels, when set
+  kRange,       // integer in lo..hi when set
+  kUnit,        // real in (0, 1] when set
+  kEnumValid,   // a known enum value
+  kAct,         // a known activation
+  kHidden,      // in 1..kMaxChannels, and not together with `unless`
+  kSe,          // SqueezeExcite options, when set
 };
 
 struct FieldTraits {
@@ -58,18 +59,18 @@ struct FieldTraits {
   const char* key = "";   // key letters ("o", "se"); "" for kWord/kEnum/kAct/kNone
   KeyKind kind = KeyKind::kNone;
   FieldCheck check = FieldCheck::kNone;
-  int lo = 0, hi = 0;           // kRange
-  bool has_default = false;     // canonical form fills `dflt` when absent
-  double dflt = 0;              // int, real, bool or enum value
-  int default_out_div = 0;      // > 0: default is out_channels / default_out_div
-  const char* unless = "";      // field that excludes this one (expansion unless hidden_channels)
+  int lo = 0, hi = 0;              // kRange
+  bool has_default = false;        // canonical form fills `dflt` when absent
+  double dflt = 0;                 // int, real, bool or enum value
+  int default_out_div = 0;         // > 0: default is out_channels / default_out_div
+  const char* unless = "";         // field that excludes this one (expansion unless hidden_channels)
   std::vector<const char*> words;  // kWord / kEnum
-  const char* sets_bit = "";    // kSe: bool field turned on when set (mbconv "se")
-  bool clear_if_default = false;  // kSe: canonical form drops default options
-  bool extended = false;        // not covered by the fast numeric table key (latency_models/lut)
-  const google::protobuf::FieldDescriptor* fd = nullptr;  // resolved from `name`
+  const char* sets_bit = "";       // kSe: bool field turned on when set (mbconv "se")
+  bool clear_if_default = false;   // kSe: canonical form drops default options
+  bool extended = false;           // not covered by the fast numeric table key (latency_models/lut)
+  const google::protobuf::FieldDescriptor* fd = nullptr;      // resolved from `name`
   const google::protobuf::FieldDescriptor* bit_fd = nullptr;  // resolved from `sets_bit`
-  int unless_index = -1;  // index of `unless` in the row's fields
+  int unless_index = -1;                                      // index of `unless` in the row's fields
 };
 
 // A cross-field check of one type, run at `extra_after` in the check order.
@@ -77,16 +78,16 @@ using ExtraCheck = absl::Status (*)(const google::protobuf::Message& m, const Sh
                                     const std::string& path);
 
 struct BlockTraits {
-  const char* name = "";          // oneof field of Block and key prefix ("fused_mbconv")
+  const char* name = "";                            // oneof field of Block and key prefix ("fused_mbconv")
   v1::BlockType type = v1::BLOCK_TYPE_UNSPECIFIED;  // UNSPECIFIED: not searchable (pool)
   v1::Activation default_act = v1::ACTIVATION_UNSPECIFIED;  // UNSPECIFIED: no activation
-  std::vector<FieldTraits> fields;  // in key order
+  std::vector<FieldTraits> fields;                          // in key order
   // Field names in check order when it differs from key order; "+" marks the extra check.
   std::vector<const char*> check_order;
-  ExtraCheck extra = nullptr;      // runs last unless check_order places "+"
-  bool gene_kernel = false;        // the search gene's kernel applies (Space)
-  bool gene_expansion = false;     // the search gene's expansion applies (Space)
-  bool extended = false;           // always outside the fast numeric key
+  ExtraCheck extra = nullptr;                                   // runs last unless check_order places "+"
+  bool gene_kernel = false;                                     // the search gene's kernel applies (Space)
+  bool gene_expansion = false;                                  // the search gene's expansion applies (Space)
+  bool extended = false;                                        // always outside the fast numeric key
   const google::protobuf::FieldDescriptor* oneof_fd = nullptr;  // Block.<name>
   // Resolved when the table is built: field indices (-1: none), the check order as indices
   // (-1: the extra check).

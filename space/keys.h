@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+
 #include "lutnas/v1/arch.pb.h"
 #include "space/arch_util.h"
 

@@ -1,4 +1,3 @@
-#include "base/file.h"
 #include "space/space.h"
 
 #include <algorithm>
@@ -11,15 +10,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
+
+#include "base/file.h"
+#include "base/status_macros.h"
 #include "space/arch_ext.h"
 #include "space/block_traits.h"
-#include "base/status_macros.h"
 
 namespace lutnas::space {
 namespace {
 
-using absl::StrCat;
 using absl::StrAppend;
+using absl::StrCat;
 
 absl::Status Bad(const std::string& field, const std::string& problem) {
   return absl::InvalidArgumentError(StrCat(field, ": ", problem));
@@ -33,7 +34,9 @@ bool HasExpansion(v1::BlockType t) {
   const BlockTraits* r = TraitsOf(t);
   return r && r->gene_expansion;
 }
-bool KnownType(int t) { return v1::BlockType_IsValid(t) && TraitsOf(static_cast<v1::BlockType>(t)) != nullptr; }
+bool KnownType(int t) {
+  return v1::BlockType_IsValid(t) && TraitsOf(static_cast<v1::BlockType>(t)) != nullptr;
+}
 // OFA's hidden width: in * expansion rounded to a multiple of 8.
 int HiddenWidth(int in_c, int tenths) {
   const double v = in_c * tenths / 10.0;
@@ -43,29 +46,22 @@ int HiddenWidth(int in_c, int tenths) {
 }
 
 // Values of an IntChoice; `align` snaps each to a multiple of itself.
-absl::StatusOr<std::vector<int>> Expand(const v1::IntChoice& c,
-                                        const std::string& field, int align,
-                                        int lo, int hi) {
+absl::StatusOr<std::vector<int>> Expand(const v1::IntChoice& c, const std::string& field, int align, int lo,
+                                        int hi) {
   std::vector<int> v;
   if (c.values_size() > 0) {
-    if (c.values_size() > 256)
-      return Bad(field + ".values", "more than 256 values");
+    if (c.values_size() > 256) return Bad(field + ".values", "more than 256 values");
     for (int x : c.values()) v.push_back(x);
   } else {
-    if (c.min() <= 0 && c.max() <= 0)
-      return Bad(field, "set values or min/max");
-    if (c.max() < c.min())
-      return Bad(field, StrCat("max ", c.max(), " < min ", c.min()));
+    if (c.min() <= 0 && c.max() <= 0) return Bad(field, "set values or min/max");
+    if (c.max() < c.min()) return Bad(field, StrCat("max ", c.max(), " < min ", c.min()));
     const int step = c.step() > 0 ? c.step() : (align > 1 ? align : 1);
-    if ((static_cast<int64_t>(c.max()) - c.min()) / step > 256)
-      return Bad(field, "more than 256 choices");
-    for (int64_t x = c.min(); x <= c.max(); x += step)
-      v.push_back(static_cast<int>(x));
+    if ((static_cast<int64_t>(c.max()) - c.min()) / step > 256) return Bad(field, "more than 256 choices");
+    for (int64_t x = c.min(); x <= c.max(); x += step) v.push_back(static_cast<int>(x));
   }
   std::set<int> out;
   for (int x : v) {
-    if (x < lo || x > hi)
-      return Bad(field, StrCat("value ", x, " out of range ", lo, "..", hi));
+    if (x < lo || x > hi) return Bad(field, StrCat("value ", x, " out of range ", lo, "..", hi));
     if (align > 1) x = std::max(align, (x + align / 2) / align * align);
     out.insert(x);
   }
@@ -80,8 +76,7 @@ std::string Genotype::Encode() const {
     StrAppend(&s, "|", st.width, ":");
     for (size_t i = 0; i < st.blocks.size(); ++i) {
       const auto& b = st.blocks[i];
-      StrAppend(&s, i ? "," : "", BlockTypeName(b.type), ".", b.kernel, ".",
-                b.expansion);
+      StrAppend(&s, i ? "," : "", BlockTypeName(b.type), ".", b.kernel, ".", b.expansion);
     }
   }
   return s;
@@ -101,8 +96,7 @@ absl::StatusOr<Genotype> Genotype::Decode(const std::string& s) {
     for (const auto& bs : absl::StrSplit(wb[1], ',')) {
       std::vector<std::string> f = absl::StrSplit(bs, '.');
       BlockGene bg;
-      if (f.size() != 3 || !absl::SimpleAtoi(f[1], &bg.kernel) ||
-          !absl::SimpleAtoi(f[2], &bg.expansion))
+      if (f.size() != 3 || !absl::SimpleAtoi(f[1], &bg.kernel) || !absl::SimpleAtoi(f[2], &bg.expansion))
         return absl::InvalidArgumentError(StrCat("genotype: bad block '", bs, "'"));
       if (const BlockTraits* t = TraitsByName(f[0])) bg.type = t->type;
       if (bg.type == v1::BLOCK_TYPE_UNSPECIFIED)
@@ -115,52 +109,38 @@ absl::StatusOr<Genotype> Genotype::Decode(const std::string& s) {
 }
 
 absl::StatusOr<v1::SearchSpace> ParseSpaceJson(const std::string& json) {
-  if (json.size() > kMaxJsonBytes)
-    return absl::InvalidArgumentError("space: JSON too large");
+  if (json.size() > kMaxJsonBytes) return absl::InvalidArgumentError("space: JSON too large");
   v1::SearchSpace sp;
   google::protobuf::util::JsonParseOptions opts;
   auto st = google::protobuf::util::JsonStringToMessage(json, &sp, opts);
-  if (!st.ok())
-    return absl::InvalidArgumentError(
-        StrCat("space: invalid JSON: ", st.message().as_string()));
+  if (!st.ok()) return absl::InvalidArgumentError(StrCat("space: invalid JSON: ", st.message().as_string()));
   return sp;
 }
 
-absl::StatusOr<std::shared_ptr<const Space>> Space::Load(
-    const std::string& path) {
+absl::StatusOr<std::shared_ptr<const Space>> Space::Load(const std::string& path) {
   ASSIGN_OR_RETURN(std::string data, base::ReadFileToString(path));
   auto sp = ParseSpaceJson(data);
-  if (!sp.ok())
-    return absl::Status(sp.status().code(),
-                        StrCat(path, ": ", sp.status().message()));
+  if (!sp.ok()) return absl::Status(sp.status().code(), StrCat(path, ": ", sp.status().message()));
   auto space = Create(*sp);
-  if (!space.ok())
-    return absl::Status(space.status().code(),
-                        StrCat(path, ": ", space.status().message()));
+  if (!space.ok()) return absl::Status(space.status().code(), StrCat(path, ": ", space.status().message()));
   return space;
 }
 
-absl::StatusOr<std::shared_ptr<const Space>> Space::Create(
-    const v1::SearchSpace& proto) {
+absl::StatusOr<std::shared_ptr<const Space>> Space::Create(const v1::SearchSpace& proto) {
   std::shared_ptr<Space> s(new Space());
   s->proto_ = proto;
   const int align = proto.channel_alignment();
-  if (align < 0 || align > 256)
-    return Bad("channel_alignment", StrCat("must be in 0..256, got ", align));
+  if (align < 0 || align > 256) return Bad("channel_alignment", StrCat("must be in 0..256, got ", align));
   s->alignment_ = std::max(1, align);
-  if (proto.resolutions_size() == 0)
-    return Bad("resolutions", "at least one resolution is needed");
+  if (proto.resolutions_size() == 0) return Bad("resolutions", "at least one resolution is needed");
   for (int i = 0; i < proto.resolutions_size(); ++i) {
     const int r = proto.resolutions(i);
     if (r < 16 || r > kMaxResolution)
-      return Bad(StrCat("resolutions[", i, "]"),
-                 StrCat("must be in 16..", kMaxResolution, ", got ", r));
+      return Bad(StrCat("resolutions[", i, "]"), StrCat("must be in 16..", kMaxResolution, ", got ", r));
   }
   s->resolutions_.assign(proto.resolutions().begin(), proto.resolutions().end());
   std::sort(s->resolutions_.begin(), s->resolutions_.end());
-  s->resolutions_.erase(
-      std::unique(s->resolutions_.begin(), s->resolutions_.end()),
-      s->resolutions_.end());
+  s->resolutions_.erase(std::unique(s->resolutions_.begin(), s->resolutions_.end()), s->resolutions_.end());
   if (proto.stages_size() == 0) return Bad("stages", "at least one stage is needed");
   if (proto.stages_size() > 16) return Bad("stages", "more than 16 stages");
 
@@ -187,11 +167,9 @@ absl::StatusOr<std::shared_ptr<const Space>> Space::Create(
     const auto& st = proto.stages(i);
     const std::string p = StrCat("stages[", i, "]");
     StageChoices c;
-    if (st.block_types_size() == 0)
-      return Bad(p + ".block_types", "at least one block type is needed");
+    if (st.block_types_size() == 0) return Bad(p + ".block_types", "at least one block type is needed");
     for (int t : st.block_types()) {
-      if (!KnownType(t))
-        return Bad(p + ".block_types", StrCat("unknown block type ", t));
+      if (!KnownType(t)) return Bad(p + ".block_types", StrCat("unknown block type ", t));
       c.types.push_back(static_cast<v1::BlockType>(t));
     }
     std::sort(c.types.begin(), c.types.end());
@@ -225,8 +203,7 @@ absl::StatusOr<std::shared_ptr<const Space>> Space::Create(
     }
     if (c.expansions.empty()) c.expansions.push_back(c.hidden_widths ? 40 : yolo ? 1 : 4);
     c.se = st.se();
-    if (!v1::Activation_IsValid(st.act()))
-      return Bad(p + ".act", StrCat("unknown activation ", st.act()));
+    if (!v1::Activation_IsValid(st.act())) return Bad(p + ".act", StrCat("unknown activation ", st.act()));
     c.act = st.act();
     s->stages_.push_back(std::move(c));
   }
@@ -234,8 +211,7 @@ absl::StatusOr<std::shared_ptr<const Space>> Space::Create(
     std::vector<int> strides;
     for (const auto& b : proto.stem())
       strides.push_back((strides.empty() ? 1 : strides.back()) * BlockStride(CanonicalBlock(b)));
-    for (const auto& c : s->stages_)
-      strides.push_back((strides.empty() ? 1 : strides.back()) * c.stride);
+    for (const auto& c : s->stages_) strides.push_back((strides.empty() ? 1 : strides.back()) * c.stride);
     RETURN_IF_ERROR(CheckFeatureStrides(proto.head(), strides, "head"));
   }
   // Every position must admit at least one block type for every width pair,
@@ -256,9 +232,8 @@ absl::StatusOr<std::shared_ptr<const Space>> Space::Create(
         }
         if (!first_ok || !rest_ok)
           return Bad(StrCat("stages[", i, "]"),
-                     StrCat("no allowed block type can go from ", in_c,
-                            " to ", w, " channels (", !first_ok ? "first" : "later",
-                            " block)"));
+                     StrCat("no allowed block type can go from ", in_c, " to ", w, " channels (",
+                            !first_ok ? "first" : "later", " block)"));
       }
     in_widths = c.widths;
   }
@@ -283,32 +258,35 @@ bool KernelOk(int k, bool allow_one) { return (allow_one && k == 1) || k == 3 ||
 
 }  // namespace
 
-bool Space::Fits(int stage, const BlockGene& g, int in_c, int out_c,
-                 int stride) const {
+bool Space::Fits(int stage, const BlockGene& g, int in_c, int out_c, int stride) const {
   if (in_c < 1 || out_c < 1 || out_c > kMaxChannels || (stride != 1 && stride != 2)) return false;
   switch (g.type) {
-    case v1::CONV: return KernelOk(g.kernel, true);
+    case v1::CONV:
+      return KernelOk(g.kernel, true);
     case v1::MBCONV:
     case v1::FUSED_MBCONV:
       return KernelOk(g.kernel, false) &&
              (stages_[stage].hidden_widths ? g.expansion >= 10 && g.expansion <= 80
                                            : g.expansion >= 1 && g.expansion <= 8);
     case v1::C3:
-    case v1::C2F: return g.expansion >= 1 && g.expansion <= 16;
-    case v1::SPPF: return stride == 1 && in_c >= 2;
+    case v1::C2F:
+      return g.expansion >= 1 && g.expansion <= 16;
+    case v1::SPPF:
+      return stride == 1 && in_c >= 2;
     case v1::SHUFFLE:
       return KernelOk(g.kernel, false) && out_c % 2 == 0 && (stride == 2 || in_c == out_c);
     case v1::REPVGG:
     case v1::CSP:
     case v1::OSA:
     case v1::BASIC:
-    case v1::BOTTLENECK: return true;
-    default: return false;
+    case v1::BOTTLENECK:
+      return true;
+    default:
+      return false;
   }
 }
 
-absl::StatusOr<v1::Block> Space::MakeBlock(int stage, const BlockGene& g,
-                                           int in_c, int out_c,
+absl::StatusOr<v1::Block> Space::MakeBlock(int stage, const BlockGene& g, int in_c, int out_c,
                                            int stride) const {
   v1::Block b = BuildBlock(stage, g, in_c, out_c, stride);
   if (!Fits(stage, g, in_c, out_c, stride)) {
@@ -320,8 +298,7 @@ absl::StatusOr<v1::Block> Space::MakeBlock(int stage, const BlockGene& g,
   return b;
 }
 
-v1::Block Space::BuildBlock(int stage, const BlockGene& g, int in_c, int out_c,
-                            int stride) const {
+v1::Block Space::BuildBlock(int stage, const BlockGene& g, int in_c, int out_c, int stride) const {
   const auto& c = stages_[stage];
   v1::Block b;
   const v1::Activation act = c.act == v1::ACTIVATION_UNSPECIFIED ? DefaultAct(g.type) : c.act;
@@ -428,7 +405,10 @@ v1::Block Space::BuildBlock(int stage, const BlockGene& g, int in_c, int out_c,
         m->set_stride(stride);
         m->set_act(act);
       };
-      if (g.type == v1::C3) set(b.mutable_c3()); else set(b.mutable_c2f());
+      if (g.type == v1::C3)
+        set(b.mutable_c3());
+      else
+        set(b.mutable_c2f());
       break;
     }
     case v1::SPPF: {
@@ -444,13 +424,11 @@ v1::Block Space::BuildBlock(int stage, const BlockGene& g, int in_c, int out_c,
   return b;
 }
 
-BlockGene Space::SampleGene(int stage, int in_c, int out_c, int stride,
-                            base::Rng& rng) const {
+BlockGene Space::SampleGene(int stage, int in_c, int out_c, int stride, base::Rng& rng) const {
   const auto& c = stages_[stage];
   // Bounded: try random picks, then fall back to a scan (validated to exist).
   for (int tries = 0; tries < 16; ++tries) {
-    BlockGene g{c.types[rng.Uniform(c.types.size())],
-                c.kernels[rng.Uniform(c.kernels.size())],
+    BlockGene g{c.types[rng.Uniform(c.types.size())], c.kernels[rng.Uniform(c.kernels.size())],
                 c.expansions[rng.Uniform(c.expansions.size())]};
     g = NormalizeGene(g);
     if (Fits(stage, g, in_c, out_c, stride)) return g;
@@ -473,8 +451,7 @@ Genotype Space::Sample(base::Rng& rng) const {
     st.width = c.widths[rng.Uniform(c.widths.size())];
     const int depth = c.depths[rng.Uniform(c.depths.size())];
     for (int j = 0; j < depth; ++j)
-      st.blocks.push_back(SampleGene(i, j == 0 ? in_c : st.width, st.width,
-                                     j == 0 ? c.stride : 1, rng));
+      st.blocks.push_back(SampleGene(i, j == 0 ? in_c : st.width, st.width, j == 0 ? c.stride : 1, rng));
     in_c = st.width;
     g.stages.push_back(std::move(st));
   }
@@ -504,20 +481,19 @@ void Space::Repair(Genotype* g, base::Rng& rng) const {
       const int stride = j == 0 ? c.stride : 1;
       BlockGene& b = st.blocks[j];
       b = NormalizeGene(b);
-      const bool allowed =
-          std::find(c.types.begin(), c.types.end(), b.type) != c.types.end() &&
-          (!HasKernel(b.type) || std::find(c.kernels.begin(), c.kernels.end(), b.kernel) != c.kernels.end()) &&
-          (!HasExpansion(b.type) || std::find(c.expansions.begin(), c.expansions.end(), b.expansion) != c.expansions.end());
-      if (!allowed || !Fits(i, b, bin, st.width, stride))
-        b = SampleGene(i, bin, st.width, stride, rng);
+      const bool allowed = std::find(c.types.begin(), c.types.end(), b.type) != c.types.end() &&
+                           (!HasKernel(b.type) ||
+                            std::find(c.kernels.begin(), c.kernels.end(), b.kernel) != c.kernels.end()) &&
+                           (!HasExpansion(b.type) || std::find(c.expansions.begin(), c.expansions.end(),
+                                                               b.expansion) != c.expansions.end());
+      if (!allowed || !Fits(i, b, bin, st.width, stride)) b = SampleGene(i, bin, st.width, stride, rng);
     }
     in_c = st.width;
   }
 }
 
 absl::Status Space::CheckGenotype(const Genotype& g) const {
-  if (std::find(resolutions_.begin(), resolutions_.end(), g.resolution) ==
-      resolutions_.end())
+  if (std::find(resolutions_.begin(), resolutions_.end(), g.resolution) == resolutions_.end())
     return Bad("genotype.resolution", StrCat(g.resolution, " is not in the space"));
   if (static_cast<int>(g.stages.size()) != num_stages())
     return Bad("genotype.stages", StrCat("has ", g.stages.size(), " stages, space has ", num_stages()));
@@ -547,9 +523,7 @@ v1::Architecture Space::ToArchitecture(const Genotype& g, bool with_name) const 
     in_c = sg.width;
   }
   *a.mutable_head() = proto_.head();
-  a.mutable_head()->set_act(a.head().act() == v1::ACTIVATION_UNSPECIFIED
-                                ? v1::RELU
-                                : a.head().act());
+  a.mutable_head()->set_act(a.head().act() == v1::ACTIVATION_UNSPECIFIED ? v1::RELU : a.head().act());
   return a;
 }
 
@@ -566,8 +540,8 @@ std::vector<KeySpec> Space::EnumerateKeys() const {
   };
   auto down = [](int x, int s) { return (x - 1) / s + 1; };
   for (int r : resolutions_) {
-    Shape sh{proto_.has_in_channels() ? proto_.in_channels() : 3,
-             proto_.has_height() ? proto_.height() : r, r};
+    Shape sh{proto_.has_in_channels() ? proto_.in_channels() : 3, proto_.has_height() ? proto_.height() : r,
+             r};
     for (const auto& b : proto_.stem()) {
       v1::Block cb = CanonicalBlock(b);
       add_block(cb, sh);

@@ -10,10 +10,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+
+#include "base/rng.h"
 #include "lutnas/v1/space.pb.h"
 #include "space/arch_util.h"
 #include "space/keys.h"
-#include "base/rng.h"
 
 namespace lutnas::space {
 
@@ -29,18 +30,14 @@ struct BlockGene {
 struct StageGene {
   int width = 0;
   std::vector<BlockGene> blocks;  // depth = blocks.size()
-  bool operator==(const StageGene& o) const {
-    return width == o.width && blocks == o.blocks;
-  }
+  bool operator==(const StageGene& o) const { return width == o.width && blocks == o.blocks; }
 };
 
 // A point of a search space: what evolution mutates and checkpoints.
 struct Genotype {
   int resolution = 0;
   std::vector<StageGene> stages;
-  bool operator==(const Genotype& o) const {
-    return resolution == o.resolution && stages == o.stages;
-  }
+  bool operator==(const Genotype& o) const { return resolution == o.resolution && stages == o.stages; }
   // Compact text, e.g. "r128|32:mbconv.k3.e4,conv.k3|..."; Decode inverts.
   std::string Encode() const;
   static absl::StatusOr<Genotype> Decode(const std::string& s);
@@ -51,10 +48,8 @@ absl::StatusOr<v1::SearchSpace> ParseSpaceJson(const std::string& json);
 class Space {
  public:
   // Validates the space (errors name the field path) and expands choices.
-  static absl::StatusOr<std::shared_ptr<const Space>> Create(
-      const v1::SearchSpace& proto);
-  static absl::StatusOr<std::shared_ptr<const Space>> Load(
-      const std::string& path);
+  static absl::StatusOr<std::shared_ptr<const Space>> Create(const v1::SearchSpace& proto);
+  static absl::StatusOr<std::shared_ptr<const Space>> Load(const std::string& path);
 
   const v1::SearchSpace& proto() const { return proto_; }
   const std::string& name() const { return proto_.name(); }
@@ -77,18 +72,15 @@ class Space {
 
   // Builds the block at a position. Fails for combinations a block type
   // cannot express (e.g. a stride-1 ShuffleNet unit changing width).
-  absl::StatusOr<v1::Block> MakeBlock(int stage, const BlockGene& g, int in_c,
-                                      int out_c, int stride) const;
+  absl::StatusOr<v1::Block> MakeBlock(int stage, const BlockGene& g, int in_c, int out_c, int stride) const;
   // The gene canonicalised for its type (unused kernel/expansion zeroed).
   BlockGene NormalizeGene(const BlockGene& g) const;
   // True when block `g` can sit at that position.
-  bool Fits(int stage, const BlockGene& g, int in_c, int out_c,
-            int stride) const;
+  bool Fits(int stage, const BlockGene& g, int in_c, int out_c, int stride) const;
 
   Genotype Sample(base::Rng& rng) const;
   // Random gene valid at a position (types filtered by Fits).
-  BlockGene SampleGene(int stage, int in_c, int out_c, int stride,
-                       base::Rng& rng) const;
+  BlockGene SampleGene(int stage, int in_c, int out_c, int stride, base::Rng& rng) const;
   // Repairs widths/types/depths so that the genotype is valid in this space.
   void Repair(Genotype* g, base::Rng& rng) const;
   absl::Status CheckGenotype(const Genotype& g) const;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+
 #include "space/arch_ext.h"
 
 namespace lutnas::space {
@@ -19,20 +20,19 @@ absl::StatusOr<Genotype> GenotypeOfArchitecture(const Space& space, const v1::Ar
   const auto& sp = space.proto();
   const auto& res = space.resolutions();
   if (std::find(res.begin(), res.end(), arch.resolution()) == res.end())
-    return bad("resolution", StrCat(arch.resolution(), " is not a resolution of space '",
-                                    space.name(), "'"));
+    return bad("resolution", StrCat(arch.resolution(), " is not a resolution of space '", space.name(), "'"));
   const int height = sp.has_height() ? sp.height() : arch.resolution();
   if (InputHeight(arch) != height)
-    return bad("height", StrCat("space '", space.name(), "' has input height ", height, ", got ",
-                                InputHeight(arch)));
+    return bad("height",
+               StrCat("space '", space.name(), "' has input height ", height, ", got ", InputHeight(arch)));
   if (arch.in_channels() != (sp.has_in_channels() ? sp.in_channels() : 3))
     return bad("in_channels", "differs from the space's");
   if (arch.stem_size() != sp.stem_size())
     return bad("stem", StrCat("has ", arch.stem_size(), " blocks, the space's stem ", sp.stem_size()));
   for (int i = 0; i < sp.stem_size(); ++i)
     if (EncodeBlock(arch.stem(i)) != EncodeBlock(sp.stem(i)))
-      return bad(StrCat("stem[", i, "]"), StrCat(EncodeBlock(arch.stem(i)), " is not the space's ",
-                                                 EncodeBlock(sp.stem(i))));
+      return bad(StrCat("stem[", i, "]"),
+                 StrCat(EncodeBlock(arch.stem(i)), " is not the space's ", EncodeBlock(sp.stem(i))));
   v1::Head head = sp.head();
   if (head.act() == v1::ACTIVATION_UNSPECIFIED) head.set_act(v1::RELU);
   if (EncodeHead(arch.head()) != EncodeHead(head))
@@ -72,8 +72,8 @@ absl::StatusOr<Genotype> GenotypeOfArchitecture(const Space& space, const v1::Ar
       }
       if (!found)
         return bad(StrCat("stages[", i, "].blocks[", j, "]"),
-                   StrCat(want, " on ", bin, " input channels is not a choice of space '",
-                          space.name(), "' stage ", i));
+                   StrCat(want, " on ", bin, " input channels is not a choice of space '", space.name(),
+                          "' stage ", i));
     }
     in_c = st.width;
     g.stages.push_back(std::move(st));

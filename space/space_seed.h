@@ -7,13 +7,13 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+
 #include "space/space.h"
 
 namespace lutnas::space {
 
 // `path` prefixes error messages ("seed_architectures[0]").
-absl::StatusOr<Genotype> GenotypeOfArchitecture(const Space& space,
-                                                const v1::Architecture& arch,
+absl::StatusOr<Genotype> GenotypeOfArchitecture(const Space& space, const v1::Architecture& arch,
                                                 const std::string& path);
 
 }  // namespace lutnas::space

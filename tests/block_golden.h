@@ -14,8 +14,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "base/rng.h"
 #include "google/protobuf/descriptor.h"
+
+#include "base/rng.h"
 #include "space/arch_ext.h"
 #include "space/arch_util.h"
 #include "space/space.h"
@@ -24,7 +25,8 @@ namespace lutnas::golden {
 
 // Fills every field of `m` at random from small pools of interesting values (or leaves it unset).
 inline void RandomFill(google::protobuf::Message* m, base::Rng& rng, int depth = 0) {
-  static const int kInts[] = {-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 15, 16, 17, 24, 32, 40, 64, 120, 17000};
+  static const int kInts[] = {-1, 0,  1,  2,  3,  4,  5,  6,  7,  8,   9,
+                              10, 11, 15, 16, 17, 24, 32, 40, 64, 120, 17000};
   static const double kReals[] = {-1, 0, 0.1, 0.25, 0.3, 0.333333, 0.5, 0.75, 1, 1.5};
   const auto* d = m->GetDescriptor();
   const auto* r = m->GetReflection();
@@ -38,21 +40,23 @@ inline void RandomFill(google::protobuf::Message* m, base::Rng& rng, int depth =
       case google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE:
         r->SetDouble(m, f, kReals[rng.Uniform(sizeof(kReals) / sizeof(kReals[0]))]);
         break;
-      case google::protobuf::FieldDescriptor::CPPTYPE_BOOL: r->SetBool(m, f, rng.Uniform(2) == 1); break;
+      case google::protobuf::FieldDescriptor::CPPTYPE_BOOL:
+        r->SetBool(m, f, rng.Uniform(2) == 1);
+        break;
       case google::protobuf::FieldDescriptor::CPPTYPE_ENUM:
-        r->SetEnumValue(m, f, rng.Uniform(8) == 0 ? 9 : static_cast<int>(rng.Uniform(f->enum_type()->value_count())));
+        r->SetEnumValue(
+            m, f, rng.Uniform(8) == 0 ? 9 : static_cast<int>(rng.Uniform(f->enum_type()->value_count())));
         break;
       case google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE:
         if (depth < 2) RandomFill(r->MutableMessage(m, f), rng, depth + 1);
         break;
-      default: break;
+      default:
+        break;
     }
   }
 }
 
-inline std::string Hex(const std::string& bytes) {
-  return absl::StrFormat("%016x", space::Fnv1a64(bytes));
-}
+inline std::string Hex(const std::string& bytes) { return absl::StrFormat("%016x", space::Fnv1a64(bytes)); }
 
 // Key variants that must fail or parse: tokens dropped, swapped, doubled, renumbered.
 inline std::vector<std::string> Mutations(const std::string& key, base::Rng& rng) {
@@ -62,7 +66,9 @@ inline std::vector<std::string> Mutations(const std::string& key, base::Rng& rng
   if (at == std::string::npos || colon == std::string::npos || colon > at) return out;
   std::vector<std::string> toks = absl::StrSplit(key.substr(colon + 1, at - colon - 1), ',');
   const std::string type = key.substr(0, colon + 1), shape = key.substr(at);
-  auto join = [&](const std::vector<std::string>& t) { return absl::StrCat(type, absl::StrJoin(t, ","), shape); };
+  auto join = [&](const std::vector<std::string>& t) {
+    return absl::StrCat(type, absl::StrJoin(t, ","), shape);
+  };
   const size_t i = rng.Uniform(toks.size()), j = rng.Uniform(toks.size());
   auto a = toks;
   a.erase(a.begin() + i);
@@ -83,8 +89,8 @@ inline std::vector<std::string> Mutations(const std::string& key, base::Rng& rng
 inline std::string ParseReport(const std::string& key) {
   auto ks = space::ParseKey(key);
   if (!ks.ok()) return absl::StrCat("  parse ", key, " -> ", ks.status().message());
-  return absl::StrCat("  parse ", key, " -> ok ", ks->is_head ? space::HeadKey(ks->head, ks->in)
-                                                             : space::BlockKey(ks->block, ks->in),
+  return absl::StrCat("  parse ", key, " -> ok ",
+                      ks->is_head ? space::HeadKey(ks->head, ks->in) : space::BlockKey(ks->block, ks->in),
                       " ", Hex(ks->block.SerializeAsString()));
 }
 
@@ -106,13 +112,14 @@ inline std::string BlockReport(uint64_t seed, int n, const std::vector<std::stri
     space::Shape o;
     const absl::Status st = space::ValidateBlock(b, in, "b", &o);
     const v1::Block c = space::CanonicalBlock(b);
-    absl::StrAppend(&out, i, " ", space::BlockTypeName(space::TypeOf(b)), " ", Hex(b.SerializeAsString()), " @",
-                    in.ToString(), " -> ", st.ok() ? absl::StrCat("ok ", o.ToString()) : std::string(st.message()),
-                    " | ", space::EncodeBlock(b), " | ", Hex(c.SerializeAsString()), "\n");
+    absl::StrAppend(&out, i, " ", space::BlockTypeName(space::TypeOf(b)), " ", Hex(b.SerializeAsString()),
+                    " @", in.ToString(), " -> ",
+                    st.ok() ? absl::StrCat("ok ", o.ToString()) : std::string(st.message()), " | ",
+                    space::EncodeBlock(b), " | ", Hex(c.SerializeAsString()), "\n");
     if (!st.ok()) continue;
     const std::string key = space::BlockKey(b, in);
-    absl::StrAppend(&out, "  ext ", space::HasExtendedFields(c) ? 1 : 0, " stride ", space::BlockStride(c), "\n",
-                    ParseReport(key), "\n");
+    absl::StrAppend(&out, "  ext ", space::HasExtendedFields(c) ? 1 : 0, " stride ", space::BlockStride(c),
+                    "\n", ParseReport(key), "\n");
     for (const std::string& m : Mutations(key, rng)) absl::StrAppend(&out, ParseReport(m), "\n");
   }
   for (const std::string& file : space_files) {
@@ -130,7 +137,8 @@ inline std::string BlockReport(uint64_t seed, int n, const std::vector<std::stri
     base::Rng srng(7);
     std::string hashes;
     for (int s = 0; s < 200; ++s)
-      absl::StrAppend(&hashes, space::ArchHash(space::Canonicalize((*sp)->ToArchitecture((*sp)->Sample(srng)))));
+      absl::StrAppend(&hashes,
+                      space::ArchHash(space::Canonicalize((*sp)->ToArchitecture((*sp)->Sample(srng)))));
     absl::StrAppend(&out, "space ", file.substr(file.rfind('/') + 1), ": ", keys.size(), " keys ", Hex(all),
                     " archs ", Hex(hashes), "\n");
   }

@@ -1,7 +1,9 @@
 // LibTorch builder: parameter counts equal the cost analysis, forward shapes
 // are right, RepVGG re-parameterisation is exact, errors are Statuses.
-#include "gtest/gtest.h"
 #include "latency_models/builder.h"
+
+#include "gtest/gtest.h"
+
 #include "latency_models/cost.h"
 #include "space/space.h"
 
@@ -33,10 +35,9 @@ TEST(BuilderTest, RandomArchitecturesMatchCostAndShape) {
 }
 
 TEST(BuilderTest, ZooParameterCountsMatchCostAnalysis) {
-  for (const char* name : {"mobilenet_v2", "resnet50", "repvgg_a0", "repvgg_a0_train",
-                           "shufflenet_v2_x1_0", "resnet18", "mobilenet_v3_large",
-                           "mobilenet_v3_small", "efficientnet_b0", "efficientnet_b1",
-                           "regnet_y_400mf", "regnet_y_800mf", "yolov8n_backbone"}) {
+  for (const char* name : {"mobilenet_v2", "resnet50", "repvgg_a0", "repvgg_a0_train", "shufflenet_v2_x1_0",
+                           "resnet18", "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0",
+                           "efficientnet_b1", "regnet_y_400mf", "regnet_y_800mf", "yolov8n_backbone"}) {
     auto arch = space::LoadArchitectureFile(std::string("models/") + name + ".json");
     ASSERT_TRUE(arch.ok());
     auto net = latency::BuildNetwork(*arch);
@@ -58,10 +59,8 @@ TEST(BuilderTest, RepVGGDeployFormEqualsTrainForm) {
   ASSERT_TRUE(t.ok() && d.ok());
   // Non-trivial batch-norm statistics, or fusion would be checked on identity.
   for (auto& buf : (*t)->named_buffers()) {
-    if (buf.key().find("running_var") != std::string::npos)
-      buf.value().uniform_(0.5, 2.0);
-    if (buf.key().find("running_mean") != std::string::npos)
-      buf.value().uniform_(-0.2, 0.2);
+    if (buf.key().find("running_var") != std::string::npos) buf.value().uniform_(0.5, 2.0);
+    if (buf.key().find("running_mean") != std::string::npos) buf.value().uniform_(-0.2, 0.2);
   }
   for (auto& p : (*t)->named_parameters())
     if (p.key().find("bn") == 0) p.value().uniform_(0.5, 1.5);

@@ -11,15 +11,16 @@
 #include <string>
 #include <vector>
 
+#include "gtest/gtest.h"
+
 #include "base/status_reason.h"
-#include "core/db_storage.h"
 #include "core/candidates.h"
+#include "core/db_storage.h"
 #include "core/field_path.h"
 #include "core/hardware_catalogue.h"
 #include "core/job_manager.h"
 #include "core/predict.h"
 #include "core/registry.h"
-#include "gtest/gtest.h"
 #include "latency_models/table_io.h"
 #include "space/space.h"
 

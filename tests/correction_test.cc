@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+
 #include "base/rng.h"
 
 namespace lutnas {
@@ -54,19 +55,20 @@ TEST(CorrectionTest, RefusesWhatMapsTheRangeToZeroOrBelow) {
   };
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const std::vector<Case> cases = {
-      {1.495, -2.430, 1.0, "correction.offset_ms: -2.43 maps the table's smallest block sum 1 ms to -0.935 ms"},
+      {1.495, -2.430, 1.0,
+       "correction.offset_ms: -2.43 maps the table's smallest block sum 1 ms to -0.935 ms"},
       {1.495, -2.430, 1.63, "correction.offset_ms: -2.43 maps the table's smallest block sum 1.63 ms to"},
       {1.495, -2.430, 3.0, ""},  // 2.06 ms: fine when no network is smaller than 3 ms
-      {1.0, -0.9, 1.0, "correction.offset_ms: -0.9 maps the table's smallest block sum 1 ms to 0.1 ms (0.10x)"},
-      {1.0, -0.7, 1.0, ""},       // 0.3x at the floor: inside the band
+      {1.0, -0.9, 1.0,
+       "correction.offset_ms: -0.9 maps the table's smallest block sum 1 ms to 0.1 ms (0.10x)"},
+      {1.0, -0.7, 1.0, ""},  // 0.3x at the floor: inside the band
       {1.0, -0.1, 0.0, "correction.offset_ms: -0.1 maps small block sums to <= 0"},
       {1.0, 0.5, 0.0, ""},
       {0.1, 0.0, 1.0, "correction.scale: 0.1 is outside the plausible band [0.25, 4]"},
       {4.5, 0.0, 1.0, "correction.scale: 4.5 is outside the plausible band [0.25, 4]"},
       {-1.0, 3.0, 1.0, "correction.scale: must be a finite number > 0, got -1"},
       {nan, 0.0, 1.0, "correction.scale: must be finite, got nan"},
-      {1.0, -std::numeric_limits<double>::infinity(), 1.0,
-       "correction.offset_ms: must be finite, got -inf"},
+      {1.0, -std::numeric_limits<double>::infinity(), 1.0, "correction.offset_ms: must be finite, got -inf"},
       {1.993, -0.272, 1.0, ""},
   };
   for (const auto& c : cases) {
@@ -178,8 +180,7 @@ TEST(CorrectionTest, SyntheticNoisyValidationRefusesToStore) {
   EXPECT_FALSE(r.accepted());
   std::vector<std::string> fields;
   for (const auto& f : r.refusals) fields.push_back(f.field);
-  EXPECT_EQ(fields, (std::vector<std::string>{"reference_drift", "reference_rounds_ms",
-                                              "reproducibility"}));
+  EXPECT_EQ(fields, (std::vector<std::string>{"reference_drift", "reference_rounds_ms", "reproducibility"}));
   EXPECT_GT(r.half_rel_diff, 0.10);
   EXPECT_FALSE(r.correction.accepted_noisy());
   // --accept-noisy stores it, marked as such; an unsafe fit stays refused.
@@ -195,7 +196,8 @@ TEST(CorrectionTest, SyntheticNoisyValidationRefusesToStore) {
   EXPECT_NE(json.find("\"accepted\": false"), std::string::npos);
   EXPECT_NE(json.find("{\"field\": \"reference_drift\", \"reason\": \"the reference workload "
                       "varied by 35.0% across rounds (limit 10%)"),
-            std::string::npos) << json;
+            std::string::npos)
+      << json;
 }
 
 TEST(CorrectionTest, TooFewSamplesAndWideSpreadAreRefused) {
@@ -210,7 +212,7 @@ TEST(CorrectionTest, TooFewSamplesAndWideSpreadAreRefused) {
 
 TEST(CorrectionTest, BimodalReferenceNeedsTwoRealClusters) {
   EXPECT_TRUE(latency::BimodalReference({0.50, 0.51, 0.50, 0.80, 0.81, 0.79}, 0.05));
-  EXPECT_FALSE(latency::BimodalReference({0.50, 0.51, 0.50, 0.52, 0.80}, 0.05));  // one outlier
+  EXPECT_FALSE(latency::BimodalReference({0.50, 0.51, 0.50, 0.52, 0.80}, 0.05));        // one outlier
   EXPECT_FALSE(latency::BimodalReference({0.50, 0.52, 0.54, 0.56, 0.58, 0.60}, 0.05));  // a slope
   EXPECT_FALSE(latency::BimodalReference({0.50, 0.51}, 0.05));
 }
@@ -240,8 +242,7 @@ latency::FitInput KeyTermSynthetic(int n, uint64_t seed) {
     const double s = 0.8 + 2.5 * rng.Uniform01();
     const double params = 2e5 + 1.5e6 * rng.Uniform01();  // uncorrelated with the sum
     const int keys = 8 + static_cast<int>(12 * rng.Uniform01());
-    const double m = 1.05 * (s + 0.3 * params / 1e6 - 0.002 * keys) *
-                     (1 + 0.01 * (2 * rng.Uniform01() - 1));
+    const double m = 1.05 * (s + 0.3 * params / 1e6 - 0.002 * keys) * (1 + 0.01 * (2 * rng.Uniform01() - 1));
     latency::FitSample x{s, m, 0.03, s * 1e8, params, ""};
     x.keys = keys;
     in.samples.push_back(x);
@@ -278,8 +279,8 @@ TEST(CorrectionTest, KeyTermsFitRecoversWeightsAndPerCallCost) {
   // Each sample's prediction is the formula the predictor applies.
   const auto& x = in.samples[0];
   EXPECT_NEAR(latency::CorrectedSample(c, x),
-              c.scale() * (x.sum_ms + x.keys * c.key_overhead_ms() +
-                           x.params / 1e6 * c.key_ms_per_mparam()) + c.offset_ms(),
+              c.scale() * (x.sum_ms + x.keys * c.key_overhead_ms() + x.params / 1e6 * c.key_ms_per_mparam()) +
+                  c.offset_ms(),
               1e-12);
 }
 

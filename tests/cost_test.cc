@@ -1,9 +1,11 @@
 // Model zoo figures against torchvision's published parameter counts and the
 // standard MAC figures (conv + linear multiply-accumulates).
+#include "latency_models/cost.h"
+
 #include <cmath>
 
 #include "gtest/gtest.h"
-#include "latency_models/cost.h"
+
 #include "space/arch_util.h"
 
 namespace lutnas {
@@ -28,17 +30,15 @@ TEST_P(ZooTest, MatchesPublishedFigures) {
   const auto& c = GetParam();
   const latency::NetworkCost nc = Load(c.name);
   EXPECT_EQ(nc.total.params, c.params) << c.name;
-  if (c.mmacs > 0)
-    EXPECT_NEAR(nc.total.macs / 1e6, c.mmacs, c.mmacs * 0.002) << c.name;
+  if (c.mmacs > 0) EXPECT_NEAR(nc.total.macs / 1e6, c.mmacs, c.mmacs * 0.002) << c.name;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Torchvision, ZooTest,
-    ::testing::Values(ZooCase{"mobilenet_v2", 3504872, 300.8},
-                      ZooCase{"resnet50", 25557032, 4089.2},
-                      ZooCase{"resnet18", 11689512, 1814.1},
-                      ZooCase{"shufflenet_v2_x1_0", 2278604, 0}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Torchvision, ZooTest,
+                         ::testing::Values(ZooCase{"mobilenet_v2", 3504872, 300.8},
+                                           ZooCase{"resnet50", 25557032, 4089.2},
+                                           ZooCase{"resnet18", 11689512, 1814.1},
+                                           ZooCase{"shufflenet_v2_x1_0", 2278604, 0}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(CostTest, BlocksSumToTotalAndHeadIsLast) {
   const latency::NetworkCost nc = Load("mobilenet_v2");
@@ -72,8 +72,7 @@ TEST(CostTest, DepthwiseHasLowerIntensityThanDense) {
   dense.mutable_conv()->set_out_channels(64);
   const latency::Cost a = latency::GraphCost(latency::LowerBlock(dw, space::Shape{64, 28, 28}), 4);
   const latency::Cost b = latency::GraphCost(latency::LowerBlock(dense, space::Shape{64, 28, 28}), 4);
-  EXPECT_GT(static_cast<double>(a.mac_bytes) / a.macs,
-            20 * static_cast<double>(b.mac_bytes) / b.macs);
+  EXPECT_GT(static_cast<double>(a.mac_bytes) / a.macs, 20 * static_cast<double>(b.mac_bytes) / b.macs);
 }
 
 }  // namespace

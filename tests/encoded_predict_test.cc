@@ -1,6 +1,8 @@
 // Encoded batch prediction (core/encoded_predict.h): bit-identical to
 // the proto path on every shipped space, with tables partly missing (estimates)
 // and with a correction, and invalid rows rejected with the slot named.
+#include "core/encoded_predict.h"
+
 #include <dirent.h>
 
 #include <algorithm>
@@ -9,10 +11,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+
 #include "latency_models/cost.h"
 #include "latency_models/graph.h"
 #include "latency_models/lut.h"
-#include "core/encoded_predict.h"
 #include "space/space.h"
 
 namespace lutnas::jobs {
@@ -68,7 +70,9 @@ TEST_P(EncodedPredictTest, MatchesTheProtoPathExactly) {
   std::vector<double> lat(n * 2);
   std::vector<int64_t> params(n), macs(n), bytes(n);
   int invalid = -1;
-  ASSERT_TRUE(pred.Predict(rows.data(), n, 0, false, lat.data(), params.data(), macs.data(), bytes.data(), &invalid).ok());
+  ASSERT_TRUE(
+      pred.Predict(rows.data(), n, 0, false, lat.data(), params.data(), macs.data(), bytes.data(), &invalid)
+          .ok());
   EXPECT_EQ(invalid, 0);
   for (int i = 0; i < n; ++i) {
     const auto arch = space::Canonicalize((*sp)->ToArchitecture(gs[i], false));
@@ -139,7 +143,8 @@ TEST(EncodedPredict, InvalidRowsNameTheSlotOrAreSkipped) {
   bad = good;
   bad[slot] = 2;
   st = pred.Predict(bad.data(), 1, 0, false, lat, nullptr, nullptr, nullptr, &invalid);
-  EXPECT_EQ(std::string(st.message()), "choices: row 0: stages[2].blocks[0].kernel: index 2 out of range (2 choices)");
+  EXPECT_EQ(std::string(st.message()),
+            "choices: row 0: stages[2].blocks[0].kernel: index 2 out of range (2 choices)");
 }
 
 }  // namespace

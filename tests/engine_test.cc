@@ -6,22 +6,23 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+
 #include "search/nsga2.h"
-#include "space/space.h"
 #include "search/variation.h"
+#include "space/space.h"
 
 namespace lutnas::search {
 namespace {
@@ -45,8 +46,7 @@ class TestEvaluator : public Evaluator {
     return e.score;
   }
 
-  absl::Status Evaluate(const std::vector<space::Genotype>& gs,
-                        std::vector<Evaluation>* results) override {
+  absl::Status Evaluate(const std::vector<space::Genotype>& gs, std::vector<Evaluation>* results) override {
     {
       std::lock_guard<std::mutex> l(mu_);
       ++calls_;
@@ -93,7 +93,8 @@ class TestEvaluator : public Evaluator {
       }
     Evaluation ev;
     for (int i = 0; i < num_latencies; ++i)
-      ev.latency_ms.push_back(work * r2 / (20000.0 * (i + 1)) * (i == 1 ? 1.0 + 0.001 * g.stages[0].width : 1.0));
+      ev.latency_ms.push_back(work * r2 / (20000.0 * (i + 1)) *
+                              (i == 1 ? 1.0 + 0.001 * g.stages[0].width : 1.0));
     ev.params = params;
     ev.macs = static_cast<int64_t>(params * r2 * 256);
     const uint64_t h = space::Fnv1a64(g.Encode());
@@ -145,7 +146,7 @@ std::unique_ptr<Engine> MustCreate(std::shared_ptr<const space::Space> sp, const
 struct RunLog {
   std::vector<std::string> evaluated;  // key and score of every report entry
   std::vector<std::string> best, pareto;
-  std::string final_checkpoint;        // without the elapsed and end lines
+  std::string final_checkpoint;  // without the elapsed and end lines
 };
 
 std::string Describe(const Individual& ind) {
@@ -194,12 +195,13 @@ TEST(EngineTest, ValidationNamesTheField) {
   TestEvaluator ev;
   const std::vector<BadOptions> cases = {
       {[](EngineOptions* o) { o->population = 0; }, "population: must be >= 2, got 0"},
-      {[](EngineOptions* o) { o->sample_size = 0; },
-       "sample_size: must be in 1..population (100), got 0"},
+      {[](EngineOptions* o) { o->sample_size = 0; }, "sample_size: must be in 1..population (100), got 0"},
       {[](EngineOptions* o) { o->sample_size = 101; },
        "sample_size: must be in 1..population (100), got 101"},
       {[](EngineOptions* o) { o->generations = -1; }, "generations: must be >= 0, got -1"},
-      {[](EngineOptions* o) { o->latency_budgets_ms = {5, NAN}; },
+      {[](EngineOptions* o) {
+         o->latency_budgets_ms = {5, NAN};
+       },
        "latency_budgets_ms[1]: must be finite and >= 0, got nan"},
       {[](EngineOptions* o) { o->latency_budgets_ms = {-1}; },
        "latency_budgets_ms[0]: must be finite and >= 0, got -1"},
@@ -208,11 +210,13 @@ TEST(EngineTest, ValidationNamesTheField) {
       {[](EngineOptions* o) { o->max_params = -5; }, "max_params: must be >= 0, got -5"},
       {[](EngineOptions* o) { o->max_macs = -1; }, "max_macs: must be >= 0, got -1"},
       {[](EngineOptions* o) { o->repair_tries = -1; }, "repair_tries: must be in 0..1000, got -1"},
-      {[](EngineOptions* o) { o->algorithm = static_cast<v1::Algorithm>(9); },
-       "algorithm: unknown value 9"},
+      {[](EngineOptions* o) { o->algorithm = static_cast<v1::Algorithm>(9); }, "algorithm: unknown value 9"},
       {[](EngineOptions* o) { o->population = 1000, o->generations = 2000; },
        "population * (generations + 1) = 2001000 exceeds the cap of 2000000 evaluations per job"},
-      {[](EngineOptions* o) { o->max_evaluations = 100; o->generations = 1; },
+      {[](EngineOptions* o) {
+         o->max_evaluations = 100;
+         o->generations = 1;
+       },
        "population * (generations + 1) = 200 exceeds the cap of 100 evaluations per job"},
   };
   for (const auto& c : cases) {
@@ -234,9 +238,14 @@ TEST(EngineTest, ValidationNamesTheField) {
 
 TEST(Nsga2Test, FrontsCrowdingAndConstraintDomination) {
   std::vector<NsgaPoint> p = {
-      {{1, 4}}, {{2, 2}}, {{4, 1}}, {{3, 3}}, {{5, 5}},
-      {{0, 0}, false, 0.5}, {{0, 0}, false, 0.1},  // infeasible: worse than all
-      {{2, 2}},                                    // equal to #1: same front
+      {{1, 4}},
+      {{2, 2}},
+      {{4, 1}},
+      {{3, 3}},
+      {{5, 5}},
+      {{0, 0}, false, 0.5},
+      {{0, 0}, false, 0.1},  // infeasible: worse than all
+      {{2, 2}},              // equal to #1: same front
   };
   const NsgaRanking r = RankAndCrowd(p);
   ASSERT_EQ(r.fronts.size(), 5u);
@@ -388,8 +397,10 @@ TEST(EngineTest, UnreachableBudgetFailsQuickly) {
   o.max_params = 1;
   auto e2 = MustCreate(sp, o, &ev);
   const std::string msg2(e2->Step().status().message());
-  EXPECT_TRUE(absl::StartsWith(msg2, "no architecture of space 'tiny' meets the budget: "
-                                     "the smallest of ")) << msg2;
+  EXPECT_TRUE(absl::StartsWith(msg2,
+                               "no architecture of space 'tiny' meets the budget: "
+                               "the smallest of "))
+      << msg2;
   EXPECT_TRUE(absl::EndsWith(msg2, " params (max_params 1)")) << msg2;
 }
 
@@ -578,8 +589,7 @@ TEST(EngineTest, SoftModeUsesTheMnasNetReward) {
   ASSERT_EQ(best.size(), 3u);
   for (const auto& b : best) {
     EXPECT_TRUE(b.feasible);
-    EXPECT_DOUBLE_EQ(b.fitness,
-                     b.eval.score * std::pow(b.eval.latency_ms[0] / 1e-6, o.soft_weight));
+    EXPECT_DOUBLE_EQ(b.fitness, b.eval.score * std::pow(b.eval.latency_ms[0] / 1e-6, o.soft_weight));
   }
 }
 
@@ -604,8 +614,7 @@ void DriveExternal(Engine& e, bool reverse, RunLog* log, int checkpoint_after_as
       continue;
     }
     if (reverse) std::reverse(batch->begin(), batch->end());
-    for (const auto& ind : *batch)
-      ASSERT_TRUE(e.Tell(ind.key, TestEvaluator::Score(ind.genotype)).ok());
+    for (const auto& ind : *batch) ASSERT_TRUE(e.Tell(ind.key, TestEvaluator::Score(ind.genotype)).ok());
   }
   for (const auto& ind : e.Best(10)) log->best.push_back(Describe(ind));
   for (const auto& ind : e.ParetoFront()) log->pareto.push_back(Describe(ind));
@@ -628,7 +637,7 @@ TEST(EngineTest, ExternalAskTellFlow) {
   ASSERT_EQ(a->size(), 5u);
   EXPECT_TRUE(std::isnan((*a)[0].eval.score));
   EXPECT_EQ((*a)[0].eval.latency_ms.size(), 1u);  // latency is known
-  auto b = e->Ask(100);  // the 15 not handed out yet
+  auto b = e->Ask(100);                           // the 15 not handed out yet
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->size(), 15u);
   auto again = e->Ask(3);  // all out: handed out again
@@ -803,8 +812,18 @@ TEST(EngineTest, EditedCheckpointsNeverCrash) {
     const std::string good = e->Checkpoint();
     const std::vector<std::string> lines =
         absl::StrSplit(good.substr(0, good.rfind("end ")), '\n', absl::SkipEmpty());
-    const char* tokens[] = {"0", "1", "-1", "19", "20", "21", "99999", "7fffffffffffffff",
-                            "0000000000000000", "x", "", "r64|16:conv.3.0"};
+    const char* tokens[] = {"0",
+                            "1",
+                            "-1",
+                            "19",
+                            "20",
+                            "21",
+                            "99999",
+                            "7fffffffffffffff",
+                            "0000000000000000",
+                            "x",
+                            "",
+                            "r64|16:conv.3.0"};
     base::Rng rng(alg);
     int accepted = 0;
     for (int iter = 0; iter < 300; ++iter) {
@@ -821,7 +840,8 @@ TEST(EngineTest, EditedCheckpointsNeverCrash) {
       const absl::Status st = e2->Restore(text);
       if (!st.ok()) {
         EXPECT_TRUE(st.code() == absl::StatusCode::kDataLoss ||
-                    st.code() == absl::StatusCode::kFailedPrecondition) << st;
+                    st.code() == absl::StatusCode::kFailedPrecondition)
+            << st;
         continue;
       }
       ++accepted;
@@ -883,11 +903,11 @@ TEST(EngineTest, DISABLED_Throughput) {
         t = std::chrono::steady_clock::now();
         ASSERT_TRUE(e2->Restore(ck).ok());
         const double restore_s = seconds_since(t);
-        std::printf("%-6s budget %g %-9s 50100 children in %.2f s (%.0f/s), %lld distinct "
-                    "evaluated; checkpoint %.1f MB, write %.3f s, restore %.3f s\n",
-                    name, budget, v1::Algorithm_Name(alg).c_str(), run_s, 50100 / run_s,
-                    static_cast<long long>(e->progress().evaluated()), ck.size() / 1e6, ck_s,
-                    restore_s);
+        std::printf(
+            "%-6s budget %g %-9s 50100 children in %.2f s (%.0f/s), %lld distinct "
+            "evaluated; checkpoint %.1f MB, write %.3f s, restore %.3f s\n",
+            name, budget, v1::Algorithm_Name(alg).c_str(), run_s, 50100 / run_s,
+            static_cast<long long>(e->progress().evaluated()), ck.size() / 1e6, ck_s, restore_s);
       }
     }
   }

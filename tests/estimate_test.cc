@@ -6,6 +6,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+
 #include "latency_models/estimator.h"
 #include "latency_models/lut.h"
 #include "latency_models/table_merge.h"
@@ -46,22 +47,34 @@ double DeviceMs(const latency::Graph& g) {
         ms += std::max(c.macs / (rate * eff), c.mac_bytes / 8e9) * 1e3 + 0.004;
         break;
       }
-      case latency::OpKind::kLinear: ms += c.mac_bytes / 8e9 * 1e3 + 0.004; break;
-      case latency::OpKind::kBatchNorm: ms += 8 * in_e / 6e9 * 1e3 + 0.004; break;
+      case latency::OpKind::kLinear:
+        ms += c.mac_bytes / 8e9 * 1e3 + 0.004;
+        break;
+      case latency::OpKind::kBatchNorm:
+        ms += 8 * in_e / 6e9 * 1e3 + 0.004;
+        break;
       case latency::OpKind::kAct:  // silu, sigmoid, hardswish compute per element: 3x relu's cost
-        ms += (op.act == latency::ActKind::kRelu || op.act == latency::ActKind::kRelu6 ? 1 : 3) * 8 * in_e / 6e9 *
-                  1e3 + 0.004;
+        ms += (op.act == latency::ActKind::kRelu || op.act == latency::ActKind::kRelu6 ? 1 : 3) * 8 * in_e /
+                  6e9 * 1e3 +
+              0.004;
         break;
       case latency::OpKind::kAdd:
-      case latency::OpKind::kMul: ms += 12 * out_e / 6e9 * 1e3 + 0.004; break;
+      case latency::OpKind::kMul:
+        ms += 12 * out_e / 6e9 * 1e3 + 0.004;
+        break;
       case latency::OpKind::kMaxPool:
       case latency::OpKind::kAvgPool:
         ms += 4 * (in_e + op.kernel * op.kernel * out_e) / 6e9 * 1e3 + 0.004;
         break;
-      case latency::OpKind::kGlobalPool: ms += 4 * in_e / 6e9 * 1e3 + 0.004; break;
+      case latency::OpKind::kGlobalPool:
+        ms += 4 * in_e / 6e9 * 1e3 + 0.004;
+        break;
       case latency::OpKind::kConcat:
-      case latency::OpKind::kShuffle: ms += 8 * out_e / 5e9 * 1e3 + 0.004; break;
-      case latency::OpKind::kSlice: break;
+      case latency::OpKind::kShuffle:
+        ms += 8 * out_e / 5e9 * 1e3 + 0.004;
+        break;
+      case latency::OpKind::kSlice:
+        break;
     }
   }
   return ms;
@@ -110,7 +123,8 @@ TEST(OpClassModelTest, RecoversRatesOfALinearDevice) {
     f[latency::kFeatOps] = 2 + i % 4;
     f[latency::kFeatCall] = 1;
     x.push_back(f);
-    y.push_back(0.05 * f[latency::kFeatMacsDense] + 0.2 * f[latency::kFeatBytesEltwise] + 0.001 * f[latency::kFeatOps] + 0.01);
+    y.push_back(0.05 * f[latency::kFeatMacsDense] + 0.2 * f[latency::kFeatBytesEltwise] +
+                0.001 * f[latency::kFeatOps] + 0.01);
   }
   const auto m = latency::OpClassModel::Fit(x, y);
   EXPECT_NEAR(m.coef()[latency::kFeatMacsDense], 0.05, 0.0005);
@@ -131,10 +145,9 @@ TEST(OpClassModelTest, RecoversRatesOfALinearDevice) {
 TEST(EstimatorTest, ZooFromEdgeTableAloneIsWithinFactor1_5) {
   const auto sp = LoadSpace("edge");
   const auto pred = Predictor(DeviceTable(sp->EnumerateKeys()));
-  for (const char* name : {"resnet18", "resnet50", "mobilenet_v2", "shufflenet_v2_x1_0",
-                           "repvgg_a0", "repvgg_a0_train", "efficientnet_b0", "efficientnet_b1",
-                           "mobilenet_v3_large", "mobilenet_v3_small", "regnet_y_400mf",
-                           "regnet_y_800mf", "yolov8n_backbone"}) {
+  for (const char* name : {"resnet18", "resnet50", "mobilenet_v2", "shufflenet_v2_x1_0", "repvgg_a0",
+                           "repvgg_a0_train", "efficientnet_b0", "efficientnet_b1", "mobilenet_v3_large",
+                           "mobilenet_v3_small", "regnet_y_400mf", "regnet_y_800mf", "yolov8n_backbone"}) {
     const auto arch = Zoo(name);
     const auto p = pred->Predict(arch, true);
     const double truth = DeviceNetworkSumMs(arch);
@@ -222,7 +235,7 @@ TEST(EstimatorTest, LowConfidenceIsByShareOfTime) {
   if (base.blocks(big).latency_ms() / base.sum_ms() > 0.25) EXPECT_TRUE(pb.low_confidence());
   if (base.blocks(small).latency_ms() / base.sum_ms() < 0.15) EXPECT_FALSE(ps.low_confidence());
   EXPECT_NE(pb.low_confidence(), ps.low_confidence()) << "pick an architecture whose largest "
-                                                        "block is > 25% and smallest < 15%";
+                                                         "block is > 25% and smallest < 15%";
 }
 
 TEST(TableMergeTest, MissingKeysAreDistinctInNetworkOrder) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+
 #include "core/storage.h"
 
 namespace lutnas::fault {

@@ -14,12 +14,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
 #include "core/db_storage.h"
 #include "core/hardware_catalogue.h"
 #include "core/job_manager.h"
 #include "core/predictor_catalog.h"
 #include "db/store.h"
-#include "gtest/gtest.h"
 #include "space/space.h"
 #include "tests/fault_storage.h"
 

@@ -1,10 +1,12 @@
 // Latency-table files, key parsing and the LUT predictor.
+#include "latency_models/lut.h"
+
 #include <cmath>
 #include <limits>
 #include <map>
 
 #include "gtest/gtest.h"
-#include "latency_models/lut.h"
+
 #include "latency_models/table_io.h"
 #include "space/space.h"
 
@@ -45,14 +47,16 @@ TEST(KeyTest, EveryEnumeratedKeyParsesBack) {
       ASSERT_TRUE(parsed.ok()) << parsed.status();
       EXPECT_EQ(parsed->is_head, k.is_head);
       EXPECT_EQ(parsed->in, k.in);
-      EXPECT_EQ(k.is_head ? space::HeadKey(parsed->head, parsed->in) : space::BlockKey(parsed->block, parsed->in),
-                k.key);
+      EXPECT_EQ(
+          k.is_head ? space::HeadKey(parsed->head, parsed->in) : space::BlockKey(parsed->block, parsed->in),
+          k.key);
     }
   }
 }
 
 TEST(KeyTest, BadKeysAreRejectedWithReasons) {
-  EXPECT_EQ(space::ParseKey("foo:o16@3x8x8").status().message(), "key 'foo:o16@3x8x8': unknown block type 'foo'");
+  EXPECT_EQ(space::ParseKey("foo:o16@3x8x8").status().message(),
+            "key 'foo:o16@3x8x8': unknown block type 'foo'");
   EXPECT_EQ(space::ParseKey("conv:o16,k3,s1,g1,relu").status().message(),
             "key 'conv:o16,k3,s1,g1,relu': missing '@CxHxW' input shape");
   EXPECT_EQ(space::ParseKey("conv:o16,k4,s1,g1,relu@3x8x8").status().message(),
@@ -115,37 +119,37 @@ const char* kRow = "conv:o16,k3,s2,g1,relu@3x64x64";
 
 INSTANTIATE_TEST_SUITE_P(
     Csv, BadTableTest,
-    ::testing::Values(
-        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,status\n", "line 2: header: missing column 'samples'"},
-        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
-                "conv:o16,k3,s2,g1,relu@3x64x64,nan,0,0,0,5,measured,\n",
-                "line 3: median_ms: must be a finite number > 0, got nan"},
-        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
-                "conv:o16,k3,s2,g1,relu@3x64x64,-0.5,0,0,0,5,measured,\n",
-                "line 3: median_ms: must be a finite number > 0, got -0.5"},
-        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
-                "conv:o16,k3,s2,g1,relu@3x64x64,0,0,0,0,5,measured,\n",
-                "line 3: median_ms: must be a finite number > 0, got 0"},
-        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
-                "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0,0,5,measured,\n"
-                "conv:o16,k3,s2,g1,relu@3x64x64,0.2,0,0,0,5,measured,\n",
-                "line 4: key: duplicate of line 3"},
-        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
-                "warp:o16@3x64x64,0.1,0,0,0,5,measured,\n",
-                "line 3: key: key 'warp:o16@3x64x64': unknown block type 'warp'"},
-        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
-                "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0,0,zero,measured,\n",
-                "line 3: samples: not an integer: 'zero'"},
-        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
-                "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0,0,5,broken,\n",
-                "line 3: status: must be measured, failed or cpu_fallback, got 'broken'"},
-        BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
-                "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0\n",
-                "line 3: line: expected 8 columns, got 4"}));
+    ::testing::Values(BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,status\n",
+                              "line 2: header: missing column 'samples'"},
+                      BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                              "conv:o16,k3,s2,g1,relu@3x64x64,nan,0,0,0,5,measured,\n",
+                              "line 3: median_ms: must be a finite number > 0, got nan"},
+                      BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                              "conv:o16,k3,s2,g1,relu@3x64x64,-0.5,0,0,0,5,measured,\n",
+                              "line 3: median_ms: must be a finite number > 0, got -0.5"},
+                      BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                              "conv:o16,k3,s2,g1,relu@3x64x64,0,0,0,0,5,measured,\n",
+                              "line 3: median_ms: must be a finite number > 0, got 0"},
+                      BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                              "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0,0,5,measured,\n"
+                              "conv:o16,k3,s2,g1,relu@3x64x64,0.2,0,0,0,5,measured,\n",
+                              "line 4: key: duplicate of line 3"},
+                      BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                              "warp:o16@3x64x64,0.1,0,0,0,5,measured,\n",
+                              "line 3: key: key 'warp:o16@3x64x64': unknown block type 'warp'"},
+                      BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                              "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0,0,zero,measured,\n",
+                              "line 3: samples: not an integer: 'zero'"},
+                      BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                              "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0,0,5,broken,\n",
+                              "line 3: status: must be measured, failed or cpu_fallback, got 'broken'"},
+                      BadFile{"key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+                              "conv:o16,k3,s2,g1,relu@3x64x64,0.1,0,0\n",
+                              "line 3: line: expected 8 columns, got 4"}));
 
 TEST(TableIoTest, ForeignHardwareIsRejected) {
-  const std::string content = std::string("# hardware: rk3588-npu\n") + kHeader + kRow +
-                              ",0.1,0,0,0,5,measured,\n";
+  const std::string content =
+      std::string("# hardware: rk3588-npu\n") + kHeader + kRow + ",0.1,0,0,0,5,measured,\n";
   auto t = latency::ParseTableCsv(content, "host-cpu");
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.status().message(), "hardware: the file is for 'rk3588-npu', not 'host-cpu'");
@@ -199,8 +203,7 @@ TEST(PredictorTest, MissingKeysAreEstimatedAndFlagged) {
     EXPECT_GT(pred.measured_fraction(), 0.0);
     EXPECT_EQ(pred.blocks(0).source(), v1::SOURCE_INTERPOLATED);
     // The synthetic latency is linear in MACs, so interpolation is close.
-    EXPECT_NEAR(pred.sum_ms(), (*full)->Predict(arch, false).sum_ms(),
-                0.15 * pred.sum_ms());
+    EXPECT_NEAR(pred.sum_ms(), (*full)->Predict(arch, false).sum_ms(), 0.15 * pred.sum_ms());
     ++checked;
   }
   EXPECT_EQ(checked, 10);
@@ -278,8 +281,7 @@ TEST(PredictorTest, PerKeyTermsGoIntoLatencyNotIntoSum) {
     const auto full = (*p)->Predict(arch, true);
     const auto net = latency::AnalyzeNetwork(arch);
     const int keys = full.blocks_size();
-    const double want =
-        1.1 * (base.sum_ms() + keys * -0.001 + 0.2 * net.total.params / 1e6) + 0.05;
+    const double want = 1.1 * (base.sum_ms() + keys * -0.001 + 0.2 * net.total.params / 1e6) + 0.05;
     EXPECT_NEAR(fast.sum_ms(), base.sum_ms(), 1e-9) << i;  // the table's entries alone
     EXPECT_NEAR(full.sum_ms(), base.sum_ms(), 1e-9) << i;
     EXPECT_NEAR(fast.latency_ms(), want, 1e-9) << i;
@@ -358,9 +360,10 @@ TEST(OfaImportTest, MapsKeysAndReportsTheRest) {
   EXPECT_DOUBLE_EQ(got["mbconv:o24,e3,k5,s1,se0,relu6@24x56x56"], 4.4);
   EXPECT_DOUBLE_EQ(got["head:c1280,relu6,f0,n1000@320x7x7"], 1.5 + 0.1 + 0.9);
   // A stride-1 same-width block without its skip, and a max pool: no lutnas block.
-  EXPECT_EQ(unmapped, (std::vector<std::string>{
-                          "MaxPool-input:56x56x24-output:28x28x24",
-                          "expanded_conv-input:56x56x24-output:56x56x24-expand:3-kernel:5-stride:1-idskip:0"}));
+  EXPECT_EQ(unmapped,
+            (std::vector<std::string>{
+                "MaxPool-input:56x56x24-output:28x28x24",
+                "expanded_conv-input:56x56x24-output:56x56x24-expand:3-kernel:5-stride:1-idskip:0"}));
   EXPECT_EQ(t->info().source(), "import:ofa");
   // The imported table predicts MobileNetV2's first blocks as measured.
   v1::Hardware hw;
@@ -375,9 +378,11 @@ TEST(OfaImportTest, MapsKeysAndReportsTheRest) {
 
 TEST(OfaImportTest, BadYamlNamesTheLine) {
   std::vector<std::string> u;
-  auto t = latency::ParseTable("Conv-input:224x224x3-output:112x112x32:\n  count: 50\n  mean: nope\n", "ofa", "x", &u);
+  auto t = latency::ParseTable("Conv-input:224x224x3-output:112x112x32:\n  count: 50\n  mean: nope\n", "ofa",
+                               "x", &u);
   EXPECT_EQ(t.status().message(), "line 3: mean: not a number: 'nope'");
-  t = latency::ParseTable("Conv-input:224x224x3-output:112x112x32:\n  count: 50\n  mean: -1\n", "ofa", "x", &u);
+  t = latency::ParseTable("Conv-input:224x224x3-output:112x112x32:\n  count: 50\n  mean: -1\n", "ofa", "x",
+                          &u);
   EXPECT_EQ(t.status().message(),
             "line 1: mean: must be a finite number > 0 for 'Conv-input:224x224x3-output:112x112x32'");
 }

@@ -1,10 +1,11 @@
 // Profiler core: statistics, Kendall tau, and real (small) measurements.
+#include "latency_models/profiler.h"
+
 #include <cmath>
 #include <cstdlib>
 #include <string>
 
 #include "gtest/gtest.h"
-#include "latency_models/profiler.h"
 
 namespace lutnas {
 namespace {
@@ -33,10 +34,12 @@ TEST(ProfilerTest, MeasuresRealBlocksAndOrdersThemByWork) {
   v1::Block small, big;
   small.mutable_conv()->set_out_channels(8);
   big.mutable_conv()->set_out_channels(64);
-  std::vector<latency::Graph> graphs = {latency::LowerBlock(small, space::Shape{8, 16, 16}), latency::LowerBlock(big, space::Shape{64, 56, 56})};
+  std::vector<latency::Graph> graphs = {latency::LowerBlock(small, space::Shape{8, 16, 16}),
+                                        latency::LowerBlock(big, space::Shape{64, 56, 56})};
   int calls = 0;
   double drift = 0;
-  auto res = p.Measure(graphs, 0, [&](int, int) { ++calls; }, &drift);
+  auto res = p.Measure(
+      graphs, 0, [&](int, int) { ++calls; }, &drift);
   ASSERT_EQ(res.size(), 2u);
   EXPECT_EQ(calls, 3);
   EXPECT_GE(drift, 1.0);
@@ -79,7 +82,8 @@ TEST(ProfilerTest, MeasureCheckedRemeasuresANoisyRunThenReportsIt) {
   zero.max_reference_drift = 0;
   zero.max_spread = 0;
   int calls = 0;
-  const auto noisy = latency::MeasureChecked(p, graphs, 0, [&](int, int) { ++calls; }, zero, 2);
+  const auto noisy = latency::MeasureChecked(
+      p, graphs, 0, [&](int, int) { ++calls; }, zero, 2);
   EXPECT_EQ(noisy.attempts, 3);
   EXPECT_EQ(calls, 9);  // 3 rounds x 3 attempts
   ASSERT_FALSE(noisy.noise.empty());

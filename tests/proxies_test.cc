@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+
 #include "space/space.h"
 
 namespace lutnas {
@@ -27,8 +28,7 @@ v1::Architecture Arch(const space::Space& sp, const std::string& genotype) {
 }
 
 constexpr char kSmall[] = "r64|16:conv.3.0|32:repvgg.0.0|64:repvgg.0.0";
-constexpr char kLarge[] =
-    "r64|24:conv.3.0,conv.3.0|48:repvgg.0.0,repvgg.0.0|96:repvgg.0.0,repvgg.0.0";
+constexpr char kLarge[] = "r64|24:conv.3.0,conv.3.0|48:repvgg.0.0,repvgg.0.0|96:repvgg.0.0,repvgg.0.0";
 
 TEST(ProxiesTest, FiniteAndDeterministicForASeed) {
   auto sp = Tiny();

@@ -1,10 +1,10 @@
 // Regression tests of the reliability issue's findings that live below the
 // daemon: overflow-safe cost arithmetic (finding 5) and ordered percentiles
 // in table entries (finding 9). Each failed before its fix.
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <limits>
-
-#include <gtest/gtest.h>
 
 #include "latency_models/checked_math.h"
 #include "latency_models/cost.h"
@@ -98,7 +98,8 @@ TEST(TableEntries, PercentilesMustBeOrdered) {
   b.mutable_conv()->set_out_channels(16);
   b.mutable_conv()->set_kernel(3);
   e.set_key(space::BlockKey(b, space::Shape{16, 32, 32}));
-  ASSERT_TRUE(latency::ValidateEntry(e, "entries[0]").ok()) << latency::ValidateEntry(e, "entries[0]").message();
+  ASSERT_TRUE(latency::ValidateEntry(e, "entries[0]").ok())
+      << latency::ValidateEntry(e, "entries[0]").message();
   v1::LatencyEntry bad = e;
   bad.set_p10_ms(1.5);
   bad.set_p90_ms(0.5);  // p10 > median > p90: accepted before the fix

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+
 #include "search/archive.h"
 #include "search/constraints.h"
 #include "search/selection.h"

@@ -1,5 +1,6 @@
 // The gRPC glue in-process: real services on a loopback port, a real SQLite
 // file, real stubs. Python tests drive the lutnasd binary end to end.
+#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -7,12 +8,11 @@
 #include <thread>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "gtest/gtest.h"
+
 #include "lutnas/v1/service.grpc.pb.h"
-#include "space/space.h"
 #include "server/daemon.h"
+#include "space/space.h"
 
 namespace lutnas::server {
 namespace {

@@ -1,12 +1,14 @@
+#include "space/space.h"
+
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+
 #include "space/arch_util.h"
 #include "space/block_traits.h"
 #include "space/keys.h"
-#include "space/space.h"
 #include "tests/block_golden.h"
 
 namespace lutnas {
@@ -61,23 +63,28 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"shuffle": {"out_channels": 15, "stride": 2}})",
                 "stages[0].blocks[0].shuffle.out_channels: channel split needs an even width, got 15"},
         BadCase{R"({"shuffle": {"out_channels": 32}})",
-                "stages[0].blocks[0].shuffle.out_channels: stride-1 unit needs out_channels == in_channels 16, got 32"},
+                "stages[0].blocks[0].shuffle.out_channels: stride-1 unit needs out_channels == in_channels "
+                "16, got 32"},
         BadCase{R"({"csp": {"out_channels": 32, "split_ratio": 1.5}})",
                 "stages[0].blocks[0].csp.split_ratio: must be in (0, 1], got 1.5"},
         BadCase{R"({"osa": {"out_channels": 32, "stage_channels": 16, "residual": true}})",
-                "stages[0].blocks[0].osa.residual: needs in_channels == out_channels and stride 1 (in 16, out 32, stride 1)"},
+                "stages[0].blocks[0].osa.residual: needs in_channels == out_channels and stride 1 (in 16, "
+                "out 32, stride 1)"},
         BadCase{R"({"mbconv": {"out_channels": 16, "expansion": 0}})",
                 "stages[0].blocks[0].mbconv.expansion: must be in 1..8, got 0"},
         BadCase{R"({})",
-                "stages[0].blocks[0]: block has no type (set one of conv, repvgg, mbconv, fused_mbconv, shuffle, csp, osa, basic, bottleneck, pool, c3, c2f, sppf)"}));
+                "stages[0].blocks[0]: block has no type (set one of conv, repvgg, mbconv, fused_mbconv, "
+                "shuffle, csp, osa, basic, bottleneck, pool, c3, c2f, sppf)"}));
 
 TEST(ValidationTest, ArchitectureLevelErrors) {
-  EXPECT_EQ(ErrorOf(R"({"resolution": 4, "stem": [{"conv": {"out_channels": 8}}], "head": {"num_classes": 1}})"),
-            "resolution: must be in 8..1024, got 4");
+  EXPECT_EQ(
+      ErrorOf(R"({"resolution": 4, "stem": [{"conv": {"out_channels": 8}}], "head": {"num_classes": 1}})"),
+      "resolution: must be in 8..1024, got 4");
   EXPECT_EQ(ErrorOf(R"({"resolution": 32, "head": {"num_classes": 1}})"),
             "stages: the network has no blocks");
-  EXPECT_EQ(ErrorOf(R"({"resolution": 32, "stem": [{"conv": {"out_channels": 8}}], "head": {"num_classes": 0}})"),
-            "head.num_classes: must be in 1..100000, got 0");
+  EXPECT_EQ(
+      ErrorOf(R"({"resolution": 32, "stem": [{"conv": {"out_channels": 8}}], "head": {"num_classes": 0}})"),
+      "head.num_classes: must be in 1..100000, got 0");
   EXPECT_EQ(ErrorOf(R"({"resolution": 32, "stages": [{"blocks": []}], "head": {"num_classes": 2}})"),
             "stages[0].blocks: a stage needs at least one block");
   EXPECT_NE(ErrorOf(R"({"resolution": "big"})").find("invalid JSON"), std::string::npos);
@@ -117,8 +124,7 @@ TEST(SpaceTest, ShippedSpacesLoadSampleAndEnumerate) {
       const space::Genotype g = (*sp)->Sample(rng);
       EXPECT_TRUE((*sp)->CheckGenotype(g).ok()) << name << " " << g.Encode();
       const auto arch = (*sp)->ToArchitecture(g);
-      ASSERT_TRUE(space::ValidateArchitecture(arch).ok())
-          << name << " " << space::ValidateArchitecture(arch);
+      ASSERT_TRUE(space::ValidateArchitecture(arch).ok()) << name << " " << space::ValidateArchitecture(arch);
       auto back = space::Genotype::Decode(g.Encode());
       ASSERT_TRUE(back.ok());
       EXPECT_EQ(*back, g);
@@ -152,18 +158,21 @@ TEST(SpaceTest, BadSpacesNameTheField) {
     auto s = space::Space::Create(*p);
     return s.ok() ? std::string() : std::string(s.status().message());
   };
-  EXPECT_EQ(err(R"({"resolutions": [], "stages": []})"),
-            "resolutions: at least one resolution is needed");
-  EXPECT_EQ(err(R"({"resolutions": [64], "head": {"num_classes": 10}, "stages": [{"block_types": [], "width": {"values": [16]}, "depth": {"values": [1]}}]})"),
-            "stages[0].block_types: at least one block type is needed");
-  EXPECT_EQ(err(R"({"resolutions": [64], "head": {"num_classes": 10}, "stages": [{"block_types": ["MBCONV"], "width": {"min": 32, "max": 16}, "depth": {"values": [1]}}]})"),
-            "stages[0].width: max 16 < min 32");
+  EXPECT_EQ(err(R"({"resolutions": [], "stages": []})"), "resolutions: at least one resolution is needed");
+  EXPECT_EQ(
+      err(R"({"resolutions": [64], "head": {"num_classes": 10}, "stages": [{"block_types": [], "width": {"values": [16]}, "depth": {"values": [1]}}]})"),
+      "stages[0].block_types: at least one block type is needed");
+  EXPECT_EQ(
+      err(R"({"resolutions": [64], "head": {"num_classes": 10}, "stages": [{"block_types": ["MBCONV"], "width": {"min": 32, "max": 16}, "depth": {"values": [1]}}]})"),
+      "stages[0].width: max 16 < min 32");
   // A head the architecture validator would refuse (found by fuzz_space).
-  EXPECT_EQ(err(R"({"resolutions": [64], "head": {"conv_channels": 96280, "num_classes": 10}, "stages": [{"block_types": ["MBCONV"], "width": {"values": [16]}, "depth": {"values": [1]}}]})"),
-            "head.conv_channels: must be in 0..16384, got 96280");
+  EXPECT_EQ(
+      err(R"({"resolutions": [64], "head": {"conv_channels": 96280, "num_classes": 10}, "stages": [{"block_types": ["MBCONV"], "width": {"values": [16]}, "depth": {"values": [1]}}]})"),
+      "head.conv_channels: must be in 0..16384, got 96280");
   // Only stride-1 ShuffleNet units, yet the width changes: contradictory.
-  EXPECT_EQ(err(R"({"resolutions": [64], "stem": [{"conv": {"out_channels": 16}}], "head": {"num_classes": 10}, "stages": [{"block_types": ["SHUFFLE"], "width": {"values": [32]}, "depth": {"values": [1]}, "stride": 1}]})"),
-            "stages[0]: no allowed block type can go from 16 to 32 channels (first block)");
+  EXPECT_EQ(
+      err(R"({"resolutions": [64], "stem": [{"conv": {"out_channels": 16}}], "head": {"num_classes": 10}, "stages": [{"block_types": ["SHUFFLE"], "width": {"values": [32]}, "depth": {"values": [1]}, "stride": 1}]})"),
+      "stages[0]: no allowed block type can go from 16 to 32 channels (first block)");
 }
 
 }  // namespace
@@ -186,10 +195,14 @@ TEST(SpaceTest, FitsAgreesWithValidation) {
               space::BlockGene g = (*sp)->NormalizeGene({static_cast<v1::BlockType>(t), k, e});
               auto b = (*sp)->MakeBlock(0, g, in_c, out_c, s);
               space::Shape out;
-              const bool valid = b.ok() && space::ValidateBlock(*b, space::Shape{in_c, 32, 32}, "", &out).ok();
+              const bool valid =
+                  b.ok() && space::ValidateBlock(*b, space::Shape{in_c, 32, 32}, "", &out).ok();
               EXPECT_EQ((*sp)->Fits(0, g, in_c, out_c, s), valid)
-                  << space::BlockTypeName(g.type) << " k" << k << " e" << e << " " << in_c << "->" << out_c << " s" << s;
-              if (b.ok()) EXPECT_EQ(space::EncodeBlock(*b), space::EncodeBlock(space::CanonicalBlock(*b)));  // canonical already
+                  << space::BlockTypeName(g.type) << " k" << k << " e" << e << " " << in_c << "->" << out_c
+                  << " s" << s;
+              if (b.ok())
+                EXPECT_EQ(space::EncodeBlock(*b),
+                          space::EncodeBlock(space::CanonicalBlock(*b)));  // canonical already
               ++checked;
             }
   EXPECT_EQ(checked, 9 * 4 * 2 * 3 * 3 * 2);
@@ -281,7 +294,8 @@ TEST(Keys, GrammarListsEveryRowAndItsTokensInKeyOrder) {
   const std::string g = space::KeyGrammarJson();
   for (const auto& row : space::AllBlockTraits())
     EXPECT_NE(g.find(absl::StrCat("{\"type\": \"", row.name, "\"")), std::string::npos) << row.name;
-  EXPECT_NE(g.find("\"activations\": [\"relu\", \"relu6\", \"hswish\", \"silu\", \"id\"]"), std::string::npos);
+  EXPECT_NE(g.find("\"activations\": [\"relu\", \"relu6\", \"hswish\", \"silu\", \"id\"]"),
+            std::string::npos);
   const size_t conv = g.find("{\"type\": \"conv\"");
   const size_t o = g.find("\"key\": \"o\"", conv), k = g.find("\"key\": \"k\"", conv),
                s = g.find("\"key\": \"s\"", conv), gr = g.find("\"key\": \"g\"", conv),

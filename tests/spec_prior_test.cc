@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "gtest/gtest.h"
+
 #include "latency_models/lut.h"
 #include "latency_models/table_io.h"
 #include "space/arch_util.h"
@@ -75,7 +76,8 @@ TEST(SpecPriorTest, FitRecoversKnownEfficiencies) {
   // Compute is the weaker-determined factor (most ops are memory-bound).
   EXPECT_NEAR(fit.eff.compute[0], 0.12, 0.12 * 0.06);
   EXPECT_NEAR(fit.eff.bandwidth[0], 0.04, 0.04 * 0.03);
-  for (size_t i = 0; i < nets.size(); ++i) EXPECT_NEAR(latency::PriorMs(nets[i], fit.eff), ms[i], 0.01 * ms[i]);
+  for (size_t i = 0; i < nets.size(); ++i)
+    EXPECT_NEAR(latency::PriorMs(nets[i], fit.eff), ms[i], 0.01 * ms[i]);
   // One figure: a single shared factor that reproduces it.
   const auto one = latency::FitEfficiency({nets[0]}, {ms[0]});
   EXPECT_EQ(one.params, 1);
@@ -96,7 +98,8 @@ TEST(SpecPriorTest, PredictorUsesEfficienciesAndStaysFlagged) {
   EXPECT_TRUE(pred.estimated_from_spec());
   EXPECT_EQ(pred.table_version(), 0);
   bool any;
-  const double want = latency::PriorMs(latency::NetworkPeakTimes(arch, hw, 1), latency::EfficiencyOf(hw, &any));
+  const double want =
+      latency::PriorMs(latency::NetworkPeakTimes(arch, hw, 1), latency::EfficiencyOf(hw, &any));
   EXPECT_NEAR(pred.latency_ms(), want, 1e-9 * want);
   EXPECT_NEAR((*p)->PredictMs(arch), want, 1e-9 * want);
   for (const auto& b : pred.blocks()) EXPECT_EQ(b.source(), v1::SOURCE_ROOFLINE);
@@ -170,10 +173,13 @@ TEST(SpecPriorTest, CpuFallbackRoundTripsThroughCsv) {
   EXPECT_EQ(back->entries(0).median_ms(), 0.0);
   EXPECT_EQ(back->entries(1).median_ms(), 1.5);
   EXPECT_EQ(back->entries(1).error(), "runs on the CPU: Sigmoid");
-  auto bad = latency::ParseTableCsv("# hardware: x\nkey,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
-                           "conv:o16,k3,s1,g1,relu@3x64x64,,,,,0,cpu_fallback,\n", "x");
+  auto bad = latency::ParseTableCsv(
+      "# hardware: x\nkey,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"
+      "conv:o16,k3,s1,g1,relu@3x64x64,,,,,0,cpu_fallback,\n",
+      "x");
   ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(std::string(bad.status().message()), "line 3: error: a cpu_fallback entry must name the operators");
+  EXPECT_EQ(std::string(bad.status().message()),
+            "line 3: error: a cpu_fallback entry must name the operators");
 }
 
 }  // namespace

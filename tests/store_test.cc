@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+
 #include "tests/fault_vfs.h"
 
 namespace lutnas::db {
@@ -51,16 +52,12 @@ void WriteFile(const std::string& path, const std::string& bytes) {
 // A raw connection: "another process" for lock tests, and integrity checks.
 class RawDb {
  public:
-  explicit RawDb(const std::string& path) {
-    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
-  }
+  explicit RawDb(const std::string& path) { EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK); }
   ~RawDb() { sqlite3_close(db_); }
   RawDb(const RawDb&) = delete;
   RawDb& operator=(const RawDb&) = delete;
 
-  int Exec(const std::string& sql) {
-    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
-  }
+  int Exec(const std::string& sql) { return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); }
   // The first column of the first row, as text ("" when none).
   std::string Query(const std::string& sql) {
     sqlite3_stmt* stmt = nullptr;
@@ -113,9 +110,11 @@ v1::LatencyTable MakeTable(const std::string& hardware, int n_measured) {
   t.mutable_info()->set_source("profile");
   t.mutable_info()->set_reference_ms(3.25);
   for (int i = 0; i < n_measured; ++i) {
-    *t.add_entries() = Entry(absl::StrCat("conv:o", 16 * (i + 1), ",k3,s1,g1,relu@16x16x16"), 0.5 + i, v1::ENTRY_MEASURED);
+    *t.add_entries() =
+        Entry(absl::StrCat("conv:o", 16 * (i + 1), ",k3,s1,g1,relu@16x16x16"), 0.5 + i, v1::ENTRY_MEASURED);
   }
-  *t.add_entries() = Entry("mbconv:o16,e6,k7,s1,se0,relu6@16x16x16", 0, v1::ENTRY_FAILED, "unsupported op 'hardswish'");
+  *t.add_entries() =
+      Entry("mbconv:o16,e6,k7,s1,se0,relu6@16x16x16", 0, v1::ENTRY_FAILED, "unsupported op 'hardswish'");
   return t;
 }
 
@@ -257,19 +256,18 @@ TEST_P(HardwareNameTest, ValidatesName) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Names, HardwareNameTest,
-    ::testing::Values(std::make_pair("a", true), std::make_pair("0", true),
-                      std::make_pair("jetson-orin.nano_fp16", true),
-                      std::make_pair(std::string(64, 'z'), true), std::make_pair("", false),
-                      std::make_pair("Upper", false), std::make_pair("-lead", false),
-                      std::make_pair(".lead", false), std::make_pair("has space", false),
-                      std::make_pair("a/b", false), std::make_pair("dot.", true),
-                      std::make_pair(std::string(65, 'z'), false)));
+INSTANTIATE_TEST_SUITE_P(Names, HardwareNameTest,
+                         ::testing::Values(std::make_pair("a", true), std::make_pair("0", true),
+                                           std::make_pair("jetson-orin.nano_fp16", true),
+                                           std::make_pair(std::string(64, 'z'), true),
+                                           std::make_pair("", false), std::make_pair("Upper", false),
+                                           std::make_pair("-lead", false), std::make_pair(".lead", false),
+                                           std::make_pair("has space", false), std::make_pair("a/b", false),
+                                           std::make_pair("dot.", true),
+                                           std::make_pair(std::string(65, 'z'), false)));
 
 TEST_F(StoreTest, HardwareNameIsEscapedInMessages) {
-  ExpectStatus(store_->PutHardware(MakeHardware("quote'd"), false),
-               absl::StatusCode::kInvalidArgument,
+  ExpectStatus(store_->PutHardware(MakeHardware("quote'd"), false), absl::StatusCode::kInvalidArgument,
                "name: must match [a-z0-9][a-z0-9._-]{0,63}, got 'quote\\'d'");
   const absl::Status st = store_->PutHardware(MakeHardware(std::string("a\nb\0z", 5)), false);
   ExpectStatus(st, absl::StatusCode::kInvalidArgument,
@@ -444,8 +442,7 @@ TEST_F(StoreTest, JobLifecycle) {
   EXPECT_GE(job->updated_unix_ms(), job->created_unix_ms());
   EXPECT_EQ(*store_->JobsInState(v1::JOB_RUNNING), (std::vector<int64_t>{1}));
   EXPECT_EQ(*store_->JobsInState(v1::JOB_QUEUED), (std::vector<int64_t>{2}));
-  ASSERT_TRUE(
-      store_->UpdateJob(1, v1::JOB_FAILED, "proxy ran out of memory", MakeProgress(4)).ok());
+  ASSERT_TRUE(store_->UpdateJob(1, v1::JOB_FAILED, "proxy ran out of memory", MakeProgress(4)).ok());
   EXPECT_EQ(store_->GetJob(1)->error(), "proxy ran out of memory");
   EXPECT_TRUE(store_->JobsInState(v1::JOB_SUCCEEDED)->empty());
 
@@ -454,12 +451,11 @@ TEST_F(StoreTest, JobLifecycle) {
                "job 99 not found");
   ExpectStatus(store_->UpdateJob(1, static_cast<v1::JobState>(42), "", {}),
                absl::StatusCode::kInvalidArgument, "state: must be a known job state, got 42");
-  ExpectStatus(store_->JobsInState(v1::JOB_STATE_UNSPECIFIED).status(),
-               absl::StatusCode::kInvalidArgument, "state: must be a known job state, got 0");
+  ExpectStatus(store_->JobsInState(v1::JOB_STATE_UNSPECIFIED).status(), absl::StatusCode::kInvalidArgument,
+               "state: must be a known job state, got 0");
   ExpectStatus(store_->LoadCheckpoint(1).status(), absl::StatusCode::kNotFound,
                "job 1 has no checkpoint yet");
-  ExpectStatus(store_->LoadCheckpoint(99).status(), absl::StatusCode::kNotFound,
-               "job 99 not found");
+  ExpectStatus(store_->LoadCheckpoint(99).status(), absl::StatusCode::kNotFound, "job 99 not found");
 }
 
 TEST_F(StoreTest, ConcurrentCallersAreSerialised) {
@@ -469,12 +465,11 @@ TEST_F(StoreTest, ConcurrentCallersAreSerialised) {
       for (int i = 0; i < 10; ++i) {
         absl::StatusOr<int64_t> job = store_->CreateJob(v1::SearchSpec());
         ASSERT_TRUE(job.ok()) << job.status();
-        ASSERT_TRUE(
-            store_
-                ->CommitGeneration(*job, "ck",
-                                   {MakeCandidate(absl::StrCat(t, "-", i), i, 10, {{"cpu", 1.0}})},
-                                   {}, MakeProgress(1))
-                .ok());
+        ASSERT_TRUE(store_
+                        ->CommitGeneration(*job, "ck",
+                                           {MakeCandidate(absl::StrCat(t, "-", i), i, 10, {{"cpu", 1.0}})},
+                                           {}, MakeProgress(1))
+                        .ok());
         ASSERT_TRUE(store_->ListCandidates(v1::ListCandidatesRequest()).ok());
       }
     });
@@ -564,21 +559,20 @@ TEST_F(StoreTest, CommitGenerationErrorsStoreNothing) {
   const int64_t job = NewJob();
   ExpectStatus(store_->CommitGeneration(99, "ck", {MakeCandidate("a", 1, 1)}, {}, {}),
                absl::StatusCode::kNotFound, "job 99 not found");
-  ExpectStatus(store_->CommitGeneration(
-                   job, "ck", {MakeCandidate("a", 1, 1), MakeCandidate("", 1, 1)}, {}, {}),
-               absl::StatusCode::kInvalidArgument, "candidates[1].arch_hash: must be set");
+  ExpectStatus(
+      store_->CommitGeneration(job, "ck", {MakeCandidate("a", 1, 1), MakeCandidate("", 1, 1)}, {}, {}),
+      absl::StatusCode::kInvalidArgument, "candidates[1].arch_hash: must be set");
   v1::Candidate wrong_job = MakeCandidate("a", 1, 1);
   wrong_job.set_job_id(job + 1);
-  ExpectStatus(store_->CommitGeneration(job, "ck", {wrong_job}, {}, {}),
-               absl::StatusCode::kInvalidArgument, "candidates[0].job_id: must be 0 or 1, got 2");
-  ExpectStatus(store_->CommitGeneration(
-                   job, "ck", {MakeCandidate("a", 1, 1, {{"cpu", 1}, {"cpu", 2}})}, {}, {}),
-               absl::StatusCode::kInvalidArgument,
-               "candidates[0].latency[1].hardware: must be set and unique, got 'cpu'");
+  ExpectStatus(store_->CommitGeneration(job, "ck", {wrong_job}, {}, {}), absl::StatusCode::kInvalidArgument,
+               "candidates[0].job_id: must be 0 or 1, got 2");
+  ExpectStatus(
+      store_->CommitGeneration(job, "ck", {MakeCandidate("a", 1, 1, {{"cpu", 1}, {"cpu", 2}})}, {}, {}),
+      absl::StatusCode::kInvalidArgument,
+      "candidates[0].latency[1].hardware: must be set and unique, got 'cpu'");
   EXPECT_EQ(*store_->CountCandidates(0), 0);
   EXPECT_EQ(store_->LoadCheckpoint(job).status().code(), absl::StatusCode::kNotFound);
-  ExpectStatus(store_->GetCandidate(42).status(), absl::StatusCode::kNotFound,
-               "candidate 42 not found");
+  ExpectStatus(store_->GetCandidate(42).status(), absl::StatusCode::kNotFound, "candidate 42 not found");
 }
 
 // ------------------------------------------------------------- candidates
@@ -600,8 +594,7 @@ class CandidateListTest : public StoreTest {
     }
     ASSERT_TRUE(store_->CommitGeneration(job1_, "ck", cands, {"h3", "h4"}, {}).ok());
     cands.clear();
-    for (int i = 0; i < 5; ++i)
-      cands.push_back(MakeCandidate(absl::StrCat("h", i), 1, 1, {{"cpu", 1}}));
+    for (int i = 0; i < 5; ++i) cands.push_back(MakeCandidate(absl::StrCat("h", i), 1, 1, {{"cpu", 1}}));
     ASSERT_TRUE(store_->CommitGeneration(job2_, "ck", cands, {"h0"}, {}).ok());
   }
 
@@ -671,8 +664,7 @@ TEST_F(CandidateListTest, Sorting) {
   for (size_t i = 1; i < page.candidates.size(); ++i) {
     const v1::Candidate& a = page.candidates[i - 1];
     const v1::Candidate& b = page.candidates[i];
-    EXPECT_TRUE(a.score() > b.score() || (a.score() == b.score() && a.id() < b.id()))
-        << "position " << i;
+    EXPECT_TRUE(a.score() > b.score() || (a.score() == b.score() && a.id() < b.id())) << "position " << i;
   }
   EXPECT_EQ(page.candidates[0].score(), 6);
 
@@ -712,11 +704,9 @@ std::vector<BadRequest> BadRequests() {
   };
   using R = v1::ListCandidatesRequest;
   add(
-      "PageSizeNegative", [](R& r) { r.set_page_size(-1); },
-      "page_size: must be in 0..1000, got -1");
+      "PageSizeNegative", [](R& r) { r.set_page_size(-1); }, "page_size: must be in 0..1000, got -1");
   add(
-      "PageSizeTooBig", [](R& r) { r.set_page_size(1001); },
-      "page_size: must be in 0..1000, got 1001");
+      "PageSizeTooBig", [](R& r) { r.set_page_size(1001); }, "page_size: must be in 0..1000, got 1001");
   add(
       "TokenGarbage", [](R& r) { r.set_page_token("garbage"); }, "page_token: malformed");
   add(
@@ -724,8 +714,7 @@ std::vector<BadRequest> BadRequests() {
   add(
       "TokenBare", [](R& r) { r.set_page_token("o"); }, "page_token: malformed");
   add(
-      "TokenOverflow", [](R& r) { r.set_page_token("o99999999999999999999"); },
-      "page_token: malformed");
+      "TokenOverflow", [](R& r) { r.set_page_token("o99999999999999999999"); }, "page_token: malformed");
   add(
       "TokenNul", [](R& r) { r.set_page_token(std::string("o1\0", 3)); }, "page_token: malformed");
   add(
@@ -761,8 +750,7 @@ std::vector<BadRequest> BadRequests() {
   return out;
 }
 
-class BadListRequestTest : public CandidateListTest,
-                           public ::testing::WithParamInterface<BadRequest> {};
+class BadListRequestTest : public CandidateListTest, public ::testing::WithParamInterface<BadRequest> {};
 
 TEST_P(BadListRequestTest, IsInvalidArgument) {
   ExpectStatus(store_->ListCandidates(GetParam().req).status(), absl::StatusCode::kInvalidArgument,
@@ -820,10 +808,9 @@ TEST_F(StoreTest, PersistsAcrossReopen) {
   const v1::LatencyTable table = MakeTable("cpu", 4);
   ASSERT_TRUE(store_->AddTable(table).ok());
   const int64_t job = NewJob("persist");
-  ASSERT_TRUE(store_
-                  ->CommitGeneration(job, "ck", {MakeCandidate("a", 0.5, 10, {{"cpu", 3}})}, {"a"},
-                                     MakeProgress(1))
-                  .ok());
+  ASSERT_TRUE(
+      store_->CommitGeneration(job, "ck", {MakeCandidate("a", 0.5, 10, {{"cpu", 3}})}, {"a"}, MakeProgress(1))
+          .ok());
   store_.reset();
 
   OpenOptions opts;
@@ -854,8 +841,7 @@ TEST_F(StoreTest, OpenValidatesArguments) {
   ExpectStatus(Store::Open(missing, opts).status(), absl::StatusCode::kNotFound,
                "database file '" + missing + "' does not exist");
   EXPECT_FALSE(fs::exists(dir_ + "/absent"));
-  ExpectStatus(Store::Open("", {}).status(), absl::StatusCode::kInvalidArgument,
-               "path: must not be empty");
+  ExpectStatus(Store::Open("", {}).status(), absl::StatusCode::kInvalidArgument, "path: must not be empty");
   opts.busy_timeout_ms = -1;
   ExpectStatus(Store::Open(path_, opts).status(), absl::StatusCode::kInvalidArgument,
                "busy_timeout_ms: must be >= 0, got -1");
@@ -957,9 +943,7 @@ TEST_F(StoreTest, DiskFullIsResourceExhaustedAndRecoverable) {
   ASSERT_NE(store_, nullptr);
   const int64_t job = NewJob();
   ASSERT_TRUE(
-      store_
-          ->CommitGeneration(job, "ck0", {MakeCandidate("first", 1, 1)}, {"first"}, MakeProgress(0))
-          .ok());
+      store_->CommitGeneration(job, "ck0", {MakeCandidate("first", 1, 1)}, {"first"}, MakeProgress(0)).ok());
   vfs.set_full(true);
 
   std::vector<v1::Candidate> big;
@@ -997,14 +981,12 @@ TEST_F(StoreTest, HundredThousandCandidates) {
     batch.clear();
     for (int i = 0; i < 100; ++i) {
       const int n = gen * 100 + i;
-      batch.push_back(MakeCandidate(absl::StrCat("bulk", n), n % 997, n,
-                                    {{"cpu", (n % 1000) * 0.01}, {"npu", 1}}));
+      batch.push_back(
+          MakeCandidate(absl::StrCat("bulk", n), n % 997, n, {{"cpu", (n % 1000) * 0.01}, {"npu", 1}}));
     }
-    ASSERT_TRUE(
-        store_->CommitGeneration(job, "ck", batch, {batch[0].arch_hash()}, MakeProgress(gen)).ok());
+    ASSERT_TRUE(store_->CommitGeneration(job, "ck", batch, {batch[0].arch_hash()}, MakeProgress(gen)).ok());
   }
-  const double insert_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double insert_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(*store_->CountCandidates(job), 100000);
 
   v1::ListCandidatesRequest req;
@@ -1073,7 +1055,8 @@ TEST_F(StoreTest, SchemaOneDatabaseMigratesAndKeepsItsTables) {
   store_.reset();
   {  // what a lutnasd of schema 1 left behind
     RawDb raw(path_);
-    ASSERT_EQ(raw.Exec("DROP TABLE submit_requests; DROP TABLE correction_history; PRAGMA user_version = 1"), SQLITE_OK);
+    ASSERT_EQ(raw.Exec("DROP TABLE submit_requests; DROP TABLE correction_history; PRAGMA user_version = 1"),
+              SQLITE_OK);
   }
   auto s = Store::Open(path_, {});
   ASSERT_TRUE(s.ok()) << s.status();
@@ -1100,8 +1083,8 @@ TEST_F(StoreTest, RequestIdMapsToItsJobAcrossReopen) {
   stored.set_population(100);  // defaults filled by the job manager
   absl::StatusOr<int64_t> id = store_->CreateJobForRequest(stored, "req-1", asked);
   ASSERT_TRUE(id.ok()) << id.status();
-  ExpectStatus(store_->CreateJobForRequest(stored, "req-1", asked).status(),
-               absl::StatusCode::kAlreadyExists, "request_id: 'req-1' is already used");
+  ExpectStatus(store_->CreateJobForRequest(stored, "req-1", asked).status(), absl::StatusCode::kAlreadyExists,
+               "request_id: 'req-1' is already used");
   EXPECT_EQ(*store_->CountCandidates(0), 0);
   EXPECT_EQ(store_->ListJobs()->size(), 1u);  // the refused insert rolled back its job
   ExpectStatus(store_->FindRequest("req-2").status(), absl::StatusCode::kNotFound,

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "gtest/gtest.h"
+
 #include "latency_models/cost.h"
 #include "latency_models/lut.h"
 #include "space/arch_ext.h"
@@ -38,19 +39,17 @@ TEST_P(TorchvisionZoo, ParamsExactMacsWithinPointTwoPercent) {
   const auto& c = GetParam();
   const latency::NetworkCost nc = latency::AnalyzeNetwork(Zoo(c.name));
   EXPECT_EQ(nc.total.params, c.params) << c.name;
-  EXPECT_NEAR(static_cast<double>(nc.total.macs), static_cast<double>(c.macs), c.macs * 0.002)
-      << c.name;
+  EXPECT_NEAR(static_cast<double>(nc.total.macs), static_cast<double>(c.macs), c.macs * 0.002) << c.name;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Issue15, TorchvisionZoo,
-    ::testing::Values(TvCase{"mobilenet_v3_large", 5483032, 216589760},
-                      TvCase{"mobilenet_v3_small", 2542856, 56510400},
-                      TvCase{"efficientnet_b0", 5288548, 385814752},
-                      TvCase{"efficientnet_b1", 7794184, 686802832},
-                      TvCase{"regnet_y_400mf", 4344144, 401842848},
-                      TvCase{"regnet_y_800mf", 6432512, 833856256}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Issue15, TorchvisionZoo,
+                         ::testing::Values(TvCase{"mobilenet_v3_large", 5483032, 216589760},
+                                           TvCase{"mobilenet_v3_small", 2542856, 56510400},
+                                           TvCase{"efficientnet_b0", 5288548, 385814752},
+                                           TvCase{"efficientnet_b1", 7794184, 686802832},
+                                           TvCase{"regnet_y_400mf", 4344144, 401842848},
+                                           TvCase{"regnet_y_800mf", 6432512, 833856256}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(YoloTest, Yolov8nBackboneMatchesUltralyticsPerLayerParams) {
   // ultralytics' model summary of yolov8n.yaml, layers 0-9: Conv 464 | Conv
@@ -58,11 +57,10 @@ TEST(YoloTest, Yolov8nBackboneMatchesUltralyticsPerLayerParams) {
   // Conv 295424 + C2f 460288 | SPPF 164608 (a lutnas C2f with stride 2
   // includes its Conv).
   const latency::NetworkCost nc = latency::AnalyzeNetwork(Zoo("yolov8n_backbone"));
-  const std::vector<int64_t> want = {464, 4672 + 7360, 18560 + 49664, 73984 + 197632,
-                                     295424 + 460288, 164608, 0};
+  const std::vector<int64_t> want = {464, 4672 + 7360, 18560 + 49664, 73984 + 197632, 295424 + 460288, 164608,
+                                     0};
   ASSERT_EQ(nc.blocks.size(), want.size());
-  for (size_t i = 0; i < want.size(); ++i)
-    EXPECT_EQ(nc.blocks[i].cost.params, want[i]) << nc.blocks[i].where;
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(nc.blocks[i].cost.params, want[i]) << nc.blocks[i].where;
   EXPECT_EQ(nc.total.params, 1272656);
   EXPECT_EQ(nc.blocks.back().key, "fhead:s8-16-32@256x20x20");
 }
@@ -92,12 +90,11 @@ struct BadCase {
   const char* error;  // substring
 };
 
-std::string Net(const std::string& block, const std::string& head =
-                                              R"("head": {"num_classes": 10})",
+std::string Net(const std::string& block, const std::string& head = R"("head": {"num_classes": 10})",
                 const std::string& extra = "") {
   return R"({"resolution": 64, )" + extra +
-         R"("stem": [{"conv": {"out_channels": 16, "stride": 2}}], "stages": [{"blocks": [)" +
-         block + "]}], " + head + "}";
+         R"("stem": [{"conv": {"out_channels": 16, "stride": 2}}], "stages": [{"blocks": [)" + block +
+         "]}], " + head + "}";
 }
 
 TEST(ValidationTest, NewFieldsNameThemselves) {
@@ -134,23 +131,24 @@ TEST(ValidationTest, NewFieldsNameThemselves) {
        "stages[0].blocks[0].sppf.kernel: must be 3, 5 or 7, got 4"},
       {"sppf act", Net(R"({"sppf": {"out_channels": 32, "act": 17}})"),
        "stages[0].blocks[0].sppf.act: unknown activation 17"},
-      {"height", Net(R"({"conv": {"out_channels": 16}})", R"("head": {"num_classes": 10})",
-                     R"("height": 4, )"),
+      {"height",
+       Net(R"({"conv": {"out_channels": 16}})", R"("head": {"num_classes": 10})", R"("height": 4, )"),
        "height: must be in 8..1024, got 4"},
-      {"fs pow2", Net(R"({"conv": {"out_channels": 16, "stride": 2}})",
-                      R"("head": {"feature_strides": [2, 3]})"),
+      {"fs pow2",
+       Net(R"({"conv": {"out_channels": 16, "stride": 2}})", R"("head": {"feature_strides": [2, 3]})"),
        "head.feature_strides[1]: must be a power of two in 1..1024, got 3"},
-      {"fs order", Net(R"({"conv": {"out_channels": 16, "stride": 2}})",
-                       R"("head": {"feature_strides": [4, 2]})"),
+      {"fs order",
+       Net(R"({"conv": {"out_channels": 16, "stride": 2}})", R"("head": {"feature_strides": [4, 2]})"),
        "head.feature_strides[1]: strides must increase strictly, got 2 after 4"},
-      {"fs classes", Net(R"({"conv": {"out_channels": 16, "stride": 2}})",
-                         R"("head": {"feature_strides": [4], "num_classes": 10})"),
+      {"fs classes",
+       Net(R"({"conv": {"out_channels": 16, "stride": 2}})",
+           R"("head": {"feature_strides": [4], "num_classes": 10})"),
        "head.num_classes: must be 0 with feature_strides (no classifier), got 10"},
-      {"fs unreached", Net(R"({"conv": {"out_channels": 16, "stride": 2}})",
-                           R"("head": {"feature_strides": [4, 8]})"),
+      {"fs unreached",
+       Net(R"({"conv": {"out_channels": 16, "stride": 2}})", R"("head": {"feature_strides": [4, 8]})"),
        "head.feature_strides[1]: no block outputs stride 8 (the network reaches stride 4)"},
-      {"fs last", Net(R"({"conv": {"out_channels": 16, "stride": 2}})",
-                      R"("head": {"feature_strides": [2]})"),
+      {"fs last",
+       Net(R"({"conv": {"out_channels": 16, "stride": 2}})", R"("head": {"feature_strides": [2]})"),
        "head.feature_strides[0]: the last stride must be the network's final stride 4"},
   };
   for (const auto& c : cases) {
@@ -190,7 +188,8 @@ TEST(RoundTripTest, JsonCanonicalFormAndKeys) {
       EXPECT_EQ(space::BlockKey(ks->block, ks->in), key);
       EXPECT_EQ(latency::NumericKey(ks->block, ks->in), latency::NumericKey(site.block, site.in)) << key;
       EXPECT_EQ(latency::GraphCost(latency::LowerKey(*ks)).params,
-                latency::GraphCost(latency::LowerBlock(site.block, site.in)).params) << key;
+                latency::GraphCost(latency::LowerBlock(site.block, site.in)).params)
+          << key;
     }
     const auto sites = space::ListBlocks(c);
     const std::string hk = space::HeadKey(c.head(), sites.back().out);
@@ -318,8 +317,7 @@ TEST(SeedTest, ANetworkOutsideTheSpaceNamesTheBlock) {
       << g.status();
   auto v2 = space::GenotypeOfArchitecture(**space, Zoo("mobilenet_v2"), "seed_architectures[0]");
   ASSERT_FALSE(v2.ok());
-  EXPECT_NE(std::string(v2.status().message()).find("seed_architectures[0].stem"),
-            std::string::npos)
+  EXPECT_NE(std::string(v2.status().message()).find("seed_architectures[0].stem"), std::string::npos)
       << v2.status();
 }
 

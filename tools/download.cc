@@ -1,11 +1,12 @@
 #include "tools/download.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <cstdlib>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/str_cat.h"
+
 #include "lutnas/v1/service.grpc.pb.h"
 
 namespace lutnas::tools {
@@ -25,9 +26,8 @@ absl::Status FromGrpc(const grpc::Status& st, const std::string& what) {
 
 }  // namespace
 
-absl::StatusOr<v1::LatencyTable> DownloadTable(const std::string& target,
-                                               const std::string& hardware, int64_t version,
-                                               const std::string& token) {
+absl::StatusOr<v1::LatencyTable> DownloadTable(const std::string& target, const std::string& hardware,
+                                               int64_t version, const std::string& token) {
   auto stub = v1::TableService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   Prepare(&ctx, token);

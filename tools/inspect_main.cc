@@ -19,11 +19,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+
+#include "base/rng.h"
 #include "latency_models/cost.h"
 #include "latency_models/export_pytorch.h"
-#include "space/space.h"
 #include "space/arch_util.h"
-#include "base/rng.h"
+#include "space/space.h"
 
 namespace {
 
@@ -54,11 +55,12 @@ int KeyCosts(std::istream& in, int bytes) {
     const lutnas::latency::Graph g = lutnas::latency::LowerKey(*k);
     const lutnas::latency::Cost c = lutnas::latency::GraphCost(g, bytes);
     const lutnas::space::Shape out = g.values[g.output];
-    std::printf("{\"key\": \"%s\", \"type\": \"%s\", \"in\": [%d, %d, %d], \"out\": [%d, %d, %d], "
-                "\"params\": %lld, \"macs\": %lld, \"mac_bytes\": %lld, \"activations\": %lld}\n",
-                key.c_str(), k->is_head ? "head" : key.substr(0, key.find(':')).c_str(), k->in.c, k->in.h,
-                k->in.w, out.c, out.h, out.w, static_cast<long long>(c.params), static_cast<long long>(c.macs),
-                static_cast<long long>(c.mac_bytes), static_cast<long long>(c.activations));
+    std::printf(
+        "{\"key\": \"%s\", \"type\": \"%s\", \"in\": [%d, %d, %d], \"out\": [%d, %d, %d], "
+        "\"params\": %lld, \"macs\": %lld, \"mac_bytes\": %lld, \"activations\": %lld}\n",
+        key.c_str(), k->is_head ? "head" : key.substr(0, key.find(':')).c_str(), k->in.c, k->in.h, k->in.w,
+        out.c, out.h, out.w, static_cast<long long>(c.params), static_cast<long long>(c.macs),
+        static_cast<long long>(c.mac_bytes), static_cast<long long>(c.activations));
   }
   return 0;
 }
@@ -75,8 +77,8 @@ int SampleNetworks(const lutnas::space::Space& space, int n, uint64_t seed) {
     auto arch = lutnas::space::Canonicalize(space.ToArchitecture(space.Sample(rng)));
     const std::string hash = lutnas::space::ArchHash(arch);
     if (!seen.insert(hash).second) continue;
-    absl::StrAppend(&out, got ? ",\n" : "\n", "{\"hash\": \"", hash, "\", \"arch\": ",
-                    lutnas::space::ArchitectureToJson(arch), "}");
+    absl::StrAppend(&out, got ? ",\n" : "\n", "{\"hash\": \"", hash,
+                    "\", \"arch\": ", lutnas::space::ArchitectureToJson(arch), "}");
     ++got;
   }
   out += "\n]\n";
@@ -96,20 +98,31 @@ int main(int argc, char** argv) {
   int bytes = 4, sample = 0;
   uint64_t seed = 1;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json")) json = true;
-    else if (!std::strcmp(argv[i], "--pytorch")) pytorch = true;
-    else if (!std::strcmp(argv[i], "--bytes") && i + 1 < argc) bytes = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--space") && i + 1 < argc) space = argv[++i];
-    else if (!std::strcmp(argv[i], "--key") && i + 1 < argc) key = argv[++i];
-    else if (!std::strcmp(argv[i], "--sample") && i + 1 < argc) sample = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--json"))
+      json = true;
+    else if (!std::strcmp(argv[i], "--pytorch"))
+      pytorch = true;
+    else if (!std::strcmp(argv[i], "--bytes") && i + 1 < argc)
+      bytes = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--space") && i + 1 < argc)
+      space = argv[++i];
+    else if (!std::strcmp(argv[i], "--key") && i + 1 < argc)
+      key = argv[++i];
+    else if (!std::strcmp(argv[i], "--sample") && i + 1 < argc)
+      sample = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--seed") && i + 1 < argc)
       seed = std::strtoull(argv[++i], nullptr, 10);
     else if (!std::strcmp(argv[i], "--keys")) {
-      if (i + 1 < argc && argv[i + 1][0] != '-') keys = argv[++i];
-      else if (i + 1 < argc && !std::strcmp(argv[i + 1], "-")) keys = argv[++i];
-      else list_keys = true;
-    } else if (argv[i][0] == '-') return Usage();
-    else path = argv[i];
+      if (i + 1 < argc && argv[i + 1][0] != '-')
+        keys = argv[++i];
+      else if (i + 1 < argc && !std::strcmp(argv[i + 1], "-"))
+        keys = argv[++i];
+      else
+        list_keys = true;
+    } else if (argv[i][0] == '-')
+      return Usage();
+    else
+      path = argv[i];
   }
   if (bytes < 1 || bytes > 8 || sample < 0 || sample > 100000) return Usage();
   if (!space.empty()) {
@@ -152,36 +165,33 @@ int main(int argc, char** argv) {
         "{\"name\": \"%s\", \"hash\": \"%s\", \"resolution\": %d, \"params\": %d, "
         "\"macs\": %d, \"mac_bytes\": %d, \"activations\": %d, "
         "\"bytes_per_element\": %d, \"blocks\": [",
-        arch->name(), hash, arch->resolution(), nc.total.params, nc.total.macs,
-        nc.total.mac_bytes, nc.total.activations, bytes);
+        arch->name(), hash, arch->resolution(), nc.total.params, nc.total.macs, nc.total.mac_bytes,
+        nc.total.activations, bytes);
     for (size_t i = 0; i < nc.blocks.size(); ++i) {
       const auto& b = nc.blocks[i];
-      absl::StrAppendFormat(
-          &out,
-          "%s\n  {\"where\": \"%s\", \"type\": \"%s\", \"key\": \"%s\", \"in\": \"%s\", "
-          "\"out\": \"%s\", \"params\": %d, \"macs\": %d, \"mac_bytes\": %d, "
-          "\"activations\": %d}",
-          i ? "," : "", b.where, b.type, b.key, Shape3(b.in), Shape3(b.out),
-          b.cost.params, b.cost.macs, b.cost.mac_bytes, b.cost.activations);
+      absl::StrAppendFormat(&out,
+                            "%s\n  {\"where\": \"%s\", \"type\": \"%s\", \"key\": \"%s\", \"in\": \"%s\", "
+                            "\"out\": \"%s\", \"params\": %d, \"macs\": %d, \"mac_bytes\": %d, "
+                            "\"activations\": %d}",
+                            i ? "," : "", b.where, b.type, b.key, Shape3(b.in), Shape3(b.out), b.cost.params,
+                            b.cost.macs, b.cost.mac_bytes, b.cost.activations);
     }
     out += "\n]}\n";
     std::fputs(out.c_str(), stdout);
     return 0;
   }
-  std::printf("%s  (hash %s, %dx%d input)\n", arch->name().c_str(), hash.c_str(),
-              arch->resolution(), lutnas::space::InputShape(*arch).h);  // width x height
-  std::printf("%-22s %-12s %-14s %-14s %12s %12s %12s\n", "where", "type", "in", "out",
-              "params", "MMACs", "MAC KiB");
+  std::printf("%s  (hash %s, %dx%d input)\n", arch->name().c_str(), hash.c_str(), arch->resolution(),
+              lutnas::space::InputShape(*arch).h);  // width x height
+  std::printf("%-22s %-12s %-14s %-14s %12s %12s %12s\n", "where", "type", "in", "out", "params", "MMACs",
+              "MAC KiB");
   for (const auto& b : nc.blocks)
-    std::printf("%-22s %-12s %-14s %-14s %12lld %12.3f %12.1f\n", b.where.c_str(),
-                b.type.c_str(), Shape3(b.in).c_str(), Shape3(b.out).c_str(),
-                static_cast<long long>(b.cost.params), b.cost.macs / 1e6,
-                b.cost.mac_bytes / 1024.0);
+    std::printf("%-22s %-12s %-14s %-14s %12lld %12.3f %12.1f\n", b.where.c_str(), b.type.c_str(),
+                Shape3(b.in).c_str(), Shape3(b.out).c_str(), static_cast<long long>(b.cost.params),
+                b.cost.macs / 1e6, b.cost.mac_bytes / 1024.0);
   std::printf("%-22s %-12s %-14s %-14s %12lld %12.3f %12.1f\n", "total", "", "", "",
-              static_cast<long long>(nc.total.params), nc.total.macs / 1e6,
-              nc.total.mac_bytes / 1024.0);
+              static_cast<long long>(nc.total.params), nc.total.macs / 1e6, nc.total.mac_bytes / 1024.0);
   std::printf("params %lld  MACs %.1f M  memory access %.2f MiB (%d B/elem)  activations %.2f M\n",
-              static_cast<long long>(nc.total.params), nc.total.macs / 1e6,
-              nc.total.mac_bytes / 1048576.0, bytes, nc.total.activations / 1e6);
+              static_cast<long long>(nc.total.params), nc.total.macs / 1e6, nc.total.mac_bytes / 1048576.0,
+              bytes, nc.total.activations / 1e6);
   return 0;
 }

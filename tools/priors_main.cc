@@ -13,10 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "base/file.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
+
+#include "base/file.h"
 #include "latency_models/lut.h"
 #include "latency_models/spec_prior.h"
 #include "lutnas/v1/service.pb.h"
@@ -43,9 +44,12 @@ int Fail(const std::string& msg) {
 std::string JsonStr(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += c;
-    else if (static_cast<unsigned char>(c) < 0x20) absl::StrAppendFormat(&o, "\\u%04x", c);
-    else o += c;
+    if (c == '"' || c == '\\')
+      o += '\\', o += c;
+    else if (static_cast<unsigned char>(c) < 0x20)
+      absl::StrAppendFormat(&o, "\\u%04x", c);
+    else
+      o += c;
   }
   return o + "\"";
 }
@@ -68,11 +72,16 @@ int main(int argc, char** argv) {
       *v = argv[++i];
       return true;
     };
-    if (!std::strcmp(argv[i], "--catalog")) { if (!next(&catalog)) return Usage(); }
-    else if (!std::strcmp(argv[i], "--models")) { if (!next(&models)) return Usage(); }
-    else if (!std::strcmp(argv[i], "--hardware")) { if (!next(&only)) return Usage(); }
-    else if (!std::strcmp(argv[i], "--json")) json = true;
-    else return Usage();
+    if (!std::strcmp(argv[i], "--catalog")) {
+      if (!next(&catalog)) return Usage();
+    } else if (!std::strcmp(argv[i], "--models")) {
+      if (!next(&models)) return Usage();
+    } else if (!std::strcmp(argv[i], "--hardware")) {
+      if (!next(&only)) return Usage();
+    } else if (!std::strcmp(argv[i], "--json"))
+      json = true;
+    else
+      return Usage();
   }
   if (catalog.empty()) return Usage();
   auto text = lutnas::base::ReadFileToString(catalog);
@@ -168,21 +177,25 @@ int main(int argc, char** argv) {
       std::printf("%s: %d figure%s; fit on all: compute %.3g, bandwidth %.3g of peak (%d parameter%s)\n",
                   hw.name().c_str(), static_cast<int>(rows.size()), rows.size() == 1 ? "" : "s",
                   all.eff.compute[0], all.eff.bandwidth[0], all.params, all.params == 1 ? "" : "s");
-      std::printf("  %-20s %10s %10s %10s %10s %10s %8s\n", "network", "published", "default",
-                  "stored", "fitted", "LOO", "LOO x");
+      std::printf("  %-20s %10s %10s %10s %10s %10s %8s\n", "network", "published", "default", "stored",
+                  "fitted", "LOO", "LOO x");
       for (const auto& r : rows)
         std::printf("  %-20s %10.3f %10.3f %10.3f %10.3f %10.3f %8.2f\n", r.network.c_str(), r.published,
                     r.default_ms, r.stored_ms, r.fitted_ms, r.loo_ms, r.loo_ratio());
       if (!enough)
-        std::printf("  too few figures for a leave-one-out check: the left-out figure is predicted by "
-                    "the 50%% default\n");
+        std::printf(
+            "  too few figures for a leave-one-out check: the left-out figure is predicted by "
+            "the 50%% default\n");
       else
-        std::printf("  worst leave-one-out factor %.2f (%s 1.5)\n", worst, worst <= 1.5 ? "within" : "outside");
+        std::printf("  worst leave-one-out factor %.2f (%s 1.5)\n", worst,
+                    worst <= 1.5 ? "within" : "outside");
     }
     ++devices;
   }
   if (!found) return Fail(absl::StrCat(catalog, ": no hardware named '", only, "'"));
-  if (json) std::printf("%s\n]}\n", out.c_str());
-  else if (devices == 0) std::printf("no device in %s cites published figures\n", catalog.c_str());
+  if (json)
+    std::printf("%s\n]}\n", out.c_str());
+  else if (devices == 0)
+    std::printf("no device in %s cites published figures\n", catalog.c_str());
   return 0;
 }

@@ -20,20 +20,21 @@
 #include <string>
 #include <vector>
 
-#include "base/file.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "google/protobuf/util/json_util.h"
+
+#include "base/file.h"
 #include "latency_models/correction.h"
 #include "latency_models/cost.h"
 #include "latency_models/lut.h"
 #include "latency_models/profiler.h"
 #include "latency_models/table_io.h"
+#include "space/space.h"
 #include "tools/table_missing.h"
 #include "tools/upload.h"
-#include "space/space.h"
 
 namespace lutnas::tools {
 namespace {
@@ -49,7 +50,8 @@ struct Args {
 };
 
 int Usage() {
-  std::fprintf(stderr,
+  std::fprintf(
+      stderr,
       "usage: lutnas-profile table (--space SPACE.json | --keys KEYS.txt) --hardware NAME\n"
       "                            (--out FILE | --server HOST:PORT)\n"
       "                            [--threads N] [--rounds R] [--resume] [--accept-noisy]\n"
@@ -102,7 +104,8 @@ absl::StatusOr<std::vector<space::KeySpec>> KeysToMeasure(const Args& a, std::st
     const std::string k(absl::StripAsciiWhitespace(l));
     if (k.empty() || k[0] == '#' || !seen.insert(k).second) continue;
     auto ks = space::ParseKey(k);
-    if (!ks.ok()) return absl::InvalidArgumentError(absl::StrCat(a.keys, ": line ", line, ": ", ks.status().message()));
+    if (!ks.ok())
+      return absl::InvalidArgumentError(absl::StrCat(a.keys, ": line ", line, ": ", ks.status().message()));
     keys.push_back(*ks);
   }
   *name = absl::StrCat("keys:", a.keys.substr(a.keys.rfind('/') + 1));
@@ -119,8 +122,8 @@ int Table(const Args& a) {
   std::string lim_error;
   const latency::NoiseLimits lim = latency::TableNoiseLimits(&lim_error);
   if (!lim_error.empty()) return std::fprintf(stderr, "error: %s\n", lim_error.c_str()), 2;
-  const std::string out = a.out.empty() ? absl::StrCat("/tmp/lutnas-table-", a.hardware, "-", getpid(), ".csv")
-                                        : a.out;
+  const std::string out =
+      a.out.empty() ? absl::StrCat("/tmp/lutnas-table-", a.hardware, "-", getpid(), ".csv") : a.out;
   std::set<std::string> done;
   double reference = 0;
   if (a.resume && access(out.c_str(), F_OK) == 0) {
@@ -165,9 +168,11 @@ int Table(const Args& a) {
   std::vector<const space::KeySpec*> todo;
   for (const auto& k : keys)
     if (!done.count(k.key)) todo.push_back(&k);
-  std::fprintf(stderr, "%s: %zu keys in '%s', %zu measured already, %zu to measure "
-               "(threads %d, reference %.4f ms)\n", a.hardware.c_str(), keys.size(),
-               space_name.c_str(), done.size(), todo.size(), a.threads, reference);
+  std::fprintf(stderr,
+               "%s: %zu keys in '%s', %zu measured already, %zu to measure "
+               "(threads %d, reference %.4f ms)\n",
+               a.hardware.c_str(), keys.size(), space_name.c_str(), done.size(), todo.size(), a.threads,
+               reference);
   const auto t0 = std::chrono::steady_clock::now();
   const size_t kChunk = 48;
   double worst_drift = 1;
@@ -179,13 +184,16 @@ int Table(const Args& a) {
     // Noise as validate/measure see it: a noisy chunk is measured again
     // (twice), then refused (exit 3, nothing of it written or uploaded)
     // unless --accept-noisy.
-    const latency::CheckedMeasurement cm = latency::MeasureChecked(prof, graphs, reference, [&](int d, int n) {
-      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const double frac = (c + static_cast<double>(d) / n * (end - c)) / todo.size();
-      std::fprintf(stderr, "\r[%5zu/%zu] %3.0f%%  elapsed %s  ETA %s   ",
-                   c + static_cast<size_t>(static_cast<double>(d) / n * (end - c)), todo.size(),
-                   100 * frac, Eta(el).c_str(), Eta(el / std::max(frac, 1e-9) - el).c_str());
-    }, lim, 2);
+    const latency::CheckedMeasurement cm = latency::MeasureChecked(
+        prof, graphs, reference,
+        [&](int d, int n) {
+          const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          const double frac = (c + static_cast<double>(d) / n * (end - c)) / todo.size();
+          std::fprintf(stderr, "\r[%5zu/%zu] %3.0f%%  elapsed %s  ETA %s   ",
+                       c + static_cast<size_t>(static_cast<double>(d) / n * (end - c)), todo.size(),
+                       100 * frac, Eta(el).c_str(), Eta(el / std::max(frac, 1e-9) - el).c_str());
+        },
+        lim, 2);
     const auto& res = cm.results;
     worst_drift = std::max(worst_drift, cm.drift);
     std::string noise_note;
@@ -196,7 +204,8 @@ int Table(const Args& a) {
       absl::StrAppend(&noise_note, "# noisy (accepted with --accept-noisy): ", f.field, ": ", f.reason, "\n");
     }
     if (!cm.noise.empty() && !a.accept_noisy) {
-      std::fprintf(stderr, "error: the table measurement is noisy (see the warnings) and was not %s; "
+      std::fprintf(stderr,
+                   "error: the table measurement is noisy (see the warnings) and was not %s; "
                    "the %zu keys measured cleanly are in %s: re-run with --resume on a quieter "
                    "machine, or pass --accept-noisy to keep noisy entries\n",
                    a.server.empty() ? "completed" : "uploaded", done.size() + c, out.c_str());
@@ -215,10 +224,11 @@ int Table(const Args& a) {
     f.flush();
   }
   const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "\rmeasured %zu keys in %.1f s (worst per-chunk reference drift %.1f%%%s) -> %s\n",
-               todo.size(), el, (worst_drift - 1) * 100,
-               noisy_chunks ? absl::StrCat("; ", noisy_chunks, " noisy chunk(s) kept: --accept-noisy").c_str() : "",
-               out.c_str());
+  std::fprintf(
+      stderr, "\rmeasured %zu keys in %.1f s (worst per-chunk reference drift %.1f%%%s) -> %s\n", todo.size(),
+      el, (worst_drift - 1) * 100,
+      noisy_chunks ? absl::StrCat("; ", noisy_chunks, " noisy chunk(s) kept: --accept-noisy").c_str() : "",
+      out.c_str());
   if (!a.server.empty()) {
     auto t = LoadTableFile(out);
     if (!t.ok()) return Fail(t.status());
@@ -245,8 +255,8 @@ struct NetResult {
 // machine speed between the table and now); 0: this run's own reference.
 // Disturbed rounds (reference > 4% off the median round's) are re-measured,
 // up to as many extra rounds as planned (docs/measurement.md).
-std::vector<NetResult> MeasureNets(const std::vector<v1::Architecture>& archs, const Args& a,
-                                   double* drift, double reference_ms, latency::RoundReport* rounds) {
+std::vector<NetResult> MeasureNets(const std::vector<v1::Architecture>& archs, const Args& a, double* drift,
+                                   double reference_ms, latency::RoundReport* rounds) {
   latency::MeasureOptions mo;
   mo.threads = a.threads;
   mo.rounds = a.rounds > 0 ? a.rounds : 9;
@@ -257,14 +267,18 @@ std::vector<NetResult> MeasureNets(const std::vector<v1::Architecture>& archs, c
   latency::Profiler prof(mo);
   std::vector<latency::Graph> graphs;
   for (const auto& arch : archs) graphs.push_back(latency::LowerNetwork(space::Canonicalize(arch)));
-  auto res = prof.Measure(graphs, reference_ms, [&](int d, int n) {
-    std::fprintf(stderr, "\rmeasuring %d networks: %3d%%", n, 100 * d / std::max(n, 1));
-  }, drift, rounds);
+  auto res = prof.Measure(
+      graphs, reference_ms,
+      [&](int d, int n) {
+        std::fprintf(stderr, "\rmeasuring %d networks: %3d%%", n, 100 * d / std::max(n, 1));
+      },
+      drift, rounds);
   std::fprintf(stderr, "\r\033[K");
   if (rounds->dropped > 0)
-    std::fprintf(stderr, "re-measured %d disturbed round(s) of %d (reference drift %.1f%% over "
-                 "all rounds, %.1f%% over the kept ones)\n", rounds->dropped, rounds->planned,
-                 (rounds->drift_all - 1) * 100, (*drift - 1) * 100);
+    std::fprintf(stderr,
+                 "re-measured %d disturbed round(s) of %d (reference drift %.1f%% over "
+                 "all rounds, %.1f%% over the kept ones)\n",
+                 rounds->dropped, rounds->planned, (rounds->drift_all - 1) * 100, (*drift - 1) * 100);
   std::vector<NetResult> out;
   for (size_t i = 0; i < archs.size(); ++i)
     out.push_back({archs[i].name(), res[i].stats, res[i].failed, res[i].error, res[i].round_spread});
@@ -305,18 +319,18 @@ int Measure(const Args& a) {
   if (a.json) {
     std::string s = "[";
     for (size_t i = 0; i < res.size(); ++i)
-      absl::StrAppendFormat(&s, "%s\n {\"name\": \"%s\", \"hash\": \"%s\", \"median_ms\": %.6g, "
-                            "\"iqr_ms\": %.6g, \"p10_ms\": %.6g, \"p90_ms\": %.6g, \"samples\": %d, "
-                            "\"spread\": %.4f, \"noisy\": %s, \"failed\": %s}", i ? "," : "",
-                            latency::JsonEscape(res[i].name), space::ArchHash(archs[i]),
-                            res[i].stats.median_ms, res[i].stats.iqr_ms, res[i].stats.p10_ms,
-                            res[i].stats.p90_ms, res[i].stats.samples, spreads[i],
-                            run_noisy || spreads[i] > lim.max_spread ? "true" : "false",
-                            res[i].failed ? "true" : "false");
+      absl::StrAppendFormat(
+          &s,
+          "%s\n {\"name\": \"%s\", \"hash\": \"%s\", \"median_ms\": %.6g, "
+          "\"iqr_ms\": %.6g, \"p10_ms\": %.6g, \"p90_ms\": %.6g, \"samples\": %d, "
+          "\"spread\": %.4f, \"noisy\": %s, \"failed\": %s}",
+          i ? "," : "", latency::JsonEscape(res[i].name), space::ArchHash(archs[i]), res[i].stats.median_ms,
+          res[i].stats.iqr_ms, res[i].stats.p10_ms, res[i].stats.p90_ms, res[i].stats.samples, spreads[i],
+          run_noisy || spreads[i] > lim.max_spread ? "true" : "false", res[i].failed ? "true" : "false");
     std::printf("%s\n]\n", s.c_str());
   } else {
-    std::printf("%-32s %10s %10s %10s %10s %8s %7s\n", "network", "median_ms", "iqr_ms", "p10_ms",
-                "p90_ms", "samples", "spread");
+    std::printf("%-32s %10s %10s %10s %10s %8s %7s\n", "network", "median_ms", "iqr_ms", "p10_ms", "p90_ms",
+                "samples", "spread");
     for (size_t i = 0; i < res.size(); ++i) {
       const auto& r = res[i];
       if (r.failed) {
@@ -324,18 +338,18 @@ int Measure(const Args& a) {
         continue;
       }
       std::printf("%-32s %10.3f %10.3f %10.3f %10.3f %8d %6.1f%%\n", r.name.substr(0, 32).c_str(),
-                  r.stats.median_ms, r.stats.iqr_ms, r.stats.p10_ms, r.stats.p90_ms,
-                  r.stats.samples, 100 * spreads[i]);
+                  r.stats.median_ms, r.stats.iqr_ms, r.stats.p10_ms, r.stats.p90_ms, r.stats.samples,
+                  100 * spreads[i]);
     }
-    std::printf("threads %d, reference drift across rounds %.1f%% (%d of %d rounds kept)\n",
-                a.threads, (drift - 1) * 100, rounds.run - rounds.dropped, rounds.run);
+    std::printf("threads %d, reference drift across rounds %.1f%% (%d of %d rounds kept)\n", a.threads,
+                (drift - 1) * 100, rounds.run - rounds.dropped, rounds.run);
   }
   for (const auto& f : noise)
     std::fprintf(stderr, "warning: noisy measurement%s: %s: %s\n",
-                 a.accept_noisy ? " (accepted: --accept-noisy)" : "", f.field.c_str(),
-                 f.reason.c_str());
+                 a.accept_noisy ? " (accepted: --accept-noisy)" : "", f.field.c_str(), f.reason.c_str());
   if (!noise.empty() && !a.accept_noisy) {
-    std::fprintf(stderr, "error: the measurement is noisy (see the warnings); re-run on a quieter "
+    std::fprintf(stderr,
+                 "error: the measurement is noisy (see the warnings); re-run on a quieter "
                  "machine, or pass --accept-noisy to use it anyway\n");
     return 3;
   }
@@ -377,9 +391,8 @@ int Validate(const Args& a) {
     const double sum = (*pred)->SumLatency(archs[i], &m);
     mean_cov += sum > 0 ? m / sum : 0;
     const auto nc = latency::AnalyzeNetwork(archs[i]);
-    in.samples.push_back({sum, res[i].stats.median_ms, res[i].spread(),
-                          static_cast<double>(nc.total.macs), static_cast<double>(nc.total.params),
-                          space::ArchHash(archs[i])});
+    in.samples.push_back({sum, res[i].stats.median_ms, res[i].spread(), static_cast<double>(nc.total.macs),
+                          static_cast<double>(nc.total.params), space::ArchHash(archs[i])});
     used.push_back(i);
   }
   if (!used.empty()) mean_cov /= used.size();
@@ -394,25 +407,25 @@ int Validate(const Args& a) {
   const latency::FitReport r = latency::FitAndCheck(in);
   const auto& corr = r.correction;
   if (!a.json) {
-    std::printf("%-4s %-16s %10s %10s %10s %8s %7s %10s %8s\n", "#", "hash", "pred_ms", "corr_ms",
-                "meas_ms", "iqr_ms", "spread", "MMACs", "err%");
+    std::printf("%-4s %-16s %10s %10s %10s %8s %7s %10s %8s\n", "#", "hash", "pred_ms", "corr_ms", "meas_ms",
+                "iqr_ms", "spread", "MMACs", "err%");
     for (size_t k = 0; k < used.size(); ++k) {
       const size_t i = used[k];
       const auto& x = in.samples[k];
-      std::printf("%-4zu %-16s %10.3f %10.3f %10.3f %8.3f %6.1f%% %10.1f %+7.1f%%\n", i,
-                  x.name.c_str(), x.sum_ms, r.loo_ms[k], x.measured_ms, res[i].stats.iqr_ms,
-                  100 * x.spread, x.macs / 1e6, 100 * (r.loo_ms[k] - x.measured_ms) / x.measured_ms);
+      std::printf("%-4zu %-16s %10.3f %10.3f %10.3f %8.3f %6.1f%% %10.1f %+7.1f%%\n", i, x.name.c_str(),
+                  x.sum_ms, r.loo_ms[k], x.measured_ms, res[i].stats.iqr_ms, 100 * x.spread, x.macs / 1e6,
+                  100 * (r.loo_ms[k] - x.measured_ms) / x.measured_ms);
     }
   }
   // The reproducibility figure and every refusal, always (stderr with --json).
   std::fprintf(a.json ? stderr : stdout, "%s", latency::FitReportText(r).c_str());
-  std::printf("{%s, \"coverage\": %.4f, \"threads\": %d, \"reference_drift\": %.4f, "
-              "\"rounds\": {\"planned\": %d, \"run\": %d, \"dropped\": %d, \"drift_all\": %.4f}, "
-              "\"hardware\": \"%s\", \"table_version\": %lld, \"table\": \"%s\"}\n",
-              latency::FitReportJsonFields(r).c_str(), mean_cov, a.threads, drift - 1, rounds.planned,
-              rounds.run, rounds.dropped, rounds.drift_all - 1,
-              latency::JsonEscape(table->info().hardware()).c_str(),
-              static_cast<long long>(table->info().version()), latency::JsonEscape(a.table).c_str());
+  std::printf(
+      "{%s, \"coverage\": %.4f, \"threads\": %d, \"reference_drift\": %.4f, "
+      "\"rounds\": {\"planned\": %d, \"run\": %d, \"dropped\": %d, \"drift_all\": %.4f}, "
+      "\"hardware\": \"%s\", \"table_version\": %lld, \"table\": \"%s\"}\n",
+      latency::FitReportJsonFields(r).c_str(), mean_cov, a.threads, drift - 1, rounds.planned, rounds.run,
+      rounds.dropped, rounds.drift_all - 1, latency::JsonEscape(table->info().hardware()).c_str(),
+      static_cast<long long>(table->info().version()), latency::JsonEscape(a.table).c_str());
   if (!r.accepted()) {
     std::fprintf(stderr, "error: the fit is %s; %s\n",
                  a.accept_noisy ? "unsafe" : "noisy or unsafe (see the warnings)",
@@ -424,8 +437,7 @@ int Validate(const Args& a) {
     if (auto st = latency::ValidateTable(*table); !st.ok()) return Fail(st);  // the same check as lutnasd
     std::ofstream(a.table, std::ios::trunc) << latency::WriteTableCsv(*table);
     std::fprintf(stderr, "wrote correction (scale %.4f, offset %.4f ms, %s, %d networks) into %s\n",
-                 corr.scale(), corr.offset_ms(), corr.method().c_str(), corr.fitted_on(),
-                 a.table.c_str());
+                 corr.scale(), corr.offset_ms(), corr.method().c_str(), corr.fitted_on(), a.table.c_str());
   }
   return 0;
 }
@@ -447,8 +459,8 @@ int FitCorrectionCmd(const Args& a) {
   if (auto st = google::protobuf::util::JsonStringToMessage(*data, &pairs, jo); !st.ok())
     return bad(std::string(st.message()));
   if (pairs.range_ms_size() != 0 && pairs.range_ms_size() != 2)
-    return bad(absl::StrCat("range_ms: must be [min_sum_ms, max_sum_ms], got ",
-                            pairs.range_ms_size(), " numbers"));
+    return bad(
+        absl::StrCat("range_ms: must be [min_sum_ms, max_sum_ms], got ", pairs.range_ms_size(), " numbers"));
   latency::FitInput in;
   for (const auto& p : pairs.samples())
     in.samples.push_back({p.sum_ms(), p.measured_ms(), p.spread(), static_cast<double>(p.macs()),
@@ -465,15 +477,14 @@ int FitCorrectionCmd(const Args& a) {
   const latency::FitReport r = latency::FitAndCheck(in);
   if (a.json) {
     std::printf("{\"hardware\": \"%s\", \"table_version\": %lld, %s}\n",
-                latency::JsonEscape(pairs.hardware()).c_str(),
-                static_cast<long long>(pairs.table_version()), latency::FitReportJsonFields(r).c_str());
+                latency::JsonEscape(pairs.hardware()).c_str(), static_cast<long long>(pairs.table_version()),
+                latency::FitReportJsonFields(r).c_str());
   } else {
-    std::printf("%-4s %-24s %10s %10s %10s %+8s\n", "#", "name", "sum_ms", "corr_ms", "meas_ms",
-                "err%");
+    std::printf("%-4s %-24s %10s %10s %10s %+8s\n", "#", "name", "sum_ms", "corr_ms", "meas_ms", "err%");
     for (size_t i = 0; i < in.samples.size(); ++i) {
       const auto& x = in.samples[i];
-      std::printf("%-4zu %-24s %10.3f %10.3f %10.3f %+7.1f%%\n", i, x.name.substr(0, 24).c_str(),
-                  x.sum_ms, r.loo_ms[i], x.measured_ms, 100 * (r.loo_ms[i] - x.measured_ms) / x.measured_ms);
+      std::printf("%-4zu %-24s %10.3f %10.3f %10.3f %+7.1f%%\n", i, x.name.substr(0, 24).c_str(), x.sum_ms,
+                  r.loo_ms[i], x.measured_ms, 100 * (r.loo_ms[i] - x.measured_ms) / x.measured_ms);
     }
     std::printf("%s", latency::FitReportText(r).c_str());
   }
@@ -496,23 +507,40 @@ int main(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) {
     const std::string f = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (f == "--space") a.space = next();
-    else if (f == "--hardware") a.hardware = next();
-    else if (f == "--out") a.out = next();
-    else if (f == "--server") a.server = next();
-    else if (f == "--table") a.table = next();
-    else if (f == "--keys") a.keys = next();
-    else if (f == "--threads") a.threads = std::atoi(next().c_str());
-    else if (f == "--rounds") a.rounds = std::atoi(next().c_str());
-    else if (f == "--samples") a.samples = std::atoi(next().c_str());
-    else if (f == "--seed") a.seed = std::strtoull(next().c_str(), nullptr, 10);
-    else if (f == "--resume") a.resume = true;
-    else if (f == "--json") a.json = true;
-    else if (f == "--write-correction") a.write_correction = true;
-    else if (f == "--accept-noisy") a.accept_noisy = true;
-    else if (f == "--in") a.in = next();
-    else if (!f.empty() && f[0] == '-') return lutnas::tools::Usage();
-    else a.files.push_back(f);
+    if (f == "--space")
+      a.space = next();
+    else if (f == "--hardware")
+      a.hardware = next();
+    else if (f == "--out")
+      a.out = next();
+    else if (f == "--server")
+      a.server = next();
+    else if (f == "--table")
+      a.table = next();
+    else if (f == "--keys")
+      a.keys = next();
+    else if (f == "--threads")
+      a.threads = std::atoi(next().c_str());
+    else if (f == "--rounds")
+      a.rounds = std::atoi(next().c_str());
+    else if (f == "--samples")
+      a.samples = std::atoi(next().c_str());
+    else if (f == "--seed")
+      a.seed = std::strtoull(next().c_str(), nullptr, 10);
+    else if (f == "--resume")
+      a.resume = true;
+    else if (f == "--json")
+      a.json = true;
+    else if (f == "--write-correction")
+      a.write_correction = true;
+    else if (f == "--accept-noisy")
+      a.accept_noisy = true;
+    else if (f == "--in")
+      a.in = next();
+    else if (!f.empty() && f[0] == '-')
+      return lutnas::tools::Usage();
+    else
+      a.files.push_back(f);
   }
   if (a.threads < 1 || a.threads > 256) {
     std::fprintf(stderr, "error: --threads: must be in 1..256, got %d\n", a.threads);

@@ -1,4 +1,3 @@
-#include "base/file.h"
 #include "tools/table_missing.h"
 
 #include <chrono>
@@ -10,13 +9,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "tools/download.h"
+
+#include "base/file.h"
 #include "latency_models/graph.h"
 #include "latency_models/profiler.h"
 #include "latency_models/table_io.h"
 #include "latency_models/table_merge.h"
-#include "tools/upload.h"
 #include "space/arch_util.h"
+#include "tools/download.h"
+#include "tools/upload.h"
 
 namespace lutnas::tools {
 namespace {
@@ -24,7 +25,8 @@ namespace {
 const char* kTool = "lutnas-profile 0.1 (libtorch 1.13)";
 
 int Usage() {
-  std::fprintf(stderr,
+  std::fprintf(
+      stderr,
       "usage: lutnas-profile table --arch ARCH.json [ARCH.json...] --hardware NAME --server HOST:PORT\n"
       "                            [--version V] [--threads N] [--rounds R] [--dry-run] [--json]\n"
       "                            [--accept-noisy]\n"
@@ -67,20 +69,34 @@ int TableForArchsMain(int argc, char** argv) {
   for (int i = 2; i < argc; ++i) {
     const std::string f = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (f == "--arch") in_arch = true;
-    else if (f == "--server") in_arch = false, server = next();
-    else if (f == "--hardware") in_arch = false, hardware = next();
-    else if (f == "--table") in_arch = false, table_path = next();
-    else if (f == "--out") in_arch = false, out = next();
-    else if (f == "--threads") in_arch = false, threads = std::atoi(next().c_str());
-    else if (f == "--rounds") in_arch = false, rounds = std::atoi(next().c_str());
-    else if (f == "--version") in_arch = false, version = std::atoll(next().c_str());
-    else if (f == "--dry-run") in_arch = false, dry_run = true;
-    else if (f == "--json") in_arch = false, json = true;
-    else if (f == "--accept-noisy") in_arch = false, accept_noisy = true;
-    else if (!f.empty() && f[0] == '-') return Bad(absl::StrCat("unknown option '", f, "'")), Usage();
-    else if (in_arch) files.push_back(f);
-    else return Bad(absl::StrCat("'", f, "': architecture files follow --arch")), Usage();
+    if (f == "--arch")
+      in_arch = true;
+    else if (f == "--server")
+      in_arch = false, server = next();
+    else if (f == "--hardware")
+      in_arch = false, hardware = next();
+    else if (f == "--table")
+      in_arch = false, table_path = next();
+    else if (f == "--out")
+      in_arch = false, out = next();
+    else if (f == "--threads")
+      in_arch = false, threads = std::atoi(next().c_str());
+    else if (f == "--rounds")
+      in_arch = false, rounds = std::atoi(next().c_str());
+    else if (f == "--version")
+      in_arch = false, version = std::atoll(next().c_str());
+    else if (f == "--dry-run")
+      in_arch = false, dry_run = true;
+    else if (f == "--json")
+      in_arch = false, json = true;
+    else if (f == "--accept-noisy")
+      in_arch = false, accept_noisy = true;
+    else if (!f.empty() && f[0] == '-')
+      return Bad(absl::StrCat("unknown option '", f, "'")), Usage();
+    else if (in_arch)
+      files.push_back(f);
+    else
+      return Bad(absl::StrCat("'", f, "': architecture files follow --arch")), Usage();
   }
   if (files.empty()) return Bad("--arch: at least one architecture file is needed"), Usage();
   if (server.empty() == table_path.empty())
@@ -98,7 +114,8 @@ int TableForArchsMain(int argc, char** argv) {
   for (const auto& f : files) {
     auto arch = space::LoadArchitectureFile(f);
     if (!arch.ok()) return Bad(std::string(arch.status().message()));
-    if (auto st = space::ValidateArchitecture(*arch); !st.ok()) return Bad(absl::StrCat(f, ": ", st.message()));
+    if (auto st = space::ValidateArchitecture(*arch); !st.ok())
+      return Bad(absl::StrCat(f, ": ", st.message()));
     archs.push_back(space::Canonicalize(*arch));
   }
 
@@ -151,16 +168,17 @@ int TableForArchsMain(int argc, char** argv) {
     return Bad(absl::StrCat("table: precision '", bi.precision(), "'; lutnas-profile measures fp32"));
   const int table_threads = bi.threads() > 0 ? bi.threads() : 1;
   if (threads > 0 && threads != table_threads)
-    return Bad(absl::StrCat("--threads: the table was measured with ", table_threads,
-                            " threads, got ", threads, " (a table holds one thread count)"));
+    return Bad(absl::StrCat("--threads: the table was measured with ", table_threads, " threads, got ",
+                            threads, " (a table holds one thread count)"));
   threads = table_threads;
   if (have_base && !(bi.reference_ms() > 0))
-    return Bad("table: has no reference_ms, so new entries cannot be expressed in its time units "
-               "(measure the whole table again with lutnas-profile table --space)");
+    return Bad(
+        "table: has no reference_ms, so new entries cannot be expressed in its time units "
+        "(measure the whole table again with lutnas-profile table --space)");
 
   const std::vector<space::KeySpec> missing = latency::MissingKeys(archs, base);
-  std::fprintf(stderr, "%s: %zu architectures need %zu keys missing from %s (%d entries)\n",
-               hardware.c_str(), archs.size(), missing.size(),
+  std::fprintf(stderr, "%s: %zu architectures need %zu keys missing from %s (%d entries)\n", hardware.c_str(),
+               archs.size(), missing.size(),
                have_base ? absl::StrCat("table version ", bi.version()).c_str() : "an empty table",
                base.entries_size());
   for (const auto& k : missing) std::fprintf(stderr, "  missing %s\n", k.key.c_str());
@@ -170,12 +188,13 @@ int TableForArchsMain(int argc, char** argv) {
     std::string keys = "[";
     for (size_t i = 0; i < missing.size(); ++i) keys += (i ? ", " : "") + JsonStr(missing[i].key);
     keys += "]";
-    std::printf("{\"hardware\": %s, \"base_version\": %lld, \"version\": %lld, \"missing\": %s, "
-                "\"measured\": %d, \"failed\": %d, \"entries\": %d, \"reference_ms\": %.6g, "
-                "\"reference_now_ms\": %.6g, \"reference_drift\": %.4f}\n",
-                JsonStr(hardware).c_str(), static_cast<long long>(have_base ? bi.version() : 0),
-                static_cast<long long>(new_version), keys.c_str(), measured, failed,
-                base.info().reference_ms(), ref_now, drift - 1, entries);
+    std::printf(
+        "{\"hardware\": %s, \"base_version\": %lld, \"version\": %lld, \"missing\": %s, "
+        "\"measured\": %d, \"failed\": %d, \"entries\": %d, \"reference_ms\": %.6g, "
+        "\"reference_now_ms\": %.6g, \"reference_drift\": %.4f}\n",
+        JsonStr(hardware).c_str(), static_cast<long long>(have_base ? bi.version() : 0),
+        static_cast<long long>(new_version), keys.c_str(), measured, failed, base.info().reference_ms(),
+        ref_now, drift - 1, entries);
   };
   if (missing.empty() || dry_run) {
     if (missing.empty()) std::fprintf(stderr, "nothing to measure\n");
@@ -194,25 +213,32 @@ int TableForArchsMain(int argc, char** argv) {
     target = *ref_now;
     base.mutable_info()->set_reference_ms(target);
   }
-  std::fprintf(stderr, "reference now %.4f ms, table's %.4f ms (machine %.2fx the table's speed): "
+  std::fprintf(stderr,
+               "reference now %.4f ms, table's %.4f ms (machine %.2fx the table's speed): "
                "new entries are scaled to the table's reference\n",
                *ref_now, target, target / *ref_now);
   std::vector<latency::Graph> graphs;
   for (const auto& k : missing) graphs.push_back(latency::LowerKey(k));
   const auto t0 = std::chrono::steady_clock::now();
-  const latency::CheckedMeasurement cm = latency::MeasureChecked(prof, graphs, target, [&](int d, int n) {
-    std::fprintf(stderr, "\rmeasuring %zu keys: %3d%%", missing.size(), 100 * d / std::max(n, 1));
-  }, lim, 2);
+  const latency::CheckedMeasurement cm = latency::MeasureChecked(
+      prof, graphs, target,
+      [&](int d, int n) {
+        std::fprintf(stderr, "\rmeasuring %zu keys: %3d%%", missing.size(), 100 * d / std::max(n, 1));
+      },
+      lim, 2);
   const auto& res = cm.results;
   const double drift = cm.drift;
   const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "\r\033[Kmeasured %zu keys in %.1f s (reference drift across rounds %.1f%%, "
-               "%d attempt(s))\n", missing.size(), el, (drift - 1) * 100, cm.attempts);
+  std::fprintf(stderr,
+               "\r\033[Kmeasured %zu keys in %.1f s (reference drift across rounds %.1f%%, "
+               "%d attempt(s))\n",
+               missing.size(), el, (drift - 1) * 100, cm.attempts);
   for (const auto& f : cm.noise)
     std::fprintf(stderr, "warning: noisy measurement%s: %s: %s\n",
                  accept_noisy ? " (accepted: --accept-noisy)" : "", f.field.c_str(), f.reason.c_str());
   if (!cm.noise.empty() && !accept_noisy) {
-    std::fprintf(stderr, "error: the measurement stayed noisy after %d attempts (see the warnings); "
+    std::fprintf(stderr,
+                 "error: the measurement stayed noisy after %d attempts (see the warnings); "
                  "nothing was %s: re-run on a quieter machine, or pass --accept-noisy\n",
                  cm.attempts, server.empty() ? "written" : "uploaded");
     return 3;
@@ -233,8 +259,10 @@ int TableForArchsMain(int argc, char** argv) {
   if (!server.empty()) {
     auto info = UploadTable(server, *merged);
     if (!info.ok()) return Fail(info.status());
-    std::fprintf(stderr, "uploaded %s table version %lld: %lld entries (%d from %s + %d measured now, "
-                 "%d failed)\n", hardware.c_str(), static_cast<long long>(info->version()),
+    std::fprintf(stderr,
+                 "uploaded %s table version %lld: %lld entries (%d from %s + %d measured now, "
+                 "%d failed)\n",
+                 hardware.c_str(), static_cast<long long>(info->version()),
                  static_cast<long long>(info->entries()), n_old,
                  have_base ? absl::StrCat("version ", bi.version()).c_str() : "none", n_new, failed);
     report(info->version(), n_new - failed, failed, *ref_now, drift, merged->entries_size());

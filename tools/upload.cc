@@ -1,17 +1,17 @@
 #include "tools/upload.h"
 
+#include <grpcpp/grpcpp.h>
+
 #include <chrono>
 #include <cstdlib>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/str_cat.h"
+
 #include "lutnas/v1/service.grpc.pb.h"
 
 namespace lutnas::tools {
 
-absl::StatusOr<v1::TableInfo> UploadTable(const std::string& target,
-                                          const v1::LatencyTable& table,
+absl::StatusOr<v1::TableInfo> UploadTable(const std::string& target, const v1::LatencyTable& table,
                                           const std::string& token) {
   auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
   auto stub = v1::TableService::NewStub(channel);

@@ -6,14 +6,14 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+
 #include "lutnas/v1/table.pb.h"
 
 namespace lutnas::tools {
 
 // Streams `table` to the daemon at `target` in batches; returns the stored
 // version's info. `token` is sent as a bearer token when non-empty.
-absl::StatusOr<v1::TableInfo> UploadTable(const std::string& target,
-                                          const v1::LatencyTable& table,
+absl::StatusOr<v1::TableInfo> UploadTable(const std::string& target, const v1::LatencyTable& table,
                                           const std::string& token = "");
 
 }  // namespace lutnas::tools
