@@ -190,6 +190,17 @@ EncodedPredictor::EncodedPredictor(std::shared_ptr<const SpaceEncoding> enc,
   sums_.resize(nh_);
 }
 
+EncodedPredictor::Entry& EncodedPredictor::Fill(const space::KeySpec& key, Entry& en) {
+  en.lat = static_cast<int>(lat_.size());
+  for (int h = 0; h < nh_; ++h) {
+    v1::LatencySource src;
+    lat_.push_back(hw_[h]->KeyLatency(key, &src));
+  }
+  if (cost_) en.cost = latency::GraphCost(latency::LowerKey(key));
+  en.state = 1;
+  return en;
+}
+
 EncodedPredictor::Entry& EncodedPredictor::BlockEntry(int r, int i, bool first, int t, int k, int e, int in_w,
                                                       int out_w) {
   const space::Space& s = enc_->space();
@@ -222,14 +233,7 @@ EncodedPredictor::Entry& EncodedPredictor::BlockEntry(int r, int i, bool first, 
   key.in = first ? space::Shape{in_c, sp.h, sp.w}
                  : space::Shape{in_c, (sp.h - 1) / c.stride + 1, (sp.w - 1) / c.stride + 1};
   key.key = space::BlockKey(key.block, key.in);
-  en.lat = static_cast<int>(lat_.size());
-  for (int h = 0; h < nh_; ++h) {
-    v1::LatencySource src;
-    lat_.push_back(hw_[h]->KeyLatency(key, &src));
-  }
-  if (cost_) en.cost = latency::GraphCost(latency::LowerKey(key));
-  en.state = 1;
-  return en;
+  return Fill(key, en);
 }
 
 EncodedPredictor::Entry& EncodedPredictor::HeadEntry(int r, int last_w) {
@@ -244,14 +248,7 @@ EncodedPredictor::Entry& EncodedPredictor::HeadEntry(int r, int last_w) {
   const space::Shape& sp = stage_in_[r].back();
   key.in = space::Shape{last.widths[last_w], sp.h, sp.w};
   key.key = space::HeadKey(key.head, key.in);
-  en.lat = static_cast<int>(lat_.size());
-  for (int h = 0; h < nh_; ++h) {
-    v1::LatencySource src;
-    lat_.push_back(hw_[h]->KeyLatency(key, &src));
-  }
-  if (cost_) en.cost = latency::GraphCost(latency::LowerKey(key));
-  en.state = 1;
-  return en;
+  return Fill(key, en);
 }
 
 absl::Status EncodedPredictor::RowError(int64_t row, const uint8_t* p) const {

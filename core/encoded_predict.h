@@ -75,6 +75,8 @@ class EncodedPredictor {
   };
   Entry& BlockEntry(int r, int stage, bool first, int t, int k, int e, int in_w, int out_w);
   Entry& HeadEntry(int r, int last_w);
+  // Looks up `key` on every hardware (and its cost when asked) into `en`, marks it filled.
+  Entry& Fill(const space::KeySpec& key, Entry& en);
   absl::Status RowError(int64_t row, const uint8_t* p) const;
 
   std::shared_ptr<const SpaceEncoding> enc_;

@@ -302,6 +302,19 @@ v1::Block Space::BuildBlock(int stage, const BlockGene& g, int in_c, int out_c, 
   const auto& c = stages_[stage];
   v1::Block b;
   const v1::Activation act = c.act == v1::ACTIVATION_UNSPECIFIED ? DefaultAct(g.type) : c.act;
+  // MBConv and FusedMBConv share every field a gene sets.
+  auto FillInvertedResidual = [&](auto* m) {
+    m->set_out_channels(out_c);
+    if (c.hidden_widths)
+      m->set_hidden_channels(HiddenWidth(in_c, g.expansion));
+    else
+      m->set_expansion(g.expansion);
+    m->set_kernel(g.kernel);
+    m->set_stride(stride);
+    m->set_se(c.se);
+    if (c.se && c.has_se_options) *m->mutable_se_options() = c.se_options;
+    m->set_act(act);
+  };
   switch (g.type) {
     case v1::CONV: {
       auto* m = b.mutable_conv();
@@ -321,36 +334,14 @@ v1::Block Space::BuildBlock(int stage, const BlockGene& g, int in_c, int out_c, 
       m->set_act(act);
       break;
     }
-    case v1::MBCONV: {
-      auto* m = b.mutable_mbconv();
-      m->set_out_channels(out_c);
-      if (c.hidden_widths)
-        m->set_hidden_channels(HiddenWidth(in_c, g.expansion));
-      else
-        m->set_expansion(g.expansion);
-      m->set_kernel(g.kernel);
-      m->set_stride(stride);
-      m->set_se(c.se);
-      if (c.se && c.has_se_options) *m->mutable_se_options() = c.se_options;
-      m->set_act(act);
+    case v1::MBCONV:
+      FillInvertedResidual(b.mutable_mbconv());
       b = CanonicalBlock(b);
       break;
-    }
-    case v1::FUSED_MBCONV: {
-      auto* m = b.mutable_fused_mbconv();
-      m->set_out_channels(out_c);
-      if (c.hidden_widths)
-        m->set_hidden_channels(HiddenWidth(in_c, g.expansion));
-      else
-        m->set_expansion(g.expansion);
-      m->set_kernel(g.kernel);
-      m->set_stride(stride);
-      m->set_se(c.se);
-      if (c.se && c.has_se_options) *m->mutable_se_options() = c.se_options;
-      m->set_act(act);
+    case v1::FUSED_MBCONV:
+      FillInvertedResidual(b.mutable_fused_mbconv());
       b = CanonicalBlock(b);
       break;
-    }
     case v1::SHUFFLE: {
       auto* m = b.mutable_shuffle();
       m->set_out_channels(out_c);
