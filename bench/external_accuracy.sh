@@ -11,8 +11,9 @@
 #      are leave-one-out figures);
 #   4. validate-external --arch: the zoo at 224 px against the stored host-ort
 #      correction (nothing fitted).
-# Whole networks get more samples than blocks (--min-ms 20 --rounds 15: a
-# network takes 0.3-3 ms, so the default 3 ms per round gives it only 3 runs);
+# Whole networks get more samples than blocks (--min-ms 20 --rounds 45: a
+# network takes 0.3-3 ms, so the default 3 ms per round gives it only 3 runs,
+# and two runs of 15 rounds still differed by 2-4% per network here);
 # OpenVINO's blocks are timed without the layout reorders it inserts at a lone
 # model's inputs and outputs (--exclude-boundary-reorders), its networks with
 # them (docs/runtimes.md).
@@ -25,9 +26,12 @@ OUT="${1:-var/external-accuracy}"
 BIN="${LUTNAS_BUILD_DIR:-build}/bin"
 SPACE=search/spaces/edge.json
 PARSE='median_ms=([0-9.e+-]+)'
-ORT='scripts/lutnas bench-onnx --quiet --clock thread --flush-kib 2048'
+# ONNX Runtime: half the L3 written over before every run, then the input
+# rewritten: a block's weights are cold and its input hot, as inside a network
+# (docs/runtimes.md); OpenVINO as in round 3.
+ORT="scripts/lutnas bench-onnx --quiet --clock thread --flush-kib ${ORT_FLUSH_KIB:-16384} --hot-input"
 OV='scripts/lutnas bench-onnx --runtime openvino --quiet --clock thread --flush-kib 2048'
-NET='--min-ms 20 --rounds 15'
+NET="--min-ms 20 --rounds ${NET_ROUNDS:-45}"
 mkdir -p "$OUT"
 
 ref_of() { sed -n 's/^# reference_ms: //p' "$1" | head -1; }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -115,14 +116,15 @@ std::vector<double> LooPredictions(const std::vector<double>& s, const std::vect
 }
 
 // Leave-one-out predictions of the key-terms fit (scale 0 fits: the plain sum).
-std::vector<double> LooKeyTerms(const std::vector<FitSample>& x, SumRange range) {
+std::vector<double> LooFit(const std::vector<FitSample>& x, SumRange range,
+                           v1::Correction (*fit)(const std::vector<FitSample>&, SumRange)) {
   std::vector<double> out(x.size());
   std::vector<FitSample> rest;
   for (size_t i = 0; i < x.size(); ++i) {
     rest.clear();
     for (size_t j = 0; j < x.size(); ++j)
       if (j != i) rest.push_back(x[j]);
-    const auto c = FitKeyTerms(rest, range);
+    const auto c = fit(rest, range);
     out[i] = c.scale() > 0 ? CorrectedSample(c, x[i]) : x[i].sum_ms;
   }
   return out;
@@ -142,35 +144,80 @@ void Summarize(const std::vector<double>& p, const std::vector<double>& m, doubl
 
 }  // namespace
 
+std::string KeyType(const std::string& key) { return key.substr(0, key.find(':')); }
+
+double TypeFactor(const v1::Correction& c, const std::string& type) {
+  const auto it = c.type_factors().find(type);
+  return it == c.type_factors().end() ? 1.0 : it->second;
+}
+
+double MinTypeFactor(const v1::Correction& c) {
+  double f = 1;
+  for (const auto& [t, v] : c.type_factors()) f = std::min(f, v);
+  return f;
+}
+
 double CorrectedSample(const v1::Correction& c, const FitSample& s) {
   if (!(c.scale() > 0)) return s.sum_ms;
-  return c.scale() * (s.sum_ms + s.keys * c.key_overhead_ms() + s.params / 1e6 * c.key_ms_per_mparam()) +
+  double sum = s.sum_ms;
+  if (!c.type_factors().empty() && !s.type_ms.empty()) {
+    sum = 0;
+    for (const auto& [t, ms] : s.type_ms) sum += TypeFactor(c, t) * ms;
+  }
+  return c.scale() * (sum + s.keys * c.key_overhead_ms() + s.params / 1e6 * c.key_ms_per_mparam()) +
          c.offset_ms();
 }
 
-v1::Correction FitKeyTerms(const std::vector<FitSample>& x, SumRange range) {
-  // Columns: sum (always), Mparams, keys, 1; b and d >= 0 (weights cannot
-  // make a network faster; the offset takes any sign and is checked later).
-  // Non-negative least squares by enumeration: the best fit among the
-  // subsets whose coefficients are all feasible.
+namespace {
+
+// The key-terms fit, with one deviation column per entry of `types` (ridge
+// `lambda`) when it is not empty.
+v1::Correction FitTerms(const std::vector<FitSample>& x, SumRange range,
+                        const std::vector<std::string>& types, double lambda) {
+  // Columns: sum (always), the types' deviations, Mparams, keys, 1; b and d
+  // >= 0 (weights cannot make a network faster; the offset takes any sign
+  // and is checked later). Non-negative least squares by enumeration: the
+  // best fit among the subsets whose coefficients are all feasible.
   v1::Correction best;
   double best_sse = HUGE_VAL;
   std::vector<double> y, w;
   for (const auto& s : x) y.push_back(s.measured_ms), w.push_back(1 / (s.measured_ms * s.measured_ms));
+  auto type_ms = [](const FitSample& s, const std::string& t) {
+    const auto it = s.type_ms.find(t);
+    return it == s.type_ms.end() ? 0.0 : it->second;
+  };
+  const size_t nt = types.size();
+  // Ridge on each type's deviation from the shared coefficient, in the
+  // residuals' units (relative errors): a deviation of 0.1 costs as much as
+  // every network being off by sqrt(lambda) * 0.1. A type with little time
+  // in the networks cannot pull its factor far from 1.
+  const std::vector<double> penalty(nt, lambda * static_cast<double>(x.size()));
   for (int mask = 0; mask < 8; ++mask) {
     std::vector<std::vector<double>> X;
+    std::vector<double> yy = y, ww = w;
     for (const auto& s : x) {
       std::vector<double> row{s.sum_ms};
+      for (const auto& t : types) row.push_back(type_ms(s, t));
       if (mask & 1) row.push_back(s.params / 1e6);
       if (mask & 2) row.push_back(s.keys);
       if (mask & 4) row.push_back(1.0);
       X.push_back(std::move(row));
     }
-    if (X.size() < X[0].size() + 2) continue;
+    const size_t cols = X[0].size();
+    if (X.size() < cols - nt + 2) continue;
+    for (size_t t = 0; t < nt; ++t) {  // ridge rows: penalty[t] * dev_t^2
+      std::vector<double> row(cols, 0.0);
+      row[1 + t] = 1;
+      X.push_back(std::move(row));
+      yy.push_back(0);
+      ww.push_back(penalty[t]);
+    }
     std::vector<double> beta;
-    if (!SolveLs(X, y, w, &beta)) continue;
+    if (!SolveLs(X, yy, ww, &beta)) continue;
     size_t i = 0;
     const double a = beta[i++];
+    std::vector<double> dev(beta.begin() + 1, beta.begin() + 1 + nt);
+    i += nt;
     const double b = (mask & 1) ? beta[i++] : 0;
     const double d = (mask & 2) ? beta[i++] : 0;
     const double e = (mask & 4) ? beta[i++] : 0;
@@ -180,9 +227,14 @@ v1::Correction FitKeyTerms(const std::vector<FitSample>& x, SumRange range) {
     cand.set_key_ms_per_mparam(b / a);
     cand.set_key_overhead_ms(d / a);
     cand.set_offset_ms(e);
-    cand.set_method("key-terms");
-    if (!CheckCorrection(cand, "c", range, /*required=*/true).ok()) continue;
+    cand.set_method(nt ? "type-factors" : "key-terms");
     bool in_band = true;
+    for (size_t t = 0; t < nt; ++t) {
+      const double f = (a + dev[t]) / a;
+      in_band = in_band && f >= kMinTypeFactor && f <= kMaxTypeFactor;
+      (*cand.mutable_type_factors())[types[t]] = f;
+    }
+    if (!in_band || !CheckCorrection(cand, "c", range, /*required=*/true).ok()) continue;
     for (const auto& s : x) {
       const double q = CorrectedSample(cand, s) / s.sum_ms;
       in_band = in_band && q >= kMinCorrectionScale && q <= kMaxCorrectionScale;
@@ -190,7 +242,7 @@ v1::Correction FitKeyTerms(const std::vector<FitSample>& x, SumRange range) {
     if (!in_band) continue;
     double sse = 0;
     for (size_t r = 0; r < x.size(); ++r) {
-      const double p = a * x[r].sum_ms + b * x[r].params / 1e6 + d * x[r].keys + e;
+      const double p = CorrectedSample(cand, x[r]);
       sse += w[r] * (p - y[r]) * (p - y[r]);
     }
     if (sse < best_sse * (1 - 1e-12)) {
@@ -199,6 +251,54 @@ v1::Correction FitKeyTerms(const std::vector<FitSample>& x, SumRange range) {
     }
   }
   return best;
+}
+
+}  // namespace
+
+v1::Correction FitKeyTerms(const std::vector<FitSample>& x, SumRange range) {
+  return FitTerms(x, range, {}, 0);
+}
+
+v1::Correction FitTypeFactors(const std::vector<FitSample>& x, SumRange range) {
+  if (static_cast<int>(x.size()) < kMinTypeFactorSamples) return {};
+  std::map<std::string, int> carries;
+  for (const auto& s : x) {
+    if (s.type_ms.empty()) return {};
+    for (const auto& [t, ms] : s.type_ms) carries[t] += ms > 0;
+  }
+  std::vector<std::string> types;
+  for (const auto& [t, n] : carries)
+    if (n >= kMinTypeSamples) types.push_back(t);
+  if (types.empty()) return {};
+  // Ridge strength by 5-fold cross-validation (folds i % 5, deterministic);
+  // +inf: no type columns (the key-terms fit). A strength whose fit is not
+  // safe on some fold is not a candidate; the best candidate whose fit on
+  // every sample is safe wins.
+  const double kLambdas[] = {0.001, 0.003, 0.01, 0.03, 0.1, 0.3, HUGE_VAL};
+  std::vector<std::pair<double, double>> scored;  // (CV MAPE, lambda)
+  for (double lambda : kLambdas) {
+    double err = 0;
+    int counted = 0;
+    bool ok = true;
+    for (int fold = 0; fold < 5 && ok; ++fold) {
+      std::vector<FitSample> train, test;
+      for (size_t i = 0; i < x.size(); ++i) (static_cast<int>(i % 5) == fold ? test : train).push_back(x[i]);
+      const v1::Correction c =
+          std::isfinite(lambda) ? FitTerms(train, range, types, lambda) : FitTerms(train, range, {}, 0);
+      ok = c.scale() > 0;
+      if (ok)
+        for (const auto& s : test)
+          err += std::fabs(CorrectedSample(c, s) - s.measured_ms) / s.measured_ms, ++counted;
+    }
+    if (ok && counted) scored.push_back({err / counted, lambda});
+  }
+  std::sort(scored.begin(), scored.end());
+  for (const auto& [mape, lambda] : scored) {
+    if (!std::isfinite(lambda)) return {};  // no type factors do best
+    v1::Correction c = FitTerms(x, range, types, lambda);
+    if (c.scale() > 0) return c;
+  }
+  return {};
 }
 
 std::string JsonEscape(const std::string& s) {
@@ -262,6 +362,21 @@ absl::Status CheckCorrectionFields(const v1::Correction& c, const std::string& f
     if (v < 0) return bad(name, StrCat("must be >= 0, got ", v));
   if (c.scale() == 0 && (c.key_ms_per_mparam() > 0 || c.key_overhead_ms() != 0))
     return bad("scale", "must be set (> 0) when key_ms_per_mparam or key_overhead_ms is");
+  if (c.type_factors_size() > 64)
+    return bad("type_factors", StrCat(c.type_factors_size(), " block types; at most 64"));
+  {
+    std::map<std::string, double> sorted(c.type_factors().begin(), c.type_factors().end());
+    for (const auto& [t, f] : sorted) {
+      if (t.empty() || t.size() > 64 || t.find_first_of(":@,\n") != std::string::npos)
+        return bad("type_factors", StrCat("'", JsonEscape(t.substr(0, 64)),
+                                          "' is not a block type name (the text of a key before ':')"));
+      if (!std::isfinite(f) || f < kMinTypeFactor || f > kMaxTypeFactor)
+        return bad("type_factors",
+                   absl::StrFormat("[%s]: %g is outside [%g, %g]", t, f, kMinTypeFactor, kMaxTypeFactor));
+    }
+  }
+  if (c.scale() == 0 && c.type_factors_size() > 0)
+    return bad("scale", "must be set (> 0) when type_factors is");
   if (c.fitted_on() < 0) return bad("fitted_on", StrCat("must be >= 0, got ", c.fitted_on()));
   if (c.fitted_unix_ms() < 0) return bad("fitted_unix_ms", StrCat("must be >= 0, got ", c.fitted_unix_ms()));
   if (c.range_max_ms() > 0 && c.range_max_ms() < c.range_min_ms())
@@ -304,7 +419,7 @@ absl::Status CheckCorrection(const v1::Correction& c, const std::string& field, 
                                               c.offset_ms()));
     return absl::OkStatus();
   }
-  const double at_floor = c.scale() * (floor + keys_at_floor) + c.offset_ms();
+  const double at_floor = c.scale() * (floor * MinTypeFactor(c) + keys_at_floor) + c.offset_ms();
   if (at_floor <= 0)
     return bad("offset_ms", absl::StrFormat("%g maps the table's smallest block sum %.4g ms to "
                                             "%.4g ms: every sum must map to > 0",
@@ -353,6 +468,18 @@ absl::Status CheckFitInput(const FitInput& in) {
           StrCat("samples[", i, "].spread: must be a finite number >= 0, got ", s.spread));
     if (!std::isfinite(s.macs) || s.macs < 0 || !std::isfinite(s.params) || s.params < 0)
       return absl::InvalidArgumentError(StrCat("samples[", i, "]: macs and params must be >= 0"));
+    if (!s.type_ms.empty()) {
+      double total = 0;
+      for (const auto& [t, ms] : s.type_ms) {
+        if (!std::isfinite(ms) || ms < 0)
+          return absl::InvalidArgumentError(
+              StrCat("samples[", i, "].type_ms[", t, "]: must be a finite number >= 0, got ", ms));
+        total += ms;
+      }
+      if (std::fabs(total - s.sum_ms) > 1e-4 * s.sum_ms)
+        return absl::InvalidArgumentError(
+            StrCat("samples[", i, "].type_ms: the types sum to ", total, " ms but sum_ms is ", s.sum_ms));
+    }
   }
   if (!std::isfinite(in.reference_drift))
     return absl::InvalidArgumentError("reference_drift: must be finite");
@@ -457,31 +584,33 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
 
   v1::Correction c = RobustFit(s, m, range);
   std::vector<double> loo = LooPredictions(s, m, c.method());
-  // Per-key terms when every sample has them and they beat the plain fit
-  // out of sample by more than half a point of MAPE (FitKeyTerms considers only
-  // safe fits).
+  // A richer fit replaces the best so far when it beats it out of sample by
+  // more than half a point of MAPE (the fits consider only safe corrections):
+  // per-key terms when every sample has keys and params, then per-type
+  // factors when every sample has its type split.
+  auto consider = [&](v1::Correction (*fit)(const std::vector<FitSample>&, SumRange)) {
+    v1::Correction k = fit(in.samples, range);
+    if (!(k.scale() > 0)) return;
+    const std::vector<double> kl = LooFit(in.samples, range, fit);
+    double w, mk, mb;
+    Summarize(kl, m, &w, &mk);
+    Summarize(loo, m, &w, &mb);
+    if (!(mk < mb - 0.005)) return;
+    double before = 0, after = 0;
+    for (size_t i = 0; i < n; ++i) before += std::fabs(s[i] - m[i]) / m[i];
+    for (size_t i = 0; i < n; ++i) after += std::fabs(CorrectedSample(k, in.samples[i]) - m[i]) / m[i];
+    k.set_fitted_on(static_cast<int>(n));
+    k.set_mape_before(before / n);
+    k.set_mape_after(after / n);
+    c = k;
+    loo = kl;
+  };
   bool key_terms = static_cast<int>(n) >= kMinKeyTermSamples;
   for (const auto& x : in.samples) key_terms = key_terms && x.keys > 0 && x.params > 0;
-  if (key_terms) {
-    v1::Correction k = FitKeyTerms(in.samples, range);
-    if (k.scale() > 0) {
-      const std::vector<double> kl = LooKeyTerms(in.samples, range);
-      double w, mk, mb;
-      Summarize(kl, m, &w, &mk);
-      Summarize(loo, m, &w, &mb);
-      if (mk < mb - 0.005) {
-        double before = 0;
-        for (size_t i = 0; i < n; ++i) before += std::fabs(s[i] - m[i]) / m[i];
-        double after = 0;
-        for (size_t i = 0; i < n; ++i) after += std::fabs(CorrectedSample(k, in.samples[i]) - m[i]) / m[i];
-        k.set_fitted_on(static_cast<int>(n));
-        k.set_mape_before(before / n);
-        k.set_mape_after(after / n);
-        c = k;
-        loo = kl;
-      }
-    }
-  }
+  if (key_terms) consider(FitKeyTerms);
+  bool types = static_cast<int>(n) >= kMinTypeFactorSamples;
+  for (const auto& x : in.samples) types = types && !x.type_ms.empty();
+  if (types) consider(FitTypeFactors);
   c.set_fitted_unix_ms(in.now_unix_ms > 0 ? in.now_unix_ms
                                           : std::chrono::duration_cast<std::chrono::milliseconds>(
                                                 std::chrono::system_clock::now().time_since_epoch())
@@ -494,7 +623,8 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
   r.loo_ms = loo;
   Summarize(r.loo_ms, m, &r.within_10pct, &r.mape);
   Summarize(s, m, &r.within_10pct_raw, &r.mape_raw);
-  r.kendall_tau_lut = KendallTau(s, m);
+  r.kendall_tau_lut = KendallTau(loo, m);
+  r.kendall_tau_lut_raw = KendallTau(s, m);
   r.kendall_tau_macs = KendallTau(macs, m);
   r.kendall_tau_params = KendallTau(params, m);
   r.median_spread = Median(spreads);
@@ -503,13 +633,15 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
   // samples; the samples are drawn at random, so the halves are too).
   std::vector<double> sa, ma, sb, mb;
   for (size_t i = 0; i < n; ++i) (i % 2 ? sb : sa).push_back(s[i]), (i % 2 ? mb : ma).push_back(m[i]);
-  if (c.method() == "key-terms") {
+  if (c.method() == "key-terms" || c.method() == "type-factors") {
     // Scale and the per-key terms trade off: compare what each half's fit
     // predicts, as the median predicted/sum ratio over all the samples.
     std::vector<FitSample> xa, xb;
     for (size_t i = 0; i < n; ++i) (i % 2 ? xb : xa).push_back(in.samples[i]);
     auto eff = [&](const std::vector<FitSample>& half) {
-      const v1::Correction h = FitKeyTerms(half, range);
+      v1::Correction h =
+          c.method() == "type-factors" ? FitTypeFactors(half, range) : FitKeyTerms(half, range);
+      if (!(h.scale() > 0)) h = FitKeyTerms(half, range);
       if (!(h.scale() > 0)) return 0.0;
       std::vector<double> q;
       for (const auto& x : in.samples) q.push_back(CorrectedSample(h, x) / x.sum_ms);
@@ -555,23 +687,30 @@ bool FitReport::accepted() const {
 
 std::string FitReportJsonFields(const FitReport& r) {
   const auto& c = r.correction;
+  // Sorted by type: the JSON is the same for the same fit.
+  std::map<std::string, double> sorted(c.type_factors().begin(), c.type_factors().end());
+  std::string factors;
+  for (const auto& [t, f] : sorted)
+    absl::StrAppend(&factors, factors.empty() ? "" : ", ", "\"", JsonEscape(t),
+                    "\": ", absl::StrFormat("%.6g", f));
   std::string s = absl::StrFormat(
       "\"samples\": %d, \"within_10pct\": %.4f, \"mape\": %.4f, \"within_10pct_raw\": %.4f, "
       "\"mape_raw\": %.4f, \"kendall_tau_lut\": %.4f, \"kendall_tau_macs\": %.4f, "
-      "\"kendall_tau_params\": %.4f, \"loo_within_10pct\": %.4f, \"loo_mape\": %.4f, "
+      "\"kendall_tau_params\": %.4f, \"kendall_tau_lut_raw\": %.4f, \"loo_within_10pct\": %.4f, "
+      "\"loo_mape\": %.4f, "
       "\"correction\": {\"scale\": %.6g, \"offset_ms\": %.6g, \"fitted_on\": %d, "
       "\"mape_before\": %.6g, \"mape_after\": %.6g, \"reference_drift\": %.6g, \"samples\": %d, "
       "\"seed\": %d, \"fitted_unix_ms\": %d, \"method\": \"%s\", \"range_min_ms\": %.6g, "
       "\"range_max_ms\": %.6g, \"half_rel_diff\": %.6g, \"accepted_noisy\": %s, "
-      "\"key_ms_per_mparam\": %.6g, \"key_overhead_ms\": %.6g}, "
+      "\"key_ms_per_mparam\": %.6g, \"key_overhead_ms\": %.6g, \"type_factors\": {%s}}, "
       "\"reproducibility\": {\"scale_half_a\": %.6g, \"scale_half_b\": %.6g, \"rel_diff\": %.4f}, "
       "\"median_spread\": %.4f, \"accepted\": %s, \"refusals\": [",
       r.samples, r.within_10pct, r.mape, r.within_10pct_raw, r.mape_raw, r.kendall_tau_lut,
-      r.kendall_tau_macs, r.kendall_tau_params, r.within_10pct, r.mape, c.scale(), c.offset_ms(),
-      c.fitted_on(), c.mape_before(), c.mape_after(), c.reference_drift(), r.samples, c.seed(),
+      r.kendall_tau_macs, r.kendall_tau_params, r.kendall_tau_lut_raw, r.within_10pct, r.mape, c.scale(),
+      c.offset_ms(), c.fitted_on(), c.mape_before(), c.mape_after(), c.reference_drift(), r.samples, c.seed(),
       c.fitted_unix_ms(), JsonEscape(c.method()), c.range_min_ms(), c.range_max_ms(), c.half_rel_diff(),
-      c.accepted_noisy() ? "true" : "false", c.key_ms_per_mparam(), c.key_overhead_ms(), r.scale_half_a,
-      r.scale_half_b, r.half_rel_diff, r.median_spread, r.accepted() ? "true" : "false");
+      c.accepted_noisy() ? "true" : "false", c.key_ms_per_mparam(), c.key_overhead_ms(), factors,
+      r.scale_half_a, r.scale_half_b, r.half_rel_diff, r.median_spread, r.accepted() ? "true" : "false");
   for (size_t i = 0; i < r.refusals.size(); ++i)
     absl::StrAppend(&s, i ? ", " : "", "{\"field\": \"", JsonEscape(r.refusals[i].field),
                     "\", \"reason\": \"", JsonEscape(r.refusals[i].reason), "\"}");
@@ -591,6 +730,12 @@ std::string FitReportText(const FitReport& r) {
     absl::StrAppend(&s, absl::StrFormat("per-key terms: %+.4g ms per key, %+.4g ms per million "
                                         "parameters of each key (before scale)\n",
                                         c.key_overhead_ms(), c.key_ms_per_mparam()));
+  if (!c.type_factors().empty()) {
+    std::map<std::string, double> sorted(c.type_factors().begin(), c.type_factors().end());
+    std::string t;
+    for (const auto& [type, f] : sorted) absl::StrAppend(&t, " ", type, " ", absl::StrFormat("%.3f", f));
+    absl::StrAppend(&s, "block-type factors:", t, "\n");
+  }
   const bool ok = r.accepted();
   for (const auto& f : r.refusals)
     absl::StrAppend(&s, "warning: ",

@@ -17,6 +17,7 @@
 #define LUTNAS_LATENCY_MODELS_CORRECTION_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,20 @@ inline constexpr double kMaxCorrectionScale = 4.0;
 // network its prediction / block sum stays in [kMinCorrectionScale,
 // kMaxCorrectionScale].
 inline constexpr int kMinKeyTermSamples = 12;
+// A type-factors fit (Correction.type_factors) needs this many networks, and
+// a block type enters it only when it carries time in >= kMinTypeSamples of
+// them; every factor stays in [kMinTypeFactor, kMaxTypeFactor].
+inline constexpr int kMinTypeFactorSamples = 24;
+inline constexpr int kMinTypeSamples = 5;
+inline constexpr double kMinTypeFactor = 0.5;
+inline constexpr double kMaxTypeFactor = 2.0;
+
+// Block type of a table key: its text before ':' ("mbconv", "head", ...).
+std::string KeyType(const std::string& key);
+// Correction.type_factors[type], 1 when the type is absent.
+double TypeFactor(const v1::Correction& c, const std::string& type);
+// The smallest factor of a correction (1 without type factors, never above 1).
+double MinTypeFactor(const v1::Correction& c);
 
 // Block-sum range [min_ms, max_ms]; max_ms 0: unbounded above.
 struct SumRange {
@@ -90,6 +105,8 @@ struct FitSample {
   double macs = 0, params = 0;
   std::string name;
   int keys = 0;  // table keys (blocks + head); 0 unknown
+  // The block sum split by block type (KeyType); empty: unknown.
+  std::map<std::string, double> type_ms;
 };
 
 struct FitInput {
@@ -113,7 +130,10 @@ struct FitReport {
   // Out of sample (leave-one-out: each network corrected by a fit on the others).
   double within_10pct = 0, mape = 0;
   double within_10pct_raw = 0, mape_raw = 0;  // raw block sums
+  // kendall_tau_lut ranks the leave-one-out corrected predictions (what a
+  // user gets), kendall_tau_lut_raw the plain block sums.
   double kendall_tau_lut = 0, kendall_tau_macs = 0, kendall_tau_params = 0;
+  double kendall_tau_lut_raw = 0;
   std::vector<double> loo_ms;  // per sample, leave-one-out corrected prediction
   double median_spread = 0;    // 0: unknown
   double scale_half_a = 0, scale_half_b = 0, half_rel_diff = 0;
@@ -136,8 +156,9 @@ absl::Status CheckFitInput(const FitInput& in);
 v1::Correction RobustFit(const std::vector<double>& sums, const std::vector<double>& measured, SumRange range,
                          const std::string& method = "");
 
-// The correction's prediction for one network: scale * (sum + keys *
-// key_overhead_ms + params/1e6 * key_ms_per_mparam) + offset_ms.
+// The correction's prediction for one network: scale * (sum' + keys *
+// key_overhead_ms + params/1e6 * key_ms_per_mparam) + offset_ms, where sum'
+// is sum_k type_factor * t_k (the plain sum without type factors or type_ms).
 double CorrectedSample(const v1::Correction& c, const FitSample& s);
 
 // Per-key terms (method "key-terms"): e2e = a*sum + b*Mparams + d*keys + e,
@@ -149,10 +170,23 @@ double CorrectedSample(const v1::Correction& c, const FitSample& s);
 // 0 (unset) when no subset qualifies.
 v1::Correction FitKeyTerms(const std::vector<FitSample>& samples, SumRange range);
 
+// Per-block-type factors (method "type-factors"): the key-terms model with
+// one more coefficient per block type, e2e = sum_T c_T * sum_T + b*Mparams +
+// d*keys + e, each c_T = a * factor_T shrunk towards the shared a (ridge on
+// the factors' deviations, its strength chosen by 5-fold cross-validation
+// among a few values, "no type factors" included). A type enters when it
+// carries time in >= kMinTypeSamples samples; every factor in
+// [kMinTypeFactor, kMaxTypeFactor] and the fit safe as FitKeyTerms' are.
+// Needs type_ms on every sample and >= kMinTypeFactorSamples; scale 0
+// (unset) otherwise or when nothing qualifies.
+v1::Correction FitTypeFactors(const std::vector<FitSample>& samples, SumRange range);
+
 // Everything: fit, out-of-sample figures, reproducibility, noise and safety
 // checks. Call CheckFitInput first. When every sample has params and keys and
 // there are >= kMinKeyTermSamples, the key-terms fit replaces the plain one
-// if it beats it out of sample (leave-one-out MAPE) by more than 0.5 point.
+// if it beats it out of sample (leave-one-out MAPE) by more than 0.5 point;
+// with type_ms on every sample and >= kMinTypeFactorSamples, the
+// type-factors fit then replaces the best so far on the same condition.
 FitReport FitAndCheck(const FitInput& in, const NoiseLimits& limits = {});
 
 // Noise refusals of one measured run: reference drift (max/min - 1; < 0

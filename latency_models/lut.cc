@@ -233,7 +233,7 @@ absl::StatusOr<std::shared_ptr<const LatencyPredictor>> LatencyPredictor::Create
     const Cost c = GraphCost(g, p->bpe_);
     // The correction's per-key terms are part of every key's latency on the
     // hot path (SumLatency, KeyLatency); Measured::ms stays the plain entry.
-    p->measured_[nk] = e.median_ms() + p->KeyTermMs(c.params);
+    p->measured_[nk] = e.median_ms() * p->FactorOfType(KeyType(e.key())) + p->KeyTermMs(c.params);
     const Measured m{e.median_ms(), c, e.key(), GraphFeatures(g, p->bpe_)};
     p->families_[KeyFamily(e.key())].push_back(m);
     p->types_[e.key().substr(0, e.key().find(':'))].push_back(m);
@@ -406,6 +406,7 @@ LatencyPredictor::Estimated LatencyPredictor::Explain(const space::KeySpec& key)
     if (e != estimates_.end()) return e->second;
   }
   Estimated e = Estimate(key);
+  if (HasTypeFactors() && std::isfinite(e.ms)) e.ms *= FactorOf(key);
   if (HasKeyTerms() && std::isfinite(e.ms)) e.ms += KeyTermMs(GraphCost(LowerKey(key), bpe_).params);
   std::lock_guard<std::mutex> l(mu_);
   estimates_[nk] = e;
@@ -484,7 +485,7 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
       k.in = site.in;
       k.key = space::BlockKey(site.block, site.in);
       v1::LatencySource src;
-      const double ms = KeyLatency(k, &src) - KeyTermOf(k);  // the table's entry alone
+      const double ms = EntryMs(k, &src);  // the table's entry alone
       auto* bl = p.add_blocks();
       bl->set_where(site.where);
       bl->set_key(k.key);
@@ -500,7 +501,7 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
     k.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
     k.key = space::HeadKey(arch.head(), k.in);
     v1::LatencySource src;
-    const double ms = KeyLatency(k, &src) - KeyTermOf(k);
+    const double ms = EntryMs(k, &src);
     auto* bl = p.add_blocks();
     bl->set_where("head");
     bl->set_key(k.key);
@@ -512,10 +513,16 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
     sum = SumLatency(arch, &meas);
   }
   // sum_ms is the plain sum of the table's entries; the correction's per-key
-  // terms (folded into every key's latency) go into latency_ms only.
-  const double terms = breakdown ? 0 : KeyTermsMs(arch);
-  const double with_terms = breakdown ? sum + KeyTermsMs(arch) : sum;
-  if (!breakdown) sum -= terms;
+  // terms and type factors (folded into every key's latency) go into
+  // latency_ms only.
+  double with_terms = sum;
+  if (breakdown) {
+    with_terms = HasTypeFactors() ? SumLatency(arch, nullptr) : sum + KeyTermsMs(arch);
+  } else if (HasTypeFactors()) {
+    sum = EntrySum(arch);
+  } else {
+    sum -= KeyTermsMs(arch);
+  }
   p.set_sum_ms(sum);
   // A failed key (+inf) is a stored fact: the network cannot run there.
   p.set_measured_fraction(!std::isfinite(sum) ? 1.0
@@ -576,6 +583,45 @@ void LatencyPredictor::AddEstimates(const v1::Architecture& arch, v1::Prediction
   for (auto& ek : *p->mutable_estimated_keys())
     ek.set_share(sum > 0 ? ek.latency_ms() * ek.where_size() / sum : 0);
   p->set_low_confidence((sum > 0 ? meas / sum : 0) < kLowConfidenceMeasuredFraction);
+}
+
+bool LatencyPredictor::HasTypeFactors() const {
+  return correction_.scale() > 0 && correction_.type_factors_size() > 0;
+}
+
+double LatencyPredictor::FactorOfType(const std::string& type) const {
+  return HasTypeFactors() ? TypeFactor(correction_, type) : 1.0;
+}
+
+double LatencyPredictor::FactorOf(const space::KeySpec& key) const {
+  if (!HasTypeFactors()) return 1.0;
+  if (key.is_head) return FactorOfType("head");
+  return FactorOfType(KeyType(key.key.empty() ? space::BlockKey(key.block, key.in) : key.key));
+}
+
+double LatencyPredictor::EntryMs(const space::KeySpec& key, v1::LatencySource* src) const {
+  const double ms = KeyLatency(key, src);
+  if (!std::isfinite(ms)) return ms;
+  return (ms - KeyTermOf(key)) / FactorOf(key);
+}
+
+double LatencyPredictor::EntrySum(const v1::Architecture& arch) const {
+  double sum = 0;
+  v1::LatencySource src;
+  const auto sites = space::ListBlocks(arch);
+  for (const auto& site : sites) {
+    space::KeySpec k;
+    k.block = site.block;
+    k.in = site.in;
+    k.key = space::BlockKey(site.block, site.in);
+    sum += EntryMs(k, &src);
+  }
+  space::KeySpec h;
+  h.is_head = true;
+  h.head = arch.head();
+  h.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
+  h.key = space::HeadKey(arch.head(), h.in);
+  return sum + EntryMs(h, &src);
 }
 
 bool LatencyPredictor::HasKeyTerms() const {

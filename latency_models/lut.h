@@ -103,6 +103,15 @@ class LatencyPredictor {
   double KeyTermMs(int64_t params) const;
   double KeyTermOf(const space::KeySpec& key) const;
   double KeyTermsMs(const v1::Architecture& arch) const;
+  // The correction's block-type factors (Correction.type_factors): of a type,
+  // of a key; 1 without them.
+  bool HasTypeFactors() const;
+  double FactorOfType(const std::string& type) const;
+  double FactorOf(const space::KeySpec& key) const;
+  // A key's table entry alone (its latency without the correction's per-key
+  // terms and factor), and the sum of a network's entries.
+  double EntryMs(const space::KeySpec& key, v1::LatencySource* src) const;
+  double EntrySum(const v1::Architecture& arch) const;
 
   v1::Hardware hw_;
   int64_t version_ = 0;

@@ -216,6 +216,8 @@ absl::StatusOr<v1::LatencyTable> ParseTableCsv(const std::string& content, const
             c->set_key_ms_per_mparam(d);
           else if (p[0] == "key_overhead_ms")
             c->set_key_overhead_ms(d);
+          else if (absl::StartsWith(p[0], "factor.") && p[0].size() > 7)  // type_factors
+            (*c->mutable_type_factors())[p[0].substr(7)] = d;
         }
         if (!(c->scale() > 0)) return LineError(line_no, "correction", "scale must be > 0");
       } else if (k == "reference_ms") {
@@ -330,6 +332,9 @@ std::string WriteTableCsv(const v1::LatencyTable& t) {
     if (c.accepted_noisy()) StrAppend(&s, " accepted_noisy=1");
     if (c.key_ms_per_mparam()) StrAppend(&s, " key_ms_per_mparam=", Num(c.key_ms_per_mparam()));
     if (c.key_overhead_ms()) StrAppend(&s, " key_overhead_ms=", Num(c.key_overhead_ms()));
+    // Sorted: the same correction writes the same file.
+    const std::map<std::string, double> factors(c.type_factors().begin(), c.type_factors().end());
+    for (const auto& [type, f] : factors) StrAppend(&s, " factor.", type, "=", Num(f));
     s += "\n";
   }
   s += "key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n";

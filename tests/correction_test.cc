@@ -340,5 +340,118 @@ TEST(CorrectionTest, KeyTermsAreChecked) {
   EXPECT_NE(few.correction.method(), "key-terms");
 }
 
+// Block types carry over to whole networks differently: here "shuffle" is
+// 1.3x slower inside a network than alone and "repvgg" 0.8x, the rest as
+// timed; e2e = 0.9 * sum_T f_T * t_T, 1.5% noise. The type-factors fit finds
+// the factors, beats every plainer fit out of sample, and CorrectedSample is
+// the formula the predictor applies.
+latency::FitInput TypeSynthetic(int n, uint64_t seed) {
+  base::Rng rng(seed);
+  latency::FitInput in;
+  const std::vector<std::pair<std::string, double>> types = {
+      {"conv", 1.0}, {"mbconv", 1.0}, {"repvgg", 0.8}, {"shuffle", 1.3}, {"head", 1.0}};
+  for (int i = 0; i < n; ++i) {
+    latency::FitSample x;
+    double e2e = 0;
+    for (const auto& [t, f] : types) {
+      // each network holds some of each type (the head always), 0.02-0.8 ms
+      const double ms = t == "head" ? 0.02 + 0.03 * rng.Uniform01()
+                                    : (rng.Uniform01() < 0.25 ? 0 : 0.05 + 0.75 * rng.Uniform01());
+      if (ms == 0) continue;
+      x.type_ms[t] = ms;
+      x.sum_ms += ms;
+      e2e += f * ms;
+    }
+    x.measured_ms = 0.9 * e2e * (1 + 0.015 * (2 * rng.Uniform01() - 1));
+    x.spread = 0.03;
+    x.macs = x.sum_ms * 1e8;
+    x.params = 1e6;
+    x.keys = 8;
+    in.samples.push_back(x);
+  }
+  in.range = {0.05, 3.0};
+  in.range.min_key_ms = 0.01;
+  in.reference_drift = 0.02;
+  in.now_unix_ms = 1700000000000;
+  return in;
+}
+
+TEST(CorrectionTest, TypeFactorsFitRecoversPerTypeCarryOver) {
+  const latency::FitInput in = TypeSynthetic(60, 21);
+  ASSERT_TRUE(latency::CheckFitInput(in).ok());
+  const latency::FitReport r = latency::FitAndCheck(in);
+  const auto& c = r.correction;
+  ASSERT_EQ(c.method(), "type-factors") << latency::FitReportText(r);
+  // factors are relative to the shared scale: compare scale x factor
+  EXPECT_NEAR(c.scale() * latency::TypeFactor(c, "shuffle"), 0.9 * 1.3, 0.05);
+  EXPECT_NEAR(c.scale() * latency::TypeFactor(c, "repvgg"), 0.9 * 0.8, 0.05);
+  EXPECT_NEAR(c.scale() * latency::TypeFactor(c, "mbconv"), 0.9, 0.05);
+  EXPECT_EQ(latency::TypeFactor(c, "no-such-type"), 1.0);
+  EXPECT_GE(r.within_10pct, 0.95);  // leave-one-out
+  EXPECT_LT(r.mape, 0.03);
+  EXPECT_TRUE(r.accepted()) << latency::FitReportText(r);
+  EXPECT_TRUE(latency::CheckCorrection(c, "correction", in.range, true).ok());
+  const std::string json = latency::FitReportJsonFields(r);
+  EXPECT_NE(json.find("\"type_factors\": {\"conv\": "), std::string::npos) << json;
+  EXPECT_NE(json.find("\"kendall_tau_lut_raw\": "), std::string::npos);
+  // The ranking of the corrected predictions is better than the raw sums'.
+  EXPECT_GT(r.kendall_tau_lut, r.kendall_tau_lut_raw);
+  double expect = 0;
+  const auto& x = in.samples[0];
+  for (const auto& [t, ms] : x.type_ms) expect += latency::TypeFactor(c, t) * ms;
+  expect = c.scale() * (expect + x.keys * c.key_overhead_ms() + x.params / 1e6 * c.key_ms_per_mparam()) +
+           c.offset_ms();
+  EXPECT_NEAR(latency::CorrectedSample(c, x), expect, 1e-12);
+  // Without the split, the same networks get a plainer and worse fit.
+  latency::FitInput bare = in;
+  for (auto& s : bare.samples) s.type_ms.clear();
+  const latency::FitReport plain = latency::FitAndCheck(bare);
+  EXPECT_NE(plain.correction.method(), "type-factors");
+  EXPECT_EQ(plain.correction.type_factors_size(), 0);
+  EXPECT_GT(plain.mape, 2 * r.mape);
+}
+
+TEST(CorrectionTest, TypeFactorsNeedEnoughNetworksAndMustHelp) {
+  // Too few networks: no type factors even though the effect is there.
+  const latency::FitReport few = latency::FitAndCheck(TypeSynthetic(latency::kMinTypeFactorSamples - 1, 22));
+  EXPECT_EQ(few.correction.type_factors_size(), 0);
+  EXPECT_EQ(
+      latency::FitTypeFactors(TypeSynthetic(latency::kMinTypeFactorSamples - 1, 22).samples, {}).scale(), 0);
+  // Every type carries over alike: the plain ratio explains it, no factors.
+  latency::FitInput same = TypeSynthetic(60, 23);
+  for (auto& x : same.samples) x.measured_ms = 1.1 * x.sum_ms;
+  const latency::FitReport r = latency::FitAndCheck(same);
+  EXPECT_EQ(r.correction.type_factors_size(), 0);
+  EXPECT_NEAR(r.correction.scale(), 1.1, 1e-9);
+}
+
+TEST(CorrectionTest, TypeFactorChecksNameTheField) {
+  v1::Correction c = Corr(1.0, 0);
+  (*c.mutable_type_factors())["mbconv"] = 2.5;
+  EXPECT_EQ(latency::CheckCorrectionFields(c, "correction").message(),
+            "correction.type_factors: [mbconv]: 2.5 is outside [0.5, 2]");
+  c.mutable_type_factors()->clear();
+  (*c.mutable_type_factors())["mbconv:o16"] = 1.1;
+  EXPECT_EQ(latency::CheckCorrectionFields(c, "correction").message(),
+            "correction.type_factors: 'mbconv:o16' is not a block type name (the text of a key before ':')");
+  c.mutable_type_factors()->clear();
+  (*c.mutable_type_factors())["mbconv"] = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(latency::CheckCorrectionFields(c, "correction").message(),
+            "correction.type_factors: [mbconv]: nan is outside [0.5, 2]");
+  v1::Correction unset;
+  (*unset.mutable_type_factors())["mbconv"] = 1.1;
+  EXPECT_EQ(latency::CheckCorrectionFields(unset, "correction").message(),
+            "correction.scale: must be set (> 0) when type_factors is");
+  // A factor below 1 lowers the floor: the offset check accounts for it.
+  v1::Correction low = Corr(1.0, -0.02);
+  (*low.mutable_type_factors())["conv"] = 0.5;
+  latency::SumRange range{0.05, 3.0};
+  EXPECT_TRUE(latency::CheckCorrection(Corr(1.0, -0.02), "c", range).ok());
+  EXPECT_EQ(latency::CheckCorrection(low, "c", range).code(), absl::StatusCode::kInvalidArgument);
+  // A split that does not add up to the sum is bad input.
+  latency::FitInput in = TypeSynthetic(30, 24);
+  in.samples[3].type_ms["conv"] += 1.0;
+  EXPECT_EQ(latency::CheckFitInput(in).message().substr(0, 37), "samples[3].type_ms: the types sum to ");
+}
 }  // namespace
 }  // namespace lutnas

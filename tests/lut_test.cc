@@ -292,6 +292,68 @@ TEST(PredictorTest, PerKeyTermsGoIntoLatencyNotIntoSum) {
   }
 }
 
+// Block-type factors (issue 11): a key of type T costs f_T x its entry (plus
+// the per-key terms), then scale and offset; sum_ms and the breakdown stay
+// the table's entries, and the hot path agrees with Predict. The factors
+// survive the CSV table file.
+TEST(PredictorTest, TypeFactorsGoIntoLatencyNotIntoSum) {
+  const auto sp = LoadSpace("tiny");
+  auto table = SyntheticTable(*sp, "host-cpu");
+  v1::Hardware hw;
+  hw.set_name("host-cpu");
+  auto plain = latency::LatencyPredictor::Create(hw, &table);
+  ASSERT_TRUE(plain.ok());
+  auto* c = table.mutable_info()->mutable_correction();
+  c->set_scale(1.1);
+  c->set_offset_ms(0.05);
+  c->set_key_overhead_ms(0.001);
+  (*c->mutable_type_factors())["conv"] = 1.5;
+  (*c->mutable_type_factors())["head"] = 0.75;
+  auto p = latency::LatencyPredictor::Create(hw, &table);
+  ASSERT_TRUE(p.ok());
+  base::Rng rng(4);
+  int with_conv = 0;
+  for (int i = 0; i < 20; ++i) {
+    const auto arch = space::Canonicalize(sp->ToArchitecture(sp->Sample(rng)));
+    const auto base = (*plain)->Predict(arch, true);
+    const auto fast = (*p)->Predict(arch, false);
+    const auto full = (*p)->Predict(arch, true);
+    double want = 0;
+    for (const auto& b : base.blocks()) {
+      const std::string type = b.key().substr(0, b.key().find(':'));
+      with_conv += type == "conv";
+      want += (type == "conv" ? 1.5 : type == "head" ? 0.75 : 1.0) * b.latency_ms() + 0.001;
+    }
+    want = 1.1 * want + 0.05;
+    EXPECT_NEAR(fast.sum_ms(), base.sum_ms(), 1e-9) << i;
+    EXPECT_NEAR(full.sum_ms(), base.sum_ms(), 1e-9) << i;
+    EXPECT_NEAR(fast.latency_ms(), want, 1e-9) << i;
+    EXPECT_NEAR(full.latency_ms(), want, 1e-9) << i;
+    EXPECT_EQ((*p)->PredictMs(arch), fast.latency_ms()) << i;
+    ASSERT_EQ(full.blocks_size(), base.blocks_size());
+    for (int b = 0; b < full.blocks_size(); ++b)
+      EXPECT_NEAR(full.blocks(b).latency_ms(), base.blocks(b).latency_ms(), 1e-12) << i;
+  }
+  EXPECT_GT(with_conv, 0);
+  const std::string csv = latency::WriteTableCsv(table);
+  EXPECT_NE(csv.find(" factor.conv=1.5 factor.head=0.75"), std::string::npos) << csv.substr(0, 600);
+  auto back = latency::ParseTableCsv(csv, "host-cpu");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->info().correction().type_factors().at("conv"), 1.5);
+  EXPECT_EQ(back->info().correction().type_factors().at("head"), 0.75);
+  EXPECT_TRUE(latency::ValidateTable(*back).ok());
+  // A factor outside the band in a file is refused (as uploads and the store
+  // check tables) with the field's name.
+  std::string bad = csv;
+  bad.replace(bad.find("factor.conv=1.5"), 15, "factor.conv=9");
+  auto parsed = latency::ParseTableCsv(bad, "host-cpu");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const absl::Status refused = latency::ValidateTable(*parsed);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("correction.type_factors: [conv]: 9 is outside [0.5, 2]"),
+            std::string::npos)
+      << refused;
+}
 TEST(TableIoTest, QuotedKeysAreAccepted) {
   auto t = latency::ParseTableCsv(
       "# hardware: host-cpu\nkey,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n"

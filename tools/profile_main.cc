@@ -462,9 +462,11 @@ int FitCorrectionCmd(const Args& a) {
     return bad(
         absl::StrCat("range_ms: must be [min_sum_ms, max_sum_ms], got ", pairs.range_ms_size(), " numbers"));
   latency::FitInput in;
-  for (const auto& p : pairs.samples())
+  for (const auto& p : pairs.samples()) {
     in.samples.push_back({p.sum_ms(), p.measured_ms(), p.spread(), static_cast<double>(p.macs()),
                           static_cast<double>(p.params()), p.name(), p.keys()});
+    in.samples.back().type_ms.insert(p.type_ms().begin(), p.type_ms().end());
+  }
   if (pairs.range_ms_size() == 2) in.range = {pairs.range_ms(0), pairs.range_ms(1)};
   in.range.min_key_ms = pairs.min_key_ms();
   if (pairs.has_reference_drift()) in.reference_drift = pairs.reference_drift();

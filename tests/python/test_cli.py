@@ -158,6 +158,22 @@ def test_csv_reader_comments_blank_lines_and_partial_columns():
         ("pool:max,k3,s2@8x8x8", 0.25, "ENTRY_FAILED", 0)]
 
 
+def test_csv_correction_keeps_per_key_terms_and_type_factors():
+    # the line lutnas-profile / lutnasd write (latency_models/table_io.cc)
+    line = ("# correction: scale=0.85 offset_ms=0 fitted_on=60 mape_before=0.33 mape_after=0.03 "
+            "method=type-factors key_ms_per_mparam=0.0176 key_overhead_ms=-0.0098 "
+            "factor.basic=1.105 factor.head=0.97")
+    text = "# lutnas latency table v1\n# hardware: host-openvino\n" + line + "\n" + \
+        "key,median_ms,iqr_ms,p10_ms,p90_ms,samples,status,error\n" + \
+        "conv:o16,k3,s2,g1,relu@3x64x64,0.084,0.0021,0.0821,0.0873,45,measured,\n"
+    info, entries = tablefile.read_csv_table(text)
+    corr = info["correction"]
+    assert corr["key_ms_per_mparam"] == 0.0176 and corr["key_overhead_ms"] == -0.0098
+    assert corr["type_factors"] == {"basic": 1.105, "head": 0.97}
+    assert corr["method"] == "type-factors"
+    assert line in tablefile.csv_text(entries, info=info).splitlines()
+
+
 @pytest.mark.parametrize("text,match", [
     ("", "no header"),
     ("# only a comment\n", "no header"),

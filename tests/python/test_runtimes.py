@@ -137,6 +137,7 @@ def test_bench_onnx_cli_reference_and_json(onnx_keys, capsys):
     (["--clock", "thread", "--threads", "2", "x.onnx"], "--clock thread: needs --threads 1"),
     (["/no/such/model.onnx"], "/no/such/model.onnx: no such file"),
     (["--reference-ms", "-1", "x.onnx"], "--reference-ms: must be a positive number"),
+    (["--hot-input", "x.onnx"], "--hot-input: needs --flush-kib"),
 ])
 @needs_ort
 def test_bench_onnx_bad_arguments(argv, message, tmp_path):
@@ -145,6 +146,21 @@ def test_bench_onnx_bad_arguments(argv, message, tmp_path):
                        cwd=tmp_path, timeout=60)
     assert r.returncode == 2 and r.stdout == ""
     assert message in r.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("runtime", [
+    pytest.param("onnxruntime", marks=needs_ort), pytest.param("openvino", marks=needs_ov)])
+def test_bench_onnx_hot_input_after_a_flush(onnx_keys, runtime):
+    # the network's cache state for a lone block: weights flushed, input just written
+    r = subprocess.run([str(VENV_PY), str(RUNNER), "--runtime", runtime, "--clock", "thread",
+                        "--rounds", "3", "--quiet", "--flush-kib", "4096", "--hot-input",
+                        onnx_keys["small"], onnx_keys["big"]],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].endswith("thread clock, 4096 KiB flushed per run, inputs hot)"), lines[0]
+    med = [float(row.split()[0].split("=")[1]) for row in lines[3:]]
+    assert len(med) == 2 and 0 < med[0] < med[1]
 
 
 # A wrapper a user might write around a many-models runner: it logs each
@@ -352,7 +368,11 @@ def test_validate_external_fits_and_stores_per_key_terms(
     corr = res["correction"]
     assert corr["method"] == "key-terms", corr
     assert 0.2 < corr["scale"] * corr["key_ms_per_mparam"] < 1.0  # 0.5 ms per Mparam added
-    assert res["stored"] and res["within_10pct"] > res["within_10pct_raw"]
+    # MAPE, not the within-10% count: on 16 measured tiny networks the two
+    # counts can tie by noise (0.5625 == 0.5625 was seen); the fit itself is
+    # checked deterministically on recorded pairs below.
+    assert res["stored"] and res["mape"] < res["mape_raw"]
+    assert res["within_10pct"] >= res["within_10pct_raw"]
     sent = json.loads(pairs.read_text())
     assert all(x["keys"] >= 3 for x in sent["samples"]) and sent["min_key_ms"] > 0
     stored = _tables(module_client, "host-ort")[version].correction
@@ -372,6 +392,66 @@ def test_validate_external_fits_and_stores_per_key_terms(
     # a search's fast path gives the same number
     (fast,) = module_client.predict_batch([arch], ["host-ort"])
     assert fast.predictions[0].latency_ms == pytest.approx(p.latency_ms, rel=1e-9)
+
+
+def _recorded_pairs(n, seed):
+    """Pairs as validate-external writes them, for networks whose shuffle
+    blocks run 1.3x slower inside the network than alone and whose weights
+    add 0.2 ms per million parameters: e2e = 0.9 * (sum_T f_T t_T + 0.2 *
+    Mparams), 1% noise (seeded: the same file every run)."""
+    import random
+    rng = random.Random(seed)
+    samples = []
+    for i in range(n):
+        split = {"conv": rng.uniform(0.05, 0.4), "head": rng.uniform(0.01, 0.03)}
+        for t in ("mbconv", "repvgg", "shuffle"):
+            if rng.random() < 0.8:
+                split[t] = rng.uniform(0.05, 0.8)
+        params = rng.randint(200_000, 1_700_000)
+        e2e = sum((1.3 if t == "shuffle" else 1.0) * ms for t, ms in split.items())
+        e2e = 0.9 * (e2e + 0.2 * params / 1e6) * (1 + rng.uniform(-0.01, 0.01))
+        samples.append({"sum_ms": sum(split.values()), "measured_ms": e2e, "spread": 0.03,
+                        "macs": 10_000_000, "params": params, "keys": 9, "name": f"n{i}",
+                        "type_ms": split})
+    return {"hardware": "host-ort", "table_version": 1, "seed": seed, "reference_drift": 0.02,
+            "range_ms": [0.05, 3.0], "min_key_ms": 0.01, "samples": samples}
+
+
+@needs_fit
+def test_fit_correction_on_recorded_pairs_finds_type_factors(tmp_path):
+    from lutnas import validate_external
+    code, res = validate_external.fit_correction(_recorded_pairs(60, 7))
+    assert code == 0, res
+    corr = res["correction"]
+    assert corr["method"] == "type-factors", corr
+    f = corr["type_factors"]
+    assert corr["scale"] * f["shuffle"] == pytest.approx(0.9 * 1.3, abs=0.06)
+    assert corr["scale"] * f["mbconv"] == pytest.approx(0.9, abs=0.05)
+    assert 0.1 < corr["scale"] * corr["key_ms_per_mparam"] < 0.3
+    # out of sample (leave-one-out): strictly better than the raw sums, by a margin
+    assert res["within_10pct"] >= 0.95 > res["within_10pct_raw"]
+    assert res["mape"] < 0.03 < res["mape_raw"]
+    assert res["kendall_tau_lut"] > res["kendall_tau_lut_raw"]
+    assert res["accepted"] and not res["refusals"]
+    # without the type split: the plainer per-key fit, worse out of sample
+    bare = _recorded_pairs(60, 7)
+    for x in bare["samples"]:
+        del x["type_ms"]
+    code, plain = validate_external.fit_correction(bare)
+    assert plain["correction"]["type_factors"] == {}
+    assert plain["mape"] > 1.5 * res["mape"]
+    # a split that does not add up to the sum is refused, naming the field
+    broken = _recorded_pairs(30, 8)
+    broken["samples"][2]["type_ms"]["conv"] += 1.0
+    with pytest.raises(validate_external.ValidateError, match=r"samples\[2\]\.type_ms: the types sum to"):
+        validate_external.fit_correction(broken)
+
+
+def test_type_split_sums_a_breakdown_by_block_type():
+    from lutnas.validate_external import type_split
+    rows = [["conv:o16,k3,s2,g1,relu@3x64x64", 0.1], ["mbconv:o24,e4,k3,s1,se0,relu6@16x32x32", 0.25],
+            ["mbconv:o24,e4,k3,s2,se0,relu6@24x32x32", 0.5], ["head:c0,relu,f0,n1000@24x16x16", 0.02]]
+    assert type_split(rows) == {"conv": 0.1, "mbconv": 0.75, "head": 0.02}
 
 
 # A stand-in tool whose "latency" has nothing to do with the network: a fit

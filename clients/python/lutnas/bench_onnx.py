@@ -185,12 +185,14 @@ class Workload:
     so a shared, overloaded host measures what an idle one would."""
 
     def __init__(self, model: Union[str, bytes], threads: int, name: Optional[str] = None,
-                 clock: str = "wall", flush: Optional[npt.NDArray[Any]] = None) -> None:
+                 clock: str = "wall", flush: Optional[npt.NDArray[Any]] = None,
+                 hot_input: bool = False) -> None:
         if clock == "thread" and threads != 1:
             raise ValueError("--clock thread needs --threads 1 (other threads' time is not "
                              "counted)")
         self.clock = CLOCKS[clock]
         self.flush = flush  # written over before every timed run (see --flush-kib)
+        self.hot_input = hot_input  # inputs rewritten after the flush (see --hot-input)
         self.name = name if name is not None else model
         self.sess = ort.InferenceSession(model, sess_options=session_options(threads),
                                          providers=["CPUExecutionProvider"])
@@ -207,6 +209,7 @@ class Workload:
                 self.feed[i.name] = np.zeros(shape, dtype=dtype)
         self.outputs = [o.name for o in self.sess.get_outputs()]
         self.samples: List[float] = []
+        self.inputs: List[npt.NDArray[Any]] = list(self.feed.values())
         # Inputs and outputs bound once to fixed buffers (as a C++ deployment
         # binds them): no per-run copy in or out, no Python conversion, so a
         # block's time is its compute, not the copy of its activations.
@@ -221,11 +224,22 @@ class Workload:
 
     def run(self) -> float:
         clock, sess, binding = self.clock, self.sess, self.binding
-        if self.flush is not None:
-            self.flush[::16] += 1.0  # one write per 64-byte line: the weights leave the cache
+        self.prepare()
         t0 = clock()
         sess.run_with_iobinding(binding)
         return (clock() - t0) * 1e3
+
+
+    def prepare(self) -> None:
+        """The cache state before a timed run: --flush-kib written over (one
+        write per 64-byte line: the weights leave the cache), then with
+        --hot-input the inputs rewritten in place, as the layer before a
+        block has just written them inside a whole network."""
+        if self.flush is not None:
+            self.flush[::16] += 1.0
+        if self.hot_input:
+            for arr in self.inputs:
+                np.multiply(arr, 1.0, out=arr)
 
 
 OV_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1",
@@ -245,9 +259,11 @@ class OvWorkload(Workload):
 
     def __init__(self, model: Union[str, bytes], threads: int, name: Optional[str] = None,
                  clock: str = "wall", flush: Optional[npt.NDArray[Any]] = None,
-                 exclude_reorders: bool = False) -> None:
+                 exclude_reorders: bool = False, hot_input: bool = False) -> None:
         self.clock = CLOCKS[clock]
         self.flush = flush
+        self.hot_input = hot_input
+        self.inputs = []
         self.name = name if name is not None else model
         core = ov.Core()
         if isinstance(model, bytes):
@@ -280,13 +296,13 @@ class OvWorkload(Workload):
         for i, inp in enumerate(self.compiled.inputs):
             shape = [d.get_length() if d.is_static else 1 for d in inp.get_partial_shape()]
             arr = rng.standard_normal(shape).astype(np.float32)
-            self.req.set_input_tensor(i, ov.Tensor(arr))
+            self.inputs.append(arr)  # the tensor shares it: rewriting it rewrites the input
+            self.req.set_input_tensor(i, ov.Tensor(arr, shared_memory=True))
         self.samples = []
 
     def run(self) -> float:
         clock, req = self.clock, self.req
-        if self.flush is not None:
-            self.flush[::16] += 1.0
+        self.prepare()
         t0 = clock()
         req.infer(share_outputs=True)
         ms = (clock() - t0) * 1e3
@@ -341,15 +357,17 @@ def bench(models: Sequence[str], threads: int = 1, warmup: int = 3, rounds: int 
           min_ms: float = 3.0, seed: int = 1, reference_ms: float = 0.0,
           progress: Optional[Callable[[str], None]] = None, clock: str = "wall",
           flush_kib: int = 0, runtime: str = "onnxruntime",
-          exclude_reorders: bool = False) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+          exclude_reorders: bool = False,
+          hot_input: bool = False) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """Measures every model; returns (results, info). results: one dict per
     model, in order, with "model" and either the stats or "error"."""
     _load(runtime)
     def W(model: Union[str, bytes], threads: int, name: Optional[str] = None,
           clock: str = "wall", flush: Optional[npt.NDArray[Any]] = None) -> Workload:
         if runtime == "openvino":
-            return OvWorkload(model, threads, name, clock, flush, exclude_reorders)
-        return Workload(model, threads, name, clock, flush)
+            return OvWorkload(model, threads, name, clock, flush, exclude_reorders,
+                              hot_input and flush is not None)
+        return Workload(model, threads, name, clock, flush, hot_input and flush is not None)
 
     ref = W(reference_model(), threads, name="reference", clock=clock)
     flush = np.zeros(flush_kib * 256, dtype=np.float32) if flush_kib > 0 else None
@@ -397,7 +415,8 @@ def bench(models: Sequence[str], threads: int = 1, warmup: int = 3, rounds: int 
           f"onnxruntime {ort.__version__}, CPUExecutionProvider, fp32, "
           f"{threads} intra-op thread{'s' if threads != 1 else ''}, graph optimisation all")
     info = {"tool": (f"{TOOL} ({rt}, {clock} clock"
-                     + (f", {flush_kib} KiB flushed per run" if flush_kib > 0 else "") + ")"),
+                     + (f", {flush_kib} KiB flushed per run" if flush_kib > 0 else "")
+                     + (", inputs hot" if hot_input and flush_kib > 0 else "") + ")"),
             "reference_ms": base, "reference_measured_ms": measured_ref,
             "reference_drift": drift, "threads": threads, "rounds": rounds, "clock": clock}
     return results, info
@@ -430,6 +449,10 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="write over this many KiB before every timed run (e.g. the L2 size), so "
                         "a block's weights are not cache-hot as they never are inside a whole "
                         "network (default 0: off)")
+    p.add_argument("--hot-input", action="store_true",
+                   help="with --flush-kib: rewrite the model's inputs after the flush, as the "
+                        "layer before a block has just written them inside a network (its "
+                        "weights stay cold); docs/runtimes.md")
     p.add_argument("--runtime", choices=("onnxruntime", "openvino"), default="onnxruntime",
                    help="onnxruntime (default) or openvino (CPU plugin, 1 stream, latency hint)")
     p.add_argument("--exclude-boundary-reorders", action="store_true",
@@ -451,6 +474,8 @@ def to_argv(a: argparse.Namespace) -> List[str]:
         argv += ["--runtime", a.runtime]
     if getattr(a, "exclude_boundary_reorders", False):
         argv.append("--exclude-boundary-reorders")
+    if getattr(a, "hot_input", False):
+        argv.append("--hot-input")
     if a.reference_ms is not None:
         argv += ["--reference-ms", repr(a.reference_ms)]
     if a.runner_json:
@@ -482,6 +507,8 @@ def run(a: argparse.Namespace, error: Callable[[str], NoReturn]) -> int:
         p.error(f"--min-ms: must be >= 0, got {a.min_ms}")
     if not 0 <= a.flush_kib <= 1 << 20:
         p.error(f"--flush-kib: must be in 0..{1 << 20}, got {a.flush_kib}")
+    if a.hot_input and a.flush_kib <= 0:
+        p.error("--hot-input: needs --flush-kib (without a flush the inputs are hot already)")
     if a.exclude_boundary_reorders and a.runtime != "openvino":
         p.error("--exclude-boundary-reorders: needs --runtime openvino")
     if a.clock == "thread" and a.threads != 1:
@@ -507,7 +534,7 @@ def run(a: argparse.Namespace, error: Callable[[str], NoReturn]) -> int:
 
     results, info = bench(a.models, a.threads, a.warmup, a.rounds, a.min_ms, a.seed, ref_ms,
                           progress, a.clock, a.flush_kib, a.runtime,
-                          a.exclude_boundary_reorders)
+                          a.exclude_boundary_reorders, a.hot_input)
     if a.runner_json:
         for r in results:
             print(json.dumps(dict(r, **{k: info[k] for k in ("tool", "reference_ms")})))

@@ -46,7 +46,10 @@ CORRECTION_FIELDS = {"scale": float, "offset_ms": float, "fitted_on": int,
 # Provenance (lutnas-profile validate/fit-correction), written only when set.
 CORRECTION_PROVENANCE = {"fitted_unix_ms": int, "reference_drift": float, "seed": int,
                          "method": str, "range_min_ms": float, "range_max_ms": float,
-                         "half_rel_diff": float, "accepted_noisy": bool}
+                         "half_rel_diff": float, "accepted_noisy": bool,
+                         "key_ms_per_mparam": float, "key_overhead_ms": float}
+# Correction.type_factors: `factor.TYPE=F` tokens, sorted by type.
+FACTOR_PREFIX = "factor."
 
 
 def _info_lines(info: Dict[str, Any]) -> str:
@@ -65,6 +68,8 @@ def _info_lines(info: Dict[str, Any]) -> str:
             v = corr.get(k)
             if v not in (None, "", 0, 0.0, False, "0"):
                 parts.append(f"{k}={_float_text(v) if kind is float else int(v) if kind in (int, bool) else v}")
+        for t, f in sorted((corr.get("type_factors") or {}).items()):
+            parts.append(f"{FACTOR_PREFIX}{t}={_float_text(float(f))}")
         lines.append("# correction: " + " ".join(parts))
     return "".join(line + "\n" for line in lines)
 
@@ -133,9 +138,12 @@ def _metadata(info: Dict[str, Any], name: str, value: str, n: int) -> None:
         elif name in INFO_FLOAT:
             info[name] = float(value)
         elif name == "correction":
-            corr = {}
+            corr: Dict[str, Any] = {}
             for part in value.split():
                 k, sep, v = part.partition("=")
+                if sep and k.startswith(FACTOR_PREFIX) and len(k) > len(FACTOR_PREFIX):
+                    corr.setdefault("type_factors", {})[k[len(FACTOR_PREFIX):]] = float(v)
+                    continue
                 kind = CORRECTION_FIELDS.get(k) or CORRECTION_PROVENANCE.get(k)
                 if not sep or kind is None:
                     raise ValueError(part)

@@ -152,6 +152,16 @@ def table_sum_floor(entries: Iterable["LatencyEntry"]) -> float:
     return min(blocks) + min(heads) if blocks and heads else 0.0
 
 
+def type_split(blocks: Iterable[Sequence[Any]]) -> Dict[str, float]:
+    """{block type: ms} of a breakdown's [key, latency_ms] rows: the table's
+    block sum split by the key's text before ':' (Correction.type_factors)."""
+    out: Dict[str, float] = {}
+    for key, ms in blocks:
+        t = str(key).split(":", 1)[0]
+        out[t] = out.get(t, 0.0) + float(ms)
+    return out
+
+
 def _prediction(resp: "PredictResponse", hardware: str) -> "Prediction":
     for p in resp.predictions:
         if p.hardware == hardware:
@@ -201,7 +211,8 @@ def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
         stats_of[name] = stats
         p = preds[name]
         row: Dict[str, Any] = {"name": name, "sum_ms": p.sum_ms, "predicted_ms": p.latency_ms,
-               "measured_fraction": p.measured_fraction, "measured_ms": ms}
+               "measured_fraction": p.measured_fraction, "measured_ms": ms,
+               "blocks": [[b.key, b.latency_ms] for b in p.blocks]}
         if err is not None:
             row["error"] = err
             failed.append(row)
@@ -223,7 +234,8 @@ def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
              "samples": [{"sum_ms": r["sum_ms"], "measured_ms": r["measured_ms"],
                           "spread": r["spread"], "macs": macs_params[r["name"]][0],
                           "params": macs_params[r["name"]][1],
-                          "keys": macs_params[r["name"]][2]} for r in ok]}
+                          "keys": macs_params[r["name"]][2],
+                          "type_ms": type_split(r["blocks"])} for r in ok]}
     lo = table_sum_floor(entries)
     if lo > 0:  # the floor SetCorrection checks a correction against (issue 10)
         pairs["range_ms"] = [min(lo, min(r["sum_ms"] for r in ok)),
@@ -259,7 +271,8 @@ def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
             fit["stored_correction"] = {
                 "scale": stored.correction.scale, "offset_ms": stored.correction.offset_ms,
                 "key_ms_per_mparam": stored.correction.key_ms_per_mparam,
-                "key_overhead_ms": stored.correction.key_overhead_ms}
+                "key_overhead_ms": stored.correction.key_overhead_ms,
+                "type_factors": dict(stored.correction.type_factors)}
     _report(args, fit)
     return 0 if code == 0 else REFUSED
 
@@ -301,13 +314,17 @@ def _report(args: argparse.Namespace, fit: Mapping[str, Any]) -> None:
     print(f"{fit.get('samples')} networks: within 10% out of sample (leave-one-out) "
           f"{pct('loo_within_10pct')}, MAPE {pct('loo_mape')}; raw block sum within 10% "
           f"{pct('within_10pct_raw')}, MAPE {pct('mape_raw')}")
-    print(f"Kendall tau: table {fit.get('kendall_tau_lut', 0):.3f}, MACs "
+    print(f"Kendall tau: table {fit.get('kendall_tau_lut', 0):.3f} (raw sums "
+          f"{fit.get('kendall_tau_lut_raw', 0):.3f}), MACs "
           f"{fit.get('kendall_tau_macs', 0):.3f}, params {fit.get('kendall_tau_params', 0):.3f}")
     c = fit.get("correction") or {}
     print(f"correction: scale {c.get('scale', 0):.4f}, offset {c.get('offset_ms', 0):.4f} ms"
           + (f", per key {c.get('key_overhead_ms', 0):+.4g} ms and "
              f"{c.get('key_ms_per_mparam', 0):+.4g} ms per million parameters ({c.get('method')})"
-             if c.get("method") == "key-terms" else ""))
+             if c.get("method") in ("key-terms", "type-factors") else ""))
+    if c.get("type_factors"):
+        print("block-type factors: " + ", ".join(f"{t} {f:.3f}"
+                                                for t, f in sorted(c["type_factors"].items())))
     for r in fit.get("refusals") or []:
         print(f"refused: {r.get('field')}: {r.get('reason')}")
     if not fit.get("spread_known", True):
