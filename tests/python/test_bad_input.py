@@ -417,6 +417,10 @@ case("correction-key-overhead-nan", R, SC.INVALID_ARGUMENT, "correction.key_over
 case("correction-key-overhead-below-smallest-entry", R, SC.INVALID_ARGUMENT,
      "correction.key_overhead_ms",
      lambda c: c.tables.SetCorrection(corr(key_overhead_ms=-1000.0), timeout=TIMEOUT))
+case("correction-type-factor-out-of-band", R, SC.INVALID_ARGUMENT, "correction.type_factors",
+     lambda c: c.tables.SetCorrection(corr(type_factors={"mbconv": 3.0}), timeout=TIMEOUT))
+case("correction-type-factor-not-a-type", R, SC.INVALID_ARGUMENT, "correction.type_factors",
+     lambda c: c.tables.SetCorrection(corr(type_factors={"mbconv:o16": 1.1}), timeout=TIMEOUT))
 case("correction-version-zero", R, SC.INVALID_ARGUMENT, "version",
      lambda c: c.tables.SetCorrection(corr(version=0), timeout=TIMEOUT))
 case("correction-version-negative", R, SC.INVALID_ARGUMENT, "version",
