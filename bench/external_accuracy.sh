@@ -3,7 +3,7 @@
 # and host-openvino (OpenVINO), both through `lutnas bench-onnx` on the thread
 # clock:
 #   1. the edge table (642 keys) with profile-external; for host-ort also the
-#      keys of models/*.json at 224 px, in the edge table's time units;
+#      keys of models/*.json at 224 px, measured with them in one process;
 #   2. a fresh lutnasd with both tables;
 #   3. validate-external: 60 random edge networks (seed 1) end to end, the
 #      correction fitted (key terms when they win out of sample) and stored;
@@ -19,7 +19,7 @@
 # them (docs/runtimes.md).
 # A shared host fails the noise checks (reference drift, spread): nothing is
 # stored then (exit 3) unless ACCEPT_NOISY=1; the figures are printed either way.
-#   [ACCEPT_NOISY=1] bench/external_accuracy.sh [OUT_DIR]   # default var/external-accuracy; ~20 min here
+#   [ACCEPT_NOISY=1] bench/external_accuracy.sh [OUT_DIR]   # default var/external-accuracy; ~8 min on a quiet host
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-var/external-accuracy}"
@@ -29,25 +29,24 @@ PARSE='median_ms=([0-9.e+-]+)'
 # ONNX Runtime: half the L3 written over before every run, then the input
 # rewritten: a block's weights are cold and its input hot, as inside a network
 # (docs/runtimes.md); OpenVINO as in round 3.
-ORT="scripts/lutnas bench-onnx --quiet --clock thread --flush-kib ${ORT_FLUSH_KIB:-16384} --hot-input"
+ORT="scripts/lutnas bench-onnx --clock thread --flush-kib ${ORT_FLUSH_KIB:-16384} --hot-input"
 OV='scripts/lutnas bench-onnx --runtime openvino --quiet --clock thread --flush-kib 2048'
 NET="--min-ms 20 --rounds ${NET_ROUNDS:-45}"
 mkdir -p "$OUT"
 
-ref_of() { sed -n 's/^# reference_ms: //p' "$1" | head -1; }
 
 echo "== 1. tables"
-[ -s "$OUT/edge-ort.csv" ] || scripts/lutnas profile-external --space "$SPACE" --hardware host-ort \
-  --command "$ORT {models}" --parse "$PARSE" --out "$OUT/edge-ort.csv"
-[ -s "$OUT/edge-ov.csv" ] || scripts/lutnas profile-external --space "$SPACE" --hardware host-openvino \
-  --command "$OV --exclude-boundary-reorders {models}" --parse "$PARSE" --out "$OUT/edge-ov.csv"
 ZOO=$(for f in models/*.json; do
         "$BIN/lutnas-inspect" "$f" --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["resolution"] != 224)' && echo "$f"
       done || true)
-if [ ! -s "$OUT/zoo-ort.csv" ]; then
+# host-ort: the edge space's keys and the zoo's other keys, all in one process
+# (--batch 1000): every key's rounds span the same minute, so no batch is
+# measured in a faster or slower stretch of a shared host than another.
+if [ ! -s "$OUT/ort-all.csv" ]; then
+  "$BIN/lutnas-inspect" --space "$SPACE" --keys > "$OUT/ort-keys.txt"
   for f in $ZOO; do "$BIN/lutnas-inspect" "$f" --json; done | /usr/bin/python3 -c '
 import json, sys
-edge = {l.split(",")[0].strip("\"") for l in open(sys.argv[1]) if not l.startswith("#")}
+seen = set(open(sys.argv[1]).read().split())
 dec, text, keys = json.JSONDecoder(), sys.stdin.read(), []
 i = 0
 while i < len(text):
@@ -55,13 +54,13 @@ while i < len(text):
         i += 1
         continue
     d, i = dec.raw_decode(text, i)
-    keys += [b["key"] for b in d["blocks"] if b["key"] not in edge and b["key"] not in keys]
-print("\n".join(keys))' "$OUT/edge-ort.csv" > "$OUT/zoo-keys.txt"
-  LUTNAS_REFERENCE_MS=$(ref_of "$OUT/edge-ort.csv") scripts/lutnas profile-external \
-    --keys-file "$OUT/zoo-keys.txt" --hardware host-ort --command "$ORT {models}" --parse "$PARSE" \
-    --out "$OUT/zoo-ort.csv"
+    keys += [b["key"] for b in d["blocks"] if b["key"] not in seen and b["key"] not in keys]
+print("\n".join(keys))' "$OUT/ort-keys.txt" >> "$OUT/ort-keys.txt"
+  scripts/lutnas profile-external --keys-file "$OUT/ort-keys.txt" --space "$SPACE" --hardware host-ort \
+    --batch 1000 --command "$ORT {models}" --parse "$PARSE" --out "$OUT/ort-all.csv"
 fi
-{ cat "$OUT/edge-ort.csv"; grep -v '^#\|^key,' "$OUT/zoo-ort.csv"; } > "$OUT/ort-all.csv"
+[ -s "$OUT/edge-ov.csv" ] || scripts/lutnas profile-external --space "$SPACE" --hardware host-openvino \
+  --command "$OV --exclude-boundary-reorders {models}" --parse "$PARSE" --out "$OUT/edge-ov.csv"
 
 echo "== 2. lutnasd"
 rm -f "$OUT/db.sqlite"* "$OUT/port"
@@ -75,10 +74,11 @@ scripts/lutnas table upload "$OUT/edge-ov.csv" --hardware host-openvino
 
 echo "== 3. 60 random edge networks, out of sample"
 for hw in host-ort host-openvino; do
-  if [ $hw = host-ort ]; then cmd="$ORT $NET {models}"; else cmd="$OV $NET {models}"; fi
+  # host-ort's networks in one process too, as its table
+  if [ $hw = host-ort ]; then cmd="$ORT $NET {models}"; batch=60; else cmd="$OV $NET {models}"; batch=16; fi
   rc=0
   scripts/lutnas validate-external --space "$SPACE" --hardware $hw --samples 60 --seed 1 \
-    --command "$cmd" --parse "$PARSE" ${ACCEPT_NOISY:+--accept-noisy} --pairs-out "$OUT/pairs-$hw.json" --json \
+    --batch $batch --command "$cmd" --parse "$PARSE" ${ACCEPT_NOISY:+--accept-noisy} --pairs-out "$OUT/pairs-$hw.json" --json \
     > "$OUT/val-$hw.json" || rc=$?
   /usr/bin/python3 - "$OUT/val-$hw.json" "$rc" <<'PY'
 import json, sys

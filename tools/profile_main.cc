@@ -393,6 +393,15 @@ int Validate(const Args& a) {
     const auto nc = latency::AnalyzeNetwork(archs[i]);
     in.samples.push_back({sum, res[i].stats.median_ms, res[i].spread(), static_cast<double>(nc.total.macs),
                           static_cast<double>(nc.total.params), space::ArchHash(archs[i])});
+    // The sum split by block type (the type-factors fit); left out if the
+    // table's own correction terms make the entries not add up to the sum.
+    std::map<std::string, double> split;
+    double total = 0;
+    for (const auto& b : (*pred)->Predict(archs[i], /*breakdown=*/true).blocks()) {
+      split[latency::KeyType(b.key())] += b.latency_ms();
+      total += b.latency_ms();
+    }
+    if (std::fabs(total - sum) <= 1e-6 * sum) in.samples.back().type_ms = std::move(split);
     used.push_back(i);
   }
   if (!used.empty()) mean_cov /= used.size();

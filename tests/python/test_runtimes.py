@@ -203,6 +203,24 @@ def test_profile_external_runs_many_models_per_process(tmp_path, capsys):
     assert err.count("ETA") == 20 and "[20/20]" in err
 
 
+@needs_ort
+def test_profile_external_one_batch_reports_the_runners_rounds(tmp_path, capsys):
+    # a whole table in one process (--batch >= keys): bench-onnx's own round
+    # lines become progress with an ETA while the batch runs
+    out_csv = tmp_path / "t.csv"
+    code, out, err = main(capsys, "profile-external", "--space", TINY, "--limit", "6",
+                          "--hardware", "host-ort", "--batch", "100",
+                          "--command", f"{VENV_PY} {RUNNER} --rounds 4 --clock thread {{models}}",
+                          "--parse", PARSE, "--out", str(out_csv))
+    assert code == 0, err
+    rounds = [ln for ln in err.splitlines() if "batch of 6: round" in ln]
+    assert [ln.split("round ")[1].split()[0] for ln in rounds] == ["1/4", "2/4", "3/4", "4/4"], err
+    assert all("ETA" in ln for ln in rounds)
+    assert err.count("ETA") == 4 + 6 and "[6/6]" in err
+    _, entries = tablefile.read_csv_table(out_csv.read_text())
+    assert len(entries) == 6 and all(e["status"] == "ENTRY_MEASURED" for e in entries)
+
+
 @needs_ov
 def test_openvino_benchmark_app_one_model_per_command(tmp_path, capsys):
     keys = [k for k in tools.space_keys(TINY) if k.startswith("conv:")][:2]

@@ -36,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -236,9 +237,13 @@ def _short(text: str) -> str:
 
 
 def run_command(argv: Sequence[str], timeout: Optional[float],
-                env: Optional[Mapping[str, str]] = None) -> Tuple[Optional[int], str, str]:
+                env: Optional[Mapping[str, str]] = None,
+                on_stderr_line: Optional[Callable[[str], None]] = None
+                ) -> Tuple[Optional[int], str, str]:
     """(returncode or None on timeout, stdout, stderr). The command runs in a
-    session of its own; a timeout or an interrupt kills its process group."""
+    session of its own; a timeout or an interrupt kills its process group.
+    on_stderr_line(line) is called for every stderr line as it comes (the
+    runner's progress)."""
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True, env=env)
     def kill_group() -> None:
@@ -247,6 +252,8 @@ def run_command(argv: Sequence[str], timeout: Optional[float],
         except (ProcessLookupError, PermissionError):
             pass
 
+    if on_stderr_line is not None:
+        return _run_streaming(proc, timeout, on_stderr_line, kill_group)
     try:
         out, err = proc.communicate(timeout=timeout)
         return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
@@ -258,6 +265,51 @@ def run_command(argv: Sequence[str], timeout: Optional[float],
         kill_group()
         proc.wait()
         raise
+
+
+def _run_streaming(proc: "subprocess.Popen[bytes]", timeout: Optional[float],
+                   on_line: Callable[[str], None],
+                   kill_group: Callable[[], None]) -> Tuple[Optional[int], str, str]:
+    """run_command with stderr read line by line on a thread of its own."""
+    out: List[bytes]
+    err: List[bytes]
+    out, err = [], []
+
+    def pump_err() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            err.append(raw)
+            try:
+                on_line(raw.decode(errors="replace").rstrip("\n"))
+            except Exception:  # noqa: BLE001 - progress must never break a measurement
+                pass
+
+    def pump_out() -> None:
+        assert proc.stdout is not None
+        out.append(proc.stdout.read())
+
+    threads = [threading.Thread(target=pump_err, daemon=True),
+               threading.Thread(target=pump_out, daemon=True)]
+    for t in threads:
+        t.start()
+    rc: Optional[int]
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group()
+        proc.wait()
+        rc = None
+    except BaseException:
+        kill_group()
+        proc.wait()
+        raise
+    for t in threads:
+        t.join()
+    return rc, b"".join(out).decode(errors="replace"), b"".join(err).decode(errors="replace")
+
+
+# A runner's progress line (bench-onnx without --quiet): "bench-onnx: round 3/9 (12 s)".
+ROUND_LINE = re.compile(r"^\S+: round (\d+)/(\d+)\b")
 
 
 UNITS = {"ms": 1.0, "us": 1e-3, "\u00b5s": 1e-3, "ns": 1e-6, "s": 1e3}
@@ -335,7 +387,9 @@ def _line_stats(line: str) -> Dict[str, float]:
 
 
 def measure_many(argv: Sequence[str], paths: Sequence[str], rx: "re.Pattern[str]", timeout: float,
-                 env: Optional[Mapping[str, str]] = None) -> Tuple[List[_Result], str]:
+                 env: Optional[Mapping[str, str]] = None,
+                 on_stderr_line: Optional[Callable[[str], None]] = None
+                 ) -> Tuple[List[_Result], str]:
     """Runs one command on many models: ([(ms, stats, error) per path], output).
 
     Each model's result is the line of stdout (else stderr) that names its
@@ -343,7 +397,7 @@ def measure_many(argv: Sequence[str], paths: Sequence[str], rx: "re.Pattern[str]
     the line's `error=...` text. A model without a line fails with the run's
     own failure (timeout, exit status) or "no output line"."""
     try:
-        rc, out, err = run_command(fill_many(argv, paths), timeout, env)
+        rc, out, err = run_command(fill_many(argv, paths), timeout, env, on_stderr_line)
     except OSError as e:
         return [(None, {}, _short(f"{argv[0]}: {e.strerror or e}"))] * len(paths), ""
     lines = [ln for ln in (out.splitlines() + err.splitlines()) if ln.strip()]
@@ -413,6 +467,19 @@ class Progress:
             self.stream.write(msg + "\n")
         self.stream.flush()
 
+    def partial(self, done: float, what: str) -> None:
+        """Progress inside a batch: `done` items' worth (fractional)."""
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / done * (self.total - done) if done > 0 else 0.0
+        msg = (f"[{done:.0f}/{self.total}] {what}  elapsed {self.clock(elapsed)}"
+               f"  ETA {self.clock(eta)}")
+        if self.tty:
+            self.stream.write("\r" + msg + " " * max(0, self.width - len(msg)))
+            self.width = len(msg)
+        else:
+            self.stream.write(msg + "\n")
+        self.stream.flush()
+
     def close(self) -> None:
         if self.tty and self.width:
             self.stream.write("\n")
@@ -472,13 +539,22 @@ class Runner:
             env["LUTNAS_REFERENCE_MS"] = repr(self.reference_ms)
         return env
 
-    def run(self, items: Sequence[Tuple[str, Mapping[str, str]]]) -> List[_Result]:
-        """items: [(key, files)] with files exported; [(ms, stats, error)]."""
+    def run(self, items: Sequence[Tuple[str, Mapping[str, str]]],
+            on_round: Optional[Callable[[int, int], None]] = None) -> List[_Result]:
+        """items: [(key, files)] with files exported; [(ms, stats, error)].
+        on_round(r, rounds): a many-models runner said it finished round r."""
         if self.many:
             paths = [files["model"] for _, files in items]
             env = self.env({"LUTNAS_MODEL": paths[0] if len(paths) == 1 else ""})
+
+            def line(text: str) -> None:
+                m = ROUND_LINE.match(text)
+                if m and on_round is not None:
+                    on_round(int(m.group(1)), int(m.group(2)))
+
             results, text = measure_many(self.argv, paths, self.rx,
-                                         self.timeout * max(1, len(paths)), env)
+                                         self.timeout * max(1, len(paths)), env,
+                                         line if on_round is not None else None)
             self._learn(text)
             return results
         out: List[_Result] = []
@@ -519,9 +595,15 @@ def run_batches(items: Sequence[_Item], runner: Runner, workdir: str,
             else:
                 files["model"] = files.get(runner.fmt) or next(iter(files.values()))
                 ready.append((i, item, files))
+        def on_round(r: int, rounds: int, base: int = done, n: int = len(ready)) -> None:
+            # a long batch of a runner that reports its rounds: progress inside the batch
+            if bar and rounds > 0:
+                bar.partial(base + n * min(r, rounds) / rounds, f"batch of {n}: round {r}/{rounds}")
+
         try:
             if ready:
-                got = runner.run([(name_of(item), files) for _, item, files in ready])
+                got = runner.run([(name_of(item), files) for _, item, files in ready],
+                                 on_round)
                 for (i, _, _), r in zip(ready, got):
                     results[i] = r
         finally:
