@@ -174,10 +174,13 @@ namespace {
 // `lambda`) when it is not empty.
 v1::Correction FitTerms(const std::vector<FitSample>& x, SumRange range,
                         const std::vector<std::string>& types, double lambda) {
-  // Columns: sum (always), the types' deviations, Mparams, keys, 1; b and d
-  // >= 0 (weights cannot make a network faster; the offset takes any sign
-  // and is checked later). Non-negative least squares by enumeration: the
-  // best fit among the subsets whose coefficients are all feasible.
+  // Columns: sum (always), the types' deviations, Mparams, keys, 1; b >= 0
+  // (weights cannot make a network faster; the offset takes any sign and is
+  // checked later). The best fit among the column subsets whose coefficients
+  // are feasible. Bounds are met by an active set rather than by dropping
+  // the subset: a type factor outside [kMinTypeFactor, kMaxTypeFactor], or a
+  // negative per-key overhead beyond kMaxKeyOverheadShare of the table's
+  // smallest entry, is fixed at its bound and the rest refitted.
   v1::Correction best;
   double best_sse = HUGE_VAL;
   std::vector<double> y, w;
@@ -191,63 +194,88 @@ v1::Correction FitTerms(const std::vector<FitSample>& x, SumRange range,
   // residuals' units (relative errors): a deviation of 0.1 costs as much as
   // every network being off by sqrt(lambda) * 0.1. A type with little time
   // in the networks cannot pull its factor far from 1.
-  const std::vector<double> penalty(nt, lambda * static_cast<double>(x.size()));
+  const double penalty = lambda * static_cast<double>(x.size());
+  const double min_overhead = range.min_key_ms > 0 ? -kMaxKeyOverheadShare * range.min_key_ms : 0;
   for (int mask = 0; mask < 8; ++mask) {
-    std::vector<std::vector<double>> X;
-    std::vector<double> yy = y, ww = w;
-    for (const auto& s : x) {
-      std::vector<double> row{s.sum_ms};
-      for (const auto& t : types) row.push_back(type_ms(s, t));
-      if (mask & 1) row.push_back(s.params / 1e6);
-      if (mask & 2) row.push_back(s.keys);
-      if (mask & 4) row.push_back(1.0);
-      X.push_back(std::move(row));
-    }
-    const size_t cols = X[0].size();
-    if (X.size() < cols - nt + 2) continue;
-    for (size_t t = 0; t < nt; ++t) {  // ridge rows: penalty[t] * dev_t^2
-      std::vector<double> row(cols, 0.0);
-      row[1 + t] = 1;
-      X.push_back(std::move(row));
-      yy.push_back(0);
-      ww.push_back(penalty[t]);
-    }
-    std::vector<double> beta;
-    if (!SolveLs(X, yy, ww, &beta)) continue;
-    size_t i = 0;
-    const double a = beta[i++];
-    std::vector<double> dev(beta.begin() + 1, beta.begin() + 1 + nt);
-    i += nt;
-    const double b = (mask & 1) ? beta[i++] : 0;
-    const double d = (mask & 2) ? beta[i++] : 0;
-    const double e = (mask & 4) ? beta[i++] : 0;
-    if (!(a > 0) || b < 0) continue;
-    v1::Correction cand;
-    cand.set_scale(a);
-    cand.set_key_ms_per_mparam(b / a);
-    cand.set_key_overhead_ms(d / a);
-    cand.set_offset_ms(e);
-    cand.set_method(nt ? "type-factors" : "key-terms");
-    bool in_band = true;
-    for (size_t t = 0; t < nt; ++t) {
-      const double f = (a + dev[t]) / a;
-      in_band = in_band && f >= kMinTypeFactor && f <= kMaxTypeFactor;
-      (*cand.mutable_type_factors())[types[t]] = f;
-    }
-    if (!in_band || !CheckCorrection(cand, "c", range, /*required=*/true).ok()) continue;
-    for (const auto& s : x) {
-      const double q = CorrectedSample(cand, s) / s.sum_ms;
-      in_band = in_band && q >= kMinCorrectionScale && q <= kMaxCorrectionScale;
-    }
-    if (!in_band) continue;
-    double sse = 0;
-    for (size_t r = 0; r < x.size(); ++r) {
-      const double p = CorrectedSample(cand, x[r]);
-      sse += w[r] * (p - y[r]) * (p - y[r]);
-    }
-    if (sse < best_sse * (1 - 1e-12)) {
-      best_sse = sse;
-      best = cand;
+    std::vector<double> fixed(nt, 0);  // 0: free, else the type's factor, fixed at a bound
+    bool overhead_fixed = false;       // key overhead fixed at min_overhead
+    for (size_t round = 0; round <= nt + 1; ++round) {
+      std::vector<size_t> free;
+      for (size_t t = 0; t < nt; ++t)
+        if (fixed[t] == 0) free.push_back(t);
+      const bool key_col = (mask & 2) && !overhead_fixed;
+      std::vector<std::vector<double>> X;
+      std::vector<double> yy = y, ww = w;
+      for (const auto& s : x) {
+        double base = s.sum_ms;  // a's column: fixed types at their factor, the fixed overhead
+        for (size_t t = 0; t < nt; ++t)
+          if (fixed[t] != 0) base += (fixed[t] - 1) * type_ms(s, types[t]);
+        if (overhead_fixed) base += min_overhead * s.keys;
+        std::vector<double> row{base};
+        for (size_t t : free) row.push_back(type_ms(s, types[t]));
+        if (mask & 1) row.push_back(s.params / 1e6);
+        if (key_col) row.push_back(s.keys);
+        if (mask & 4) row.push_back(1.0);
+        X.push_back(std::move(row));
+      }
+      const size_t cols = X[0].size();
+      if (X.size() < cols - free.size() + 2) break;
+      for (size_t j = 0; j < free.size(); ++j) {  // ridge rows: penalty * dev^2
+        std::vector<double> row(cols, 0.0);
+        row[1 + j] = 1;
+        X.push_back(std::move(row));
+        yy.push_back(0);
+        ww.push_back(penalty);
+      }
+      std::vector<double> beta;
+      if (!SolveLs(X, yy, ww, &beta)) break;
+      size_t i = 0;
+      const double a = beta[i++];
+      const std::vector<double> dev(beta.begin() + 1, beta.begin() + 1 + free.size());
+      i += free.size();
+      const double b = (mask & 1) ? beta[i++] : 0;
+      const double d = key_col ? beta[i++] : 0;
+      const double e = (mask & 4) ? beta[i++] : 0;
+      if (!(a > 0) || b < 0) break;
+      const double overhead = overhead_fixed ? min_overhead : d / a;
+      // Bounds: fix what is out of them and solve again.
+      bool refit = false;
+      if (!overhead_fixed && overhead < 0 && overhead < min_overhead) {
+        if (!(range.min_key_ms > 0)) break;  // no bound known: a negative overhead is unsafe
+        overhead_fixed = refit = true;
+      }
+      for (size_t j = 0; j < free.size(); ++j) {
+        const double f = (a + dev[j]) / a;
+        if (f < kMinTypeFactor) fixed[free[j]] = kMinTypeFactor, refit = true;
+        if (f > kMaxTypeFactor) fixed[free[j]] = kMaxTypeFactor, refit = true;
+      }
+      if (refit) continue;
+      v1::Correction cand;
+      cand.set_scale(a);
+      cand.set_key_ms_per_mparam(b / a);
+      cand.set_key_overhead_ms(overhead);
+      cand.set_offset_ms(e);
+      cand.set_method(nt ? "type-factors" : "key-terms");
+      for (size_t t = 0; t < nt; ++t) (*cand.mutable_type_factors())[types[t]] = fixed[t];
+      for (size_t j = 0; j < free.size(); ++j)
+        (*cand.mutable_type_factors())[types[free[j]]] = (a + dev[j]) / a;
+      if (!CheckCorrection(cand, "c", range, /*required=*/true).ok()) break;
+      bool in_band = true;
+      for (const auto& s : x) {
+        const double q = CorrectedSample(cand, s) / s.sum_ms;
+        in_band = in_band && q >= kMinCorrectionScale && q <= kMaxCorrectionScale;
+      }
+      if (!in_band) break;
+      double sse = 0;
+      for (size_t r = 0; r < x.size(); ++r) {
+        const double p = CorrectedSample(cand, x[r]);
+        sse += w[r] * (p - y[r]) * (p - y[r]);
+      }
+      if (sse < best_sse * (1 - 1e-12)) {
+        best_sse = sse;
+        best = cand;
+      }
+      break;
     }
   }
   return best;

@@ -425,6 +425,50 @@ TEST(CorrectionTest, TypeFactorsNeedEnoughNetworksAndMustHelp) {
   EXPECT_NEAR(r.correction.scale(), 1.1, 1e-9);
 }
 
+
+// A per-key overhead beyond the bound (the table's smallest entry, 0.01 ms,
+// allows -0.0075 ms per key; the networks say -0.012) is fixed at the bound
+// and the rest refitted, not dropped with its whole column subset: the
+// params term stays in the fit.
+TEST(CorrectionTest, KeyOverheadBeyondItsBoundIsFixedAtTheBound) {
+  base::Rng rng(31);
+  latency::FitInput in;
+  for (int i = 0; i < 40; ++i) {
+    const double s = 0.4 + 2.5 * rng.Uniform01();
+    const double params = 2e5 + 1.5e6 * rng.Uniform01();
+    const int keys = 6 + static_cast<int>(8 * rng.Uniform01());
+    const double m = 0.85 * (s - 0.012 * keys + 0.09 * params / 1e6) * (1 + 0.005 * (2 * rng.Uniform01() - 1));
+    latency::FitSample x{s, m, 0.03, s * 1e8, params, ""};
+    x.keys = keys;
+    in.samples.push_back(x);
+  }
+  in.range = {0.03, 3.0};
+  in.range.min_key_ms = 0.01;
+  in.reference_drift = 0.02;
+  const latency::FitReport r = latency::FitAndCheck(in);
+  const auto& c = r.correction;
+  ASSERT_EQ(c.method(), "key-terms") << latency::FitReportText(r);
+  EXPECT_DOUBLE_EQ(c.key_overhead_ms(), -0.0075);
+  EXPECT_NEAR(c.key_ms_per_mparam(), 0.09, 0.03);
+  EXPECT_GE(r.within_10pct, 0.95);
+  EXPECT_TRUE(latency::CheckCorrection(c, "correction", in.range, true).ok());
+}
+
+// A type whose factor the data put outside [0.5, 2] is fixed at the band's
+// edge; the other factors are still fitted.
+TEST(CorrectionTest, TypeFactorBeyondTheBandIsFixedAtItsEdge) {
+  latency::FitInput in = TypeSynthetic(60, 32);
+  for (auto& x : in.samples) {  // shuffle at 3.8x instead of 1.3x
+    const auto it = x.type_ms.find("shuffle");
+    if (it != x.type_ms.end()) x.measured_ms += 0.9 * 2.5 * it->second;
+  }
+  const latency::FitReport r = latency::FitAndCheck(in);
+  const auto& c = r.correction;
+  ASSERT_EQ(c.method(), "type-factors") << latency::FitReportText(r);
+  EXPECT_DOUBLE_EQ(latency::TypeFactor(c, "shuffle"), latency::kMaxTypeFactor);
+  EXPECT_LT(latency::TypeFactor(c, "repvgg"), 0.95);
+  EXPECT_TRUE(latency::CheckCorrection(c, "correction", in.range, true).ok());
+}
 TEST(CorrectionTest, TypeFactorChecksNameTheField) {
   v1::Correction c = Corr(1.0, 0);
   (*c.mutable_type_factors())["mbconv"] = 2.5;

@@ -221,6 +221,42 @@ def test_profile_external_one_batch_reports_the_runners_rounds(tmp_path, capsys)
     assert len(entries) == 6 and all(e["status"] == "ENTRY_MEASURED" for e in entries)
 
 
+def test_combine_repeats_takes_the_median_of_runs():
+    runs = [(1.0, {"p10_ms": 0.9, "p90_ms": 1.1, "iqr_ms": 0.1, "samples": 30}, None),
+            (1.2, {"p10_ms": 1.1, "p90_ms": 1.3, "iqr_ms": 0.1, "samples": 30}, None),
+            (None, {}, "timed out after 300 s"),
+            (1.1, {"p10_ms": 1.0, "p90_ms": 1.2, "iqr_ms": 0.2, "samples": 30}, None)]
+    ms, st, err = external.combine_repeats(runs)
+    assert err is None and ms == 1.1
+    assert (st["p10_ms"], st["p90_ms"], st["iqr_ms"], st["samples"], st["repeats"]) == \
+        (1.0, 1.2, 0.1, 90, 3)
+    assert st["repeat_spread"] == pytest.approx(0.2 / 1.1)
+    # no run measured it: the first failure
+    assert external.combine_repeats([(None, {}, "a"), (None, {}, "b")]) == (None, {}, "a")
+
+
+@needs_ort
+def test_profile_external_repeats_each_batch_in_runs_of_its_own(tmp_path, capsys):
+    log = tmp_path / "calls.log"
+    wrapper = tmp_path / "wrapper.py"
+    wrapper.write_text(WRAPPER.replace("LOG", repr(str(log))).replace(
+        "VENV_PY", repr(str(VENV_PY))).replace("RUNNER", repr(str(RUNNER)), 1))
+    out_csv = tmp_path / "t.csv"
+    code, out, err = main(capsys, "profile-external", "--space", TINY, "--limit", "5",
+                          "--hardware", "host-ort", "--batch", "8", "--repeats", "3",
+                          "--command", f"{sys.executable} {wrapper} {{models}}",
+                          "--parse", PARSE, "--out", str(out_csv))
+    assert code == 0, err
+    assert [line.split()[0] for line in log.read_text().splitlines()] == ["5", "5", "5"]
+    _, entries = tablefile.read_csv_table(out_csv.read_text())
+    assert len(entries) == 5 and all(e["samples"] >= 3 * 9 for e in entries)  # 3 runs' samples
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["profile-external", "--space", TINY, "--hardware", "host-ort", "--repeats", "0",
+                  "--command", "true {models}", "--parse", PARSE])
+    assert exit_.value.code == 2
+    assert "--repeats: must be in 1..20, got 0" in capsys.readouterr().err
+
+
 @needs_ov
 def test_openvino_benchmark_app_one_model_per_command(tmp_path, capsys):
     keys = [k for k in tools.space_keys(TINY) if k.startswith("conv:")][:2]

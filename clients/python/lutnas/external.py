@@ -570,17 +570,49 @@ class Runner:
         return f"{command} [{self.tool_version}]" if self.tool_version else command
 
 
+def combine_repeats(results: Sequence[_Result]) -> _Result:
+    """One item measured in several runs (processes, time windows): the
+    median of the runs' medians, p10/p90/IQR the medians of theirs, samples
+    summed, and `repeat_spread` = (max - min) / median of the runs' medians
+    (process-to-process variation, which no run's own spread shows). Runs that
+    failed are left out; an item no run measured keeps the first failure."""
+    ok = [(ms, st) for ms, st, err in results if err is None and ms is not None]
+    if not ok:
+        return results[0]
+    if len(ok) == 1 and len(results) == 1:
+        return ok[0][0], ok[0][1], None
+
+    def med(xs: Sequence[float]) -> float:
+        ys = sorted(xs)
+        n = len(ys)
+        return ys[n // 2] if n % 2 else (ys[n // 2 - 1] + ys[n // 2]) / 2
+
+    meds = [ms for ms, _ in ok]
+    ms = med(meds)
+    stats: Dict[str, float] = {}
+    for k in ("iqr_ms", "p10_ms", "p90_ms"):
+        vals = [st[k] for _, st in ok if k in st]
+        if vals:
+            stats[k] = med(vals)
+    if all("samples" in st for _, st in ok):
+        stats["samples"] = sum(st["samples"] for _, st in ok)
+    stats["repeats"] = len(ok)
+    stats["repeat_spread"] = (max(meds) - min(meds)) / ms if ms > 0 else 0.0
+    return ms, stats, None
+
+
 def run_batches(items: Sequence[_Item], runner: Runner, workdir: str,
                 export: Callable[[_Item, str, List[str], str], Dict[str, str]],
                 name_of: Callable[[_Item], str], batch: int = DEFAULT_BATCH,
                 bar: Optional[Progress] = None,
                 on_result: Callable[[_Item, Optional[float], Dict[str, float], Optional[str]], None]
                 = None,  # type: ignore[assignment]  # always given; None is not a valid value
-                ) -> None:
+                repeats: int = 1) -> None:
     """Exports and measures items (keys or networks) batch by batch: the
-    batch's exports, then the tool on them. export(item, workdir, formats,
-    stem) -> {format: path} raises on failure; on_result(item, ms, stats,
-    error) is called per item, in order."""
+    batch's exports, then the tool on them (`repeats` times, each a run of
+    its own: combine_repeats). export(item, workdir, formats, stem) ->
+    {format: path} raises on failure; on_result(item, ms, stats, error) is
+    called per item, in order."""
     done = 0
     for b0 in range(0, len(items), batch):
         chunk = items[b0:b0 + batch]
@@ -595,17 +627,24 @@ def run_batches(items: Sequence[_Item], runner: Runner, workdir: str,
             else:
                 files["model"] = files.get(runner.fmt) or next(iter(files.values()))
                 ready.append((i, item, files))
+        rep = [0]
+
         def on_round(r: int, rounds: int, base: int = done, n: int = len(ready)) -> None:
             # a long batch of a runner that reports its rounds: progress inside the batch
             if bar and rounds > 0:
-                bar.partial(base + n * min(r, rounds) / rounds, f"batch of {n}: round {r}/{rounds}")
+                frac = (rep[0] + min(r, rounds) / rounds) / repeats
+                bar.partial(base + n * frac, f"batch of {n}: "
+                            + (f"run {rep[0] + 1}/{repeats}, " if repeats > 1 else "")
+                            + f"round {r}/{rounds}")
 
         try:
             if ready:
-                got = runner.run([(name_of(item), files) for _, item, files in ready],
-                                 on_round)
-                for (i, _, _), r in zip(ready, got):
-                    results[i] = r
+                runs = []
+                for rep[0] in range(repeats):
+                    runs.append(runner.run([(name_of(item), files) for _, item, files in ready],
+                                           on_round))
+                for j, (i, _, _) in enumerate(ready):
+                    results[i] = combine_repeats([run[j] for run in runs])
         finally:
             for _, _, files in ready:
                 for f in set(files.values()):
@@ -625,7 +664,7 @@ def run_batches(items: Sequence[_Item], runner: Runner, workdir: str,
 def profile(keys: Sequence[str], command: str, parse: str, fmt: str = "onnx", timeout: float = 300.0,
             progress: bool = True, stream: Optional[TextIO] = None,
             entries: Optional[List[Dict[str, Any]]] = None, batch: int = DEFAULT_BATCH,
-            runner: Optional[Runner] = None) -> List[Dict[str, Any]]:
+            runner: Optional[Runner] = None, repeats: int = 1) -> List[Dict[str, Any]]:
     """Measures keys with the command; returns one entry dict per key, in order.
     entries: a list to append to as keys finish (the caller keeps what was
     measured if the run is interrupted). runner: a Runner (it then also knows
@@ -643,7 +682,7 @@ def profile(keys: Sequence[str], command: str, parse: str, fmt: str = "onnx", ti
     with tempfile.TemporaryDirectory(prefix="lutnas-external-") as workdir:
         try:
             run_batches(keys, runner, workdir, lambda *a: export_key(*a), lambda k: k, batch,
-                        bar, on_result)
+                        bar, on_result, repeats)
         finally:
             if bar:
                 bar.close()
@@ -680,7 +719,8 @@ def cmd_profile_external(args: argparse.Namespace, client: "Client") -> int:
     entries: List[Dict[str, Any]] = []
     try:
         profile(keys, args.command_line, args.parse, args.format, args.tool_timeout,
-                entries=entries, batch=getattr(args, "batch", DEFAULT_BATCH), runner=runner)
+                entries=entries, batch=getattr(args, "batch", DEFAULT_BATCH), runner=runner,
+                repeats=getattr(args, "repeats", 1))
         info["tool"] = runner.tool(args.command_line)
         if runner.reference_ms > 0:
             info["reference_ms"] = runner.reference_ms
@@ -750,6 +790,16 @@ examples:
 The command runs without a shell: use sh -c '...' for pipes."""
 
 
+def _repeats(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 1 <= n <= 20:
+        raise argparse.ArgumentTypeError(f"must be in 1..20, got {n}")
+    return n
+
+
 def _batch_size(text: str) -> int:
     try:
         n = int(text)
@@ -782,6 +832,10 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", json_
     c.add_argument("--batch", type=_batch_size, default=DEFAULT_BATCH, metavar="N",
                    help=f"models exported per batch; with {{models}}, per command "
                         f"(default {DEFAULT_BATCH})")
+    c.add_argument("--repeats", type=_repeats, default=1, metavar="N",
+                   help="measure every batch N times, each a run of its own, and keep the median "
+                        "of the runs' medians (a shared host or a board whose speed moves between "
+                        "runs; default 1)")
     c.add_argument("--version-parse", metavar="REGEX",
                    help="regex whose first group, in the tool's output, is its version (kept "
                         "in the table's tool field; default: a '# tool: ...' line)")

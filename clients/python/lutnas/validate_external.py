@@ -89,7 +89,7 @@ def load_archs(paths: Iterable[str]) -> List[_Net]:
 
 
 def measure_networks(nets: Sequence[_Net], runner: external.Runner, batch: int,
-                     progress: bool = True) -> Dict[str, external._Result]:
+                     progress: bool = True, repeats: int = 1) -> Dict[str, external._Result]:
     """{name: (ms, stats, error)} for [(name, arch)], measured by the runner."""
     results: Dict[str, external._Result] = {}
     bar = external.Progress(len(nets)) if progress else None
@@ -103,7 +103,7 @@ def measure_networks(nets: Sequence[_Net], runner: external.Runner, batch: int,
 
         try:
             external.run_batches(nets, runner, workdir, export, lambda it: it[0], batch, bar,
-                                 on_result)
+                                 on_result, repeats)
         finally:
             if bar:
                 bar.close()
@@ -201,7 +201,7 @@ def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
         runner.reference_ms = table.reference_ms
     print(f"validate-external: {len(nets)} networks on {args.hardware} (table version "
           f"{version}), {args.format} models", file=sys.stderr)
-    measured = measure_networks(nets, runner, args.batch)
+    measured = measure_networks(nets, runner, args.batch, repeats=args.repeats)
     rows: List[Dict[str, Any]]
     failed: List[Dict[str, Any]]
     stats_of: Dict[str, Dict[str, float]]
@@ -222,6 +222,8 @@ def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
             if stats.get("samples", 1) > 1 and ms > 0:  # type: ignore[operator]
                 spread = (stats.get("p90_ms", ms) - stats.get("p10_ms", ms)) / ms  # type: ignore[operator]
             row["spread"] = spread
+            if "repeat_spread" in stats:  # --repeats: how far the runs' medians were apart
+                row["repeat_spread"] = stats["repeat_spread"]
         rows.append(row)
     ok = [r for r in rows if "error" not in r]
     if args.arch:
@@ -254,6 +256,9 @@ def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
             smp.pop("spread", None)  # unknown, not 0: the tool printed one number per run
     code, fit = fit_correction(pairs, args.accept_noisy)
     fit["spread_known"] = spread_known
+    reps = sorted(r["repeat_spread"] for r in ok if "repeat_spread" in r)
+    if reps:  # --repeats: the median network's run-to-run spread
+        fit["median_repeat_spread"] = reps[len(reps) // 2]
     fit.update({"hardware": args.hardware, "table_version": int(version), "stored": False,
                 "tool": runner.tool(args.command_line), "failed": len(failed),
                 "networks": rows})
@@ -361,6 +366,9 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", json_
     c.add_argument("--parse", required=True, metavar="REGEX",
                    help="regex whose first group is the latency in ms")
     c.add_argument("--version-parse", metavar="REGEX", help="as in profile-external")
+    c.add_argument("--repeats", type=external._repeats, default=1, metavar="N",
+                   help="measure every batch N times, each a run of its own; a network's latency "
+                        "is the median of the runs' medians (default 1)")
     c.add_argument("--format", choices=("onnx", "torchscript"), default="onnx")
     c.add_argument("--timeout", dest="tool_timeout", type=float, default=300.0, metavar="S",
                    help="seconds per network before the command is killed (default 300)")
