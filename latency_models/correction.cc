@@ -198,8 +198,9 @@ v1::Correction FitTerms(const std::vector<FitSample>& x, SumRange range,
   const double min_overhead = range.min_key_ms > 0 ? -kMaxKeyOverheadShare * range.min_key_ms : 0;
   for (int mask = 0; mask < 8; ++mask) {
     std::vector<double> fixed(nt, 0);  // 0: free, else the type's factor, fixed at a bound
-    bool overhead_fixed = false;       // key overhead fixed at min_overhead
-    for (size_t round = 0; round <= nt + 1; ++round) {
+    bool overhead_fixed = false;       // key overhead fixed at fixed_overhead
+    double fixed_overhead = 0;
+    for (size_t round = 0; round <= nt + 4; ++round) {
       std::vector<size_t> free;
       for (size_t t = 0; t < nt; ++t)
         if (fixed[t] == 0) free.push_back(t);
@@ -210,7 +211,7 @@ v1::Correction FitTerms(const std::vector<FitSample>& x, SumRange range,
         double base = s.sum_ms;  // a's column: fixed types at their factor, the fixed overhead
         for (size_t t = 0; t < nt; ++t)
           if (fixed[t] != 0) base += (fixed[t] - 1) * type_ms(s, types[t]);
-        if (overhead_fixed) base += min_overhead * s.keys;
+        if (overhead_fixed) base += fixed_overhead * s.keys;
         std::vector<double> row{base};
         for (size_t t : free) row.push_back(type_ms(s, types[t]));
         if (mask & 1) row.push_back(s.params / 1e6);
@@ -237,17 +238,32 @@ v1::Correction FitTerms(const std::vector<FitSample>& x, SumRange range,
       const double d = key_col ? beta[i++] : 0;
       const double e = (mask & 4) ? beta[i++] : 0;
       if (!(a > 0) || b < 0) break;
-      const double overhead = overhead_fixed ? min_overhead : d / a;
+      const double overhead = overhead_fixed ? fixed_overhead : d / a;
       // Bounds: fix what is out of them and solve again.
       bool refit = false;
-      if (!overhead_fixed && overhead < 0 && overhead < min_overhead) {
-        if (!(range.min_key_ms > 0)) break;  // no bound known: a negative overhead is unsafe
-        overhead_fixed = refit = true;
-      }
+      double min_factor = 1;
       for (size_t j = 0; j < free.size(); ++j) {
         const double f = (a + dev[j]) / a;
         if (f < kMinTypeFactor) fixed[free[j]] = kMinTypeFactor, refit = true;
         if (f > kMaxTypeFactor) fixed[free[j]] = kMaxTypeFactor, refit = true;
+        min_factor = std::min(min_factor, std::clamp(f, kMinTypeFactor, kMaxTypeFactor));
+      }
+      for (double f : fixed)
+        if (f != 0) min_factor = std::min(min_factor, f);
+      if (overhead < 0) {
+        if (!(range.min_key_ms > 0)) break;  // no bound known: a negative overhead is unsafe
+        // The table's share bound, and CheckCorrection's at the smallest
+        // network (two keys: scale * (floor * min factor + 2 overhead) +
+        // offset >= kMinCorrectionScale * floor), a hair inside both.
+        double lo = min_overhead;
+        if (range.min_ms > 0)
+          lo = std::max(lo, ((kMinCorrectionScale * range.min_ms - e) / a - range.min_ms * min_factor) / 2);
+        lo += 1e-6 * std::fabs(lo);
+        if (overhead < lo) {
+          if (lo >= 0) break;  // not even a zero overhead is safe here: this subset is out
+          overhead_fixed = refit = true;
+          fixed_overhead = lo;
+        }
       }
       if (refit) continue;
       v1::Correction cand;
