@@ -258,7 +258,7 @@ v1::Correction FitTerms(const std::vector<FitSample>& x, SumRange range,
         double lo = min_overhead;
         if (range.min_ms > 0)
           lo = std::max(lo, ((kMinCorrectionScale * range.min_ms - e) / a - range.min_ms * min_factor) / 2);
-        lo += 1e-6 * std::fabs(lo);
+        lo += 1e-4 * std::fabs(lo);
         if (overhead < lo) {
           if (lo >= 0) break;  // not even a zero overhead is safe here: this subset is out
           overhead_fixed = refit = true;
@@ -736,17 +736,17 @@ std::string FitReportJsonFields(const FitReport& r) {
   std::string factors;
   for (const auto& [t, f] : sorted)
     absl::StrAppend(&factors, factors.empty() ? "" : ", ", "\"", JsonEscape(t),
-                    "\": ", absl::StrFormat("%.6g", f));
+                    "\": ", absl::StrFormat("%.17g", f));
   std::string s = absl::StrFormat(
       "\"samples\": %d, \"within_10pct\": %.4f, \"mape\": %.4f, \"within_10pct_raw\": %.4f, "
       "\"mape_raw\": %.4f, \"kendall_tau_lut\": %.4f, \"kendall_tau_macs\": %.4f, "
       "\"kendall_tau_params\": %.4f, \"kendall_tau_lut_raw\": %.4f, \"loo_within_10pct\": %.4f, "
       "\"loo_mape\": %.4f, "
-      "\"correction\": {\"scale\": %.6g, \"offset_ms\": %.6g, \"fitted_on\": %d, "
+      "\"correction\": {\"scale\": %.17g, \"offset_ms\": %.17g, \"fitted_on\": %d, "
       "\"mape_before\": %.6g, \"mape_after\": %.6g, \"reference_drift\": %.6g, \"samples\": %d, "
       "\"seed\": %d, \"fitted_unix_ms\": %d, \"method\": \"%s\", \"range_min_ms\": %.6g, "
       "\"range_max_ms\": %.6g, \"half_rel_diff\": %.6g, \"accepted_noisy\": %s, "
-      "\"key_ms_per_mparam\": %.6g, \"key_overhead_ms\": %.6g, \"type_factors\": {%s}}, "
+      "\"key_ms_per_mparam\": %.17g, \"key_overhead_ms\": %.17g, \"type_factors\": {%s}}, "
       "\"reproducibility\": {\"scale_half_a\": %.6g, \"scale_half_b\": %.6g, \"rel_diff\": %.4f}, "
       "\"median_spread\": %.4f, \"accepted\": %s, \"refusals\": [",
       r.samples, r.within_10pct, r.mape, r.within_10pct_raw, r.mape_raw, r.kendall_tau_lut,
