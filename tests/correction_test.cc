@@ -425,7 +425,6 @@ TEST(CorrectionTest, TypeFactorsNeedEnoughNetworksAndMustHelp) {
   EXPECT_NEAR(r.correction.scale(), 1.1, 1e-9);
 }
 
-
 // A per-key overhead beyond the bound (the table's smallest entry, 0.01 ms,
 // allows -0.0075 ms per key; the networks say -0.012) is fixed at the bound
 // and the rest refitted, not dropped with its whole column subset: the
@@ -437,7 +436,8 @@ TEST(CorrectionTest, KeyOverheadBeyondItsBoundIsFixedAtTheBound) {
     const double s = 0.4 + 2.5 * rng.Uniform01();
     const double params = 2e5 + 1.5e6 * rng.Uniform01();
     const int keys = 6 + static_cast<int>(8 * rng.Uniform01());
-    const double m = 0.85 * (s - 0.012 * keys + 0.09 * params / 1e6) * (1 + 0.005 * (2 * rng.Uniform01() - 1));
+    const double m =
+        0.85 * (s - 0.012 * keys + 0.09 * params / 1e6) * (1 + 0.005 * (2 * rng.Uniform01() - 1));
     latency::FitSample x{s, m, 0.03, s * 1e8, params, ""};
     x.keys = keys;
     in.samples.push_back(x);
