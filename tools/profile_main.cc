@@ -397,7 +397,8 @@ int Validate(const Args& a) {
     // table's own correction terms make the entries not add up to the sum.
     std::map<std::string, double> split;
     double total = 0;
-    for (const auto& b : (*pred)->Predict(archs[i], /*breakdown=*/true).blocks()) {
+    const v1::Prediction breakdown = (*pred)->Predict(archs[i], /*breakdown=*/true);
+    for (const auto& b : breakdown.blocks()) {
       split[latency::KeyType(b.key())] += b.latency_ms();
       total += b.latency_ms();
     }
