@@ -62,6 +62,30 @@ space::Shape FastOut(const v1::Block& b, const space::Shape& in) {
   }
 }
 
+// Every key of a network, blocks in order then the head, with the key text
+// and (when `where` is given) each one's place ("stages[1].blocks[0]", "head").
+std::vector<space::KeySpec> NetworkKeys(const v1::Architecture& arch,
+                                        std::vector<std::string>* where = nullptr) {
+  std::vector<space::KeySpec> keys;
+  const auto sites = space::ListBlocks(arch);
+  for (const auto& site : sites) {
+    space::KeySpec k;
+    k.block = site.block;
+    k.in = site.in;
+    k.key = space::BlockKey(site.block, site.in);
+    keys.push_back(std::move(k));
+    if (where) where->push_back(site.where);
+  }
+  space::KeySpec h;
+  h.is_head = true;
+  h.head = arch.head();
+  h.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
+  h.key = space::HeadKey(arch.head(), h.in);
+  keys.push_back(std::move(h));
+  if (where) where->push_back("head");
+  return keys;
+}
+
 }  // namespace
 
 space::Shape FastOutShape(const v1::Block& b, const space::Shape& in) { return FastOut(b, in); }
@@ -479,36 +503,18 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
   p.set_table_version(version_);
   double sum = 0, meas = 0;
   if (breakdown) {
-    for (const auto& site : space::ListBlocks(arch)) {
-      space::KeySpec k;
-      k.block = site.block;
-      k.in = site.in;
-      k.key = space::BlockKey(site.block, site.in);
+    std::vector<std::string> where;
+    for (const auto& k : NetworkKeys(arch, &where)) {
       v1::LatencySource src;
       const double ms = EntryMs(k, &src);  // the table's entry alone
       auto* bl = p.add_blocks();
-      bl->set_where(site.where);
+      bl->set_where(where[p.blocks_size() - 1]);
       bl->set_key(k.key);
       bl->set_latency_ms(ms);
       bl->set_source(src);
       sum += ms;
       if (src == v1::SOURCE_MEASURED) meas += ms;
     }
-    space::KeySpec k;
-    k.is_head = true;
-    k.head = arch.head();
-    const auto sites = space::ListBlocks(arch);
-    k.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
-    k.key = space::HeadKey(arch.head(), k.in);
-    v1::LatencySource src;
-    const double ms = EntryMs(k, &src);
-    auto* bl = p.add_blocks();
-    bl->set_where("head");
-    bl->set_key(k.key);
-    bl->set_latency_ms(ms);
-    bl->set_source(src);
-    sum += ms;
-    if (src == v1::SOURCE_MEASURED) meas += ms;
   } else {
     sum = SumLatency(arch, &meas);
   }
@@ -538,24 +544,8 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
 void LatencyPredictor::AddEstimates(const v1::Architecture& arch, v1::Prediction* p) const {
   p->clear_estimated_keys();
   p->clear_missing_keys();
-  std::vector<space::KeySpec> keys;
   std::vector<std::string> where;
-  const auto sites = space::ListBlocks(arch);
-  for (const auto& site : sites) {
-    space::KeySpec k;
-    k.block = site.block;
-    k.in = site.in;
-    k.key = space::BlockKey(site.block, site.in);
-    keys.push_back(std::move(k));
-    where.push_back(site.where);
-  }
-  space::KeySpec h;
-  h.is_head = true;
-  h.head = arch.head();
-  h.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
-  h.key = space::HeadKey(arch.head(), h.in);
-  keys.push_back(std::move(h));
-  where.push_back("head");
+  const std::vector<space::KeySpec> keys = NetworkKeys(arch, &where);
   std::unordered_map<std::string, int> index;
   double sum = 0, meas = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -608,20 +598,8 @@ double LatencyPredictor::EntryMs(const space::KeySpec& key, v1::LatencySource* s
 double LatencyPredictor::EntrySum(const v1::Architecture& arch) const {
   double sum = 0;
   v1::LatencySource src;
-  const auto sites = space::ListBlocks(arch);
-  for (const auto& site : sites) {
-    space::KeySpec k;
-    k.block = site.block;
-    k.in = site.in;
-    k.key = space::BlockKey(site.block, site.in);
-    sum += EntryMs(k, &src);
-  }
-  space::KeySpec h;
-  h.is_head = true;
-  h.head = arch.head();
-  h.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
-  h.key = space::HeadKey(arch.head(), h.in);
-  return sum + EntryMs(h, &src);
+  for (const auto& k : NetworkKeys(arch)) sum += EntryMs(k, &src);
+  return sum;
 }
 
 bool LatencyPredictor::HasKeyTerms() const {

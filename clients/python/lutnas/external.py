@@ -458,21 +458,17 @@ class Progress:
     def update(self, done: int, key: str, result: str) -> None:
         elapsed = time.monotonic() - self.start
         eta = elapsed / done * (self.total - done) if done else 0.0
-        msg = (f"[{done}/{self.total}] {key}: {result}  elapsed {self.clock(elapsed)}"
-               f"  ETA {self.clock(eta)}")
-        if self.tty:
-            self.stream.write("\r" + msg + " " * max(0, self.width - len(msg)))
-            self.width = len(msg)
-        else:
-            self.stream.write(msg + "\n")
-        self.stream.flush()
+        self._show(f"[{done}/{self.total}] {key}: {result}  elapsed {self.clock(elapsed)}"
+                   f"  ETA {self.clock(eta)}")
 
     def partial(self, done: float, what: str) -> None:
         """Progress inside a batch: `done` items' worth (fractional)."""
         elapsed = time.monotonic() - self.start
         eta = elapsed / done * (self.total - done) if done > 0 else 0.0
-        msg = (f"[{done:.0f}/{self.total}] {what}  elapsed {self.clock(elapsed)}"
-               f"  ETA {self.clock(eta)}")
+        self._show(f"[{done:.0f}/{self.total}] {what}  elapsed {self.clock(elapsed)}"
+                   f"  ETA {self.clock(eta)}")
+
+    def _show(self, msg: str) -> None:
         if self.tty:
             self.stream.write("\r" + msg + " " * max(0, self.width - len(msg)))
             self.width = len(msg)
