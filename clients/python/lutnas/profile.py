@@ -118,7 +118,8 @@ def validate(space: PathLike, table: PathLike, samples: int = 20, seed: int = 1,
 
     Returns `lutnas-profile validate --json`'s summary: samples,
     within_10pct, mape (with the correction, leave-one-out), their _raw
-    forms (plain sums), kendall_tau_lut / _macs / _params, coverage and
+    forms (plain sums), kendall_tau_lut (the corrected predictions, leave-one-out)
+    / _lut_raw (plain sums) / _macs / _params, coverage and
     correction {scale, offset_ms, fitted_on, ... its provenance}, plus
     "accepted" and "refusals": a run too noisy or a fit unsafe to store
     comes back with accepted False and the reasons (never stored).
