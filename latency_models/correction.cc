@@ -200,7 +200,7 @@ v1::Correction FitTerms(const std::vector<FitSample>& x, SumRange range,
     std::vector<double> fixed(nt, 0);  // 0: free, else the type's factor, fixed at a bound
     bool overhead_fixed = false;       // key overhead fixed at fixed_overhead
     double fixed_overhead = 0;
-    for (size_t round = 0; round <= nt + 4; ++round) {
+    for (size_t round = 0; round <= nt + 10; ++round) {
       std::vector<size_t> free;
       for (size_t t = 0; t < nt; ++t)
         if (fixed[t] == 0) free.push_back(t);
@@ -254,11 +254,12 @@ v1::Correction FitTerms(const std::vector<FitSample>& x, SumRange range,
         if (!(range.min_key_ms > 0)) break;  // no bound known: a negative overhead is unsafe
         // The table's share bound, and CheckCorrection's at the smallest
         // network (two keys: scale * (floor * min factor + 2 overhead) +
-        // offset >= kMinCorrectionScale * floor), a hair inside both.
+        // offset >= kMinCorrectionScale * floor), 1% inside both (a refit moves
+        // scale and offset a little).
         double lo = min_overhead;
         if (range.min_ms > 0)
           lo = std::max(lo, ((kMinCorrectionScale * range.min_ms - e) / a - range.min_ms * min_factor) / 2);
-        lo += 1e-4 * std::fabs(lo);
+        lo += 1e-2 * std::fabs(lo);
         if (overhead < lo) {
           if (lo >= 0) break;  // not even a zero overhead is safe here: this subset is out
           overhead_fixed = refit = true;
