@@ -501,12 +501,16 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
   v1::Prediction p;
   p.set_hardware(hw_.name());
   p.set_table_version(version_);
-  double sum = 0, meas = 0;
+  // sum: the table's entries alone (sum_ms); with_terms: every key's latency
+  // with the correction's per-key terms and type factors folded in.
+  double sum = 0, meas = 0, with_terms = 0;
   if (breakdown) {
     std::vector<std::string> where;
     for (const auto& k : NetworkKeys(arch, &where)) {
       v1::LatencySource src;
-      const double ms = EntryMs(k, &src);  // the table's entry alone
+      const double full = KeyLatency(k, &src);
+      const double ms = EntryOf(k, full);
+      with_terms += full;
       auto* bl = p.add_blocks();
       bl->set_where(where[p.blocks_size() - 1]);
       bl->set_key(k.key);
@@ -516,18 +520,8 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
       if (src == v1::SOURCE_MEASURED) meas += ms;
     }
   } else {
-    sum = SumLatency(arch, &meas);
-  }
-  // sum_ms is the plain sum of the table's entries; the correction's per-key
-  // terms and type factors (folded into every key's latency) go into
-  // latency_ms only.
-  double with_terms = sum;
-  if (breakdown) {
-    with_terms = HasTypeFactors() ? SumLatency(arch, nullptr) : sum + KeyTermsMs(arch);
-  } else if (HasTypeFactors()) {
-    sum = EntrySum(arch);
-  } else {
-    sum -= KeyTermsMs(arch);
+    with_terms = sum = SumLatency(arch, &meas);
+    if (HasKeyTerms() || HasTypeFactors()) sum = EntrySum(arch);
   }
   p.set_sum_ms(sum);
   // A failed key (+inf) is a stored fact: the network cannot run there.
@@ -589,16 +583,15 @@ double LatencyPredictor::FactorOf(const space::KeySpec& key) const {
   return FactorOfType(KeyType(key.key.empty() ? space::BlockKey(key.block, key.in) : key.key));
 }
 
-double LatencyPredictor::EntryMs(const space::KeySpec& key, v1::LatencySource* src) const {
-  const double ms = KeyLatency(key, src);
-  if (!std::isfinite(ms)) return ms;
-  return (ms - KeyTermOf(key)) / FactorOf(key);
+double LatencyPredictor::EntryOf(const space::KeySpec& key, double latency_ms) const {
+  if (!std::isfinite(latency_ms)) return latency_ms;
+  return (latency_ms - KeyTermOf(key)) / FactorOf(key);
 }
 
 double LatencyPredictor::EntrySum(const v1::Architecture& arch) const {
   double sum = 0;
   v1::LatencySource src;
-  for (const auto& k : NetworkKeys(arch)) sum += EntryMs(k, &src);
+  for (const auto& k : NetworkKeys(arch)) sum += EntryOf(k, KeyLatency(k, &src));
   return sum;
 }
 
@@ -615,23 +608,6 @@ double LatencyPredictor::KeyTermMs(int64_t params) const {
 double LatencyPredictor::KeyTermOf(const space::KeySpec& key) const {
   if (!HasKeyTerms()) return 0;
   return KeyTermMs(GraphCost(LowerKey(key), bpe_).params);
-}
-
-double LatencyPredictor::KeyTermsMs(const v1::Architecture& arch) const {
-  if (!HasKeyTerms()) return 0;
-  double t = 0;
-  const auto sites = space::ListBlocks(arch);
-  for (const auto& site : sites) {
-    space::KeySpec k;
-    k.block = site.block;
-    k.in = site.in;
-    t += KeyTermOf(k);
-  }
-  space::KeySpec h;
-  h.is_head = true;
-  h.head = arch.head();
-  h.in = sites.empty() ? space::InputShape(arch) : sites.back().out;
-  return t + KeyTermOf(h);
 }
 
 double LatencyPredictor::Corrected(double sum) const {

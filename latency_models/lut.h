@@ -97,20 +97,19 @@ class LatencyPredictor {
   Estimated EstimateKey(const space::KeySpec& key) const;
   double Corrected(double sum) const;
   // The correction's per-key terms (Correction.key_overhead_ms,
-  // key_ms_per_mparam): of one key with `params` weights, of one key, of a
-  // whole network. 0 without them.
+  // key_ms_per_mparam): of one key with `params` weights, of one key. 0
+  // without them.
   bool HasKeyTerms() const;
   double KeyTermMs(int64_t params) const;
   double KeyTermOf(const space::KeySpec& key) const;
-  double KeyTermsMs(const v1::Architecture& arch) const;
   // The correction's block-type factors (Correction.type_factors): of a type,
   // of a key; 1 without them.
   bool HasTypeFactors() const;
   double FactorOfType(const std::string& type) const;
   double FactorOf(const space::KeySpec& key) const;
-  // A key's table entry alone (its latency without the correction's per-key
-  // terms and factor), and the sum of a network's entries.
-  double EntryMs(const space::KeySpec& key, v1::LatencySource* src) const;
+  // A key's table entry alone from its latency (KeyLatency: the correction's
+  // per-key terms and factor folded in), and the sum of a network's entries.
+  double EntryOf(const space::KeySpec& key, double latency_ms) const;
   double EntrySum(const v1::Architecture& arch) const;
 
   v1::Hardware hw_;

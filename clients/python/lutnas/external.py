@@ -33,6 +33,7 @@ import re
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -578,11 +579,7 @@ def combine_repeats(results: Sequence[_Result]) -> _Result:
     if len(ok) == 1 and len(results) == 1:
         return ok[0][0], ok[0][1], None
 
-    def med(xs: Sequence[float]) -> float:
-        ys = sorted(xs)
-        n = len(ys)
-        return ys[n // 2] if n % 2 else (ys[n // 2 - 1] + ys[n // 2]) / 2
-
+    med = statistics.median
     meds = [ms for ms, _ in ok]
     ms = med(meds)
     stats: Dict[str, float] = {}
@@ -786,24 +783,22 @@ examples:
 The command runs without a shell: use sh -c '...' for pipes."""
 
 
-def _repeats(text: str) -> int:
+def _int_in(text: str, lo: int, hi: int) -> int:
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 1 <= n <= 20:
-        raise argparse.ArgumentTypeError(f"must be in 1..20, got {n}")
+    if not lo <= n <= hi:
+        raise argparse.ArgumentTypeError(f"must be in {lo}..{hi}, got {n}")
     return n
+
+
+def _repeats(text: str) -> int:
+    return _int_in(text, 1, 20)
 
 
 def _batch_size(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 1 <= n <= 4096:
-        raise argparse.ArgumentTypeError(f"must be in 1..4096, got {n}")
-    return n
+    return _int_in(text, 1, 4096)
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", json_flag: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
