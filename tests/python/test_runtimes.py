@@ -108,7 +108,8 @@ def test_bench_onnx_needs_only_numpy_and_onnxruntime(onnx_keys, tmp_path):
     for row, path in zip(rows[:2], (onnx_keys["small"], onnx_keys["big"])):
         assert row.endswith(" model=" + path)
         fields = dict(kv.split("=", 1) for kv in row.split(" model=")[0].split())
-        assert set(fields) == {"median_ms", "iqr_ms", "p10_ms", "p90_ms", "samples", "spread"}
+        assert set(fields) == {"median_ms", "iqr_ms", "p10_ms", "p90_ms", "samples", "spread",
+                               "run_scaled_ms"}
         f = {k: float(v) for k, v in fields.items()}
         assert 0 < f["p10_ms"] <= f["median_ms"] <= f["p90_ms"]
         assert f["samples"] >= 5 * 3  # >= 3 runs in each of the 5 rounds
@@ -161,6 +162,56 @@ def test_bench_onnx_hot_input_after_a_flush(onnx_keys, runtime):
     assert lines[0].endswith("thread clock, 4096 KiB flushed per run, inputs hot)"), lines[0]
     med = [float(row.split()[0].split("=")[1]) for row in lines[3:]]
     assert len(med) == 2 and 0 < med[0] < med[1]
+
+
+def _node(op, inputs, outputs, name):
+    from lutnas import bench_onnx as b
+    return (b"".join(b._bytes(1, i) for i in inputs) + b"".join(b._bytes(2, o) for o in outputs)
+            + b._bytes(3, name) + b._bytes(4, op))
+
+
+def test_boundary_reorders_are_only_the_model_s_own_ends():
+    # the graph ONNX Runtime's NCHWc transformer makes of a conv block: reorders at the
+    # model's input and output (a lone block pays them, a network's neighbours do not)
+    # and one pair inside (a network pays it too), read from the saved optimised model
+    from lutnas import bench_onnx as b
+    nodes = [_node("ReorderInput", ["x"], ["a"], "in0"),
+             _node("Conv", ["a", "w"], ["b"], "conv0"),
+             _node("ReorderOutput", ["b"], ["c"], "mid_out"),
+             _node("Relu", ["c"], ["d"], "relu"),
+             _node("ReorderInput", ["d"], ["e"], "mid_in"),
+             _node("ReorderOutput", ["e"], ["y"], "out1")]
+    graph = (b"".join(b._bytes(1, n) for n in nodes) + b._bytes(2, "g")
+             + b._bytes(11, b._value_info("x", [1, 8, 8, 8]))
+             + b._bytes(12, b._value_info("y", [1, 8, 8, 8])))
+    model = b._int(1, 7) + b._bytes(7, graph)
+    assert b.boundary_reorders(model) == {"in0", "out1"}
+    plain = b._int(1, 7) + b._bytes(7, b._bytes(1, nodes[1])
+                                     + b._bytes(11, b._value_info("a", [1, 8, 8, 8])))
+    assert b.boundary_reorders(plain) == set()  # a plain Conv graph (not optimised): none
+
+
+@needs_ort
+def test_bench_onnx_excludes_ort_boundary_reorders(onnx_keys, tmp_path):
+    # ONNX Runtime's own profile of each model: its boundary reorders' share of a run
+    # taken out of every sample (x86: the NCHWc transformer adds them around a conv)
+    shuffle = external.export_key("shuffle:o32,k3,s1,relu@32x16x16", str(tmp_path), ["onnx"],
+                                  "shuffle")["onnx"]
+    r = subprocess.run([str(ROOT / "scripts" / "lutnas"), "bench-onnx", "--json", "--quiet",
+                        "--rounds", "3", "--clock", "thread", "--exclude-boundary-reorders",
+                        onnx_keys["big"], shuffle], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    conv, shuf = (json.loads(line) for line in r.stdout.splitlines())
+    assert conv["tool"].endswith("graph optimisation all, boundary reorders excluded, "
+                                 "thread clock)"), conv["tool"]
+    import platform
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert 0.0 < conv["boundary_share"] < 0.5, conv
+    else:  # no NCHWc transformer: nothing to exclude
+        assert conv["boundary_share"] == 0.0
+    assert 0.0 <= shuf["boundary_share"] < 0.5
+    for d in (conv, shuf):
+        assert d["run_scaled_ms"] > 0 and d["p10_ms"] <= d["median_ms"] <= d["p90_ms"]
 
 
 # A wrapper a user might write around a many-models runner: it logs each

@@ -157,6 +157,64 @@ def reference_model(channels: int = REF_CHANNELS, size: int = REF_SIZE) -> bytes
     return _int(1, 7) + _bytes(8, opset) + _bytes(7, graph)
 
 
+def _fields(buf: bytes) -> Iterable[Tuple[int, int, Any]]:
+    """(field number, wire type, value) of one protobuf message: ints for
+    varint/fixed fields, bytes for length-delimited ones."""
+    i, n = 0, len(buf)
+    while i < n:
+        tag, i = _read_varint(buf, i)
+        num, wt = tag >> 3, tag & 7
+        if wt == 0:
+            v, i = _read_varint(buf, i)
+        elif wt == 1:
+            v, i = int.from_bytes(buf[i:i + 8], "little"), i + 8
+        elif wt == 2:
+            ln, i = _read_varint(buf, i)
+            v, i = buf[i:i + ln], i + ln
+        elif wt == 5:
+            v, i = int.from_bytes(buf[i:i + 4], "little"), i + 4
+        else:
+            raise ValueError(f"protobuf wire type {wt} is not supported")
+        yield num, wt, v
+
+
+def _read_varint(buf: bytes, i: int) -> Tuple[int, int]:
+    v = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        v |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return v, i
+        shift += 7
+
+
+def boundary_reorders(model: bytes) -> "set[str]":
+    """Names of the layout reorders at an ONNX model's own inputs and outputs:
+    ReorderInput nodes fed by a graph input, ReorderOutput nodes that write a
+    graph output (ONNX Runtime's NCHWc transformer puts them there on x86:
+    a block alone pays them, inside a network its neighbours' layout is
+    already blocked). Read from the optimised model ONNX Runtime saves."""
+    graph = next((v for num, wt, v in _fields(model) if num == 7 and wt == 2), b"")
+    nodes: List[Tuple[str, str, List[str], List[str]]] = []
+    ins: "set[str]" = set()
+    outs: "set[str]" = set()
+    for num, wt, v in _fields(graph):
+        if num == 1 and wt == 2:
+            f: Dict[int, List[Any]] = {}
+            for n2, w2, v2 in _fields(v):
+                if w2 == 2:
+                    f.setdefault(n2, []).append(v2.decode(errors="replace"))
+            nodes.append(((f.get(3) or [""])[0], (f.get(4) or [""])[0], f.get(1, []), f.get(2, [])))
+        elif num in (11, 12) and wt == 2:
+            name = next((v2.decode(errors="replace") for n2, w2, v2 in _fields(v)
+                         if n2 == 1 and w2 == 2), "")
+            (ins if num == 11 else outs).add(name)
+    return {name for name, op, i, o in nodes
+            if (op == "ReorderInput" and any(x in ins for x in i))
+            or (op == "ReorderOutput" and any(x in outs for x in o))}
+
+
 # ------------------------------------------------------------ sessions
 NP_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16",
             "tensor(double)": "float64", "tensor(int64)": "int64", "tensor(int32)": "int32",
@@ -209,6 +267,7 @@ class Workload:
                 self.feed[i.name] = np.zeros(shape, dtype=dtype)
         self.outputs = [o.name for o in self.sess.get_outputs()]
         self.samples: List[float] = []
+        self.raw: List[float] = []  # unscaled
         self.inputs: List[npt.NDArray[Any]] = list(self.feed.values())
         # Inputs and outputs bound once to fixed buffers (as a C++ deployment
         # binds them): no per-run copy in or out, no Python conversion, so a
@@ -229,6 +288,43 @@ class Workload:
         sess.run_with_iobinding(binding)
         return (clock() - t0) * 1e3
 
+
+    def boundary_share(self, model: Union[str, bytes], threads: int, runs: int = 20) -> float:
+        """The share of a run that ONNX Runtime spends in the layout reorders
+        at the model's own inputs and outputs (boundary_reorders): one
+        profiled session of the same model, `runs` runs prepared as the timed
+        ones, the reorders' kernel time over the runs' time. 0 when there
+        are none (no NCHWc transformer: ARM, or no convolution)."""
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="lutnas-bench-") as d:
+            so = session_options(threads)
+            so.enable_profiling = True
+            so.profile_file_prefix = os.path.join(d, "profile")
+            so.optimized_model_filepath = os.path.join(d, "optimised.onnx")
+            sess = ort.InferenceSession(model, sess_options=so,
+                                        providers=["CPUExecutionProvider"])
+            with open(so.optimized_model_filepath, "rb") as f:
+                names = boundary_reorders(f.read())
+            if names:
+                binding = sess.io_binding()
+                for name, arr in self.feed.items():
+                    binding.bind_cpu_input(name, arr)
+                for name, buf in zip(self.outputs, self.buffers):
+                    binding.bind_output(name, "cpu", 0, buf.dtype, list(buf.shape),
+                                        buf.ctypes.data)
+                for _ in range(runs):
+                    self.prepare()
+                    sess.run_with_iobinding(binding)
+            with open(sess.end_profiling()) as f:
+                events = json.load(f)
+        if not names:
+            return 0.0
+        kernels = {n + "_kernel_time" for n in names}
+        total = sum(e.get("dur", 0) for e in events
+                    if e.get("cat") == "Session" and e.get("name") == "model_run")
+        bound = sum(e.get("dur", 0) for e in events
+                    if e.get("cat") == "Node" and e.get("name") in kernels)
+        return min(bound / total, 0.9) if total > 0 else 0.0
 
     def prepare(self) -> None:
         """The cache state before a timed run: --flush-kib written over (one
@@ -299,6 +395,7 @@ class OvWorkload(Workload):
             self.inputs.append(arr)  # the tensor shares it: rewriting it rewrites the input
             self.req.set_input_tensor(i, ov.Tensor(arr, shared_memory=True))
         self.samples = []
+        self.raw = []
 
     def run(self) -> float:
         clock, req = self.clock, self.req
@@ -400,20 +497,32 @@ def bench(models: Sequence[str], threads: int = 1, warmup: int = 3, rounds: int 
         order = list(loaded)
         rng.shuffle(order)
         for w in order:
-            w.samples.extend(ms * scale for ms in time_workload(w, min_ms))
+            got = time_workload(w, min_ms)
+            w.raw.extend(got)
+            w.samples.extend(ms * scale for ms in got)
         if progress:
             progress(f"round {r + 1}/{rounds}")
+    run_scale = base / _median(refs) if refs else 1.0
     for res in results:
         w = res.pop("workload", None)
         if w is not None:
+            share = 0.0
+            if exclude_reorders and runtime != "openvino":
+                share = w.boundary_share(res["model"], threads)
+                w.samples = [ms * (1.0 - share) for ms in w.samples]
+                w.raw = [ms * (1.0 - share) for ms in w.raw]
             res.update(stats(w.samples))
+            res["run_scaled_ms"] = _median(w.raw) * run_scale
+            if exclude_reorders:
+                res["boundary_share"] = share
     drift = max(refs) / min(refs) - 1 if refs else 0.0
     rt = (f"openvino {ov.__version__}, CPU plugin, fp32, 1 stream, {threads} thread"
           f"{'s' if threads != 1 else ''}, latency hint"
           + (", boundary reorders excluded" if exclude_reorders else "")
           if runtime == "openvino" else
           f"onnxruntime {ort.__version__}, CPUExecutionProvider, fp32, "
-          f"{threads} intra-op thread{'s' if threads != 1 else ''}, graph optimisation all")
+          f"{threads} intra-op thread{'s' if threads != 1 else ''}, graph optimisation all"
+          + (", boundary reorders excluded" if exclude_reorders else ""))
     info = {"tool": (f"{TOOL} ({rt}, {clock} clock"
                      + (f", {flush_kib} KiB flushed per run" if flush_kib > 0 else "")
                      + (", inputs hot" if hot_input and flush_kib > 0 else "") + ")"),
@@ -427,7 +536,9 @@ def _line(res: Mapping[str, Any]) -> str:
         return f"error={res['error']} model={res['model']}"
     return (f"median_ms={res['median_ms']:.6g} iqr_ms={res['iqr_ms']:.6g} "
             f"p10_ms={res['p10_ms']:.6g} p90_ms={res['p90_ms']:.6g} samples={res['samples']} "
-            f"spread={res['spread']:.4g} model={res['model']}")
+            f"spread={res['spread']:.4g} run_scaled_ms={res['run_scaled_ms']:.6g} "
+            + (f"boundary_share={res['boundary_share']:.4g} " if "boundary_share" in res else "")
+            + f"model={res['model']}")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -456,9 +567,11 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--runtime", choices=("onnxruntime", "openvino"), default="onnxruntime",
                    help="onnxruntime (default) or openvino (CPU plugin, 1 stream, latency hint)")
     p.add_argument("--exclude-boundary-reorders", action="store_true",
-                   help="openvino: do not count the layout conversions OpenVINO adds at the "
-                        "model's inputs and outputs (for blocks timed alone; a table measured "
-                        "so is validated against whole networks timed without it)")
+                   help="do not count the layout conversions the runtime adds at the model's "
+                        "own inputs and outputs (OpenVINO's Reorders, ONNX Runtime's NCHWc "
+                        "ReorderInput/ReorderOutput on x86): for blocks timed alone, whose "
+                        "neighbours inside a network already have the blocked layout; whole "
+                        "networks are timed without it")
     p.add_argument("--json", dest="runner_json", action="store_true",
                    help="one JSON object per model")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -509,8 +622,6 @@ def run(a: argparse.Namespace, error: Callable[[str], NoReturn]) -> int:
         p.error(f"--flush-kib: must be in 0..{1 << 20}, got {a.flush_kib}")
     if a.hot_input and a.flush_kib <= 0:
         p.error("--hot-input: needs --flush-kib (without a flush the inputs are hot already)")
-    if a.exclude_boundary_reorders and a.runtime != "openvino":
-        p.error("--exclude-boundary-reorders: needs --runtime openvino")
     if a.clock == "thread" and a.threads != 1:
         p.error("--clock thread: needs --threads 1 (other threads' CPU time is not counted)")
     ref_ms = a.reference_ms
