@@ -183,6 +183,36 @@ def test_clean_fit_is_stored_with_its_provenance(module_daemon, module_client, h
     assert f" seed=4 method={c['method']} range_min_ms=0.7" in line, line
 
 
+def test_set_correction_from_keeps_key_terms_and_type_factors(module_daemon, module_client,
+                                                              tmp_path):
+    # a key-terms / type-factors fit stored from its JSON: every term, not scale and offset only
+    name = "pytest-trust-from-terms"
+    module_client.register_hardware(spec_hardware(name))
+    module_client.upload_table({"hardware": name, "tool": "pytest", "space": "tiny"},
+                               table_entries(module_client, name))
+    fitted = {"accepted": True, "refusals": [],
+              "correction": {"scale": 0.95, "offset_ms": 0.01, "key_overhead_ms": -0.02,
+                             "key_ms_per_mparam": 0.25, "type_factors": {"head": 1.1},
+                             "method": "type-factors", "fitted_on": 40}}
+    f = tmp_path / "fit.json"
+    f.write_text(json.dumps(fitted))
+    code, cout, cerr = run_cli(module_daemon.target, "table", "set-correction", name,
+                               "--from", str(f))
+    assert code == 0, cerr
+    got = module_client.export_table(name, 1)[0].correction
+    assert (got.scale, got.offset_ms, got.key_overhead_ms, got.key_ms_per_mparam) == (
+        0.95, 0.01, -0.02, 0.25)
+    assert dict(got.type_factors) == {"head": 1.1} and got.method == "type-factors"
+    # and Predict uses them: the tiny network's latency is no longer 0.95 x sum + 0.01
+    p = module_client.predict(tiny_arch(16, 64), hardware=[name]).predictions[0]
+    assert p.latency_ms != pytest.approx(0.95 * p.sum_ms + 0.01, rel=1e-6)
+    f.write_text(json.dumps(dict(fitted, correction=dict(fitted["correction"],
+                                                         type_factors=[1.1]))))
+    code, cout, cerr = run_cli(module_daemon.target, "table", "set-correction", name,
+                               "--from", str(f))
+    assert code == 1 and "correction.type_factors: not an object: [1.1]" in cerr
+
+
 @pytest.mark.parametrize("text,want", [
     ('{"samples": [{"sum_ms": 1, "measured_ms": 2}, {"sum_ms": 2, "measured_ms": -1}, '
      '{"sum_ms": 3, "measured_ms": 4}]}', "samples[1].measured_ms: must be a finite number > 0, got -1"),

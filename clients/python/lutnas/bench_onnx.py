@@ -161,6 +161,7 @@ def _fields(buf: bytes) -> Iterable[Tuple[int, int, Any]]:
     """(field number, wire type, value) of one protobuf message: ints for
     varint/fixed fields, bytes for length-delimited ones."""
     i, n = 0, len(buf)
+    v: Any
     while i < n:
         tag, i = _read_varint(buf, i)
         num, wt = tag >> 3, tag & 7
@@ -324,7 +325,7 @@ class Workload:
                     if e.get("cat") == "Session" and e.get("name") == "model_run")
         bound = sum(e.get("dur", 0) for e in events
                     if e.get("cat") == "Node" and e.get("name") in kernels)
-        return min(bound / total, 0.9) if total > 0 else 0.0
+        return min(float(bound) / total, 0.9) if total > 0 else 0.0
 
     def prepare(self) -> None:
         """The cache state before a timed run: --flush-kib written over (one
