@@ -14,12 +14,13 @@
 # Whole networks get more samples than blocks (--min-ms 20 --rounds 45: a
 # network takes 0.3-3 ms, so the default 3 ms per round gives it only 3 runs,
 # and two runs of 15 rounds still differed by 2-4% per network here);
-# OpenVINO's blocks are timed without the layout reorders it inserts at a lone
-# model's inputs and outputs (--exclude-boundary-reorders), its networks with
-# them (docs/runtimes.md).
+# blocks on both runtimes are timed without the layout reorders the runtime
+# inserts at a lone model's inputs and outputs (--exclude-boundary-reorders:
+# OpenVINO's Reorders, ONNX Runtime's NCHWc ReorderInput/ReorderOutput on x86),
+# networks with them (docs/runtimes.md, rounds 3 and 5).
 # A shared host fails the noise checks (reference drift, spread): nothing is
 # stored then (exit 3) unless ACCEPT_NOISY=1; the figures are printed either way.
-#   [ACCEPT_NOISY=1] bench/external_accuracy.sh [OUT_DIR]   # default var/external-accuracy; ~8 min on a quiet host
+#   [ACCEPT_NOISY=1] bench/external_accuracy.sh [OUT_DIR]   # default var/external-accuracy; ~14 min on a quiet host
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-var/external-accuracy}"
@@ -60,7 +61,8 @@ while i < len(text):
     keys += [b["key"] for b in d["blocks"] if b["key"] not in seen and b["key"] not in keys]
 print("\n".join(keys))' "$OUT/ort-keys.txt" >> "$OUT/ort-keys.txt"
   scripts/lutnas profile-external --keys-file "$OUT/ort-keys.txt" --space "$SPACE" --hardware host-ort \
-    --batch 1000 --repeats "$ORT_REPEATS" --command "$ORT {models}" --parse "$PARSE" --out "$OUT/ort-all.csv"
+    --batch 1000 --repeats "$ORT_REPEATS" --command "$ORT --exclude-boundary-reorders {models}" \
+    --parse "$PARSE" --out "$OUT/ort-all.csv"
 fi
 [ -s "$OUT/edge-ov.csv" ] || scripts/lutnas profile-external --space "$SPACE" --hardware host-openvino \
   --command "$OV --exclude-boundary-reorders {models}" --parse "$PARSE" --out "$OUT/edge-ov.csv"

@@ -602,3 +602,8 @@ def test_validate_external_bad_input(module_daemon, module_client, capsys):
     code, out, err = main(capsys, *base[:3], "--arch", "/no/such.json", "--command",
                           "true {models}", "--parse", PARSE, "--hardware", "host-cpu")
     assert code == 1 and "--arch /no/such.json: No such file or directory" in err
+    # the table's blocks without their boundary reorders, never the networks
+    code, out, err = main(capsys, *base[:5], "--command",
+                          "scripts/lutnas bench-onnx --exclude-boundary-reorders {models}",
+                          "--parse", PARSE, "--hardware", "host-cpu")
+    assert code == 1 and "--command: whole networks are timed with the layout reorders" in err

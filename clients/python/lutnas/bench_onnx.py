@@ -22,9 +22,20 @@ Method (docs/measurement.md, as in latency_models/profiler.cc):
    reference; reference_ms is measured once at the start, or given with
    --reference-ms (or $LUTNAS_REFERENCE_MS) so that several processes (the
    batches of `lutnas profile-external`) report in the same time units;
-5. per model: median, IQR, p10, p90 over all samples.
+5. per model: median, IQR, p10, p90 over all samples; run_scaled_ms is the
+   median of the unscaled samples scaled once by reference_ms / the median
+   of all rounds' references (what per-round scaling did, for comparison).
 Inputs and outputs are bound once to fixed buffers (IOBinding), so a run is
 the model's compute, without a copy of its activations in and out.
+
+--exclude-boundary-reorders (for blocks timed alone; networks are timed
+without it): ONNX Runtime's NCHWc transformer (x86) wraps a lone conv block in
+ReorderInput/ReorderOutput nodes at the model's own input and output, which
+inside a network only the network's ends pay. One extra profiled session per
+model (ONNX Runtime's own profiler, the optimised model it saves) gives those
+nodes' share of a run, and every sample is scaled by 1 - share
+(boundary_share= on the line; 0 where there are none, e.g. on ARM). With
+--runtime openvino the same flag uses OpenVINO's per-node counters.
 
 --runtime openvino times the same way through OpenVINO's Python API instead
 (CPU plugin, fp32, 1 stream, --threads inference threads, latency hint; a
@@ -34,7 +45,7 @@ onnxruntime. OpenVINO's own benchmark_app times wall-clock runs only, which a
 shared host inflates (docs/runtimes.md).
 
 Output (stdout), one line per model, path last:
-    median_ms=0.41 iqr_ms=0.012 p10_ms=0.4 p90_ms=0.43 samples=63 spread=0.073 model=a.onnx
+    median_ms=0.41 iqr_ms=0.012 p10_ms=0.4 p90_ms=0.43 samples=63 spread=0.073 run_scaled_ms=0.409 model=a.onnx
 a model that cannot be loaded or run:
     error=INVALID_GRAPH: ... model=b.onnx
 and `# tool: ...`, `# reference_ms: ...`, `# reference_drift: ...` lines.
@@ -325,7 +336,7 @@ class Workload:
                     if e.get("cat") == "Session" and e.get("name") == "model_run")
         bound = sum(e.get("dur", 0) for e in events
                     if e.get("cat") == "Node" and e.get("name") in kernels)
-        return min(float(bound) / total, 0.9) if total > 0 else 0.0
+        return float(min(bound / total, 0.9)) if total > 0 else 0.0
 
     def prepare(self) -> None:
         """The cache state before a timed run: --flush-kib written over (one

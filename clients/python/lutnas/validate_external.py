@@ -170,6 +170,11 @@ def _prediction(resp: "PredictResponse", hardware: str) -> "Prediction":
 
 
 def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
+    if "--exclude-boundary-reorders" in args.command_line.split():
+        # a network's own input and output reorders are part of its end-to-end time
+        raise ValidateError("--command: whole networks are timed with the layout reorders at "
+                            "their inputs and outputs (they pay them once); drop "
+                            "--exclude-boundary-reorders, which is for the table's blocks")
     runner = external.Runner(args.command_line, args.parse, args.format, args.tool_timeout,
                              args.version_parse)
     if args.arch:
