@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Issue 11, round 5: does leaving ONNX Runtime's boundary NCHWc reorders out of lone
+# blocks (bench-onnx --exclude-boundary-reorders), or normalising by the reference
+# once per run instead of per round, make host-ort's table predict whole networks
+# better? Side by side from ONE measurement: the host-ort table (edge + zoo keys,
+# one process, 3 runs) measured with the exclusion, every bench-onnx output kept
+# (bench/tee_stdout.sh); its 60 random edge networks (seed 1, 3 runs) and the zoo
+# at 224 px measured once. bench/ort_reorders_analyse.py then rebuilds the table
+# with and without the exclusion (the excluded share is on every line) and with
+# either normalisation, refits each through lutnas-profile fit-correction
+# (leave-one-out) and predicts the zoo through a real lutnasd with each fit.
+#   bench/ort_reorders.sh [OUT_DIR]     # default var/ort-reorders; ~14 min on a quiet host
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${1:-var/ort-reorders}"
+BIN="${LUTNAS_BUILD_DIR:-build}/bin"
+SPACE=search/spaces/edge.json
+PARSE='median_ms=([0-9.e+-]+)'
+ORT="scripts/lutnas bench-onnx --clock thread --flush-kib 16384 --hot-input"
+KEEP="bench/tee_stdout.sh $OUT/logs"
+mkdir -p "$OUT"
+ZOO=$(for f in models/*.json; do
+        "$BIN/lutnas-inspect" "$f" --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["resolution"] != 224)' && echo "$f"
+      done || true)
+echo "$ZOO" > "$OUT/zoo-files.txt"
+if [ ! -s "$OUT/ort.csv" ]; then
+  "$BIN/lutnas-inspect" --space "$SPACE" --keys > "$OUT/keys.txt"
+  # shellcheck disable=SC2086
+  for f in $ZOO; do "$BIN/lutnas-inspect" "$f" --json; done | /usr/bin/python3 -c '
+import json, sys
+seen = set(open(sys.argv[1]).read().split())
+dec, text, keys = json.JSONDecoder(), sys.stdin.read(), []
+i = 0
+while i < len(text):
+    if text[i].isspace():
+        i += 1
+        continue
+    d, i = dec.raw_decode(text, i)
+    keys += [b["key"] for b in d["blocks"] if b["key"] not in seen and b["key"] not in keys]
+print("\n".join(keys))' "$OUT/keys.txt" >> "$OUT/keys.txt"
+  rm -rf "$OUT/logs"
+  scripts/lutnas profile-external --keys-file "$OUT/keys.txt" --space "$SPACE" --hardware host-ort \
+    --batch 1000 --repeats 3 --command "$KEEP-table $ORT --exclude-boundary-reorders {models}" \
+    --parse "$PARSE" --out "$OUT/ort.csv"
+fi
+rm -f "$OUT/db.sqlite"* "$OUT/port"
+"$BIN/lutnasd" --listen 127.0.0.1:0 --port_file "$OUT/port" --db "$OUT/db.sqlite" > "$OUT/lutnasd.log" 2>&1 &
+DPID=$!
+trap 'kill $DPID 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$OUT/port" ] && break; sleep 0.1; done
+export LUTNAS_SERVER="127.0.0.1:$(sed 's/.*://' "$OUT/port")"
+scripts/lutnas table upload "$OUT/ort.csv" --hardware host-ort
+scripts/lutnas validate-external --space "$SPACE" --hardware host-ort --samples 60 --seed 1 \
+  --batch 60 --repeats 3 --command "$KEEP-nets $ORT --min-ms 20 --rounds 45 {models}" \
+  --parse "$PARSE" --accept-noisy --pairs-out "$OUT/pairs.json" --json > "$OUT/val.json"
+# shellcheck disable=SC2086
+scripts/lutnas validate-external --arch $ZOO --hardware host-ort \
+  --command "$KEEP-zoo $ORT --min-ms 20 --rounds 45 {models}" --parse "$PARSE" --json > "$OUT/zoo.json"
+kill $DPID 2>/dev/null || true
+/usr/bin/python3 bench/ort_reorders_analyse.py "$OUT"
