@@ -7,10 +7,10 @@
 
 - host-cpu: `lutnas-profile measure ARCH.json... --threads 1 --json` (LibTorch,
   LUTNAS_CLOCK=thread-cpu unless --wall-clock);
-- host-ort: `lutnas bench-onnx --quiet --clock thread --flush-kib 2048 {models}`
-  on the exported ONNX models (the command of host-ort's table);
-- host-openvino: `benchmark_app -m {model} ... -t 1`, one model per process
-  (the command of host-openvino's table).
+- host-ort: `lutnas bench-onnx` on the exported ONNX models, the command host-ort's
+  networks are validated with (ORT_COMMAND);
+- host-openvino: `lutnas bench-onnx --runtime openvino` likewise (OV_COMMAND;
+  LUTNAS_OV_BENCHMARK_APP=1: benchmark_app, one model per process).
 
 The draw is lutnas-inspect's (`--space S --sample N --seed S`), the same
 networks `lutnas insights --networks N --seed S` ranks by table. The output
@@ -33,12 +33,22 @@ sys.path.insert(0, str(ROOT / "clients" / "python"))
 
 from lutnas import external, insights_compare, tools, validate_external  # noqa: E402
 
-ORT_COMMAND = "scripts/lutnas bench-onnx --quiet --clock thread --flush-kib 2048 {models}"
+# The commands whole networks are validated with (docs/runtimes.md, round 5): both runtimes
+# through lutnas' runner; LUTNAS_OV_BENCHMARK_APP=1 times OpenVINO with benchmark_app instead
+# (wall clock, one model per process, as rounds 2-4 did).
+ORT_COMMAND = ("scripts/lutnas bench-onnx --quiet --clock thread --flush-kib 16384 --hot-input "
+               "--min-ms 20 --rounds 45 {models}")
 ORT_PARSE = r"median_ms=([0-9.e+-]+)"
-OV_COMMAND = (".venv/bin/benchmark_app -m {model} -d CPU -load_config "
-              "scripts/openvino-cpu-1thread.json -api sync -t 1")
-OV_PARSE = r"Median: +([0-9.]+) (?P<unit>ms|us)"
-OV_VERSION = r"Build \.+ (\S+)"
+if os.environ.get("LUTNAS_OV_BENCHMARK_APP"):
+    OV_COMMAND = (".venv/bin/benchmark_app -m {model} -d CPU -load_config "
+                  "scripts/openvino-cpu-1thread.json -api sync -t 1")
+    OV_PARSE = r"Median: +([0-9.]+) (?P<unit>ms|us)"
+    OV_VERSION = r"Build \.+ (\S+)"
+else:
+    OV_COMMAND = ("scripts/lutnas bench-onnx --runtime openvino --quiet --clock thread "
+                  "--flush-kib 2048 --min-ms 20 --rounds 45 {models}")
+    OV_PARSE = ORT_PARSE
+    OV_VERSION = None
 
 
 def measure_libtorch(nets, wall_clock):
