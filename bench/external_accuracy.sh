@@ -40,26 +40,12 @@ mkdir -p "$OUT"
 
 
 echo "== 1. tables"
-ZOO=$(for f in models/*.json; do
-        "$BIN/lutnas-inspect" "$f" --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["resolution"] != 224)' && echo "$f"
-      done || true)
+ZOO=$(bench/zoo_keys.sh zoo)
 # host-ort: the edge space's keys and the zoo's other keys, all in one process
 # (--batch 1000): every key's rounds span the same minute, so no batch is
 # measured in a faster or slower stretch of a shared host than another.
 if [ ! -s "$OUT/ort-all.csv" ]; then
-  "$BIN/lutnas-inspect" --space "$SPACE" --keys > "$OUT/ort-keys.txt"
-  for f in $ZOO; do "$BIN/lutnas-inspect" "$f" --json; done | /usr/bin/python3 -c '
-import json, sys
-seen = set(open(sys.argv[1]).read().split())
-dec, text, keys = json.JSONDecoder(), sys.stdin.read(), []
-i = 0
-while i < len(text):
-    if text[i].isspace():
-        i += 1
-        continue
-    d, i = dec.raw_decode(text, i)
-    keys += [b["key"] for b in d["blocks"] if b["key"] not in seen and b["key"] not in keys]
-print("\n".join(keys))' "$OUT/ort-keys.txt" >> "$OUT/ort-keys.txt"
+  bench/zoo_keys.sh keys "$SPACE" "$OUT/ort-keys.txt"
   scripts/lutnas profile-external --keys-file "$OUT/ort-keys.txt" --space "$SPACE" --hardware host-ort \
     --batch 1000 --repeats "$ORT_REPEATS" --command "$ORT --exclude-boundary-reorders {models}" \
     --parse "$PARSE" --out "$OUT/ort-all.csv"

@@ -19,25 +19,10 @@ PARSE='median_ms=([0-9.e+-]+)'
 ORT="scripts/lutnas bench-onnx --clock thread --flush-kib 16384 --hot-input"
 KEEP="bench/tee_stdout.sh $OUT/logs"
 mkdir -p "$OUT"
-ZOO=$(for f in models/*.json; do
-        "$BIN/lutnas-inspect" "$f" --json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(d["resolution"] != 224)' && echo "$f"
-      done || true)
+ZOO=$(bench/zoo_keys.sh zoo)
 echo "$ZOO" > "$OUT/zoo-files.txt"
 if [ ! -s "$OUT/ort.csv" ]; then
-  "$BIN/lutnas-inspect" --space "$SPACE" --keys > "$OUT/keys.txt"
-  # shellcheck disable=SC2086
-  for f in $ZOO; do "$BIN/lutnas-inspect" "$f" --json; done | /usr/bin/python3 -c '
-import json, sys
-seen = set(open(sys.argv[1]).read().split())
-dec, text, keys = json.JSONDecoder(), sys.stdin.read(), []
-i = 0
-while i < len(text):
-    if text[i].isspace():
-        i += 1
-        continue
-    d, i = dec.raw_decode(text, i)
-    keys += [b["key"] for b in d["blocks"] if b["key"] not in seen and b["key"] not in keys]
-print("\n".join(keys))' "$OUT/keys.txt" >> "$OUT/keys.txt"
+  bench/zoo_keys.sh keys "$SPACE" "$OUT/keys.txt"
   rm -rf "$OUT/logs"
   scripts/lutnas profile-external --keys-file "$OUT/keys.txt" --space "$SPACE" --hardware host-ort \
     --batch 1000 --repeats 3 --command "$KEEP-table $ORT --exclude-boundary-reorders {models}" \
