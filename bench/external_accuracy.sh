@@ -24,15 +24,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-var/external-accuracy}"
-BIN="${LUTNAS_BUILD_DIR:-build}/bin"
-SPACE=search/spaces/edge.json
-PARSE='median_ms=([0-9.e+-]+)'
-# ONNX Runtime: half the L3 written over before every run, then the input
-# rewritten: a block's weights are cold and its input hot, as inside a network
-# (docs/runtimes.md); OpenVINO as in round 3.
-ORT="scripts/lutnas bench-onnx --clock thread --flush-kib ${ORT_FLUSH_KIB:-16384} --hot-input"
-OV='scripts/lutnas bench-onnx --runtime openvino --quiet --clock thread --flush-kib 2048'
-NET="--min-ms 20 --rounds ${NET_ROUNDS:-45}"
+# shellcheck source=bench/external_common.sh
+. bench/external_common.sh
 # host-ort's table and networks: 3 runs each, median of the runs (the same
 # blocks measured in two processes differed by p10-p90 0.78-1.05 here)
 ORT_REPEATS="${ORT_REPEATS:-3}"
@@ -54,12 +47,7 @@ fi
   --command "$OV --exclude-boundary-reorders {models}" --parse "$PARSE" --out "$OUT/edge-ov.csv"
 
 echo "== 2. lutnasd"
-rm -f "$OUT/db.sqlite"* "$OUT/port"
-"$BIN/lutnasd" --listen 127.0.0.1:0 --port_file "$OUT/port" --db "$OUT/db.sqlite" > "$OUT/lutnasd.log" 2>&1 &
-DPID=$!
-trap 'kill $DPID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -s "$OUT/port" ] && break; sleep 0.1; done
-export LUTNAS_SERVER="127.0.0.1:$(sed 's/.*://' "$OUT/port")"
+start_lutnasd "$OUT"
 scripts/lutnas table upload "$OUT/ort-all.csv" --hardware host-ort
 scripts/lutnas table upload "$OUT/edge-ov.csv" --hardware host-openvino
 

@@ -13,10 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-var/ort-reorders}"
-BIN="${LUTNAS_BUILD_DIR:-build}/bin"
-SPACE=search/spaces/edge.json
-PARSE='median_ms=([0-9.e+-]+)'
-ORT="scripts/lutnas bench-onnx --clock thread --flush-kib 16384 --hot-input"
+# shellcheck source=bench/external_common.sh
+. bench/external_common.sh
 KEEP="bench/tee_stdout.sh $OUT/logs"
 mkdir -p "$OUT"
 ZOO=$(bench/zoo_keys.sh zoo)
@@ -28,18 +26,13 @@ if [ ! -s "$OUT/ort.csv" ]; then
     --batch 1000 --repeats 3 --command "$KEEP-table $ORT --exclude-boundary-reorders {models}" \
     --parse "$PARSE" --out "$OUT/ort.csv"
 fi
-rm -f "$OUT/db.sqlite"* "$OUT/port"
-"$BIN/lutnasd" --listen 127.0.0.1:0 --port_file "$OUT/port" --db "$OUT/db.sqlite" > "$OUT/lutnasd.log" 2>&1 &
-DPID=$!
-trap 'kill $DPID 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -s "$OUT/port" ] && break; sleep 0.1; done
-export LUTNAS_SERVER="127.0.0.1:$(sed 's/.*://' "$OUT/port")"
+start_lutnasd "$OUT"
 scripts/lutnas table upload "$OUT/ort.csv" --hardware host-ort
 scripts/lutnas validate-external --space "$SPACE" --hardware host-ort --samples 60 --seed 1 \
-  --batch 60 --repeats 3 --command "$KEEP-nets $ORT --min-ms 20 --rounds 45 {models}" \
+  --batch 60 --repeats 3 --command "$KEEP-nets $ORT $NET {models}" \
   --parse "$PARSE" --accept-noisy --pairs-out "$OUT/pairs.json" --json > "$OUT/val.json"
 # shellcheck disable=SC2086
 scripts/lutnas validate-external --arch $ZOO --hardware host-ort \
-  --command "$KEEP-zoo $ORT --min-ms 20 --rounds 45 {models}" --parse "$PARSE" --json > "$OUT/zoo.json"
+  --command "$KEEP-zoo $ORT $NET {models}" --parse "$PARSE" --json > "$OUT/zoo.json"
 kill $DPID 2>/dev/null || true
 /usr/bin/python3 bench/ort_reorders_analyse.py "$OUT"

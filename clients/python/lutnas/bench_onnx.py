@@ -286,12 +286,16 @@ class Workload:
         # block's time is its compute, not the copy of its activations.
         outs = self.sess.run(self.outputs, self.feed)
         self.buffers = [np.ascontiguousarray(o) for o in outs]
-        self.binding = self.sess.io_binding()
+        self.binding = self._bind(self.sess)
+
+    def _bind(self, sess: Any) -> Any:
+        """An IOBinding of sess to this workload's input arrays and output buffers."""
+        binding = sess.io_binding()
         for name, arr in self.feed.items():
-            self.binding.bind_cpu_input(name, arr)
+            binding.bind_cpu_input(name, arr)
         for name, buf in zip(self.outputs, self.buffers):
-            self.binding.bind_output(name, "cpu", 0, buf.dtype, list(buf.shape),
-                                     buf.ctypes.data)
+            binding.bind_output(name, "cpu", 0, buf.dtype, list(buf.shape), buf.ctypes.data)
+        return binding
 
     def run(self) -> float:
         clock, sess, binding = self.clock, self.sess, self.binding
@@ -299,7 +303,6 @@ class Workload:
         t0 = clock()
         sess.run_with_iobinding(binding)
         return (clock() - t0) * 1e3
-
 
     def boundary_share(self, model: Union[str, bytes], threads: int, runs: int = 20) -> float:
         """The share of a run that ONNX Runtime spends in the layout reorders
@@ -318,12 +321,7 @@ class Workload:
             with open(so.optimized_model_filepath, "rb") as f:
                 names = boundary_reorders(f.read())
             if names:
-                binding = sess.io_binding()
-                for name, arr in self.feed.items():
-                    binding.bind_cpu_input(name, arr)
-                for name, buf in zip(self.outputs, self.buffers):
-                    binding.bind_output(name, "cpu", 0, buf.dtype, list(buf.shape),
-                                        buf.ctypes.data)
+                binding = self._bind(sess)
                 for _ in range(runs):
                     self.prepare()
                     sess.run_with_iobinding(binding)
