@@ -48,6 +48,7 @@ from . import tablefile, tools
 
 if TYPE_CHECKING:
     from .client import Client
+    from .measure.keys import KeysRun
 
 _PathLike = Union[str, "os.PathLike[str]"]
 # One item's measurement: (latency ms or None, the runner's stats, error or None).
@@ -682,6 +683,80 @@ def profile(keys: Sequence[str], command: str, parse: str, fmt: str = "onnx", ti
     return entries
 
 
+def profile_in_context(keys: Sequence[str], runner: Runner, rounds: int = 2, max_rounds: int = 6,
+                       time_cap_s: Optional[float] = None, k: int = 4, ref_every: int = 8,
+                       target_ms: float = 0.0, progress: bool = True,
+                       stream: Optional[TextIO] = None) -> "KeysRun":
+    """Measures keys in context (lutnas.measure: each block repeated, or
+    chained with a shape adapter whose context chain is subtracted; the
+    entry block alone) in interleaved rounds normalised by a reference model,
+    re-measuring keys whose halves disagree (see measure.keys.measure_plan).
+    target_ms: express the times in these reference units (a table's)."""
+    from .measure.context import plan_keys
+    from .measure.keys import measure_plan
+    from .torch_export import require_torch
+
+    require_torch()
+    err_stream = stream or sys.stderr
+    with tempfile.TemporaryDirectory(prefix="lutnas-context-") as workdir:
+        def on_key(i: int, key: str) -> None:
+            if progress and (i == 1 or i % 50 == 0 or i == len(keys)):
+                print(f"exporting models: key {i}/{len(keys)}", file=err_stream)
+
+        plan = plan_keys(keys, workdir, runner.formats, k, on_key=on_key)
+        files = {name: dict(f, model=f.get(runner.fmt) or next(iter(f.values())))
+                 for name, f in plan.files.items()}
+        bar = Progress(1, err_stream) if progress else None
+
+        def measure(names: Sequence[str]) -> List[Tuple[Optional[float], Optional[str]]]:
+            res = runner.run([(n, files[n]) for n in names])
+            return [(ms, err) for ms, _, err in res]
+
+        def on_progress(what: str, done: int, total: int) -> None:
+            if bar:
+                bar.total = total
+                bar.partial(done, f"{what}: {done}/{total} model runs")
+
+        try:
+            return measure_plan(plan, measure, rounds, max_rounds, time_cap_s, ref_every,
+                                target_ms, on_progress=on_progress)
+        finally:
+            if bar:
+                bar.close()
+
+
+def merge_base(client: "Client", hardware: str) -> Optional[Tuple[Any, List[Any]]]:
+    """(info message, entry messages) of the hardware's latest table version,
+    or None when it has none: what a --keys-file run merges into."""
+    from .errors import NotFound
+
+    try:
+        table, entries = client.export_table(hardware, 0)
+    except NotFound:
+        return None
+    return table.proto, [e.proto for e in entries]
+
+
+def merged(base: Tuple[Any, Sequence[Any]], entries: Sequence[Mapping[str, Any]],
+           command: str) -> Tuple[Any, List[Any]]:
+    """base's info (its correction, reference and provenance kept; version
+    and counts cleared; source "merge:profile-external") and base's entries
+    with the newly measured keys replacing or joining them, in base's order
+    then the new keys'."""
+    info_pb, old = base
+    info = type(info_pb)()
+    info.CopyFrom(info_pb)
+    for f in ("version", "created_unix_ms", "entries", "failed"):
+        info.ClearField(f)
+    info.source = "merge:profile-external"
+    if command not in info.tool:
+        info.tool = (info.tool + " + " if info.tool else "") + command
+    new = {e["key"]: e for e in entries}
+    out: List[Any] = [new.pop(e.key) if e.key in new else e for e in old]
+    out.extend(new.values())
+    return info, out
+
+
 def table_info(hardware: str, command: str, space: str) -> Dict[str, Any]:
     return {"hardware": hardware, "backend": "external", "tool": command, "space": space,
             "source": "profile-external"}
@@ -701,28 +776,63 @@ def cmd_profile_external(args: argparse.Namespace, client: "Client") -> int:
     compile_parse(args.parse)
     if args.limit < 0:
         raise ExternalError("--limit: must be >= 0")
+    method = getattr(args, "method", "lone")
     keys, space_name = load_keys(args.space, args.keys_file, args.limit)
+    base = None
     if not args.out:
         client.get_hardware(args.hardware)  # NotFound before hours of measuring
+        if args.keys_file and not getattr(args, "no_merge", False):
+            base = merge_base(client, args.hardware)
     print(f"profile-external: {len(keys)} keys of {space_name or 'the key list'} on "
-          f"{args.hardware}, {args.format} models", file=sys.stderr)
+          f"{args.hardware}, {args.format} models, "
+          + (f"in context (k={args.repeat_k}, {args.rounds} rounds)" if method == "context"
+             else "each timed alone")
+          + (f", merged into version {base[0].version}" if base else ""), file=sys.stderr)
     info = table_info(args.hardware, args.command_line, space_name)
     runner = Runner(args.command_line, args.parse, args.format, args.tool_timeout,
                     getattr(args, "version_parse", None))
     entries: List[Dict[str, Any]] = []
-    try:
-        profile(keys, args.command_line, args.parse, args.format, args.tool_timeout,
-                entries=entries, batch=getattr(args, "batch", DEFAULT_BATCH), runner=runner,
-                repeats=getattr(args, "repeats", 1))
-        info["tool"] = runner.tool(args.command_line)
-        if runner.reference_ms > 0:
-            info["reference_ms"] = runner.reference_ms
-    except KeyboardInterrupt:
-        if entries:
-            path = _save_fallback(entries, info)
-            print(f"interrupted after {len(entries)} of {len(keys)} keys; those are saved in "
-                  f"{path}", file=sys.stderr)
-        raise
+    if method == "context":
+        target = base[0].reference_ms if base and base[0].reference_ms > 0 else 0.0
+        run = profile_in_context(keys, runner, args.rounds, args.max_rounds, args.time_cap,
+                                 args.repeat_k, target_ms=target)
+        from .measure.keys import details_of, entries_of, lone_entries_of
+
+        entries = entries_of(run)
+        info["tool"] = runner.tool(args.command_line) + f" [context k={args.repeat_k}]"
+        info["reference_ms"] = run.target_ms
+        refused = run.refused()
+        if refused:
+            print(f"refused {len(refused)} keys that did not reproduce (stored as failed): "
+                  + ", ".join(f"{e.key} (halves {e.half_a:.4g}/{e.half_b:.4g} ms)"
+                              for e in refused[:20])
+                  + (" ..." if len(refused) > 20 else ""), file=sys.stderr)
+        print(f"rounds: {run.rounds.rounds} ({run.extra_rounds} extra for keys whose halves "
+              f"disagreed), reference drift {100 * run.rounds.reference_drift():.0f}% "
+              "(normalised, not refused)", file=sys.stderr)
+        if getattr(args, "details", None):
+            import json
+
+            with open(args.details, "w") as f:
+                json.dump(details_of(run), f, indent=1)
+        if getattr(args, "lone_out", None):
+            with open(args.lone_out, "w") as f:
+                tablefile.write_csv(lone_entries_of(run),
+                                    f, info=dict(info, tool=runner.tool(args.command_line)))
+    else:
+        try:
+            profile(keys, args.command_line, args.parse, args.format, args.tool_timeout,
+                    entries=entries, batch=getattr(args, "batch", DEFAULT_BATCH), runner=runner,
+                    repeats=getattr(args, "repeats", 1))
+            info["tool"] = runner.tool(args.command_line)
+            if runner.reference_ms > 0:
+                info["reference_ms"] = runner.reference_ms
+        except KeyboardInterrupt:
+            if entries:
+                path = _save_fallback(entries, info)
+                print(f"interrupted after {len(entries)} of {len(keys)} keys; those are saved in "
+                      f"{path}", file=sys.stderr)
+            raise
     ok, failed = summary(entries)
     tail = f"{ok} measured, {len(failed)} failed"
     if args.out:
@@ -734,8 +844,12 @@ def cmd_profile_external(args: argparse.Namespace, client: "Client") -> int:
         path = _save_fallback(entries, info)
         raise ExternalError(f"every key failed (first: {failed[0]['error']}); nothing uploaded, "
                             f"entries saved to {path}")
+    upload_info: Any = info
+    upload_entries: Sequence[Any] = entries
+    if base:
+        upload_info, upload_entries = merged(base, entries, args.command_line)
     try:
-        stored = client.upload_table(info, entries)
+        stored = client.upload_table(upload_info, upload_entries)
     except Exception:
         path = _save_fallback(entries, info)
         print(f"upload failed; the measured entries are saved in {path} "
@@ -747,7 +861,9 @@ def cmd_profile_external(args: argparse.Namespace, client: "Client") -> int:
         print(json.dumps(to_dict(stored), indent=1))
     else:
         print(f"uploaded {stored.hardware} version {stored.version}: {stored.entries} entries "
-              f"({stored.failed} failed)")
+              f"({stored.failed} failed)" + (f"; {len(entries)} measured now, merged into "
+                                             f"version {base[0].version} (its other keys and "
+                                             "its correction kept)" if base else ""))
     return 0
 
 
@@ -801,6 +917,34 @@ def _batch_size(text: str) -> int:
     return _int_in(text, 1, 4096)
 
 
+def _k(text: str) -> int:
+    return _int_in(text, 2, 16)
+
+
+def _rounds(text: str) -> int:
+    return _int_in(text, 2, 50)
+
+
+def add_context_flags(c: argparse.ArgumentParser) -> None:
+    """--method, --rounds, --max-rounds, --time-cap, --repeat-k."""
+    c.add_argument("--method", choices=("context", "lone"), default="context",
+                   help="context (default): each block timed inside a chain of its own repeats "
+                        "(or with a shape adapter whose own chain is subtracted), so the per-run "
+                        "overhead and boundary reorders of a lone model cancel, in interleaved "
+                        "rounds normalised by a reference model; lone: each block timed alone "
+                        "once per --repeats (the older method)")
+    c.add_argument("--rounds", type=_rounds, default=2, metavar="N",
+                   help="(context) rounds of every model, at least 2 (default 2)")
+    c.add_argument("--max-rounds", type=_rounds, default=6, metavar="N",
+                   help="(context) keys whose odd- and even-round halves disagree by more than "
+                        "10%% are re-measured up to this many rounds (default 6)")
+    c.add_argument("--time-cap", type=float, default=None, metavar="S",
+                   help="(context) seconds the re-measuring may take (default: as long as the "
+                        "first rounds)")
+    c.add_argument("--repeat-k", type=_k, default=4, metavar="K",
+                   help="(context) repeats of a block in its chain (default 4)")
+
+
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", json_flag: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
     """Adds `profile-external` to the CLI's subparsers."""
     c = sub.add_parser(
@@ -830,6 +974,16 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", json_
     c.add_argument("--version-parse", metavar="REGEX",
                    help="regex whose first group, in the tool's output, is its version (kept "
                         "in the table's tool field; default: a '# tool: ...' line)")
+    add_context_flags(c)
+    c.add_argument("--no-merge", action="store_true",
+                   help="with --keys-file: store only these keys as the new version instead of "
+                        "merging them into the latest one (default: merge, keeping its other "
+                        "keys and its correction)")
+    c.add_argument("--details", metavar="FILE.json",
+                   help="(context) write every key's halves, lone time and method")
+    c.add_argument("--lone-out", metavar="FILE.csv",
+                   help="(context) also write the same run as a table of lone-model times "
+                        "(today's method) for comparison")
     c.add_argument("--out", metavar="FILE.csv", help="write a CSV instead of uploading")
     c.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N keys")
     json_flag(c)
