@@ -817,8 +817,8 @@ def cmd_profile_external(args: argparse.Namespace, client: "Client") -> int:
                 json.dump(details_of(run), f, indent=1)
         if getattr(args, "lone_out", None):
             with open(args.lone_out, "w") as f:
-                tablefile.write_csv(lone_entries_of(run),
-                                    f, info=dict(info, tool=runner.tool(args.command_line)))
+                tablefile.write_csv(lone_entries_of(run), f, info=dict(
+                    info, tool=runner.tool(args.command_line) + " [context run, lone times]"))
     else:
         try:
             profile(keys, args.command_line, args.parse, args.format, args.tool_timeout,

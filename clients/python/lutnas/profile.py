@@ -111,8 +111,14 @@ def measure(archs: Sequence[Union[PathLike, Mapping[str, Any]]], table: Optional
     return result
 
 
+NEXT_STEP = ("re-measure with more rounds (rounds=...), with the machine's other cores idle, or "
+             "with more samples; or keep the fit anyway with accept_noisy=True (its numbers say "
+             "how far to trust it)")
+
+
 def validate(space: PathLike, table: PathLike, samples: int = 20, seed: int = 1,
-             threads: int = 1, rounds: int = 0, write_correction: bool = False) -> Dict[str, Any]:
+             threads: int = 1, rounds: int = 0, write_correction: bool = False,
+             accept_noisy: bool = False) -> Dict[str, Any]:
     """Predicted (table sum) vs measured end-to-end latency of `samples`
     networks sampled from a space (at least 3).
 
@@ -123,17 +129,24 @@ def validate(space: PathLike, table: PathLike, samples: int = 20, seed: int = 1,
     correction {scale, offset_ms, fitted_on, ... its provenance}, plus
     "accepted" and "refusals": a run too noisy or a fit unsafe to store
     comes back with accepted False and the reasons (never stored).
-    write_correction: also store an accepted correction in the table file."""
+    write_correction: also store an accepted correction in the table file.
+    accept_noisy: accept (and with write_correction store) a fit that the
+    noise checks would refuse (`lutnas-profile validate --accept-noisy`).
+    A refused summary carries "next_step": what to do about it."""
     if samples < 3:
         raise ValueError("samples must be >= 3")
     argv = [find_tool("lutnas-profile"), "validate", "--space", str(space), "--table", str(table),
             "--samples", str(samples), "--seed", str(seed), "--json", *_common(threads, rounds)]
     if write_correction:
         argv.append("--write-correction")
+    if accept_noisy:
+        argv.append("--accept-noisy")
     # Exit 3 is an answer, not a failure: the fit was refused (noisy or
     # unsafe); the summary says why ("accepted": false, "refusals").
     out = _run(argv, f"lutnas-profile validate --space {space}", ok_codes=(0, 3))
     summary: Dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    if summary.get("accepted") is False:
+        summary["next_step"] = NEXT_STEP
     return summary
 
 

@@ -110,6 +110,91 @@ def measure_networks(nets: Sequence[_Net], runner: external.Runner, batch: int,
     return results
 
 
+def measure_networks_in_rounds(nets: Sequence[_Net], runner: external.Runner, rounds: int,
+                               target_ms: float = 0.0, onnx_dir: Optional[str] = None,
+                               cache: Optional[str] = None, progress: bool = True
+                               ) -> Dict[str, external._Result]:
+    """{name: (ms, stats, error)}: every network exported once (or taken as
+    ONNX_DIR/NAME.onnx, e.g. torchvision's own export), then timed by the
+    runner in `rounds` interleaved rounds with the reference model, each time
+    normalised by the reference (lutnas.measure.rounds) into target_ms's
+    units (0: the run's own). stats: p10/p90 = the odd/even halves,
+    samples = rounds, repeat_spread = |halves| / ms. cache: a JSON file of
+    earlier results (reused, rescaled to target_ms) that new ones join."""
+    from .measure.context import REFERENCE, export_module, reference_module
+    from .measure.keys import measure_models
+
+    old: Dict[str, Any] = {}
+    if cache and os.path.exists(cache):
+        with open(cache) as f:
+            old = json.load(f)
+    scale = 1.0
+    if old.get("target_ms") and target_ms > 0:
+        scale = target_ms / float(old["target_ms"])
+    results: Dict[str, external._Result] = {}
+    for name, _ in nets:
+        r = old.get("networks", {}).get(name)
+        if r and r.get("ms"):
+            a, b = r["half_a"] * scale, r["half_b"] * scale
+            ms = r["ms"] * scale
+            results[name] = (ms, {"p10_ms": min(a, b), "p90_ms": max(a, b),
+                                  "samples": r.get("rounds", 2),
+                                  "repeat_spread": abs(a - b) / ms}, None)
+    todo = [n for n in nets if n[0] not in results]
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="lutnas-validate-") as wd:
+            files: Dict[str, Dict[str, str]] = {}
+            ref, shape = reference_module()
+            files[REFERENCE] = export_module(ref, shape, wd, runner.formats, "0000-reference")
+            for i, (name, arch) in enumerate(todo, 1):
+                given = os.path.join(onnx_dir, name + ".onnx") if onnx_dir else ""
+                try:
+                    if given and os.path.exists(given):
+                        files[name] = {"onnx": given}
+                    else:
+                        files[name] = external.export_code(arch_pytorch(arch, wd), wd,
+                                                           runner.formats,
+                                                           f"{i:04d}-{external.slug(name)}")
+                except Exception as e:  # noqa: BLE001 - the network's failure
+                    results[name] = (None, {}, external.export_failure(e, runner.formats))
+            for f in files.values():
+                f["model"] = f.get(runner.fmt) or next(iter(f.values()))
+            bar = external.Progress(1) if progress else None
+
+            def measure(names: Sequence[str]) -> List[Tuple[Optional[float], Optional[str]]]:
+                return [(ms, err) for ms, _, err in runner.run([(n, files[n]) for n in names])]
+
+            def on_progress(done: int, total: int) -> None:
+                if bar:
+                    bar.total = total
+                    bar.partial(done, f"networks: {done}/{total} model runs")
+
+            names = [n for n, _ in todo if n in files]
+            try:
+                got = measure_models(names, measure, rounds, target_ms=target_ms,
+                                     on_progress=on_progress)
+            finally:
+                if bar:
+                    bar.close()
+        target_ms = got["target_ms"]
+        for n in names:
+            if n in got["values"]:
+                ms = got["values"][n]
+                a, b = got["halves"][n]
+                a, b = (ms if a is None else a), (ms if b is None else b)
+                results[n] = (ms, {"p10_ms": min(a, b), "p90_ms": max(a, b), "samples": rounds,
+                                   "repeat_spread": abs(a - b) / ms}, None)
+                old.setdefault("networks", {})[n] = {"ms": ms / scale, "half_a": a / scale,
+                                                     "half_b": b / scale, "rounds": rounds}
+            else:
+                results[n] = (None, {}, got["errors"].get(n, "not measured"))
+        if cache:
+            old.setdefault("target_ms", target_ms)
+            with open(cache, "w") as f:
+                json.dump(old, f, indent=1)
+    return results
+
+
 def fit_correction(pairs: Mapping[str, Any], accept_noisy: bool = False) -> Tuple[int, Dict[str, Any]]:
     """(exit status, fit-correction's JSON object) for the pairs dict."""
     tool = tools.find_tool("lutnas-profile")
@@ -206,7 +291,13 @@ def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
         runner.reference_ms = table.reference_ms
     print(f"validate-external: {len(nets)} networks on {args.hardware} (table version "
           f"{version}), {args.format} models", file=sys.stderr)
-    measured = measure_networks(nets, runner, args.batch, repeats=args.repeats)
+    if args.rounds >= 2:
+        # a table measured in context holds its keys in its reference model's units
+        target = table.reference_ms if "[context" in table.tool else 0.0
+        measured = measure_networks_in_rounds(nets, runner, args.rounds, target, args.onnx_dir,
+                                              args.measurements)
+    else:
+        measured = measure_networks(nets, runner, args.batch, repeats=args.repeats)
     rows: List[Dict[str, Any]]
     failed: List[Dict[str, Any]]
     stats_of: Dict[str, Dict[str, float]]
@@ -232,6 +323,8 @@ def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
         rows.append(row)
     ok = [r for r in rows if "error" not in r]
     if args.arch:
+        if args.pairs_out:  # the same pairs a fit would get, for fit-correction by hand
+            _write_pairs(args.pairs_out, args.hardware, version, args.seed, ok, macs_params)
         return _check_zoo(args, rows, ok, version)
     if len(ok) < 3:
         first = failed[0]["error"] if failed else "none measured"
@@ -285,6 +378,19 @@ def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
                 "type_factors": dict(stored.correction.type_factors)}
     _report(args, fit)
     return 0 if code == 0 else REFUSED
+
+
+def _write_pairs(path: str, hardware: str, version: int, seed: int,
+                 ok: Sequence[Mapping[str, Any]],
+                 macs_params: Mapping[str, Tuple[int, int, int]]) -> None:
+    pairs = {"hardware": hardware, "table_version": int(version), "seed": seed,
+             "samples": [{"name": r["name"], "sum_ms": r["sum_ms"],
+                          "predicted_ms": r["predicted_ms"], "measured_ms": r["measured_ms"],
+                          "spread": r.get("spread", 0.0), "macs": macs_params[r["name"]][0],
+                          "params": macs_params[r["name"]][1], "keys": macs_params[r["name"]][2],
+                          "type_ms": type_split(r["blocks"])} for r in ok]}
+    with open(path, "w") as f:
+        json.dump(pairs, f, indent=1)
 
 
 def _check_zoo(args: argparse.Namespace, rows: Sequence[Mapping[str, Any]],
@@ -344,9 +450,14 @@ def _report(args: argparse.Namespace, fit: Mapping[str, Any]) -> None:
         print(f"stored as the correction of {fit['hardware']} version {fit['table_version']}")
     elif fit.get("refusals"):
         print("nothing stored (refused)")
+        print(NEXT_STEP)
     else:
         print("nothing stored (--dry-run)")
 
+
+NEXT_STEP = ("next: re-measure with more rounds (--rounds 4), with the second core idle, or "
+             "with more networks (--samples); `--pairs-out F` keeps the pairs to inspect; "
+             "--accept-noisy stores the fit anyway (its numbers above say how far to trust it)")
 
 DESCRIPTION = __doc__.split("\n\n", 1)[1].rsplit("\n\nWith --arch", 1)[0]
 
@@ -383,7 +494,18 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", json_
                    help="store a correction even if the measurements look noisy")
     c.add_argument("--dry-run", action="store_true", help="fit and report, store nothing")
     c.add_argument("--pairs-out", metavar="FILE.json",
-                   help="also write the pairs given to lutnas-profile fit-correction")
+                   help="also write the pairs given to lutnas-profile fit-correction (with "
+                        "--arch: the networks' pairs, nothing fitted)")
+    c.add_argument("--rounds", type=int, default=2, metavar="N",
+                   help="time the networks in N interleaved rounds with a reference model, each "
+                        "time normalised by it (into the table's units when it was measured in "
+                        "context); 0 or 1: one run per --repeats, as before (default 2)")
+    c.add_argument("--onnx-dir", metavar="DIR",
+                   help="with --arch X.json: time DIR/X.onnx (e.g. torchvision's own export) "
+                        "instead of lutnas' export of X, where it exists")
+    c.add_argument("--measurements", metavar="FILE.json",
+                   help="cache of measured networks: reused (in the table's units) and extended, "
+                        "so two tables of the same tool are validated on one measurement")
     json_flag(c)
     c.set_defaults(func=cmd_validate_external, subparser=c)
     return c
