@@ -17,6 +17,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from . import external, insights, render, tablefile
 from . import priors, profiles
 from . import train_cli  # issue 17: train / ray-train
+from . import dashboard  # `lutnas dashboard` (imports no Flask until it runs)
 from ._stubs import StubError
 from .client import DEFAULT_TARGET, Client, to_dict, to_message
 from .results import Correction, Job, Prediction, unwrap
@@ -275,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cli.add_parser(sub)
     validate_external.add_parser(sub, _json_flag)
     train_cli.add_parser(sub, _json_flag)
+    dashboard.add_parser(sub)
     return p
 
 
