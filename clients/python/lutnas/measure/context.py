@@ -125,14 +125,39 @@ def resize_conv(cin: int, cout: int, hw_in: Tuple[int, int], hw_out: Tuple[int, 
     g = math.gcd(cin, cout)
     (hi, wi), (ho, wo) = hw_in, hw_out
     if ho <= hi and wo <= wi:
-        sh, sw = max(1, hi // ho), max(1, wi // wo)
-        kh, kw = hi - (ho - 1) * sh, wi - (wo - 1) * sw
-        return nn.Conv2d(cin, cout, (kh, kw), stride=(sh, sw), groups=g, bias=False)
+        # a strided 1x1 where one exists (it picks pixels: Ci*Co/g MACs per output pixel)
+        dims = [_down_1x1(hi, ho) or (hi // ho, hi - (ho - 1) * (hi // ho)),
+                _down_1x1(wi, wo) or (wi // wo, wi - (wo - 1) * (wi // wo))]
+        return nn.Conv2d(cin, cout, (dims[0][1], dims[1][1]), stride=(dims[0][0], dims[1][0]),
+                         groups=g, bias=False)
     if ho >= hi and wo >= wi:
+        up = [_up_1x1(hi, ho), _up_1x1(wi, wo)]
+        if up[0] and up[1]:
+            return nn.ConvTranspose2d(cin, cout, 1, stride=(up[0][0], up[1][0]),
+                                      output_padding=(up[0][1], up[1][1]), groups=g, bias=False)
         sh, sw = max(1, ho // hi), max(1, wo // wi)
         kh, kw = ho - (hi - 1) * sh, wo - (wi - 1) * sw
         return nn.ConvTranspose2d(cin, cout, (kh, kw), stride=(sh, sw), groups=g, bias=False)
     raise ValueError(f"no single convolution maps {hw_in} to {hw_out}")
+
+
+def _down_1x1(n_in: int, n_out: int) -> Optional[Tuple[int, int]]:
+    """(stride, kernel 1) with floor((n_in - 1) / s) + 1 == n_out, or None."""
+    if n_out == 1:
+        return n_in, 1
+    s = -(-n_in // n_out)  # ceil
+    return (s, 1) if (n_out - 1) * s <= n_in - 1 < n_out * s else None
+
+
+def _up_1x1(n_in: int, n_out: int) -> Optional[Tuple[int, int]]:
+    """(stride, output_padding) with (n_in - 1) * s + 1 + op == n_out, 0 <= op < s."""
+    if n_in == n_out:
+        return 1, 0
+    if n_in == 1:
+        return n_out, n_out - 1
+    s = (n_out - 1) // (n_in - 1)
+    op = n_out - 1 - (n_in - 1) * s
+    return (s, op) if 0 <= op < s else None
 
 
 def adapter(in_shape: Shape, out_shape: Shape) -> Any:
@@ -175,14 +200,27 @@ def chain(parts: Sequence[Any]) -> Any:
     return Chain().eval()
 
 
+def _own_copy(module: Any, i: int) -> Any:
+    """A copy of module whose weights differ from every other copy's (an
+    exporter merges equal initializers, and a runtime would then find the
+    repeats' weights hot in cache, as a network's blocks never are)."""
+    import torch
+
+    m = copy.deepcopy(module)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.mul_(1.0 + 1e-3 * (i + 1))
+    return m
+
+
 def repeated(block: Any, k: int, up: Optional[Any] = None) -> Any:
     """block k times (own weights each), with a copy of `up` between repeats."""
     parts: List[Any] = []
     for i in range(k):
         if i:
             if up is not None:
-                parts.append(copy.deepcopy(up))
-        parts.append(copy.deepcopy(block))
+                parts.append(_own_copy(up, i))
+        parts.append(_own_copy(block, i))
     return chain(parts)
 
 
