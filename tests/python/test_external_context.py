@@ -198,7 +198,8 @@ def test_keys_file_merges_into_the_latest_version(module_daemon, module_client, 
     code, out, err = run_cli(module_daemon.target, "profile-external", "--keys-file", str(first),
                              *argv, timeout=300)
     assert code == 0, err
-    module_client.set_correction(hw, 0, scale=1.25, offset_ms=0.0, fitted_on=12)
+    v0, _ = module_client.export_table(hw)
+    module_client.set_correction(hw, v0.version, scale=1.25, offset_ms=0.0, fitted_on=12)
     v1, e1 = module_client.export_table(hw)
     code, out, err = run_cli(module_daemon.target, "profile-external", "--keys-file",
                              str(second), *argv, timeout=300)
