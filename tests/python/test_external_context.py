@@ -247,3 +247,27 @@ def test_validate_external_arch_writes_pairs(module_daemon, module_client, fake,
     assert got["hardware"] == hw and len(got["samples"]) == 2
     assert all(s["measured_ms"] > 0 and s["sum_ms"] > 0 for s in got["samples"])
     assert [s["name"] for s in got["samples"]] == ["net0", "net1"]
+
+
+def test_profile_validate_accept_noisy_and_next_step(tmp_path, monkeypatch):
+    from lutnas import profile, tablefile, tools
+
+    tiny = str(ROOT / "search" / "spaces" / "tiny.json")
+    keys = tools.space_keys(tiny)
+    costs = tools.key_costs(keys)
+    ms = {k: 0.01 + costs[k]["macs"] / 2e8 for k in keys}
+    path = tmp_path / "t.csv"
+    with open(path, "w") as f:
+        tablefile.write_csv([{"key": k, "median_ms": v, "iqr_ms": 0.0, "p10_ms": v, "p90_ms": v,
+                              "samples": 5, "status": "ENTRY_MEASURED", "error": ""}
+                             for k, v in ms.items()], f,
+                            info={"hardware": "host-cpu", "backend": "libtorch", "threads": 1})
+    # limits of 0: any real measurement is noisy, on any machine
+    monkeypatch.setenv("LUTNAS_TABLE_MAX_DRIFT", "0")
+    monkeypatch.setenv("LUTNAS_TABLE_MAX_SPREAD", "0")
+    refused = profile.validate(tiny, path, samples=3, rounds=3)
+    assert refused["accepted"] is False
+    assert "spread" in {r["field"] for r in refused["refusals"]}
+    assert "accept_noisy=True" in refused["next_step"]
+    kept = profile.validate(tiny, path, samples=3, rounds=3, accept_noisy=True)
+    assert "spread" not in {r["field"] for r in kept.get("refusals") or []}
