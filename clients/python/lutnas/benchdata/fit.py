@@ -1,0 +1,296 @@
+"""Latency tables fitted from whole-network measurements.
+
+Model: latency(net) = const + sum_k count_k(net) * t_k, one t_k per key of
+the space (what a runtime executes; see the space modules), const the
+per-network term (stem, head, reductions, runtime overhead).
+
+Fit (`fit_table`), the same for every device:
+1. A prior table p (another device's table, a mean of several, or the cost
+   model: MACs and memory access per key) is rescaled to the measurements:
+   s = median(y_i / P_i), P_i the prior's prediction.
+2. Deviations from s*p are fitted by ridge regression on relative errors
+   (each residual divided by the measured latency): t_k = s*p_k + sigma_k*u_k,
+   penalty lambda*|u|^2, sigma_k = s*max(p_k, 0.1*mean(p)) so every key can
+   move (a prior of 0 too) and shrinkage is relative to the key's size.
+3. lambda is chosen on a log grid by the closed-form leave-one-out error of
+   ridge (e_i = r_i / (1 - H_ii)); the data decide how far to trust the prior.
+4. Robust: Huber weights (k = 1.345 MADs) by iteratively reweighted least
+   squares, so one bad measurement cannot pull the table.
+5. Non-negative: the final solve is an NNLS of the same penalised system
+   (t_k >= 0, const >= 0).
+The reported leave-one-out accuracy is that of the ridge solution at the
+chosen lambda (closed form; the NNLS clip changes it little).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from scipy.optimize import nnls  # type: ignore[import-untyped]
+
+from .data import Space
+
+Arr = Any  # numpy arrays (float64)
+
+MIN_NETWORKS = 5
+LAMBDAS = tuple(10.0 ** e for e in np.arange(-3.0, 4.01, 0.5))
+HUBER_K = 1.345
+SIGMA_FLOOR = 0.1
+# Cost-model prior: ms per MAC and per byte of an edge device of ~10 GMAC/s
+# and ~5 GB/s (only the ratio matters: the fit rescales it).
+MS_PER_MAC = 1e-7
+MS_PER_BYTE = 2e-7
+
+
+class TooFewNetworks(ValueError):
+    """Fewer measured networks than a fit can be trusted with."""
+
+
+@dataclass
+class Table:
+    """Per-key latencies (ms) of one device, a per-network constant, and where they came from."""
+    space: str
+    device: str
+    keys: Dict[str, float]
+    const_ms: float
+    provenance: Dict[str, Any] = field(default_factory=dict)
+    loo: Dict[str, float] = field(default_factory=dict)
+
+    def predict_counts(self, counts: Dict[str, int]) -> float:
+        return self.const_ms + sum(self.keys.get(k, 0.0) * n for k, n in counts.items())
+
+    def vector(self, key_names: Sequence[str]) -> Arr:
+        return np.array([self.keys.get(k, 0.0) for k in key_names] + [self.const_ms])
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"format": "lutnas-fitted-table/1", "space": self.space, "device": self.device,
+                "const_ms": self.const_ms, "keys": self.keys, "provenance": self.provenance,
+                "loo": self.loo}
+
+    @staticmethod
+    def from_json(d: Dict[str, Any]) -> "Table":
+        if d.get("format") != "lutnas-fitted-table/1":
+            raise ValueError("not a lutnas fitted table (format lutnas-fitted-table/1)")
+        return Table(str(d["space"]), str(d["device"]), {str(k): float(v) for k, v in d["keys"].items()},
+                     float(d["const_ms"]), dict(d.get("provenance", {})), dict(d.get("loo", {})))
+
+    def save(self, path: str) -> None:
+        with open(path, "w") as f:
+            json.dump(self.to_json(), f, indent=1, sort_keys=True)
+
+    @staticmethod
+    def load(path: str) -> "Table":
+        with open(path) as f:
+            return Table.from_json(json.load(f))
+
+
+def design(space: Space, archs: Sequence[str]) -> Tuple[List[str], Arr]:
+    """(key names, counts matrix with a trailing column of ones)."""
+    names = space.key_names()
+    index = {k: i for i, k in enumerate(names)}
+    x = np.zeros((len(archs), len(names) + 1))
+    x[:, -1] = 1.0
+    for i, a in enumerate(archs):
+        for k, n in space.key_counts(a).items():
+            x[i, index[k]] = n
+    return names, x
+
+
+def cost_model_prior(space: Space) -> Table:
+    """The cost model as a prior table: MACs and memory access per key."""
+    costs = space.key_costs()
+    fm, fb = space.fixed_cost()
+    return Table(space.name, "cost-model",
+                 {k: MS_PER_MAC * m + MS_PER_BYTE * b for k, (m, b) in costs.items()},
+                 MS_PER_MAC * fm + MS_PER_BYTE * fb,
+                 {"source": "cost model", "ms_per_mac": MS_PER_MAC, "ms_per_byte": MS_PER_BYTE})
+
+
+def mean_normalised(tables: Sequence[Table], space: Space, archs: Sequence[str]) -> Table:
+    """The mean of tables each divided by its mean prediction over archs:
+    the shape devices share, to be rescaled by a new device's measurements."""
+    names, x = design(space, archs)
+    acc = np.zeros(len(names) + 1)
+    for t in tables:
+        v = t.vector(names)
+        acc += v / float(np.mean(x @ v))
+    acc /= max(1, len(tables))
+    return Table(space.name, "mean-normalised", dict(zip(names, acc[:-1].tolist())), float(acc[-1]),
+                 {"source": "mean of normalised tables", "devices": [t.device for t in tables]})
+
+
+def _huber(r: Arr) -> Arr:
+    mad = float(np.median(np.abs(r - np.median(r)))) * 1.4826
+    scale = max(mad, 1e-3)
+    a = np.abs(r) / scale
+    return np.where(a <= HUBER_K, 1.0, HUBER_K / np.maximum(a, 1e-12))
+
+
+def _ridge(a: Arr, r: Arr, lam: float) -> Tuple[Arr, Arr]:
+    """(u, leave-one-out residuals) of min |a u - r|^2 + lam |u|^2."""
+    n, p = a.shape
+    if n <= p:  # dual form: cheaper, same answer
+        g = a @ a.T
+        ginv = np.linalg.inv(g + lam * np.eye(n))
+        u = a.T @ (ginv @ r)
+        h = g @ ginv
+    else:
+        m = np.linalg.inv(a.T @ a + lam * np.eye(p))
+        u = m @ (a.T @ r)
+        h = a @ m @ a.T
+    res = r - a @ u
+    loo = res / np.maximum(1.0 - np.diag(h), 1e-9)
+    return u, loo
+
+
+def kendall_tau(a: Arr, b: Arr) -> float:
+    from scipy.stats import kendalltau  # type: ignore[import-untyped]
+    return float(kendalltau(a, b)[0])
+
+
+def spearman(a: Arr, b: Arr) -> float:
+    from scipy.stats import spearmanr
+    return float(spearmanr(a, b)[0])
+
+
+def accuracy(pred: Arr, true: Arr) -> Dict[str, float]:
+    """Share within +-10%, MAPE (%), Kendall tau, Spearman of predictions."""
+    p, t = np.asarray(pred, float), np.asarray(true, float)
+    rel = p / t - 1.0
+    out = {"within10": float(np.mean(np.abs(rel) <= 0.10)), "mape": float(100 * np.mean(np.abs(rel)))}
+    if len(p) > 2:
+        out["kendall_tau"] = kendall_tau(p, t)
+        out["spearman"] = spearman(p, t)
+    return out
+
+
+def fit_table(space: Space, archs: Sequence[str], latencies_ms: Arr, *,
+              prior: Optional[Table] = None, device: str = "", robust: bool = True,
+              nonneg: bool = True, min_networks: int = MIN_NETWORKS,
+              lambdas: Sequence[float] = LAMBDAS) -> Table:
+    """Fits a table from (architecture, measured latency) pairs; see the module doc."""
+    y = np.asarray(latencies_ms, float)
+    if len(archs) != len(y):
+        raise ValueError(f"{len(archs)} architectures but {len(y)} latencies")
+    ok = np.isfinite(y) & (y > 0)
+    if not ok.all():
+        raise ValueError(f"{int((~ok).sum())} latencies are not positive finite numbers")
+    if len(set(archs)) < min_networks:
+        raise TooFewNetworks(
+            f"a table fit needs at least {min_networks} distinct measured networks, got "
+            f"{len(set(archs))}: measure more (`lutnas table fit --suggest N` picks the most "
+            f"informative ones)")
+    t0 = time.time()
+    names, x = design(space, archs)
+    prior = prior or cost_model_prior(space)
+    pv = prior.vector(names)
+    p_net = x @ pv
+    if not (p_net > 0).all():
+        raise ValueError("the prior predicts 0 ms for some networks; it cannot be rescaled")
+    s = float(np.median(y / p_net))
+    floor = SIGMA_FLOOR * float(np.mean(pv[:-1][pv[:-1] > 0])) if (pv[:-1] > 0).any() else 1.0
+    sigma = s * np.maximum(pv, floor)
+    sigma[-1] = s * max(pv[-1], float(np.mean(p_net)) * SIGMA_FLOOR)
+    used = np.flatnonzero(x.any(axis=0))  # keys no network has stay at the prior
+    wz = (x[:, used] * sigma[used]) / y[:, None]
+    r0 = (y - s * p_net) / y  # relative residual of the rescaled prior
+    h = np.ones(len(y))
+    best: Tuple[float, float] = (math.inf, lambdas[0])
+    for lam in lambdas:
+        _, loo = _ridge(wz, r0, lam)
+        err = float(np.mean(loo ** 2))
+        if err < best[0]:
+            best = (err, lam)
+    lam = best[1]
+    u, loo = _ridge(wz, r0, lam)
+    if robust:
+        for _ in range(5):
+            h = _huber(r0 - wz @ u)
+            sh = np.sqrt(h)
+            u, loo_w = _ridge(wz * sh[:, None], r0 * sh, lam)
+            loo = loo_w / np.maximum(sh, 1e-9)
+    if nonneg:
+        sh = np.sqrt(h)
+        b0 = s * pv[used] / sigma[used]  # u >= -b0  <=>  t >= 0
+        a_aug = np.vstack([wz * sh[:, None], math.sqrt(lam) * np.eye(len(used))])
+        r_aug = np.concatenate([r0 * sh + (wz * sh[:, None]) @ b0, math.sqrt(lam) * b0])
+        v, _ = nnls(a_aug, r_aug, maxiter=50 * len(used))
+        u = v - b0
+    t = s * pv.copy()
+    t[used] += sigma[used] * u
+    # leave-one-out predictions: relative residual e_i = 1 - pred_i / y_i
+    loo_pred = y * (1.0 - loo)
+    acc = accuracy(loo_pred, y)
+    return Table(space.name, device, dict(zip(names, t[:-1].tolist())), float(t[-1]),
+                 {"method": "ridge toward rescaled prior, Huber IRLS, NNLS",
+                  "prior": prior.device, "prior_provenance": prior.provenance,
+                  "prior_scale": s, "lambda": lam, "networks": len(y),
+                  "robust": robust, "nonneg": nonneg, "fit_s": round(time.time() - t0, 3),
+                  "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                 {k: round(v, 4) for k, v in acc.items()})
+
+
+def predict(table: Table, space: Space, archs: Sequence[str]) -> Arr:
+    names, x = design(space, archs)
+    return np.asarray(x @ table.vector(names), float)
+
+
+def additive_fit(space: Space, archs: Sequence[str], latencies_ms: Arr
+                 ) -> Tuple[List[str], Arr]:
+    """The plain baseline: least squares (minimum norm) of latency on the
+    space's live op counts (NB201: live edges per op x stage) and a constant."""
+    names = sorted({k for a in archs for k in space.baseline_counts(a)})
+    x = _baseline_x(space, archs, names)
+    coef = np.linalg.lstsq(x, np.asarray(latencies_ms, float), rcond=None)[0]
+    return names, coef
+
+
+def additive_predict(space: Space, names: List[str], coef: Arr,
+                     archs: Sequence[str]) -> Arr:
+    return np.asarray(_baseline_x(space, archs, names) @ coef, float)
+
+
+def _baseline_x(space: Space, archs: Sequence[str], names: List[str]) -> Arr:
+    index = {k: i for i, k in enumerate(names)}
+    x = np.zeros((len(archs), len(names) + 1))
+    x[:, -1] = 1.0
+    for i, a in enumerate(archs):
+        for k, n in space.baseline_counts(a).items():
+            if k in index:
+                x[i, index[k]] = n
+    return x
+
+
+def suggest(space: Space, candidates: Sequence[str], k: int, *, prior: Optional[Table] = None,
+            measured: Sequence[str] = (), lam: float = 1.0) -> List[int]:
+    """Indices of the k candidates to measure next: greedy D-optimal design
+    under the fit's ridge posterior (each pick the network whose relative
+    prediction the measured ones pin down least), i.e. maximal posterior
+    variance z^T (Z^T Z + lam I)^-1 z with z = counts * sigma / prior latency."""
+    names, x = design(space, list(candidates))
+    prior = prior or cost_model_prior(space)
+    pv = prior.vector(names)
+    floor = SIGMA_FLOOR * float(np.mean(pv[:-1][pv[:-1] > 0]))
+    sigma = np.maximum(pv, floor)
+    z = x * sigma / (x @ pv)[:, None]
+    cov = np.eye(z.shape[1]) / lam
+    if measured:
+        _, xm = design(space, list(measured))
+        zm = xm * sigma / (xm @ pv)[:, None]
+        cov = np.linalg.inv(zm.T @ zm + lam * np.eye(z.shape[1]))
+    chosen: List[int] = []
+    var = np.einsum("ij,jk,ik->i", z, cov, z)
+    for _ in range(min(k, len(candidates))):
+        var[chosen] = -1.0
+        i = int(np.argmax(var))
+        chosen.append(i)
+        cz = cov @ z[i]
+        d = 1.0 + float(z[i] @ cz)
+        cov = cov - np.outer(cz, cz) / d  # Sherman-Morrison: add z_i z_i^T
+        var = var - (z @ cz) ** 2 / d
+    return chosen
