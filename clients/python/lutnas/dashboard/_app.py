@@ -280,7 +280,7 @@ def create_app(client: Any, point_limit: int = DEFAULT_POINT_LIMIT,
         if y not in _data.Y_AXES:
             abort(400, f"y: one of {', '.join(_data.Y_AXES)}")
         limit = min(_int(request.args.get("limit")) or point_limit, 20000)
-        points, total, complete, error = cache.get(j, wait_s=1.0 if j["terminal"] else 0.5)
+        points, total, complete, error = cache.get(j, wait_s=1.5, enough=limit)
         if error and not points:
             raise DaemonDown(error)
         shown = _data.sample_points(points, hw, y, limit, seed=job_id)

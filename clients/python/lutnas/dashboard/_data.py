@@ -129,12 +129,12 @@ def to_point(c: Any) -> Point:
 def spread_order(pages: int) -> List[int]:
     """Page indexes so that every prefix is spread over the whole range:
     0, n/2, n/4, 3n/4, ... (each index once)."""
-    order: List[int] = []
-    seen = set()
+    order: List[int] = [0] if pages > 0 else []
+    seen = set(order)
     step = 1
-    while step < 2 * max(1, pages):
+    while step < pages:
         for k in range(step):
-            i = (2 * k + 1) * pages // (2 * step) if step > 1 else 0
+            i = (2 * k + 1) * pages // (2 * step)
             if i < pages and i not in seen:
                 seen.add(i)
                 order.append(i)
@@ -171,10 +171,11 @@ class PointCache:
         self._lock = threading.Lock()
         self._jobs: Dict[int, _JobPoints] = {}
 
-    def get(self, job: Mapping[str, Any], wait_s: float = 1.0
+    def get(self, job: Mapping[str, Any], wait_s: float = 1.0, enough: int = 3000
             ) -> Tuple[List[Point], int, bool, str]:
         """(points cached so far, total, complete, error) of a job summary;
-        starts or refreshes the fetch and waits up to wait_s for it to end."""
+        starts or refreshes the fetch and waits up to wait_s for it to end
+        or to have `enough` points (the rest comes on later calls)."""
         jid = int(job["id"])
         with self._lock:
             e = self._jobs.setdefault(jid, _JobPoints())
@@ -187,7 +188,11 @@ class PointCache:
                 e.done.clear()
                 threading.Thread(target=self._fetch, args=(jid, e, dict(job)),
                                  name=f"dashboard-points-{jid}", daemon=True).start()
-        e.done.wait(wait_s)
+        deadline = time.monotonic() + wait_s
+        while not e.done.wait(0.02) and time.monotonic() < deadline:
+            with self._lock:
+                if len(e.points) >= enough:
+                    break
         with self._lock:
             return list(e.points.values()), e.total, e.complete and not e.fetching, e.error
 

@@ -130,7 +130,7 @@ var lutnas = (function () {
 
     function traces(body) {
       var p = body.points, groups = [
-        {name: "infeasible (over a budget or cap)", color: "#b0b0b0", size: 6, test: function (i) { return !p.feasible[i] && !p.pareto[i]; }},
+        {name: "infeasible (over a budget on some device, or a cap)", color: "#b0b0b0", size: 6, test: function (i) { return !p.feasible[i] && !p.pareto[i]; }},
         {name: "feasible", color: "#3b73b9", size: 7, test: function (i) { return p.feasible[i] && !p.pareto[i]; }},
         {name: "Pareto front", color: "#d62728", size: 11, test: function (i) { return p.pareto[i]; }}];
       return groups.map(function (g) {
@@ -138,7 +138,7 @@ var lutnas = (function () {
         for (var i = 0; i < p.id.length; i++) if (g.test(i)) idx.push(i);
         var sym = g.name === "Pareto front" ? "diamond" : "circle";
         return {
-          type: "scatter", mode: "markers", name: g.name,
+          type: "scatter", mode: "markers", name: g.name, showlegend: false, legendgroup: g.name,
           x: idx.map(function (i) { return p.x[i]; }), y: idx.map(function (i) { return p.y[i]; }),
           customdata: idx.map(function (i) { return [p.id[i], p.score[i], fmt(p.params[i]), fmt(p.macs[i]), Math.round(100 * p.measured[i])]; }),
           marker: {color: g.color, size: g.size, opacity: g.name === "feasible" ? 0.75 : 0.9,
@@ -147,8 +147,11 @@ var lutnas = (function () {
           hovertemplate: "candidate %{customdata[0]}<br>" + body.hardware + ": %{x:.3f} ms<br>score %{customdata[1]:.4g}" +
             "<br>params %{customdata[2]} · MACs %{customdata[3]}<br>%{customdata[4]}% of the latency measured<extra>" + g.name + "</extra>"
         };
-      }).concat([{type: "scatter", mode: "markers", name: "open marker: partly estimated latency",
-                  x: [null], y: [null], marker: {symbol: "circle-open", color: "#555", size: 8}, hoverinfo: "skip"}]);
+      }).concat(groups.map(function (g) {  // legend entries with filled markers
+        return {type: "scatter", mode: "markers", name: g.name, legendgroup: g.name, x: [null], y: [null],
+                marker: {symbol: g.name === "Pareto front" ? "diamond" : "circle", color: g.color, size: 9}, hoverinfo: "skip"};
+      })).concat([{type: "scatter", mode: "markers", name: "filled: latency fully measured · hollow: partly estimated",
+                   x: [null], y: [null], marker: {symbol: "circle-open", color: "#555", size: 9}, hoverinfo: "skip"}]);
     }
 
     function layout(body) {
@@ -156,13 +159,13 @@ var lutnas = (function () {
       if (body.budget_ms) {
         shapes.push({type: "line", xref: "x", yref: "paper", x0: body.budget_ms, x1: body.budget_ms, y0: 0, y1: 1,
                      line: {color: "#d62728", width: 2, dash: "dash"}});
-        ann.push({xref: "x", yref: "paper", x: body.budget_ms, y: 1, yanchor: "bottom", showarrow: false,
-                  text: "budget " + body.budget_ms + " ms", font: {color: "#d62728"}});
+        ann.push({xref: "x", yref: "paper", x: body.budget_ms, y: 0.98, xanchor: "right", yanchor: "top", showarrow: false,
+                  text: "budget on " + body.hardware + ": " + body.budget_ms + " ms ", font: {color: "#d62728"}});
       }
       var logY = body.y !== "score";
       return {
         uirevision: body.hardware + "/" + body.y, hovermode: "closest", height: 520,
-        margin: {l: 70, r: 20, t: 30, b: 55},
+        margin: {l: 70, r: 20, t: 40, b: 55},
         xaxis: {title: {text: "predicted latency on " + body.hardware + " (ms)"}, zeroline: false},
         yaxis: {title: {text: body.y_label}, type: logY ? "log" : "linear", zeroline: false},
         legend: {orientation: "h", y: -0.16}, shapes: shapes, annotations: ann
