@@ -5,7 +5,7 @@ context (`profile-external --method context`, the default) beside the same
 run's lone-model times (today's method).
 
 For one tool (ort: bench/external_tools/ort_timer.py; openvino: OpenVINO's
-own benchmark_app; mnn: bench/external_tools/mnn_timer.sh), on a fresh
+own benchmark_app; mnn: bench/external_tools/mnn_timer.py), on a fresh
 lutnasd of its own:
 1. draws N random edge networks (lutnas-inspect --sample N --seed S) and
    takes the keys they and the torchvision zoo (resnet18, resnet50,
@@ -49,7 +49,7 @@ TOOLS = {
     "ort": (f"{PY} bench/external_tools/ort_timer.py {{model}}", r"median_ms=([0-9.e+-]+)"),
     "openvino": (f"{ROOT}/.venv/bin/benchmark_app -m {{model}} -d CPU -nthreads 1 -nstreams 1 "
                  "-api sync -hint none -t 1", r"Median: +([0-9.]+) (?P<unit>ms|us)"),
-    "mnn": ("bench/external_tools/mnn_timer.sh {model}", r"median_ms=([0-9.e+-]+)"),
+    "mnn": (f"{PY} bench/external_tools/mnn_timer.py {{model}}", r"median_ms=([0-9.e+-]+)"),
 }
 
 
