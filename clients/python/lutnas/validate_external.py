@@ -157,8 +157,8 @@ def measure_networks_in_rounds(nets: Sequence[_Net], runner: external.Runner, ro
                                                            f"{i:04d}-{external.slug(name)}")
                 except Exception as e:  # noqa: BLE001 - the network's failure
                     results[name] = (None, {}, external.export_failure(e, runner.formats))
-            for f in files.values():
-                f["model"] = f.get(runner.fmt) or next(iter(f.values()))
+            for fs in files.values():
+                fs["model"] = fs.get(runner.fmt) or next(iter(fs.values()))
             bar = external.Progress(1) if progress else None
 
             def measure(names: Sequence[str]) -> List[Tuple[Optional[float], Optional[str]]]:

@@ -169,7 +169,7 @@ def adapter(in_shape: Shape, out_shape: Shape) -> Any:
     conv = resize_conv(cin, cout, hwi, hwo)
     in_flat, out_flat = len(in_shape) == 2, len(out_shape) == 2
 
-    class Adapter(nn.Module):  # type: ignore[misc]  # torch is untyped here
+    class Adapter(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.conv = conv
@@ -187,7 +187,7 @@ def chain(parts: Sequence[Any]) -> Any:
     """The modules run one after the other."""
     import torch.nn as nn
 
-    class Chain(nn.Module):  # type: ignore[misc]
+    class Chain(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.parts = nn.ModuleList(parts)
@@ -240,7 +240,7 @@ def export_module(module: Any, shape: Shape, workdir: str, formats: Iterable[str
                                   input_names=["input"], output_names=["output"],
                                   do_constant_folding=True)
             else:
-                torch.jit.trace(module, dummy).save(path)
+                torch.jit.trace(module, dummy).save(path)  # type: ignore[attr-defined,no-untyped-call]
             files[f] = path
     return files
 
