@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 
 #include "core/field_path.h"
+#include "latency_models/correction.h"
 #include "latency_models/cost.h"
 #include "space/arch_util.h"
 
@@ -48,7 +49,21 @@ absl::StatusOr<v1::PredictResponse> Predict(Catalog* catalog, const v1::PredictR
   if (!arch.ok()) return arch.status();
   v1::PredictResponse out;
   if (auto st = PredictChecked(catalog, *arch, r.hardware(), r.breakdown(), &out); !st.ok()) return st;
+  AddTableWarnings(catalog, *arch, &out);
   return out;
+}
+
+void AddTableWarnings(Catalog* catalog, const v1::Architecture& arch, v1::PredictResponse* out) {
+  for (auto& pred : *out->mutable_predictions()) {
+    if (!pred.correction_out_of_range() && !pred.table_validation_failed()) continue;
+    auto p = catalog->Get(pred.hardware(), pred.table_version());
+    if (!p.ok()) continue;
+    // The sum the correction's range rule sees (per-key terms folded in).
+    const double sum = (*p)->SumLatency(arch, nullptr);
+    pred.clear_table_warnings();
+    for (auto& w : latency::CorrectionWarnings((*p)->correction(), sum))
+      pred.add_table_warnings(std::move(w));
+  }
 }
 
 absl::StatusOr<v1::PredictBatchResponse> PredictBatch(Catalog* catalog, const v1::PredictBatchRequest& r,

@@ -34,6 +34,12 @@ absl::Status PredictChecked(Catalog* catalog, const v1::Architecture& arch, cons
 // PredictService.Predict: checks, then PredictChecked.
 absl::StatusOr<v1::PredictResponse> Predict(Catalog* catalog, const v1::PredictRequest& r);
 
+// Words for what each prediction's flags say about the table behind it
+// (Prediction.table_warnings for the canonical `arch`: the correction failed
+// its validation, or this network is beyond the range it was fitted on).
+// Predict adds them; a batch carries the flags alone (answers stay compact).
+void AddTableWarnings(Catalog* catalog, const v1::Architecture& arch, v1::PredictResponse* out);
+
 // PredictService.PredictBatch: 1..max_batch architectures, each checked
 // ("archs[i]."); `cancelled` is asked before each (CANCELLED "cancelled").
 absl::StatusOr<v1::PredictBatchResponse> PredictBatch(Catalog* catalog, const v1::PredictBatchRequest& r,

@@ -173,7 +173,8 @@ namespace {
 // The key-terms fit, with one deviation column per entry of `types` (ridge
 // `lambda`) when it is not empty.
 v1::Correction FitTerms(const std::vector<FitSample>& x, SumRange range,
-                        const std::vector<std::string>& types, double lambda) {
+                        const std::vector<std::string>& types, double lambda,
+                        const std::vector<double>* robust = nullptr) {
   // Columns: sum (always), the types' deviations, Mparams, keys, 1; b >= 0
   // (weights cannot make a network faster; the offset takes any sign and is
   // checked later). The best fit among the column subsets whose coefficients
@@ -185,6 +186,8 @@ v1::Correction FitTerms(const std::vector<FitSample>& x, SumRange range,
   double best_sse = HUGE_VAL;
   std::vector<double> y, w;
   for (const auto& s : x) y.push_back(s.measured_ms), w.push_back(1 / (s.measured_ms * s.measured_ms));
+  if (robust && robust->size() == w.size())
+    for (size_t i = 0; i < w.size(); ++i) w[i] *= (*robust)[i];
   auto type_ms = [](const FitSample& s, const std::string& t) {
     const auto it = s.type_ms.find(t);
     return it == s.type_ms.end() ? 0.0 : it->second;
@@ -300,8 +303,34 @@ v1::Correction FitTerms(const std::vector<FitSample>& x, SumRange range,
 
 }  // namespace
 
+namespace {
+
+// Huber IRLS around FitTerms: relative residuals beyond 1.345 robust
+// standard deviations (1.4826 x their median absolute value) get weight
+// k / |r|; three reweighting passes. A fit that fails on the reweighted
+// problem keeps the last one that did not.
+v1::Correction RobustTerms(const std::vector<FitSample>& x, SumRange range,
+                           const std::vector<std::string>& types, double lambda) {
+  v1::Correction c = FitTerms(x, range, types, lambda);
+  for (int pass = 0; pass < 3 && c.scale() > 0; ++pass) {
+    std::vector<double> r, a;
+    for (const auto& s : x) r.push_back((CorrectedSample(c, s) - s.measured_ms) / s.measured_ms);
+    for (double v : r) a.push_back(std::fabs(v));
+    const double sigma = std::max(1.4826 * Median(a), 0.005);  // below 0.5%: noise floor
+    const double k = 1.345 * sigma;
+    std::vector<double> h;
+    for (double v : r) h.push_back(std::fabs(v) <= k ? 1.0 : k / std::fabs(v));
+    const v1::Correction next = FitTerms(x, range, types, lambda, &h);
+    if (!(next.scale() > 0)) break;
+    c = next;
+  }
+  return c;
+}
+
+}  // namespace
+
 v1::Correction FitKeyTerms(const std::vector<FitSample>& x, SumRange range) {
-  return FitTerms(x, range, {}, 0);
+  return RobustTerms(x, range, {}, 0);
 }
 
 v1::Correction FitTypeFactors(const std::vector<FitSample>& x, SumRange range) {
@@ -329,7 +358,7 @@ v1::Correction FitTypeFactors(const std::vector<FitSample>& x, SumRange range) {
       std::vector<FitSample> train, test;
       for (size_t i = 0; i < x.size(); ++i) (static_cast<int>(i % 5) == fold ? test : train).push_back(x[i]);
       const v1::Correction c =
-          std::isfinite(lambda) ? FitTerms(train, range, types, lambda) : FitTerms(train, range, {}, 0);
+          std::isfinite(lambda) ? RobustTerms(train, range, types, lambda) : RobustTerms(train, range, {}, 0);
       ok = c.scale() > 0;
       if (ok)
         for (const auto& s : test)
@@ -340,7 +369,7 @@ v1::Correction FitTypeFactors(const std::vector<FitSample>& x, SumRange range) {
   std::sort(scored.begin(), scored.end());
   for (const auto& [mape, lambda] : scored) {
     if (!std::isfinite(lambda)) return {};  // no type factors do best
-    v1::Correction c = FitTerms(x, range, types, lambda);
+    v1::Correction c = RobustTerms(x, range, types, lambda);
     if (c.scale() > 0) return c;
   }
   return {};
@@ -422,6 +451,15 @@ absl::Status CheckCorrectionFields(const v1::Correction& c, const std::string& f
   }
   if (c.scale() == 0 && c.type_factors_size() > 0)
     return bad("scale", "must be set (> 0) when type_factors is");
+  if (c.validation_flags_size() > 16)
+    return bad("validation_flags", StrCat(c.validation_flags_size(), " flags; at most 16"));
+  for (const auto& f : c.validation_flags())
+    if (f.size() > 1024) return bad("validation_flags", "a flag longer than 1024 characters");
+  for (auto [name, v] : {std::pair<const char*, double>{"loo_within_10pct", c.loo_within_10pct()},
+                         {"loo_mape", c.loo_mape()},
+                         {"kendall_tau_lut", c.kendall_tau_lut()},
+                         {"kendall_tau_macs", c.kendall_tau_macs()}})
+    if (!std::isfinite(v) || std::fabs(v) > 1e6) return bad(name, StrCat("must be a finite number, got ", v));
   if (c.fitted_on() < 0) return bad("fitted_on", StrCat("must be >= 0, got ", c.fitted_on()));
   if (c.fitted_unix_ms() < 0) return bad("fitted_unix_ms", StrCat("must be >= 0, got ", c.fitted_unix_ms()));
   if (c.range_max_ms() > 0 && c.range_max_ms() < c.range_min_ms())
@@ -546,6 +584,9 @@ v1::Correction RobustFit(const std::vector<double>& sums, const std::vector<doub
   v1::Correction c;
   if (method == "theil-sen") {
     c = n >= 2 ? TheilSen(s, m) : Ratio(s, m);
+    // A slope <= 0 (or outside the band) is no correction: scale 0 would
+    // read as "unset" and a negative one maps larger sums to less time.
+    if (!(c.scale() >= kMinCorrectionScale && c.scale() <= kMaxCorrectionScale)) c = Ratio(s, m);
   } else if (method == "ratio-median" || n < 4) {
     c = Ratio(s, m);
   } else {
@@ -629,6 +670,14 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
 
   v1::Correction c = RobustFit(s, m, range);
   std::vector<double> loo = LooPredictions(s, m, c.method());
+  auto score = [&](const std::string& method, const std::vector<double>& pred) {
+    ModelScore ms;
+    ms.method = method;
+    Summarize(pred, m, &ms.loo_within_10pct, &ms.loo_mape);
+    r.models.push_back(ms);
+    return r.models.size() - 1;
+  };
+  size_t chosen = score(c.method(), loo);
   // A richer fit replaces the best so far when it beats it out of sample by
   // more than half a point of MAPE (the fits consider only safe corrections):
   // per-key terms when every sample has keys and params, then per-type
@@ -637,9 +686,8 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
     v1::Correction k = fit(in.samples, range);
     if (!(k.scale() > 0)) return;
     const std::vector<double> kl = LooFit(in.samples, range, fit);
-    double w, mk, mb;
-    Summarize(kl, m, &w, &mk);
-    Summarize(loo, m, &w, &mb);
+    const size_t at = score(k.method(), kl);
+    const double mk = r.models[at].loo_mape, mb = r.models[chosen].loo_mape;
     if (!(mk < mb - 0.005)) return;
     double before = 0, after = 0;
     for (size_t i = 0; i < n; ++i) before += std::fabs(s[i] - m[i]) / m[i];
@@ -649,6 +697,7 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
     k.set_mape_after(after / n);
     c = k;
     loo = kl;
+    chosen = at;
   };
   bool key_terms = static_cast<int>(n) >= kMinKeyTermSamples;
   for (const auto& x : in.samples) key_terms = key_terms && x.keys > 0 && x.params > 0;
@@ -656,6 +705,7 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
   bool types = static_cast<int>(n) >= kMinTypeFactorSamples;
   for (const auto& x : in.samples) types = types && !x.type_ms.empty();
   if (types) consider(FitTypeFactors);
+  r.models[chosen].chosen = true;
   c.set_fitted_unix_ms(in.now_unix_ms > 0 ? in.now_unix_ms
                                           : std::chrono::duration_cast<std::chrono::milliseconds>(
                                                 std::chrono::system_clock::now().time_since_epoch())
@@ -672,10 +722,17 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
   r.kendall_tau_lut_raw = KendallTau(s, m);
   r.kendall_tau_macs = KendallTau(macs, m);
   r.kendall_tau_params = KendallTau(params, m);
+  {
+    std::vector<double> fit;
+    for (const auto& x : in.samples) fit.push_back(CorrectedSample(c, x));
+    r.kendall_tau_fit = KendallTau(fit, m);
+  }
   r.median_spread = Median(spreads);
 
   // Reproducibility: the same method on two disjoint halves (even / odd
-  // samples; the samples are drawn at random, so the halves are too).
+  // samples; the samples are drawn at random, so the halves are too). A
+  // half whose fit of that method fails gets the plain ratio of its own
+  // samples: never a scale of 0 (issue 27 item 7).
   std::vector<double> sa, ma, sb, mb;
   for (size_t i = 0; i < n; ++i) (i % 2 ? sb : sa).push_back(s[i]), (i % 2 ? mb : ma).push_back(m[i]);
   if (c.method() == "key-terms" || c.method() == "type-factors") {
@@ -683,17 +740,18 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
     // predicts, as the median predicted/sum ratio over all the samples.
     std::vector<FitSample> xa, xb;
     for (size_t i = 0; i < n; ++i) (i % 2 ? xb : xa).push_back(in.samples[i]);
-    auto eff = [&](const std::vector<FitSample>& half) {
+    auto eff = [&](const std::vector<FitSample>& half, const std::vector<double>& hs,
+                   const std::vector<double>& hm) {
       v1::Correction h =
           c.method() == "type-factors" ? FitTypeFactors(half, range) : FitKeyTerms(half, range);
       if (!(h.scale() > 0)) h = FitKeyTerms(half, range);
-      if (!(h.scale() > 0)) return 0.0;
+      if (!(h.scale() > 0)) h = RobustFit(hs, hm, range, "ratio-median");
       std::vector<double> q;
       for (const auto& x : in.samples) q.push_back(CorrectedSample(h, x) / x.sum_ms);
       return Median(q);
     };
-    r.scale_half_a = eff(xa);
-    r.scale_half_b = eff(xb);
+    r.scale_half_a = eff(xa, sa, ma);
+    r.scale_half_b = eff(xb, sb, mb);
   } else {
     r.scale_half_a = RobustFit(sa, ma, range, c.method()).scale();
     r.scale_half_b = RobustFit(sb, mb, range, c.method()).scale();
@@ -702,17 +760,31 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
   r.half_rel_diff = mean > 0 ? std::fabs(r.scale_half_a - r.scale_half_b) / mean : 0;
   c.set_half_rel_diff(r.half_rel_diff);
 
+  // The run's noise: figures for the user, not reasons to refuse (the
+  // checks below judge what the noise did to the fit).
+  r.notes = CheckRunNoise(in.reference_drift, in.reference_rounds_ms, spreads, lim);
+
   auto refuse = [&](const std::string& f, const std::string& why) { r.refusals.push_back({f, why}); };
   if (static_cast<int>(n) < lim.min_samples)
     refuse("samples", absl::StrFormat("%d networks; a stored fit needs at least %d", n, lim.min_samples));
-  for (auto& f : CheckRunNoise(in.reference_drift, in.reference_rounds_ms, spreads, lim))
-    r.refusals.push_back(std::move(f));
   if (r.half_rel_diff > lim.max_half_rel_diff)
     refuse(
         "reproducibility",
         absl::StrFormat("fits on two disjoint halves give scales %.4f and %.4f (%.1f%% apart, "
                         "limit %.0f%%)",
                         r.scale_half_a, r.scale_half_b, 100 * r.half_rel_diff, 100 * lim.max_half_rel_diff));
+  if (r.within_10pct < lim.min_loo_within_10pct || r.mape > r.mape_raw + 0.005)
+    refuse("accuracy",
+           absl::StrFormat("out of sample (leave-one-out) %.0f%% of the networks within +-10%% "
+                           "(needs %.0f%%), MAPE %.1f%% (raw block sums: %.0f%% within, MAPE %.1f%%)",
+                           100 * r.within_10pct, 100 * lim.min_loo_within_10pct, 100 * r.mape,
+                           100 * r.within_10pct_raw, 100 * r.mape_raw));
+  bool have_macs = false;
+  for (double x : macs) have_macs = have_macs || x > 0;
+  if (have_macs && r.kendall_tau_fit < r.kendall_tau_macs)
+    refuse("ranking", absl::StrFormat("the table ranks these networks worse than MACs do: Kendall tau %.3f "
+                                      "(corrected sums) < %.3f (MACs) against the measured times",
+                                      r.kendall_tau_fit, r.kendall_tau_macs));
   if (auto st = CheckCorrection(c, "correction", range, /*required=*/true); !st.ok()) {
     const std::string msg(st.message());
     const size_t colon = msg.find(": ");
@@ -720,6 +792,11 @@ FitReport FitAndCheck(const FitInput& in, const NoiseLimits& lim) {
   }
   r.accept_noisy = in.accept_noisy;
   c.set_accepted_noisy(!r.refusals.empty() && r.accepted());
+  for (const auto& f : r.refusals) c.add_validation_flags(StrCat(f.field, ": ", f.reason));
+  c.set_loo_within_10pct(r.within_10pct);
+  c.set_loo_mape(r.mape);
+  c.set_kendall_tau_lut(r.kendall_tau_fit);
+  c.set_kendall_tau_macs(r.kendall_tau_macs);
   r.correction = c;
   return r;
 }
@@ -730,6 +807,20 @@ bool FitReport::accepted() const {
   return true;
 }
 
+namespace {
+
+std::string RefusalsJson(const std::vector<Refusal>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i)
+    absl::StrAppend(&s, i ? ", " : "", "{\"field\": \"", JsonEscape(v[i].field), "\", \"reason\": \"",
+                    JsonEscape(v[i].reason), "\"}");
+  return s;
+}
+
+}  // namespace
+
+// JSON of `validate --json` and `fit-correction --json`: see the comment
+// block at the top of tools/profile_main.cc for every field.
 std::string FitReportJsonFields(const FitReport& r) {
   const auto& c = r.correction;
   // Sorted by type: the JSON is the same for the same fit.
@@ -738,28 +829,40 @@ std::string FitReportJsonFields(const FitReport& r) {
   for (const auto& [t, f] : sorted)
     absl::StrAppend(&factors, factors.empty() ? "" : ", ", "\"", JsonEscape(t),
                     "\": ", absl::StrFormat("%.17g", f));
+  std::string flags;
+  for (int i = 0; i < c.validation_flags_size(); ++i)
+    absl::StrAppend(&flags, i ? ", " : "", "\"", JsonEscape(c.validation_flags(i)), "\"");
+  std::string models;
+  for (size_t i = 0; i < r.models.size(); ++i)
+    absl::StrAppend(&models, i ? ", " : "",
+                    absl::StrFormat("{\"method\": \"%s\", \"loo_mape\": %.4f, \"loo_within_10pct\": %.4f, "
+                                    "\"chosen\": %s}",
+                                    JsonEscape(r.models[i].method), r.models[i].loo_mape,
+                                    r.models[i].loo_within_10pct, r.models[i].chosen ? "true" : "false"));
   std::string s = absl::StrFormat(
       "\"samples\": %d, \"within_10pct\": %.4f, \"mape\": %.4f, \"within_10pct_raw\": %.4f, "
       "\"mape_raw\": %.4f, \"kendall_tau_lut\": %.4f, \"kendall_tau_macs\": %.4f, "
-      "\"kendall_tau_params\": %.4f, \"kendall_tau_lut_raw\": %.4f, \"loo_within_10pct\": %.4f, "
-      "\"loo_mape\": %.4f, "
+      "\"kendall_tau_params\": %.4f, \"kendall_tau_lut_raw\": %.4f, \"kendall_tau_fit\": %.4f, "
+      "\"loo_within_10pct\": %.4f, \"loo_mape\": %.4f, "
       "\"correction\": {\"scale\": %.17g, \"offset_ms\": %.17g, \"fitted_on\": %d, "
       "\"mape_before\": %.6g, \"mape_after\": %.6g, \"reference_drift\": %.6g, \"samples\": %d, "
       "\"seed\": %d, \"fitted_unix_ms\": %d, \"method\": \"%s\", \"range_min_ms\": %.6g, "
       "\"range_max_ms\": %.6g, \"half_rel_diff\": %.6g, \"accepted_noisy\": %s, "
-      "\"key_ms_per_mparam\": %.17g, \"key_overhead_ms\": %.17g, \"type_factors\": {%s}}, "
+      "\"key_ms_per_mparam\": %.17g, \"key_overhead_ms\": %.17g, \"type_factors\": {%s}, "
+      "\"validation_flags\": [%s], \"loo_within_10pct\": %.4f, \"loo_mape\": %.4f, "
+      "\"kendall_tau_lut\": %.4f, \"kendall_tau_macs\": %.4f}, "
       "\"reproducibility\": {\"scale_half_a\": %.6g, \"scale_half_b\": %.6g, \"rel_diff\": %.4f}, "
-      "\"median_spread\": %.4f, \"accepted\": %s, \"refusals\": [",
+      "\"median_spread\": %.4f, \"models\": [%s], \"validation_passed\": %s, \"accepted\": %s, "
+      "\"notes\": [%s], \"refusals\": [",
       r.samples, r.within_10pct, r.mape, r.within_10pct_raw, r.mape_raw, r.kendall_tau_lut,
-      r.kendall_tau_macs, r.kendall_tau_params, r.kendall_tau_lut_raw, r.within_10pct, r.mape, c.scale(),
-      c.offset_ms(), c.fitted_on(), c.mape_before(), c.mape_after(), c.reference_drift(), r.samples, c.seed(),
-      c.fitted_unix_ms(), JsonEscape(c.method()), c.range_min_ms(), c.range_max_ms(), c.half_rel_diff(),
-      c.accepted_noisy() ? "true" : "false", c.key_ms_per_mparam(), c.key_overhead_ms(), factors,
-      r.scale_half_a, r.scale_half_b, r.half_rel_diff, r.median_spread, r.accepted() ? "true" : "false");
-  for (size_t i = 0; i < r.refusals.size(); ++i)
-    absl::StrAppend(&s, i ? ", " : "", "{\"field\": \"", JsonEscape(r.refusals[i].field),
-                    "\", \"reason\": \"", JsonEscape(r.refusals[i].reason), "\"}");
-  return s + "]";
+      r.kendall_tau_macs, r.kendall_tau_params, r.kendall_tau_lut_raw, r.kendall_tau_fit, r.within_10pct,
+      r.mape, c.scale(), c.offset_ms(), c.fitted_on(), c.mape_before(), c.mape_after(), c.reference_drift(),
+      r.samples, c.seed(), c.fitted_unix_ms(), JsonEscape(c.method()), c.range_min_ms(), c.range_max_ms(),
+      c.half_rel_diff(), c.accepted_noisy() ? "true" : "false", c.key_ms_per_mparam(), c.key_overhead_ms(),
+      factors, flags, c.loo_within_10pct(), c.loo_mape(), c.kendall_tau_lut(), c.kendall_tau_macs(),
+      r.scale_half_a, r.scale_half_b, r.half_rel_diff, r.median_spread, models, r.passed() ? "true" : "false",
+      r.accepted() ? "true" : "false", RefusalsJson(r.notes));
+  return s + RefusalsJson(r.refusals) + "]";
 }
 
 std::string FitReportText(const FitReport& r) {
@@ -767,11 +870,12 @@ std::string FitReportText(const FitReport& r) {
   std::string s = absl::StrFormat(
       "correction: scale %.4f, offset %+.4f ms (%s, %d networks, range %.4g..%.4g ms); "
       "MAPE %.1f%% raw -> %.1f%% out of sample, %.0f%% within 10%%\n"
+      "ranking: Kendall tau %.3f (table, corrected) vs %.3f (MACs)\n"
       "reproducibility: scales on two disjoint halves %.4f and %.4f differ by %.1f%%\n",
       c.scale(), c.offset_ms(), c.method(), c.fitted_on(), c.range_min_ms(), c.range_max_ms(),
-      100 * r.mape_raw, 100 * r.mape, 100 * r.within_10pct, r.scale_half_a, r.scale_half_b,
-      100 * r.half_rel_diff);
-  if (c.key_ms_per_mparam() > 0 || c.key_overhead_ms() > 0)
+      100 * r.mape_raw, 100 * r.mape, 100 * r.within_10pct, r.kendall_tau_fit, r.kendall_tau_macs,
+      r.scale_half_a, r.scale_half_b, 100 * r.half_rel_diff);
+  if (c.key_ms_per_mparam() > 0 || c.key_overhead_ms() != 0)
     absl::StrAppend(&s, absl::StrFormat("per-key terms: %+.4g ms per key, %+.4g ms per million "
                                         "parameters of each key (before scale)\n",
                                         c.key_overhead_ms(), c.key_ms_per_mparam()));
@@ -781,12 +885,48 @@ std::string FitReportText(const FitReport& r) {
     for (const auto& [type, f] : sorted) absl::StrAppend(&t, " ", type, " ", absl::StrFormat("%.3f", f));
     absl::StrAppend(&s, "block-type factors:", t, "\n");
   }
+  for (const auto& f : r.notes)
+    absl::StrAppend(&s, "note: noisy run (judged by the checks, not refused): ", f.field, ": ", f.reason,
+                    "\n");
   const bool ok = r.accepted();
   for (const auto& f : r.refusals)
     absl::StrAppend(&s, "warning: ",
-                    ok ? "noisy fit accepted (--accept-noisy): " : "noisy or unsafe fit, refused: ", f.field,
-                    ": ", f.reason, "\n");
+                    ok ? "VALIDATION FAILED, stored anyway (--accept-noisy; predictions will say so): "
+                       : "validation failed, refused: ",
+                    f.field, ": ", f.reason, "\n");
   return s;
+}
+
+double ApplyCorrection(const v1::Correction& c, double sum) {
+  if (!(c.scale() > 0) || !std::isfinite(sum)) return sum;
+  const double hi = kRangeSlack * c.range_max_ms();
+  if (hi > 0 && sum > hi) return c.scale() * hi + c.offset_ms() + (sum - hi);
+  return c.scale() * sum + c.offset_ms();
+}
+
+bool CorrectionOutOfRange(const v1::Correction& c, double sum) {
+  return c.scale() > 0 && c.range_max_ms() > 0 && std::isfinite(sum) && sum > kRangeSlack * c.range_max_ms();
+}
+
+std::vector<std::string> CorrectionWarnings(const v1::Correction& c, double sum) {
+  std::vector<std::string> out;
+  if (!(c.scale() > 0)) return out;
+  if (c.validation_flags_size() > 0) {
+    std::string why;
+    for (const auto& f : c.validation_flags()) absl::StrAppend(&why, why.empty() ? "" : "; ", f);
+    out.push_back(
+        StrCat("the table's correction failed its validation and was stored with "
+               "--accept-noisy: ",
+               why));
+  } else if (c.accepted_noisy()) {
+    out.push_back("the table's correction was stored with --accept-noisy although its checks failed");
+  }
+  if (CorrectionOutOfRange(c, sum))
+    out.push_back(absl::StrFormat(
+        "this network's block sum %.4g ms is beyond %gx the largest sum the correction was fitted on "
+        "(%.4g ms): it is applied up to %.4g ms and the rest counts at face value",
+        sum, kRangeSlack, c.range_max_ms(), kRangeSlack * c.range_max_ms()));
+  return out;
 }
 
 }  // namespace lutnas::latency

@@ -88,14 +88,40 @@ absl::Status CheckCorrection(const v1::Correction& c, const std::string& field, 
 // Kendall's tau-b between two equally long series (ties handled).
 double KendallTau(const std::vector<double>& a, const std::vector<double>& b);
 
-// Thresholds that make a run "noisy" (documented in docs/measurement.md).
+// Limits of a fit's validation (documented in docs/measurement.md). The
+// noise of the run itself (reference drift, a bimodal reference, the
+// networks' spread) is reported as notes, never a refusal: a noisy machine
+// is the normal case, and what counts is whether the fit reproduces (two
+// disjoint halves), predicts networks it did not see (leave-one-out) and
+// ranks them at least as well as MACs.
 struct NoiseLimits {
-  double max_reference_drift = 0.10;  // max/min - 1 of the per-round reference
-  double max_spread = 0.20;           // median over networks of (p90 - p10) / median
-  double max_half_rel_diff = 0.10;    // scales fitted on two disjoint halves
-  double bimodal_gap = 0.05;          // reference: gap between two clusters / median
-  int min_samples = 10;               // networks a stored fit needs
+  double max_reference_drift = 0.10;  // note above: max/min - 1 of the per-round reference
+  double max_spread = 0.20;           // note above: median over networks of (p90 - p10) / median
+  double max_half_rel_diff = 0.10;    // refusal above: scales fitted on two disjoint halves
+  double bimodal_gap = 0.05;          // note: reference gap between two clusters / median
+  int min_samples = 10;               // refusal below: networks a stored fit needs
+  // Refusal "accuracy": leave-one-out share within +-10% below this, or a
+  // leave-one-out MAPE above the raw sums' (the correction makes it worse).
+  double min_loo_within_10pct = 0.5;
 };
+
+// A correction is applied in full up to kRangeSlack x the largest block sum
+// it was fitted on (Correction.range_max_ms); beyond, every further ms of
+// the sum counts at face value (slope 1, the raw table), continuing from
+// the correction's value there, and the prediction says so
+// (CorrectionOutOfRange). A scale or offset learned on small networks does
+// not carry to networks many times larger (issue 27: fitted on sums
+// 0.014-0.255 ms, a plain scale made 1.5-20 ms networks 35-55% low where the
+// raw sums were -25%..+9%).
+inline constexpr double kRangeSlack = 2.0;
+// scale * sum + offset_ms with the range rule above (scale 0: the sum).
+double ApplyCorrection(const v1::Correction& c, double sum);
+// `sum` is beyond kRangeSlack x range_max_ms of a set correction.
+bool CorrectionOutOfRange(const v1::Correction& c, double sum);
+// What a prediction from a table with this correction must tell its user
+// (empty: nothing): the fit stored although its validation failed
+// (validation_flags, accepted_noisy), and the range rule applied at `sum`.
+std::vector<std::string> CorrectionWarnings(const v1::Correction& c, double sum);
 
 // One measured network.
 struct FitSample {
@@ -123,6 +149,13 @@ struct Refusal {
   std::string field, reason;
 };
 
+// Leave-one-out accuracy of one candidate model of the fit (model selection).
+struct ModelScore {
+  std::string method;
+  double loo_mape = 0, loo_within_10pct = 0;
+  bool chosen = false;
+};
+
 // The fit and every figure validate reports about it.
 struct FitReport {
   v1::Correction correction;  // with provenance
@@ -134,21 +167,32 @@ struct FitReport {
   // user gets), kendall_tau_lut_raw the plain block sums.
   double kendall_tau_lut = 0, kendall_tau_macs = 0, kendall_tau_params = 0;
   double kendall_tau_lut_raw = 0;
-  std::vector<double> loo_ms;  // per sample, leave-one-out corrected prediction
-  double median_spread = 0;    // 0: unknown
+  // The stored correction applied to every sample (the ranking a user gets
+  // from it): the "ranking" check compares this with kendall_tau_macs.
+  double kendall_tau_fit = 0;
+  std::vector<ModelScore> models;  // every model considered, leave-one-out
+  std::vector<Refusal> notes;      // run noise, informational (never blocks)
+  std::vector<double> loo_ms;      // per sample, leave-one-out corrected prediction
+  double median_spread = 0;        // 0: unknown
   double scale_half_a = 0, scale_half_b = 0, half_rel_diff = 0;
   std::vector<Refusal> refusals;  // why it may not be stored
-  bool accept_noisy = false;      // --accept-noisy: noise refusals do not block storing
-  // May be stored: no refusal, or only noise refusals and accept_noisy.
-  // A refusal of the correction itself ("correction.*": unsafe) always blocks.
+  bool accept_noisy = false;      // --accept-noisy: validation refusals do not block storing
+  // May be stored: no refusal, or only validation refusals (samples,
+  // reproducibility, accuracy, ranking) and accept_noisy; then the stored
+  // correction carries them (Correction.validation_flags) and every
+  // prediction from it says so. A refusal of the correction itself
+  // ("correction.*": unsafe) always blocks.
   bool accepted() const;
+  // No refusal at all.
+  bool passed() const { return refusals.empty(); }
 };
 
 // Validates FitInput numbers (finite, sums and times > 0, >= 3 samples);
 // INVALID_ARGUMENT naming "samples[i].field".
 absl::Status CheckFitInput(const FitInput& in);
 
-// Robust fit on (sum, measured) pairs, safe over `range`: Theil-Sen
+// Robust fit on (sum, measured) pairs, safe over `range` (scale > 0, never
+// 0: a Theil-Sen slope <= 0 or outside the band falls back to the ratio): Theil-Sen
 // (median of pairwise slopes, median intercept) when it is safe over the
 // range and beats a pure ratio out of sample by > 1 point of MAPE; otherwise
 // the median ratio (offset 0). `method` "" picks; "theil-sen"/"ratio-median"
@@ -187,6 +231,9 @@ v1::Correction FitTypeFactors(const std::vector<FitSample>& samples, SumRange ra
 // if it beats it out of sample (leave-one-out MAPE) by more than 0.5 point;
 // with type_ms on every sample and >= kMinTypeFactorSamples, the
 // type-factors fit then replaces the best so far on the same condition.
+// The key-terms and type-factors least squares are Huber-weighted (IRLS on
+// relative errors): a few networks measured during a disturbance do not
+// pull the fit.
 FitReport FitAndCheck(const FitInput& in, const NoiseLimits& limits = {});
 
 // Noise refusals of one measured run: reference drift (max/min - 1; < 0

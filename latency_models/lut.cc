@@ -530,6 +530,10 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
                                               : 0);
   p.set_estimated_from_spec(spec_only_);
   p.set_latency_ms(Corrected(with_terms));
+  // What the table's correction means for this answer (words: core/predict.cc).
+  p.set_correction_out_of_range(CorrectionOutOfRange(correction_, with_terms));
+  p.set_table_validation_failed(correction_.scale() > 0 &&
+                                (correction_.validation_flags_size() > 0 || correction_.accepted_noisy()));
   p.set_low_confidence(p.measured_fraction() < kLowConfidenceMeasuredFraction);
   if (breakdown && meas < sum) AddEstimates(arch, &p);
   return p;
@@ -612,8 +616,10 @@ double LatencyPredictor::KeyTermOf(const space::KeySpec& key) const {
 
 double LatencyPredictor::Corrected(double sum) const {
   double lat = sum;
-  if (correction_.scale() > 0)  // set (fitted or by hand): e2e = scale * sum + offset
-    lat = correction_.scale() * sum + correction_.offset_ms();
+  // Set (fitted or by hand): e2e = scale * sum + offset; beyond 2x the
+  // largest sum it was fitted on, the rest of the sum at face value
+  // (ApplyCorrection, latency_models/correction.h).
+  if (correction_.scale() > 0) lat = ApplyCorrection(correction_, sum);
   return std::max(lat, 1e-6);
 }
 

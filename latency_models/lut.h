@@ -47,6 +47,8 @@ class LatencyPredictor {
   const v1::Hardware& hardware() const { return hw_; }
   int64_t table_version() const { return version_; }
   bool has_table() const { return version_ > 0; }
+  // The table's correction (scale 0: none).
+  const v1::Correction& correction() const { return correction_; }
 
   // Whole network: `arch` must be valid and canonical (Canonicalize()).
   v1::Prediction Predict(const v1::Architecture& arch, bool breakdown) const;

@@ -15,6 +15,7 @@
 
 #include "base/rng.h"
 #include "latency_models/builder.h"
+#include "latency_models/rounds.h"
 
 namespace lutnas::latency {
 namespace {
@@ -88,16 +89,6 @@ struct Profiler::Impl {
     (void)y;
     return std::chrono::duration<double, std::milli>(t1 - t0).count();
   }
-  // Samples one workload for one round: >= min_samples and >= min_round_ms.
-  void Sample(Workload& w, double scale) {
-    double spent = 0;
-    for (int i = 0; i < opts.max_samples; ++i) {
-      const double ms = TimeOnce(w);
-      spent += ms;
-      w.samples.push_back(ms * scale);
-      if (i + 1 >= opts.min_samples && spent >= opts.min_round_ms) break;
-    }
-  }
   absl::Status Prepare(Workload& w, const Graph& g) {
     return TorchGuard([&] {
       torch::NoGradGuard ng;
@@ -162,90 +153,62 @@ std::vector<WorkloadResult> Profiler::Measure(const std::vector<Graph>& graphs, 
       ws[i].error = std::string(st.message());
     }
   }
-  std::vector<int> order(n);
-  for (int i = 0; i < n; ++i) order[i] = i;
-  std::vector<double> refs;
-  std::vector<std::vector<int>> round_of(n);  // round of every sample
-  const int rounds = std::max(1, impl_->opts.rounds);
-  const double tol = impl_->opts.round_tolerance;
-  auto run_round = [&](int r, int total) {
-    refs.push_back(impl_->ReferenceRound());
-    for (int i = n - 1; i > 0; --i) std::swap(order[i], order[impl_->rng.Uniform(i + 1)]);
-    for (int idx : order) {
-      Workload& w = ws[idx];
-      if (w.failed) continue;
-      auto st = TorchGuard([&] {
-        const size_t before = w.samples.size();
-        impl_->Sample(w, 1.0);
-        for (size_t k = before; k < w.samples.size(); ++k) round_of[idx].push_back(r);
-      });
-      if (!st.ok()) {
-        w.failed = true;
-        w.error = std::string(st.message());
-      }
+  const MeasureOptions& mo = impl_->opts;
+  RoundsOptions ro;
+  ro.rounds = std::max(1, mo.rounds);
+  ro.min_samples = mo.min_samples;
+  ro.min_round_ms = mo.min_round_ms;
+  ro.max_samples = mo.max_samples;
+  ro.seed = impl_->rng.Next();
+  ro.key_tolerance = mo.key_tolerance;
+  ro.max_extra_rounds = mo.max_extra_rounds;
+  ro.extra_time_factor = mo.extra_time_factor;
+  RoundTimer timer;
+  timer.time_once = [&](int i) -> double {
+    Workload& w = i < 0 ? impl_->reference : ws[i];
+    if (w.failed) return -1;
+    double ms = -1;
+    auto st = TorchGuard([&] { ms = impl_->TimeOnce(w); });
+    if (!st.ok()) {
+      w.failed = true;
+      w.error = std::string(st.message());
+      return -1;
     }
-    if (std::getenv("LUTNAS_PROFILE_DEBUG"))
-      std::fprintf(stderr, "round %d reference %.4f ms\n", r, refs.back());
-    if (progress)
-      progress(static_cast<int>(std::min<int64_t>((r + 1) * static_cast<int64_t>(n) / total, n)), n);
+    return ms;
   };
-  // Rounds off the median reference by more than tol (disturbed).
-  auto disturbed = [&]() {
-    const double med = ComputeStats(refs).median_ms;
-    std::vector<bool> bad(refs.size(), false);
-    for (size_t r = 0; r < refs.size(); ++r)
-      bad[r] = tol > 0 && med > 0 && std::fabs(refs[r] / med - 1) > tol;
-    return bad;
-  };
-  for (int r = 0; r < rounds; ++r) run_round(r, rounds);
-  int extra = 0;
-  for (;;) {
-    const auto bad = disturbed();
-    const int clean = static_cast<int>(std::count(bad.begin(), bad.end(), false));
-    if (clean >= rounds || extra >= impl_->opts.max_extra_rounds) break;
-    run_round(static_cast<int>(refs.size()), static_cast<int>(refs.size()) + 1);
-    ++extra;
-  }
-  std::vector<bool> drop = disturbed();
-  if (std::count(drop.begin(), drop.end(), false) < rounds) drop.assign(refs.size(), false);
-  std::vector<double> kept;
-  for (size_t r = 0; r < refs.size(); ++r)
-    if (!drop[r]) kept.push_back(refs[r]);
-  // Drift control: scale round r by target / reference_r.
-  const double own = ComputeStats(kept).median_ms;
-  const double target = reference_target_ms > 0 ? reference_target_ms : own;
-  auto ratio = [](const std::vector<double>& v) {
-    const auto [mn, mx] = std::minmax_element(v.begin(), v.end());
-    return *mn > 0 ? *mx / *mn : 1.0;
-  };
-  if (drift) *drift = ratio(kept);
+  const RoundsResult rr = MeasureRounds(n, ro, reference_target_ms, timer, progress);
+  if (std::getenv("LUTNAS_PROFILE_DEBUG"))
+    for (size_t r = 0; r < rr.reference_ms.size(); ++r)
+      std::fprintf(stderr, "round %zu reference %.4f ms speed %.3f\n", r, rr.reference_ms[r],
+                   rr.round_speed[r]);
+  if (drift) *drift = rr.reference_drift;
   if (rounds_out) {
-    rounds_out->reference_ms = kept;
-    rounds_out->planned = rounds;
-    rounds_out->run = static_cast<int>(refs.size());
-    rounds_out->dropped = static_cast<int>(refs.size() - kept.size());
-    rounds_out->drift_all = ratio(refs);
+    rounds_out->reference_ms = rr.reference_ms;
+    rounds_out->round_speed = rr.round_speed;
+    rounds_out->planned = rr.planned;
+    rounds_out->run = static_cast<int>(rr.reference_ms.size());
+    rounds_out->dropped = 0;
+    rounds_out->drift_all = rr.reference_drift;
+    rounds_out->round_drift = rr.round_drift;
+    rounds_out->unreproducible = rr.unreproducible;
   }
   std::vector<WorkloadResult> out(n);
   for (int i = 0; i < n; ++i) {
-    out[i].failed = ws[i].failed;
-    out[i].error = ws[i].error;
-    if (ws[i].failed) continue;
-    std::vector<double> corrected;
-    std::vector<std::vector<double>> per_round(refs.size());
-    for (size_t k = 0; k < ws[i].samples.size(); ++k) {
-      const int r = round_of[i][k];
-      if (drop[r]) continue;
-      const double ref = refs[r];
-      corrected.push_back(ws[i].samples[k] * (ref > 0 ? target / ref : 1.0));
-      per_round[r].push_back(corrected.back());
-    }
-    out[i].stats = ComputeStats(corrected);
-    std::vector<double> medians;
-    for (auto& v : per_round)
-      if (!v.empty()) medians.push_back(ComputeStats(v).median_ms);
-    const Stats rs = ComputeStats(medians);
-    out[i].round_spread = rs.median_ms > 0 ? (rs.p90_ms - rs.p10_ms) / rs.median_ms : 0;
+    const KeyEstimate& e = rr.keys[i];
+    out[i].failed = ws[i].failed || e.failed;
+    out[i].error = ws[i].error.empty() && out[i].failed ? "no successful run" : ws[i].error;
+    if (out[i].failed) continue;
+    out[i].stats.median_ms = e.median_ms;
+    out[i].stats.iqr_ms = e.iqr_ms;
+    out[i].stats.p10_ms = e.p10_ms;
+    out[i].stats.p90_ms = e.p90_ms;
+    out[i].stats.samples = e.samples;
+    out[i].round_spread = e.round_spread;
+    out[i].half_a_ms = e.half_a_ms;
+    out[i].half_b_ms = e.half_b_ms;
+    out[i].half_rel_diff = e.half_rel_diff;
+    out[i].reproducible = e.reproducible;
+    out[i].rounds = e.rounds;
   }
   return out;
 }
@@ -269,26 +232,23 @@ v1::LatencyEntry EntryOf(const std::string& key, const WorkloadResult& r) {
 
 CheckedMeasurement MeasureChecked(Profiler& prof, const std::vector<Graph>& graphs,
                                   double reference_target_ms, const std::function<void(int, int)>& progress,
-                                  const NoiseLimits& limits, int retries) {
+                                  const NoiseLimits& /*limits*/, int /*retries*/) {
   CheckedMeasurement m;
-  for (int attempt = 0; attempt <= std::max(0, retries); ++attempt) {
-    m.rounds = RoundReport();
-    m.results = prof.Measure(graphs, reference_target_ms, progress, &m.drift, &m.rounds);
-    m.attempts = attempt + 1;
-    std::vector<double> spreads;
-    for (const auto& r : m.results)
-      if (!r.failed) spreads.push_back(r.round_spread);
-    m.noise = CheckRunNoise(m.drift - 1, m.rounds.reference_ms, {}, limits);
-    // The keys' own spread (CheckRunNoise words it for networks).
-    std::sort(spreads.begin(), spreads.end());
-    const double med = spreads.empty() ? 0 : spreads[spreads.size() / 2];
-    if (med > limits.max_spread)
-      m.noise.push_back({"spread", absl::StrFormat("the median key's per-round medians spread "
-                                                   "%.1f%% ((p90-p10)/median, limit %.0f%%)",
-                                                   100 * med, 100 * limits.max_spread)});
-    if (m.noise.empty()) break;
+  m.results = prof.Measure(graphs, reference_target_ms, progress, &m.drift, &m.rounds);
+  m.attempts = 1;
+  for (size_t i = 0; i < m.results.size(); ++i) {
+    const auto& r = m.results[i];
+    if (r.failed || r.reproducible) continue;
+    m.noise.push_back({absl::StrCat("keys[", i, "]"), UnreproducibleReason(r)});
   }
   return m;
+}
+
+std::string UnreproducibleReason(const WorkloadResult& r) {
+  return absl::StrFormat(
+      "did not reproduce: its first and second half of %d rounds gave %.4g and %.4g ms "
+      "(%.1f%% apart)",
+      r.rounds, r.half_a_ms, r.half_b_ms, 100 * r.half_rel_diff);
 }
 
 NoiseLimits TableNoiseLimits(std::string* error) {

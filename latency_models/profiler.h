@@ -1,11 +1,12 @@
 // The measurement core of lutnas-profile (torch stays in profiler.cc).
 // Methodology (docs/measurement.md): fixed thread count; every workload is
-// built once and warmed up; measurement runs in interleaved rounds (every
-// workload once per round, in a fresh seeded order) so slow machine drift
-// spreads over all of them; a fixed reference workload is timed at the start
-// of every round and each round's samples are scaled by reference/target to
-// cancel drift; statistics are robust (median, IQR, p10/p90) and keep the
-// sample count. Not thread-safe: one Profiler per process.
+// built once and warmed up; measurement runs in interleaved rounds with a
+// reference workload, each round's speed estimated from all its workloads
+// and cancelled, keys judged by whether their two halves of rounds
+// reproduce, extra rounds for those that do not (latency_models/rounds.h,
+// the torch-free statistics behind a timing seam); statistics are robust
+// (median, IQR, p10/p90) and keep the sample count. Not thread-safe: one
+// Profiler per process.
 #ifndef LUTNAS_LATENCY_MODELS_PROFILER_H_
 #define LUTNAS_LATENCY_MODELS_PROFILER_H_
 
@@ -30,20 +31,25 @@ struct MeasureOptions {
   int max_samples = 40;     // per workload per round
   int warmup = 3;           // untimed runs per workload before round 1
   uint64_t seed = 1;        // order of workloads within rounds
-  // Re-measuring disturbed rounds: a round whose reference time is more than
-  // `round_tolerance` off the median round's is disturbed; up to
-  // `max_extra_rounds` more rounds are run to replace such rounds, and they
-  // are dropped once `rounds` clean rounds exist (else all rounds are kept
-  // and the drift says so). 0: off.
-  double round_tolerance = 0;
+  // Keys whose two halves of rounds differ by more than `key_tolerance` get
+  // up to `max_extra_rounds` extra rounds, within `extra_time_factor` x the
+  // base rounds' time (RoundsOptions). 0: none.
   int max_extra_rounds = 0;
+  double key_tolerance = 0.05;
+  double extra_time_factor = 1.0;
+  // Unused since rounds are no longer dropped (each round's speed is
+  // estimated and cancelled instead); kept for callers that set it.
+  double round_tolerance = 0;
 };
 
 // What happened to the rounds of one Measure call.
 struct RoundReport {
-  std::vector<double> reference_ms;  // per kept round
-  int planned = 0, run = 0, dropped = 0;
-  double drift_all = 1;  // max/min over every round run (kept or not)
+  std::vector<double> reference_ms;       // per round run
+  std::vector<double> round_speed;        // each round's time factor, from all its workloads
+  int planned = 0, run = 0, dropped = 0;  // dropped: always 0 (rounds are corrected, not dropped)
+  double drift_all = 1;                   // max/min of the reference over every round
+  double round_drift = 1;                 // max/min of round_speed
+  int unreproducible = 0;                 // workloads whose halves did not agree
 };
 
 struct Stats {
@@ -61,6 +67,12 @@ struct WorkloadResult {
   // (p90 - p10) / median of the per-round medians: how much the median of
   // one round varies from round to round (the noise a median still carries).
   double round_spread = 0;
+  // Split-half reproducibility: medians of its first and second half of
+  // rounds, their difference / median, and whether that is within
+  // MeasureOptions.key_tolerance (after any extra rounds).
+  double half_a_ms = 0, half_b_ms = 0, half_rel_diff = 0;
+  bool reproducible = true;
+  int rounds = 0;
 };
 
 // A table entry for `key` from its measurement: measured with its
@@ -80,12 +92,13 @@ class Profiler {
   // Median time of the reference workload (a fixed 3x3 conv), measured now.
   absl::StatusOr<double> MeasureReference();
 
-  // Measures lowered graphs with batch 1. `reference_target_ms` > 0 scales
-  // every round to that reference time (drift control across runs and
-  // chunks); 0 uses this call's own median reference. `progress(done,total)`
-  // is called as workloads finish their rounds. `drift` (optional) gets the
-  // max/min ratio of the per-round reference times of the kept rounds;
-  // `rounds` (optional) the per-round detail.
+  // Measures lowered graphs with batch 1 (MeasureRounds in rounds.h).
+  // `reference_target_ms` > 0 expresses every time in the units of a run
+  // whose reference took that long (drift control across runs and chunks);
+  // 0 uses this call's own reference. `progress(done,total)` is called as
+  // workloads finish their base rounds. `drift` (optional) gets the max/min
+  // ratio of the per-round reference times (information: the rounds'
+  // speed is cancelled); `rounds` (optional) the per-round detail.
   std::vector<WorkloadResult> Measure(const std::vector<Graph>& graphs, double reference_target_ms,
                                       const std::function<void(int, int)>& progress, double* drift = nullptr,
                                       RoundReport* rounds = nullptr);
@@ -95,14 +108,14 @@ class Profiler {
   Impl* impl_;
 };
 
-// One Measure call checked for noise as validate and measure check theirs
-// (CheckRunNoise in correction.h: reference drift across the kept rounds, a
-// bimodal reference, and the median key's round-to-round spread above
-// `limits`), measured again up to `retries` times while it stays noisy.
-// `noise` holds the last attempt's findings: empty when it came out clean.
+// One Measure call and what did not reproduce: `noise` names every
+// workload whose halves still differ by more than the key tolerance after
+// its extra rounds ("keys[i]"), empty when every workload reproduced. The
+// reference's drift is no longer a reason (rounds are corrected); `limits`
+// and `retries` are kept for callers and unused.
 struct CheckedMeasurement {
-  std::vector<WorkloadResult> results;  // of the last attempt
-  double drift = 1;                     // its max/min reference ratio
+  std::vector<WorkloadResult> results;
+  double drift = 1;  // max/min reference ratio (information)
   RoundReport rounds;
   std::vector<Refusal> noise;
   int attempts = 0;
@@ -110,6 +123,9 @@ struct CheckedMeasurement {
 CheckedMeasurement MeasureChecked(Profiler& prof, const std::vector<Graph>& graphs,
                                   double reference_target_ms, const std::function<void(int, int)>& progress,
                                   const NoiseLimits& limits, int retries);
+
+// "did not reproduce: its first and second half of R rounds gave A and B ms (D% apart)".
+std::string UnreproducibleReason(const WorkloadResult& r);
 
 // Noise limits for the table tools: NoiseLimits' defaults, or
 // LUTNAS_TABLE_MAX_DRIFT / LUTNAS_TABLE_MAX_SPREAD (fractions, e.g. 0.05)

@@ -7,6 +7,8 @@
 
 #include "gtest/gtest.h"
 
+#include "base/rng.h"
+#include "latency_models/correction.h"
 #include "latency_models/estimator.h"
 #include "latency_models/lut.h"
 #include "latency_models/table_merge.h"
@@ -236,6 +238,37 @@ TEST(EstimatorTest, LowConfidenceIsByShareOfTime) {
   if (base.blocks(small).latency_ms() / base.sum_ms() < 0.15) EXPECT_FALSE(ps.low_confidence());
   EXPECT_NE(pb.low_confidence(), ps.low_confidence()) << "pick an architecture whose largest "
                                                          "block is > 25% and smallest < 15%";
+}
+
+// A correction fitted on small networks (issue 27 item 3), applied to a
+// network many times larger: in full up to 2x its range, then the sum at face
+// value; the prediction flags it, and a correction stored although its
+// validation failed is flagged on every prediction.
+TEST(CorrectionRangeTest, PredictionsFlagACorrectionOutOfItsRangeOrFailedValidation) {
+  const auto sp = LoadSpace("edge");
+  v1::LatencyTable t = DeviceTable(sp->EnumerateKeys());
+  base::Rng rng(5);
+  const auto arch = space::Canonicalize(sp->ToArchitecture(sp->Sample(rng)));
+  const double sum = Predictor(t)->Predict(arch, false).sum_ms();
+  auto* c = t.mutable_info()->mutable_correction();
+  c->set_scale(0.5);
+  c->set_offset_ms(0.1);
+  c->set_range_max_ms(sum);  // in range: in full
+  auto in = Predictor(t)->Predict(arch, false);
+  EXPECT_FALSE(in.correction_out_of_range());
+  EXPECT_FALSE(in.table_validation_failed());
+  EXPECT_NEAR(in.latency_ms(), 0.5 * sum + 0.1, 1e-9 * sum);
+  c->set_range_max_ms(sum / 10);  // fitted on networks a tenth of this one
+  const auto out = Predictor(t)->Predict(arch, true);
+  EXPECT_TRUE(out.correction_out_of_range());
+  const double hi = latency::kRangeSlack * sum / 10;
+  EXPECT_NEAR(out.latency_ms(), 0.5 * hi + 0.1 + (sum - hi), 1e-9 * sum);
+  EXPECT_EQ(Predictor(t)->PredictMs(arch), out.latency_ms());  // the search's path agrees
+  c->add_validation_flags("ranking: Kendall tau 0.830 (corrected sums) < 0.880 (MACs)");
+  c->set_range_max_ms(0);
+  const auto failed = Predictor(t)->Predict(arch, false);
+  EXPECT_TRUE(failed.table_validation_failed());
+  EXPECT_FALSE(failed.correction_out_of_range());
 }
 
 TEST(TableMergeTest, MissingKeysAreDistinctInNetworkOrder) {

@@ -7,7 +7,37 @@
 //   validate --space S.json --table FILE --samples N [--seed S] [--threads N]
 //            [--json] [--write-correction] [--accept-noisy]
 //   fit-correction --in PAIRS.json [--json] [--accept-noisy]
-//            (exit 0 accepted, 3 refused: noisy or unsafe, 2 bad input)
+//            (exit 0 accepted, 3 refused: validation failed or unsafe, 2 bad input)
+//
+// The fit and its validation (validate --json and fit-correction --json
+// print the same fields; latency_models/correction.h). Fields, old and new
+// (none removed):
+//   samples, within_10pct / mape (leave-one-out, = loo_within_10pct /
+//   loo_mape), within_10pct_raw / mape_raw (plain block sums),
+//   kendall_tau_lut (leave-one-out predictions), kendall_tau_lut_raw,
+//   kendall_tau_macs, kendall_tau_params, correction {...}, reproducibility
+//   {scale_half_a, scale_half_b, rel_diff}, median_spread, accepted,
+//   refusals [{field, reason}];
+//   new (issue 24):
+//   kendall_tau_fit      the stored correction applied to every network; the
+//                        "ranking" check compares it with kendall_tau_macs
+//   models               [{method, loo_mape, loo_within_10pct, chosen}]: every
+//                        model considered (ratio-median / theil-sen, key-terms,
+//                        type-factors), leave-one-out
+//   validation_passed    no refusal at all (accepted may still be true with
+//                        --accept-noisy: then the correction carries its flags)
+//   notes                [{field, reason}]: the run's noise (reference drift,
+//                        bimodal reference, wide spread): information only
+//   correction.validation_flags  ["field: reason"] of a fit stored despite
+//                        failing (--accept-noisy); predictions say so
+//   correction.loo_within_10pct, loo_mape, kendall_tau_lut, kendall_tau_macs
+// Refusals: samples (< 10 networks), reproducibility (halves > 10% apart),
+// accuracy (leave-one-out < 50% within +-10%, or worse than the raw sums),
+// ranking (kendall_tau_fit < kendall_tau_macs), correction.* (unsafe: never
+// stored, even with --accept-noisy). Reference drift is no longer a refusal.
+// A scale of 0 is never produced (a failed fit of a half falls back to the
+// ratio); a correction applies fully up to 2x range_max_ms, then at face
+// value (correction.h kRangeSlack), and predictions flag it.
 #include <unistd.h>
 
 #include <chrono>
@@ -176,14 +206,24 @@ int Table(const Args& a) {
   const auto t0 = std::chrono::steady_clock::now();
   const size_t kChunk = 48;
   double worst_drift = 1;
-  int noisy_chunks = 0;
+  int extra_rounds = 0;
+  std::vector<size_t> retry;       // todo indices whose halves did not agree
+  std::vector<size_t> reproduced;  // todo indices written (anchors for the retry)
+  auto write_rows = [&](const v1::LatencyTable& chunk, const std::string& note) {
+    std::string rows = latency::WriteTableCsv(chunk);
+    rows = rows.substr(rows.find("key,median_ms"));
+    rows = rows.substr(rows.find('\n') + 1);
+    std::ofstream f(out, std::ios::app);
+    f << note << rows;
+    f.flush();
+  };
   for (size_t c = 0; c < todo.size(); c += kChunk) {
     std::vector<latency::Graph> graphs;
     const size_t end = std::min(todo.size(), c + kChunk);
     for (size_t i = c; i < end; ++i) graphs.push_back(latency::LowerKey(*todo[i]));
-    // Noise as validate/measure see it: a noisy chunk is measured again
-    // (twice), then refused (exit 3, nothing of it written or uploaded)
-    // unless --accept-noisy.
+    // Noise is handled by the rounds' statistics (rounds.h): each round's
+    // speed cancelled, keys whose halves disagree re-timed in extra rounds.
+    // What still does not reproduce is measured once more at the end.
     const latency::CheckedMeasurement cm = latency::MeasureChecked(
         prof, graphs, reference,
         [&](int d, int n) {
@@ -193,42 +233,61 @@ int Table(const Args& a) {
                        c + static_cast<size_t>(static_cast<double>(d) / n * (end - c)), todo.size(),
                        100 * frac, Eta(el).c_str(), Eta(el / std::max(frac, 1e-9) - el).c_str());
         },
-        lim, 2);
+        lim, 0);
     const auto& res = cm.results;
     worst_drift = std::max(worst_drift, cm.drift);
-    std::string noise_note;
-    for (const auto& f : cm.noise) {
-      std::fprintf(stderr, "\r\033[Kwarning: noisy measurement%s of keys %zu..%zu (%d attempts): %s: %s\n",
-                   a.accept_noisy ? " (accepted: --accept-noisy)" : "", done.size() + c + 1,
-                   done.size() + end, cm.attempts, f.field.c_str(), f.reason.c_str());
-      absl::StrAppend(&noise_note, "# noisy (accepted with --accept-noisy): ", f.field, ": ", f.reason, "\n");
-    }
-    if (!cm.noise.empty() && !a.accept_noisy) {
-      std::fprintf(stderr,
-                   "error: the table measurement is noisy (see the warnings) and was not %s; "
-                   "the %zu keys measured cleanly are in %s: re-run with --resume on a quieter "
-                   "machine, or pass --accept-noisy to keep noisy entries\n",
-                   a.server.empty() ? "completed" : "uploaded", done.size() + c, out.c_str());
-      return 3;
-    }
-    noisy_chunks += !cm.noise.empty();
+    extra_rounds += cm.rounds.run - cm.rounds.planned;
     v1::LatencyTable chunk;
     for (size_t i = 0; i < res.size(); ++i) {
+      if (!res[i].failed && !res[i].reproducible) {
+        retry.push_back(c + i);
+        continue;
+      }
+      if (!res[i].failed) reproduced.push_back(c + i);
       *chunk.add_entries() = latency::EntryOf(todo[c + i]->key, res[i]);
     }
-    std::string rows = latency::WriteTableCsv(chunk);
-    rows = rows.substr(rows.find("key,median_ms"));
-    rows = rows.substr(rows.find('\n') + 1);
-    std::ofstream f(out, std::ios::app);
-    f << noise_note << rows;
-    f.flush();
+    write_rows(chunk, "");
+  }
+  // One more measurement of the keys that did not reproduce, later in time,
+  // with a few reproduced keys as anchors of the rounds' speed.
+  std::vector<std::string> refused;
+  if (!retry.empty()) {
+    std::fprintf(stderr, "\r\033[K%zu key(s) did not reproduce within their rounds: measuring them again\n",
+                 retry.size());
+    std::vector<latency::Graph> graphs;
+    for (size_t i : retry) graphs.push_back(latency::LowerKey(*todo[i]));
+    const size_t anchors = std::min<size_t>(6, reproduced.size());
+    for (size_t j = 0; j < anchors; ++j)
+      graphs.push_back(latency::LowerKey(*todo[reproduced[reproduced.size() * j / anchors]]));
+    const latency::CheckedMeasurement cm = latency::MeasureChecked(prof, graphs, reference, nullptr, lim, 0);
+    v1::LatencyTable chunk;
+    std::string note;
+    for (size_t i = 0; i < retry.size(); ++i) {
+      const auto& r = cm.results[i];
+      const std::string& key = todo[retry[i]]->key;
+      if (!r.failed && !r.reproducible) {
+        refused.push_back(key);
+        std::fprintf(stderr, "warning: key %s %s: %s\n", key.c_str(),
+                     latency::UnreproducibleReason(r).c_str(),
+                     a.accept_noisy ? "kept (--accept-noisy)" : "left out of the table");
+        absl::StrAppend(&note, "# not reproduced", a.accept_noisy ? " (kept: --accept-noisy)" : " (left out)",
+                        ": ", key, ": ", latency::UnreproducibleReason(r), "\n");
+        if (!a.accept_noisy) continue;
+      }
+      *chunk.add_entries() = latency::EntryOf(key, r);
+    }
+    write_rows(chunk, note);
   }
   const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(
-      stderr, "\rmeasured %zu keys in %.1f s (worst per-chunk reference drift %.1f%%%s) -> %s\n", todo.size(),
-      el, (worst_drift - 1) * 100,
-      noisy_chunks ? absl::StrCat("; ", noisy_chunks, " noisy chunk(s) kept: --accept-noisy").c_str() : "",
-      out.c_str());
+  std::fprintf(stderr,
+               "\rmeasured %zu keys in %.1f s (%d extra rounds for keys whose halves disagreed; "
+               "reference drift up to %.1f%% within a chunk, cancelled round by round) -> %s\n",
+               todo.size(), el, extra_rounds, (worst_drift - 1) * 100, out.c_str());
+  if (!refused.empty() && !a.accept_noisy)
+    std::fprintf(stderr,
+                 "warning: %zu of %zu keys did not reproduce twice and were left out (named above): "
+                 "predictions estimate them and say so; `--resume` measures them again\n",
+                 refused.size(), todo.size());
   if (!a.server.empty()) {
     auto t = LoadTableFile(out);
     if (!t.ok()) return Fail(t.status());
@@ -246,15 +305,17 @@ struct NetResult {
   latency::Stats stats;
   bool failed = false;
   std::string error;
-  double round_spread = 0;  // (p90 - p10) / median of the per-round medians
+  double round_spread = 0;      // (p90 - p10) / median of the per-round medians
+  latency::WorkloadResult raw;  // with its split-half reproducibility
   double spread() const { return round_spread; }
 };
 
 // `reference_ms` > 0 expresses the results in the time units of a table
 // measured when the reference workload took that long (cancels a change of
 // machine speed between the table and now); 0: this run's own reference.
-// Disturbed rounds (reference > 4% off the median round's) are re-measured,
-// up to as many extra rounds as planned (docs/measurement.md).
+// Each round's speed is cancelled (rounds.h); networks whose two halves of
+// rounds disagree by more than 5% get up to as many extra rounds as planned
+// (docs/measurement.md).
 std::vector<NetResult> MeasureNets(const std::vector<v1::Architecture>& archs, const Args& a, double* drift,
                                    double reference_ms, latency::RoundReport* rounds) {
   latency::MeasureOptions mo;
@@ -262,7 +323,6 @@ std::vector<NetResult> MeasureNets(const std::vector<v1::Architecture>& archs, c
   mo.rounds = a.rounds > 0 ? a.rounds : 9;
   mo.min_samples = 4;
   mo.min_round_ms = 15;
-  mo.round_tolerance = 0.04;
   mo.max_extra_rounds = mo.rounds;
   latency::Profiler prof(mo);
   std::vector<latency::Graph> graphs;
@@ -274,14 +334,15 @@ std::vector<NetResult> MeasureNets(const std::vector<v1::Architecture>& archs, c
       },
       drift, rounds);
   std::fprintf(stderr, "\r\033[K");
-  if (rounds->dropped > 0)
+  if (rounds->run > rounds->planned)
     std::fprintf(stderr,
-                 "re-measured %d disturbed round(s) of %d (reference drift %.1f%% over "
-                 "all rounds, %.1f%% over the kept ones)\n",
-                 rounds->dropped, rounds->planned, (rounds->drift_all - 1) * 100, (*drift - 1) * 100);
+                 "%d extra round(s) for networks whose halves disagreed (reference drift %.1f%%, "
+                 "round speeds %.1f%% apart: cancelled)\n",
+                 rounds->run - rounds->planned, (rounds->drift_all - 1) * 100,
+                 (rounds->round_drift - 1) * 100);
   std::vector<NetResult> out;
   for (size_t i = 0; i < archs.size(); ++i)
-    out.push_back({archs[i].name(), res[i].stats, res[i].failed, res[i].error, res[i].round_spread});
+    out.push_back({archs[i].name(), res[i].stats, res[i].failed, res[i].error, res[i].round_spread, res[i]});
   return out;
 }
 
@@ -305,17 +366,15 @@ int Measure(const Args& a) {
   double drift = 1;
   latency::RoundReport rounds;
   const auto res = MeasureNets(archs, a, &drift, reference, &rounds);
-  // Noise: the run (drift, bimodal reference) and every network's spread.
-  const latency::NoiseLimits lim;
+  // Noise: a network is refused when its two halves of rounds do not
+  // reproduce (after extra rounds); the run's drift is cancelled, not judged.
   std::vector<double> spreads;
   for (const auto& r : res) spreads.push_back(r.failed ? 0 : r.spread());
-  std::vector<latency::Refusal> noise = latency::CheckRunNoise(drift - 1, rounds.reference_ms, {}, lim);
-  const bool run_noisy = !noise.empty();
+  std::vector<latency::Refusal> noise;
   for (size_t i = 0; i < res.size(); ++i)
-    if (spreads[i] > lim.max_spread)
-      noise.push_back({absl::StrCat("spread[", i, "]"),
-                       absl::StrFormat("%s: repeats spread %.1f%% ((p90-p10)/median, limit %.0f%%)",
-                                       res[i].name, 100 * spreads[i], 100 * lim.max_spread)});
+    if (!res[i].failed && !res[i].raw.reproducible)
+      noise.push_back({absl::StrCat("networks[", i, "]"),
+                       absl::StrCat(res[i].name, ": ", latency::UnreproducibleReason(res[i].raw))});
   if (a.json) {
     std::string s = "[";
     for (size_t i = 0; i < res.size(); ++i)
@@ -323,10 +382,13 @@ int Measure(const Args& a) {
           &s,
           "%s\n {\"name\": \"%s\", \"hash\": \"%s\", \"median_ms\": %.6g, "
           "\"iqr_ms\": %.6g, \"p10_ms\": %.6g, \"p90_ms\": %.6g, \"samples\": %d, "
-          "\"spread\": %.4f, \"noisy\": %s, \"failed\": %s}",
+          "\"spread\": %.4f, \"noisy\": %s, \"reproducible\": %s, \"half_a_ms\": %.6g, "
+          "\"half_b_ms\": %.6g, \"half_rel_diff\": %.4f, \"rounds\": %d, \"failed\": %s}",
           i ? "," : "", latency::JsonEscape(res[i].name), space::ArchHash(archs[i]), res[i].stats.median_ms,
           res[i].stats.iqr_ms, res[i].stats.p10_ms, res[i].stats.p90_ms, res[i].stats.samples, spreads[i],
-          run_noisy || spreads[i] > lim.max_spread ? "true" : "false", res[i].failed ? "true" : "false");
+          res[i].raw.reproducible ? "false" : "true", res[i].raw.reproducible ? "true" : "false",
+          res[i].raw.half_a_ms, res[i].raw.half_b_ms, res[i].raw.half_rel_diff, res[i].raw.rounds,
+          res[i].failed ? "true" : "false");
     std::printf("%s\n]\n", s.c_str());
   } else {
     std::printf("%-32s %10s %10s %10s %10s %8s %7s\n", "network", "median_ms", "iqr_ms", "p10_ms", "p90_ms",
@@ -341,16 +403,20 @@ int Measure(const Args& a) {
                   r.stats.median_ms, r.stats.iqr_ms, r.stats.p10_ms, r.stats.p90_ms, r.stats.samples,
                   100 * spreads[i]);
     }
-    std::printf("threads %d, reference drift across rounds %.1f%% (%d of %d rounds kept)\n", a.threads,
-                (drift - 1) * 100, rounds.run - rounds.dropped, rounds.run);
+    std::printf(
+        "threads %d, %d rounds (%d extra), reference drift %.1f%%, round speeds %.1f%% apart "
+        "(cancelled)\n",
+        a.threads, rounds.run, rounds.run - rounds.planned, (drift - 1) * 100,
+        (rounds.round_drift - 1) * 100);
   }
   for (const auto& f : noise)
     std::fprintf(stderr, "warning: noisy measurement%s: %s: %s\n",
                  a.accept_noisy ? " (accepted: --accept-noisy)" : "", f.field.c_str(), f.reason.c_str());
   if (!noise.empty() && !a.accept_noisy) {
     std::fprintf(stderr,
-                 "error: the measurement is noisy (see the warnings); re-run on a quieter "
-                 "machine, or pass --accept-noisy to use it anyway\n");
+                 "error: %zu network(s) did not reproduce (see the warnings): re-run with more "
+                 "--rounds, or pass --accept-noisy to use them anyway\n",
+                 noise.size());
     return 3;
   }
   return 0;
@@ -385,6 +451,11 @@ int Validate(const Args& a) {
     if (res[i].failed || !(res[i].stats.median_ms > 0)) {
       std::fprintf(stderr, "warning: network %s could not be measured (%s): left out of the fit\n",
                    space::ArchHash(archs[i]).c_str(), res[i].error.c_str());
+      continue;
+    }
+    if (!res[i].raw.reproducible && !a.accept_noisy) {
+      std::fprintf(stderr, "warning: network %s %s: left out of the fit\n", space::ArchHash(archs[i]).c_str(),
+                   latency::UnreproducibleReason(res[i].raw).c_str());
       continue;
     }
     double m = 0;
@@ -437,9 +508,11 @@ int Validate(const Args& a) {
       rounds.dropped, rounds.drift_all - 1, latency::JsonEscape(table->info().hardware()).c_str(),
       static_cast<long long>(table->info().version()), latency::JsonEscape(a.table).c_str());
   if (!r.accepted()) {
-    std::fprintf(stderr, "error: the fit is %s; %s\n",
-                 a.accept_noisy ? "unsafe" : "noisy or unsafe (see the warnings)",
-                 a.write_correction ? "the table file was not changed" : "do not store it");
+    std::fprintf(stderr, "error: the fit %s; %s\n",
+                 a.accept_noisy ? "is unsafe" : "failed its validation (see the warnings)",
+                 a.write_correction ? "the table file was not changed"
+                                    : "do not store it (--accept-noisy stores it flagged: predictions "
+                                      "from it then say so)");
     return 3;
   }
   if (a.write_correction) {

@@ -17,7 +17,11 @@ FIELDS: Dict[str, Callable[[Any], Any]] = {"scale": float, "offset_ms": float, "
           "range_max_ms": float, "half_rel_diff": float, "accepted_noisy": bool,
           # the per-key terms and block-type factors (issue 11): a key-terms or
           # type-factors fit stored without them would predict what was not fitted
-          "key_overhead_ms": float, "key_ms_per_mparam": float}
+          "key_overhead_ms": float, "key_ms_per_mparam": float,
+          # the fit's validation (issue 24): a fit stored with --accept-noisy
+          # carries why it failed, and every prediction from it says so
+          "validation_flags": lambda v: [str(x) for x in v], "loo_within_10pct": float,
+          "loo_mape": float, "kendall_tau_lut": float, "kendall_tau_macs": float}
 
 
 class CorrectionFileError(Exception):

@@ -338,6 +338,12 @@ class Prediction(Result):
     measured_fraction: float
     estimated_from_spec: bool
     blocks: List[BlockLatency]
+    # The table's correction: applied only up to 2x the sums it was fitted
+    # on (correction_out_of_range), or stored although its validation failed
+    # (table_validation_failed); table_warnings says both in words (Predict).
+    correction_out_of_range: bool
+    table_validation_failed: bool
+    table_warnings: List[str]
 
     def block_sum(self) -> float:
         """Sum of the breakdown's block latencies (0 without a breakdown)."""
