@@ -40,11 +40,19 @@ class EncodingCache {
 // the stream.
 class EncodedStream {
  public:
+  // max_response_bytes: the largest answer one message may get (lutnasd
+  // --max_response_mb).
   static absl::StatusOr<std::unique_ptr<EncodedStream>> Open(EncodingCache* encodings, Catalog* catalog,
-                                                             const v1::PredictEncodedRequest& first);
+                                                             const v1::PredictEncodedRequest& first,
+                                                             int64_t max_response_bytes = int64_t{32} << 20);
+  // The bytes of r's answer (latencies, costs), checked before any work:
   // INVALID_ARGUMENT "choices: ..." for a partial row or more than 2^20
-  // rows; "space: ..." for a later message naming another space. The first
-  // message goes to Open() and then here.
+  // rows; RESOURCE_EXHAUSTED "max_response_mb: ..." (naming how many rows a
+  // message may carry) for an answer over max_response_bytes.
+  absl::StatusOr<int64_t> AnswerBytes(const v1::PredictEncodedRequest& r) const;
+  // AnswerBytes' errors; "space: ..." for a later message naming another
+  // space. The first message goes to Open() and then here. Peak memory: the
+  // answer plus a chunk of 64k rows.
   absl::StatusOr<v1::PredictEncodedResponse> Answer(const v1::PredictEncodedRequest& r);
 
  private:
@@ -56,6 +64,7 @@ class EncodedStream {
   bool first_ = true;  // no message answered yet (the first names the space)
   int nh_ = 0;
   int64_t done_ = 0;  // rows answered so far
+  int64_t max_response_bytes_ = 0;
 };
 
 }  // namespace lutnas::core

@@ -4,7 +4,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -12,6 +14,7 @@
 #include "base/status_reason.h"
 #include "core/evaluator.h"
 #include "core/field_path.h"
+#include "core/names.h"
 #include "core/submit_checks.h"
 #include "latency_models/cost.h"
 
@@ -154,6 +157,8 @@ absl::StatusOr<std::shared_ptr<const space::Space>> JobManager::ResolveSpace(
     const v1::SearchSpec& spec) const {
   if (spec.has_space_inline()) {
     if (!spec.space().empty()) return Invalid("space", "give either space or space_inline, not both");
+    // Its name starts every candidate's name (space.h: "<name>:<genotype>").
+    RETURN_IF_ERROR(CheckName(spec.space_inline().name(), "space_inline.name"));
     auto s = space::Space::Create(spec.space_inline());
     if (!s.ok()) return Invalid("space_inline", std::string(s.status().message()));
     return s;
@@ -168,10 +173,17 @@ absl::StatusOr<std::shared_ptr<const space::Space>> JobManager::ResolveSpace(
     closedir(d);
   }
   std::sort(names.begin(), names.end());
-  if (!SafeName(spec.space()) || std::find(names.begin(), names.end(), spec.space()) == names.end())
-    return absl::NotFoundError(StrCat("space: unknown space '", spec.space().substr(0, 64),
-                                      "' (available: ", absl::StrJoin(names, ", "), ")"));
-  return space::Space::Load(StrCat(opts_.spaces_dir, "/", spec.space(), ".json"));
+  // Names match in any case, as enum values do ("Edge" is edge).
+  auto same = [&](const std::string& n) {
+    return absl::AsciiStrToLower(n) == absl::AsciiStrToLower(spec.space());
+  };
+  auto it = std::find(names.begin(), names.end(), spec.space());
+  if (it == names.end()) it = std::find_if(names.begin(), names.end(), same);
+  if (!SafeName(spec.space()) || it == names.end())
+    return absl::NotFoundError(StrCat("space: unknown space '", spec.space().substr(0, 64), "'",
+                                      DidYouMean(spec.space(), names),
+                                      " (available: ", absl::StrJoin(names, ", "), ")"));
+  return space::Space::Load(StrCat(opts_.spaces_dir, "/", *it, ".json"));
 }
 
 absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in, const std::string& request_id) {
@@ -188,7 +200,8 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in, const std::
 
 absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in) const {
   v1::SearchSpec spec = in;
-  if (spec.name().size() > 200) return Invalid("name", "longer than 200 characters");
+  spec.clear_warnings();  // output only: Submit sets them below
+  RETURN_IF_ERROR(CheckName(spec.name(), "name"));
   if (!v1::Algorithm_IsValid(spec.algorithm()))
     return Invalid("algorithm", StrCat("unknown value ", spec.algorithm()));
   if (!v1::Objective_IsValid(spec.objective()))
@@ -196,6 +209,8 @@ absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in) c
   if (spec.algorithm() == v1::ALGORITHM_UNSPECIFIED) spec.set_algorithm(v1::EVOLUTION);
   if (spec.objective() == v1::OBJECTIVE_UNSPECIFIED) spec.set_objective(v1::ZEN);
   ASSIGN_OR_RETURN(auto space, ResolveSpace(spec));
+  if (!spec.space().empty() && absl::AsciiStrToLower(space->name()) == absl::AsciiStrToLower(spec.space()))
+    spec.set_space(space->name());  // the shipped name, in its case
   if (spec.population() == 0) spec.set_population(100);
   if (spec.sample_size() == 0) spec.set_sample_size(std::min(25, std::max(1, spec.population())));
   if (spec.generations() == 0) spec.set_generations(20);  // proto3: 0 means unset
@@ -237,9 +252,13 @@ absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in) c
     if (!std::isfinite(b->max_ms()) || b->max_ms() <= 0)
       return Invalid(f + ".max_ms", StrCat("must be a finite number > 0, got ", b->max_ms()));
     auto hw = store_->GetHardware(b->hardware());
-    if (!hw.ok())
-      return absl::NotFoundError(
-          StrCat(f, ".hardware: unknown hardware '", b->hardware().substr(0, 64), "'"));
+    if (!hw.ok()) {
+      std::vector<std::string> known;
+      if (auto all = store_->ListHardware(); all.ok())
+        for (const auto& h : *all) known.push_back(h.name());
+      return absl::NotFoundError(StrCat(f, ".hardware: unknown hardware '", b->hardware().substr(0, 64), "'",
+                                        DidYouMean(b->hardware(), known)));
+    }
     auto info = store_->GetTableInfo(b->hardware(), b->table_version());
     if (!info.ok()) {
       if (b->table_version() != 0)
@@ -270,6 +289,7 @@ absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in) c
   if (!engine.ok()) return engine.status();
   RETURN_IF_ERROR(CheckConstrained(spec));
   RETURN_IF_ERROR(CheckFeasible(spec, space, catalog_));
+  for (auto& w : SubmitWarnings(spec, *space, catalog_)) spec.add_warnings(std::move(w));
   return spec;
 }
 
@@ -409,6 +429,10 @@ void JobManager::RunJob(int64_t id, const std::shared_ptr<Running>& run) {
   const bool skip = job.ok() && Terminal(job->state());  // cancelled while queued
   if (!skip) st = job.ok() ? RunJobInner(id, run.get(), &last) : job.status();
   const bool stopping = stop_flag_;
+  // An ended job has nothing in progress.
+  last.set_generation_evaluated(0);
+  last.set_generation_eta_s(0);
+  last.set_eta_s(0);
   {
     std::lock_guard<std::mutex> l(run->db_mu);
     if (skip) {
@@ -482,9 +506,13 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     const int64_t job_total = pop * (static_cast<int64_t>(run->spec.generations()) + 1);
     v1::Progress p = step_base;
     p.set_elapsed_s(base_elapsed + elapsed);
+    // The evaluations this generation needs so far: the population, or more
+    // once initial samples or repairs outnumber it (so never "112/16").
+    const int64_t planned =
+        std::max(pop, done == total ? step_done : step_done + static_cast<int64_t>(total));
     p.set_generation_evaluated(in_gen);
-    p.set_generation_size(pop);
-    p.set_generation_eta_s(per_eval * static_cast<double>(std::max<int64_t>(0, pop - in_gen)));
+    p.set_generation_size(static_cast<int32_t>(std::min<int64_t>(planned, INT32_MAX)));
+    p.set_generation_eta_s(per_eval * static_cast<double>(std::max<int64_t>(0, planned - in_gen)));
     p.set_eta_s(per_eval *
                 static_cast<double>(std::max<int64_t>(0, job_total - step_base.evaluated() - in_gen)));
     if (WriteUnlessCancelled(id, run, v1::JOB_RUNNING, p)) Notify();
@@ -496,6 +524,12 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
   auto cp = store_->LoadCheckpoint(id);
   if (cp.ok()) {
     RETURN_IF_ERROR(engine->Restore(*cp));
+    const v1::Progress at = engine->progress();
+    // The daemon's log says so: a restart resumed this job, not a new start.
+    std::fprintf(stderr,
+                 "lutnasd: job %lld resumed from its checkpoint at generation %d of %d (%lld evaluated)\n",
+                 static_cast<long long>(id), at.generation(), at.generations(),
+                 static_cast<long long>(at.evaluated()));
   } else if (cp.status().code() != absl::StatusCode::kNotFound) {
     return cp.status();
   }
@@ -553,7 +587,10 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     std::lock_guard<std::mutex> l(run->mu);
     run->engine = nullptr;
   }
-  *last = engine->progress();
+  // *last stays the last committed progress: the engine's own counts the
+  // generation a cancel, a failure or the runtime cap dropped (evaluations,
+  // a best score and a Pareto front nobody can find among the candidates).
+  last->set_elapsed_s(base_elapsed + seconds_since(t0));
   return result;
 }
 

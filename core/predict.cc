@@ -3,6 +3,8 @@
 #include "absl/strings/str_cat.h"
 
 #include "core/field_path.h"
+#include "core/limits.h"
+#include "core/names.h"
 #include "latency_models/correction.h"
 #include "latency_models/cost.h"
 #include "space/arch_util.h"
@@ -14,6 +16,7 @@ using absl::StrCat;
 absl::StatusOr<v1::Architecture> CheckArch(const v1::Architecture& a, const std::string& field) {
   if (a.ByteSizeLong() > space::kMaxJsonBytes)
     return absl::InvalidArgumentError(StrCat(field, ": larger than ", space::kMaxJsonBytes, " bytes"));
+  if (auto st = CheckName(a.name(), field + ".name", kMaxArchNameBytes); !st.ok()) return st;
   if (auto st = space::ValidateArchitecture(a); !st.ok()) return InField(st, field + ".");
   v1::Architecture c = space::Canonicalize(a);
   if (auto st = latency::CheckCostsFit(c); !st.ok()) return InField(st, field + ".");
@@ -67,18 +70,32 @@ void AddTableWarnings(Catalog* catalog, const v1::Architecture& arch, v1::Predic
 }
 
 absl::StatusOr<v1::PredictBatchResponse> PredictBatch(Catalog* catalog, const v1::PredictBatchRequest& r,
-                                                      int max_batch, const std::function<bool()>& cancelled) {
+                                                      int max_batch, const std::function<bool()>& cancelled,
+                                                      int64_t max_response_bytes) {
   if (auto st = CheckHardwareList(r.hardware()); !st.ok()) return st;
   if (r.archs_size() == 0) return absl::InvalidArgumentError("archs: at least one architecture is needed");
   if (r.archs_size() > max_batch)
     return absl::InvalidArgumentError(
         StrCat("archs: at most ", max_batch, " per call, got ", r.archs_size()));
   v1::PredictBatchResponse out;
+  int64_t bytes = 0;
   for (int i = 0; i < r.archs_size(); ++i) {
     if (cancelled && cancelled()) return absl::CancelledError("cancelled");
     auto arch = CheckArch(r.archs(i), StrCat("archs[", i, "]"));
     if (!arch.ok()) return arch.status();
-    if (auto st = PredictChecked(catalog, *arch, r.hardware(), false, out.add_results()); !st.ok()) return st;
+    auto* res = out.add_results();
+    if (auto st = PredictChecked(catalog, *arch, r.hardware(), false, res); !st.ok()) return st;
+    // Compact: a count per estimated key, not every place it occurs per hardware.
+    for (auto& pred : *res->mutable_predictions())
+      for (auto& ek : *pred.mutable_estimated_keys()) {
+        ek.set_occurrences(ek.where_size());
+        ek.clear_where();
+      }
+    bytes += static_cast<int64_t>(res->ByteSizeLong()) + 8;  // + the field's tag and length
+    if (auto st = CheckResponseBytes(bytes, max_response_bytes, StrCat("archs[0..", i, "]"),
+                                     StrCat("send at most ", std::max(1, i), " architectures per call"));
+        !st.ok())
+      return st;
   }
   return out;
 }

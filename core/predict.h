@@ -42,8 +42,12 @@ void AddTableWarnings(Catalog* catalog, const v1::Architecture& arch, v1::Predic
 
 // PredictService.PredictBatch: 1..max_batch architectures, each checked
 // ("archs[i]."); `cancelled` is asked before each (CANCELLED "cancelled").
+// Compact: estimated keys carry `occurrences`, not every place (`where`).
+// RESOURCE_EXHAUSTED "max_response_mb: ..." once the answer passes
+// max_response_bytes (naming how many architectures fit).
 absl::StatusOr<v1::PredictBatchResponse> PredictBatch(Catalog* catalog, const v1::PredictBatchRequest& r,
-                                                      int max_batch, const std::function<bool()>& cancelled);
+                                                      int max_batch, const std::function<bool()>& cancelled,
+                                                      int64_t max_response_bytes = int64_t{32} << 20);
 
 // Replaces each stored prediction of a candidate by one with a per-block
 // breakdown from the same pinned table version (left as stored when that

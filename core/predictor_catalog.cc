@@ -1,8 +1,15 @@
 #include "core/predictor_catalog.h"
 
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 
+#include "core/names.h"
+
 namespace lutnas::core {
+
+using absl::StrCat;
 
 // The cached predictor, or NOT_FOUND when it must be loaded.
 absl::StatusOr<std::shared_ptr<const latency::LatencyPredictor>> Catalog::Cached(const std::string& hardware,
@@ -26,6 +33,12 @@ absl::StatusOr<std::shared_ptr<const latency::LatencyPredictor>> Catalog::Get(co
   std::lock_guard<std::mutex> load(load_mu_);
   if (auto c = Cached(hardware, version); c.ok()) return c;
   auto hw = store_->GetHardware(hardware);
+  if (absl::IsNotFound(hw.status())) {
+    std::vector<std::string> names;
+    if (auto all = store_->ListHardware(); all.ok())
+      for (const auto& h : *all) names.push_back(h.name());
+    return absl::NotFoundError(StrCat(hw.status().message(), DidYouMean(hardware, names)));
+  }
   if (!hw.ok()) return hw.status();
   std::shared_ptr<const latency::LatencyPredictor> p;
   int64_t resolved = version;

@@ -11,6 +11,8 @@
 #include "base/rng.h"
 #include "base/status_macros.h"
 #include "core/evaluator.h"
+#include "latency_models/lut.h"
+#include "space/arch_util.h"
 
 namespace lutnas::core {
 namespace {
@@ -106,6 +108,55 @@ absl::Status CheckFeasible(const v1::SearchSpec& spec, std::shared_ptr<const spa
     why = StrCat("budgets: ", head, "constraints: none of ", drawn,
                  " samples meets every constraint at once, though each alone is met");
   return absl::FailedPreconditionError(why);
+}
+
+std::vector<std::string> SubmitWarnings(const v1::SearchSpec& spec, const space::Space& space,
+                                        Catalog* catalog, int samples) {
+  std::vector<std::string> out;
+  base::Rng rng(spec.seed() ^ 0x3a7e5ull);
+  std::vector<v1::Architecture> archs;
+  for (int i = 0; i < samples; ++i)
+    archs.push_back(space::Canonicalize(space.ToArchitecture(space.Sample(rng))));
+  for (int i = 0; i < spec.budgets_size(); ++i) {
+    const auto& b = spec.budgets(i);
+    const std::string f = StrCat("budgets[", i, "]: ");
+    auto p = catalog->Get(b.hardware(), b.table_version());
+    if (!p.ok()) continue;  // Submit has refused it already
+    if (!(*p)->has_table()) {
+      out.push_back(StrCat(f, "'", b.hardware(),
+                           "' has no latency table: every latency is estimated from its "
+                           "published peaks (within about 2-3x); measure a table with lutnas-profile table "
+                           "--server or lutnas profile-external"));
+      continue;
+    }
+    double measured = 0;
+    int out_of_range = 0, validation_failed = 0;
+    for (const auto& a : archs) {
+      const v1::Prediction pred = (*p)->Predict(a, false);
+      measured += pred.measured_fraction();
+      out_of_range += pred.correction_out_of_range();
+      validation_failed += pred.table_validation_failed();
+    }
+    measured /= std::max<size_t>(1, archs.size());
+    if (measured < latency::kLowConfidenceMeasuredFraction)
+      out.push_back(StrCat(f, "table v", (*p)->table_version(), " of '", b.hardware(), "' measures ",
+                           static_cast<int>(std::floor(measured * 100)), "% of the latency of space '",
+                           space.name(), "' (mean of ", archs.size(),
+                           " sampled networks): the search ranks by estimated latencies; measure the "
+                           "missing keys first (lutnas-profile table --space SPACE.json --hardware ",
+                           b.hardware(), " --server, or lutnas profile-external)"));
+    if (out_of_range > 0)
+      out.push_back(StrCat(f, out_of_range, " of ", archs.size(), " sampled networks of space '",
+                           space.name(), "' lie beyond the range the correction of table v",
+                           (*p)->table_version(), " of '", b.hardware(),
+                           "' was fitted on, where it is not applied in full (lutnas predict "
+                           "shows the figures); validate the table on networks of this space"));
+    if (validation_failed > 0)
+      out.push_back(StrCat(f, "the correction of table v", (*p)->table_version(), " of '", b.hardware(),
+                           "' failed its validation and was stored anyway (--accept-noisy): its latencies "
+                           "may be off by more than the budget's margin"));
+  }
+  return out;
 }
 
 absl::Status CheckRequestId(const std::string& id) {

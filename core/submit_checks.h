@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -33,6 +34,16 @@ absl::Status CheckConstrained(const v1::SearchSpec& spec);
 // Budgets must carry their pinned table_version. Soft specs always pass.
 absl::Status CheckFeasible(const v1::SearchSpec& spec, std::shared_ptr<const space::Space> space,
                            Catalog* catalog, int max_samples = 20000);
+
+// What a user should know before trusting a valid spec's search (stored in
+// SearchSpec.warnings): per budget, from `samples` networks sampled from the
+// space (seeded by the spec): a table that measures less than 80% of their
+// latency on average ("budgets[0]: table v3 of host-cpu measures 0% of the
+// latency of space 'edge' ..."), no table at all (spec prior), a correction
+// applied beyond its fitted range (with the share of samples), a correction
+// whose validation failed.
+std::vector<std::string> SubmitWarnings(const v1::SearchSpec& spec, const space::Space& space,
+                                        Catalog* catalog, int samples = 64);
 
 // INVALID_ARGUMENT unless empty or 1..128 characters of [A-Za-z0-9._:-].
 absl::Status CheckRequestId(const std::string& request_id);

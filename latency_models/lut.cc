@@ -568,8 +568,10 @@ void LatencyPredictor::AddEstimates(const v1::Architecture& arch, v1::Prediction
     }
     ek->add_where(where[i]);
   }
-  for (auto& ek : *p->mutable_estimated_keys())
+  for (auto& ek : *p->mutable_estimated_keys()) {
     ek.set_share(sum > 0 ? ek.latency_ms() * ek.where_size() / sum : 0);
+    ek.set_occurrences(ek.where_size());
+  }
   p->set_low_confidence((sum > 0 ? meas / sum : 0) < kLowConfidenceMeasuredFraction);
 }
 

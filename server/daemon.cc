@@ -42,13 +42,18 @@ absl::StatusOr<int> Daemon::Start() {
                          {"max_uploads", opts_.max_uploads},
                          {"max_upload_mb", opts_.max_upload_mb},
                          {"max_watch_streams", opts_.max_watch_streams},
-                         {"max_import_mb", opts_.max_import_mb}})
+                         {"max_import_mb", opts_.max_import_mb},
+                         {"max_predict_calls", opts_.max_predict_calls},
+                         {"max_predict_mb", opts_.max_predict_mb},
+                         {"max_response_mb", opts_.max_response_mb}})
     if (v < 1) return absl::InvalidArgumentError(StrCat("--", name, ": must be >= 1, got ", v));
   jobs_ = std::make_unique<core::JobManager>(storage_.get(), catalog_.get(), jo);
 
   Core core{store_.get(), catalog_.get(), jobs_.get(), opts_.import_dir};
-  core.limits = std::make_shared<core::ResourceLimits>(opts_.max_uploads, int64_t{opts_.max_upload_mb} << 20,
-                                                       opts_.max_watch_streams);
+  core.limits = std::make_shared<core::ResourceLimits>(
+      opts_.max_uploads, int64_t{opts_.max_upload_mb} << 20, opts_.max_watch_streams, opts_.max_predict_calls,
+      int64_t{opts_.max_predict_mb} << 20, int64_t{opts_.max_response_mb} << 20);
+  core.limits->predict_wait_ms = static_cast<int64_t>(std::max(0.0, opts_.predict_wait_s) * 1000);
   core.import_limits.max_bytes = int64_t{opts_.max_import_mb} << 20;
   core.import_limits.deadline_s = opts_.import_deadline_s;
   services_.push_back(MakeHardwareService(core));

@@ -39,6 +39,10 @@ class Daemon {
     int max_upload_mb = 512;
     int max_watch_streams = 256;
     int max_import_mb = 64;
+    int max_predict_calls = 4;   // PredictBatch calls and PredictEncoded answers computing at once
+    int max_predict_mb = 256;    // MiB of PredictEncoded answers being built or written
+    int max_response_mb = 32;    // largest PredictBatch / PredictEncoded answer
+    double predict_wait_s = 10;  // how long a heavy prediction waits for room
     double import_deadline_s = 10;
     double shutdown_grace_s = 1.0;  // calls in flight get this long at Shutdown, then are cancelled
   };

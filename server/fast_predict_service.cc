@@ -25,14 +25,27 @@ class FastPredictServiceImpl final : public v1::FastPredictService::Service {
       grpc::ServerReaderWriter<v1::PredictEncodedResponse, v1::PredictEncodedRequest>* stream) override {
     v1::PredictEncodedRequest req;
     std::unique_ptr<core::EncodedStream> s;
+    core::ResourceLimits& lim = *c_.limits;
+    const auto cancelled = [ctx] { return ctx->IsCancelled(); };
     while (stream->Read(&req)) {
       if (ctx->IsCancelled()) return Status(grpc::StatusCode::CANCELLED, "cancelled");
       if (!s) {
-        auto opened = core::EncodedStream::Open(&encodings_, c_.catalog, req);
+        auto opened = core::EncodedStream::Open(&encodings_, c_.catalog, req, lim.max_response_bytes);
         if (!opened.ok()) return ToGrpc(opened.status());
         s = std::move(*opened);
       }
+      // Each answer holds its bytes of --max_predict_mb until it is written,
+      // and one of --max_predict_calls while it is computed.
+      auto size = s->AnswerBytes(req);
+      if (!size.ok()) return ToGrpc(size.status());
+      core::Taken bytes(&lim.predict_bytes), slot(&lim.predict_calls);
+      if (auto st = bytes.Acquire(*size, "this PredictEncoded answer", lim.predict_wait_ms, cancelled);
+          !st.ok())
+        return ToGrpc(st);
+      if (auto st = slot.Acquire(1, "this PredictEncoded answer", lim.predict_wait_ms, cancelled); !st.ok())
+        return ToGrpc(st);
       auto resp = s->Answer(req);
+      slot.Release();
       if (!resp.ok()) return ToGrpc(resp.status());
       if (!stream->Write(*resp)) return Status(grpc::StatusCode::CANCELLED, "client went away");
     }

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -24,6 +25,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
+#include "base/file.h"
 #include "latency_models/profiler.h"
 #include "server/daemon.h"
 
@@ -54,6 +56,17 @@ ABSL_FLAG(int, max_watch_streams, 256,
           "Watch streams open at once (callback API: they hold no thread, only memory); more: "
           "RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, max_import_mb, 64, "largest file a path import reads, MiB; larger: RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_predict_calls, 4,
+          "heavy predictions (PredictBatch calls, PredictEncoded answers) computing at once; more wait "
+          "--predict_wait_s, then RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_predict_mb, 256,
+          "MiB that PredictEncoded answers being built or written may hold together; more wait "
+          "--predict_wait_s, then RESOURCE_EXHAUSTED");
+ABSL_FLAG(
+    int, max_response_mb, 32,
+    "largest answer of one PredictBatch call or PredictEncoded message, MiB; larger: RESOURCE_EXHAUSTED "
+    "naming how many architectures or rows fit");
+ABSL_FLAG(double, predict_wait_s, 10, "how long a heavy prediction waits for room before RESOURCE_EXHAUSTED");
 ABSL_FLAG(double, import_deadline_s, 10,
           "time a path import may spend reading its file; then DEADLINE_EXCEEDED");
 ABSL_FLAG(double, shutdown_grace_s, 1.0,
@@ -89,11 +102,15 @@ std::string FindRoot(const char* argv0) {
 }
 
 // Reads the token: the first line, without its line ending (CRLF too) or
-// surrounding blanks.
-std::string ReadToken(const std::string& path) {
-  std::ifstream f(path);
-  std::string token;
-  std::getline(f, token);
+// surrounding blanks. An error names the file and why it cannot be read.
+absl::StatusOr<std::string> ReadToken(const std::string& path) {
+  auto text = lutnas::base::ReadFileToString(path, 64 << 10);
+  if (!text.ok()) {
+    const int err = errno;
+    return absl::NotFoundError(absl::StrCat("--token_file ", path, ": cannot read the file (",
+                                            err ? std::strerror(err) : text.status().message(), ")"));
+  }
+  std::string token = text->substr(0, text->find('\n'));
   const auto blank = [](char c) { return c == '\r' || c == '\n' || c == ' ' || c == '\t'; };
   while (!token.empty() && blank(token.back())) token.pop_back();
   size_t i = 0;
@@ -134,14 +151,17 @@ int main(int argc, char** argv) {
       "the lutnas daemon: hardware, latency tables, predictions and search jobs over gRPC.\n"
       "Usage: lutnasd [--listen 127.0.0.1:50051] [--db var/lutnas.db] [flags]\n"
       "Resource bounds (--max_queued_jobs, --max_uploads, --max_upload_mb, --max_watch_streams,\n"
-      "--max_import_mb, --import_deadline_s) refuse what passes them with RESOURCE_EXHAUSTED naming the "
-      "flag.\n"
+      "--max_import_mb, --import_deadline_s, --max_predict_calls, --max_predict_mb, --max_response_mb)\n"
+      "refuse what passes them with RESOURCE_EXHAUSTED naming the flag.\n"
       "SIGTERM/SIGINT: clean exit within about a second (jobs resume at next start); a second one forces "
       "exit.");
   absl::FlagsUsageConfig usage;
   // --help lists this file's flags (absl matches files named after the binary by default).
-  usage.contains_help_flags = [](absl::string_view f) { return absl::EndsWith(f, "server/main.cc"); };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
+  // They are listed as "Flags from lutnasd:", not under the build's source path.
+  const auto ours = [](absl::string_view f) { return absl::EndsWith(f, "server/main.cc") || f == "lutnasd"; };
+  usage.contains_help_flags = ours;
+  usage.normalize_filename = [ours](absl::string_view f) { return ours(f) ? "lutnasd" : std::string(f); };
+  usage.contains_helpshort_flags = ours;
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
   // Signals are taken by one thread through a pipe; threads main starts
@@ -164,8 +184,14 @@ int main(int argc, char** argv) {
   const bool loopback = IsLoopback(listen);
   std::string token;
   if (!absl::GetFlag(FLAGS_token_file).empty()) {
-    token = ReadToken(absl::GetFlag(FLAGS_token_file));
-    if (token.size() < 16) return Die("--token_file: the token must be at least 16 characters");
+    errno = 0;
+    auto read = ReadToken(absl::GetFlag(FLAGS_token_file));
+    if (!read.ok()) return Die(std::string(read.status().message()));
+    token = *read;
+    if (token.size() < 16)
+      return Die(absl::StrCat("--token_file ", absl::GetFlag(FLAGS_token_file),
+                              ": the token (its first line) must be at least 16 characters, got ",
+                              token.size()));
   }
   const bool tls = !absl::GetFlag(FLAGS_tls_cert).empty() || !absl::GetFlag(FLAGS_tls_key).empty();
   if (!loopback && (!tls || token.empty()))
@@ -194,6 +220,10 @@ int main(int argc, char** argv) {
   o.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
   o.max_import_mb = absl::GetFlag(FLAGS_max_import_mb);
   o.import_deadline_s = absl::GetFlag(FLAGS_import_deadline_s);
+  o.max_predict_calls = absl::GetFlag(FLAGS_max_predict_calls);
+  o.max_predict_mb = absl::GetFlag(FLAGS_max_predict_mb);
+  o.max_response_mb = absl::GetFlag(FLAGS_max_response_mb);
+  o.predict_wait_s = absl::GetFlag(FLAGS_predict_wait_s);
   o.shutdown_grace_s = absl::GetFlag(FLAGS_shutdown_grace_s);
   lutnas::server::Daemon daemon(o);
   auto port = daemon.Start();

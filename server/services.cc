@@ -134,9 +134,15 @@ class PredictServiceImpl final : public v1::PredictService::Service {
   Status Predict(ServerContext*, const v1::PredictRequest* r, v1::PredictResponse* out) override {
     return Reply(core::Predict(c_.catalog, *r), out);
   }
+  // A heavy prediction: it waits for one of --max_predict_calls.
   Status PredictBatch(ServerContext* ctx, const v1::PredictBatchRequest* r,
                       v1::PredictBatchResponse* out) override {
-    return Reply(core::PredictBatch(c_.catalog, *r, c_.max_batch, [ctx] { return ctx->IsCancelled(); }), out);
+    const auto cancelled = [ctx] { return ctx->IsCancelled(); };
+    core::Taken slot(&c_.limits->predict_calls);
+    if (auto s = slot.Acquire(1, "this PredictBatch", c_.limits->predict_wait_ms, cancelled); !s.ok())
+      return ToGrpc(s);
+    return Reply(core::PredictBatch(c_.catalog, *r, c_.max_batch, cancelled, c_.limits->max_response_bytes),
+                 out);
   }
 
  private:

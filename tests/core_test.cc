@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -16,11 +17,14 @@
 #include "base/status_reason.h"
 #include "core/candidates.h"
 #include "core/db_storage.h"
+#include "core/fast_predict.h"
 #include "core/field_path.h"
 #include "core/hardware_catalogue.h"
 #include "core/job_manager.h"
+#include "core/limits.h"
 #include "core/predict.h"
 #include "core/registry.h"
+#include "latency_models/export_pytorch.h"
 #include "latency_models/table_io.h"
 #include "space/space.h"
 
@@ -430,6 +434,184 @@ TEST_F(CoreTest, SubmitErrorsCarryTheSpecPath) {
   auto repeat = jobs_->Submit(s, "req-1");
   ASSERT_TRUE(repeat.ok());
   EXPECT_EQ(repeat->id(), job->id());
+}
+
+// ------------------------------------------------------- names and bounds
+
+// Names a request chooses are one short line: a newline in Architecture.name
+// or an inline space's name (every candidate's name starts with it) would
+// become a Python statement of the exported module; a 1 MB name was accepted.
+TEST_F(CoreTest, NamesAreOneShortLineAtPredictSubmitAndExport) {
+  v1::PredictRequest r;
+  *r.mutable_arch() = SmallArch();
+  r.mutable_arch()->set_name("x\nimport os");
+  auto nl = Predict(catalog_.get(), r);
+  EXPECT_EQ(nl.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(nl.status().message(),
+            "arch.name: control character 0x0a at byte 1; a name is one line of printable text");
+  r.mutable_arch()->set_name(std::string(1 << 20, 'n'));
+  EXPECT_EQ(Predict(catalog_.get(), r).status().message(),
+            "arch.name: longer than 4096 bytes (1048576); a name is one short line");
+  r.mutable_arch()->set_name("MobileNetV3 \xc3\xa9" "dge:r224");  // printable UTF-8 is fine
+  EXPECT_TRUE(Predict(catalog_.get(), r).ok());
+
+  v1::ExportCandidateRequest e;
+  *e.mutable_arch() = SmallArch();
+  e.mutable_arch()->set_name("a\rb");
+  EXPECT_EQ(ExportCandidate(store_.get(), e).status().message().rfind("arch.name: control character 0x0d", 0),
+            0u);
+
+  auto tiny = space::Space::Load("search/spaces/tiny.json");
+  ASSERT_TRUE(tiny.ok());
+  v1::SearchSpec s;
+  *s.mutable_space_inline() = (*tiny)->proto();
+  s.mutable_space_inline()->set_name("tiny\nimport os; os.system('id')\n#");
+  s.set_objective(v1::PARAMS);
+  s.set_unconstrained(true);
+  auto got = jobs_->Submit(s);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(got.status().message().rfind("spec.space_inline.name: control character 0x0a at byte 4", 0), 0u)
+      << got.status();
+  s.mutable_space_inline()->set_name("tiny");
+  s.set_name(std::string(201, 'j'));
+  EXPECT_EQ(jobs_->Submit(s).status().message(),
+            "spec.name: longer than 200 bytes (201); a name is one short line");
+}
+
+// Stored names from before the check (or any text) reach generated code
+// escaped, on one comment line after lines 1-2, which hold fixed text (PEP
+// 263 reads an encoding declaration from them: "# ...encoding: v1;..." made
+// every exported file a SyntaxError).
+TEST(ExportPyTorchTest, NamesAreEscapedOnOneCommentLineAfterLineTwo) {
+  v1::Architecture a;
+  a.set_resolution(32);
+  a.add_stem()->mutable_conv()->set_out_channels(8);
+  a.mutable_head()->set_num_classes(10);
+  a.set_name("x\nimport os; os.system('id')\n# coding: latin-1 \\ \x01 \xc3\xa9");
+  const std::string code = latency::ExportPyTorch(a);
+  std::vector<std::string> lines;
+  for (size_t i = 0, j; i < code.size(); i = j + 1) {
+    j = code.find('\n', i);
+    if (j == std::string::npos) j = code.size();
+    lines.push_back(code.substr(i, j - i));
+  }
+  ASSERT_GT(lines.size(), 5u);
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(lines[i].find("coding"), std::string::npos) << lines[i];
+  EXPECT_EQ(lines[3], "# name: x\\nimport os; os.system('id')\\n# coding: latin-1 \\\\ \\x01 \\xc3\\xa9");
+  for (const auto& l : lines) {
+    EXPECT_NE(l.rfind("import os", 0), 0u) << l;
+    for (unsigned char c : l) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << l;
+  }
+  EXPECT_EQ(latency::CommentText(std::string(300, 'a'), 200), std::string(200, 'a') + "... (300 bytes)");
+}
+
+// PredictBatch's answer is compact (estimated keys counted, not listed per
+// place) and capped: 1,000 networks of 512 blocks x 16 hardware built 189 MiB.
+TEST_F(CoreTest, PredictBatchCountsEstimatedPlacesAndCapsItsAnswer) {
+  v1::Architecture deep = SmallArch();
+  auto* st = deep.add_stages();
+  for (int i = 0; i < 64; ++i) {
+    auto* c = st->add_blocks()->mutable_conv();
+    c->set_out_channels(16);
+    c->set_kernel(3);
+  }
+  v1::PredictBatchRequest r;
+  for (int i = 0; i < 16; ++i) r.add_hardware("rk3588-npu");  // no table: every key estimated
+  for (int i = 0; i < 4; ++i) *r.add_archs() = deep;
+  auto ok = PredictBatch(catalog_.get(), r, 1000, nullptr);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  int estimated = 0, listed = 0, places = 0;
+  for (const auto& res : ok->results())
+    for (const auto& p : res.predictions())
+      for (const auto& ek : p.estimated_keys()) {
+        ++estimated;
+        listed += ek.where_size();
+        places += ek.occurrences();
+      }
+  EXPECT_GT(estimated, 0);
+  EXPECT_EQ(listed, 0);
+  EXPECT_EQ(places, 4 * 16 * (1 + 64 + 1));  // stem, 64 blocks, head: every place counted once
+  // Single Predict keeps the places.
+  v1::PredictRequest one;
+  *one.mutable_arch() = deep;
+  one.add_hardware("rk3588-npu");
+  auto single = Predict(catalog_.get(), one);
+  ASSERT_TRUE(single.ok());
+  int single_places = 0;
+  for (const auto& ek : single->predictions(0).estimated_keys()) {
+    EXPECT_EQ(ek.where_size(), ek.occurrences()) << ek.key();
+    single_places += ek.occurrences();
+  }
+  EXPECT_EQ(single_places, 66);
+  // The cap: the answer stops at max_response_bytes, naming how many fit.
+  const int64_t one_answer = ok->results(0).ByteSizeLong();
+  auto capped = PredictBatch(catalog_.get(), r, 1000, nullptr, 2 * one_answer + 40);
+  EXPECT_EQ(capped.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(capped.status().message().rfind("max_response_mb: archs[0..2] would make a response of ", 0), 0u)
+      << capped.status();
+  EXPECT_NE(
+      capped.status().message().find("(lutnasd --max_response_mb); send at most 2 architectures per call"),
+      std::string::npos)
+      << capped.status();
+}
+
+// One PredictEncoded message is refused before any work when its answer
+// would pass the response cap (1,048,576 rows x 16 hardware with costs made
+// 152 MiB), naming how many rows a message may carry.
+TEST_F(CoreTest, EncodedAnswerOverTheResponseCapIsRefusedBeforeAnyWork) {
+  EncodingCache encodings(jobs_.get());
+  v1::PredictEncodedRequest first;
+  first.set_space("tiny");
+  for (int i = 0; i < 16; ++i) first.add_hardware("rk3588-npu");
+  first.set_cost(true);
+  first.set_skip_invalid(true);
+  auto stream = EncodedStream::Open(&encodings, catalog_.get(), first, int64_t{32} << 20);
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  auto enc = encodings.Get("tiny");
+  ASSERT_TRUE(enc.ok());
+  first.set_choices(std::string(size_t{1 << 20} * (*enc)->width(), '\0'));
+  auto big = (*stream)->Answer(first);
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(
+      big.status().message(),
+      "max_response_mb: choices: 1048576 rows x 16 hardware with costs would make a response of 152.0 "
+      "MiB, over the limit of 32.0 MiB (lutnasd --max_response_mb); send at most 220752 rows per message");
+  first.set_choices(std::string(size_t{220752} * (*enc)->width(), '\0'));
+  auto fits = (*stream)->AnswerBytes(first);
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  EXPECT_EQ(*fits, int64_t{220752} * 152);
+  first.set_choices(std::string(size_t{1000} * (*enc)->width(), '\0'));
+  auto small = (*stream)->Answer(first);
+  ASSERT_TRUE(small.ok()) << small.status();
+  EXPECT_EQ(small->count(), 1000);
+  EXPECT_EQ(small->latency_ms().size(), 1000u * 16 * 8);
+  EXPECT_EQ(small->params().size(), 1000u * 8);
+}
+
+// Heavy predictions share a semaphore: a taker waits for room, then gives up
+// with RESOURCE_EXHAUSTED naming the flag; more than the limit alone is
+// refused at once.
+TEST(SemaphoreTest, WaitsThenRefusesNamingTheFlag) {
+  Semaphore sem("max_predict_mb", "bytes", 100);
+  Taken a(&sem);
+  ASSERT_TRUE(a.Acquire(80, "one answer", 0, nullptr).ok());
+  auto over = sem.Acquire(101, "a big answer", 1000, nullptr);
+  EXPECT_EQ(over.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(over.message(),
+            "max_predict_mb: a big answer needs 101 bytes, more than the limit of 100 (lutnasd "
+            "--max_predict_mb)");
+  auto busy = sem.Acquire(30, "another answer", 0, nullptr);
+  EXPECT_EQ(busy.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(
+      busy.message().rfind("max_predict_mb: another answer waited 0 s for 30 bytes while others held 80", 0),
+      0u)
+      << busy;
+  EXPECT_EQ(sem.Acquire(30, "x", 60000, [] { return true; }).code(), absl::StatusCode::kCancelled);
+  std::thread release([&] { a.Release(); });
+  EXPECT_TRUE(sem.Acquire(30, "waiting answer", 60000, nullptr).ok());  // waits for the release
+  release.join();
+  EXPECT_EQ(sem.value(), 30);
+  sem.Release(30);
 }
 
 TEST(FieldPathTest, InFieldPrefixesErrorsAndKeepsOk) {

@@ -4,8 +4,10 @@
 // PARAMS objective, so no LibTorch proxy runs).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -278,6 +280,65 @@ TEST_F(JobCoreTest, SeedingNamesTheHardwareAFullDiskRefused) {
   EXPECT_EQ(st.message().rfind("server/hardware_catalog.json: ", 0), 0u) << st;
   EXPECT_NE(st.message().find("database or disk is full"), std::string::npos) << st;
   EXPECT_EQ((*fresh)->ListHardware()->size(), 2u);  // the two written before stay
+}
+
+// A job cancelled in the middle of a generation reports the progress of what
+// it stored: the generation in progress is dropped, so neither its
+// evaluations nor its best score nor its Pareto front may be reported (a
+// best score no stored candidate has). EXTERNAL scores make "the middle of a
+// generation" exact: generation 0 is told in full and committed, then three
+// of generation 1 are told scores above any of generation 0's, then Cancel.
+TEST_F(JobCoreTest, ACancelledJobReportsOnlyWhatItStored) {
+  ASSERT_TRUE(jobs_->Start().ok());
+  v1::SearchSpec spec = Spec();
+  spec.set_objective(v1::EXTERNAL);
+  auto job = jobs_->Submit(spec);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const int64_t id = job->id();
+  auto tell = [&](int count, double base) {
+    auto asked = jobs_->Ask(id, 8);
+    ASSERT_TRUE(asked.ok()) << asked.status();
+    ASSERT_GE(static_cast<int>(asked->size()), count);
+    std::map<std::string, double> scores;
+    for (int i = 0; i < count; ++i) scores[(*asked)[i].arch_hash()] = base + i;
+    auto told = jobs_->Tell(id, scores);
+    ASSERT_TRUE(told.ok()) << told.status();
+  };
+  // Generation 0 in full (asked until the engine asks no more of it).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (Stored(id).empty() && std::chrono::steady_clock::now() < deadline) {
+    auto asked = jobs_->Ask(id, 8);
+    ASSERT_TRUE(asked.ok()) << asked.status();
+    std::map<std::string, double> scores;
+    for (const auto& c : *asked) scores[c.arch_hash()] = 10;
+    if (!scores.empty()) ASSERT_TRUE(jobs_->Tell(id, scores).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(Stored(id).empty()) << "generation 0 was never committed";
+  tell(3, 1000);  // generation 1, in part
+  auto cancelled = jobs_->Cancel(id);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  const v1::Job end = WaitForEnd(id);
+  ASSERT_EQ(end.state(), v1::JOB_CANCELLED);
+
+  v1::ListCandidatesRequest req;
+  req.set_job_id(id);
+  req.set_page_size(1000);
+  auto page = store_->ListCandidates(req);
+  ASSERT_TRUE(page.ok()) << page.status();
+  double best = 0;
+  int pareto = 0;
+  for (const auto& c : page->candidates) {
+    if (c.feasible()) best = std::max(best, c.score());
+    pareto += c.pareto();
+  }
+  EXPECT_EQ(end.progress().evaluated(), page->total);
+  EXPECT_EQ(end.progress().best_score(), best);
+  EXPECT_LT(end.progress().best_score(), 1000);
+  EXPECT_EQ(end.progress().pareto_size(), pareto);
+  EXPECT_EQ(end.progress().generation(), 0);
+  EXPECT_EQ(end.progress().generation_evaluated(), 0);
+  EXPECT_EQ(end.progress().eta_s(), 0);
 }
 
 }  // namespace

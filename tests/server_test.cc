@@ -206,6 +206,10 @@ TEST_F(DaemonTest, StartErrorsNameTheOption) {
   const std::vector<Case> cases = {
       {"max_uploads", [](Daemon::Options* o) { o->max_uploads = 0; }, absl::StatusCode::kInvalidArgument,
        "--max_uploads: must be >= 1, got 0"},
+      {"max_predict_calls", [](Daemon::Options* o) { o->max_predict_calls = 0; },
+       absl::StatusCode::kInvalidArgument, "--max_predict_calls: must be >= 1, got 0"},
+      {"max_response_mb", [](Daemon::Options* o) { o->max_response_mb = 0; },
+       absl::StatusCode::kInvalidArgument, "--max_response_mb: must be >= 1, got 0"},
       {"max_queued_jobs", [](Daemon::Options* o) { o->jobs.max_queued_jobs = -1; },
        absl::StatusCode::kInvalidArgument, "--max_queued_jobs: must be >= 1, got -1"},
       {"db", [this](Daemon::Options* o) { o->db_path = dir_; }, absl::StatusCode::kUnknown,  // a directory
@@ -275,6 +279,47 @@ TEST_F(DaemonTest, ShutdownEndsWaitKeepsDataAndARestartServesIt) {
   auto st = v1::FastPredictService::NewStub(ch)->DescribeEncoding(&ctx2, er, &enc);
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_GT(enc.slots_size(), 0);
+}
+
+// --max_response_mb bounds each PredictEncoded answer over the wire: a
+// message whose answer would pass it ends the stream with RESOURCE_EXHAUSTED
+// naming the flag and the rows that fit; one under it is answered.
+TEST_F(DaemonTest, PredictEncodedAnswersAreBoundedByMaxResponseMb) {
+  Daemon::Options o = Opts();
+  o.max_response_mb = 1;
+  Daemon d(o);
+  auto port = d.Start();
+  ASSERT_TRUE(port.ok()) << port.status();
+  auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(*port), grpc::InsecureChannelCredentials());
+  auto fast = v1::FastPredictService::NewStub(ch);
+  v1::EncodingRequest er;
+  er.set_space("tiny");
+  v1::EncodingResponse enc;
+  grpc::ClientContext ctx0;
+  ASSERT_TRUE(fast->DescribeEncoding(&ctx0, er, &enc).ok());
+  auto run = [&](size_t rows, v1::PredictEncodedResponse* out) {
+    grpc::ClientContext ctx;
+    auto stream = fast->PredictEncoded(&ctx);
+    v1::PredictEncodedRequest req;
+    req.set_space("tiny");
+    req.add_hardware("rk3588-npu");
+    req.set_skip_invalid(true);
+    req.set_choices(std::string(rows * enc.width(), '\0'));
+    EXPECT_TRUE(stream->Write(req));
+    stream->WritesDone();
+    while (stream->Read(out)) {
+    }
+    return stream->Finish();
+  };
+  v1::PredictEncodedResponse out;
+  auto ok = run(100000, &out);  // 800,000 bytes of latencies
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(out.count(), 100000);
+  auto refused = run(200000, &out);  // 1.5 MiB
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(refused.error_message(),
+            "max_response_mb: choices: 200000 rows x 1 hardware would make a response of 1.5 MiB, over the "
+            "limit of 1.0 MiB (lutnasd --max_response_mb); send at most 131072 rows per message");
 }
 
 }  // namespace
