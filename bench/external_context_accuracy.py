@@ -110,6 +110,8 @@ def main():
     ap.add_argument("--networks", type=int, default=60)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--time-cap", type=float, default=300.0,
+                    help="seconds profile-external may spend re-measuring keys (default 300)")
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args()
     command, parse = TOOLS[args.tool]
@@ -151,7 +153,8 @@ def main():
         t0 = time.monotonic()
         cli(d.target, "profile-external", "--keys-file", str(wd / "keys.txt"),
             "--hardware", f"{args.tool}-ctx", "--command", command, "--parse", parse,
-            "--rounds", str(args.rounds), "--details", str(wd / "details.json"),
+            "--rounds", str(args.rounds), "--time-cap", str(args.time_cap),
+            "--details", str(wd / "details.json"),
             "--lone-out", str(wd / "lone.csv"))
         summary["table_s"] = time.monotonic() - t0
         info, entries = tablefile.read_csv_table((wd / "lone.csv").read_text())
@@ -170,7 +173,7 @@ def main():
                       "--samples", str(args.networks), "--seed", str(args.seed),
                       "--hardware", hw, "--command", command, "--parse", parse,
                       "--rounds", str(args.rounds), "--measurements", str(wd / "nets.json"),
-                      "--json")
+                      "--pairs-out", str(wd / f"pairs-{suffix}.json"), "--json")
             fit = json.loads(out)
             summary[hw] = {"edge": {k: fit.get(k) for k in (
                 "samples", "within_10pct", "mape", "within_10pct_raw", "mape_raw",

@@ -210,7 +210,8 @@ def fit_correction(pairs: Mapping[str, Any], accept_noisy: bool = False) -> Tupl
     finally:
         os.unlink(path)
     if r.returncode not in (0, REFUSED):
-        msg = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
+        lines = [ln.strip() for ln in r.stderr.strip().splitlines() if ln.strip()]
+        msg = " / ".join(lines[-3:]) or f"exit status {r.returncode}"
         raise ValidateError(f"lutnas-profile fit-correction: {msg}")
     try:
         return r.returncode, json.loads(r.stdout)
