@@ -19,7 +19,6 @@ import json
 import multiprocessing as mp
 import os
 import pathlib
-import signal
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "clients" / "python"))
 from lutnas import Client  # noqa: E402
+from lutnas.daemon import Daemon  # noqa: E402
 
 BIN = ROOT / os.environ.get("LUTNAS_BUILD_DIR", "build") / "bin"
 
@@ -40,22 +40,17 @@ def rss_kib(pid):
     return 0
 
 
-def start_daemon(db):
-    port_file = tempfile.mktemp(prefix="lutnas-bench-port")
-    proc = subprocess.Popen([str(BIN / "lutnasd"), "--listen", "127.0.0.1:0", "--port_file", port_file,
-                             "--db", db], stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        if os.path.exists(port_file) and open(port_file).read().strip():
-            return proc, "127.0.0.1:" + open(port_file).read().strip()
-        time.sleep(0.1)
-    raise SystemExit("lutnasd did not start")
-
-
 def table_entries(space):
     keys = subprocess.run([str(BIN / "lutnas-inspect"), "--space", str(ROOT / f"search/spaces/{space}.json"), "--keys"],
                           capture_output=True, text=True, check=True).stdout.split()
-    return [{"key": k, "median_ms": 0.05 + 0.001 * i, "iqr_ms": 0.001, "p10_ms": 0.04, "p90_ms": 0.06,
-             "samples": 45, "status": "ENTRY_MEASURED"} for i, k in enumerate(keys)]
+    # A synthetic table the daemon accepts: p10 <= median <= p90 for every key
+    # (the median grows with the key's index; the spread is +-10% of it).
+    entries = []
+    for i, k in enumerate(keys):
+        median = 0.05 + 0.001 * i
+        entries.append({"key": k, "median_ms": median, "iqr_ms": 0.1 * median, "p10_ms": 0.9 * median,
+                        "p90_ms": 1.1 * median, "samples": 45, "status": "ENTRY_MEASURED"})
+    return entries
 
 
 ARCH = {"name": "bench", "resolution": 96,
@@ -136,55 +131,51 @@ def main():
     ap.add_argument("--encoded-only", action="store_true")
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix="lutnas-bench-")
-    proc, target = start_daemon(f"{d}/bench.db")
-    try:
-        with Client(target, timeout=600) as c:
-            c.register_hardware({"name": "bench-hw", "backend": "libtorch-cpu", "precision": "fp32"})
-            entries = list({e["key"]: e for e in table_entries("tiny") + table_entries("edge")}.values())
-            c.upload_table({"hardware": "bench-hw", "space": "tiny+edge"}, entries)
-            print(f"lutnasd {target}; table of {len(entries)} keys; RSS at start {rss_kib(proc.pid) / 1024:.1f} MiB")
-            if a.encoded_only:
-                print("encoded batch prediction (FastPredictService), one Python client, loopback:")
-                encoded(c, a.rows)
-                return
-            print("unary Predict (20-block-ish tiny-space network, 1 hardware), loopback:")
-            for n in (1, 4, 16):
-                p50, p99, qps, fails = load(target, n, a.seconds)
-                print(f"  {n:2d} clients: p50 {p50:6.3f} ms  p99 {p99:6.3f} ms  {qps:8.0f} calls/s  failed {fails}")
-            archs = [ARCH] * 1000
-            t = []
-            for _ in range(5):
-                t0 = time.perf_counter()
-                c.predict_batch(archs, ["bench-hw"])
-                t.append(time.perf_counter() - t0)
-            print(f"PredictBatch of 1000 architectures: {1000 / statistics.median(t):.0f} architectures/s "
-                  f"(median of 5, [{1000 / max(t):.0f} .. {1000 / min(t):.0f}])")
+    with Daemon(f"{d}/bench.db") as daemon, Client(daemon.target, timeout=600) as c:
+        target = daemon.target
+        c.register_hardware({"name": "bench-hw", "backend": "libtorch-cpu", "precision": "fp32"})
+        entries = list({e["key"]: e for e in table_entries("tiny") + table_entries("edge")}.values())
+        c.upload_table({"hardware": "bench-hw", "space": "tiny+edge"}, entries)
+        print(f"lutnasd {target}; table of {len(entries)} keys; RSS at start {rss_kib(daemon.pid) / 1024:.1f} MiB")
+        if a.encoded_only:
             print("encoded batch prediction (FastPredictService), one Python client, loopback:")
             encoded(c, a.rows)
-            for _ in range(9):  # 10 table versions in all
-                c.upload_table({"hardware": "bench-hw", "space": "tiny+edge"}, entries)
-            # Stored candidates: random searches on the edge space (PARAMS objective).
-            gens = 99
-            jobs = max(1, a.candidates // (100 * (gens + 1)))
+            return
+        print("unary Predict (20-block-ish tiny-space network, 1 hardware), loopback:")
+        for n in (1, 4, 16):
+            p50, p99, qps, fails = load(target, n, a.seconds)
+            print(f"  {n:2d} clients: p50 {p50:6.3f} ms  p99 {p99:6.3f} ms  {qps:8.0f} calls/s  failed {fails}")
+        archs = [ARCH] * 1000
+        t = []
+        for _ in range(5):
             t0 = time.perf_counter()
-            stored = 0
-            for j in range(jobs):
-                job = c.submit({"space": "edge", "objective": "PARAMS", "algorithm": "RANDOM", "population": 100,
-                                "generations": gens, "seed": j + 1,
-                                "budgets": [{"hardware": "bench-hw", "max_ms": 1000}]})
-                for ev in c.watch(job.id):
-                    pass
-                stored = c.list_candidates(page_size=1)[2]
-            print(f"stored {stored} candidates with {jobs} random-search jobs in {time.perf_counter() - t0:.0f} s "
-                  f"(each job stores its distinct networks)")
-            for n in (1,):
-                p50, p99, qps, fails = load(target, 4, a.seconds / 2)
-            print(f"daemon RSS with 10 table versions and {stored} candidates: {rss_kib(proc.pid) / 1024:.1f} MiB "
-                  f"(after 4-client Predict load: p50 {p50:.3f} ms p99 {p99:.3f} ms)")
-            print(f"database file: {os.path.getsize(f'{d}/bench.db') / 1048576:.1f} MiB")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+            c.predict_batch(archs, ["bench-hw"])
+            t.append(time.perf_counter() - t0)
+        print(f"PredictBatch of 1000 architectures: {1000 / statistics.median(t):.0f} architectures/s "
+              f"(median of 5, [{1000 / max(t):.0f} .. {1000 / min(t):.0f}])")
+        print("encoded batch prediction (FastPredictService), one Python client, loopback:")
+        encoded(c, a.rows)
+        for _ in range(9):  # 10 table versions in all
+            c.upload_table({"hardware": "bench-hw", "space": "tiny+edge"}, entries)
+        # Stored candidates: random searches on the edge space (PARAMS objective).
+        gens = 99
+        jobs = max(1, a.candidates // (100 * (gens + 1)))
+        t0 = time.perf_counter()
+        stored = 0
+        for j in range(jobs):
+            job = c.submit({"space": "edge", "objective": "PARAMS", "algorithm": "RANDOM", "population": 100,
+                            "generations": gens, "seed": j + 1,
+                            "budgets": [{"hardware": "bench-hw", "max_ms": 1000}]})
+            for ev in c.watch(job.id):
+                pass
+            stored = c.list_candidates(page_size=1)[2]
+        print(f"stored {stored} candidates with {jobs} random-search jobs in {time.perf_counter() - t0:.0f} s "
+              f"(each job stores its distinct networks)")
+        for n in (1,):
+            p50, p99, qps, fails = load(target, 4, a.seconds / 2)
+        print(f"daemon RSS with 10 table versions and {stored} candidates: {rss_kib(daemon.pid) / 1024:.1f} MiB "
+              f"(after 4-client Predict load: p50 {p50:.3f} ms p99 {p99:.3f} ms)")
+        print(f"database file: {os.path.getsize(f'{d}/bench.db') / 1048576:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -179,7 +179,7 @@ absl::StatusOr<std::shared_ptr<const space::Space>> JobManager::ResolveSpace(
   };
   auto it = std::find(names.begin(), names.end(), spec.space());
   if (it == names.end()) it = std::find_if(names.begin(), names.end(), same);
-  if (!SafeName(spec.space()) || it == names.end())
+  if (it == names.end() || !SafeName(*it))
     return absl::NotFoundError(StrCat("space: unknown space '", spec.space().substr(0, 64), "'",
                                       DidYouMean(spec.space(), names),
                                       " (available: ", absl::StrJoin(names, ", "), ")"));

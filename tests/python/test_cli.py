@@ -215,9 +215,9 @@ def test_table_alignment():
 
 @pytest.mark.parametrize("fraction,from_spec,cell", [
     (1.0, False, "1.250"),             # every block measured: no mark
-    (0.62, False, "1.250 est 62%"),    # partly measured, the rest interpolated
-    (0.996, False, "1.250 est 99%"),   # never rounded up to look fully measured
-    (0.0, False, "1.250 est 0%"),      # a table, but none of these blocks in it
+    (0.62, False, "1.250 est (62% measured)"),   # partly measured, the rest estimated
+    (0.996, False, "1.250 est (99% measured)"),  # never rounded up to look fully measured
+    (0.0, False, "1.250 est (0% measured)"),     # a table, but none of these blocks in it
     (0.0, True, "1.250 spec"),         # no table: the device's published peaks
 ])
 def test_latency_cell_marks_measured_and_estimated(fraction, from_spec, cell):
@@ -450,11 +450,11 @@ def test_predict_output(srv, api):
     out, _ = ok(srv, "predict", arch, "--hardware", "rk3588-npu")
     assert "params 3,504,872 (3.505M)" in out
     header = [ln for ln in out.splitlines() if ln.startswith("hardware")][0]
-    assert "latency ms" in header and "measured" in header and "estimated from spec" in header
+    assert header.split() == ["hardware", "table", "latency", "ms", "sum", "ms", "measured"]
     (p,) = api.predict(load_json("models/mobilenet_v2.json"), ["rk3588-npu"]).predictions
     row = [ln for ln in out.splitlines() if ln.startswith("rk3588-npu")][0]
-    assert row.split() == ["rk3588-npu", "-", render.ms(p.latency_ms), render.ms(p.sum_ms),
-                           "0%", "yes"]
+    assert row.split() == ["rk3588-npu", "spec", render.ms(p.latency_ms), render.ms(p.sum_ms),
+                           "0%"]
     out, _ = ok(srv, "predict", arch, "--hardware", "rk3588-npu,atlas-200i-a2", "--breakdown")
     assert "stem[0]" in out and "stages[6].blocks[0]" in out and "roofline" in out
     assert "conv:o32,k3,s2,g1,relu6@3x224x224" in out and "atlas-200i-a2 (table -):" in out
@@ -666,13 +666,14 @@ def test_candidates_list(srv, job):
                 render.ms(_latency(c, CLI_HW).latency_ms)]
         frac = _latency(c, CLI_HW).measured_fraction
         if frac < 1:  # partly measured: the measured share, never rounded up to 100%
-            want += ["est", render.percent(min(frac, 0.99))]
+            want += ["est", f"({render.percent(min(frac, 0.99))}", "measured)"]
         # rk3588-npu has no table here: estimated from its published peaks
         want += [render.ms(_latency(c, "rk3588-npu").latency_ms), "spec",
                  "yes" if c.feasible else "no"] + (["*"] if c.pareto else [])
         assert line.split() == want
     assert f"4 of {len(cands)} candidates; next page: --page-token " in out
-    assert "est NN% = NN% of the block sum measured" in out and "spec = no table" in out
+    assert "est (NN% measured) = NN% of the block sum measured" in out
+    assert "spec = no table" in out
     token = out.split("--page-token ")[1].split()[0]
     out, _ = ok(srv, "candidates", "list", "--job", str(job.id), "--limit", "4",
                 "--page-token", token, "--json")

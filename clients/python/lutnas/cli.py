@@ -21,14 +21,16 @@ from . import dashboard  # `lutnas dashboard` (imports no Flask until it runs)
 from ._stubs import StubError
 from .client import DEFAULT_TARGET, Client, to_dict, to_message
 from .results import Correction, Job, Prediction, unwrap
-from .errors import LutnasError, Unavailable
+from .errors import LutnasError, Unavailable, unreachable_hint
 from .tools import ToolError
 from .torch_export import TorchMissing
 
 ALGORITHMS = ("evolution", "nsga2", "random")
 OBJECTIVES = ("zen", "naswot", "params", "macs", "external")
 SORT_KEYS = ("id", "score", "params", "macs", "latency")
-SOURCE_NAMES = {"SOURCE_MEASURED": "measured", "SOURCE_INTERPOLATED": "interpolated",
+# SOURCE_INTERPOLATED covers keys scaled from measured neighbours, inside the
+# table's range or far outside it: "estimated" says what is known of both.
+SOURCE_NAMES = {"SOURCE_MEASURED": "measured", "SOURCE_INTERPOLATED": "estimated",
                 "SOURCE_ROOFLINE": "roofline", "SOURCE_COST_MODEL": "cost model",
                 "LATENCY_SOURCE_UNSPECIFIED": "?"}
 
@@ -175,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # predict
     c = sub.add_parser("predict", help="predict an architecture's latency")
-    c.add_argument("arch", metavar="ARCH.json")
+    c.add_argument("arch", metavar="ARCH",
+                   help="an architecture JSON file, or a zoo model name (models/NAME.json)")
     c.add_argument("--hardware", type=_csv_list, action="extend", default=[], metavar="A,B")
     c.add_argument("--breakdown", action="store_true", help="per-block latencies")
     c.add_argument("--measure-missing", action="store_true",
@@ -333,13 +336,13 @@ def _is_estimate(pred: Prediction) -> bool:
 
 
 def _latency_marker(pred: Prediction) -> str:
-    """'' when every block was measured; 'est NN%' when NN% of the block sum
-    was measured (the rest interpolated); 'spec' when nothing was (the
-    device's published peaks)."""
+    """'' when every block was measured; 'est (NN% measured)' when NN% of
+    the block sum was measured (the rest estimated); 'spec' when nothing was
+    (the device's published peaks)."""
     if pred.estimated_from_spec:
         return "spec"
     if pred.measured_fraction < 1.0:
-        return f"est {render.percent(min(pred.measured_fraction, 0.99))}"
+        return f"est ({render.percent(min(pred.measured_fraction, 0.99))} measured)"
     return ""
 
 
@@ -348,9 +351,9 @@ def _latency_cell(pred: Prediction) -> str:
     return render.ms(pred.latency_ms) + (" " + marker if marker else "")
 
 
-LATENCY_LEGEND = ("latency marks: none = every block measured on the device; est NN% = NN% "
-                  "of the block sum measured, the rest interpolated; spec = no table, "
-                  "estimated from the device's published peaks")
+LATENCY_LEGEND = ("latency marks: none = every block measured on the device; est (NN% measured) "
+                  "= NN% of the block sum measured, the rest estimated from measured blocks; "
+                  "spec = no table, estimated from the device's published peaks")
 
 
 def _write_output(path: str, text: str) -> None:
@@ -521,7 +524,19 @@ def cmd_table_set_correction(args: argparse.Namespace, client: Client) -> None:
 
 
 # ------------------------------------------------------------ predict
+def _arch_file(name: str) -> str:
+    """A file as given, else the zoo model of that name (as --zoo takes)."""
+    if name == "-" or os.path.isfile(name):
+        return name
+    from . import zoo
+    try:
+        return str(zoo.resolve(name))
+    except zoo.ZooError as e:
+        raise CLIError(str(e)) from None
+
+
 def cmd_predict(args: argparse.Namespace, client: Client) -> None:
+    args.arch = _arch_file(args.arch)
     resp = client.predict(load_json(args.arch), hardware=args.hardware, breakdown=args.breakdown)
     if getattr(args, "measure_missing", False):
         from .estimates import measure_missing
@@ -549,11 +564,14 @@ def cmd_predict(args: argparse.Namespace, client: Client) -> None:
 
 
 def _print_predictions(preds: Iterable[Prediction]) -> None:
-    rows = [[p.hardware, f"v{p.table_version}" if p.table_version else "-",
-             render.ms(p.latency_ms), render.ms(p.sum_ms), render.percent(p.measured_fraction),
-             "yes" if p.estimated_from_spec else ""] for p in preds]
-    print(render.table(["hardware", "table", "latency ms", "sum ms", "measured",
-                        "estimated from spec"], rows, right={2, 3, 4}))
+    """One row per hardware; "table" says v<N>, or "spec" when there is no
+    table (every block estimated from the device's published peaks)."""
+    rows = [[p.hardware, "spec" if p.estimated_from_spec or not p.table_version
+             else f"v{p.table_version}",
+             render.ms(p.latency_ms), render.ms(p.sum_ms), render.percent(p.measured_fraction)]
+            for p in preds]
+    print(render.table(["hardware", "table", "latency ms", "sum ms", "measured"], rows,
+                       right={2, 3, 4}))
 
 
 def _print_breakdown(p: Prediction) -> None:
@@ -610,8 +628,14 @@ def build_spec(args: argparse.Namespace, pb: Any) -> Any:
     return spec
 
 
+def _print_warnings(job: Job, stream: Any = None) -> None:
+    for w in job.spec.warnings:
+        print(f"warning: {w}", file=stream or sys.stderr)
+
+
 def cmd_search_submit(args: argparse.Namespace, client: Client) -> int:
     job = client.submit(build_spec(args, client.pb))
+    _print_warnings(job)
     if not args.watch:
         if args.json:
             _dump(job)
@@ -682,7 +706,9 @@ def cmd_search_show(args: argparse.Namespace, client: Client) -> None:
 def _print_job(job: Job) -> None:
     s, p = job.spec, job.progress
     print(f"job {job.id}  {s.name or ''}".rstrip())
-    print(f"state       {_state(job)}" + (f"  ({job.error})" if job.error else ""))
+    # The error adds to the state ("failed (CommitGeneration: ...)"), never repeats it.
+    error = job.error if job.error and job.error.lower() != _state(job) else ""
+    print(f"state       {_state(job)}" + (f"  ({error})" if error else ""))
     print(f"space       {s.space or 'inline ' + s.space_inline.name}")
     print(f"algorithm   {_enum_name(s, 'algorithm').lower()}  objective "
           f"{_enum_name(s, 'objective').lower()}  population {s.population or 'default'}  "
@@ -699,6 +725,8 @@ def _print_job(job: Job) -> None:
           f"feasible {p.feasible}  best {p.best_score:.6g}  pareto {p.pareto_size}  "
           f"{p.elapsed_s:.1f}s")
     print(f"created     {_when(job.created_unix_ms)}  updated {_when(job.updated_unix_ms)}")
+    for w in s.warnings:
+        print(f"warning     {w}")
 
 
 def cmd_search_cancel(args: argparse.Namespace, client: Client) -> None:
@@ -868,7 +896,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with make_client(args) as client:
             return args.func(args, client) or 0
     except Unavailable as e:
-        print(f"error: {e} (server {args.server})", file=sys.stderr)
+        print(f"error: {unreachable_hint(e, args.server)}", file=sys.stderr)
     except (LutnasError, CLIError, StubError, TorchMissing, tablefile.TableFileError,
             external.ExternalError, insights.InsightsError, ToolError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -32,6 +32,12 @@ __all__ = ["Client", "DEFAULT_TARGET", "TERMINAL_STATES", "CandidatePage", "Expo
            "ParetoPlot", "to_dict", "to_message"]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
+#: How long wait(), watch() and iter_candidates() wait for a daemon that went
+#: away (a restart) when the client has no timeout; otherwise its timeout.
+RECONNECT_WINDOW_S = 60.0
+_RECONNECT_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 200),
+                      ("grpc.min_reconnect_backoff_ms", 200),
+                      ("grpc.max_reconnect_backoff_ms", 2000))
 
 #: A message, its result wrapper, or a dict in protobuf's JSON mapping.
 MessageLike = Union[Mapping[str, Any], Any]
@@ -93,6 +99,10 @@ class Client:
         #: The generated modules (arch_pb2, space_pb2, table_pb2, service_pb2, service_pb2_grpc).
         self.pb: Any = _stubs.load()
         opts = list(options or [])
+        # Reconnect soon after a daemon restart (gRPC's default backoff grows
+        # to 120 s), unless the caller chose otherwise.
+        given = {k for k, _ in opts}
+        opts += [(k, v) for k, v in _RECONNECT_OPTIONS if k not in given]
         if root_certificates is not None:
             certs = _read_certificates(root_certificates) or None
             creds = grpc.ssl_channel_credentials(root_certificates=certs)
@@ -139,6 +149,28 @@ class Client:
             return method(request, timeout=self._timeout(timeout), metadata=self._metadata)
         except grpc.RpcError as e:
             raise from_rpc_error(e) from None
+
+    def _unary_reconnecting(self, method: Callable[..., Any], request: Any,
+                            timeout: Optional[float] = None) -> Any:
+        """A unary call that rides out a daemon restart: after Unavailable
+        (not DeadlineExceeded) it tries again, waiting for the channel to
+        connect, until its timeout (None: the reconnect window) has passed."""
+        t = self._timeout(timeout)
+        deadline = time.monotonic() + (t if t is not None else RECONNECT_WINDOW_S)
+        delay = 0.05
+        first = True
+        while True:
+            left = max(0.001, deadline - time.monotonic())
+            try:
+                return method(request, timeout=left, metadata=self._metadata,
+                              wait_for_ready=not first)
+            except grpc.RpcError as e:
+                err = from_rpc_error(e)
+                if type(err) is not Unavailable or time.monotonic() + delay >= deadline:
+                    raise err from None
+            first = False
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
 
     def _stream(self, method: Callable[..., Any], request: Any,
                 timeout: Optional[float]) -> Iterator[Any]:
@@ -344,13 +376,40 @@ class Client:
         timeout: deadline for the whole stream in seconds; None (the default)
         follows the job however long it runs (DeadlineExceeded when it runs
         out). Stops after a terminal state even if the server keeps the
-        stream open; breaking out of the loop cancels the stream.
+        stream open; breaking out of the loop cancels the stream. A daemon
+        restart after the first snapshot is ridden out: the stream is opened
+        again once the daemon answers, within the client's timeout
+        (RECONNECT_WINDOW_S without one); a snapshot is never repeated.
         """
         req = self.pb.service_pb2.WatchJobRequest(id=job_id)
-        for event in self._stream(self._search.Watch, req, timeout):
-            job = Job(event.job)
-            yield job
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last: Optional[Tuple[Any, ...]] = None
+        while True:
+            left = None if deadline is None else max(0.001, deadline - time.monotonic())
+            try:
+                for event in self._stream(self._search.Watch, req, left):
+                    job = Job(event.job)
+                    seen = (event.job.state, event.job.updated_unix_ms,
+                            event.job.progress.SerializeToString())
+                    if seen != last:  # a reconnect repeats the current snapshot
+                        last = seen
+                        yield job
+                    if job.state in TERMINAL_STATES:
+                        return
+                return
+            except Unavailable as e:
+                if isinstance(e, DeadlineExceeded) or last is None:
+                    raise  # never connected: a daemon that is not running fails at once
+            # The daemon went away (a restart): wait for it within the
+            # client's timeout (or the reconnect window), then follow again.
+            window = self.timeout if self.timeout is not None else RECONNECT_WINDOW_S
+            if deadline is not None:
+                window = min(window, max(0.001, deadline - time.monotonic()))
+            job = Job(self._unary_reconnecting(self._search.Get,
+                                               self.pb.service_pb2.GetJobRequest(id=job_id),
+                                               window))
             if job.state in TERMINAL_STATES:
+                yield job
                 return
 
     def wait(self, job_id: int, timeout: Optional[float] = None,
@@ -358,7 +417,8 @@ class Client:
         """Blocks until the job ends and returns its final state (from Get,
         with its spec). timeout: seconds; DeadlineExceeded when the job is
         still running then (the job goes on). on_progress: called with every
-        snapshot on the way."""
+        snapshot on the way. A daemon restart on the way is ridden out (as
+        in watch())."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.001, deadline - time.monotonic())
@@ -367,18 +427,25 @@ class Client:
                     if on_progress is not None:
                         on_progress(job)
             except DeadlineExceeded:
-                job = self.get_job(job_id)
+                job = self._get_job_reconnecting(job_id, deadline)
                 if job.state in TERMINAL_STATES:
                     return job
                 raise DeadlineExceeded(
                     grpc.StatusCode.DEADLINE_EXCEEDED,
                     f"job {job_id} still {job.state.label} after {timeout} s") from None
-            job = self.get_job(job_id)
+            job = self._get_job_reconnecting(job_id, deadline)
             if job.state in TERMINAL_STATES:
                 return job
             if deadline is not None and time.monotonic() >= deadline:
                 raise DeadlineExceeded(grpc.StatusCode.DEADLINE_EXCEEDED,
                                        f"job {job_id} still {job.state.label} after {timeout} s")
+
+    def _get_job_reconnecting(self, job_id: int, deadline: Optional[float]) -> Job:
+        window = self.timeout if self.timeout is not None else RECONNECT_WINDOW_S
+        if deadline is not None:
+            window = min(window, max(0.001, deadline - time.monotonic()))
+        return Job(self._unary_reconnecting(
+            self._search.Get, self.pb.service_pb2.GetJobRequest(id=job_id), window))
 
     def cancel(self, job_id: int, timeout: Optional[float] = None) -> Job:
         """Cancels a queued or running job; FailedPrecondition once it ended."""
@@ -423,7 +490,8 @@ class Client:
                         page_token: str = "",
                         timeout: Optional[float] = None) -> Iterator[Candidate]:
         """Every candidate matching the filters (as list_candidates), page
-        after page; stops at the last page."""
+        after page; stops at the last page. A daemon restart after the first
+        page is ridden out within the timeout (the page is asked again)."""
         filters: Dict[str, Any] = dict(
             job_id=job_id, pareto_only=pareto_only, hardware=hardware,
             max_latency_ms=max_latency_ms, max_params=max_params, order_by=order_by,
@@ -431,7 +499,12 @@ class Client:
         seen = set()
         token = page_token
         while True:
-            page, token, _ = self.list_candidates(timeout=timeout, page_token=token, **filters)
+            req = self.pb.service_pb2.ListCandidatesRequest(page_token=token, **filters)
+            if token == page_token:  # the first page: a daemon that is not running fails at once
+                resp = self._unary(self._candidates.List, req, timeout)
+            else:
+                resp = self._unary_reconnecting(self._candidates.List, req, timeout)
+            page, token = [Candidate(c) for c in resp.candidates], resp.next_page_token
             yield from page
             if not token:
                 return

@@ -56,6 +56,11 @@ class Daemon:
             raise RuntimeError("the daemon is not running (call start())")
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> Optional[int]:
+        """The lutnasd process id while it runs (e.g. to read its RSS)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     def start(self) -> "Daemon":
         """Starts lutnasd and waits until it listens; ToolError with the end of
         its log when it exits or stays silent."""

@@ -82,6 +82,29 @@ def error_class(code: Any) -> Type[LutnasError]:
     return _BY_CODE.get(code, LutnasError)
 
 
+_UNREACHABLE = ("failed to connect", "connection refused", "dns resolution failed",
+                "name resolution", "no route to host", "connection reset", "socket closed",
+                "network is unreachable")
+
+
+def is_unreachable(err: LutnasError) -> bool:
+    """True when no daemon answered at all (nothing listens at the address),
+    as opposed to a daemon that answered UNAVAILABLE (shutting down, busy)."""
+    text = (err.details or "").lower()
+    return err.code == grpc.StatusCode.UNAVAILABLE and any(t in text for t in _UNREACHABLE)
+
+
+def unreachable_hint(err: LutnasError, target: str) -> str:
+    """The message for an Unavailable error of a call to `target`: for a
+    daemon that is not there, what to check and how to start one; else the
+    daemon's own words and the address."""
+    if not is_unreachable(err):
+        return f"{err} (server {target})"
+    return (f"cannot reach lutnasd at {target}: is it running there? Start it with "
+            f"`build/bin/lutnasd --listen {target} --db var/lutnas.db` (or point --server / "
+            f"LUTNAS_SERVER at the running one). gRPC said: {err}")
+
+
 def from_rpc_error(err: Any) -> LutnasError:
     """Converts a grpc.RpcError (a failed call) to the matching LutnasError."""
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN

@@ -325,10 +325,30 @@ class BlockLatency(Result):
     source: LatencySource
 
 
+class EstimatedKey(Result):
+    """One key a prediction needed that the table lacks: key, where (every
+    place it occurs; empty in predict_batch answers, which count them in
+    occurrences), occurrences, latency_ms (one occurrence), source, method
+    (how, in words), basis_key (the measured key it was scaled from), share
+    (of the prediction's sum_ms, all occurrences)."""
+
+    _PROTO = "lutnas.v1.EstimatedKey"
+    key: str
+    where: List[str]
+    occurrences: int
+    latency_ms: float
+    source: LatencySource
+    method: str
+    basis_key: str
+    share: float
+
+
 class Prediction(Result):
     """Latency of one architecture on one hardware: latency_ms (corrected
     end-to-end), sum_ms (plain block sum), measured_fraction,
-    estimated_from_spec, and blocks when a breakdown was asked for."""
+    estimated_from_spec, and blocks when a breakdown was asked for;
+    estimated_keys and missing_keys name what the table lacks (what to
+    measure), low_confidence says more than 20% of sum_ms is estimated."""
 
     _PROTO = "lutnas.v1.Prediction"
     hardware: str
@@ -338,6 +358,9 @@ class Prediction(Result):
     measured_fraction: float
     estimated_from_spec: bool
     blocks: List[BlockLatency]
+    estimated_keys: List[EstimatedKey]
+    low_confidence: bool
+    missing_keys: List[str]
     # The table's correction: applied only up to 2x the sums it was fitted
     # on (correction_out_of_range), or stored although its validation failed
     # (table_validation_failed); table_warnings says both in words (Predict).
@@ -408,12 +431,18 @@ class SearchSpec(Result):
     proxy_batch: int
     report_hardware: List[str]
     max_runtime_s: float
+    seed_architectures: List[Any]
     unconstrained: bool
+    allow_spec_budgets: bool
+    warnings: List[str]
 
 
 class Progress(Result):
     """How far a job is: generation of generations, evaluated, feasible,
-    best_score, pareto_size, elapsed_s."""
+    best_score, pareto_size, elapsed_s (all of committed generations: what
+    list_candidates finds); inside the generation being computed:
+    generation_evaluated of generation_size, generation_eta_s and eta_s
+    (seconds to its commit and to the job's end; 0 once the job ended)."""
 
     _PROTO = "lutnas.v1.Progress"
     generation: int
@@ -423,6 +452,10 @@ class Progress(Result):
     best_score: float
     pareto_size: int
     elapsed_s: float
+    generation_evaluated: int
+    generation_size: int
+    generation_eta_s: float
+    eta_s: float
 
     @property
     def fraction(self) -> float:
