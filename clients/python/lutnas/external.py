@@ -803,7 +803,8 @@ def cmd_profile_external(args: argparse.Namespace, client: "Client") -> int:
         info["reference_ms"] = run.target_ms
         refused = run.refused()
         if refused:
-            print(f"refused {len(refused)} keys that did not reproduce (stored as failed): "
+            print(f"refused {len(refused)} keys that did not reproduce (left out: predictions "
+                  "estimate them and list them as missing; measure them again with --keys-file): "
                   + ", ".join(f"{e.key} (halves {e.half_a:.4g}/{e.half_b:.4g} ms)"
                               for e in refused[:20])
                   + (" ..." if len(refused) > 20 else ""), file=sys.stderr)

@@ -10,6 +10,9 @@ from .rounds import (FLOOR_FRAC, MIN_MS, TOL, KeyEstimate, Measure, RoundResult,
                      normalise, run_rounds)
 
 
+FLOOR_OF_LONE = 0.02  # a key is stored as at least this share of its lone time
+
+
 @dataclass
 class KeysRun:
     """The outcome: estimates per key, the rounds' log, the reference target."""
@@ -60,25 +63,32 @@ def measure_plan(plan: ContextPlan, measure: Measure, rounds: int = 2, max_round
         values, errors, target = normalise(res.log, target_ms)
         est = estimate_keys(plan, values, errors, tol, floor_frac)
     for e in est:
-        if e.ms is not None and e.ms < MIN_MS:
-            e.ms = MIN_MS
+        if e.ms is not None:
+            # in context a block can cost less than the noise of its chain: it is not free
+            e.ms = max(e.ms, MIN_MS, FLOOR_OF_LONE * (e.lone_ms or 0.0))
     return KeysRun(est, res, target, extra)
+
+
+def refusal(e: KeyEstimate) -> str:
+    """Why a key that did not reproduce was left out, with its halves."""
+    return (f"did not reproduce: halves {_fmt(e.half_a)} and {_fmt(e.half_b)} ms after "
+            f"{e.rounds} rounds")
 
 
 def entries_of(run: KeysRun) -> List[Dict[str, Any]]:
     """Table entries: reproduced keys measured (median = the estimate; p10/p90
-    = the halves; samples = rounds), refused keys failed with their halves,
-    failed keys with their error."""
+    = the halves; samples = rounds); keys the tool could not run failed with
+    its error (the device cannot run them). Keys that did not reproduce are
+    left out (KeysRun.refused names them): a prediction then estimates them
+    and lists them in missing_keys, as it does for any key not measured."""
     out: List[Dict[str, Any]] = []
     for e in run.estimates:
-        if e.ms is None or not e.reproduced:
-            if e.ms is None:
-                err = e.error or "failed"
-            else:
-                err = (f"did not reproduce: halves {_fmt(e.half_a)} and {_fmt(e.half_b)} ms "
-                       f"after {e.rounds} rounds")
+        if e.ms is not None and not e.reproduced:
+            continue
+        if e.ms is None:
             out.append({"key": e.key, "median_ms": 0.0, "iqr_ms": 0.0, "p10_ms": 0.0,
-                        "p90_ms": 0.0, "samples": 0, "status": "ENTRY_FAILED", "error": err})
+                        "p90_ms": 0.0, "samples": 0, "status": "ENTRY_FAILED",
+                        "error": e.error or "failed"})
             continue
         halves = [max(MIN_MS, h) for h in (e.half_a, e.half_b) if h is not None]
         lo, hi = min(halves + [e.ms]), max(halves + [e.ms])
