@@ -289,6 +289,10 @@ def create_app(client: Any, point_limit: int = DEFAULT_POINT_LIMIT,
                        total=total, loaded=len(points), shown=len(shown), complete=complete,
                        error=error, points=_data.points_json(shown, hw, y))
 
+    @app.get("/favicon.ico")
+    def favicon() -> Any:
+        return Response(status=204)
+
     @app.get("/static/vendor/plotly.min.js")
     def plotly() -> Any:
         if plotly_js is None:

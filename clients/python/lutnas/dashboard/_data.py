@@ -153,6 +153,7 @@ class _JobPoints:
         self.fetched_at = 0.0
         self.evaluated = -1  # the job's progress.evaluated the cache was filled at
         self.terminal = False
+        self.first_page = False  # the front and the first page are in
         self.done = threading.Event()
 
 
@@ -171,11 +172,13 @@ class PointCache:
         self._lock = threading.Lock()
         self._jobs: Dict[int, _JobPoints] = {}
 
-    def get(self, job: Mapping[str, Any], wait_s: float = 1.0, enough: int = 3000
+    def get(self, job: Mapping[str, Any], wait_s: float = 1.5, enough: int = 3000
             ) -> Tuple[List[Point], int, bool, str]:
-        """(points cached so far, total, complete, error) of a job summary;
-        starts or refreshes the fetch and waits up to wait_s for it to end
-        or to have `enough` points (the rest comes on later calls)."""
+        """(points cached so far, total, complete, error) of a job summary.
+
+        Starts or refreshes the fetch, then waits up to wait_s for it to end,
+        to hold `enough` points, or (when something was cached already or the
+        front and one page are in) not at all: the page asks again for the rest."""
         jid = int(job["id"])
         with self._lock:
             e = self._jobs.setdefault(jid, _JobPoints())
@@ -183,15 +186,17 @@ class PointCache:
                      (not e.terminal and e.evaluated != job["evaluated"] and
                       time.monotonic() - e.fetched_at >= self._refresh_s) or
                      (job["terminal"] and not e.terminal))
+            had = len(e.points)
             if stale and not e.fetching:
                 e.fetching = True
+                e.first_page = False
                 e.done.clear()
                 threading.Thread(target=self._fetch, args=(jid, e, dict(job)),
                                  name=f"dashboard-points-{jid}", daemon=True).start()
         deadline = time.monotonic() + wait_s
         while not e.done.wait(0.02) and time.monotonic() < deadline:
             with self._lock:
-                if len(e.points) >= enough:
+                if had or e.first_page or len(e.points) >= enough:
                     break
         with self._lock:
             return list(e.points.values()), e.total, e.complete and not e.fetching, e.error
@@ -199,30 +204,33 @@ class PointCache:
     def _fetch(self, jid: int, e: _JobPoints, job: Mapping[str, Any]) -> None:
         try:
             client = self._client()
+            # The Pareto front first (one short call): every draw shows all of it.
+            front = {int(c.id): to_point(c) for c in client.iter_candidates(
+                job_id=jid, pareto_only=True, page_size=FETCH_PAGE)}
+            with self._lock:
+                known = len(e.points)
+                for pid, pt in list(e.points.items()):
+                    if pt.pareto and pid not in front:
+                        e.points[pid] = pt._replace(pareto=False)
+                e.points.update(front)
             first = client.list_candidates(job_id=jid, page_size=FETCH_PAGE)
             total = int(first.total)
             with self._lock:
-                known = len(e.points)
                 for c in first.candidates:
                     e.points[int(c.id)] = to_point(c)
                 e.total = total
                 e.complete = False
+                e.first_page = True
             pages = math.ceil(total / FETCH_PAGE)
-            # Pages before `known` hold candidates already cached (ids only grow;
-            # a running job's Pareto flags are refreshed from pareto_only below).
+            # Candidates only get appended (ids grow): a refresh of a running job
+            # reads the pages past what is cached, from the one `known` ends in.
             start = 1 if known < FETCH_PAGE else known // FETCH_PAGE
             for i in spread_order(pages - start):
                 page = page_at(client, (start + i) * FETCH_PAGE, FETCH_PAGE, job_id=jid)
                 with self._lock:
                     for c in page.candidates:
-                        e.points[int(c.id)] = to_point(c)
-            if not job["terminal"] or known:
-                front = {int(c.id) for c in client.iter_candidates(
-                    job_id=jid, pareto_only=True, page_size=FETCH_PAGE)}
-                with self._lock:
-                    for pid, pt in list(e.points.items()):
-                        if pt.pareto != (pid in front):
-                            e.points[pid] = pt._replace(pareto=pid in front)
+                        cid = int(c.id)
+                        e.points[cid] = to_point(c)._replace(pareto=cid in front)
             with self._lock:
                 e.complete, e.error = True, ""
                 e.evaluated, e.terminal = int(job["evaluated"]), bool(job["terminal"])
@@ -232,6 +240,7 @@ class PointCache:
         finally:
             with self._lock:
                 e.fetching = False
+                e.first_page = True
                 e.fetched_at = time.monotonic()
             e.done.set()
 

@@ -177,6 +177,16 @@ var lutnas = (function () {
       inflight = true;
       var url = "/api/jobs/" + jobId + "/points?hardware=" + encodeURIComponent(hwSel.value) + "&y=" + ySel.value;
       api(url).then(function (body) {
+        // plotly.min.js loads deferred, in parallel with this request.
+        (function whenPlotly() {
+          if (window.Plotly) draw(body);
+          else if (document.readyState !== "complete") setTimeout(whenPlotly, 20);
+          else { inflight = false; status.textContent = "plotly.min.js did not load: is plotly installed beside the dashboard?"; }
+        })();
+      }, function () { inflight = false; clearTimeout(timer); timer = setTimeout(load, 5000); });
+    }
+
+    function draw(body) {
         inflight = false;
         Plotly.react(div, traces(body), layout(body), {displaylogo: false, responsive: true});
         if (!bound) { bound = true; div.on("plotly_click", onClick); }
@@ -185,14 +195,17 @@ var lutnas = (function () {
           (sampled ? " (every Pareto point, and a sample thinned evenly over the plot: dense regions keep fewer)" : "") +
           (body.complete ? "." : " · reading the rest from lutnasd (" + body.loaded + " of " + body.total + ")…") +
           (body.error ? " · " + body.error : "");
+        // Timings since navigation start (bench/dashboard_pareto_load.py reads them).
+        var prev = window.lutnasPareto || {}, now = performance.now();
         window.lutnasPareto = {drawn: true, complete: body.complete, shown: body.shown, total: body.total,
-                               hardware: body.hardware, y: body.y, ms: performance.now() - t0};
+                               hardware: body.hardware, y: body.y, ms: now - t0,
+                               firstMs: prev.firstMs || now,
+                               completeMs: prev.completeMs || (body.complete ? now : 0)};
         div.dataset.drawn = body.complete ? "complete" : "partial";
         div.dataset.shown = String(body.shown);
         var running = !body.job.terminal;
         lastEvaluated = body.job.evaluated;
-        if (!body.complete || running) { clearTimeout(timer); timer = setTimeout(load, body.complete ? 2500 : 700); }
-      }, function () { inflight = false; clearTimeout(timer); timer = setTimeout(load, 5000); });
+        if (!body.complete || running) { clearTimeout(timer); timer = setTimeout(load, body.complete ? 2500 : 1500); }
     }
 
     hwSel.addEventListener("change", function () { t0 = performance.now(); load(); });
