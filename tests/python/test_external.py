@@ -82,7 +82,7 @@ def test_profile_external_uploads_a_table_the_daemon_predicts_with(
     cmd = command(stand_in, log)
     n = len(arch_keys) + len(shuffles)
     t0 = time.monotonic()
-    code, out, err = main(capsys, "--server", module_daemon.target, "profile-external",
+    code, out, err = main(capsys, "--server", module_daemon.target, "profile-external", "--method", "lone",
                           "--space", TINY, "--keys-file", str(keys_file), "--hardware", hw,
                           "--command", cmd, "--parse", PARSE, "--limit", str(n))
     assert code == 0, err
@@ -127,7 +127,7 @@ def test_out_writes_a_csv_and_torchscript_placeholders(stand_in, tmp_path, capsy
     log = tmp_path / "log.tsv"
     out_csv = tmp_path / "t.csv"
     # no daemon is needed (and none is asked for the hardware) with --out
-    code, out, err = main(capsys, "--server", "127.0.0.1:9", "profile-external", "--space", TINY,
+    code, out, err = main(capsys, "--server", "127.0.0.1:9", "profile-external", "--method", "lone", "--space", TINY,
                           "--hardware", "offline-npu", "--format", "torchscript",
                           "--command", command(stand_in, log), "--parse", PARSE,
                           "--limit", "3", "--out", str(out_csv))
@@ -146,7 +146,7 @@ def test_out_writes_a_csv_and_torchscript_placeholders(stand_in, tmp_path, capsy
     both.write_text("import os, sys\nassert sys.argv[1].endswith('.onnx') and "
                     "sys.argv[2].endswith('.pt')\nassert os.path.getsize(sys.argv[1]) > 0\n"
                     "assert os.path.getsize(sys.argv[2]) > 0\nprint('mean latency: 1.5 ms')\n")
-    code, out, err = main(capsys, "profile-external", "--space", TINY, "--hardware", "x",
+    code, out, err = main(capsys, "profile-external", "--method", "lone", "--space", TINY, "--hardware", "x",
                           "--command", f"{sys.executable} {both} {{onnx}} {{torchscript}}",
                           "--parse", PARSE, "--limit", "1", "--out", str(out_csv))
     assert code == 0, err
@@ -193,7 +193,7 @@ def test_every_failure_is_an_entry_with_a_reason(tmp_path, capsys, monkeypatch):
     keys_file.write_text("\n".join(keys) + "\n")
     out_csv = tmp_path / "t.csv"
     t0 = time.monotonic()
-    code, out, err = main(capsys, "profile-external", "--keys-file", str(keys_file),
+    code, out, err = main(capsys, "profile-external", "--method", "lone", "--keys-file", str(keys_file),
                           "--hardware", "x", "--command", f"{sys.executable} {script} {{model}}",
                           "--parse", PARSE, "--timeout", "1", "--out", str(out_csv))
     assert code == 0, err

@@ -76,8 +76,12 @@ FAKE = textwrap.dedent("""\
     ap.add_argument("--drift", type=float, default=0.0)     # speed change per call
     ap.add_argument("--noisy", default="")                  # key whose models are noisy
     ap.add_argument("--state", default="")                  # the call counter's file
+    ap.add_argument("--refuse", default="")                 # an operator the "compiler" lacks
     a = ap.parse_args()
     data = open(a.model, "rb").read()
+    if a.refuse and a.refuse.encode() in data:
+        print("E compiler: unsupported operator " + a.refuse, file=sys.stderr)
+        sys.exit(1)
     ms = len(data) / 1e5 + a.overhead
     if a.io:
         graph = next(v for f, v in fields(data) if f == 7)
@@ -184,6 +188,16 @@ def external_entries(run):
     from lutnas.measure.keys import entries_of
 
     return entries_of(run)
+
+
+def test_a_tool_that_cannot_run_the_adapter_falls_back_to_lone_times(fake, plain):
+    got, _ = table(fake, "--refuse", "ConvTranspose")
+    for key in KEYS:
+        if plain[key].method == "adapter":
+            assert got[key].method == "lone" and got[key].ms == pytest.approx(got[key].lone_ms)
+        else:
+            assert got[key].method == plain[key].method
+            assert got[key].ms == pytest.approx(plain[key].ms, rel=1e-6)
 
 
 def test_split_halves_judge_relative_to_the_key_or_the_median_key():

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .context import REFERENCE, ContextPlan
+from .context import REFERENCE, ContextPlan, KeyModels
 
 # One timing: (sequence number, round, model name, ms or None, error or None).
 Timing = Tuple[int, int, str, Optional[float], Optional[str]]
@@ -165,7 +165,13 @@ def estimate_keys(plan: ContextPlan, values: Mapping[str, Mapping[int, float]],
             continue
         models = km.models(plan.k)
         bad = [m for m in models if m in errors and m not in values]
-        if bad:
+        if bad and km.lone not in bad and km.lone in values:
+            # the tool cannot run the chain or its context (a compiler without
+            # ConvTranspose, say): the key falls back to its lone time
+            models = [km.lone]
+            est.method = "lone"
+            km = KeyModels(km.key, km.in_shape, km.out_shape, km.lone)
+        elif bad:
             est.error = errors[bad[0]]
             continue
         if any(m not in values for m in models):
