@@ -757,6 +757,16 @@ def merged(base: Tuple[Any, Sequence[Any]], entries: Sequence[Mapping[str, Any]]
     return info, out
 
 
+def resolve_method(method: str, command: str) -> str:
+    """"auto": context for a tool that times one model per call ({model}, a
+    black box); lone for a runner of many models per call ({models}: lutnas'
+    bench-onnx protocol, which has its own rounds, reference and, for ONNX
+    Runtime, --exclude-boundary-reorders)."""
+    if method != "auto":
+        return method
+    return "lone" if MANY in command_template(command) else "context"
+
+
 def table_info(hardware: str, command: str, space: str) -> Dict[str, Any]:
     return {"hardware": hardware, "backend": "external", "tool": command, "space": space,
             "source": "profile-external"}
@@ -776,7 +786,7 @@ def cmd_profile_external(args: argparse.Namespace, client: "Client") -> int:
     compile_parse(args.parse)
     if args.limit < 0:
         raise ExternalError("--limit: must be >= 0")
-    method = getattr(args, "method", "lone")
+    method = resolve_method(getattr(args, "method", "lone"), args.command_line)
     keys, space_name = load_keys(args.space, args.keys_file, args.limit)
     base = None
     if not args.out:
@@ -928,8 +938,10 @@ def _rounds(text: str) -> int:
 
 def add_context_flags(c: argparse.ArgumentParser) -> None:
     """--method, --rounds, --max-rounds, --time-cap, --repeat-k."""
-    c.add_argument("--method", choices=("context", "lone"), default="context",
-                   help="context (default): each block timed inside a chain of its own repeats "
+    c.add_argument("--method", choices=("auto", "context", "lone"), default="auto",
+                   help="auto (default): context for a {model} command, lone for a {models} "
+                        "runner (lutnas bench-onnx's own protocol); "
+                        "context: each block timed inside a chain of its own repeats "
                         "(or with a shape adapter whose own chain is subtracted), so the per-run "
                         "overhead and boundary reorders of a lone model cancel, in interleaved "
                         "rounds normalised by a reference model; lone: each block timed alone "

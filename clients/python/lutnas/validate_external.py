@@ -292,10 +292,11 @@ def cmd_validate_external(args: argparse.Namespace, client: "Client") -> int:
         runner.reference_ms = table.reference_ms
     print(f"validate-external: {len(nets)} networks on {args.hardware} (table version "
           f"{version}), {args.format} models", file=sys.stderr)
-    if args.rounds >= 2:
+    rounds = args.rounds if args.rounds is not None else (0 if runner.many else 2)
+    if rounds >= 2:
         # a table measured in context holds its keys in its reference model's units
         target = table.reference_ms if "[context" in table.tool else 0.0
-        measured = measure_networks_in_rounds(nets, runner, args.rounds, target, args.onnx_dir,
+        measured = measure_networks_in_rounds(nets, runner, rounds, target, args.onnx_dir,
                                               args.measurements)
     else:
         measured = measure_networks(nets, runner, args.batch, repeats=args.repeats)
@@ -497,10 +498,11 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", json_
     c.add_argument("--pairs-out", metavar="FILE.json",
                    help="also write the pairs given to lutnas-profile fit-correction (with "
                         "--arch: the networks' pairs, nothing fitted)")
-    c.add_argument("--rounds", type=int, default=2, metavar="N",
+    c.add_argument("--rounds", type=int, default=None, metavar="N",
                    help="time the networks in N interleaved rounds with a reference model, each "
                         "time normalised by it (into the table's units when it was measured in "
-                        "context); 0 or 1: one run per --repeats, as before (default 2)")
+                        "context); 0 or 1: one run per --repeats (default: 2 for a {model} "
+                        "command, 0 for a {models} runner, which has its own rounds)")
     c.add_argument("--onnx-dir", metavar="DIR",
                    help="with --arch X.json: time DIR/X.onnx (e.g. torchvision's own export) "
                         "instead of lutnas' export of X, where it exists")
