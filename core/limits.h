@@ -57,8 +57,9 @@ class Held {
 
 // A bounded count whose takers wait for room (a counting semaphore), for
 // heavy predictions: PredictBatch calls and PredictEncoded answers take one
-// unit of max_predict_calls while they compute; an encoded answer takes its
-// bytes of max_predict_mb until it is written. Thread-safe.
+// unit of max_predict_calls while they compute; an encoded answer takes
+// twice its bytes of max_predict_mb (the message and gRPC's serialized copy)
+// until it is written. Thread-safe.
 class Semaphore {
  public:
   Semaphore(std::string flag, std::string unit, int64_t limit)

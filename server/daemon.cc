@@ -47,6 +47,12 @@ absl::StatusOr<int> Daemon::Start() {
                          {"max_predict_mb", opts_.max_predict_mb},
                          {"max_response_mb", opts_.max_response_mb}})
     if (v < 1) return absl::InvalidArgumentError(StrCat("--", name, ": must be >= 1, got ", v));
+  if (opts_.max_predict_mb < 2 * opts_.max_response_mb)
+    return absl::InvalidArgumentError(StrCat("--max_predict_mb: must be at least twice --max_response_mb (",
+                                             opts_.max_response_mb,
+                                             "): an encoded answer counts twice, the "
+                                             "message and its serialized copy; got ",
+                                             opts_.max_predict_mb));
   jobs_ = std::make_unique<core::JobManager>(storage_.get(), catalog_.get(), jo);
 
   Core core{store_.get(), catalog_.get(), jobs_.get(), opts_.import_dir};

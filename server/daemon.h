@@ -39,8 +39,9 @@ class Daemon {
     int max_upload_mb = 512;
     int max_watch_streams = 256;
     int max_import_mb = 64;
-    int max_predict_calls = 4;   // PredictBatch calls and PredictEncoded answers computing at once
-    int max_predict_mb = 256;    // MiB of PredictEncoded answers being built or written
+    int max_predict_calls = 4;  // PredictBatch calls and PredictEncoded answers computing at once
+    int max_predict_mb =
+        256;  // MiB of PredictEncoded answers being built or written (x2, >= 2 x max_response_mb)
     int max_response_mb = 32;    // largest PredictBatch / PredictEncoded answer
     double predict_wait_s = 10;  // how long a heavy prediction waits for room
     double import_deadline_s = 10;

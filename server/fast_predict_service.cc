@@ -34,12 +34,13 @@ class FastPredictServiceImpl final : public v1::FastPredictService::Service {
         if (!opened.ok()) return ToGrpc(opened.status());
         s = std::move(*opened);
       }
-      // Each answer holds its bytes of --max_predict_mb until it is written,
-      // and one of --max_predict_calls while it is computed.
+      // Each answer holds twice its bytes of --max_predict_mb (the message and
+      // gRPC's serialized copy) until it is written, and one of
+      // --max_predict_calls while it is computed.
       auto size = s->AnswerBytes(req);
       if (!size.ok()) return ToGrpc(size.status());
       core::Taken bytes(&lim.predict_bytes), slot(&lim.predict_calls);
-      if (auto st = bytes.Acquire(*size, "this PredictEncoded answer", lim.predict_wait_ms, cancelled);
+      if (auto st = bytes.Acquire(2 * *size, "this PredictEncoded answer", lim.predict_wait_ms, cancelled);
           !st.ok())
         return ToGrpc(st);
       if (auto st = slot.Acquire(1, "this PredictEncoded answer", lim.predict_wait_ms, cancelled); !st.ok())

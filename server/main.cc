@@ -60,7 +60,8 @@ ABSL_FLAG(int, max_predict_calls, 4,
           "heavy predictions (PredictBatch calls, PredictEncoded answers) computing at once; more wait "
           "--predict_wait_s, then RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, max_predict_mb, 256,
-          "MiB that PredictEncoded answers being built or written may hold together; more wait "
+          "MiB that PredictEncoded answers being built or written may hold together (each counts twice: the "
+          "message and its serialized copy; at least 2 x --max_response_mb); more wait "
           "--predict_wait_s, then RESOURCE_EXHAUSTED");
 ABSL_FLAG(
     int, max_response_mb, 32,

@@ -210,6 +210,8 @@ TEST_F(DaemonTest, StartErrorsNameTheOption) {
        absl::StatusCode::kInvalidArgument, "--max_predict_calls: must be >= 1, got 0"},
       {"max_response_mb", [](Daemon::Options* o) { o->max_response_mb = 0; },
        absl::StatusCode::kInvalidArgument, "--max_response_mb: must be >= 1, got 0"},
+      {"max_predict_mb", [](Daemon::Options* o) { o->max_predict_mb = 40; },
+       absl::StatusCode::kInvalidArgument, "--max_predict_mb: must be at least twice --max_response_mb (32)"},
       {"max_queued_jobs", [](Daemon::Options* o) { o->jobs.max_queued_jobs = -1; },
        absl::StatusCode::kInvalidArgument, "--max_queued_jobs: must be >= 1, got -1"},
       {"db", [this](Daemon::Options* o) { o->db_path = dir_; }, absl::StatusCode::kUnknown,  // a directory
