@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small matrices: threads only contend
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients" / "python"))
 
@@ -45,7 +48,7 @@ SPACE_OF = {"nb201_devices": "nb201", "nb201_help": "nb201", "fbnet_devices": "f
 # The same physical device under two files' names: never each other's prior.
 SAME_DEVICE = {("nb201_devices", "rice_pixel3"): ("nb201_help", "pixel3"),
                ("nb201_devices", "rice_raspi4"): ("nb201_help", "raspi4")}
-METHODS = ("additive", "fit/cost", "fit/devices", "fit/devices+active")
+METHODS = ("additive", "fit/cost", "fit/devices", "fit/mix", "fit/mix+active")
 
 
 def _same(a: Tuple[str, str], b: Tuple[str, str]) -> bool:
@@ -68,11 +71,14 @@ class Bench:
             self.full[col] = fit.fit_table(self.spaces[SPACE_OF[col[0]]], ds.archs, y, device=col[1])
         return self.full[col]
 
-    def device_prior(self, col: Tuple[str, str]) -> fit.Table:
+    def other_tables(self, col: Tuple[str, str]) -> List[fit.Table]:
         space = SPACE_OF[col[0]]
         others = [c for c in COLUMNS if SPACE_OF[c[0]] == space and not _same(c, col)]
-        tables = [self.full_table(c) for c in others]
-        return fit.mean_normalised(tables, self.spaces[space], self.sets[col[0]].archs[:2000])
+        return [self.full_table(c) for c in others]
+
+    def device_prior(self, col: Tuple[str, str]) -> fit.Table:
+        return fit.mean_normalised(self.other_tables(col), self.spaces[SPACE_OF[col[0]]],
+                                   self.sets[col[0]].archs[:2000])
 
     def run(self, col: Tuple[str, str], ks: Sequence[int], seeds: int) -> Dict[str, Dict[int, List[Dict[str, float]]]]:
         ds = self.sets[col[0]]
@@ -99,8 +105,10 @@ class Bench:
                         bn, coef = fit.additive_fit(sp, tr, y[idx])
                         pred = fit.additive_predict(sp, bn, coef, [ds.archs[i] for i in np.flatnonzero(mask)])
                     else:
-                        tb = fit.fit_table(sp, tr, y[idx], device=col[1],
-                                           prior=None if m == "fit/cost" else prior)
+                        pr = None if m == "fit/cost" else prior
+                        if m.startswith("fit/mix"):
+                            pr = fit.mixture_prior(sp, self.other_tables(col), tr, y[idx], ds.archs[:2000])
+                        tb = fit.fit_table(sp, tr, y[idx], device=col[1], prior=pr)
                         pred = x[mask] @ tb.vector(names)
                     out[m][k].append(fit.accuracy(pred, y[mask]))
         return out

@@ -60,6 +60,11 @@ class Space:
     key_costs: Callable[[], Dict[str, Tuple[int, int]]]  # key -> (MACs, memory bytes)
     fixed_cost: Callable[[], Tuple[int, int]]
     baseline_counts: Callable[[str], Dict[str, int]]  # the plain additive fit's features
+    # Does the per-network constant apply? (NB201: not to a no-path network,
+    # whose time is its own key)
+    has_const: Callable[[str], bool] = lambda _a: True
+    # key -> its group (keys of one group share most of their deviation from the prior)
+    key_parents: Callable[[], Dict[str, str]] = dict
 
 
 def _nb201() -> Space:
@@ -67,7 +72,8 @@ def _nb201() -> Space:
         "nb201", nb201.key_names, lambda a: nb201.key_counts(nb201.parse(a)),
         lambda: {k: (c.macs, c.memory_bytes) for k, c in nb201.key_costs().items()},
         lambda: (nb201.fixed_cost().macs, nb201.fixed_cost().memory_bytes),
-        lambda a: nb201.op_stage_counts(nb201.parse(a)))
+        lambda a: nb201.op_stage_counts(nb201.parse(a)),
+        lambda a: nb201.has_path(nb201.parse(a)), nb201.key_parents)
 
 
 def _fbnet() -> Space:
@@ -75,7 +81,7 @@ def _fbnet() -> Space:
         "fbnet", fbnet.key_names, lambda a: fbnet.key_counts(fbnet.parse(a)),
         lambda: {k: (c.macs, c.memory_bytes) for k, c in fbnet.key_costs().items()},
         lambda: (fbnet.fixed_cost().macs, fbnet.fixed_cost().memory_bytes),
-        lambda a: fbnet.key_counts(fbnet.parse(a)))
+        lambda a: fbnet.key_counts(fbnet.parse(a)), lambda _a: True, fbnet.key_parents)
 
 
 SPACES: Dict[str, Callable[[], Space]] = {"nb201": _nb201, "fbnet": _fbnet}

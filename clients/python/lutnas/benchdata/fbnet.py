@@ -142,6 +142,12 @@ def key_names() -> List[str]:
     return [key_name(op, layer) for layer in LAYERS for op in OPS]
 
 
+def key_parents() -> Dict[str, str]:
+    """Layer key -> op x shape (the layers of a stage after its first share one)."""
+    return {key_name(op, layer): f"fbnet/{op}/c{layer.cin}-{layer.cout}s{layer.stride}r{layer.hw_in}"
+            for layer in LAYERS for op in OPS}
+
+
 def key_counts(arch: Arch) -> Dict[str, int]:
     return {key_name(op, layer): 1 for op, layer in zip(arch.ops, LAYERS)}
 

@@ -38,7 +38,10 @@ from .data import Space
 Arr = Any  # numpy arrays (float64)
 
 MIN_NETWORKS = 5
-LAMBDAS = tuple(10.0 ** e for e in np.arange(-3.0, 4.01, 0.5))
+LAMBDAS = tuple(10.0 ** e for e in np.arange(-6.0, 4.01, 0.5))
+GAMMAS = (1.0, 10.0, 100.0, 1000.0)
+LAMBDA_RULE = "1se"
+CONST_SIGMA = 0.1  # the per-network term may move by the mean network (runtime overhead is unknown)
 HUBER_K = 1.345
 SIGMA_FLOOR = 0.1
 # Cost-model prior: ms per MAC and per byte of an edge device of ~10 GMAC/s
@@ -94,8 +97,8 @@ def design(space: Space, archs: Sequence[str]) -> Tuple[List[str], Arr]:
     names = space.key_names()
     index = {k: i for i, k in enumerate(names)}
     x = np.zeros((len(archs), len(names) + 1))
-    x[:, -1] = 1.0
     for i, a in enumerate(archs):
+        x[i, -1] = 1.0 if space.has_const(a) else 0.0
         for k, n in space.key_counts(a).items():
             x[i, index[k]] = n
     return names, x
@@ -124,6 +127,31 @@ def mean_normalised(tables: Sequence[Table], space: Space, archs: Sequence[str])
                  {"source": "mean of normalised tables", "devices": [t.device for t in tables]})
 
 
+def mixture_prior(space: Space, tables: Sequence[Table], archs: Sequence[str],
+                  latencies_ms: Arr, ref_archs: Sequence[str], mu: float = 0.01) -> Table:
+    """A prior for a new device from other devices' tables: the non-negative
+    combination sum_d w_d T_d that best explains the measured networks
+    (relative errors), shrunk toward the mean of the normalised tables
+    (each T_d divided by its mean prediction over ref_archs) with weight mu
+    per device. Like a hardware embedding, learnt from the measurements."""
+    names, xr = design(space, ref_archs)
+    _, x = design(space, archs)
+    y = np.asarray(latencies_ms, float)
+    vs = [t.vector(names) / float(np.mean(xr @ t.vector(names))) for t in tables]
+    p = np.stack([x @ v for v in vs], axis=1)  # n x D, each device's normalised prediction
+    d = len(vs)
+    s0 = float(np.median(y / p.mean(axis=1))) / d  # uniform weights, rescaled
+    a = np.vstack([p * s0 / y[:, None], math.sqrt(mu) * np.eye(d)])
+    r = np.concatenate([np.ones(len(y)), math.sqrt(mu) * np.ones(d)])
+    g, _ = nnls(a, r, maxiter=100 * d)
+    w = g * s0
+    acc = sum(wi * v for wi, v in zip(w, vs))
+    return Table(space.name, "device-mixture", dict(zip(names, np.asarray(acc)[:-1].tolist())),
+                 float(np.asarray(acc)[-1]),
+                 {"source": "non-negative mixture of other devices' tables",
+                  "weights": {t.device: round(float(wi), 6) for t, wi in zip(tables, w)}})
+
+
 def _huber(r: Arr) -> Arr:
     mad = float(np.median(np.abs(r - np.median(r)))) * 1.4826
     scale = max(mad, 1e-3)
@@ -131,20 +159,22 @@ def _huber(r: Arr) -> Arr:
     return np.where(a <= HUBER_K, 1.0, HUBER_K / np.maximum(a, 1e-12))
 
 
-def _ridge(a: Arr, r: Arr, lam: float) -> Tuple[Arr, Arr]:
-    """(u, leave-one-out residuals) of min |a u - r|^2 + lam |u|^2."""
+def _ridge(a: Arr, r: Arr, lam: float, cov: Arr) -> Tuple[Arr, Arr]:
+    """(u, leave-one-out residuals) of min |a u - r|^2 + lam u^T cov^-1 u,
+    i.e. ridge under the prior u ~ N(0, cov / lam)."""
     n, p = a.shape
-    if n <= p:  # dual form: cheaper, same answer
-        g = a @ a.T
+    if n <= p:  # kernel form: n x n
+        g = a @ cov @ a.T
         ginv = np.linalg.inv(g + lam * np.eye(n))
-        u = a.T @ (ginv @ r)
-        h = g @ ginv
+        alpha = ginv @ r
+        u = cov @ a.T @ alpha
+        hdiag = np.einsum("ij,ji->i", g, ginv)
     else:
-        m = np.linalg.inv(a.T @ a + lam * np.eye(p))
+        m = np.linalg.inv(a.T @ a + lam * np.linalg.inv(cov))
         u = m @ (a.T @ r)
-        h = a @ m @ a.T
+        hdiag = np.einsum("ij,jk,ik->i", a, m, a)
     res = r - a @ u
-    loo = res / np.maximum(1.0 - np.diag(h), 1e-9)
+    loo = res / np.maximum(1.0 - hdiag, 1e-9)
     return u, loo
 
 
@@ -169,10 +199,23 @@ def accuracy(pred: Arr, true: Arr) -> Dict[str, float]:
     return out
 
 
+def _group_cov(names: Sequence[str], parents: Dict[str, str], gamma: float) -> Arr:
+    """Prior covariance of per-key deviations: keys sharing a parent (e.g. one
+    op on different edges of a cell) share a deviation of variance 1 and get
+    their own of variance 1/gamma; keys without a parent are their own group."""
+    groups: Dict[str, List[int]] = {}
+    for i, k in enumerate(names):
+        groups.setdefault(parents.get(k, k), []).append(i)
+    cov = np.eye(len(names)) / gamma
+    for idx in groups.values():
+        cov[np.ix_(idx, idx)] += 1.0
+    return cov
+
+
 def fit_table(space: Space, archs: Sequence[str], latencies_ms: Arr, *,
               prior: Optional[Table] = None, device: str = "", robust: bool = True,
               nonneg: bool = True, min_networks: int = MIN_NETWORKS,
-              lambdas: Sequence[float] = LAMBDAS) -> Table:
+              lambdas: Sequence[float] = LAMBDAS, gammas: Sequence[float] = GAMMAS) -> Table:
     """Fits a table from (architecture, measured latency) pairs; see the module doc."""
     y = np.asarray(latencies_ms, float)
     if len(archs) != len(y):
@@ -195,30 +238,42 @@ def fit_table(space: Space, archs: Sequence[str], latencies_ms: Arr, *,
     s = float(np.median(y / p_net))
     floor = SIGMA_FLOOR * float(np.mean(pv[:-1][pv[:-1] > 0])) if (pv[:-1] > 0).any() else 1.0
     sigma = s * np.maximum(pv, floor)
-    sigma[-1] = s * max(pv[-1], float(np.mean(p_net)) * SIGMA_FLOOR)
+    sigma[-1] = s * max(pv[-1], float(np.mean(p_net)) * CONST_SIGMA)
     used = np.flatnonzero(x.any(axis=0))  # keys no network has stay at the prior
+    all_names = list(names) + ["__const__"]
+    used_names = [all_names[i] for i in used]
+    parents = space.key_parents()
     wz = (x[:, used] * sigma[used]) / y[:, None]
     r0 = (y - s * p_net) / y  # relative residual of the rescaled prior
     h = np.ones(len(y))
-    best: Tuple[float, float] = (math.inf, lambdas[0])
-    for lam in lambdas:
-        _, loo = _ridge(wz, r0, lam)
-        err = float(np.mean(loo ** 2))
-        if err < best[0]:
-            best = (err, lam)
-    lam = best[1]
-    u, loo = _ridge(wz, r0, lam)
+    covs = {g: _group_cov(used_names, parents, g) for g in gammas}
+    scores: List[Tuple[float, float, float, float]] = []  # (mean, standard error, lam, gamma)
+    for g in gammas:
+        for lam in lambdas:
+            _, loo = _ridge(wz, r0, lam, covs[g])
+            e2 = np.minimum(loo ** 2, 1.0)  # a wild point counts as 100% error, not more
+            scores.append((float(np.mean(e2)), float(np.std(e2) / math.sqrt(len(e2))), lam, g))
+    best = min(scores)
+    if LAMBDA_RULE == "1se":  # the most shrinkage within one standard error of the best
+        ok_ = [sc for sc in scores if sc[0] <= best[0] + best[1]]
+        best = max(ok_, key=lambda sc: (sc[2], sc[3]))
+    _, _, lam, gamma = best
+    cov = covs[gamma]
+    u, loo = _ridge(wz, r0, lam, cov)
     if robust:
         for _ in range(5):
             h = _huber(r0 - wz @ u)
             sh = np.sqrt(h)
-            u, loo_w = _ridge(wz * sh[:, None], r0 * sh, lam)
+            u, loo_w = _ridge(wz * sh[:, None], r0 * sh, lam, cov)
             loo = loo_w / np.maximum(sh, 1e-9)
-    if nonneg:
+    if nonneg and (s * pv[used] + sigma[used] * u < 0).any():
+        # min |A u - r|^2 + lam u^T cov^-1 u subject to t >= 0 (u >= -b0): an
+        # NNLS in v = u + b0 with the penalty as extra rows L^T (L L^T = lam cov^-1)
         sh = np.sqrt(h)
-        b0 = s * pv[used] / sigma[used]  # u >= -b0  <=>  t >= 0
-        a_aug = np.vstack([wz * sh[:, None], math.sqrt(lam) * np.eye(len(used))])
-        r_aug = np.concatenate([r0 * sh + (wz * sh[:, None]) @ b0, math.sqrt(lam) * b0])
+        b0 = s * pv[used] / sigma[used]
+        lt = np.linalg.cholesky(lam * np.linalg.inv(cov)).T
+        a_aug = np.vstack([wz * sh[:, None], lt])
+        r_aug = np.concatenate([r0 * sh + (wz * sh[:, None]) @ b0, lt @ b0])
         v, _ = nnls(a_aug, r_aug, maxiter=50 * len(used))
         u = v - b0
     t = s * pv.copy()
@@ -227,9 +282,9 @@ def fit_table(space: Space, archs: Sequence[str], latencies_ms: Arr, *,
     loo_pred = y * (1.0 - loo)
     acc = accuracy(loo_pred, y)
     return Table(space.name, device, dict(zip(names, t[:-1].tolist())), float(t[-1]),
-                 {"method": "ridge toward rescaled prior, Huber IRLS, NNLS",
+                 {"method": "ridge toward rescaled prior (grouped keys), Huber IRLS, NNLS",
                   "prior": prior.device, "prior_provenance": prior.provenance,
-                  "prior_scale": s, "lambda": lam, "networks": len(y),
+                  "prior_scale": s, "lambda": lam, "gamma": gamma, "networks": len(y),
                   "robust": robust, "nonneg": nonneg, "fit_s": round(time.time() - t0, 3),
                   "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
                  {k: round(v, 4) for k, v in acc.items()})
@@ -267,30 +322,44 @@ def _baseline_x(space: Space, archs: Sequence[str], names: List[str]) -> Arr:
 
 
 def suggest(space: Space, candidates: Sequence[str], k: int, *, prior: Optional[Table] = None,
-            measured: Sequence[str] = (), lam: float = 1.0) -> List[int]:
-    """Indices of the k candidates to measure next: greedy D-optimal design
-    under the fit's ridge posterior (each pick the network whose relative
-    prediction the measured ones pin down least), i.e. maximal posterior
-    variance z^T (Z^T Z + lam I)^-1 z with z = counts * sigma / prior latency."""
+            measured: Sequence[str] = (), lam: float = 1.0, pool: int = 2000, seed: int = 0) -> List[int]:
+    """Indices of the k candidates to measure next: greedy I-optimal design
+    under the fit's ridge posterior. Each pick is the network whose
+    measurement most reduces the summed posterior variance of the relative
+    predictions over the candidates (a random `pool` of them stands for the
+    rest): informative *and* typical. (Maximal own variance, D-optimality,
+    picks extreme networks, tiny or all-dead cells, and fits them well at
+    the expense of the typical ones: measured worse than random here.)"""
     names, x = design(space, list(candidates))
     prior = prior or cost_model_prior(space)
     pv = prior.vector(names)
-    floor = SIGMA_FLOOR * float(np.mean(pv[:-1][pv[:-1] > 0]))
+    pos = pv[:-1][pv[:-1] > 0]
+    floor = SIGMA_FLOOR * float(np.mean(pos)) if len(pos) else 1.0
     sigma = np.maximum(pv, floor)
-    z = x * sigma / (x @ pv)[:, None]
+    # scaled by the mean prior latency, not each network's own: dividing by a
+    # network's prior (relative error) makes the picks all cheap networks
+    z = x * sigma / float(np.mean(x @ pv))
+    used = np.flatnonzero(z.any(axis=0))
+    z = z[:, used]
+    rng = np.random.default_rng(seed)
+    ref = rng.permutation(len(candidates))[:pool]
     cov = np.eye(z.shape[1]) / lam
     if measured:
         _, xm = design(space, list(measured))
-        zm = xm * sigma / (xm @ pv)[:, None]
+        zm = (xm * sigma / float(np.mean(x @ pv)))[:, used]
         cov = np.linalg.inv(zm.T @ zm + lam * np.eye(z.shape[1]))
+    b = z @ cov @ z[ref].T  # posterior covariances, candidates x pool
+    own = np.einsum("ij,jk,ik->i", z, cov, z)
     chosen: List[int] = []
-    var = np.einsum("ij,jk,ik->i", z, cov, z)
     for _ in range(min(k, len(candidates))):
-        var[chosen] = -1.0
-        i = int(np.argmax(var))
+        gain = (b ** 2).sum(axis=1) / (1.0 + own)
+        gain[chosen] = -1.0
+        i = int(np.argmax(gain))
         chosen.append(i)
         cz = cov @ z[i]
         d = 1.0 + float(z[i] @ cz)
-        cov = cov - np.outer(cz, cz) / d  # Sherman-Morrison: add z_i z_i^T
-        var = var - (z @ cz) ** 2 / d
+        zc = z @ cz
+        b = b - np.outer(zc, zc[ref]) / d
+        own = own - zc ** 2 / d
+        cov = cov - np.outer(cz, cz) / d
     return chosen

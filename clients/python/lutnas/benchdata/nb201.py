@@ -16,8 +16,10 @@ reaches the output. A cell with *no path* from input to output (every path
 cut by `none`) outputs zeros: it has no live edge, costs nothing, and is
 reported by `has_path() == False`; the network then still runs its stem,
 reduction blocks and head (the data's measured latencies for such networks
-are the lowest of all, consistent with that). `build(..., pruned=True)`
-builds exactly the live graph (a no-path cell becomes a zeros-like output);
+are the lowest of all: HW-NAS-Bench's TFLite Pixel 3 / Raspberry Pi 4 times
+of such networks are a few microseconds, the converter folded the whole
+network to a constant). `build(..., pruned=True)` builds exactly the live
+graph (a no-path cell outputs x * 0, which keeps the input in an ONNX export);
 `pruned=False` builds NAS-Bench-201's own model with every op, whose
 parameter count is the published `params` column (dead convs keep weights).
 """
@@ -111,17 +113,35 @@ _LIVE_OPS = ("skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
 def key_names() -> List[str]:
     """The space's latency-table keys, per stage (channels, resolution):
-    `op` a live edge, `add` an element-wise add of a live node summing
-    several edges (a node of n live inputs has n - 1), `dead_op` an edge
-    a graph-optimising runtime drops (its cost-model prior is 0; a runtime
-    that runs every op, e.g. PyTorch eager, gives it a time in a fit)."""
+    `op/e{to}{from}` a live edge (op x edge position: on parallel hardware,
+    a VPU, an op on the critical path costs more than one beside it),
+    `add` an element-wise add of a live node summing several edges (a node
+    of n live inputs has n - 1), `dead_op` an edge a graph-optimising
+    runtime drops (its cost-model prior is 0; a runtime that runs every op,
+    e.g. PyTorch eager, gives it a time in a fit), and NO_PATH_KEY.
+    Edge keys of one op and stage form a group (`key_parents`): a fit moves
+    them together unless the data say otherwise."""
     out: List[str] = []
     for s in range(len(STAGE_CHANNELS)):
         tag = _stage_tag(s)
-        out += [f"nb201/{op}/{tag}" for op in _LIVE_OPS]
+        out += [f"nb201/{op}/e{t}{f}/{tag}" for op in _LIVE_OPS for (t, f) in EDGES]
         out.append(f"nb201/add/{tag}")
         out += [f"nb201/dead_{op}/{tag}" for op in _LIVE_OPS]
+    out.append(NO_PATH_KEY)
     return out
+
+
+def key_parents() -> Dict[str, str]:
+    """Edge key -> its op x stage group."""
+    return {f"nb201/{op}/e{t}{f}/{_stage_tag(s)}": f"nb201/{op}/{_stage_tag(s)}"
+            for s in range(len(STAGE_CHANNELS)) for op in _LIVE_OPS for (t, f) in EDGES}
+
+
+# A network whose cell has no path: its output does not depend on its input.
+# Its time is this key alone (plus any dead ops a runtime still runs), in
+# place of the per-network constant: a graph optimiser may fold it to nothing
+# (TFLite did), an eager runtime still runs stem, reductions and head.
+NO_PATH_KEY = "nb201/no_path_network"
 
 
 def key_counts(cell: Cell) -> Dict[str, int]:
@@ -129,19 +149,22 @@ def key_counts(cell: Cell) -> Dict[str, int]:
     live = live_edges(cell)
     per_cell: Dict[str, int] = {}
     indeg = [0, 0, 0, 0]
-    for (t, _), op, alive in zip(EDGES, cell.ops, live):
+    for (t, f), op, alive in zip(EDGES, cell.ops, live):
         if op == "none":
             continue
         if alive:
-            per_cell[op] = per_cell.get(op, 0) + 1
+            per_cell[f"{op}/e{t}{f}"] = 1
             indeg[t] += 1
         else:
             per_cell[f"dead_{op}"] = per_cell.get(f"dead_{op}", 0) + 1
     adds = sum(max(0, d - 1) for d in indeg)
     if adds:
         per_cell["add"] = adds
-    return {f"nb201/{k}/{_stage_tag(s)}": CELLS_PER_STAGE * v
-            for s in range(len(STAGE_CHANNELS)) for k, v in per_cell.items()}
+    out = {f"nb201/{k}/{_stage_tag(s)}": CELLS_PER_STAGE * v
+           for s in range(len(STAGE_CHANNELS)) for k, v in per_cell.items()}
+    if not any(live):
+        out[NO_PATH_KEY] = 1
+    return out
 
 
 def op_stage_counts(cell: Cell) -> Dict[str, int]:
@@ -228,9 +251,11 @@ def key_costs() -> Dict[str, Cost]:
         hw = RESOLUTION >> s
         tag = _stage_tag(s)
         for op in _LIVE_OPS:
-            out[f"nb201/{op}/{tag}"] = _edge_cost(op, c, hw)
+            for (t, f) in EDGES:
+                out[f"nb201/{op}/e{t}{f}/{tag}"] = _edge_cost(op, c, hw)
             out[f"nb201/dead_{op}/{tag}"] = Cost(0, 0, 0)
         out[f"nb201/add/{tag}"] = Cost(0, 0, 4 * 3 * c * hw * hw)
+    out[NO_PATH_KEY] = _fixed_cost()  # the cost model: everything outside the cells runs
     return out
 
 
@@ -297,7 +322,9 @@ def build(cell: Cell, pruned: bool = False, num_classes: int = NUM_CLASSES) -> A
             for (t, s), op in zip(self.edges, self.ops):
                 y = op(nodes[s])
                 nodes[t] = y if nodes[t] is None else nodes[t] + y
-            return nodes[3] if nodes[3] is not None else torch.zeros_like(x)
+            # no path: the output does not depend on the input; x * 0 keeps the
+            # input in an exported graph (a graph optimiser may still fold it)
+            return nodes[3] if nodes[3] is not None else x.mul(0.0)
 
     class _Reduction(nn.Module):
         def __init__(self, cin: int, cout: int) -> None:

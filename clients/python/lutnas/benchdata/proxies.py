@@ -10,6 +10,8 @@ latency_models/proxies.cc, step for step:
   log sqrt(mean_channel(running_var)) read after that pass; eps ~ N(0, 1),
   f2 = features(x + 0.01 eps); score = log(mean over the batch of
   sum |f1 - f2|) + that sum. `features` is the body before the head.
+  A network whose features do not depend on its input (NB201: a cell with
+  no path) has a batch norm of zero variance: its score is -inf, as in C++.
 - NASWOT: binary codes c = (y > 0) of every ReLU's output in a full forward
   pass, K = sum over ReLUs of c c^T + (1 - c)(1 - c)^T, score = log |det K|.
 """
@@ -18,6 +20,11 @@ from __future__ import annotations
 
 import math
 from typing import Any, List
+
+
+def _log(v: float) -> float:
+    """std::log as the C++ has it: log 0 = -inf (a constant feature map)."""
+    return math.log(v) if v > 0 else -math.inf
 
 
 def gaussian_init(model: Any, gen: Any) -> Any:
@@ -51,10 +58,10 @@ def zen_score(model: Any, resolution: int = 32, batch: int = 8, seed: int = 0) -
         f1 = model.features(x)
         log_bn = 0.0
         for b in bns:
-            log_bn += math.log(math.sqrt(float(b.running_var.mean())))
+            log_bn += _log(math.sqrt(float(b.running_var.mean())))
         f2 = model.features(x + 0.01 * eps)
         delta = float((f1 - f2).abs().flatten(1).sum(1).mean())
-    return math.log(delta) + log_bn
+    return _log(delta) + log_bn
 
 
 def naswot_score(model: Any, resolution: int = 32, batch: int = 8, seed: int = 0) -> float:
