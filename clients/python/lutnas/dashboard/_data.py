@@ -69,11 +69,38 @@ def _when(unix_ms: int) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def job_summary(job: Any) -> Dict[str, Any]:
-    """A Job (result wrapper) as the plain values the pages and the JSON API use."""
-    frac, text, state = render.progress_fields(job.proto)
+def progress_text(job: Any) -> Tuple[float, str]:
+    """(fraction done, one line) of a Job: the initial population and each
+    generation are one step each; inside a step, its evaluations so far."""
     spec, p = job.spec, job.progress
     st = JobState(int(job.state))
+    gens = int(p.generations or spec.generations or 20)
+    steps = gens + 1  # the initial population, then the generations
+    done = int(p.generation) + 1 if int(p.evaluated) > 0 else 0
+    inside, size = int(p.generation_evaluated), int(p.generation_size)
+    frac = 1.0 if st is JobState.JOB_SUCCEEDED else min(
+        1.0, (done + (min(1.0, inside / size) if size and st is JobState.JOB_RUNNING else 0.0))
+        / steps)
+    best = f"{float(p.best_score):.4g}" if int(p.evaluated) else "-"
+    text = (f"{done}/{steps} generations · {int(p.evaluated)} evaluated · "
+            f"{int(p.feasible)} feasible · best {best} · Pareto {int(p.pareto_size)} · "
+            f"{float(p.elapsed_s):.1f} s")
+    if st is JobState.JOB_RUNNING:
+        if size:
+            text += f" · next generation: {inside}/{size} evaluated"
+        if int(spec.objective) == 5:  # EXTERNAL: it moves when scores are told
+            text += " · waiting for scores (ask/tell)"
+        elif float(p.eta_s) > 0:
+            text += f" · about {float(p.eta_s):.0f} s left"
+    return frac, text
+
+
+def job_summary(job: Any) -> Dict[str, Any]:
+    """A Job (result wrapper) as the plain values the pages and the JSON API use."""
+    frac, text = progress_text(job)
+    spec, p = job.spec, job.progress
+    st = JobState(int(job.state))
+    state = st.label
     return {
         "id": int(job.id), "name": spec.name, "state": state,
         "terminal": st in TERMINAL_STATES,
