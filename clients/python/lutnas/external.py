@@ -809,7 +809,7 @@ def cmd_profile_external(args: argparse.Namespace, client: "Client") -> int:
         from .measure.keys import details_of, entries_of, lone_entries_of
 
         entries = entries_of(run)
-        info["tool"] = runner.tool(args.command_line) + f" [context k={args.repeat_k}]"
+        info["tool"] = runner.tool(f"{args.command_line} [context k={args.repeat_k}]")
         info["reference_ms"] = run.target_ms
         refused = run.refused()
         if refused:
@@ -829,7 +829,7 @@ def cmd_profile_external(args: argparse.Namespace, client: "Client") -> int:
         if getattr(args, "lone_out", None):
             with open(args.lone_out, "w") as f:
                 tablefile.write_csv(lone_entries_of(run), f, info=dict(
-                    info, tool=runner.tool(args.command_line) + " [context run, lone times]"))
+                    info, tool=runner.tool(f"{args.command_line} [context run, lone times]")))
     else:
         try:
             profile(keys, args.command_line, args.parse, args.format, args.tool_timeout,
