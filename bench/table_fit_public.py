@@ -86,7 +86,11 @@ class Bench:
         names, x = self.x[col[0]]
         y = np.array(ds.columns[col[1]])
         prior = self.device_prior(col)
-        active_order = fit.suggest(sp, ds.archs, max(ks), prior=prior)
+        # active: suggest() over a seeded pool of 3000 of the column's networks, up to K = 100
+        pool = np.random.default_rng(7).permutation(len(y))[:3000]
+        k_act = max([k for k in ks if k <= 100] or [0])
+        active_order = ([int(pool[i]) for i in fit.suggest(sp, [ds.archs[i] for i in pool], k_act, prior=prior)]
+                        if k_act else [])
         out: Dict[str, Dict[int, List[Dict[str, float]]]] = {m: {k: [] for k in ks} for m in METHODS}
         for k in ks:
             for seed in range(seeds):
@@ -96,7 +100,7 @@ class Bench:
                          "active": np.array(active_order[:k])}
                 for m in METHODS:
                     idx = picks["active" if m.endswith("active") else "random"]
-                    if m.endswith("active") and seed > 0:
+                    if m.endswith("active") and (seed > 0 or k > k_act):
                         continue  # deterministic: one run
                     mask = np.ones(len(y), bool)
                     mask[idx] = False
@@ -107,7 +111,7 @@ class Bench:
                     else:
                         pr = None if m == "fit/cost" else prior
                         if m.startswith("fit/mix"):
-                            pr = fit.mixture_prior(sp, self.other_tables(col), tr, y[idx], ds.archs[:2000])
+                            pr = fit.mixture_prior(sp, self.other_tables(col), tr, y[idx], ds.archs[:500])
                         tb = fit.fit_table(sp, tr, y[idx], device=col[1], prior=pr)
                         pred = x[mask] @ tb.vector(names)
                     out[m][k].append(fit.accuracy(pred, y[mask]))

@@ -247,25 +247,36 @@ def fit_table(space: Space, archs: Sequence[str], latencies_ms: Arr, *,
     r0 = (y - s * p_net) / y  # relative residual of the rescaled prior
     h = np.ones(len(y))
     covs = {g: _group_cov(used_names, parents, g) for g in gammas}
-    scores: List[Tuple[float, float, float, float]] = []  # (mean, standard error, lam, gamma)
-    for g in gammas:
-        for lam in lambdas:
-            _, loo = _ridge(wz, r0, lam, covs[g])
-            e2 = np.minimum(loo ** 2, 1.0)  # a wild point counts as 100% error, not more
-            scores.append((float(np.mean(e2)), float(np.std(e2) / math.sqrt(len(e2))), lam, g))
-    best = min(scores)
-    if LAMBDA_RULE == "1se":  # the most shrinkage within one standard error of the best
-        ok_ = [sc for sc in scores if sc[0] <= best[0] + best[1]]
-        best = max(ok_, key=lambda sc: (sc[2], sc[3]))
-    _, _, lam, gamma = best
+
+    def select(sh: Arr) -> Tuple[float, float]:
+        """(lambda, gamma) by the leave-one-out error of the weighted points."""
+        scores: List[Tuple[float, float, float, float]] = []  # (mean, standard error, lam, gamma)
+        for g in gammas:
+            for lam_ in lambdas:
+                _, loo_ = _ridge(wz * sh[:, None], r0 * sh, lam_, covs[g])
+                e2 = np.minimum(loo_ ** 2, 1.0)  # a wild point counts as 100% error, not more
+                scores.append((float(np.mean(e2)), float(np.std(e2) / math.sqrt(len(e2))), lam_, g))
+        best = min(scores)
+        if LAMBDA_RULE == "1se":  # the most shrinkage within one standard error of the best
+            best = max((sc for sc in scores if sc[0] <= best[0] + best[1]), key=lambda sc: (sc[2], sc[3]))
+        return best[2], best[3]
+
+    def irls(lam_: float, cov_: Arr, h_: Arr) -> Tuple[Arr, Arr, Arr]:
+        """Huber-weighted ridge: (u, leave-one-out residuals, weights)."""
+        u_, loo_ = _ridge(wz, r0, lam_, cov_)
+        for _ in range(5 if robust else 0):
+            h_ = _huber(r0 - wz @ u_)
+            sh_ = np.sqrt(h_)
+            u_, loo_w = _ridge(wz * sh_[:, None], r0 * sh_, lam_, cov_)
+            loo_ = loo_w / np.maximum(sh_, 1e-9)
+        return u_, loo_, h_
+
+    lam, gamma = select(h)
+    if robust:  # select again with the outliers' weights from a first robust fit
+        _, _, h = irls(lam, covs[gamma], h)
+        lam, gamma = select(np.sqrt(h))
     cov = covs[gamma]
-    u, loo = _ridge(wz, r0, lam, cov)
-    if robust:
-        for _ in range(5):
-            h = _huber(r0 - wz @ u)
-            sh = np.sqrt(h)
-            u, loo_w = _ridge(wz * sh[:, None], r0 * sh, lam, cov)
-            loo = loo_w / np.maximum(sh, 1e-9)
+    u, loo, h = irls(lam, cov, h)
     if nonneg and (s * pv[used] + sigma[used] * u < 0).any():
         # min |A u - r|^2 + lam u^T cov^-1 u subject to t >= 0 (u >= -b0): an
         # NNLS in v = u + b0 with the penalty as extra rows L^T (L L^T = lam cov^-1)

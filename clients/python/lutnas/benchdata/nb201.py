@@ -133,8 +133,12 @@ def key_names() -> List[str]:
 
 def key_parents() -> Dict[str, str]:
     """Edge key -> its op x stage group."""
-    return {f"nb201/{op}/e{t}{f}/{_stage_tag(s)}": f"nb201/{op}/{_stage_tag(s)}"
-            for s in range(len(STAGE_CHANNELS)) for op in _LIVE_OPS for (t, f) in EDGES}
+    out = {f"nb201/{op}/e{t}{f}/{_stage_tag(s)}": f"nb201/{op}"
+           for s in range(len(STAGE_CHANNELS)) for op in _LIVE_OPS for (t, f) in EDGES}
+    out.update({f"nb201/dead_{op}/{_stage_tag(s)}": f"nb201/dead_{op}"
+                for s in range(len(STAGE_CHANNELS)) for op in _LIVE_OPS})
+    out.update({f"nb201/add/{_stage_tag(s)}": "nb201/add" for s in range(len(STAGE_CHANNELS))})
+    return out
 
 
 # A network whose cell has no path: its output does not depend on its input.
