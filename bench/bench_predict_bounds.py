@@ -58,14 +58,14 @@ def spread(xs, fmt="{:.1f}"):
 def batch(c, pid, archs, hw, repeats):
     sizes, secs, before, after = [], [], [], []
     n = len(archs)
+    # Built beforehand: the time is the call's (daemon work, transfer, parsing the answer).
+    req = c.pb.service_pb2.PredictBatchRequest(
+        archs=[lutnas.to_message(a, c.pb.arch_pb2.Architecture) for a in archs], hardware=hw)
     for _ in range(repeats):
         before.append(rss_mib(pid))
         t0 = time.perf_counter()
         try:
-            resp = c._unary(c._predict.PredictBatch,
-                            c.pb.service_pb2.PredictBatchRequest(
-                                archs=[lutnas.to_message(a, c.pb.arch_pb2.Architecture) for a in archs],
-                                hardware=hw), timeout=600)
+            resp = c._unary(c._predict.PredictBatch, req, timeout=600)
         except lutnas.ResourceExhausted as e:
             print(f"  {n} networks: RESOURCE_EXHAUSTED in {time.perf_counter() - t0:.1f} s: {e}")
             fit = re.search(r"send at most (\d+) architectures", str(e))
@@ -73,7 +73,7 @@ def batch(c, pid, archs, hw, repeats):
         secs.append(time.perf_counter() - t0)
         sizes.append(resp.ByteSize() / 2**20)
         after.append(rss_mib(pid))
-    print(f"  {n} networks: response {spread(sizes)} MiB, {spread(secs)} s, daemon RSS "
+    print(f"  {n} networks ({req.ByteSize() / 2**20:.1f} MiB request): response {spread(sizes)} MiB, {spread(secs)} s, daemon RSS "
           f"{spread(before, '{:.0f}')} -> {spread(after, '{:.0f}')} MiB")
     return n
 

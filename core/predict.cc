@@ -29,7 +29,7 @@ absl::Status CheckHardwareList(const HardwareList& hw) {
 }
 
 absl::Status PredictChecked(Catalog* catalog, const v1::Architecture& arch, const HardwareList& hardware,
-                            bool breakdown, v1::PredictResponse* out) {
+                            bool breakdown, v1::PredictResponse* out, bool places) {
   const latency::NetworkCost nc = latency::AnalyzeNetwork(arch);
   out->set_arch_hash(space::ArchHash(arch));
   out->set_params(nc.total.params);
@@ -41,7 +41,7 @@ absl::Status PredictChecked(Catalog* catalog, const v1::Architecture& arch, cons
     auto* pred = out->add_predictions();
     *pred = (*p)->Predict(arch, breakdown);
     // Name what was estimated and how (breakdowns have it already).
-    if (!breakdown && pred->measured_fraction() < 1) (*p)->AddEstimates(arch, pred);
+    if (!breakdown && pred->measured_fraction() < 1) (*p)->AddEstimates(arch, pred, places);
   }
   return absl::OkStatus();
 }
@@ -84,13 +84,9 @@ absl::StatusOr<v1::PredictBatchResponse> PredictBatch(Catalog* catalog, const v1
     auto arch = CheckArch(r.archs(i), StrCat("archs[", i, "]"));
     if (!arch.ok()) return arch.status();
     auto* res = out.add_results();
-    if (auto st = PredictChecked(catalog, *arch, r.hardware(), false, res); !st.ok()) return st;
     // Compact: a count per estimated key, not every place it occurs per hardware.
-    for (auto& pred : *res->mutable_predictions())
-      for (auto& ek : *pred.mutable_estimated_keys()) {
-        ek.set_occurrences(ek.where_size());
-        ek.clear_where();
-      }
+    if (auto st = PredictChecked(catalog, *arch, r.hardware(), false, res, /*places=*/false); !st.ok())
+      return st;
     bytes += static_cast<int64_t>(res->ByteSizeLong()) + 8;  // + the field's tag and length
     if (auto st = CheckResponseBytes(bytes, max_response_bytes, StrCat("archs[0..", i, "]"),
                                      StrCat("send at most ", std::max(1, i), " architectures per call"));

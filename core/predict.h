@@ -28,8 +28,9 @@ absl::Status CheckHardwareList(const HardwareList& hw);
 // Costs and one prediction per hardware (latest table, or the spec prior) of
 // a checked architecture, appended to `out`. NOT_FOUND "hardware[i]: ..." for
 // an unknown name.
+// places=false: estimated keys count their places instead of listing them.
 absl::Status PredictChecked(Catalog* catalog, const v1::Architecture& arch, const HardwareList& hardware,
-                            bool breakdown, v1::PredictResponse* out);
+                            bool breakdown, v1::PredictResponse* out, bool places = true);
 
 // PredictService.Predict: checks, then PredictChecked.
 absl::StatusOr<v1::PredictResponse> Predict(Catalog* catalog, const v1::PredictRequest& r);

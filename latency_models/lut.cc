@@ -539,39 +539,46 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
   return p;
 }
 
-void LatencyPredictor::AddEstimates(const v1::Architecture& arch, v1::Prediction* p) const {
+void LatencyPredictor::AddEstimates(const v1::Architecture& arch, v1::Prediction* p, bool places) const {
   p->clear_estimated_keys();
   p->clear_missing_keys();
   std::vector<std::string> where;
-  const std::vector<space::KeySpec> keys = NetworkKeys(arch, &where);
-  std::unordered_map<std::string, int> index;
+  const std::vector<space::KeySpec> keys = places ? NetworkKeys(arch, &where) : NetworkKeys(arch);
+  // Each distinct key is explained once (a network repeats its blocks).
+  struct Seen {
+    double ms;
+    int index;  // in estimated_keys; -1: measured
+  };
+  std::unordered_map<std::string, Seen> seen;
   double sum = 0, meas = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
-    const Estimated e = Explain(keys[i]);
-    sum += e.ms;
-    if (e.source == v1::SOURCE_MEASURED) {
-      meas += e.ms;
+    auto it = seen.find(keys[i].key);
+    if (it == seen.end()) {
+      const Estimated e = Explain(keys[i]);
+      Seen k{e.ms, -1};
+      if (e.source != v1::SOURCE_MEASURED) {
+        k.index = p->estimated_keys_size();
+        v1::EstimatedKey* ek = p->add_estimated_keys();
+        ek->set_key(keys[i].key);
+        ek->set_latency_ms(e.ms);
+        ek->set_source(e.source);
+        ek->set_method(e.method);
+        ek->set_basis_key(e.basis_key);
+        p->add_missing_keys(keys[i].key);
+      }
+      it = seen.emplace(keys[i].key, k).first;
+    }
+    sum += it->second.ms;
+    if (it->second.index < 0) {
+      meas += it->second.ms;
       continue;
     }
-    auto [it, fresh] = index.emplace(keys[i].key, p->estimated_keys_size());
-    v1::EstimatedKey* ek;
-    if (fresh) {
-      ek = p->add_estimated_keys();
-      ek->set_key(keys[i].key);
-      ek->set_latency_ms(e.ms);
-      ek->set_source(e.source);
-      ek->set_method(e.method);
-      ek->set_basis_key(e.basis_key);
-      p->add_missing_keys(keys[i].key);
-    } else {
-      ek = p->mutable_estimated_keys(it->second);
-    }
-    ek->add_where(where[i]);
+    v1::EstimatedKey* ek = p->mutable_estimated_keys(it->second.index);
+    if (places) ek->add_where(where[i]);
+    ek->set_occurrences(ek->occurrences() + 1);
   }
-  for (auto& ek : *p->mutable_estimated_keys()) {
-    ek.set_share(sum > 0 ? ek.latency_ms() * ek.where_size() / sum : 0);
-    ek.set_occurrences(ek.where_size());
-  }
+  for (auto& ek : *p->mutable_estimated_keys())
+    ek.set_share(sum > 0 ? ek.latency_ms() * ek.occurrences() / sum : 0);
   p->set_low_confidence((sum > 0 ? meas / sum : 0) < kLowConfidenceMeasuredFraction);
 }
 

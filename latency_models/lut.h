@@ -73,8 +73,10 @@ class LatencyPredictor {
   Estimated Explain(const space::KeySpec& key) const;
   // Fills p's estimated_keys, missing_keys and low_confidence for `arch`
   // (canonical). Predict(arch, true) does it already; call it after
-  // Predict(arch, false) when the answer goes to a user.
-  void AddEstimates(const v1::Architecture& arch, v1::Prediction* p) const;
+  // Predict(arch, false) when the answer goes to a user. places=false leaves
+  // each key's `where` empty (occurrences still counts them): the compact
+  // report of a batch.
+  void AddEstimates(const v1::Architecture& arch, v1::Prediction* p, bool places = true) const;
   // The per-op-class model estimates are built on (see estimator.h).
   const OpClassModel& op_model() const { return op_model_; }
 

@@ -26,7 +26,8 @@ def test_a_budget_table_of_another_space_is_a_warning_at_submit_and_in_show(
     c = module_client
     spec = {"name": "edge-on-tiny", "space": "edge", "objective": "PARAMS", "population": 8,
             "generations": 1, "budgets": [{"hardware": tiny_table_hw, "max_ms": 1000}]}
-    job = c.submit(spec)
+    with pytest.warns(lutnas.errors.SubmitWarning, match=r"^job \d+: budgets\[0\]: table v"):
+        job = c.submit(spec)
     (w,) = [w for w in job.spec.warnings if w.startswith("budgets[0]: table v")]
     assert f"of '{tiny_table_hw}' measures " in w and "of the latency of space 'edge'" in w
     assert "the search ranks by estimated latencies" in w
@@ -40,7 +41,9 @@ def test_a_budget_table_of_another_space_is_a_warning_at_submit_and_in_show(
     assert code == 0 and "warning     budgets[0]: table v" in out
     # The table's own space: it measures more of it (this table holds the keys of
     # two tiny networks only, so the warning stays, with a larger share).
-    (t,) = [w for w in c.submit(dict(spec, space="tiny")).spec.warnings if "measures" in w]
+    with pytest.warns(lutnas.errors.SubmitWarning):
+        tiny = c.submit(dict(spec, space="tiny"))
+    (t,) = [w for w in tiny.spec.warnings if "measures" in w]
 
     def share(text):
         return int(text.split(" measures ")[1].split("%")[0])

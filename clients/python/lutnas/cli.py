@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import external, insights, render, tablefile
@@ -21,7 +22,7 @@ from . import dashboard  # `lutnas dashboard` (imports no Flask until it runs)
 from ._stubs import StubError
 from .client import DEFAULT_TARGET, Client, to_dict, to_message
 from .results import Correction, Job, Prediction, unwrap
-from .errors import LutnasError, Unavailable, unreachable_hint
+from .errors import LutnasError, SubmitWarning, Unavailable, unreachable_hint
 from .tools import ToolError
 from .torch_export import TorchMissing
 
@@ -634,7 +635,9 @@ def _print_warnings(job: Job, stream: Any = None) -> None:
 
 
 def cmd_search_submit(args: argparse.Namespace, client: Client) -> int:
-    job = client.submit(build_spec(args, client.pb))
+    with warnings.catch_warnings():  # printed below, as "warning: ..." lines
+        warnings.simplefilter("ignore", SubmitWarning)
+        job = client.submit(build_spec(args, client.pb))
     _print_warnings(job)
     if not args.watch:
         if args.json:

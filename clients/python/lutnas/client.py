@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple,
                     Optional, Sequence, Tuple, Union)
@@ -23,7 +24,8 @@ from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, Name
 import grpc
 
 from . import _stubs
-from .errors import DeadlineExceeded, InvalidArgument, LutnasError, Unavailable, from_rpc_error
+from .errors import (DeadlineExceeded, InvalidArgument, LutnasError, SubmitWarning, Unavailable,
+                     from_rpc_error)
 from .messages import to_dict, to_message
 from .results import (TERMINAL_STATES, Candidate, ExportCandidateResponse, Hardware,
                       ImportTableResponse, Job, LatencyEntry, PredictResponse, TableInfo)
@@ -342,7 +344,10 @@ class Client:
         id and spec returns the job the first call created, also after a
         daemon restart. retries: resubmit up to this many times after
         DeadlineExceeded or Unavailable (a request id is made up when none
-        is given, so a retry never starts a second job).
+        is given, so a retry never starts a second job). Each of the job's
+        spec.warnings (a budget table that measures little of the space, a
+        correction beyond its fitted range) is also issued as a
+        lutnas.errors.SubmitWarning.
         """
         s = self._msg(spec, "SearchSpec", what="spec")
         if retries < 0:
@@ -352,7 +357,10 @@ class Client:
         req = self.pb.service_pb2.SubmitRequest(spec=s, request_id=request_id or "")
         for attempt in range(retries + 1):
             try:
-                return Job(self._unary(self._search.Submit, req, timeout))
+                job = Job(self._unary(self._search.Submit, req, timeout))
+                for w in job.spec.warnings:
+                    warnings.warn(f"job {job.id}: {w}", SubmitWarning, stacklevel=2)
+                return job
             except Unavailable:  # DeadlineExceeded too
                 if attempt == retries:
                     raise

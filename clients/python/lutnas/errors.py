@@ -63,6 +63,12 @@ class PermissionDenied(Unauthenticated):
     """Authenticated, but not allowed."""
 
 
+class SubmitWarning(UserWarning):
+    """What Client.submit warns of (Python's warnings module), one per entry
+    of the job's spec.warnings: e.g. a budget table that measures little of
+    the space, so the search ranks by estimated latencies."""
+
+
 _BY_CODE = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
