@@ -452,7 +452,7 @@ TEST_F(CoreTest, NamesAreOneShortLineAtPredictSubmitAndExport) {
   r.mutable_arch()->set_name(std::string(1 << 20, 'n'));
   EXPECT_EQ(Predict(catalog_.get(), r).status().message(),
             "arch.name: longer than 4096 bytes (1048576); a name is one short line");
-  r.mutable_arch()->set_name("MobileNetV3 \xc3\xa9" "dge:r224");  // printable UTF-8 is fine
+  r.mutable_arch()->set_name(std::string("MobileNetV3 \xc3\xa9") + "dge:r224");  // printable UTF-8 is fine
   EXPECT_TRUE(Predict(catalog_.get(), r).ok());
 
   v1::ExportCandidateRequest e;
