@@ -63,9 +63,9 @@ def kendall(a, b):
 
 
 def cli(server, *argv, check=True):
+    """Runs the lutnas CLI; its progress goes straight to our stderr."""
     r = subprocess.run([str(ROOT / "scripts" / "lutnas"), "--server", server, *argv],
-                       capture_output=True, text=True, cwd=ROOT)
-    sys.stderr.write(r.stderr[-3000:])
+                       stdout=subprocess.PIPE, text=True, cwd=ROOT)
     if check and r.returncode not in (0, 3):
         raise SystemExit(f"lutnas {argv[0]} failed ({r.returncode})")
     return r.stdout
