@@ -65,6 +65,9 @@ def main(argv: Sequence[str]) -> int:
     print(f"{'proxy':22s} tau_vs_val_accuracy")
     print(f"{'lutnas zen':22s} {fit.kendall_tau(zen, acc):.3f}")
     print(f"{'lutnas naswot':22s} {fit.kendall_tau(nwot, acc):.3f}")
+    live = [nb201.cost(nb201.parse(ds.archs[i]), pruned=True) for i in idx]
+    print(f"{'lutnas params (live)':22s} {fit.kendall_tau([c.params for c in live], acc):.3f}")
+    print(f"{'lutnas macs (live)':22s} {fit.kendall_tau([c.macs for c in live], acc):.3f}")
     for c in NASLIB:
         print(f"{'naslib ' + c:22s} {fit.kendall_tau([ds.columns[c][i] for i in idx], acc):.3f}")
     print(f"tau(lutnas naswot, naslib nwot) = {fit.kendall_tau(nwot, [ds.columns['nwot'][i] for i in idx]):.3f}")

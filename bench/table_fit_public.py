@@ -126,6 +126,33 @@ def summarise(runs: List[Dict[str, float]]) -> Dict[str, float]:
     return s
 
 
+def twin_ceiling(bench: Bench) -> Dict[str, Dict[str, float]]:
+    """Repeatability of the data itself: NB201 networks whose cells differ only
+    in dead edges are the same network for a runtime that drops dead edges
+    ("twins"). Per column: the median spread (sd of log latency) within twin
+    groups and the share of twins within +-10% of the median of their other
+    twins: a ceiling for any per-network predictor on such runtimes (runtimes
+    that run dead ops, PyTorch eager, legitimately differ)."""
+    from lutnas.benchdata import nb201
+    out: Dict[str, Dict[str, float]] = {}
+    for name in ("nb201_devices", "nb201_help"):
+        ds = bench.sets[name]
+        groups: Dict[Tuple[str, ...], List[int]] = {}
+        for i, a in enumerate(ds.archs):
+            c = nb201.parse(a)
+            live = nb201.live_edges(c)
+            if any(live):
+                groups.setdefault(tuple(o if l else "-" for o, l in zip(c.ops, live)), []).append(i)
+        twins = [g for g in groups.values() if len(g) > 1]
+        for col, vals in ds.columns.items():
+            y = np.array(vals)
+            within = [abs(y[j] / np.median([y[i] for i in g if i != j]) - 1) <= 0.1 for g in twins for j in g]
+            out[f"{name}:{col}"] = {"twin_groups": len(twins), "twins": int(sum(map(len, twins))),
+                                    "median_sd_log": float(np.median([np.std(np.log(y[g]), ddof=1) for g in twins])),
+                                    "twins_within10": float(np.mean(within))}
+    return out
+
+
 def rounding_error(bench: Bench) -> Dict[str, Dict[str, float]]:
     """FBNet phones report whole ms: the error a perfect predictor would still
     show against rounded truth (uniform +-0.5 ms), per phone column."""
@@ -142,13 +169,43 @@ def rounding_error(bench: Bench) -> Dict[str, Dict[str, float]]:
     return out
 
 
+def markdown(doc: Dict[str, object]) -> str:
+    """The benchmark's tables in Markdown, from its --json output."""
+    res = doc["results"]  # type: ignore[index]
+    ks = doc["ks"]  # type: ignore[index]
+    lines: List[str] = []
+
+    def cell(name: str, m: str, k: int, key: str, fmt: str = "{:.3f}") -> str:
+        r = res[name].get(m, {}).get(str(k)) or res[name].get(m, {}).get(k)  # type: ignore[union-attr]
+        return fmt.format(r[key]) if r else "-"
+
+    for title, key, methods in (
+            ("Share of the other networks predicted within +-10%", "within10", METHODS),
+            ("Spearman rank correlation", "spearman", METHODS),
+            ("Kendall tau", "kendall_tau", ("additive", "fit/cost", "fit/mix")),
+            ("MAPE (%)", "mape", ("additive", "fit/cost", "fit/mix"))):
+        lines += [f"#### {title}", "", "| device column | method | " + " | ".join(f"K={k}" for k in ks) + " |",
+                  "|---|---|" + "---|" * len(ks)]
+        for name in res:  # type: ignore[union-attr]
+            for m in methods:
+                lines.append(f"| {name} | {m} | " + " | ".join(
+                    cell(name, m, k, key, "{:.2f}" if key == "mape" else "{:.3f}") for k in ks) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] = ()) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--devices", help="comma-separated column names (default: all)")
     ap.add_argument("--ks", default="10,20,50,100,500")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--json", metavar="FILE", help="write every figure as JSON")
+    ap.add_argument("--markdown", metavar="JSON", help="only print the Markdown tables of a --json file")
     a = ap.parse_args(list(argv) or None)
+    if a.markdown:
+        with open(a.markdown) as f:
+            print(markdown(json.load(f)))
+        return 0
     ks = [int(k) for k in a.ks.split(",")]
     want = set(a.devices.split(",")) if a.devices else None
     bench = Bench()
@@ -165,8 +222,10 @@ def main(argv: Sequence[str] = ()) -> int:
                               for m in METHODS)
             print(f"{name:28s} K={k:<4d} {cells}", flush=True)
     print(f"# {time.time() - t0:.0f} s; figures: within10/spearman, mean over {a.seeds} seeds")
-    extra = {"fbnet_rounding": rounding_error(bench)}
+    extra = {"fbnet_rounding": rounding_error(bench), "twins": twin_ceiling(bench)}
     print("# FBNet whole-ms rounding:", json.dumps(extra["fbnet_rounding"]))
+    for k, v in extra["twins"].items():
+        print(f"# twins {k:28s} spread {v['median_sd_log']:.3f}, within +-10% of their twins {v['twins_within10']:.3f}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"results": results, **extra, "ks": ks, "seeds": a.seeds}, f, indent=1)

@@ -159,28 +159,34 @@ def _huber(r: Arr) -> Arr:
     return np.where(a <= HUBER_K, 1.0, HUBER_K / np.maximum(a, 1e-12))
 
 
+def _ridge_path(a: Arr, r: Arr, lams: Sequence[float], cov: Arr) -> List[Tuple[Arr, Arr]]:
+    """For each lam: (u, leave-one-out residuals) of min |a u - r|^2 + lam u^T cov^-1 u,
+    i.e. ridge under the prior u ~ N(0, cov / lam). One SVD of a L (cov = L L^T)
+    serves every lam: hat diagonal sum_j U_ij^2 s_j^2 / (s_j^2 + lam)."""
+    lc = np.linalg.cholesky(cov)
+    uu, sv, vt = np.linalg.svd(a @ lc, full_matrices=False)
+    ur = uu.T @ r
+    u2 = uu ** 2
+    out: List[Tuple[Arr, Arr]] = []
+    for lam in lams:
+        f = sv ** 2 / (sv ** 2 + lam)
+        fitted = uu @ (f * ur)
+        hdiag = u2 @ f
+        coef = lc @ (vt.T @ (sv / (sv ** 2 + lam) * ur))
+        out.append((coef, (r - fitted) / np.maximum(1.0 - hdiag, 1e-9)))
+    return out
+
+
 def _ridge(a: Arr, r: Arr, lam: float, cov: Arr) -> Tuple[Arr, Arr]:
-    """(u, leave-one-out residuals) of min |a u - r|^2 + lam u^T cov^-1 u,
-    i.e. ridge under the prior u ~ N(0, cov / lam)."""
-    n, p = a.shape
-    if n <= p:  # kernel form: n x n
-        g = a @ cov @ a.T
-        ginv = np.linalg.inv(g + lam * np.eye(n))
-        alpha = ginv @ r
-        u = cov @ a.T @ alpha
-        hdiag = np.einsum("ij,ji->i", g, ginv)
-    else:
-        m = np.linalg.inv(a.T @ a + lam * np.linalg.inv(cov))
-        u = m @ (a.T @ r)
-        hdiag = np.einsum("ij,jk,ik->i", a, m, a)
-    res = r - a @ u
-    loo = res / np.maximum(1.0 - hdiag, 1e-9)
-    return u, loo
+    return _ridge_path(a, r, [lam], cov)[0]
 
 
 def kendall_tau(a: Arr, b: Arr) -> float:
+    """Kendall tau-b over the pairs where neither value is NaN (+-inf ranks as extreme)."""
     from scipy.stats import kendalltau  # type: ignore[import-untyped]
-    return float(kendalltau(a, b)[0])
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    return float(kendalltau(x[ok], y[ok])[0])
 
 
 def spearman(a: Arr, b: Arr) -> float:
@@ -252,8 +258,7 @@ def fit_table(space: Space, archs: Sequence[str], latencies_ms: Arr, *,
         """(lambda, gamma) by the leave-one-out error of the weighted points."""
         scores: List[Tuple[float, float, float, float]] = []  # (mean, standard error, lam, gamma)
         for g in gammas:
-            for lam_ in lambdas:
-                _, loo_ = _ridge(wz * sh[:, None], r0 * sh, lam_, covs[g])
+            for lam_, (_, loo_) in zip(lambdas, _ridge_path(wz * sh[:, None], r0 * sh, lambdas, covs[g])):
                 e2 = np.minimum(loo_ ** 2, 1.0)  # a wild point counts as 100% error, not more
                 scores.append((float(np.mean(e2)), float(np.std(e2) / math.sqrt(len(e2))), lam_, g))
         best = min(scores)
