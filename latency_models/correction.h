@@ -103,6 +103,9 @@ struct NoiseLimits {
   // Refusal "accuracy": leave-one-out share within +-10% below this, or a
   // leave-one-out MAPE above the raw sums' (the correction makes it worse).
   double min_loo_within_10pct = 0.5;
+  // Measurements (lutnas-profile table): a key reproduces when the medians
+  // of its two halves of rounds agree within this fraction (rounds.h).
+  double key_tolerance = 0.05;
 };
 
 // A correction is applied in full up to kRangeSlack x the largest block sum

@@ -71,6 +71,7 @@ struct WorkloadResult {
   // rounds, their difference / median, and whether that is within
   // MeasureOptions.key_tolerance (after any extra rounds).
   double half_a_ms = 0, half_b_ms = 0, half_rel_diff = 0;
+  double interval_rel = 0;  // 95% interval of the median, +- relative
   bool reproducible = true;
   int rounds = 0;
 };
@@ -88,6 +89,10 @@ class Profiler {
   ~Profiler();
   Profiler(const Profiler&) = delete;
   Profiler& operator=(const Profiler&) = delete;
+
+  // "thread-cpu" (the default with 1 thread: the measuring thread's CPU
+  // time, preemption left out) or "wall" (more threads, or LUTNAS_CLOCK=wall).
+  const char* clock() const;
 
   // Median time of the reference workload (a fixed 3x3 conv), measured now.
   absl::StatusOr<double> MeasureReference();
@@ -128,8 +133,10 @@ CheckedMeasurement MeasureChecked(Profiler& prof, const std::vector<Graph>& grap
 std::string UnreproducibleReason(const WorkloadResult& r);
 
 // Noise limits for the table tools: NoiseLimits' defaults, or
-// LUTNAS_TABLE_MAX_DRIFT / LUTNAS_TABLE_MAX_SPREAD (fractions, e.g. 0.05)
-// when set to a number >= 0; *error names a malformed one.
+// LUTNAS_TABLE_MAX_DRIFT / LUTNAS_TABLE_MAX_SPREAD (notes only now) and
+// LUTNAS_TABLE_KEY_TOLERANCE (the split-half tolerance a key must reproduce
+// within; fractions, e.g. 0.05) when set to a number >= 0; *error names a
+// malformed one.
 NoiseLimits TableNoiseLimits(std::string* error);
 
 }  // namespace lutnas::latency

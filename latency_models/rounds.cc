@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "base/rng.h"
 
@@ -144,11 +146,27 @@ RoundsResult MeasureRounds(int n, const RoundsOptions& o, double reference_targe
         e.half_a_ms = std::exp(Median(a));
         e.half_b_ms = std::exp(Median(b));
         e.half_rel_diff = std::fabs(e.half_a_ms - e.half_b_ms) / est;
-        e.reproducible = e.half_rel_diff <= o.key_tolerance;
+        // Robust per-round sigma (MAD, log scale), the median's standard
+        // error (x 1.2533 of a mean's) and that of the halves' difference.
+        std::vector<double> dev;
+        for (double x : corrected_rounds) dev.push_back(std::fabs(x - mu[k]));
+        const double sigma = 1.4826 * Median(dev);
+        const double se_med = 1.2533 * sigma / std::sqrt(static_cast<double>(e.rounds));
+        const double se_diff = 1.2533 * sigma * std::sqrt(1.0 / a.size() + 1.0 / b.size());
+        const double dlog = std::fabs(Median(a) - Median(b));
+        e.interval_rel = 2 * se_med;
+        // Reproduces: its interval is within the tolerance, and its halves
+        // differ by no more than the tolerance or than chance (3 standard
+        // errors) explains: a key whose time moves on its own is caught,
+        // a merely noisy one gets rounds until its interval is narrow.
+        e.reproducible = e.interval_rel <= o.key_tolerance && !(dlog > o.key_tolerance && dlog > 3 * se_diff);
       } else {
         e.half_a_ms = e.half_b_ms = est;
       }
       res.unreproducible += !e.reproducible;
+      if (std::getenv("LUTNAS_ROUNDS_DEBUG"))
+        std::fprintf(stderr, "key %d est %.5g halves %.5g %.5g diff %.4f tol %.4f rep %d rounds %d\n", k, est,
+                     e.half_a_ms, e.half_b_ms, e.half_rel_diff, o.key_tolerance, e.reproducible, e.rounds);
       std::vector<double> rm;
       for (double x : corrected_rounds) rm.push_back(std::exp(x));
       e.round_spread = est > 0 ? (Quantile(rm, 0.9) - Quantile(rm, 0.1)) / est : 0;

@@ -11,9 +11,11 @@
 //    round medians; the whole run is then expressed in the time units of a
 //    target reference (the table's), from the reference's own polished
 //    estimate;
-//  - a key is judged by whether it reproduces: the medians of its first
-//    and second halves of rounds (chronological: a re-measurement later in
-//    the run) must agree within `key_tolerance`. Keys that do not get extra
+//  - a key is judged by whether it reproduces: its median's 95% interval
+//    must be within `key_tolerance`, and the medians of its first and
+//    second halves of rounds (chronological: a re-measurement later in the
+//    run) must agree within `key_tolerance` or within chance (3 standard
+//    errors of their difference). Keys that do not get extra
 //    rounds (with a few reproducible anchor keys, so the round effect stays
 //    well estimated), within a time cap; those that still do not reproduce
 //    are reported as such (never the whole run refused for the reference's
@@ -35,8 +37,8 @@ struct RoundsOptions {
   int max_samples = 40;       // per workload per round
   int reference_samples = 7;  // reference runs per round (their median)
   uint64_t seed = 1;          // order of workloads within rounds
-  // A key reproduces when its two halves' medians differ by at most this
-  // fraction of its estimate.
+  // A key reproduces when its interval is within this fraction of its
+  // estimate and its two halves agree (KeyEstimate.reproducible).
   double key_tolerance = 0.05;
   // Extra rounds for keys that do not reproduce yet: at most this many, and
   // they stop once they have taken `extra_time_factor` x the base rounds'
@@ -63,8 +65,14 @@ struct KeyEstimate {
   int rounds = 0;                       // rounds it was timed in
   double half_a_ms = 0, half_b_ms = 0;  // medians of its first / second half of rounds
   double half_rel_diff = 0;             // |a - b| / median
-  bool reproducible = true;             // half_rel_diff <= key_tolerance (or < 4 rounds: unknown)
-  double round_spread = 0;              // (p90 - p10) / median of its corrected round medians
+  // 95% interval of the median, relative (+-): 2 x 1.2533 x MAD-sigma of its
+  // round-corrected round medians / sqrt(rounds).
+  double interval_rel = 0;
+  // interval_rel <= key_tolerance, and its halves differ by no more than
+  // key_tolerance or 3 standard errors of their difference (< 4 rounds:
+  // unknown, true).
+  bool reproducible = true;
+  double round_spread = 0;  // (p90 - p10) / median of its corrected round medians
 };
 
 struct RoundsResult {

@@ -205,6 +205,8 @@ int TableForArchsMain(int argc, char** argv) {
   latency::MeasureOptions mo;
   mo.threads = threads;
   if (rounds > 0) mo.rounds = rounds;
+  mo.max_extra_rounds = mo.rounds;  // keys whose halves disagree (rounds.h)
+  mo.key_tolerance = lim.key_tolerance;
   latency::Profiler prof(mo);
   auto ref_now = prof.MeasureReference();
   if (!ref_now.ok()) return Fail(ref_now.status());
