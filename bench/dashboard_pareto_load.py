@@ -12,7 +12,9 @@ sample of what was read so far; the page then refines it as the rest comes):
   cold   - the dashboard restarted on the same URL, the browser's cache warm
            (how an engineer opens it again),
   warm   - a reload (candidates cached by the dashboard);
-and `full`: fresh, until the scatter is drawn from every candidate.
+and `full`: fresh, until the scatter is drawn from every candidate; and, as a
+control, a fresh browser on a job of 200 candidates (what plotly.min.js costs
+a new browser profile, whatever the job's size).
 Prints medians and min-max over the runs. Runs in .venv/bin/python (Flask,
 plotly, Selenium) with Debian's chromium + chromium-driver:
 
@@ -48,10 +50,13 @@ DEVICES = [  # spec-only devices: published-peak (roofline) predictions
 ]
 
 
-def make_job(client, population, generations):
+def make_job(client, population, generations, name=None):
     for hw in DEVICES:
-        client.register_hardware(hw)
-    spec = {"name": f"bench-{population * (generations + 1)}", "space": "edge",
+        try:
+            client.register_hardware(hw)
+        except lutnas.AlreadyExists:
+            pass
+    spec = {"name": name or f"bench-{population * (generations + 1)}", "space": "edge",
             "algorithm": "RANDOM", "objective": "PARAMS", "population": population,
             "generations": generations, "seed": 1, "allow_spec_budgets": True,
             "budgets": [{"hardware": "bench-npu", "max_ms": 0.35},
@@ -133,21 +138,25 @@ def main():
     db = a.db or os.path.join(tmp, "lutnas.db")
     with Daemon(db, args=["--max_population", "10000"]) as d, \
             lutnas.Client(d.target, timeout=600) as c:
-        jobs = [j for j in c.list_jobs() if j.spec.name.startswith("bench-")
-                and j.state.label == "succeeded"]
-        if jobs:
-            job_id, made_s = jobs[0].id, 0.0
-            total = c.list_candidates(job_id=job_id, page_size=1).total
-        else:
-            job_id, total, made_s = make_job(c, a.population, a.generations)
+        def job(name, population, generations):
+            done = [j for j in c.list_jobs() if j.spec.name == name
+                    and j.state.label == "succeeded"]
+            if done:
+                return done[0].id, c.list_candidates(job_id=done[0].id, page_size=1).total, 0.0
+            return make_job(c, population, generations, name)
+
+        job_id, total, made_s = job(f"bench-{a.population * (a.generations + 1)}",
+                                    a.population, a.generations)
         print(f"job {job_id}: {total} candidates (made in {made_s:.1f} s; 0 = reused)", flush=True)
+        # Control: a job of 200 candidates, what a fresh browser costs whatever the job's size.
+        small_id, small_total, _ = job("bench-small", 100, 1)
         t = time.monotonic()
         n = sum(1 for _ in c.iter_candidates(job_id=job_id, page_size=1000))
         list_s = time.monotonic() - t
         print(f"listing all {n} through the API: {list_s:.1f} s", flush=True)
 
         port = free_port()
-        fresh, cold, full, warm, shown = [], [], [], [], 0
+        fresh, cold, full, warm, small, shown = [], [], [], [], [], 0
         for i in range(a.runs):
             driver = browser()  # a fresh profile: nothing cached, plotly.min.js parsed anew
             try:
@@ -164,22 +173,35 @@ def main():
                     dash.stop()
             finally:
                 driver.quit()
+            driver = browser()
+            try:
+                dash = Dashboard(d.target, a.points, port)
+                try:
+                    sf, _, _ = open_pareto(driver, f"{dash.url}/jobs/{small_id}")
+                finally:
+                    dash.stop()
+            finally:
+                driver.quit()
+            small.append(sf)
             fresh.append(f)
             full.append(comp)
             cold.append(cf)
             warm.append(w)
             print(f"run {i + 1}: fresh browser {f:.0f} ms (all read {comp:.0f} ms); "
-                  f"cold dashboard {cf:.0f} ms; warm {w:.0f} ms ({shown} points drawn)",
+                  f"cold dashboard {cf:.0f} ms; warm {w:.0f} ms ({shown} points drawn); "
+                  f"fresh browser, {small_total}-candidate job: {sf:.0f} ms",
                   flush=True)
     print(f"Pareto view of {total} candidates, {shown} points drawn, time to the first draw:")
     print(f"  cold dashboard, browser cache warm   {spread(cold)}")
     print(f"  cold dashboard, fresh browser        {spread(fresh)}")
     print(f"  warm dashboard (reload)              {spread(warm)}")
     print(f"  fresh: until drawn from every read   {spread(full)}")
+    print(f"  control: fresh browser, {small_total}-candidate job {spread(small)}")
     if a.json:
         Path(a.json).write_text(json.dumps({
             "candidates": total, "shown": shown, "list_all_s": list_s, "fresh_ms": fresh,
-            "cold_ms": cold, "warm_ms": warm, "complete_ms": full}, indent=1))
+            "cold_ms": cold, "warm_ms": warm, "complete_ms": full,
+            "control_candidates": small_total, "control_fresh_ms": small}, indent=1))
     if not a.db:
         shutil.rmtree(tmp, ignore_errors=True)
 

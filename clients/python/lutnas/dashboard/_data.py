@@ -200,8 +200,9 @@ class PointCache:
         self._jobs: Dict[int, _JobPoints] = {}
 
     def get(self, job: Mapping[str, Any], wait_s: float = 1.5, enough: int = 3000
-            ) -> Tuple[List[Point], int, bool, str]:
-        """(points cached so far, total, complete, error) of a job summary.
+            ) -> Tuple[List[Point], int, bool, str, Tuple[float, int]]:
+        """(points cached so far, total, complete, error, stamp) of a job
+        summary; the stamp changes whenever the points may have.
 
         Starts or refreshes the fetch, then waits up to wait_s for it to end,
         to hold `enough` points, or (when something was cached already or the
@@ -226,7 +227,9 @@ class PointCache:
                 if had or e.first_page or len(e.points) >= enough:
                     break
         with self._lock:
-            return list(e.points.values()), e.total, e.complete and not e.fetching, e.error
+            complete = e.complete and not e.fetching
+            stamp = (e.fetched_at if complete else -time.monotonic(), len(e.points))
+            return list(e.points.values()), e.total, complete, e.error, stamp
 
     def _fetch(self, jid: int, e: _JobPoints, job: Mapping[str, Any]) -> None:
         try:
