@@ -168,9 +168,24 @@ class Client:
                               wait_for_ready=not first)
             except grpc.RpcError as e:
                 err = from_rpc_error(e)
-                if type(err) is not Unavailable or time.monotonic() + delay >= deadline:
+                if not _connection_lost(err) or time.monotonic() + delay >= deadline:
                     raise err from None
             first = False
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
+
+    def _reconnecting(self, call: Callable[[], Any], timeout: Optional[float] = None) -> Any:
+        """call() again after Unavailable (not DeadlineExceeded), with a
+        growing pause, until the timeout (None: the reconnect window)."""
+        t = self._timeout(timeout)
+        deadline = time.monotonic() + (t if t is not None else RECONNECT_WINDOW_S)
+        delay = 0.05
+        while True:
+            try:
+                return call()
+            except LutnasError as e:
+                if not _connection_lost(e) or time.monotonic() + delay >= deadline:
+                    raise
             time.sleep(delay)
             delay = min(1.0, delay * 2)
 
@@ -405,8 +420,8 @@ class Client:
                     if job.state in TERMINAL_STATES:
                         return
                 return
-            except Unavailable as e:
-                if isinstance(e, DeadlineExceeded) or last is None:
+            except LutnasError as e:
+                if not _connection_lost(e) or last is None:
                     raise  # never connected: a daemon that is not running fails at once
             # The daemon went away (a restart): wait for it within the
             # client's timeout (or the reconnect window), then follow again.
@@ -507,12 +522,13 @@ class Client:
         seen = set()
         token = page_token
         while True:
-            req = self.pb.service_pb2.ListCandidatesRequest(page_token=token, **filters)
             if token == page_token:  # the first page: a daemon that is not running fails at once
-                resp = self._unary(self._candidates.List, req, timeout)
+                page, token, _ = self.list_candidates(timeout=timeout, page_token=token, **filters)
             else:
-                resp = self._unary_reconnecting(self._candidates.List, req, timeout)
-            page, token = [Candidate(c) for c in resp.candidates], resp.next_page_token
+                def page_at(t: str = token) -> CandidatePage:
+                    return self.list_candidates(timeout=timeout, page_token=t, **filters)
+
+                page, token, _ = self._reconnecting(page_at, timeout)
             yield from page
             if not token:
                 return
@@ -583,6 +599,15 @@ class Client:
         front = plot_pareto(points, str(path), hw, budget_ms=budget, title=title,
                             infeasible=infeasible)
         return ParetoPlot(Path(path), hw, points, [kept[i][0] for i in front])
+
+
+def _connection_lost(err: LutnasError) -> bool:
+    """The daemon went away (a restart): UNAVAILABLE, or CANCELLED, which a
+    stopping daemon gives the calls still in flight after its grace period
+    (this client never cancels a call it still waits for). Not a deadline."""
+    if isinstance(err, DeadlineExceeded):
+        return False
+    return isinstance(err, Unavailable) or err.code == grpc.StatusCode.CANCELLED
 
 
 def _names(hardware: HardwareNames) -> List[str]:
