@@ -219,7 +219,7 @@ def main(argv: Sequence[str] = ()) -> int:
         results[name] = {m: {k: summarise(v) for k, v in per.items() if v} for m, per in r.items()}
         for k in ks:
             cells = "  ".join(f"{m} {results[name][m][k]['within10']:.3f}/{results[name][m][k]['spearman']:.3f}"
-                              for m in METHODS)
+                              for m in METHODS if k in results[name][m])
             print(f"{name:28s} K={k:<4d} {cells}", flush=True)
     print(f"# {time.time() - t0:.0f} s; figures: within10/spearman, mean over {a.seeds} seeds")
     extra = {"fbnet_rounding": rounding_error(bench), "twins": twin_ceiling(bench)}
