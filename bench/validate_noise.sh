@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Issue 10 item 2: are corrections reproducible, and are noisy ones refused?
+# Are corrections reproducible on a noisy machine, and what refuses them?
 # Three `lutnas-profile validate` runs on the same edge table (same seed, so
 # the same networks) with the second core kept busy (`yes > /dev/null`),
 # then three without it. Prints one line per run: exit code, fitted scale /
-# offset, method, reproducibility (two disjoint halves), reference drift,
-# re-measured rounds, load average, and why a run was refused; then whether
-# the accepted runs' scales agree within +-5%.
+# offset, method, reproducibility (two disjoint halves), reference drift
+# (a note: rounds are corrected, not refused), extra rounds, leave-one-out
+# accuracy, Kendall tau of the table and of MACs, load average, and why a
+# run was refused; then whether the accepted runs' scales agree within +-5%.
 #   bench/validate_noise.sh [SAMPLES] [TABLE.csv]   (defaults: 30, var/bench-edge.csv)
 # The edge table (642 keys) is measured first when TABLE does not exist
 # (a few minutes on a 2-core box; --resume continues an interrupted one).
@@ -18,7 +19,7 @@ SPACE=search/spaces/edge.json
 mkdir -p "$(dirname "$TABLE")"
 if ! grep -q '^key,' "$TABLE" 2>/dev/null || [ "$(grep -c ',measured,\|,failed,' "$TABLE")" -lt "$("$BIN/lutnas-inspect" --space "$SPACE" --keys | wc -l)" ]; then
   echo "== measuring the edge table into $TABLE"
-  "$BIN/lutnas-profile" table --space "$SPACE" --hardware host-cpu --out "$TABLE" --resume --accept-noisy
+  "$BIN/lutnas-profile" table --space "$SPACE" --hardware host-cpu --out "$TABLE" --resume
 fi
 OUT=$(mktemp -d /tmp/lutnas-bench-validate.XXXXXX)
 YPID=""
@@ -41,8 +42,9 @@ why = "; ".join(f'{x["field"]}: {x["reason"]}' for x in v["refusals"]) or "-"
 print(f'{label:5s} {n}: exit {rc} accepted={str(v["accepted"]).lower():5s} scale {c["scale"]:.4f} '
       f'offset {c["offset_ms"]:+.4f} ms ({c["method"]}); halves {r["scale_half_a"]:.4f}/{r["scale_half_b"]:.4f} '
       f'({100*r["rel_diff"]:.1f}% apart); drift {100*v["reference_drift"]:.1f}% kept, '
-      f'{100*v["rounds"]["drift_all"]:.1f}% all, {v["rounds"]["dropped"]} of {v["rounds"]["run"]} rounds dropped; '
-      f'LOO MAPE {100*v["mape"]:.1f}% (raw {100*v["mape_raw"]:.1f}%); load {load}; refused: {why}')
+      f'{100*v["rounds"]["drift_all"]:.1f}% all, {v["rounds"]["run"] - v["rounds"]["planned"]} extra rounds; '
+      f'LOO {100*v["within_10pct"]:.0f}% within 10%, MAPE {100*v["mape"]:.1f}% (raw {100*v["mape_raw"]:.1f}%); '
+      f'tau {v.get("kendall_tau_fit", v["kendall_tau_lut"]):.3f} vs MACs {v["kendall_tau_macs"]:.3f}; load {load}; refused: {why}')
 with open(path + ".line", "w") as f:
     f.write(f'{label} {int(v["accepted"])} {c["scale"]}\n')
 PY

@@ -215,6 +215,7 @@ std::vector<WorkloadResult> Profiler::Measure(const std::vector<Graph>& graphs, 
     out[i].half_b_ms = e.half_b_ms;
     out[i].half_rel_diff = e.half_rel_diff;
     out[i].interval_rel = e.interval_rel;
+    out[i].halves_agree = e.halves_agree;
     out[i].reproducible = e.reproducible;
     out[i].rounds = e.rounds;
   }

@@ -73,6 +73,7 @@ struct WorkloadResult {
   double half_a_ms = 0, half_b_ms = 0, half_rel_diff = 0;
   double interval_rel = 0;  // 95% interval of the median, +- relative
   bool reproducible = true;
+  bool halves_agree = true;  // its halves agree (reproducible also needs a narrow interval)
   int rounds = 0;
 };
 

@@ -159,7 +159,8 @@ RoundsResult MeasureRounds(int n, const RoundsOptions& o, double reference_targe
         // differ by no more than the tolerance or than chance (3 standard
         // errors) explains: a key whose time moves on its own is caught,
         // a merely noisy one gets rounds until its interval is narrow.
-        e.reproducible = e.interval_rel <= o.key_tolerance && !(dlog > o.key_tolerance && dlog > 3 * se_diff);
+        e.halves_agree = !(dlog > o.key_tolerance && dlog > 3 * se_diff);
+        e.reproducible = e.interval_rel <= o.key_tolerance && e.halves_agree;
       } else {
         e.half_a_ms = e.half_b_ms = est;
       }

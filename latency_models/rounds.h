@@ -72,7 +72,8 @@ struct KeyEstimate {
   // key_tolerance or 3 standard errors of their difference (< 4 rounds:
   // unknown, true).
   bool reproducible = true;
-  double round_spread = 0;  // (p90 - p10) / median of its corrected round medians
+  bool halves_agree = true;  // the second condition alone
+  double round_spread = 0;   // (p90 - p10) / median of its corrected round medians
 };
 
 struct RoundsResult {

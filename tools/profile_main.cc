@@ -251,6 +251,7 @@ int Table(const Args& a) {
   // One more measurement of the keys that did not reproduce, later in time,
   // with a few reproduced keys as anchors of the rounds' speed.
   std::vector<std::string> refused;
+  int wide = 0;  // kept with an interval between 1x and 2x the tolerance
   if (!retry.empty()) {
     std::fprintf(stderr, "\r\033[K%zu key(s) did not reproduce within their rounds: measuring them again\n",
                  retry.size());
@@ -259,11 +260,11 @@ int Table(const Args& a) {
     const size_t anchors = std::min<size_t>(6, reproduced.size());
     for (size_t j = 0; j < anchors; ++j)
       graphs.push_back(latency::LowerKey(*todo[reproduced[reproduced.size() * j / anchors]]));
-    // Three times the rounds: a few keys, so cheap; a noisy key's interval
-    // narrows by sqrt(3), a key whose time moves on its own still shows it.
+    // Twice the rounds: a noisy key's interval narrows by sqrt(2), a key
+    // whose time moves on its own still shows it.
     latency::MeasureOptions mo3 = mo;
-    mo3.rounds = 3 * mo.rounds;
-    mo3.max_extra_rounds = 3 * mo.max_extra_rounds;
+    mo3.rounds = 2 * mo.rounds;
+    mo3.max_extra_rounds = 2 * mo.max_extra_rounds;
     mo3.seed = mo.seed + 1;
     latency::Profiler prof3(mo3);
     const latency::CheckedMeasurement cm = latency::MeasureChecked(prof3, graphs, reference, nullptr, lim, 0);
@@ -272,7 +273,16 @@ int Table(const Args& a) {
     for (size_t i = 0; i < retry.size(); ++i) {
       const auto& r = cm.results[i];
       const std::string& key = todo[retry[i]]->key;
-      if (!r.failed && !r.reproducible) {
+      // Kept, named, when its halves agree and its interval is within twice
+      // the tolerance (a measured key with a known +-10% beats an estimate);
+      // left out when its time moves on its own or the interval is wider.
+      if (!r.failed && !r.reproducible && r.halves_agree && r.interval_rel <= 2 * lim.key_tolerance) {
+        ++wide;
+        std::fprintf(stderr, "note: key %s kept with a wide interval: %s\n", key.c_str(),
+                     latency::UnreproducibleReason(r).substr(19).c_str());
+        absl::StrAppend(&note, "# kept with a wide interval: ", key, ": ",
+                        latency::UnreproducibleReason(r).substr(19), "\n");
+      } else if (!r.failed && !r.reproducible) {
         refused.push_back(key);
         std::fprintf(stderr, "warning: key %s %s: %s\n", key.c_str(),
                      latency::UnreproducibleReason(r).c_str(),
@@ -290,6 +300,10 @@ int Table(const Args& a) {
                "\rmeasured %zu keys in %.1f s (%d extra rounds for keys whose halves disagreed; "
                "reference drift up to %.1f%% within a chunk, cancelled round by round) -> %s\n",
                todo.size(), el, extra_rounds, (worst_drift - 1) * 100, out.c_str());
+  if (wide > 0)
+    std::fprintf(stderr,
+                 "note: %d key(s) kept with a 95%% interval between %.0f%% and %.0f%% (named above)\n", wide,
+                 100 * lim.key_tolerance, 200 * lim.key_tolerance);
   if (!refused.empty() && !a.accept_noisy)
     std::fprintf(stderr,
                  "warning: %zu of %zu keys did not reproduce twice and were left out (named above): "
