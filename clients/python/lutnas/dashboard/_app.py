@@ -104,12 +104,15 @@ def create_app(client: Any, point_limit: int = DEFAULT_POINT_LIMIT,
         return render_template("error.html", title="lutnasd is not reachable", down=True,
                                message=str(e)), 503
 
+    @app.errorhandler(400)
     @app.errorhandler(404)
     def _not_found(e: Any) -> Tuple[Any, int]:
+        code = int(getattr(e, "code", 404) or 404)
         msg = getattr(e, "description", "") or "no such page"
         if wants_json():
-            return jsonify(error=msg), 404
-        return render_template("error.html", title="Not found", down=False, message=msg), 404
+            return jsonify(error=msg), code
+        title = "Not found" if code == 404 else "The daemon refused the request"
+        return render_template("error.html", title=title, down=False, message=msg), code
 
     def get_job(job_id: int) -> Dict[str, Any]:
         try:

@@ -182,6 +182,10 @@ class _JobPoints:
         self.terminal = False
         self.first_page = False  # the front and the first page are in
         self.done = threading.Event()
+        # Set by the request after the one that started the fetch: the rest of
+        # the pages wait for it (3 s at most), so the daemon and this process
+        # leave the CPU to the browser until it has drawn the first answer.
+        self.go_on = threading.Event()
 
 
 class PointCache:
@@ -215,6 +219,8 @@ class PointCache:
                       time.monotonic() - e.fetched_at >= self._refresh_s) or
                      (job["terminal"] and not e.terminal))
             had = len(e.points)
+            if had:
+                e.go_on.set()
             if stale and not e.fetching:
                 e.fetching = True
                 e.first_page = False
@@ -251,6 +257,8 @@ class PointCache:
                 e.total = total
                 e.complete = False
                 e.first_page = True
+            if not known:
+                e.go_on.wait(3.0)
             pages = math.ceil(total / FETCH_PAGE)
             # Candidates only get appended (ids grow): a refresh of a running job
             # reads the pages past what is cached, from the one `known` ends in.
