@@ -41,6 +41,7 @@ MIN_NETWORKS = 5
 LAMBDAS = tuple(10.0 ** e for e in np.arange(-6.0, 4.01, 0.5))
 GAMMAS = (1.0, 10.0, 100.0, 1000.0)
 LAMBDA_RULE = "1se"
+GROUP_VAR = 1.0  # prior variance of a group's shared deviation, in units of its keys' prior size
 CONST_SIGMA = 0.1  # the per-network term may move by the mean network (runtime overhead is unknown)
 HUBER_K = 1.345
 SIGMA_FLOOR = 0.1
@@ -214,7 +215,7 @@ def _group_cov(names: Sequence[str], parents: Dict[str, str], gamma: float) -> A
         groups.setdefault(parents.get(k, k), []).append(i)
     cov = np.eye(len(names)) / gamma
     for idx in groups.values():
-        cov[np.ix_(idx, idx)] += 1.0
+        cov[np.ix_(idx, idx)] += GROUP_VAR
     return cov
 
 
