@@ -272,8 +272,9 @@ def browser_main(url, server, finished, running, workdir):
         progress = wait.until(lambda d: d.find_element(
             By.CSS_SELECTOR, '#job-progress [data-field="progress"]'))
         before = progress.text
-        evaluated = re.compile(r"(\d+)/\d+ generations · (\d+) evaluated")
-        assert evaluated.search(before).groups() == ("0", "0"), before
+        evaluated = re.compile(r"(?:^|· )(\d+) evaluated")  # committed; then ": i/n evaluated"
+        assert evaluated.search(before).group(1) == "0", before
+        assert not before.startswith("generation"), before  # still the initial population
         told = 0
         deadline = time.monotonic() + WAIT_S
         while not told:
@@ -289,8 +290,8 @@ def browser_main(url, server, finished, running, workdir):
         wait.until(lambda d: d.find_element(
             By.CSS_SELECTOR, '#job-progress [data-field="progress"]').text != before)
         after = driver.find_element(By.CSS_SELECTOR, '#job-progress [data-field="progress"]').text
-        inside = re.search(r"next generation: (\d+)/", after)
-        assert int(evaluated.search(after).group(2)) > 0 or (inside and int(inside.group(1)) > 0), after
+        inside = re.search(r": (\d+)/\d+ evaluated", after)
+        assert int(evaluated.search(after).group(1)) > 0 or (inside and int(inside.group(1)) > 0), after
         step(f"progress moved after {told} scores were told: {before!r} -> {after!r}")
 
         # 3. The finished job's Pareto explorer: click a Pareto point.

@@ -82,12 +82,13 @@ def progress_text(job: Any) -> Tuple[float, str]:
         1.0, (done + (min(1.0, inside / size) if size and st is JobState.JOB_RUNNING else 0.0))
         / steps)
     best = f"{float(p.best_score):.4g}" if int(p.evaluated) else "-"
-    text = (f"{done}/{steps} generations · {int(p.evaluated)} evaluated · "
-            f"{int(p.feasible)} feasible · best {best} · Pareto {int(p.pareto_size)} · "
-            f"{float(p.elapsed_s):.1f} s")
+    head = f"generation {done - 1} of {gens} · " if done else ""
+    text = (f"{head}{int(p.evaluated)} evaluated · {int(p.feasible)} feasible · best {best} · "
+            f"Pareto {int(p.pareto_size)} · {float(p.elapsed_s):.1f} s")
     if st is JobState.JOB_RUNNING:
         if size:
-            text += f" · next generation: {inside}/{size} evaluated"
+            step = f"generation {done}" if done else "initial population"
+            text += f" · {step}: {inside}/{size} evaluated"
         if int(spec.objective) == 5:  # EXTERNAL: it moves when scores are told
             text += " · waiting for scores (ask/tell)"
         elif float(p.eta_s) > 0:
