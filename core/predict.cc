@@ -1,5 +1,7 @@
 #include "core/predict.h"
 
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 
 #include "core/field_path.h"
@@ -7,6 +9,7 @@
 #include "core/names.h"
 #include "latency_models/correction.h"
 #include "latency_models/cost.h"
+#include "latency_models/lut.h"
 #include "space/arch_util.h"
 
 namespace lutnas::core {
@@ -35,13 +38,21 @@ absl::Status PredictChecked(Catalog* catalog, const v1::Architecture& arch, cons
   out->set_params(nc.total.params);
   out->set_macs(nc.total.macs);
   out->set_mac_bytes(nc.total.mac_bytes);
+  std::vector<space::KeySpec> keys;  // with !places: the network's keys, once
   for (int i = 0; i < hardware.size(); ++i) {
     auto p = catalog->Get(hardware[i], 0);
     if (!p.ok()) return InField(p.status(), StrCat("hardware[", i, "]: "));
     auto* pred = out->add_predictions();
     *pred = (*p)->Predict(arch, breakdown);
     // Name what was estimated and how (breakdowns have it already).
-    if (!breakdown && pred->measured_fraction() < 1) (*p)->AddEstimates(arch, pred, places);
+    if (breakdown || pred->measured_fraction() >= 1) continue;
+    if (places) {
+      (*p)->AddEstimates(arch, pred);
+    } else {
+      // Compact: places counted; the keys are the same on every hardware.
+      if (keys.empty()) keys = latency::NetworkKeyList(arch);
+      (*p)->AddEstimates(keys, pred);
+    }
   }
   return absl::OkStatus();
 }

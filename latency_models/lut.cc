@@ -88,6 +88,10 @@ std::vector<space::KeySpec> NetworkKeys(const v1::Architecture& arch,
 
 }  // namespace
 
+std::vector<space::KeySpec> NetworkKeyList(const v1::Architecture& arch, std::vector<std::string>* where) {
+  return NetworkKeys(arch, where);
+}
+
 space::Shape FastOutShape(const v1::Block& b, const space::Shape& in) { return FastOut(b, in); }
 
 uint64_t NumericKey(const v1::Block& b, const space::Shape& in) {
@@ -539,11 +543,21 @@ v1::Prediction LatencyPredictor::Predict(const v1::Architecture& arch, bool brea
   return p;
 }
 
+void LatencyPredictor::AddEstimates(const std::vector<space::KeySpec>& keys, v1::Prediction* p) const {
+  AddEstimatesOf(keys, nullptr, p);
+}
+
 void LatencyPredictor::AddEstimates(const v1::Architecture& arch, v1::Prediction* p, bool places) const {
-  p->clear_estimated_keys();
-  p->clear_missing_keys();
   std::vector<std::string> where;
   const std::vector<space::KeySpec> keys = places ? NetworkKeys(arch, &where) : NetworkKeys(arch);
+  AddEstimatesOf(keys, places ? &where : nullptr, p);
+}
+
+void LatencyPredictor::AddEstimatesOf(const std::vector<space::KeySpec>& keys,
+                                      const std::vector<std::string>* where, v1::Prediction* p) const {
+  p->clear_estimated_keys();
+  p->clear_missing_keys();
+  const bool places = where != nullptr;
   // Each distinct key is explained once (a network repeats its blocks).
   struct Seen {
     double ms;
@@ -574,7 +588,7 @@ void LatencyPredictor::AddEstimates(const v1::Architecture& arch, v1::Prediction
       continue;
     }
     v1::EstimatedKey* ek = p->mutable_estimated_keys(it->second.index);
-    if (places) ek->add_where(where[i]);
+    if (places) ek->add_where((*where)[i]);
     ek->set_occurrences(ek->occurrences() + 1);
   }
   for (auto& ek : *p->mutable_estimated_keys())

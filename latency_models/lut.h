@@ -37,6 +37,12 @@ space::Shape FastOutShape(const v1::Block& b, const space::Shape& in);
 
 int BytesPerElement(const std::string& precision);  // fp32 4, fp16 2, int8 1
 
+// Every table key of a valid, canonical network in order: stem and stage
+// blocks, then the head. `where` (optional) gets each one's place
+// ("stages[1].blocks[0]", "head").
+std::vector<space::KeySpec> NetworkKeyList(const v1::Architecture& arch,
+                                           std::vector<std::string>* where = nullptr);
+
 class LatencyPredictor {
  public:
   // `table` may be null: then predictions come from the hardware spec
@@ -77,6 +83,9 @@ class LatencyPredictor {
   // each key's `where` empty (occurrences still counts them): the compact
   // report of a batch.
   void AddEstimates(const v1::Architecture& arch, v1::Prediction* p, bool places = true) const;
+  // The same with places=false on a network's keys from NetworkKeyList
+  // (computed once for many hardware).
+  void AddEstimates(const std::vector<space::KeySpec>& keys, v1::Prediction* p) const;
   // The per-op-class model estimates are built on (see estimator.h).
   const OpClassModel& op_model() const { return op_model_; }
 
@@ -88,6 +97,9 @@ class LatencyPredictor {
   };
 
  private:
+  // AddEstimates' work; `where` null: places counted, not listed.
+  void AddEstimatesOf(const std::vector<space::KeySpec>& keys, const std::vector<std::string>* where,
+                      v1::Prediction* p) const;
   struct Measured {
     double ms;
     Cost cost;
