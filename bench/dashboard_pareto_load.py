@@ -121,7 +121,8 @@ def open_pareto(driver, url, timeout=300):
 
 
 def spread(xs):
-    return f"median {statistics.median(xs):7.0f} ms  (min {min(xs):.0f}, max {max(xs):.0f}, n={len(xs)})"
+    return (f"median {statistics.median(xs):7.0f} ms  "
+            f"(min {min(xs):.0f}, max {max(xs):.0f}, n={len(xs)})")
 
 
 def main():

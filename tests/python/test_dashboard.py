@@ -51,7 +51,8 @@ if __name__ != "__main__":
     def _browser_missing():
         missing = [t for t in ("chromium", "chromedriver") if shutil.which(t) is None]
         if missing:
-            return f"{' and '.join(missing)} missing (scripts/bootstrap installs chromium, chromium-driver)"
+            return (f"{' and '.join(missing)} missing "
+                    "(scripts/bootstrap installs chromium, chromium-driver)")
         if not _venv_has("flask", "plotly", "selenium", "onnxruntime", "torch"):
             return ".venv lacks flask/plotly/selenium/onnxruntime (run scripts/bootstrap)"
         return ""
@@ -164,7 +165,8 @@ if __name__ != "__main__":
         status, body = _get(f"{dashboard.url}/api/jobs/{finished}")
         assert status == 200 and json.loads(body)["cancellable"] is False
         status, body = _get(f"{dashboard.url}/jobs/{finished}")
-        assert re.search(r'<button type="button" class="cancel" data-job="%d" hidden>' % finished, body)
+        hidden = r'<button type="button" class="cancel" data-job="%d" hidden>' % finished
+        assert re.search(hidden, body)
         status, body = _get(f"{dashboard.url}/api/jobs/{running}")
         assert json.loads(body)["cancellable"] is True
         # A page of another origin cannot cancel: the custom header is required.
@@ -291,7 +293,8 @@ def browser_main(url, server, finished, running, workdir):
             By.CSS_SELECTOR, '#job-progress [data-field="progress"]').text != before)
         after = driver.find_element(By.CSS_SELECTOR, '#job-progress [data-field="progress"]').text
         inside = re.search(r": (\d+)/\d+ evaluated", after)
-        assert int(evaluated.search(after).group(1)) > 0 or (inside and int(inside.group(1)) > 0), after
+        moved = int(evaluated.search(after).group(1)) > 0 or (inside and int(inside.group(1)) > 0)
+        assert moved, after
         step(f"progress moved after {told} scores were told: {before!r} -> {after!r}")
 
         # 3. The finished job's Pareto explorer: click a Pareto point.

@@ -19,11 +19,12 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from flask import Flask, Response, abort, jsonify, redirect, render_template, request, send_file, url_for
+from flask import (Flask, Response, abort, jsonify, redirect, render_template, request, send_file,
+                   url_for)
 
 from .. import render
-from ..errors import (DeadlineExceeded, FailedPrecondition, InvalidArgument, LutnasError,
-                      NotFound, Unavailable)
+from ..errors import (DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound,
+                      Unavailable)
 from . import _data
 
 HERE = Path(__file__).resolve().parent

@@ -18,7 +18,7 @@ import math
 import random
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Sequence, Tuple
 
 from .. import render
 from ..errors import InvalidArgument
@@ -426,7 +426,8 @@ def table_rows(tables: Sequence[Any]) -> List[Dict[str, Any]]:
         c = t.correction
         has_corr = bool(c.fitted_on or c.scale or c.offset_ms or c.method)
         rows.append({
-            "hardware": t.hardware, "version": int(t.version), "created": _when(int(t.created_unix_ms)),
+            "hardware": t.hardware, "version": int(t.version),
+            "created": _when(int(t.created_unix_ms)),
             "backend": t.backend, "precision": t.precision, "threads": int(t.threads),
             "tool": t.tool, "space": t.space, "entries": int(t.entries), "failed": int(t.failed),
             "source": t.source, "reference_ms": float(t.reference_ms),
