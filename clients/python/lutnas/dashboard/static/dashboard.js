@@ -52,7 +52,7 @@ var lutnas = (function () {
       if (stop) return;
       Promise.resolve().then(fn).then(function (again) {
         if (again === false) return;
-        setTimeout(tick, ms);
+        setTimeout(tick, typeof again === "number" ? again : ms);
       }, function () { setTimeout(tick, Math.max(ms, 5000)); });
     }
     setTimeout(tick, ms);
@@ -62,13 +62,14 @@ var lutnas = (function () {
   function watchJobs() {
     every(1500, function () {
       return api("/api/jobs").then(function (body) {
-        var known = {};
+        var live = false;
         body.jobs.forEach(function (j) {
           var row = document.querySelector('tr[data-job="' + j.id + '"]');
           if (!row) { location.reload(); return; }  // a new job: redraw the list
-          known[j.id] = true;
+          live = live || !j.terminal;
           updateJob(row, j);
         });
+        return live ? 1500 : 10000;  // all ended: only look for new jobs
       });
     });
   }
