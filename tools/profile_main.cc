@@ -227,6 +227,7 @@ int Table(const Args& a) {
     const latency::CheckedMeasurement cm = latency::MeasureChecked(
         prof, graphs, reference,
         [&](int d, int n) {
+          if (!isatty(2)) return;  // a progress line only on a terminal (not in redirected logs)
           const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           const double frac = (c + static_cast<double>(d) / n * (end - c)) / todo.size();
           std::fprintf(stderr, "\r[%5zu/%zu] %3.0f%%  elapsed %s  ETA %s   ",
@@ -253,8 +254,8 @@ int Table(const Args& a) {
   std::vector<std::string> refused;
   int wide = 0;  // kept with an interval between 1x and 2x the tolerance
   if (!retry.empty()) {
-    std::fprintf(stderr, "\r\033[K%zu key(s) did not reproduce within their rounds: measuring them again\n",
-                 retry.size());
+    std::fprintf(stderr, "%s%zu key(s) did not reproduce within their rounds: measuring them again\n",
+                 isatty(2) ? "\r\033[K" : "", retry.size());
     std::vector<latency::Graph> graphs;
     for (size_t i : retry) graphs.push_back(latency::LowerKey(*todo[i]));
     const size_t anchors = std::min<size_t>(6, reproduced.size());
@@ -297,9 +298,10 @@ int Table(const Args& a) {
   }
   const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr,
-               "\rmeasured %zu keys in %.1f s (%d extra rounds for keys whose halves disagreed; "
+               "%smeasured %zu keys in %.1f s (%d extra rounds for keys whose halves disagreed; "
                "reference drift up to %.1f%% within a chunk, cancelled round by round) -> %s\n",
-               todo.size(), el, extra_rounds, (worst_drift - 1) * 100, out.c_str());
+               isatty(2) ? "\r\033[K" : "", todo.size(), el, extra_rounds, (worst_drift - 1) * 100,
+               out.c_str());
   if (wide > 0)
     std::fprintf(stderr,
                  "note: %d key(s) kept with a 95%% interval between %.0f%% and %.0f%% (named above)\n", wide,
@@ -351,10 +353,10 @@ std::vector<NetResult> MeasureNets(const std::vector<v1::Architecture>& archs, c
   auto res = prof.Measure(
       graphs, reference_ms,
       [&](int d, int n) {
-        std::fprintf(stderr, "\rmeasuring %d networks: %3d%%", n, 100 * d / std::max(n, 1));
+        if (isatty(2)) std::fprintf(stderr, "\rmeasuring %d networks: %3d%%", n, 100 * d / std::max(n, 1));
       },
       drift, rounds);
-  std::fprintf(stderr, "\r\033[K");
+  if (isatty(2)) std::fprintf(stderr, "\r\033[K");
   if (rounds->run > rounds->planned)
     std::fprintf(stderr,
                  "%d extra round(s) for networks whose halves disagreed (reference drift %.1f%%, "

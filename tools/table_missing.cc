@@ -1,5 +1,7 @@
 #include "tools/table_missing.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -225,16 +227,18 @@ int TableForArchsMain(int argc, char** argv) {
   const latency::CheckedMeasurement cm = latency::MeasureChecked(
       prof, graphs, target,
       [&](int d, int n) {
-        std::fprintf(stderr, "\rmeasuring %zu keys: %3d%%", missing.size(), 100 * d / std::max(n, 1));
+        // A progress line only on a terminal (not in redirected logs).
+        if (isatty(2))
+          std::fprintf(stderr, "\rmeasuring %zu keys: %3d%%", missing.size(), 100 * d / std::max(n, 1));
       },
       lim, 2);
   const auto& res = cm.results;
   const double drift = cm.drift;
   const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::fprintf(stderr,
-               "\r\033[Kmeasured %zu keys in %.1f s (reference drift across rounds %.1f%%, "
+               "%smeasured %zu keys in %.1f s (reference drift across rounds %.1f%%, "
                "%d attempt(s))\n",
-               missing.size(), el, (drift - 1) * 100, cm.attempts);
+               isatty(2) ? "\r\033[K" : "", missing.size(), el, (drift - 1) * 100, cm.attempts);
   for (const auto& f : cm.noise)
     std::fprintf(stderr, "warning: noisy measurement%s: %s: %s\n",
                  accept_noisy ? " (accepted: --accept-noisy)" : "", f.field.c_str(), f.reason.c_str());
