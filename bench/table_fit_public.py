@@ -170,26 +170,29 @@ def rounding_error(bench: Bench) -> Dict[str, Dict[str, float]]:
 
 
 def markdown(doc: Dict[str, object]) -> str:
-    """The benchmark's tables in Markdown, from its --json output."""
+    """The benchmark's tables in Markdown, from its --json output: per device
+    column and K, `additive / fit/cost / fit/mix` (random networks, mean over
+    seeds), and the fit/mix+active run."""
     res = doc["results"]  # type: ignore[index]
-    ks = doc["ks"]  # type: ignore[index]
+    ks = [str(k) for k in doc["ks"]]  # type: ignore[index]
     lines: List[str] = []
 
-    def cell(name: str, m: str, k: int, key: str, fmt: str = "{:.3f}") -> str:
-        r = res[name].get(m, {}).get(str(k)) or res[name].get(m, {}).get(k)  # type: ignore[union-attr]
-        return fmt.format(r[key]) if r else "-"
+    def get(name: str, m: str, k: str, key: str) -> str:
+        r = res[name].get(m, {}).get(k)  # type: ignore[index]
+        if not r:
+            return "-"
+        return f"{r[key]:.2f}" if key == "mape" else f"{r[key]:.3f}"
 
-    for title, key, methods in (
-            ("Share of the other networks predicted within +-10%", "within10", METHODS),
-            ("Spearman rank correlation", "spearman", METHODS),
-            ("Kendall tau", "kendall_tau", ("additive", "fit/cost", "fit/mix")),
-            ("MAPE (%)", "mape", ("additive", "fit/cost", "fit/mix"))):
-        lines += [f"#### {title}", "", "| device column | method | " + " | ".join(f"K={k}" for k in ks) + " |",
-                  "|---|---|" + "---|" * len(ks)]
+    for title, key in (("share within +-10%", "within10"), ("Spearman", "spearman"),
+                       ("Kendall tau", "kendall_tau"), ("MAPE %", "mape")):
+        lines += [f"#### {title}: additive / fit (cost prior) / fit (device-mixture prior); "
+                  "last column: fit (device-mixture prior) on suggest()'s networks, K = 10 / 20 / 100", "",
+                  "| device column | " + " | ".join(f"K={k}" for k in ks) + " | suggested |",
+                  "|---|" + "---|" * (len(ks) + 1)]
         for name in res:  # type: ignore[union-attr]
-            for m in methods:
-                lines.append(f"| {name} | {m} | " + " | ".join(
-                    cell(name, m, k, key, "{:.2f}" if key == "mape" else "{:.3f}") for k in ks) + " |")
+            row = [" / ".join(get(name, m, k, key) for m in ("additive", "fit/cost", "fit/mix")) for k in ks]
+            act = " / ".join(get(name, "fit/mix+active", k, key) for k in ("10", "20", "100"))
+            lines.append(f"| {name} | " + " | ".join(row) + f" | {act} |")
         lines.append("")
     return "\n".join(lines)
 
