@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "its correction with provenance (refused fits are not sent)")
     _json_flag(c)
     c.set_defaults(func=cmd_table_set_correction)
+    __import__("lutnas.benchdata.command").benchdata.command.add_parser(tb, _json_flag)  # table fit
 
     # predict
     c = sub.add_parser("predict", help="predict an architecture's latency")
