@@ -186,6 +186,9 @@ def test_table_fit_cli(tmp_path, capsys):
     assert cli.main(["table", "fit", csv_path, "--column", "true_640", "--limit", "20",
                      "--prior", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["provenance"]["prior"] == "true_a76"
+    assert cli.main(["table", "fit", csv_path, "--column", "eagle_jetson", "--limit", "10",
+                     "--prior", str(out), "--prior", str(out), "--json"]) == 0  # several: their mixture
+    assert json.loads(capsys.readouterr().out)["provenance"]["prior"] == "device-mixture"
     assert cli.main(["table", "fit", csv_path, "--column", "true_a76", "--limit", "3"]) == 1
     assert "at least 5 distinct measured networks" in capsys.readouterr().err
     assert cli.main(["table", "fit", csv_path, "--suggest", "4"]) == 0

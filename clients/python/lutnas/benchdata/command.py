@@ -13,7 +13,7 @@ import csv
 import json
 import math
 import sys
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
 from . import data
 
@@ -43,7 +43,7 @@ def read_pairs(path: str, column: Optional[str] = None) -> Tuple[List[str], List
 
 
 def fit_file(pairs: str, *, column: Optional[str] = None, space_name: Optional[str] = None,
-             prior_path: Optional[str] = None, device: str = "", limit: int = 0,
+             prior_paths: Sequence[str] = (), device: str = "", limit: int = 0,
              seed: int = 0) -> "Table":
     """Library form of the command: reads pairs (optionally a random `limit`
     of them), fits, returns the table with provenance."""
@@ -57,11 +57,15 @@ def fit_file(pairs: str, *, column: Optional[str] = None, space_name: Optional[s
         idx = np.random.default_rng(seed).permutation(len(archs))[:limit]
         archs, lats = [archs[i] for i in idx], [lats[i] for i in idx]
     sp = data.space(space_name or data.space_of(archs[0]))
-    prior = fit.Table.load(prior_path) if prior_path else None
-    if prior is not None and prior.space != sp.name:
-        raise ValueError(f"prior table is of space {prior.space!r}, the networks of {sp.name!r}")
+    priors = [fit.Table.load(p) for p in prior_paths]
+    for p, t in zip(prior_paths, priors):
+        if t.space != sp.name:
+            raise ValueError(f"{p}: a table of space {t.space!r}, the networks are {sp.name!r}")
+    # several other devices' tables: their mixture that best explains these networks
+    prior = (priors[0] if len(priors) == 1 else
+             fit.mixture_prior(sp, priors, archs, lats, archs) if priors else None)
     table = fit.fit_table(sp, archs, lats, prior=prior, device=device or (column or ""))
-    table.provenance.update({"pairs": pairs, "column": column, "prior_file": prior_path,
+    table.provenance.update({"pairs": pairs, "column": column, "prior_files": list(prior_paths),
                              "subset": limit or None, "subset_seed": seed if limit else None})
     return table
 
@@ -72,7 +76,7 @@ def cmd_table_fit(a: argparse.Namespace, client: Any = None) -> int:
     try:
         if a.suggest:
             return _suggest(a)
-        table = fit_file(a.pairs, column=a.column, space_name=a.space, prior_path=a.prior,
+        table = fit_file(a.pairs, column=a.column, space_name=a.space, prior_paths=a.prior or (),
                          device=a.device, limit=a.limit, seed=a.seed)
     except (fit.TooFewNetworks, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -98,7 +102,7 @@ def _suggest(a: argparse.Namespace) -> int:
     from . import fit
     archs, _ = read_pairs(a.pairs, a.column) if a.column else (_first_column(a.pairs), [])
     sp = data.space(a.space or data.space_of(archs[0]))
-    prior = fit.Table.load(a.prior) if a.prior else None
+    prior = fit.Table.load(a.prior[0]) if a.prior else None
     measured: List[str] = read_pairs(a.measured)[0] if a.measured else []
     picks = fit.suggest(sp, archs, a.suggest, prior=prior, measured=measured)
     for i in picks:
@@ -127,7 +131,10 @@ def add_parser(table_sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
                         "(e.g. data/benchmarks/nb201_devices.csv)")
     c.add_argument("--column", help="latency column (default: the second)")
     c.add_argument("--space", choices=sorted(data.SPACES), help="default: from the arch strings")
-    c.add_argument("--prior", metavar="TABLE.json", help="prior table (another device's fit)")
+    c.add_argument("--prior", metavar="TABLE.json", action="append",
+                   help="prior table (another device's fit; default: the cost model); repeat it "
+                        "for several devices: their non-negative mixture that best explains "
+                        "the measured networks is the prior")
     c.add_argument("--device", default="", help="device name stored in the table (default: the column)")
     c.add_argument("--limit", type=int, default=0, help="fit on a random N of the pairs (0: all)")
     c.add_argument("--seed", type=int, default=0, help="seed of --limit's subset")
