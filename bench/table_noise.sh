@@ -53,12 +53,10 @@ names = ["quiet1", "quiet2", "busy1", "busy2"]
 def table(name):
     t = {}
     for line in open(f"{out}/{name}.csv"):
+        # key (commas inside), median_ms, iqr_ms, p10_ms, p90_ms, samples, status, error
         p = line.rstrip("\n").split(",")
-        if len(p) > 2 and p[0] and not p[0].startswith("#") and p[0] != "key":
-            try:
-                t[p[0]] = float(p[1])
-            except ValueError:
-                pass
+        if len(p) >= 8 and not line.startswith("#") and not line.startswith("key,") and p[-2] == "measured":
+            t[",".join(p[:-7])] = float(p[-7])
     return t
 tabs = {n: table(n) for n in names}
 def q(v, f):

@@ -467,6 +467,14 @@ int Validate(const Args& a) {
   double drift = 1;
   latency::RoundReport rounds;
   const auto res = MeasureNets(archs, a, &drift, table->info().reference_ms(), &rounds);
+  // Networks that did not reproduce are left out of the fit, named; when
+  // fewer than half of the measured ones (or 3) reproduced, all are fitted
+  // and the fit is refused for it ("networks": a machine this noisy gives
+  // no fit to trust, but the figures are still reported).
+  size_t measured = 0, reproduced = 0;
+  for (const auto& r : res)
+    if (!r.failed && r.stats.median_ms > 0) ++measured, reproduced += r.raw.reproducible;
+  const bool keep_unreproducible = a.accept_noisy || reproduced < std::max<size_t>(3, (measured + 1) / 2);
   latency::FitInput in;
   std::vector<size_t> used;  // index into archs of every fitted sample
   double mean_cov = 0;
@@ -476,7 +484,7 @@ int Validate(const Args& a) {
                    space::ArchHash(archs[i]).c_str(), res[i].error.c_str());
       continue;
     }
-    if (!res[i].raw.reproducible && !a.accept_noisy) {
+    if (!res[i].raw.reproducible && !keep_unreproducible) {
       std::fprintf(stderr, "warning: network %s %s: left out of the fit\n", space::ArchHash(archs[i]).c_str(),
                    latency::UnreproducibleReason(res[i].raw).c_str());
       continue;
@@ -510,7 +518,12 @@ int Validate(const Args& a) {
   in.seed = a.seed;
   in.accept_noisy = a.accept_noisy;
   if (auto st = latency::CheckFitInput(in); !st.ok()) return Fail(st);
-  const latency::FitReport r = latency::FitAndCheck(in);
+  latency::FitReport r = latency::FitAndCheck(in);
+  if (keep_unreproducible && !a.accept_noisy)
+    r.refusals.push_back(
+        {"networks", absl::StrFormat("only %d of %d measured networks reproduced (their "
+                                     "halves of rounds disagreed): all were fitted, none to trust",
+                                     reproduced, measured)});
   const auto& corr = r.correction;
   if (!a.json) {
     std::printf("%-4s %-16s %10s %10s %10s %8s %7s %10s %8s\n", "#", "hash", "pred_ms", "corr_ms", "meas_ms",
