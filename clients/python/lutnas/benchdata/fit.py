@@ -2,24 +2,30 @@
 
 Model: latency(net) = const + sum_k count_k(net) * t_k, one t_k per key of
 the space (what a runtime executes; see the space modules), const the
-per-network term (stem, head, reductions, runtime overhead).
+per-network term (stem, head, reductions, runtime overhead; a space may
+replace it for some networks, as NB201 does for a cell with no path).
 
 Fit (`fit_table`), the same for every device:
-1. A prior table p (another device's table, a mean of several, or the cost
-   model: MACs and memory access per key) is rescaled to the measurements:
-   s = median(y_i / P_i), P_i the prior's prediction.
+1. A prior table p (another device's table, `mixture_prior` of several, or
+   `cost_model_prior`: MACs and memory access per key) is rescaled to the
+   measurements: s = median(y_i / P_i), P_i the prior's prediction.
 2. Deviations from s*p are fitted by ridge regression on relative errors
    (each residual divided by the measured latency): t_k = s*p_k + sigma_k*u_k,
-   penalty lambda*|u|^2, sigma_k = s*max(p_k, 0.1*mean(p)) so every key can
-   move (a prior of 0 too) and shrinkage is relative to the key's size.
-3. lambda is chosen on a log grid by the closed-form leave-one-out error of
-   ridge (e_i = r_i / (1 - H_ii)); the data decide how far to trust the prior.
+   sigma_k = s*max(p_k, 0.1*mean(p)) so every key can move (a prior of 0 too)
+   and shrinkage is relative to the key's size. Keys of one group (the
+   space's `key_parents`: e.g. one op on different edges) share a deviation
+   of prior variance GROUP_VAR and have their own of variance 1/gamma.
+3. lambda and gamma are chosen on a grid by the closed-form leave-one-out
+   error of ridge (e_i = r_i / (1 - H_ii), one SVD per gamma), with the
+   one-standard-error rule (the most shrinkage within one standard error of
+   the best): the data decide how far to trust the prior.
 4. Robust: Huber weights (k = 1.345 MADs) by iteratively reweighted least
-   squares, so one bad measurement cannot pull the table.
-5. Non-negative: the final solve is an NNLS of the same penalised system
-   (t_k >= 0, const >= 0).
+   squares; lambda and gamma are chosen again with the outliers down-weighted.
+5. Non-negative: if any key would be negative, the same penalised problem is
+   solved as an NNLS (t_k >= 0, const >= 0).
 The reported leave-one-out accuracy is that of the ridge solution at the
 chosen lambda (closed form; the NNLS clip changes it little).
+`suggest` picks the networks to measure next (greedy I-optimal design).
 """
 
 from __future__ import annotations

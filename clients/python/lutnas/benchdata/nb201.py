@@ -27,7 +27,7 @@ parameter count is the published `params` column (dead convs keep weights).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Tuple
 
 OPS: Tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (target node, source node) of the 6 edges in the arch string's order.
@@ -387,6 +387,3 @@ def all_cells() -> List[Cell]:
     import itertools
     return [Cell(tuple(o)) for o in itertools.product(OPS, repeat=6)]
 
-
-def unique(cells: Sequence[Cell]) -> int:
-    return len(set(cells))
