@@ -14,7 +14,8 @@ namespace {
 
 using absl::StrCat;
 
-constexpr int kInitDrawFactor = 20;  // initial sampling: at most 20 * P draws
+constexpr int kInitDrawFactor = 20;  // initial sampling: at most 20 * P draws while none is feasible
+constexpr int kInitSpendFactor = 2;  // ... and at most 2 * P once one is
 
 // Evaluations made during one batch, committed to the archive only when the
 // whole batch succeeded (so a failed Evaluate leaves the state untouched).
@@ -178,16 +179,20 @@ absl::StatusOr<NewBatch> BatchMaker::Initial(const std::vector<space::Genotype>&
       if (c.Feasible(lookup(cand.key))) good.push_back(cand.key);
     }
   }
-  while (static_cast<int>(good.size()) < P && draws < max_draws) {
+  // Samples are not spent on a tight budget's rare feasible networks: once
+  // one is found and 2 * P are drawn, the least violating fill the rest and
+  // selection with repair does the work.
+  auto enough = [&] { return !good.empty() && draws >= kInitSpendFactor * P; };
+  while (static_cast<int>(good.size()) < P && draws < max_draws && !enough()) {
     // Distinct new samples for this chunk: as many as are still needed,
     // scaled by the feasible rate seen so far (doubling while it is 0).
     const int need = P - static_cast<int>(good.size());
     const int64_t done = drawn.size(), ok = good.size();
     int64_t n = need;
     if (done > 0) n = ok == 0 ? 2 * done : (need * done + ok - 1) / ok;
-    n = std::min<int64_t>(n, max_draws - draws);
+    n = std::min<int64_t>(n, (good.empty() ? max_draws : kInitSpendFactor * P) - draws);
     std::vector<Candidate> chunk;
-    while (static_cast<int64_t>(chunk.size()) < n && draws < max_draws) {
+    while (static_cast<int64_t>(chunk.size()) < std::max<int64_t>(n, 1) && draws < max_draws) {
       ++draws;
       Candidate cand = MakeCandidate(space_->Sample(rng));
       if (seen.insert(cand.key).second) chunk.push_back(std::move(cand));

@@ -62,7 +62,9 @@ class BatchMaker {
                                     Archive* archive, std::vector<int>* finalised) const;
 
   // The initial population: the seeds, then samples in chunks sized by the
-  // feasible rate seen so far, at most 20 * P draws, until P are feasible.
+  // feasible rate seen so far until P are feasible, at most 2 * P draws once
+  // one is feasible (a tight budget's rare feasible networks are left to
+  // selection and repair) and at most 20 * P while none is.
   // With fewer, the least-violating infeasible samples fill it, placed
   // first (oldest); a space with fewer than P distinct genotypes repeats
   // them. FAILED_PRECONDITION "no architecture of space '...' meets the

@@ -27,7 +27,8 @@ namespace {
 using absl::StrCat;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kChunk = 16;  // evolution children per Evaluate call
+constexpr int kChunk = 16;       // evolution children per Evaluate call
+constexpr int kNovelTries = 32;  // extra mutations until a child is new to the job
 
 }  // namespace
 
@@ -77,20 +78,56 @@ struct Engine::State {
 
   // ---------------- batches ----------------
 
+  // Whether `key` repeats an archived genotype or one already in this batch.
+  bool Repeat(const std::string& key, const std::unordered_set<std::string>& batch_keys) const {
+    return archive.Contains(key) || batch_keys.count(key) > 0;
+  }
+
+  // A child new to the job: while it repeats an archived genotype or one of
+  // this batch, it is mutated again on top of its mutations (the step grows
+  // with each try, so children leave a converged population's exhausted
+  // neighbourhood instead of re-using cached evaluations), at most
+  // kNovelTries times (a tiny space may have nothing new left).
+  Candidate Novel(space::Genotype g, std::unordered_set<std::string>* batch_keys) {
+    Candidate c = MakeCandidate(std::move(g));
+    for (int t = 0; t < kNovelTries && Repeat(c.key, *batch_keys); ++t) {
+      variation.Mutate(&c.genotype, rng);
+      c.key = c.genotype.Encode();
+    }
+    batch_keys->insert(c.key);
+    return c;
+  }
+
   std::vector<Candidate> RandomChildren(int n) {
     std::vector<Candidate> out;
-    for (int i = 0; i < n; ++i) out.push_back(MakeCandidate(space->Sample(rng)));
+    std::unordered_set<std::string> keys;
+    for (int i = 0; i < n; ++i) {
+      Candidate c = MakeCandidate(space->Sample(rng));
+      for (int t = 0; t < kNovelTries && Repeat(c.key, keys); ++t) c = MakeCandidate(space->Sample(rng));
+      keys.insert(c.key);
+      out.push_back(std::move(c));
+    }
     return out;
   }
 
-  // Up to kChunk children of tournament parents from the current population.
+  // Up to kChunk children, each of two tournament parents from the current
+  // population: gene-wise uniform crossover, then one mutation, then made
+  // new to the job (Novel).
   std::vector<Candidate> EvolutionChildren() {
     const int n = std::min(kChunk, P() - children_started);
-    std::vector<int> parents;
-    for (int i = 0; i < n; ++i)
-      parents.push_back(Tournament(constraints, archive.individuals(), population, opt->sample_size, rng));
+    std::vector<std::pair<int, int>> parents;
+    for (int i = 0; i < n; ++i) {
+      const int a = Tournament(constraints, archive.individuals(), population, opt->sample_size, rng);
+      const int b = Tournament(constraints, archive.individuals(), population, opt->sample_size, rng);
+      parents.emplace_back(a, b);
+    }
     std::vector<Candidate> children;
-    for (int p : parents) children.push_back(MakeCandidate(variation.Child(archive.at(p).genotype, rng)));
+    std::unordered_set<std::string> keys;
+    for (const auto& [a, b] : parents) {
+      space::Genotype g = variation.UniformCrossover(archive.at(a).genotype, archive.at(b).genotype, rng);
+      variation.Mutate(&g, rng);
+      children.push_back(Novel(std::move(g), &keys));
+    }
     return children;
   }
 
@@ -99,12 +136,13 @@ struct Engine::State {
     const std::vector<int> members(population.begin(), population.end());
     const NsgaRanking r = RankAndCrowd(NsgaPoints(constraints, archive.individuals(), members));
     std::vector<Candidate> children;
+    std::unordered_set<std::string> keys;
     for (int i = 0; i < P(); ++i) {
       const Individual& a = archive.at(members[BinaryTournament(r, rng)]);
       const Individual& b = archive.at(members[BinaryTournament(r, rng)]);
       space::Genotype g = variation.Crossover(a.genotype, b.genotype, rng);
       variation.Mutate(&g, rng);
-      children.push_back(MakeCandidate(std::move(g)));
+      children.push_back(Novel(std::move(g), &keys));
     }
     return children;
   }

@@ -79,15 +79,22 @@ struct GenerationReport {
 
 // Runs one search job. Not thread-safe (one job owns one engine).
 //
-// Generations: Step() 0 builds the initial population (at most 20 * P
-// samples until P are feasible; with fewer, the least-violating infeasible
-// samples fill it, placed oldest so that aging removes them first; with none
+// Generations: Step() 0 builds the initial population (samples until P are
+// feasible, but at most 2 * P once one is feasible and at most 20 * P while
+// none is; with fewer, the least-violating infeasible samples fill it,
+// placed oldest so that aging removes them first; with none
 // FAILED_PRECONDITION naming the closest sample). Each later Step() makes P
-// children: EVOLUTION in chunks of up to 16 (tournament parents from the
-// population before the chunk, one Evaluate call per chunk, then push the
+// children: EVOLUTION in chunks of up to 16 (each child the gene-wise
+// uniform crossover of two tournament winners from the population before
+// the chunk, then one mutation; one Evaluate call per chunk, then push the
 // child and drop the oldest), NSGA-II and RANDOM in one batch of P.
-// A genotype is evaluated at most once per job; a repeat reuses the cached
-// evaluation and still counts as a child. GenerationReport::evaluated holds
+// Evaluations are distinct networks: a genotype is evaluated at most once
+// per job, and a child that repeats one the job has evaluated (or a sibling)
+// is mutated again, up to 32 times, so every child is a new network
+// unless the space is nearly exhausted (then the repeat reuses the cached
+// evaluation). progress().evaluated counts distinct networks evaluated:
+// initial samples, children and repair variants, whether feasible or not;
+// a generation costs P evaluations plus its repairs. GenerationReport::evaluated holds
 // the individuals whose evaluation became final in that generation, in
 // archive order. A failed Evaluate undoes the batch it was for, so a retried
 // Step() goes on exactly as if it had not failed.

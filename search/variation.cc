@@ -180,4 +180,21 @@ space::Genotype Variation::Crossover(const space::Genotype& a, const space::Geno
   return g;
 }
 
+space::Genotype Variation::UniformCrossover(const space::Genotype& a, const space::Genotype& b,
+                                            base::Rng& rng) const {
+  space::Genotype g = a;
+  if (rng.Uniform(2)) g.resolution = b.resolution;
+  for (int s = 0; s < space_->num_stages(); ++s) {
+    const auto& sa = a.stages[s].blocks;
+    const auto& sb = b.stages[s].blocks;
+    auto& st = g.stages[s];
+    if (rng.Uniform(2)) st.width = b.stages[s].width;
+    st.blocks = rng.Uniform(2) ? sb : sa;  // the depth of one parent
+    for (size_t j = 0; j < st.blocks.size(); ++j)
+      if (j < sa.size() && j < sb.size()) st.blocks[j] = rng.Uniform(2) ? sb[j] : sa[j];
+  }
+  space_->Repair(&g, rng);
+  return g;
+}
+
 }  // namespace lutnas::search

@@ -28,6 +28,11 @@ class Variation {
   // Stages before a random cut from `a`, the rest from `b`; the resolution
   // from either; then Repair.
   space::Genotype Crossover(const space::Genotype& a, const space::Genotype& b, base::Rng& rng) const;
+  // Uniform crossover gene by gene: the resolution, each stage's width and
+  // depth, and each block position both parents have from `a` or `b` with
+  // probability 1/2 (deeper positions from the parent whose depth is
+  // taken), then Repair.
+  space::Genotype UniformCrossover(const space::Genotype& a, const space::Genotype& b, base::Rng& rng) const;
 
  private:
   // Operator `op`: 0 resolution, 1 a stage's width, 2 a stage's depth (to

@@ -574,6 +574,60 @@ TEST(EngineTest, RandomSearchRuns) {
   EXPECT_GT(e->progress().best_score(), 0);
 }
 
+// Children never repeat a network the job has evaluated: with the highest
+// selection pressure (tournament = population) and no repairs (no budget),
+// each generation evaluates exactly P new networks, for every algorithm.
+TEST(EngineTest, EveryChildIsANewNetwork) {
+  auto sp = LoadSpace("edge");
+  for (v1::Algorithm alg : {v1::EVOLUTION, v1::NSGA2, v1::RANDOM}) {
+    EngineOptions o = SmallOptions(alg);
+    o.population = 10;
+    o.sample_size = 10;
+    o.generations = 30;
+    TestEvaluator ev;
+    auto e = MustCreate(sp, o, &ev);
+    while (!e->Done()) {
+      auto r = e->Step();
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->evaluated.size(), 10u) << v1::Algorithm_Name(alg) << " generation " << r->generation;
+    }
+    EXPECT_EQ(e->progress().evaluated(), 10 * 31) << v1::Algorithm_Name(alg);
+    const std::set<std::string> uniq(ev.keys().begin(), ev.keys().end());
+    EXPECT_EQ(uniq.size(), ev.keys().size());
+  }
+}
+
+// A space with fewer networks than the job asks for: children that cannot
+// be new reuse cached evaluations, and the search ends instead of looping.
+TEST(EngineTest, ExhaustedSpaceStillEnds) {
+  auto proto = space::ParseSpaceJson(R"({"name": "four", "resolutions": [64],
+      "stem": [{"conv": {"out_channels": 16, "kernel": 3, "stride": 2, "act": "RELU"}}],
+      "stages": [{"block_types": ["CONV"], "width": {"values": [16, 24]}, "depth": {"values": [1, 2]},
+                  "stride": 2, "kernels": [3], "expansions": [3]}],
+      "head": {"conv_channels": 0, "num_classes": 10}})");
+  ASSERT_TRUE(proto.ok()) << proto.status();
+  auto sp = space::Space::Create(*proto);
+  ASSERT_TRUE(sp.ok()) << sp.status();
+  for (v1::Algorithm alg : {v1::EVOLUTION, v1::NSGA2, v1::RANDOM}) {
+    EngineOptions o = SmallOptions(alg);
+    o.population = 3;
+    o.sample_size = 2;
+    o.generations = 20;
+    TestEvaluator ev;
+    auto e = MustCreate(*sp, o, &ev);
+    int steps = 0;
+    while (!e->Done()) {
+      auto r = e->Step();
+      ASSERT_TRUE(r.ok()) << r.status();
+      ++steps;
+    }
+    EXPECT_EQ(steps, 21);
+    EXPECT_LE(e->progress().evaluated(), 4);
+    const std::set<std::string> uniq(ev.keys().begin(), ev.keys().end());
+    EXPECT_EQ(uniq.size(), ev.keys().size());
+  }
+}
+
 TEST(EngineTest, SoftModeUsesTheMnasNetReward) {
   auto sp = LoadSpace("tiny");
   EngineOptions o = SmallOptions();
