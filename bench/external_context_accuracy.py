@@ -47,6 +47,7 @@ ZOO = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientn
        "regnet_y_400mf", "shufflenet_v2_x1_0"]
 TOOLS = {
     "ort": (f"{PY} bench/external_tools/ort_timer.py {{model}}", r"median_ms=([0-9.e+-]+)"),
+    "ort-cpu": (f"{PY} bench/external_tools/ort_cpu_timer.py {{model}}", r"median_ms=([0-9.e+-]+)"),
     "openvino": (f"{ROOT}/.venv/bin/benchmark_app -m {{model}} -d CPU -nthreads 1 -nstreams 1 "
                  "-api sync -hint none -niter 50", r"Median: +([0-9.]+) (?P<unit>ms|us)"),
     "mnn": (f"{PY} bench/external_tools/mnn_timer.py {{model}}", r"median_ms=([0-9.e+-]+)"),
