@@ -57,6 +57,9 @@ def measure_plan(plan: ContextPlan, measure: Measure, rounds: int = 2, max_round
             if km.key in wide:
                 for m in km.models(plan.k):
                     names.setdefault(m)
+        per_run = res.seconds / max(1, len(res.log))
+        if time.monotonic() - t0 + 2 * len(names) * 1.15 * per_run > cap:
+            break  # two more rounds of these would overrun the cap
         run_rounds(list(names), measure, 2, ref_every, seed, res,
                    prog(f"re-measuring {len(wide)} keys"))
         extra += 2
