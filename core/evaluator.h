@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+
 #include "latency_models/cost.h"
 #include "latency_models/lut.h"
 #include "latency_models/proxies.h"
@@ -53,7 +55,7 @@ class LutEvaluator : public search::Evaluator {
   Options opts_;
   latency::ProxyCache* proxies_;
   std::mutex mu_;
-  std::unordered_map<uint64_t, latency::Cost> block_costs_;
+  std::unordered_map<uint64_t, latency::Cost> block_costs_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace lutnas::core

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 
 #include "core/encoded_predict.h"
@@ -31,7 +32,7 @@ class EncodingCache {
  private:
   JobManager* jobs_;
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<const SpaceEncoding>> cache_;
+  std::map<std::string, std::shared_ptr<const SpaceEncoding>> cache_ ABSL_GUARDED_BY(mu_);
 };
 
 // One PredictEncoded stream. Open() takes its first message's space,

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -40,32 +41,6 @@ bool SafeName(const std::string& s) {
   return true;
 }
 
-// Validation only: Engine::Create needs an evaluator but never calls it.
-class NoEvaluator : public search::Evaluator {
- public:
-  absl::Status Evaluate(const std::vector<space::Genotype>&, std::vector<search::Evaluation>*) override {
-    return absl::InternalError("not for evaluation");
-  }
-};
-
-search::EngineOptions EngineOptionsOf(const v1::SearchSpec& s, int64_t max_evals) {
-  search::EngineOptions o;
-  o.algorithm = s.algorithm() == v1::ALGORITHM_UNSPECIFIED ? v1::EVOLUTION : s.algorithm();
-  o.population = s.population();
-  o.sample_size = s.sample_size();
-  o.generations = s.generations();
-  o.seed = s.seed();
-  for (const auto& b : s.budgets()) o.latency_budgets_ms.push_back(b.max_ms());
-  o.max_params = s.max_params();
-  o.max_macs = s.max_macs();
-  o.soft = s.soft_constraint();
-  o.soft_weight = s.soft_weight();
-  o.external = s.objective() == v1::EXTERNAL;
-  o.max_evaluations = max_evals;
-  o.seed_architectures.assign(s.seed_architectures().begin(), s.seed_architectures().end());
-  return o;
-}
-
 bool Terminal(v1::JobState s) {
   return s == v1::JOB_SUCCEEDED || s == v1::JOB_FAILED || s == v1::JOB_CANCELLED;
 }
@@ -78,14 +53,19 @@ struct JobManager::Running {
   // Orders the worker's writes of the job row against Cancel's: whoever
   // holds it sees `cancel` and `final_written` current.
   std::mutex db_mu;
-  bool final_written = false;  // the worker stored the job's end state
-  bool done = false;           // the worker is finished with it (guarded by JobManager::mu_)
-  std::mutex mu;               // guards engine and pending
-  std::condition_variable told;
-  search::Engine* engine = nullptr;
+  bool final_written ABSL_GUARDED_BY(db_mu) = false;  // the worker stored the job's end state
+  // The worker is finished with it. Guarded by JobManager::mu_ (which an
+  // annotation on a member of this struct cannot name); finished_cv_ waits on it.
+  bool done = false;
+  // Orders the worker's engine steps against Ask and Tell.
+  std::mutex mu;
+  std::condition_variable told;  // a Tell, a Cancel or shutdown: the waiting worker steps again
+  search::Engine* engine ABSL_GUARDED_BY(mu) = nullptr;
+  std::map<std::string, std::string> pending ABSL_GUARDED_BY(mu);  // arch hash -> genotype key
+  // Written by the worker before it publishes `engine` under mu, read-only
+  // after: Ask and Tell read them only once they saw `engine` set.
   std::shared_ptr<const space::Space> space;
   v1::SearchSpec spec;
-  std::map<std::string, std::string> pending;  // arch hash -> genotype key
 };
 
 JobManager::JobManager(Storage* store, Catalog* catalog, const Options& opts)
@@ -186,111 +166,33 @@ absl::StatusOr<std::shared_ptr<const space::Space>> JobManager::ResolveSpace(
   return space::Space::Load(StrCat(opts_.spaces_dir, "/", *it, ".json"));
 }
 
-absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in, const std::string& request_id) {
+absl::StatusOr<v1::Job> JobManager::Submit(const v1::SearchSpec& in, const std::string& request_id,
+                                           const std::function<bool()>& cancelled) {
   RETURN_IF_ERROR(CheckRequestId(request_id));
   std::unique_lock<std::mutex> request_lock(SubmitRequestMutex(), std::defer_lock);
   if (!request_id.empty()) request_lock.lock();
   ASSIGN_OR_RETURN(auto prior, PriorSubmit(store_, request_id, in));
   if (prior) return *prior;
   // CheckSpec's fields are the spec's: their paths get "spec." here, where that is known.
-  auto checked = CheckSpec(in);
+  // A cancellation names no field.
+  auto checked = CheckSpec(in, cancelled);
+  if (!checked.ok() && absl::IsCancelled(checked.status())) return checked.status();
   if (!checked.ok()) return InField(checked.status(), "spec.");
   return Enqueue(*checked, in, request_id);
 }
 
-absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in) const {
-  v1::SearchSpec spec = in;
-  spec.clear_warnings();  // output only: Submit sets them below
-  RETURN_IF_ERROR(CheckName(spec.name(), "name"));
-  if (!v1::Algorithm_IsValid(spec.algorithm()))
-    return Invalid("algorithm", StrCat("unknown value ", spec.algorithm()));
-  if (!v1::Objective_IsValid(spec.objective()))
-    return Invalid("objective", StrCat("unknown value ", spec.objective()));
-  if (spec.algorithm() == v1::ALGORITHM_UNSPECIFIED) spec.set_algorithm(v1::EVOLUTION);
-  if (spec.objective() == v1::OBJECTIVE_UNSPECIFIED) spec.set_objective(v1::ZEN);
-  ASSIGN_OR_RETURN(auto space, ResolveSpace(spec));
-  if (!spec.space().empty() && absl::AsciiStrToLower(space->name()) == absl::AsciiStrToLower(spec.space()))
-    spec.set_space(space->name());  // the shipped name, in its case
-  if (spec.population() == 0) spec.set_population(100);
-  if (spec.sample_size() == 0) spec.set_sample_size(std::min(25, std::max(1, spec.population())));
-  if (spec.generations() == 0) spec.set_generations(20);  // proto3: 0 means unset
-  if (spec.population() < 2 || spec.population() > opts_.max_population)
-    return Invalid("population", StrCat("must be in 2..", opts_.max_population, ", got ", spec.population()));
-  if (spec.generations() < 0 || spec.generations() > opts_.max_generations)
-    return Invalid("generations",
-                   StrCat("must be in 0..", opts_.max_generations, ", got ", spec.generations()));
-  if (spec.sample_size() < 1 || spec.sample_size() > spec.population())
-    return Invalid("sample_size",
-                   StrCat("must be in 1..population (", spec.population(), "), got ", spec.sample_size()));
-  if (spec.max_params() < 0) return Invalid("max_params", StrCat("must be >= 0, got ", spec.max_params()));
-  if (spec.max_macs() < 0) return Invalid("max_macs", StrCat("must be >= 0, got ", spec.max_macs()));
-  if (!std::isfinite(spec.soft_weight())) return Invalid("soft_weight", "must be finite");
-  if (spec.soft_weight() == 0) spec.set_soft_weight(-0.07);
-  // MnasNet's w: reward = score * (latency / budget)^w. A positive w would
-  // reward slower networks; below -10 one millisecond outweighs any score.
-  if (spec.soft_weight() < -10 || spec.soft_weight() >= 0)
-    return Invalid("soft_weight", StrCat("must be in [-10, 0) (0 = default -0.07; a positive weight would "
-                                         "reward slower networks), got ",
-                                         spec.soft_weight()));
-  if (spec.proxy_resolution() == 0) spec.set_proxy_resolution(64);
-  if (spec.proxy_batch() == 0) spec.set_proxy_batch(8);
-  if (spec.proxy_resolution() < 16 || spec.proxy_resolution() > 512)
-    return Invalid("proxy_resolution", StrCat("must be in 16..512, got ", spec.proxy_resolution()));
-  if (spec.proxy_batch() < 2 || spec.proxy_batch() > 64)
-    return Invalid("proxy_batch", StrCat("must be in 2..64, got ", spec.proxy_batch()));
-  if (!std::isfinite(spec.max_runtime_s()) || spec.max_runtime_s() < 0 ||
-      spec.max_runtime_s() > opts_.max_runtime_s)
-    return Invalid("max_runtime_s",
-                   StrCat("must be in 0..", opts_.max_runtime_s, ", got ", spec.max_runtime_s()));
-  if (spec.max_runtime_s() == 0) spec.set_max_runtime_s(opts_.max_runtime_s);
-  if (spec.budgets_size() > 8) return Invalid("budgets", "at most 8 latency budgets");
-  for (int i = 0; i < spec.budgets_size(); ++i) {
-    auto* b = spec.mutable_budgets(i);
-    const std::string f = StrCat("budgets[", i, "]");
-    if (b->table_version() < 0)
-      return Invalid(f + ".table_version", StrCat("must be >= 0, got ", b->table_version()));
-    if (!std::isfinite(b->max_ms()) || b->max_ms() <= 0)
-      return Invalid(f + ".max_ms", StrCat("must be a finite number > 0, got ", b->max_ms()));
-    auto hw = store_->GetHardware(b->hardware());
-    if (!hw.ok()) {
-      std::vector<std::string> known;
-      if (auto all = store_->ListHardware(); all.ok())
-        for (const auto& h : *all) known.push_back(h.name());
-      return absl::NotFoundError(StrCat(f, ".hardware: unknown hardware '", b->hardware().substr(0, 64), "'",
-                                        DidYouMean(b->hardware(), known)));
-    }
-    auto info = store_->GetTableInfo(b->hardware(), b->table_version());
-    if (!info.ok()) {
-      if (b->table_version() != 0)
-        return absl::NotFoundError(
-            StrCat(f, ".table_version: hardware '", b->hardware(), "' has no version ", b->table_version()));
-      if (spec.allow_spec_budgets() && hw->peak_gops() > 0 && hw->bandwidth_gbs() > 0)
-        continue;  // against the spec prior, version 0 (issue 16; service.proto)
-      return absl::FailedPreconditionError(
-          StrCat(f, ".hardware: '", b->hardware(),
-                 "' has no latency table to budget against; measure one with "
-                 "lutnas-profile table --server or import one"));
-    }
-    b->set_table_version(info->version());
-  }
-  if (spec.report_hardware_size() > 16) return Invalid("report_hardware", "at most 16 hardware names");
-  for (int i = 0; i < spec.report_hardware_size(); ++i) {
-    const std::string f = StrCat("report_hardware[", i, "]");
-    if (!store_->GetHardware(spec.report_hardware(i)).ok())
-      return absl::NotFoundError(
-          StrCat(f, ": unknown hardware '", spec.report_hardware(i).substr(0, 64), "'"));
-    auto p = catalog_->Get(spec.report_hardware(i), 0);
-    if (!p.ok()) return absl::Status(p.status().code(), StrCat(f, ": ", p.status().message()));
-  }
-  if (spec.budgets_size() == 0 && spec.max_macs() == 0 && spec.max_params() == 0 && spec.soft_constraint())
-    return Invalid("soft_constraint", "needs at least one latency budget");
-  NoEvaluator none;
-  auto engine = search::Engine::Create(space, EngineOptionsOf(spec, opts_.max_evaluations), &none);
-  if (!engine.ok()) return engine.status();
-  RETURN_IF_ERROR(CheckConstrained(spec));
-  RETURN_IF_ERROR(CheckFeasible(spec, space, catalog_));
-  for (auto& w : SubmitWarnings(spec, *space, catalog_)) spec.add_warnings(std::move(w));
-  return spec;
+absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in,
+                                                     const std::function<bool()>& cancelled) const {
+  SubmitContext c;
+  c.store = store_;
+  c.catalog = catalog_;
+  c.resolve_space = [this](const v1::SearchSpec& s) { return ResolveSpace(s); };
+  c.max_population = opts_.max_population;
+  c.max_generations = opts_.max_generations;
+  c.max_evaluations = opts_.max_evaluations;
+  c.max_runtime_s = opts_.max_runtime_s;
+  c.cancelled = cancelled;
+  return CheckSubmitSpec(in, c);
 }
 
 absl::StatusOr<v1::Job> JobManager::Enqueue(const v1::SearchSpec& spec, const v1::SearchSpec& in,
@@ -594,15 +496,31 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
   return result;
 }
 
-absl::StatusOr<std::vector<v1::Candidate>> JobManager::Ask(int64_t job_id, int count) {
+absl::StatusOr<std::vector<v1::Candidate>> JobManager::Ask(int64_t job_id, int count,
+                                                           std::chrono::milliseconds max_wait,
+                                                           const std::function<bool()>& cancelled) {
   if (count < 1 || count > 1000) return Invalid("count", StrCat("must be in 1..1000, got ", count));
   ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(job_id));
   if (job.spec().objective() != v1::EXTERNAL)
     return absl::FailedPreconditionError(StrCat("job ", job_id, " does not use the EXTERNAL objective"));
-  for (int i = 0; i < 500 && !stop_flag_; ++i) {
+  // A queued or starting job: wait for a change of any job (Notify follows
+  // the worker publishing its engine, and the end of every job), up to the
+  // caller's deadline and at most kMaxWait; cancellation is checked between
+  // slices of the wait (a gRPC thread learns of it only by asking).
+  constexpr auto kMaxWait = std::chrono::seconds(10);
+  constexpr auto kSlice = std::chrono::milliseconds(100);
+  const bool caller_first = max_wait < kMaxWait;
+  const auto until =
+      std::chrono::steady_clock::now() +
+      (caller_first ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(max_wait)
+                    : std::chrono::duration_cast<std::chrono::steady_clock::duration>(kMaxWait));
+  for (;;) {
     std::shared_ptr<Running> run;
+    uint64_t seq;
     {
       std::lock_guard<std::mutex> l(mu_);
+      if (stopping_) return absl::UnavailableError("lutnasd is shutting down; ask again after it restarts");
+      seq = change_seq_;  // read before looking: a change after this wakes the wait below
       auto it = running_.find(job_id);
       if (it != running_.end()) run = it->second;
     }
@@ -622,9 +540,17 @@ absl::StatusOr<std::vector<v1::Candidate>> JobManager::Ask(int64_t job_id, int c
     if (Terminal(job.state()))
       return absl::FailedPreconditionError(
           StrCat("job ", job_id, " already ended (", v1::JobState_Name(job.state()), ")"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (cancelled && cancelled()) return absl::CancelledError("ask cancelled");
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) {
+      if (caller_first)
+        return absl::DeadlineExceededError(
+            StrCat("job ", job_id, " did not start running before the call's deadline; retry"));
+      return absl::UnavailableError(StrCat("job ", job_id, " is not running yet; retry"));
+    }
+    std::unique_lock<std::mutex> l(mu_);
+    change_cv_.wait_until(l, std::min(until, now + kSlice), [&] { return change_seq_ != seq || stopping_; });
   }
-  return absl::UnavailableError(StrCat("job ", job_id, " is not running yet; retry"));
 }
 
 absl::StatusOr<int> JobManager::Tell(int64_t job_id, const std::map<std::string, double>& scores) {

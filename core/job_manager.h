@@ -8,6 +8,7 @@
 #define LUTNAS_CORE_JOB_MANAGER_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 
 #include "core/predictor_catalog.h"
@@ -61,8 +63,11 @@ class JobManager {
   // field), fills defaults, pins table versions, checks feasibility
   // (submit_checks.h), stores and queues; RESOURCE_EXHAUSTED
   // "max_queued_jobs" when the queue is full. A non-empty request_id makes it
-  // idempotent: a repeat returns the job the first call created.
-  absl::StatusOr<v1::Job> Submit(const v1::SearchSpec& spec, const std::string& request_id = "");
+  // idempotent: a repeat returns the job the first call created. `cancelled`
+  // (the caller's cancellation or deadline) ends the checks with CANCELLED,
+  // storing nothing.
+  absl::StatusOr<v1::Job> Submit(const v1::SearchSpec& spec, const std::string& request_id = "",
+                                 const std::function<bool()>& cancelled = nullptr);
   // Cancel is stored (JOB_CANCELLED) before it is answered, so a cancelled
   // job never resumes after a crash; for a running job it then waits until
   // the worker has stopped (checked before every candidate evaluation, so
@@ -75,8 +80,14 @@ class JobManager {
   void Unsubscribe(int64_t token);
   // Returns when the job changed after `since_updated_ms`, or on timeout.
   absl::StatusOr<v1::Job> WaitForChange(int64_t id, int64_t since_updated_ms, int timeout_ms);
-  // External objective.
-  absl::StatusOr<std::vector<v1::Candidate>> Ask(int64_t job_id, int count);
+  // External objective. Ask waits (on a condition, woken by every change of
+  // a job) while the job is queued or starting: at most `max_wait` (the
+  // caller's deadline; DEADLINE_EXCEEDED when it passes) and at most 10 s
+  // (UNAVAILABLE "not running yet; retry" then); `cancelled`, if given, is
+  // checked every 100 ms and ends the wait with CANCELLED.
+  absl::StatusOr<std::vector<v1::Candidate>> Ask(
+      int64_t job_id, int count, std::chrono::milliseconds max_wait = std::chrono::milliseconds::max(),
+      const std::function<bool()>& cancelled = nullptr);
   absl::StatusOr<int> Tell(int64_t job_id, const std::map<std::string, double>& scores);
 
   absl::StatusOr<std::shared_ptr<const space::Space>> ResolveSpace(const v1::SearchSpec& spec) const;
@@ -86,9 +97,11 @@ class JobManager {
 
  private:
   struct Running;
-  // Submit's halves: the spec's checks and defaults (errors relative to the
-  // spec: "population: ..."), then the queue and the store.
-  absl::StatusOr<v1::SearchSpec> CheckSpec(const v1::SearchSpec& in) const;
+  // Submit's halves: the spec's checks and defaults (CheckSubmitSpec in
+  // submit_checks.h, errors relative to the spec: "population: ..."), then
+  // the queue and the store.
+  absl::StatusOr<v1::SearchSpec> CheckSpec(const v1::SearchSpec& in,
+                                           const std::function<bool()>& cancelled) const;
   absl::StatusOr<v1::Job> Enqueue(const v1::SearchSpec& spec, const v1::SearchSpec& in,
                                   const std::string& request_id);
   void WorkerLoop();
@@ -103,19 +116,26 @@ class JobManager {
   Options opts_;
   latency::ProxyCache proxies_;
 
+  // mu_ guards the queue, the running jobs and the change counter; the
+  // condition variables below all wait on it. Lock order: mu_, then a
+  // Running's db_mu or mu (never the other way round); listeners_mu_ is
+  // never held with mu_.
   std::mutex mu_;
-  std::condition_variable queue_cv_, change_cv_;
-  std::deque<int64_t> queue_;
-  std::map<int64_t, std::shared_ptr<Running>> running_;
+  std::condition_variable queue_cv_;     // queue_ grew, or stopping_
+  std::condition_variable change_cv_;    // change_seq_ grew (Notify), or stopping_
+  std::condition_variable finished_cv_;  // a Running ended (Running::done), or stopping_
+  std::deque<int64_t> queue_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, std::shared_ptr<Running>> running_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int submitting_ ABSL_GUARDED_BY(mu_) = 0;  // Submits between the queue check and the push
+  uint64_t change_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<bool> stop_flag_{false};  // stopping_, readable without mu_
+  // Started by Start() and joined by Shutdown(): callers of those two, not
+  // a mutex, keep them apart (the daemon calls them from one thread).
   std::vector<std::thread> workers_;
-  bool stopping_ = false;
-  std::atomic<bool> stop_flag_{false};   // stopping_, readable without mu_
-  int submitting_ = 0;                   // Submits between the queue check and the push
-  std::condition_variable finished_cv_;  // a Running ended (Running::done)
-  uint64_t change_seq_ = 0;
   std::mutex listeners_mu_;
-  std::map<int64_t, std::function<void()>> listeners_;
-  int64_t next_listener_ = 1;
+  std::map<int64_t, std::function<void()>> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+  int64_t next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 1;
 };
 
 }  // namespace lutnas::core

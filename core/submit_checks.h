@@ -8,6 +8,7 @@
 #ifndef LUTNAS_CORE_SUBMIT_CHECKS_H_
 #define LUTNAS_CORE_SUBMIT_CHECKS_H_
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,9 +19,35 @@
 
 #include "core/predictor_catalog.h"
 #include "core/storage.h"
+#include "search/engine.h"
 #include "space/space.h"
 
 namespace lutnas::core {
+
+// What Submit's checks need of the daemon.
+struct SubmitContext {
+  Storage* store = nullptr;
+  Catalog* catalog = nullptr;
+  // A shipped space by name or an inline one (JobManager::ResolveSpace).
+  std::function<absl::StatusOr<std::shared_ptr<const space::Space>>(const v1::SearchSpec&)> resolve_space;
+  int max_population = 5000;  // lutnasd's per-job caps
+  int max_generations = 10000;
+  int64_t max_evaluations = 1000000;
+  double max_runtime_s = 24 * 3600.0;
+  // The caller's cancellation (a gRPC call's IsCancelled is also true past
+  // its deadline): CANCELLED before the next sampled network. Empty: never.
+  std::function<bool()> cancelled;
+};
+
+// Every check of Submit, in order: the fields (INVALID_ARGUMENT /
+// NOT_FOUND / FAILED_PRECONDITION naming the field relative to the spec:
+// "population: ..."), defaults filled in, table versions pinned, the engine's
+// own options, CheckConstrained, CheckFeasible, and SubmitWarnings stored in
+// the returned spec's warnings.
+absl::StatusOr<v1::SearchSpec> CheckSubmitSpec(const v1::SearchSpec& in, const SubmitContext& c);
+
+// The engine's options for a checked spec.
+search::EngineOptions EngineOptionsOf(const v1::SearchSpec& s, int64_t max_evaluations);
 
 // INVALID_ARGUMENT when the spec has no latency budget, no max_params and no
 // max_macs and does not set unconstrained, or sets unconstrained together
@@ -32,8 +59,10 @@ absl::Status CheckConstrained(const v1::SearchSpec& spec);
 // every hard constraint). FAILED_PRECONDITION naming the constraint when none
 // does: "budgets[0].max_ms: ... the fastest of N samples needs X ms ...".
 // Budgets must carry their pinned table_version. Soft specs always pass.
+// `cancelled` (if given) returning true ends the sampling with CANCELLED.
 absl::Status CheckFeasible(const v1::SearchSpec& spec, std::shared_ptr<const space::Space> space,
-                           Catalog* catalog, int max_samples = 20000);
+                           Catalog* catalog, int max_samples = 20000,
+                           const std::function<bool()>& cancelled = nullptr);
 
 // What a user should know before trusting a valid spec's search (stored in
 // SearchSpec.warnings): per budget, from `samples` networks sampled from the

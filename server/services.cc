@@ -1,11 +1,13 @@
 #include "server/services.h"
 
+#include <chrono>
 #include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 
 #include "core/candidates.h"
@@ -23,6 +25,18 @@ using grpc::Status;
 
 absl::Status PositiveId(const char* field, int64_t v) {
   return absl::InvalidArgumentError(StrCat(field, ": must be > 0, got ", v));
+}
+
+// What is left of the call's deadline (0 once it passed; a call without a
+// deadline gets milliseconds::max()).
+std::chrono::milliseconds CallTimeLeft(const ServerContext* ctx) {
+  const auto deadline = ctx->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return std::chrono::milliseconds::max();
+  const auto left = deadline - std::chrono::system_clock::now();
+  if (left <= left.zero()) return std::chrono::milliseconds(0);
+  // A day is "no deadline" for a wait capped at seconds; no overflow below.
+  if (left > std::chrono::hours(24)) return std::chrono::milliseconds::max();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(left);
 }
 
 // Answers `out` with the value of an OK result, or the status.
@@ -237,18 +251,22 @@ class WatchReactor final : public WatchReactorBase {
   const int64_t id_;
   const v1::SearchSpec spec_;
   std::mutex mu_;
-  int64_t token_ = 0;
-  bool finished_ = false, in_flight_ = false, sent_terminal_ = false;
-  std::string last_sent_;
-  grpc::ByteBuffer out_;  // the write in flight
+  int64_t token_ = 0;  // set by the constructor, read by OnDone: no mutex needed
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool sent_terminal_ ABSL_GUARDED_BY(mu_) = false;
+  std::string last_sent_ ABSL_GUARDED_BY(mu_);
+  grpc::ByteBuffer out_ ABSL_GUARDED_BY(mu_);  // the write in flight
 };
 
 class SearchServiceImpl final
     : public v1::SearchService::WithRawCallbackMethod_Watch<v1::SearchService::Service> {
  public:
   explicit SearchServiceImpl(Core c) : c_(c) {}
-  Status Submit(ServerContext*, const v1::SubmitRequest* r, v1::Job* out) override {
-    return Reply(c_.jobs->Submit(r->spec(), r->request_id()), out);
+  // Its feasibility sampling stops when the caller goes away or its deadline passes.
+  Status Submit(ServerContext* ctx, const v1::SubmitRequest* r, v1::Job* out) override {
+    const auto cancelled = [ctx] { return ctx->IsCancelled(); };
+    return Reply(c_.jobs->Submit(r->spec(), r->request_id(), cancelled), out);
   }
   Status Get(ServerContext*, const v1::GetJobRequest* r, v1::Job* out) override {
     if (r->id() <= 0) return ToGrpc(PositiveId("id", r->id()));
@@ -289,9 +307,12 @@ class SearchServiceImpl final
     *out = *j;
     return Status::OK;
   }
-  Status Ask(ServerContext*, const v1::AskRequest* r, v1::AskResponse* out) override {
+  // A job still queued or starting is waited for on a condition, within the
+  // call's deadline and cancellation (JobManager::Ask).
+  Status Ask(ServerContext* ctx, const v1::AskRequest* r, v1::AskResponse* out) override {
     if (r->job_id() <= 0) return ToGrpc(PositiveId("job_id", r->job_id()));
-    auto c = c_.jobs->Ask(r->job_id(), r->count());
+    const auto cancelled = [ctx] { return ctx->IsCancelled(); };
+    auto c = c_.jobs->Ask(r->job_id(), r->count(), CallTimeLeft(ctx), cancelled);
     if (!c.ok()) return ToGrpc(c.status());
     for (auto& x : *c) *out->add_candidates() = std::move(x);
     return Status::OK;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -339,6 +340,64 @@ TEST_F(JobCoreTest, ACancelledJobReportsOnlyWhatItStored) {
   EXPECT_EQ(end.progress().generation(), 0);
   EXPECT_EQ(end.progress().generation_evaluated(), 0);
   EXPECT_EQ(end.progress().eta_s(), 0);
+}
+
+// Ask on a job that is queued (no worker started) waits on the job
+// manager's change condition within the caller's bounds: the caller's
+// deadline ends it with DEADLINE_EXCEEDED, the caller's cancellation with
+// CANCELLED, and the job starting wakes it with candidates.
+TEST_F(JobCoreTest, AskWaitsForAQueuedJobWithinTheCallersDeadlineAndCancellation) {
+  v1::SearchSpec spec = Spec();
+  spec.set_objective(v1::EXTERNAL);
+  auto job = jobs_->Submit(spec);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const int64_t id = job->id();
+
+  auto late = jobs_->Ask(id, 4, std::chrono::milliseconds(30));
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded) << late.status();
+
+  auto gone = jobs_->Ask(id, 4, std::chrono::milliseconds::max(), [] { return true; });
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kCancelled) << gone.status();
+
+  // A caller with a long deadline is woken by the worker publishing its
+  // engine (Notify), not by a timer running out.
+  absl::StatusOr<std::vector<v1::Candidate>> asked = absl::UnknownError("not asked");
+  std::thread asker([&] {
+    // UNAVAILABLE "not running yet; retry" after Ask's own 10 s cap, on a very slow host.
+    for (int i = 0; i < 30; ++i) {
+      asked = jobs_->Ask(id, 4, std::chrono::minutes(5));
+      if (asked.status().code() != absl::StatusCode::kUnavailable) break;
+    }
+  });
+  ASSERT_TRUE(jobs_->Start().ok());
+  asker.join();
+  ASSERT_TRUE(asked.ok()) << asked.status();
+  EXPECT_EQ(asked->size(), 4u);
+  for (const auto& c : *asked) EXPECT_EQ(c.job_id(), id);
+  ASSERT_TRUE(jobs_->Cancel(id).ok());
+}
+
+// Submit's feasibility sampling stops when the caller goes away (a gRPC
+// call's cancellation or deadline): a budget no network meets is refused
+// with FAILED_PRECONDITION after sampling, but a caller cancelled during the
+// sampling gets CANCELLED, and nothing is stored either way.
+TEST_F(JobCoreTest, ACancelledSubmitStopsItsFeasibilitySamplingAndStoresNothing) {
+  v1::SearchSpec spec = Spec();
+  spec.mutable_budgets(0)->set_max_ms(1e-6);  // no tiny network is this fast
+  auto refused = jobs_->Submit(spec);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+
+  std::atomic<int> asked{0};
+  auto cancelled = jobs_->Submit(spec, "", [&] { return ++asked > 3; });
+  ASSERT_FALSE(cancelled.ok());
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled) << cancelled.status();
+  EXPECT_EQ(cancelled.status().message(), "submit cancelled: nothing stored");
+  auto jobs = store_->ListJobs();
+  ASSERT_TRUE(jobs.ok()) << jobs.status();
+  EXPECT_TRUE(jobs->empty());
 }
 
 }  // namespace
