@@ -37,7 +37,7 @@ absl::Status Render(const v1::Architecture& arch, const std::string& format, con
 
 }  // namespace
 
-absl::StatusOr<v1::ListCandidatesResponse> ListCandidates(db::Store* store,
+absl::StatusOr<v1::ListCandidatesResponse> ListCandidates(Storage* store,
                                                           const v1::ListCandidatesRequest& r) {
   if (r.job_id() > 0 && !store->GetJob(r.job_id()).ok())
     return absl::NotFoundError(StrCat("job_id: job ", r.job_id(), " not found"));
@@ -52,7 +52,7 @@ absl::StatusOr<v1::ListCandidatesResponse> ListCandidates(db::Store* store,
   return out;
 }
 
-absl::StatusOr<v1::Candidate> GetCandidate(db::Store* store, Catalog* catalog, int64_t id) {
+absl::StatusOr<v1::Candidate> GetCandidate(Storage* store, Catalog* catalog, int64_t id) {
   if (id <= 0) return PositiveId("id", id);
   auto c = store->GetCandidate(id);
   if (!c.ok()) return c.status();
@@ -60,7 +60,7 @@ absl::StatusOr<v1::Candidate> GetCandidate(db::Store* store, Catalog* catalog, i
   return c;
 }
 
-absl::StatusOr<v1::ExportCandidateResponse> ExportCandidate(db::Store* store,
+absl::StatusOr<v1::ExportCandidateResponse> ExportCandidate(Storage* store,
                                                             const v1::ExportCandidateRequest& r) {
   v1::ExportCandidateResponse out;
   if (r.has_arch()) {

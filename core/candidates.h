@@ -7,24 +7,23 @@
 #include "absl/status/statusor.h"
 
 #include "core/predictor_catalog.h"
-#include "db/store.h"
+#include "core/storage.h"
 #include "lutnas/v1/service.pb.h"
 
 namespace lutnas::core {
 
 // A filter on a job or hardware that does not exist is NOT_FOUND naming it
 // ("job_id: ...", "hardware: ..."), not an empty page.
-absl::StatusOr<v1::ListCandidatesResponse> ListCandidates(db::Store* store,
-                                                          const v1::ListCandidatesRequest& r);
+absl::StatusOr<v1::ListCandidatesResponse> ListCandidates(Storage* store, const v1::ListCandidatesRequest& r);
 
 // The stored candidate, each prediction recomputed with its per-block
 // breakdown from the table version it was pinned to.
-absl::StatusOr<v1::Candidate> GetCandidate(db::Store* store, Catalog* catalog, int64_t id);
+absl::StatusOr<v1::Candidate> GetCandidate(Storage* store, Catalog* catalog, int64_t id);
 
 // format "" or "pytorch": a .py module; "json": the architecture. Either id
 // (a stored candidate: candidate_<id>.py) or arch (checked like Predict's,
 // "arch."; arch_<hash12>.py), not both.
-absl::StatusOr<v1::ExportCandidateResponse> ExportCandidate(db::Store* store,
+absl::StatusOr<v1::ExportCandidateResponse> ExportCandidate(Storage* store,
                                                             const v1::ExportCandidateRequest& r);
 
 }  // namespace lutnas::core

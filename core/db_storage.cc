@@ -54,4 +54,33 @@ absl::StatusOr<std::string> DbStorage::LoadCheckpoint(int64_t job_id) {
   return store_->LoadCheckpoint(job_id);
 }
 
+absl::Status DbStorage::DeleteHardware(const std::string& name) { return store_->DeleteHardware(name); }
+
+absl::StatusOr<v1::TableInfo> DbStorage::AddTable(const v1::LatencyTable& table) {
+  return store_->AddTable(table);
+}
+
+absl::StatusOr<std::vector<v1::TableInfo>> DbStorage::ListTables(const std::string& hardware) {
+  return store_->ListTables(hardware);
+}
+
+absl::StatusOr<v1::TableInfo> DbStorage::SetCorrection(const std::string& hardware, int64_t version,
+                                                       const v1::Correction& c) {
+  return store_->SetCorrection(hardware, version, c);
+}
+
+absl::StatusOr<std::vector<v1::Job>> DbStorage::ListJobs() { return store_->ListJobs(); }
+
+absl::StatusOr<CandidatePage> DbStorage::ListCandidates(const v1::ListCandidatesRequest& req) {
+  auto page = store_->ListCandidates(req);
+  if (!page.ok()) return page.status();
+  CandidatePage out;
+  out.candidates = std::move(page->candidates);
+  out.next_page_token = std::move(page->next_page_token);
+  out.total = page->total;
+  return out;
+}
+
+absl::StatusOr<v1::Candidate> DbStorage::GetCandidate(int64_t id) { return store_->GetCandidate(id); }
+
 }  // namespace lutnas::core

@@ -56,7 +56,7 @@ absl::Status CheckHardwareFields(const v1::Hardware& h) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Hardware> RegisterHardware(db::Store* store, Catalog* catalog, const v1::Hardware& h,
+absl::StatusOr<v1::Hardware> RegisterHardware(Storage* store, Catalog* catalog, const v1::Hardware& h,
                                               bool update) {
   if (auto st = CheckHardwareFields(h); !st.ok()) return st;
   if (auto st = store->PutHardware(h, update); !st.ok()) return st;
@@ -64,14 +64,14 @@ absl::StatusOr<v1::Hardware> RegisterHardware(db::Store* store, Catalog* catalog
   return store->GetHardware(h.name());
 }
 
-absl::Status DeleteHardware(db::Store* store, Catalog* catalog, const std::string& name) {
+absl::Status DeleteHardware(Storage* store, Catalog* catalog, const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("name: is required");
   auto st = store->DeleteHardware(name);
   catalog->Invalidate(name);
   return st;
 }
 
-absl::StatusOr<v1::TableInfo> AddTable(db::Store* store, Catalog* catalog, v1::LatencyTable table,
+absl::StatusOr<v1::TableInfo> AddTable(Storage* store, Catalog* catalog, v1::LatencyTable table,
                                        const std::string& source) {
   if (table.info().source().empty()) table.mutable_info()->set_source(source);
   if (auto st = latency::ValidateTable(table); !st.ok()) return st;
@@ -81,7 +81,7 @@ absl::StatusOr<v1::TableInfo> AddTable(db::Store* store, Catalog* catalog, v1::L
   return info;
 }
 
-absl::StatusOr<v1::ImportTableResponse> ImportTable(db::Store* store, Catalog* catalog,
+absl::StatusOr<v1::ImportTableResponse> ImportTable(Storage* store, Catalog* catalog,
                                                     const ImportPolicy& policy,
                                                     const v1::ImportTableRequest& r) {
   std::string content = r.content();
@@ -106,7 +106,7 @@ absl::StatusOr<v1::ImportTableResponse> ImportTable(db::Store* store, Catalog* c
   return out;
 }
 
-absl::StatusOr<v1::TableInfo> SetCorrection(db::Store* store, Catalog* catalog,
+absl::StatusOr<v1::TableInfo> SetCorrection(Storage* store, Catalog* catalog,
                                             const v1::SetCorrectionRequest& r) {
   if (r.hardware().empty()) return absl::InvalidArgumentError("hardware: is required");
   if (auto st = latency::CheckCorrectionFields(r.correction(), "correction", /*required=*/true); !st.ok())
@@ -118,13 +118,13 @@ absl::StatusOr<v1::TableInfo> SetCorrection(db::Store* store, Catalog* catalog,
   return info;
 }
 
-absl::StatusOr<v1::LatencyTable> TableToExport(db::Store* store, const v1::ExportTableRequest& r) {
+absl::StatusOr<v1::LatencyTable> TableToExport(Storage* store, const v1::ExportTableRequest& r) {
   if (r.hardware().empty()) return absl::InvalidArgumentError("hardware: is required");
   if (r.version() < 0) return absl::InvalidArgumentError(StrCat("version: must be >= 0, got ", r.version()));
   return store->GetTable(r.hardware(), r.version());
 }
 
-absl::StatusOr<v1::ListTablesResponse> ListTables(db::Store* store, const std::string& hardware) {
+absl::StatusOr<v1::ListTablesResponse> ListTables(Storage* store, const std::string& hardware) {
   if (!hardware.empty()) {
     auto h = store->GetHardware(hardware);
     if (!h.ok()) return h.status();

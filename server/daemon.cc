@@ -55,7 +55,7 @@ absl::StatusOr<int> Daemon::Start() {
                                              opts_.max_predict_mb));
   jobs_ = std::make_unique<core::JobManager>(storage_.get(), catalog_.get(), jo);
 
-  Core core{store_.get(), catalog_.get(), jobs_.get(), opts_.import_dir};
+  Core core{storage_.get(), catalog_.get(), jobs_.get(), opts_.import_dir};
   core.limits = std::make_shared<core::ResourceLimits>(
       opts_.max_uploads, int64_t{opts_.max_upload_mb} << 20, opts_.max_watch_streams, opts_.max_predict_calls,
       int64_t{opts_.max_predict_mb} << 20, int64_t{opts_.max_response_mb} << 20);

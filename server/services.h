@@ -1,6 +1,6 @@
 // gRPC services of lutnasd: thin glue. Each method checks its request's
 // shape, makes one core call (core/registry.h, core/predict.h,
-// core/candidates.h, core::JobManager, db::Store lookups), converts the
+// core/candidates.h, core::JobManager, core::Storage lookups), converts the
 // status (grpc_status.h) and returns. No logic that a test of the core could
 // not reach: streams (Upload, Export, Watch) keep only their framing here.
 #ifndef LUTNAS_SERVER_SERVICES_H_
@@ -13,14 +13,14 @@
 #include "core/job_manager.h"
 #include "core/limits.h"
 #include "core/predictor_catalog.h"
-#include "db/store.h"
+#include "core/storage.h"
 #include "lutnas/v1/service.grpc.pb.h"
 
 namespace lutnas::server {
 
 // What every service needs; owned by the Daemon (daemon.h).
 struct Core {
-  db::Store* store = nullptr;
+  core::Storage* store = nullptr;  // the daemon wires its db::Store in (core::DbStorage)
   core::Catalog* catalog = nullptr;
   core::JobManager* jobs = nullptr;
   std::string import_dir;  // file paths in requests must resolve under it ("" = refuse paths)

@@ -144,11 +144,11 @@ TEST_F(CoreTest, RegisterStoresRefusesDuplicatesAndDropsCachedPredictors) {
   h.set_name("edge-box");
   h.set_peak_gops(100);
   h.set_bandwidth_gbs(10);
-  auto got = RegisterHardware(store_.get(), catalog_.get(), h, /*update=*/false);
+  auto got = RegisterHardware(storage_.get(), catalog_.get(), h, /*update=*/false);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->name(), "edge-box");
   EXPECT_EQ(got->peak_gops(), 100);
-  auto again = RegisterHardware(store_.get(), catalog_.get(), h, false);
+  auto again = RegisterHardware(storage_.get(), catalog_.get(), h, false);
   EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(again.status().message(), "hardware 'edge-box' is already registered");
 
@@ -158,13 +158,13 @@ TEST_F(CoreTest, RegisterStoresRefusesDuplicatesAndDropsCachedPredictors) {
   auto before = Predict(catalog_.get(), r);
   ASSERT_TRUE(before.ok()) << before.status();
   h.set_peak_gops(1);  // 100x slower compute: the spec prior must see it
-  ASSERT_TRUE(RegisterHardware(store_.get(), catalog_.get(), h, /*update=*/true).ok());
+  ASSERT_TRUE(RegisterHardware(storage_.get(), catalog_.get(), h, /*update=*/true).ok());
   auto after = Predict(catalog_.get(), r);
   ASSERT_TRUE(after.ok());
   EXPECT_GT(after->predictions(0).latency_ms(), before->predictions(0).latency_ms());
 
-  EXPECT_EQ(DeleteHardware(store_.get(), catalog_.get(), "").message(), "name: is required");
-  ASSERT_TRUE(DeleteHardware(store_.get(), catalog_.get(), "edge-box").ok());
+  EXPECT_EQ(DeleteHardware(storage_.get(), catalog_.get(), "").message(), "name: is required");
+  ASSERT_TRUE(DeleteHardware(storage_.get(), catalog_.get(), "edge-box").ok());
   EXPECT_EQ(Predict(catalog_.get(), r).status().code(), absl::StatusCode::kNotFound);
 }
 
@@ -191,7 +191,7 @@ TEST_F(CoreTest, ImportIsConfinedAndNamesItsFields) {
     r.set_content(c.content);
     r.set_path(c.path);
     r.set_hardware(c.hardware);
-    auto got = ImportTable(store_.get(), catalog_.get(), policy, r);
+    auto got = ImportTable(storage_.get(), catalog_.get(), policy, r);
     EXPECT_EQ(got.status().code(), c.code) << c.message;
     EXPECT_EQ(got.status().message(), c.message);
   }
@@ -199,14 +199,14 @@ TEST_F(CoreTest, ImportIsConfinedAndNamesItsFields) {
   v1::ImportTableRequest out;
   out.set_hardware("host-cpu");
   out.set_path("/etc/passwd");
-  auto refused = ImportTable(store_.get(), catalog_.get(), policy, out);
+  auto refused = ImportTable(storage_.get(), catalog_.get(), policy, out);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
   out.set_path("tiny.csv");
-  auto none = ImportTable(store_.get(), catalog_.get(), ImportPolicy{}, out);
+  auto none = ImportTable(storage_.get(), catalog_.get(), ImportPolicy{}, out);
   EXPECT_EQ(none.status().code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(none.status().message(), "path: file imports are disabled (start lutnasd with --import_dir)");
   // Inside: stored as version 1 with its source, and the predictor sees it.
-  auto ok = ImportTable(store_.get(), catalog_.get(), policy, out);
+  auto ok = ImportTable(storage_.get(), catalog_.get(), policy, out);
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->info().version(), 1);
   EXPECT_EQ(ok->info().hardware(), "host-cpu");
@@ -216,38 +216,39 @@ TEST_F(CoreTest, ImportIsConfinedAndNamesItsFields) {
   ASSERT_TRUE(p.ok());
   EXPECT_EQ((*p)->table_version(), 1);
 
-  auto tables = ListTables(store_.get(), "host-cpu");
+  auto tables = ListTables(storage_.get(), "host-cpu");
   ASSERT_TRUE(tables.ok());
   EXPECT_EQ(tables->tables_size(), 1);
-  EXPECT_EQ(ListTables(store_.get(), "no-such-hw").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ListTables(storage_.get(), "no-such-hw").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(CoreTest, TablesCorrectionsAndExportCheckTheirFields) {
-  auto info = AddTable(store_.get(), catalog_.get(), TinyTable("host-cpu"), "upload");
+  auto info = AddTable(storage_.get(), catalog_.get(), TinyTable("host-cpu"), "upload");
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->source(), "upload");
   v1::LatencyTable bad = TinyTable("host-cpu");
   bad.mutable_entries(0)->set_median_ms(-1);
-  EXPECT_EQ(AddTable(store_.get(), catalog_.get(), bad, "upload").status().code(),
+  EXPECT_EQ(AddTable(storage_.get(), catalog_.get(), bad, "upload").status().code(),
             absl::StatusCode::kInvalidArgument);
 
   v1::SetCorrectionRequest c;
-  EXPECT_EQ(SetCorrection(store_.get(), catalog_.get(), c).status().message(), "hardware: is required");
+  EXPECT_EQ(SetCorrection(storage_.get(), catalog_.get(), c).status().message(), "hardware: is required");
   c.set_hardware("host-cpu");
   c.mutable_correction()->set_scale(1.5);
-  EXPECT_EQ(SetCorrection(store_.get(), catalog_.get(), c).status().message(), "version: must be > 0, got 0");
+  EXPECT_EQ(SetCorrection(storage_.get(), catalog_.get(), c).status().message(),
+            "version: must be > 0, got 0");
   c.set_version(1);
-  auto corrected = SetCorrection(store_.get(), catalog_.get(), c);
+  auto corrected = SetCorrection(storage_.get(), catalog_.get(), c);
   ASSERT_TRUE(corrected.ok()) << corrected.status();
   EXPECT_DOUBLE_EQ(corrected->correction().scale(), 1.5);
 
   v1::ExportTableRequest e;
-  EXPECT_EQ(TableToExport(store_.get(), e).status().message(), "hardware: is required");
+  EXPECT_EQ(TableToExport(storage_.get(), e).status().message(), "hardware: is required");
   e.set_hardware("host-cpu");
   e.set_version(-1);
-  EXPECT_EQ(TableToExport(store_.get(), e).status().message(), "version: must be >= 0, got -1");
+  EXPECT_EQ(TableToExport(storage_.get(), e).status().message(), "version: must be >= 0, got -1");
   e.set_version(0);
-  auto t = TableToExport(store_.get(), e);
+  auto t = TableToExport(storage_.get(), e);
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->entries_size(), TinyTable("host-cpu").entries_size());
 }
@@ -278,7 +279,7 @@ TEST_F(CoreTest, PredictChecksArchAndHardwareWithFieldPaths) {
 }
 
 TEST_F(CoreTest, PredictBreakdownHasBlocksFromTheTable) {
-  ASSERT_TRUE(AddTable(store_.get(), catalog_.get(), TinyTable("host-cpu"), "upload").ok());
+  ASSERT_TRUE(AddTable(storage_.get(), catalog_.get(), TinyTable("host-cpu"), "upload").ok());
   auto sp = space::Space::Load("search/spaces/tiny.json");
   ASSERT_TRUE(sp.ok());
   base::Rng rng(5);
@@ -337,7 +338,7 @@ TEST_F(CoreTest, ExportInlineArchitectureByFormat) {
     v1::ExportCandidateRequest r;
     *r.mutable_arch() = SmallArch();
     r.set_format(c.format);
-    auto got = ExportCandidate(store_.get(), r);
+    auto got = ExportCandidate(storage_.get(), r);
     EXPECT_EQ(got.status().code(), c.code) << c.format;
     if (!got.ok()) {
       EXPECT_EQ(got.status().message(), c.suffix_or_message);
@@ -350,31 +351,32 @@ TEST_F(CoreTest, ExportInlineArchitectureByFormat) {
   v1::ExportCandidateRequest both;
   *both.mutable_arch() = SmallArch();
   both.set_id(3);
-  EXPECT_EQ(ExportCandidate(store_.get(), both).status().message(), "arch: give either id or arch, not both");
+  EXPECT_EQ(ExportCandidate(storage_.get(), both).status().message(),
+            "arch: give either id or arch, not both");
   v1::ExportCandidateRequest bad;
   *bad.mutable_arch() = SmallArch();
   bad.mutable_arch()->mutable_stem(0)->mutable_conv()->set_out_channels(0);
-  EXPECT_EQ(ExportCandidate(store_.get(), bad).status().message(),
+  EXPECT_EQ(ExportCandidate(storage_.get(), bad).status().message(),
             "arch.stem[0].conv.out_channels: must be > 0, got 0");
   v1::ExportCandidateRequest none;
-  EXPECT_EQ(ExportCandidate(store_.get(), none).status().message(), "id: must be > 0, got 0");
+  EXPECT_EQ(ExportCandidate(storage_.get(), none).status().message(), "id: must be > 0, got 0");
   none.set_id(77);
-  EXPECT_EQ(ExportCandidate(store_.get(), none).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ExportCandidate(storage_.get(), none).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(CoreTest, CandidateLookupsNameWhatDoesNotExist) {
-  EXPECT_EQ(GetCandidate(store_.get(), catalog_.get(), -4).status().message(), "id: must be > 0, got -4");
-  EXPECT_EQ(GetCandidate(store_.get(), catalog_.get(), 12).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(GetCandidate(storage_.get(), catalog_.get(), -4).status().message(), "id: must be > 0, got -4");
+  EXPECT_EQ(GetCandidate(storage_.get(), catalog_.get(), 12).status().code(), absl::StatusCode::kNotFound);
   v1::ListCandidatesRequest r;
   r.set_job_id(99);
-  auto job = ListCandidates(store_.get(), r);
+  auto job = ListCandidates(storage_.get(), r);
   EXPECT_EQ(job.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(job.status().message(), "job_id: job 99 not found");
   r.set_job_id(0);
   r.set_hardware("nope");
-  EXPECT_EQ(ListCandidates(store_.get(), r).status().message(), "hardware: 'nope' is not registered");
+  EXPECT_EQ(ListCandidates(storage_.get(), r).status().message(), "hardware: 'nope' is not registered");
   r.set_hardware("");
-  auto empty = ListCandidates(store_.get(), r);
+  auto empty = ListCandidates(storage_.get(), r);
   ASSERT_TRUE(empty.ok()) << empty.status();
   EXPECT_EQ(empty->total(), 0);
 }
@@ -382,7 +384,7 @@ TEST_F(CoreTest, CandidateLookupsNameWhatDoesNotExist) {
 // ---------------------------------------------------------------- submit
 
 TEST_F(CoreTest, SubmitErrorsCarryTheSpecPath) {
-  ASSERT_TRUE(AddTable(store_.get(), catalog_.get(), TinyTable("host-cpu"), "upload").ok());
+  ASSERT_TRUE(AddTable(storage_.get(), catalog_.get(), TinyTable("host-cpu"), "upload").ok());
   struct Case {
     std::string what;
     std::function<void(v1::SearchSpec*)> set;
@@ -458,8 +460,9 @@ TEST_F(CoreTest, NamesAreOneShortLineAtPredictSubmitAndExport) {
   v1::ExportCandidateRequest e;
   *e.mutable_arch() = SmallArch();
   e.mutable_arch()->set_name("a\rb");
-  EXPECT_EQ(ExportCandidate(store_.get(), e).status().message().rfind("arch.name: control character 0x0d", 0),
-            0u);
+  EXPECT_EQ(
+      ExportCandidate(storage_.get(), e).status().message().rfind("arch.name: control character 0x0d", 0),
+      0u);
 
   auto tiny = space::Space::Load("search/spaces/tiny.json");
   ASSERT_TRUE(tiny.ok());
