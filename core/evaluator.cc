@@ -17,8 +17,10 @@ LutEvaluator::LutEvaluator(std::shared_ptr<const space::Space> space,
 latency::Cost LutEvaluator::NetworkCostOf(const v1::Architecture& arch) {
   latency::Cost total;
   space::Shape s = space::InputShape(arch);
-  std::lock_guard<std::mutex> l(mu_);
-  auto add = [&](uint64_t key, const std::function<latency::Graph()>& lower) {
+  absl::MutexLock l(&mu_);
+  // The lambda runs under l, which clang's thread-safety analysis does not
+  // follow into a lambda.
+  auto add = [&](uint64_t key, const std::function<latency::Graph()>& lower) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     auto it = block_costs_.find(key);
     if (it == block_costs_.end()) it = block_costs_.emplace(key, latency::GraphCost(lower())).first;
     total += it->second;

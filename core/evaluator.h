@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 #include "latency_models/cost.h"
 #include "latency_models/lut.h"
@@ -54,7 +55,7 @@ class LutEvaluator : public search::Evaluator {
   std::vector<std::shared_ptr<const latency::LatencyPredictor>> predictors_;
   Options opts_;
   latency::ProxyCache* proxies_;
-  std::mutex mu_;
+  absl::Mutex mu_;
   std::unordered_map<uint64_t, latency::Cost> block_costs_ ABSL_GUARDED_BY(mu_);
 };
 

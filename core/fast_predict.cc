@@ -31,7 +31,7 @@ absl::StatusOr<std::shared_ptr<const SpaceEncoding>> EncodingCache::Get(const st
   if (name.empty())
     return absl::InvalidArgumentError("space: a shipped space name (e.g. 'tiny') is required");
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     auto it = cache_.find(name);
     if (it != cache_.end()) return it->second;
   }
@@ -45,7 +45,7 @@ absl::StatusOr<std::shared_ptr<const SpaceEncoding>> EncodingCache::Get(const st
     if (s.choices() > 256)
       return absl::InvalidArgumentError(
           StrCat("space: ", s.name(), " has ", s.choices(), " choices, more than one byte encodes"));
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   cache_[name] = enc;
   return std::shared_ptr<const SpaceEncoding>(enc);
 }

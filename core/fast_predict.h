@@ -13,6 +13,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 #include "core/encoded_predict.h"
 #include "core/job_manager.h"
@@ -31,7 +32,7 @@ class EncodingCache {
 
  private:
   JobManager* jobs_;
-  std::mutex mu_;
+  absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<const SpaceEncoding>> cache_ ABSL_GUARDED_BY(mu_);
 };
 

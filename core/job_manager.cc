@@ -10,6 +10,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 #include "base/status_macros.h"
 #include "base/status_reason.h"
@@ -52,14 +55,14 @@ struct JobManager::Running {
   std::atomic<bool> cancel{false};
   // Orders the worker's writes of the job row against Cancel's: whoever
   // holds it sees `cancel` and `final_written` current.
-  std::mutex db_mu;
+  absl::Mutex db_mu;
   bool final_written ABSL_GUARDED_BY(db_mu) = false;  // the worker stored the job's end state
   // The worker is finished with it. Guarded by JobManager::mu_ (which an
   // annotation on a member of this struct cannot name); finished_cv_ waits on it.
   bool done = false;
   // Orders the worker's engine steps against Ask and Tell.
-  std::mutex mu;
-  std::condition_variable told;  // a Tell, a Cancel or shutdown: the waiting worker steps again
+  absl::Mutex mu;
+  absl::CondVar told;  // a Tell, a Cancel or shutdown: the waiting worker steps again
   search::Engine* engine ABSL_GUARDED_BY(mu) = nullptr;
   std::map<std::string, std::string> pending ABSL_GUARDED_BY(mu);  // arch hash -> genotype key
   // Written by the worker before it publishes `engine` under mu, read-only
@@ -80,7 +83,7 @@ absl::Status JobManager::Start() {
     ids.insert(ids.end(), some.begin(), some.end());
   }
   std::sort(ids.begin(), ids.end());
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   for (int64_t id : ids) queue_.push_back(id);
   stopping_ = false;
   stop_flag_ = false;
@@ -90,20 +93,20 @@ absl::Status JobManager::Start() {
 
 void JobManager::BeginShutdown() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     stopping_ = true;
     stop_flag_ = true;
-    for (auto& [id, r] : running_) r->told.notify_all();
+    for (auto& [id, r] : running_) r->told.SignalAll();
   }
-  queue_cv_.notify_all();
-  change_cv_.notify_all();
-  finished_cv_.notify_all();
+  queue_cv_.SignalAll();
+  change_cv_.SignalAll();
+  finished_cv_.SignalAll();
   Notify();  // Watch streams end
 }
 
 void JobManager::Shutdown() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     if (stopping_ && workers_.empty()) return;
   }
   BeginShutdown();
@@ -114,22 +117,22 @@ void JobManager::Shutdown() {
 
 void JobManager::Notify() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     ++change_seq_;
   }
-  change_cv_.notify_all();
-  std::lock_guard<std::mutex> l(listeners_mu_);
+  change_cv_.SignalAll();
+  absl::MutexLock l(&listeners_mu_);
   for (auto& [token, f] : listeners_) f();
 }
 
 int64_t JobManager::Subscribe(std::function<void()> listener) {
-  std::lock_guard<std::mutex> l(listeners_mu_);
+  absl::MutexLock l(&listeners_mu_);
   listeners_[next_listener_] = std::move(listener);
   return next_listener_++;
 }
 
 void JobManager::Unsubscribe(int64_t token) {
-  std::lock_guard<std::mutex> l(listeners_mu_);
+  absl::MutexLock l(&listeners_mu_);
   listeners_.erase(token);
 }
 
@@ -198,7 +201,7 @@ absl::StatusOr<v1::SearchSpec> JobManager::CheckSpec(const v1::SearchSpec& in,
 absl::StatusOr<v1::Job> JobManager::Enqueue(const v1::SearchSpec& spec, const v1::SearchSpec& in,
                                             const std::string& request_id) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     if (stopping_) return absl::UnavailableError("lutnasd is shutting down; submit again after it restarts");
     if (static_cast<int64_t>(queue_.size()) + submitting_ >= opts_.max_queued_jobs)
       return absl::ResourceExhaustedError(StrCat(
@@ -209,12 +212,12 @@ absl::StatusOr<v1::Job> JobManager::Enqueue(const v1::SearchSpec& spec, const v1
   auto created =
       request_id.empty() ? store_->CreateJob(spec) : store_->CreateJobForRequest(spec, request_id, in);
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     --submitting_;
     if (created.ok()) queue_.push_back(*created);
   }
   if (!created.ok()) return created.status();
-  queue_cv_.notify_one();
+  queue_cv_.Signal();
   return store_->GetJob(*created);
 }
 
@@ -229,7 +232,7 @@ absl::StatusOr<v1::Job> JobManager::Cancel(int64_t id) {
   {
     // A worker takes a job off the queue and into running_ under mu_, so
     // here it is in exactly one of them (or neither: it ended).
-    std::unique_lock<std::mutex> l(mu_);
+    absl::ReleasableMutexLock l(&mu_);
     auto it = running_.find(id);
     if (it != running_.end()) {
       run = it->second;
@@ -239,27 +242,28 @@ absl::StatusOr<v1::Job> JobManager::Cancel(int64_t id) {
       if (Terminal(job.state())) return ended(job);
       RETURN_IF_ERROR(
           store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled before it started", job.progress()));
-      l.unlock();
+      l.Release();
       Notify();
       return store_->GetJob(id);
     }
   }
   {
     // Stored before it is answered: after a crash the job does not resume.
-    std::lock_guard<std::mutex> l(run->db_mu);
+    absl::MutexLock l(&run->db_mu);
     ASSIGN_OR_RETURN(job, store_->GetJob(id));
     if (run->final_written || Terminal(job.state())) return ended(job);
     run->cancel = true;
     RETURN_IF_ERROR(store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled", job.progress()));
   }
-  run->told.notify_all();
+  run->told.SignalAll();
   Notify();
   // The worker checks before every candidate evaluation; wait until it has
   // stopped, so that no answer of JOB_CANCELLED leaves it running.
   {
-    std::unique_lock<std::mutex> l(mu_);
-    finished_cv_.wait_for(l, std::chrono::seconds(opts_.cancel_wait_s),
-                          [&] { return run->done || stopping_; });
+    absl::MutexLock l(&mu_);
+    const absl::Time deadline = absl::Now() + absl::Seconds(opts_.cancel_wait_s);
+    while (!run->done && !stopping_)
+      if (finished_cv_.WaitWithDeadline(&mu_, deadline)) break;  // true: timed out
   }
   return store_->GetJob(id);
 }
@@ -267,12 +271,14 @@ absl::StatusOr<v1::Job> JobManager::Cancel(int64_t id) {
 absl::StatusOr<v1::Job> JobManager::WaitForChange(int64_t id, int64_t since, int timeout_ms) {
   ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
   if (job.updated_unix_ms() != since || Terminal(job.state())) return job;
-  std::unique_lock<std::mutex> l(mu_);
-  if (stopping_) return job;
-  const uint64_t seq = change_seq_;
-  change_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms),
-                      [&] { return change_seq_ != seq || stopping_; });
-  l.unlock();
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_) return job;
+    const uint64_t seq = change_seq_;
+    const absl::Time deadline = absl::Now() + absl::Milliseconds(timeout_ms);
+    while (change_seq_ == seq && !stopping_)
+      if (change_cv_.WaitWithDeadline(&mu_, deadline)) break;
+  }
   return store_->GetJob(id);
 }
 
@@ -306,8 +312,8 @@ void JobManager::WorkerLoop() {
     int64_t id;
     auto run = std::make_shared<Running>();
     {
-      std::unique_lock<std::mutex> l(mu_);
-      queue_cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+      absl::MutexLock l(&mu_);
+      while (!stopping_ && queue_.empty()) queue_cv_.Wait(&mu_);
       if (stopping_) return;
       id = queue_.front();
       queue_.pop_front();
@@ -318,7 +324,7 @@ void JobManager::WorkerLoop() {
 }
 
 bool JobManager::WriteUnlessCancelled(int64_t id, Running* run, v1::JobState state, const v1::Progress& p) {
-  std::lock_guard<std::mutex> l(run->db_mu);
+  absl::MutexLock l(&run->db_mu);
   if (run->cancel) return false;
   (void)store_->UpdateJob(id, state, "", p);
   return true;
@@ -336,7 +342,7 @@ void JobManager::RunJob(int64_t id, const std::shared_ptr<Running>& run) {
   last.set_generation_eta_s(0);
   last.set_eta_s(0);
   {
-    std::lock_guard<std::mutex> l(run->db_mu);
+    absl::MutexLock l(&run->db_mu);
     if (skip) {
     } else if (run->cancel) {
       (void)store_->UpdateJob(id, v1::JOB_CANCELLED, "cancelled", last);
@@ -350,11 +356,11 @@ void JobManager::RunJob(int64_t id, const std::shared_ptr<Running>& run) {
     run->final_written = true;
   }
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     running_.erase(id);
     run->done = true;
   }
-  finished_cv_.notify_all();
+  finished_cv_.SignalAll();
   Notify();
 }
 
@@ -436,7 +442,7 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     return cp.status();
   }
   {
-    std::lock_guard<std::mutex> l(run->mu);
+    absl::MutexLock l(&run->mu);
     run->engine = engine.get();
   }
   step_base = engine->progress();
@@ -456,13 +462,13 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
           StrCat("stopped: the job ran past its max_runtime_s of ", run->spec.max_runtime_s(), " s"));
       break;
     }
-    std::unique_lock<std::mutex> l(run->mu);
+    absl::ReleasableMutexLock l(&run->mu);
     step_done = 0;
     auto report = engine->Step();
     if (!report.ok()) {
       if (run->spec.objective() == v1::EXTERNAL &&
           base::HasReason(report.status(), search::kWaitingForScores)) {
-        run->told.wait_for(l, std::chrono::milliseconds(200));
+        run->told.WaitWithTimeout(&run->mu, absl::Milliseconds(200));
         continue;
       }
       result = report.status();
@@ -470,14 +476,14 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     }
     const std::string checkpoint = engine->Checkpoint();
     const v1::Progress progress = engine->progress();
-    l.unlock();
+    l.Release();
     std::vector<v1::Candidate> cands;
     for (const auto& ind : report->evaluated) cands.push_back(MakeCandidate(run->spec, *run->space, ind, id));
     std::vector<std::string> pareto;
     for (const auto& ind : report->pareto)
       pareto.push_back(space::ArchHash(run->space->ToArchitecture(ind.genotype)));
     {
-      std::lock_guard<std::mutex> dl(run->db_mu);
+      absl::MutexLock dl(&run->db_mu);
       if (run->cancel) break;  // cancelled and stored as such: nothing more is written
       RETURN_IF_ERROR(store_->CommitGeneration(id, checkpoint, cands, pareto, progress));
     }
@@ -486,7 +492,7 @@ absl::Status JobManager::RunJobInner(int64_t id, Running* run, v1::Progress* las
     Notify();
   }
   {
-    std::lock_guard<std::mutex> l(run->mu);
+    absl::MutexLock l(&run->mu);
     run->engine = nullptr;
   }
   // *last stays the last committed progress: the engine's own counts the
@@ -518,14 +524,14 @@ absl::StatusOr<std::vector<v1::Candidate>> JobManager::Ask(int64_t job_id, int c
     std::shared_ptr<Running> run;
     uint64_t seq;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      absl::MutexLock l(&mu_);
       if (stopping_) return absl::UnavailableError("lutnasd is shutting down; ask again after it restarts");
       seq = change_seq_;  // read before looking: a change after this wakes the wait below
       auto it = running_.find(job_id);
       if (it != running_.end()) run = it->second;
     }
     if (run) {
-      std::lock_guard<std::mutex> l(run->mu);
+      absl::MutexLock l(&run->mu);
       if (run->engine) {
         ASSIGN_OR_RETURN(auto inds, run->engine->Ask(count));
         std::vector<v1::Candidate> out;
@@ -548,8 +554,10 @@ absl::StatusOr<std::vector<v1::Candidate>> JobManager::Ask(int64_t job_id, int c
             StrCat("job ", job_id, " did not start running before the call's deadline; retry"));
       return absl::UnavailableError(StrCat("job ", job_id, " is not running yet; retry"));
     }
-    std::unique_lock<std::mutex> l(mu_);
-    change_cv_.wait_until(l, std::min(until, now + kSlice), [&] { return change_seq_ != seq || stopping_; });
+    absl::MutexLock l(&mu_);
+    const absl::Time slice_end = absl::Now() + absl::FromChrono(std::min(until, now + kSlice) - now);
+    while (change_seq_ == seq && !stopping_)
+      if (change_cv_.WaitWithDeadline(&mu_, slice_end)) break;
   }
 }
 
@@ -558,12 +566,12 @@ absl::StatusOr<int> JobManager::Tell(int64_t job_id, const std::map<std::string,
   ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(job_id));
   std::shared_ptr<Running> run;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     auto it = running_.find(job_id);
     if (it != running_.end()) run = it->second;
   }
   if (!run) return absl::FailedPreconditionError(StrCat("job ", job_id, " is not running"));
-  std::lock_guard<std::mutex> l(run->mu);
+  absl::MutexLock l(&run->mu);
   if (!run->engine) return absl::FailedPreconditionError(StrCat("job ", job_id, " is not running"));
   for (const auto& [hash, score] : scores) {
     if (!std::isfinite(score))
@@ -578,7 +586,7 @@ absl::StatusOr<int> JobManager::Tell(int64_t job_id, const std::map<std::string,
     run->pending.erase(hash);
     ++n;
   }
-  run->told.notify_all();
+  run->told.SignalAll();
   return n;
 }
 

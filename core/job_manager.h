@@ -9,7 +9,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -21,6 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 #include "core/predictor_catalog.h"
 #include "core/storage.h"
@@ -120,10 +120,10 @@ class JobManager {
   // condition variables below all wait on it. Lock order: mu_, then a
   // Running's db_mu or mu (never the other way round); listeners_mu_ is
   // never held with mu_.
-  std::mutex mu_;
-  std::condition_variable queue_cv_;     // queue_ grew, or stopping_
-  std::condition_variable change_cv_;    // change_seq_ grew (Notify), or stopping_
-  std::condition_variable finished_cv_;  // a Running ended (Running::done), or stopping_
+  absl::Mutex mu_;
+  absl::CondVar queue_cv_;     // queue_ grew, or stopping_
+  absl::CondVar change_cv_;    // change_seq_ grew (Notify), or stopping_
+  absl::CondVar finished_cv_;  // a Running ended (Running::done), or stopping_
   std::deque<int64_t> queue_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, std::shared_ptr<Running>> running_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -133,7 +133,7 @@ class JobManager {
   // Started by Start() and joined by Shutdown(): callers of those two, not
   // a mutex, keep them apart (the daemon calls them from one thread).
   std::vector<std::thread> workers_;
-  std::mutex listeners_mu_;
+  absl::Mutex listeners_mu_;
   std::map<int64_t, std::function<void()>> listeners_ ABSL_GUARDED_BY(listeners_mu_);
   int64_t next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 1;
 };

@@ -104,7 +104,7 @@ absl::StatusOr<int> Daemon::Start() {
 }
 
 void Daemon::Shutdown() {
-  std::lock_guard<std::mutex> l(shutdown_mu_);
+  absl::MutexLock l(&shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;
   // Jobs, Watch streams and waits stop first, so that the handlers in
@@ -128,7 +128,7 @@ void Daemon::Shutdown() {
 void Daemon::Wait() {
   grpc::Server* s = nullptr;
   {
-    std::lock_guard<std::mutex> l(shutdown_mu_);
+    absl::MutexLock l(&shutdown_mu_);
     if (shut_down_) return;
     s = server_.get();
   }

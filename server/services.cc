@@ -9,6 +9,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 #include "core/candidates.h"
 #include "core/predict.h"
@@ -194,21 +195,21 @@ class WatchReactor final : public WatchReactorBase {
   WatchReactor(Core c, int64_t id, v1::SearchSpec spec) : c_(std::move(c)), id_(id), spec_(std::move(spec)) {
     // Not under mu_: a listener call holds the job manager's lock and takes mu_.
     token_ = c_.jobs->Subscribe([this] {
-      std::lock_guard<std::mutex> g(mu_);
+      absl::MutexLock g(&mu_);
       PollLocked();
     });
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     PollLocked();
   }
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     in_flight_ = false;
     if (!ok) return FinishLocked(Status(grpc::StatusCode::CANCELLED, "watcher went away"));
     if (sent_terminal_) return FinishLocked(Status::OK);
     PollLocked();
   }
   void OnCancel() override {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     FinishLocked(Status(grpc::StatusCode::CANCELLED, "watch cancelled"));
   }
   void OnDone() override {
@@ -218,12 +219,12 @@ class WatchReactor final : public WatchReactorBase {
   }
 
  private:
-  void FinishLocked(const Status& s) {
+  void FinishLocked(const Status& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
     Finish(s);
   }
-  void PollLocked() {
+  void PollLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_ || in_flight_) return;  // OnWriteDone polls again
     if (c_.jobs->stopping())
       return FinishLocked(
@@ -250,7 +251,7 @@ class WatchReactor final : public WatchReactorBase {
   Core c_;
   const int64_t id_;
   const v1::SearchSpec spec_;
-  std::mutex mu_;
+  absl::Mutex mu_;
   int64_t token_ = 0;  // set by the constructor, read by OnDone: no mutex needed
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool in_flight_ ABSL_GUARDED_BY(mu_) = false;
