@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 
 namespace lutnas::core {
 
@@ -23,7 +24,7 @@ absl::Status Semaphore::Acquire(int64_t n, const std::string& what, int64_t wait
                                                      ", more than the limit of ", limit_, " (lutnasd --",
                                                      flag_, ")"));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
-  std::unique_lock<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   while (value_ + n > limit_) {
     if (cancelled && cancelled())
       return absl::CancelledError("cancelled while waiting for a prediction slot");
@@ -31,7 +32,7 @@ absl::Status Semaphore::Acquire(int64_t n, const std::string& what, int64_t wait
       return absl::ResourceExhaustedError(absl::StrCat(
           flag_, ": ", what, " waited ", wait_ms / 1000.0, " s for ", n, " ", unit_, " while others held ",
           value_, " of the limit of ", limit_, " (lutnasd --", flag_, "); retry later"));
-    cv_.wait_for(l, std::chrono::milliseconds(50));
+    cv_.WaitWithTimeout(&mu_, absl::Milliseconds(50));  // and look at `cancelled` again
   }
   value_ += n;
   return absl::OkStatus();
@@ -39,14 +40,14 @@ absl::Status Semaphore::Acquire(int64_t n, const std::string& what, int64_t wait
 
 void Semaphore::Release(int64_t n) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    absl::MutexLock l(&mu_);
     value_ -= n;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 int64_t Semaphore::value() const {
-  std::lock_guard<std::mutex> l(mu_);
+  absl::MutexLock l(&mu_);
   return value_;
 }
 

@@ -6,7 +6,6 @@
 #define LUTNAS_CORE_LIMITS_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -15,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 
 namespace lutnas::core {
 
@@ -76,8 +76,8 @@ class Semaphore {
  private:
   const std::string flag_, unit_;
   const int64_t limit_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;  // value_ fell
   int64_t value_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
