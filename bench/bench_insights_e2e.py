@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "clients" / "python"))
 
 from lutnas import external, insights_compare, tools, validate_external  # noqa: E402
 
-# The commands whole networks are validated with (docs/runtimes.md, round 5): both runtimes
+# The commands whole networks are validated with (docs/notes/runtimes.md, round 5): both runtimes
 # through lutnas' runner; LUTNAS_OV_BENCHMARK_APP=1 times OpenVINO with benchmark_app instead
 # (wall clock, one model per process, as rounds 2-4 did).
 ORT_COMMAND = ("scripts/lutnas bench-onnx --quiet --clock thread --flush-kib 16384 --hot-input "

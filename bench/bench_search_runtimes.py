@@ -46,7 +46,7 @@ import lutnas  # noqa: E402
 from lutnas import external, insights_compare, tools, validate_external  # noqa: E402
 from lutnas.daemon import Daemon  # noqa: E402
 
-# The commands whole networks are validated with (docs/runtimes.md, bench/external_accuracy.sh):
+# The commands whole networks are validated with (docs/notes/runtimes.md, bench/external_accuracy.sh):
 # both runtimes through lutnas' runner (interleaved rounds, thread clock, reference workload, so
 # a measurement is in the table's time units); LUTNAS_OV_BENCHMARK_APP=1 measures OpenVINO with
 # its own benchmark_app instead (wall clock, one model per process: what rounds 2-4 used).

@@ -17,7 +17,7 @@
 # blocks on both runtimes are timed without the layout reorders the runtime
 # inserts at a lone model's inputs and outputs (--exclude-boundary-reorders:
 # OpenVINO's Reorders, ONNX Runtime's NCHWc ReorderInput/ReorderOutput on x86),
-# networks with them (docs/runtimes.md, rounds 3 and 5).
+# networks with them (docs/notes/runtimes.md, rounds 3 and 5).
 # A shared host fails the noise checks (reference drift, spread): nothing is
 # stored then (exit 3) unless ACCEPT_NOISY=1; the figures are printed either way.
 #   [ACCEPT_NOISY=1] bench/external_accuracy.sh [OUT_DIR]   # default var/external-accuracy; ~14 min on a quiet host

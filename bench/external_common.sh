@@ -5,7 +5,7 @@ SPACE=search/spaces/edge.json
 PARSE='median_ms=([0-9.e+-]+)'
 # ONNX Runtime: half the L3 written over before every run, then the input
 # rewritten: a block's weights are cold and its input hot, as inside a network
-# (docs/runtimes.md, round 4); OpenVINO as in round 3.
+# (docs/notes/runtimes.md, round 4); OpenVINO as in round 3.
 ORT="scripts/lutnas bench-onnx --clock thread --flush-kib ${ORT_FLUSH_KIB:-16384} --hot-input"
 OV='scripts/lutnas bench-onnx --runtime openvino --quiet --clock thread --flush-kib 2048'
 # whole networks: a network takes 0.3-3 ms, so the default 3 ms a round would give it 3 runs

@@ -42,7 +42,7 @@ nodes' share of a run, and every sample is scaled by 1 - share
 synchronous infer() computes on the calling thread, so --clock thread works as
 with ONNX Runtime; outputs are shared, not copied); it needs openvino, not
 onnxruntime. OpenVINO's own benchmark_app times wall-clock runs only, which a
-shared host inflates (docs/runtimes.md).
+shared host inflates (docs/notes/runtimes.md).
 
 Output (stdout), one line per model, path last:
     median_ms=0.41 iqr_ms=0.012 p10_ms=0.4 p90_ms=0.43 samples=63 spread=0.073 run_scaled_ms=0.409 model=a.onnx
@@ -360,7 +360,7 @@ class OvWorkload(Workload):
     nodes next to a Parameter or a Result) are not counted: each run's time
     is scaled by the share of the other nodes in that run's profile
     (PERF_COUNT). A block timed alone pays them once per
-    block, a whole network once (docs/runtimes.md: 0.21 ms of a 0.32 ms
+    block, a whole network once (docs/notes/runtimes.md: 0.21 ms of a 0.32 ms
     block)."""
 
     def __init__(self, model: Union[str, bytes], threads: int, name: Optional[str] = None,
@@ -573,7 +573,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--hot-input", action="store_true",
                    help="with --flush-kib: rewrite the model's inputs after the flush, as the "
                         "layer before a block has just written them inside a network (its "
-                        "weights stay cold); docs/runtimes.md")
+                        "weights stay cold); docs/notes/runtimes.md")
     p.add_argument("--runtime", choices=("onnxruntime", "openvino"), default="onnxruntime",
                    help="onnxruntime (default) or openvino (CPU plugin, 1 stream, latency hint)")
     p.add_argument("--exclude-boundary-reorders", action="store_true",
