@@ -26,7 +26,7 @@ from .errors import LutnasError, SubmitWarning, Unavailable, unreachable_hint
 from .tools import ToolError
 from .torch_export import TorchMissing
 
-ALGORITHMS = ("evolution", "nsga2", "random", "ga")
+ALGORITHMS = ("evolution", "nsga2", "random")
 OBJECTIVES = ("zen", "naswot", "params", "macs", "external")
 SORT_KEYS = ("id", "score", "params", "macs", "latency")
 # SOURCE_INTERPOLATED covers keys scaled from measured neighbours, inside the

@@ -37,6 +37,8 @@ DEFAULT_TARGET = "127.0.0.1:50051"
 #: How long wait(), watch() and iter_candidates() wait for a daemon that went
 #: away (a restart) when the client has no timeout; otherwise its timeout.
 RECONNECT_WINDOW_S = 60.0
+# Seconds a wait() still allows for reading the job's state after its own timeout.
+STATE_READ_GRACE_S = 2.0
 _RECONNECT_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 200),
                       ("grpc.min_reconnect_backoff_ms", 200),
                       ("grpc.max_reconnect_backoff_ms", 2000))
@@ -466,7 +468,10 @@ class Client:
     def _get_job_reconnecting(self, job_id: int, deadline: Optional[float]) -> Job:
         window = self.timeout if self.timeout is not None else RECONNECT_WINDOW_S
         if deadline is not None:
-            window = min(window, max(0.001, deadline - time.monotonic()))
+            # The state is read once the wait's deadline has passed too: a
+            # 1 ms budget made this Get itself time out on a busy host, and the
+            # caller got a bare "Deadline Exceeded" instead of the job's state.
+            window = min(window, max(STATE_READ_GRACE_S, deadline - time.monotonic()))
         return Job(self._unary_reconnecting(
             self._search.Get, self.pb.service_pb2.GetJobRequest(id=job_id), window))
 

@@ -81,7 +81,6 @@ class Algorithm(_ProtoEnum):
     EVOLUTION = 1
     NSGA2 = 2
     RANDOM = 3
-    GA = 4  # elitist genetic algorithm, scalar reward
 
 
 class Objective(_ProtoEnum):
