@@ -31,7 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "clients" / "python"))
 
-from lutnas import external, insights_compare, tools, validate_external  # noqa: E402
+from lutnas.measure import external, validate_external  # noqa: E402
+from lutnas.insights import compare as insights_compare  # noqa: E402
+from lutnas import tools  # noqa: E402
 
 # The commands whole networks are validated with (docs/notes/runtimes.md, round 5): both runtimes
 # through lutnas' runner; LUTNAS_OV_BENCHMARK_APP=1 times OpenVINO with benchmark_app instead

@@ -8,7 +8,7 @@ Starts a real lutnasd on a scratch database, samples --networks distinct
 networks of the tiny space with a RANDOM search per proxy (the same seed
 samples the same networks: Zen-score and NASWOT as the daemon computes them
 for its objectives, params and MACs from its cost analysis), exports each as
-PyTorch code, trains it on digits (lutnas.trainer: --steps Adam steps, batch
+PyTorch code, trains it on digits (lutnas.train.trainer: --steps Adam steps, batch
 64, seed 0, one thread) and prints Kendall's tau-b of each proxy against test
 accuracy, with a bootstrap 90% interval, and the training-noise ceiling: tau
 between two training seeds on a subset.
@@ -29,7 +29,8 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "clients" / "python"))
-from lutnas import Client, trainer  # noqa: E402
+from lutnas import Client  # noqa: E402
+from lutnas.train import trainer  # noqa: E402
 
 BIN = ROOT / os.environ.get("LUTNAS_BUILD_DIR", "build") / "bin"
 

@@ -43,7 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "clients" / "python"))
 
 import lutnas  # noqa: E402
-from lutnas import external, insights_compare, tools, validate_external  # noqa: E402
+from lutnas.measure import external, validate_external  # noqa: E402
+from lutnas.insights import compare as insights_compare  # noqa: E402
+from lutnas import tools  # noqa: E402
 from lutnas.daemon import Daemon  # noqa: E402
 
 # The commands whole networks are validated with (docs/notes/runtimes.md, bench/external_accuracy.sh):

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "clients" / "python"))
 from lutnas import tablefile  # noqa: E402
 from lutnas.client import Client  # noqa: E402
-from lutnas.validate_external import load_archs, type_split  # noqa: E402
+from lutnas.measure.validate_external import load_archs, type_split  # noqa: E402
 
 BIN = ROOT / os.environ.get("LUTNAS_BUILD_DIR", "build") / "bin"
 LINE = re.compile(r"median_ms=(\S+) .*?run_scaled_ms=(\S+) (?:boundary_share=(\S+) )?model=(\S+)")

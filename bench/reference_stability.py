@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "clients" / "python"))
-from lutnas import bench_onnx  # noqa: E402
+from lutnas.measure import bench_onnx  # noqa: E402
 
 
 def main() -> int:

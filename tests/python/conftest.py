@@ -51,7 +51,7 @@ def run_cli(target, *argv, timeout=60):
     stdout, stderr)."""
     import io
 
-    from lutnas import cli
+    from lutnas.cli import _main as cli
     out, err = io.StringIO(), io.StringIO()
     old = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err

@@ -1,7 +1,7 @@
 """Run by test_ray_train.py with .venv/bin/python (Ray lives in the venv):
 ray.init(num_cpus=2) locally; a worker asks a candidate of job --job and is
 killed mid-training; a second worker then drives the job to its end; with
---job2, lutnas.ray_train.run then drives that job with two workers. Prints one JSON
+--job2, lutnas.train.ray_train.run then drives that job with two workers. Prints one JSON
 object with what happened."""
 import argparse
 import json
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "clients" / "python"))
-from lutnas import ray_train as rt  # noqa: E402
+from lutnas.train import ray_train as rt  # noqa: E402
 
 
 def main():
@@ -54,7 +54,7 @@ def main():
     res = ray.get(survivor.run.remote(), timeout=120)
     t_survivor = time.time() - t0
     summary = None
-    if a.job2:  # lutnas.ray_train.run with two fresh workers (about 30 s more here)
+    if a.job2:  # lutnas.train.ray_train.run with two fresh workers (about 30 s more here)
         summary = rt.run(a.target, a.job2, workers=2, steps=3, resolution=16, log=None)
     print(json.dumps({"held": held, "victim_died": died, "victim_pid": vpid, "victim_alive": victim_alive,
                       "survivor": res, "run2": summary, "seconds": {"init": t_init, "killed": t_killed, "survivor_done": t_survivor,

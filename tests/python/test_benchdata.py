@@ -172,7 +172,7 @@ def test_fit_refuses_too_few_networks():
 
 
 def test_table_fit_cli(tmp_path, capsys):
-    from lutnas import cli
+    from lutnas.cli import _main as cli
     out = tmp_path / "a76.json"
     csv_path = str(ROOT / "data" / "benchmarks" / "nb201_devices.csv")
     assert cli.main(["table", "fit", csv_path, "--column", "true_a76", "--limit", "50",

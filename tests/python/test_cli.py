@@ -12,7 +12,8 @@ import types
 import pytest
 
 import lutnas
-from lutnas import cli, render, tablefile
+from lutnas.cli import _main as cli
+from lutnas import render, tablefile
 from lutnas.plot import pareto_front, plot_pareto
 from conftest import (PB, ROOT, block_keys, finish, hardware_with_table, load_json, run_cli,
                       measured_entries, spec_hardware, tiny_arch)

@@ -4,7 +4,7 @@ and the CLI takes enum names in any case, as dict specs and spec files do."""
 import json
 import tomllib
 
-from lutnas import cli
+from lutnas.cli import _main as cli
 from conftest import PB, ROOT, run_cli
 
 PYPROJECT = ROOT / "clients" / "python" / "pyproject.toml"

@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from conftest import PB, Daemon, block_keys, run_cli, spec_hardware, tiny_arch
-from lutnas import cli
+from lutnas.cli import _main as cli
 from lutnas_testkit import build_dir
 import lutnas
 

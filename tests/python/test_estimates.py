@@ -14,8 +14,8 @@ import pytest
 
 from conftest import PB, ROOT, block_keys, hardware_with_table, lutnasd_path, tiny_arch
 from conftest import run_cli as conftest_run_cli
-from lutnas import cli
-from lutnas.estimates import LOW_CONFIDENCE_MEASURED_FRACTION, missing_keys, warning_lines
+from lutnas.cli import _main as cli
+from lutnas.measure.estimates import LOW_CONFIDENCE_MEASURED_FRACTION, missing_keys, warning_lines
 
 PROFILE = lutnasd_path().parent / "lutnas-profile"
 

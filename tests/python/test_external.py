@@ -12,7 +12,9 @@ import time
 import pytest
 
 import lutnas
-from lutnas import cli, external, tablefile, tools
+from lutnas.cli import _main as cli
+from lutnas.measure import external
+from lutnas import tablefile, tools
 from conftest import PB, ROOT, block_keys, spec_hardware, tiny_arch
 
 pytest.importorskip("torch")

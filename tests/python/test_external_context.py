@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from lutnas import external
+from lutnas.measure import external
 from lutnas.measure import rounds as mrounds
 from conftest import ROOT, run_cli, spec_hardware
 
@@ -270,7 +270,8 @@ def test_validate_external_arch_writes_pairs(module_daemon, module_client, fake,
 
 
 def test_profile_validate_accept_noisy_and_next_step(tmp_path):
-    from lutnas import profile, tablefile, tools
+    from lutnas.measure import profile
+    from lutnas import tablefile, tools
 
     tiny = str(ROOT / "search" / "spaces" / "tiny.json")
     keys = tools.space_keys(tiny)

@@ -10,7 +10,7 @@ import pytest
 
 import lutnas
 from conftest import ROOT, finish, hardware_with_table, lutnasd_path, run_cli, tiny_arch
-from lutnas import asktell
+from lutnas.train import asktell
 from lutnas.torch_export import check_generated
 
 PB = lutnas.proto()

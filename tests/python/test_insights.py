@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 import lutnas
-from lutnas import cli, insights, insights_compare, tablefile, tools
+from lutnas.cli import _main as cli
+from lutnas.insights import analysis as insights, compare as insights_compare
+from lutnas import tablefile, tools
 from conftest import ROOT, spec_hardware
 
 PROBE = ROOT / "search" / "keys" / "insights_probe.txt"

@@ -16,7 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "clients" / "python"))
 
-from lutnas import insights, keys, tools  # noqa: E402
+from lutnas.insights import analysis as insights  # noqa: E402
+from lutnas import keys, tools  # noqa: E402
 
 SPACES = sorted((ROOT / "search" / "spaces").glob("*.json"))
 

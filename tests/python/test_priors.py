@@ -12,7 +12,8 @@ import sys
 import pytest
 
 import lutnas
-from lutnas import cli, rknn_check
+from lutnas.cli import _main as cli
+from lutnas.measure import rknn_check
 from conftest import PB, ROOT, block_keys, finish, load_json, run_cli, spec_hardware, tiny_arch
 
 CATALOG = ROOT / "server" / "hardware_catalog.json"

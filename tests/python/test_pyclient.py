@@ -293,7 +293,7 @@ def test_hardware_doc_cross_device_budgets_have_tables(c):
 
 
 def test_entry_points_find_the_tools():
-    from lutnas import profile
+    from lutnas.measure import profile
 
     with pytest.raises(ValueError, match="exactly one of out and server"):
         profile.measure_table("search/spaces/tiny.json", "host-cpu")

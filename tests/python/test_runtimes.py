@@ -17,7 +17,9 @@ import textwrap
 
 import pytest
 
-from lutnas import cli, external, tablefile, tools
+from lutnas.cli import _main as cli
+from lutnas.measure import external
+from lutnas import tablefile, tools
 from conftest import ROOT, spec_hardware
 
 pytest.importorskip("torch")
@@ -165,7 +167,7 @@ def test_bench_onnx_hot_input_after_a_flush(onnx_keys, runtime):
 
 
 def _node(op, inputs, outputs, name):
-    from lutnas import bench_onnx as b
+    from lutnas.measure import bench_onnx as b
     return (b"".join(b._bytes(1, i) for i in inputs) + b"".join(b._bytes(2, o) for o in outputs)
             + b._bytes(3, name) + b._bytes(4, op))
 
@@ -174,7 +176,7 @@ def test_boundary_reorders_are_only_the_model_s_own_ends():
     # the graph ONNX Runtime's NCHWc transformer makes of a conv block: reorders at the
     # model's input and output (a lone block pays them, a network's neighbours do not)
     # and one pair inside (a network pays it too), read from the saved optimised model
-    from lutnas import bench_onnx as b
+    from lutnas.measure import bench_onnx as b
     nodes = [_node("ReorderInput", ["x"], ["a"], "in0"),
              _node("Conv", ["a", "w"], ["b"], "conv0"),
              _node("ReorderOutput", ["b"], ["c"], "mid_out"),
@@ -524,7 +526,7 @@ def _recorded_pairs(n, seed):
 
 @needs_fit
 def test_fit_correction_on_recorded_pairs_finds_type_factors(tmp_path):
-    from lutnas import validate_external
+    from lutnas.measure import validate_external
     code, res = validate_external.fit_correction(_recorded_pairs(60, 7))
     assert code == 0, res
     corr = res["correction"]
@@ -553,7 +555,7 @@ def test_fit_correction_on_recorded_pairs_finds_type_factors(tmp_path):
 
 
 def test_type_split_sums_a_breakdown_by_block_type():
-    from lutnas.validate_external import type_split
+    from lutnas.measure.validate_external import type_split
     rows = [["conv:o16,k3,s2,g1,relu@3x64x64", 0.1], ["mbconv:o24,e4,k3,s1,se0,relu6@16x32x32", 0.25],
             ["mbconv:o24,e4,k3,s2,se0,relu6@24x32x32", 0.5], ["head:c0,relu,f0,n1000@24x16x16", 0.02]]
     assert type_split(rows) == {"conv": 0.1, "mbconv": 0.75, "head": 0.02}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import lutnas
-from lutnas import asktell, trainer
+from lutnas.train import asktell, trainer
 from lutnas.fastpredict import EncodedSpace
 
 from conftest import PB, finish, hardware_with_table, tiny_arch

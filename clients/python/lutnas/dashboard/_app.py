@@ -320,7 +320,7 @@ def create_app(client: Any, point_limit: int = DEFAULT_POINT_LIMIT,
 
 def _insights_png(client: Any, name: str, version: int, call: Any) -> bytes:
     """The 2x2 figure `lutnas insights NAME -o FILE` draws, as PNG bytes."""
-    from .. import insights
+    from ..insights import analysis as insights
     from ..messages import to_dict
     from ..tools import ToolError
 

@@ -39,7 +39,7 @@ import tempfile
 import time
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from . import tablefile
+from .. import tablefile
 
 CAL_SAMPLES = 4
 CHUNK = 50  # keys per child process
@@ -98,7 +98,7 @@ def convert_one(key: str, workdir: str) -> Dict[str, Any]:
         from rknn.api import RKNN
     except ImportError as e:
         return {"key": key, "status": "error", "error": f"rknn-toolkit2 not importable: {e}"}
-    from .tools import ToolError
+    from ..tools import ToolError
     try:
         files = external.export_key(key, workdir, ["onnx"], "key")
     except ToolError as e:  # lutnas-inspect missing or broken: the run's problem, not the key's
@@ -190,7 +190,7 @@ def run_keys(keys: Iterable[str], timeout: float,
                 f.write("\n".join(chunk) + "\n")
             why: Optional[str] = None
             try:
-                r = subprocess.run([sys.executable, "-m", "lutnas.rknn_check", "--chunk", kp, "--workdir", wd,
+                r = subprocess.run([sys.executable, "-m", "lutnas.measure.rknn_check", "--chunk", kp, "--workdir", wd,
                                     "--results", rp], capture_output=True, text=True,
                                    timeout=timeout * len(chunk), cwd=wd,  # the toolkit writes check*.onnx to cwd
                                    env=_child_env())
@@ -215,7 +215,7 @@ def run_keys(keys: Iterable[str], timeout: float,
 
 def _child_env() -> Dict[str, str]:
     """This environment with this package importable from any directory."""
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.environ.get("PYTHONPATH", "")
     return dict(os.environ, PYTHONPATH=pkg_parent + (os.pathsep + path if path else ""))
 

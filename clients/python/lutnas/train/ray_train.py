@@ -1,14 +1,14 @@
 """Training the candidates of an EXTERNAL-objective search on a Ray cluster.
 
 lutnasd keeps the search (engine, database, latency tables) on one machine;
-Ray actors anywhere ask it for a candidate, train it (lutnas.trainer, or
+Ray actors anywhere ask it for a candidate, train it (lutnas.train.trainer, or
 your own scorer) and tell the score back over gRPC. The daemon is the only
 state: a worker that dies loses nothing but its current training, whose
-candidate is handed out again; a score is accepted once (see lutnas.asktell).
+candidate is handed out again; a score is accepted once (see lutnas.train.asktell).
 
 Locally (what the tests do):
 
-    import ray, lutnas.ray_train as rt
+    import ray, lutnas.train.ray_train as rt
     ray.init(num_cpus=2)
     summary = rt.run("127.0.0.1:50051", job_id, workers=2, steps=60)
 
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-CLIENT_DIR = str(Path(__file__).resolve().parents[1])  # clients/python
+CLIENT_DIR = str(Path(__file__).resolve().parents[2])  # clients/python
 
 
 def _require_ray() -> Any:
@@ -63,7 +63,7 @@ class TrainWorker:
                  resolution: int = 32, seed: int = 0, token: Optional[str] = None,
                  root_certificates: Any = None) -> None:
         import lutnas
-        from lutnas import asktell
+        from lutnas.train import asktell
         self.client = lutnas.Client(target, token=token, root_certificates=root_certificates)
         self.job_id = job_id
         self.score = asktell.digits_scorer(steps=steps, batch=batch, lr=lr,
@@ -72,14 +72,14 @@ class TrainWorker:
         self.pid = os.getpid()
         # Fail here, not at the first candidate, when torch or scikit-learn is missing on a
         # node; and build the dataset once per actor (it is cached per process).
-        from lutnas import trainer
+        from lutnas.train import trainer
         trainer.digits(resolution)
 
     def current(self) -> Dict[str, Any]:
         return {"arch_hash": self.holding, "pid": self.pid}
 
     def run(self, max_candidates: int = 0) -> Dict[str, Any]:
-        from lutnas import asktell
+        from lutnas.train import asktell
 
         def on_ask(c: Any) -> None:
             self.holding = c.arch_hash

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, Optional, Tuple
 
-from .torch_export import load_module, require_torch
+from ..torch_export import load_module, require_torch
 
 _DATA: Dict[Tuple[int, int, float, int], Tuple[Any, Any, Any, Any]] = {}
 

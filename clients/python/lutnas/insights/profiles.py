@@ -16,10 +16,10 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any, Callable, Dict
 
-from . import render
+from .. import render
 
 if TYPE_CHECKING:
-    from .client import Client
+    from ..client import Client
 
 PROFILES: Dict[str, Dict[str, Any]] = {
     "vita": {
@@ -43,7 +43,7 @@ def profile(name: str) -> Dict[str, Any]:
 
 def device_state(client: "Client", name: str) -> Dict[str, Any]:
     """What lutnas knows of one device's latency, as a dict."""
-    from .errors import NotFound
+    from ..errors import NotFound
 
     try:
         hw = client.get_hardware(name)

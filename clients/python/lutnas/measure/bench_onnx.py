@@ -6,7 +6,7 @@ This file depends on nothing but the standard library, numpy and onnxruntime
 (or openvino, for --runtime openvino),
 so it runs on an ARM board after `pip install onnxruntime`: copy it there and
 run `python3 bench_onnx.py MODEL.onnx [MODEL2.onnx ...]` (or, with the lutnas
-client installed, `lutnas bench-onnx ...` / `python3 -m lutnas.bench_onnx`).
+client installed, `lutnas bench-onnx ...` / `python3 -m lutnas.measure.bench_onnx`).
 
 Method (docs/measurement.md, as in latency_models/profiler.cc):
 1. one session per model: CPU execution provider, fp32, --threads intra-op

@@ -21,13 +21,13 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, TextIO, Union
 
-from .tools import ToolError, find_tool
+from ..tools import ToolError, find_tool
 
 if TYPE_CHECKING:
     import os
 
-    from .client import Client
-    from .results import Prediction, PredictResponse
+    from ..client import Client
+    from ..results import Prediction, PredictResponse
 
 LOW_CONFIDENCE_MEASURED_FRACTION = 0.8  # latency_models/lut.h
 

@@ -19,10 +19,10 @@ import os
 import tempfile
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Union
 
-from . import render, tools
+from .. import render, tools
 
 if TYPE_CHECKING:
-    from .client import Client
+    from ..client import Client
 
 DEFAULT_MODELS = tools.ROOT / "models"
 GOAL = 1.5

@@ -1,4 +1,4 @@
-"""`lutnas bench-onnx` in the CLI: runs lutnas/bench_onnx.py (which needs only
+"""`lutnas bench-onnx` in the CLI: runs lutnas/measure/bench_onnx.py (which needs only
 numpy and onnxruntime) in this Python if it has onnxruntime, else in one that
 has: $LUTNAS_ORT_PYTHON, or the checkout's .venv/bin/python (scripts/bootstrap
 installs the pinned onnxruntime there)."""
@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any, List, Optional
 
-from .external import ExternalError
+from ..measure.external import ExternalError
 
 HERE = Path(__file__).resolve().parent
-RUNNER = HERE / "bench_onnx.py"
+RUNNER = HERE.parent / "measure" / "bench_onnx.py"
 
 
 class RunnerMissing(ExternalError):
@@ -27,7 +27,7 @@ def ort_python() -> Optional[str]:
     candidates: List[Path] = []
     if os.environ.get("LUTNAS_ORT_PYTHON"):
         candidates.append(Path(os.environ["LUTNAS_ORT_PYTHON"]))
-    candidates.append(HERE.parents[2] / ".venv" / "bin" / "python")
+    candidates.append(HERE.parents[3] / ".venv" / "bin" / "python")
     for c in candidates:
         if c.is_file() and os.access(c, os.X_OK):
             return str(c)
@@ -37,7 +37,7 @@ def ort_python() -> Optional[str]:
 
 
 def cmd_bench_onnx(args: argparse.Namespace, client: Any = None) -> int:
-    from . import bench_onnx
+    from ..measure import bench_onnx
 
     python = ort_python()
     if python is None:
@@ -50,7 +50,7 @@ def cmd_bench_onnx(args: argparse.Namespace, client: Any = None) -> int:
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
-    from . import bench_onnx  # argparse only: numpy/onnxruntime are imported when it runs
+    from ..measure import bench_onnx  # argparse only: numpy/onnxruntime are imported when it runs
 
     c = sub.add_parser("bench-onnx", description=bench_onnx.DESCRIPTION,
                        help="time ONNX models with ONNX Runtime (warm-up, interleaved rounds, "

@@ -44,11 +44,11 @@ from pathlib import Path
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence,
                     TextIO, Tuple, TypeVar, Union)
 
-from . import tablefile, tools
+from .. import tablefile, tools
 
 if TYPE_CHECKING:
-    from .client import Client
-    from .measure.keys import KeysRun
+    from ..client import Client
+    from .keys import KeysRun
 
 _PathLike = Union[str, "os.PathLike[str]"]
 # One item's measurement: (latency ms or None, the runner's stats, error or None).
@@ -190,7 +190,7 @@ def export_code(code: str, workdir: str, formats: Iterable[str], stem: str) -> D
     """Exports the module lutnas-inspect's PyTorch code defines (build_model(),
     INPUT_SHAPE, batch 1); returns {format: path}. torch is imported once per
     process, so a batch of exports costs one export each, no process start."""
-    from .torch_export import load_module, require_torch
+    from ..torch_export import load_module, require_torch
 
     torch = require_torch()
     module = load_module(code, "lutnas_export")
@@ -663,7 +663,7 @@ def profile(keys: Sequence[str], command: str, parse: str, fmt: str = "onnx", ti
     entries: a list to append to as keys finish (the caller keeps what was
     measured if the run is interrupted). runner: a Runner (it then also knows
     the tool's version and reference after the run)."""
-    from .torch_export import require_torch
+    from ..torch_export import require_torch
 
     require_torch()  # TorchMissing once, not as every key's failure
     runner = runner or Runner(command, parse, fmt, timeout)
@@ -692,9 +692,9 @@ def profile_in_context(keys: Sequence[str], runner: Runner, rounds: int = 2, max
     entry block alone) in interleaved rounds normalised by a reference model,
     re-measuring keys whose halves disagree (see measure.keys.measure_plan).
     target_ms: express the times in these reference units (a table's)."""
-    from .measure.context import plan_keys
-    from .measure.keys import measure_plan
-    from .torch_export import require_torch
+    from .context import plan_keys
+    from .keys import measure_plan
+    from ..torch_export import require_torch
 
     require_torch()
     err_stream = stream or sys.stderr
@@ -728,7 +728,7 @@ def profile_in_context(keys: Sequence[str], runner: Runner, rounds: int = 2, max
 def merge_base(client: "Client", hardware: str) -> Optional[Tuple[Any, List[Any]]]:
     """(info message, entry messages) of the hardware's latest table version,
     or None when it has none: what a --keys-file run merges into."""
-    from .errors import NotFound
+    from ..errors import NotFound
 
     try:
         table, entries = client.export_table(hardware, 0)
@@ -780,7 +780,7 @@ def summary(entries: Sequence[Dict[str, Any]]) -> Tuple[int, List[Dict[str, Any]
 # ------------------------------------------------------------ the command
 def cmd_profile_external(args: argparse.Namespace, client: "Client") -> int:
     """`lutnas profile-external` (see the module docstring)."""
-    from .client import to_dict
+    from ..client import to_dict
 
     command_template(args.command_line)  # a bad command or regex fails before any export
     compile_parse(args.parse)
@@ -806,7 +806,7 @@ def cmd_profile_external(args: argparse.Namespace, client: "Client") -> int:
         target = base[0].reference_ms if base and base[0].reference_ms > 0 else 0.0
         run = profile_in_context(keys, runner, args.rounds, args.max_rounds, args.time_cap,
                                  args.repeat_k, target_ms=target)
-        from .measure.keys import details_of, entries_of, lone_entries_of
+        from .keys import details_of, entries_of, lone_entries_of
 
         entries = entries_of(run)
         info["tool"] = runner.tool(f"{args.command_line} [context k={args.repeat_k}]")
@@ -903,7 +903,7 @@ examples:
   lutnas profile-external --space search/spaces/edge.json --hardware rk3588-npu \\
       --command 'ssh rk3588 ./bench_one.sh {model}' --parse 'Avg.*?([0-9.]+) ?ms'
   lutnas profile-external --space search/spaces/edge.json --hardware host-ort \\
-      --command '.venv/bin/python -m lutnas.bench_onnx {models}' --parse 'median_ms=([0-9.e+-]+)'
+      --command '.venv/bin/python -m lutnas.measure.bench_onnx {models}' --parse 'median_ms=([0-9.e+-]+)'
   lutnas profile-external --space search/spaces/edge.json --hardware host-openvino \\
       --command '.venv/bin/benchmark_app -m {model} -d CPU -load_config ov.json -api sync -t 1' \\
       --parse 'Median: +([0-9.]+) (?P<unit>ms|us)' --version-parse 'Build \\.+ (\\S+)'

@@ -37,12 +37,13 @@ from pathlib import Path
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence,
                     Tuple, Union)
 
-from . import external, tools
-from .errors import InvalidArgument
+from . import external
+from .. import tools
+from ..errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from .client import Client
-    from .results import LatencyEntry, Prediction, PredictResponse
+    from ..client import Client
+    from ..results import LatencyEntry, Prediction, PredictResponse
 
 # A network: (name or hash, architecture dict).
 _Net = Tuple[str, Dict[str, Any]]
@@ -121,8 +122,8 @@ def measure_networks_in_rounds(nets: Sequence[_Net], runner: external.Runner, ro
     units (0: the run's own). stats: p10/p90 = the odd/even halves,
     samples = rounds, repeat_spread = |halves| / ms. cache: a JSON file of
     earlier results (reused, rescaled to target_ms) that new ones join."""
-    from .measure.context import REFERENCE, export_module, reference_module
-    from .measure.keys import measure_models
+    from .context import REFERENCE, export_module, reference_module
+    from .keys import measure_models
 
     old: Dict[str, Any] = {}
     if cache and os.path.exists(cache):

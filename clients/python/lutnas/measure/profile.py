@@ -11,7 +11,7 @@
   sampled networks, with the fitted correction (scale, offset_ms);
 - fit_correction(): `lutnas-profile fit-correction --json` where the binary
   has it (a newer lutnas-profile), ToolError naming the gap otherwise;
-- validate_external(): the vendor-runtime counterpart (lutnas.external),
+- validate_external(): the vendor-runtime counterpart (lutnas.measure.external),
   where that module provides it.
 
 Each runs the tool as a subprocess and raises lutnas.tools.ToolError with
@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from .tools import ToolError, find_tool
+from ..tools import ToolError, find_tool
 
 __all__ = ["measure_table", "measure", "validate", "fit_correction", "validate_external"]
 
@@ -176,12 +176,12 @@ def fit_correction(pairs: Mapping[str, Any], accept_noisy: bool = False) -> Dict
 
 def validate_external(*args: Any, **kwargs: Any) -> Any:
     """End-to-end validation of a table measured through a vendor runtime
-    (ONNX Runtime, OpenVINO, ...). Forwards to lutnas.external.validate_external
+    (ONNX Runtime, OpenVINO, ...). Forwards to lutnas.measure.external.validate_external
     where this lutnas has it; ToolError otherwise."""
     from . import external
 
     func = getattr(external, "validate_external", None)
     if func is None:
         raise ToolError("validate_external: this lutnas has no external validation yet "
-                        "(lutnas.external.validate_external)")
+                        "(lutnas.measure.external.validate_external)")
     return func(*args, **kwargs)

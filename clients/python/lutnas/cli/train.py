@@ -1,5 +1,5 @@
 """`lutnas train` and `lutnas ray-train`: score an EXTERNAL-objective job's
-candidates by training them on digits (lutnas.trainer), here or on Ray."""
+candidates by training them on digits (lutnas.train.trainer), here or on Ray."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def add_parser(sub: Any, json_flag: Callable[[argparse.ArgumentParser], None]) -
 
 
 def cmd_train(args: argparse.Namespace, client: Any) -> int:
-    from . import asktell
+    from ..train import asktell
     score = asktell.digits_scorer(steps=args.steps, batch=args.batch, resolution=args.resolution,
                                   seed=args.seed)
     log = None if args.json else (lambda m: print(m, flush=True))
@@ -62,7 +62,7 @@ def cmd_train(args: argparse.Namespace, client: Any) -> int:
 
 
 def cmd_ray_train(args: argparse.Namespace, client: Any) -> int:
-    from . import ray_train
+    from ..train import ray_train
     try:
         out = ray_train.run(args.server, args.job, workers=args.workers, ray_address=args.ray_address,
                             steps=args.steps, batch=args.batch, resolution=args.resolution,

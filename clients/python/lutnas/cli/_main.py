@@ -15,16 +15,19 @@ import time
 import warnings
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import external, insights, render, tablefile
-from . import priors, profiles
-from . import train_cli  # issue 17: train / ray-train
-from . import dashboard  # `lutnas dashboard` (imports no Flask until it runs)
-from ._stubs import StubError
-from .client import DEFAULT_TARGET, Client, to_dict, to_message
-from .results import Correction, Job, Prediction, unwrap
-from .errors import LutnasError, SubmitWarning, Unavailable, unreachable_hint
-from .tools import ToolError
-from .torch_export import TorchMissing
+from ..measure import external
+from ..insights import analysis as insights
+from .. import render, tablefile
+from ..insights import priors, profiles
+from . import train as train_cli  # issue 17: train / ray-train
+from .. import dashboard  # `lutnas dashboard` (imports no Flask until it runs)
+from .._stubs import StubError
+from ..client import DEFAULT_TARGET, Client, to_dict, to_message
+from ..results import Correction, Job, Prediction, unwrap
+from ..errors import LutnasError, SubmitWarning, Unavailable, unreachable_hint
+from ..tools import ToolError
+from ..torch_export import TorchMissing
+from . import insights as insights_cli
 
 ALGORITHMS = ("evolution", "nsga2", "random")
 OBJECTIVES = ("zen", "naswot", "params", "macs", "external")
@@ -129,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = hw.add_parser("delete", help="delete hardware")
     c.add_argument("name")
     c.set_defaults(func=cmd_hardware_delete)
-    priors.add_parser(hw, _json_flag)  # check-priors (lutnas/priors.py)
-    profiles.add_parser(hw, _json_flag)  # profile (lutnas/profiles.py)
+    priors.add_parser(hw, _json_flag)  # check-priors (lutnas/insights/priors.py)
+    profiles.add_parser(hw, _json_flag)  # profile (lutnas/insights/profiles.py)
 
     # tables
     tb = sub.add_parser("table", help="latency tables").add_subparsers(
@@ -275,8 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # edge hardware: vendor-tool tables, what a table says about a device
     external.add_parser(sub, _json_flag)
-    insights.add_parser(sub, _json_flag)
-    from . import bench_cli, validate_external  # runtimes: ONNX Runtime runner, e2e validation
+    insights_cli.add_parser(sub, _json_flag)
+    from . import bench as bench_cli
+    from ..measure import validate_external  # runtimes: ONNX Runtime runner, e2e validation
 
     bench_cli.add_parser(sub)
     validate_external.add_parser(sub, _json_flag)
@@ -501,7 +505,7 @@ def cmd_table_export(args: argparse.Namespace, client: Client) -> None:
 
 
 def cmd_table_set_correction(args: argparse.Namespace, client: Client) -> None:
-    from . import correction_file
+    from ..measure import correction_file
     if args.from_file:
         if args.scale is not None or args.offset_ms is not None:
             raise CLIError("give --from FILE or --scale/--offset-ms, not both")
@@ -530,7 +534,7 @@ def _arch_file(name: str) -> str:
     """A file as given, else the zoo model of that name (as --zoo takes)."""
     if name == "-" or os.path.isfile(name):
         return name
-    from . import zoo
+    from .. import zoo
     try:
         return str(zoo.resolve(name))
     except zoo.ZooError as e:
@@ -541,7 +545,7 @@ def cmd_predict(args: argparse.Namespace, client: Client) -> None:
     args.arch = _arch_file(args.arch)
     resp = client.predict(load_json(args.arch), hardware=args.hardware, breakdown=args.breakdown)
     if getattr(args, "measure_missing", False):
-        from .estimates import measure_missing
+        from ..measure.estimates import measure_missing
 
         if measure_missing(client, args.arch, resp, args.server, rounds=args.rounds,
                            accept_noisy=args.accept_noisy):
@@ -555,7 +559,7 @@ def cmd_predict(args: argparse.Namespace, client: Client) -> None:
         return
     print()
     _print_predictions(resp.predictions)
-    from .estimates import print_estimates, warning_lines
+    from ..measure.estimates import print_estimates, warning_lines
 
     for line in warning_lines(resp.predictions):
         print(line, file=sys.stderr)
@@ -619,7 +623,7 @@ def build_spec(args: argparse.Namespace, pb: Any) -> Any:
     if args.report_hardware:
         spec.report_hardware.extend(args.report_hardware)
     if getattr(args, "seed_from", None):
-        from . import zoo
+        from .. import zoo
         try:
             seeds = zoo.seed_architectures(args.seed_from)
         except zoo.ZooError as e:
@@ -814,7 +818,7 @@ def cmd_candidates_show(args: argparse.Namespace, client: Client) -> None:
 
 # ------------------------------------------------------------ plot / export
 def cmd_plot(args: argparse.Namespace, client: Client) -> None:
-    from .plot import plot_pareto
+    from ..plot import plot_pareto
 
     job = client.get_job(args.job)
     hw = args.hardware or (job.spec.budgets[0].hardware if job.spec.budgets else "")
@@ -844,7 +848,7 @@ def cmd_plot(args: argparse.Namespace, client: Client) -> None:
     budget = next((b.max_ms for b in job.spec.budgets if b.hardware == hw), None)
     title = (f"job {job.id} {job.spec.name or ''}: {job.spec.space or 'inline space'}, "
              f"{_enum_name(job.spec, 'objective').lower()}")
-    from . import zoo
+    from .. import zoo
     try:
         refs = zoo.references(client, args.zoo, hw)
     except zoo.ZooError as e:
@@ -860,7 +864,7 @@ def cmd_plot(args: argparse.Namespace, client: Client) -> None:
 
 def cmd_export(args: argparse.Namespace, client: Client) -> None:
     if args.format == "onnx":
-        from .torch_export import export_onnx, require_torch
+        from ..torch_export import export_onnx, require_torch
 
         require_torch()  # fail before the RPC when torch is missing
         resp = client.export_candidate(args.id, "pytorch")

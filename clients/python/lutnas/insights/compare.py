@@ -28,10 +28,12 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
-from . import insights, tablefile, tools
+from . import analysis as insights
+from .. import tablefile, tools
+from . import _common
 
 if TYPE_CHECKING:
-    from .client import Client
+    from ..client import Client
 
 Entry = Dict[str, Any]
 Table = Tuple[str, Dict[str, Any], List[Entry]]  # (hardware, info, entries)
@@ -101,7 +103,7 @@ def load_tables(hardware: Sequence[str], files: Sequence[str],
             raise CompareError(f"--hardware {hw}: no --table file has '# hardware: {hw}'")
         if client is None:
             raise CompareError(f"--hardware {hw}: no table file and no daemon")
-        from .client import to_dict
+        from ..client import to_dict
 
         tinfo, tentries = client.export_table(hw, 0)
         out.append((hw, dict(to_dict(tinfo)), [dict(to_dict(e)) for e in tentries]))
@@ -109,7 +111,7 @@ def load_tables(hardware: Sequence[str], files: Sequence[str],
 
 
 def _measured(entries: Sequence[Entry]) -> Dict[str, Entry]:
-    return {str(e["key"]): e for e in entries if insights._is_measured(e)}
+    return {str(e["key"]): e for e in entries if _common._is_measured(e)}
 
 
 # ============================================================ per hardware
@@ -138,7 +140,7 @@ def summarize(rep: Dict[str, Any]) -> Dict[str, Any]:
         s = e["blocks"].get(b)
         if s and s["median_gmacs"]:
             blocks[b] = {"n": s["n"], "median_gmacs": s["median_gmacs"],
-                         "vs_conv": insights._ratio(s["median_gmacs"], conv)}
+                         "vs_conv": _common._ratio(s["median_gmacs"], conv)}
     return {
         "tool": rep["tool"], "backend": rep["backend"], "keys": rep["measured"],
         "gmacs": {"dense3x3": k["k3"]["median_gmacs"], "dense1x1": k["k1"]["median_gmacs"],
@@ -220,7 +222,7 @@ def load_e2e(path: str) -> Dict[str, Any]:
 
 
 def _tau(a: Sequence[float], b: Sequence[float]) -> Optional[float]:
-    return insights._num(insights.kendall_tau_b(list(a), list(b))) if len(a) >= 2 else None
+    return _common._num(insights.kendall_tau_b(list(a), list(b))) if len(a) >= 2 else None
 
 
 def ranking(tables: Sequence[Table], nets: List[Dict[str, Any]],
@@ -316,7 +318,7 @@ def compare(tables: Sequence[Table], nets: List[Dict[str, Any]],
 
 
 def _f(x: Optional[float], fmt: str = ".3g") -> str:
-    return insights._f(x, fmt)
+    return _common._f(x, fmt)
 
 
 def render_text(rep: Dict[str, Any], figure: Optional[str] = None) -> str:
@@ -343,21 +345,21 @@ def render_text(rep: Dict[str, Any], figure: Optional[str] = None) -> str:
     rows.append(["dense / depthwise, matched pairs"] + [
         _f(per[hw]["dense_over_depthwise"], ".2f") + "x" if per[hw]["dense_over_depthwise"]
         else "-" for hw in hws])
-    out.append(insights._md_table(["convs"] + hws, rows))
+    out.append(_common._md_table(["convs"] + hws, rows))
 
     out += ["", "## The x16 alignment step", ""]
     rows = []
     rows.append(["best step (fit of padded costs)"] + [str(per[hw]["x16"]["best_step"])
                                                      for hw in hws])
     rows.append(["fit error, step 1 / step 16"] + [
-        f"{insights._pct1(per[hw]['x16']['fit_error_1'])} / "
-        f"{insights._pct1(per[hw]['x16']['fit_error_16'])}" for hw in hws])
+        f"{_common._pct1(per[hw]['x16']['fit_error_1'])} / "
+        f"{_common._pct1(per[hw]['x16']['fit_error_16'])}" for hw in hws])
     rows.append(["latency of width 16k-8 / 16k (MACs ratio)"] + [
         (f"{per[hw]['x16']['latency_ratio']:.2f} ({per[hw]['x16']['macs_ratio']:.2f})"
          if "latency_ratio" in per[hw]["x16"] else "-") for hw in hws])
     rows.append(["freeness of the missing channels"] + [
         _f(per[hw]["x16"].get("freeness"), ".2f") for hw in hws])
-    out.append(insights._md_table(["", *hws], rows))
+    out.append(_common._md_table(["", *hws], rows))
     out += ["", "Freeness (r - c) / (1 - c) from latency ratio r and MACs ratio c: 1 when a width "
             "costs what the next multiple of 16 costs, 0 when latency follows MACs, above 1 when "
             "the unaligned width is slower than the aligned one."]
@@ -369,7 +371,7 @@ def render_text(rep: Dict[str, Any], figure: Optional[str] = None) -> str:
         for i, w in enumerate(widths):
             trows.append([str(w)] + [f"{s['latency_ms'][i]:.4g}" if i < len(s["latency_ms"])
                                      else "-" for _, s in show])
-        out.append(insights._md_table(["width"] + [hw for hw, _ in show], trows))
+        out.append(_common._md_table(["width"] + [hw for hw, _ in show], trows))
 
     out += ["", "## Block types (median effective GMAC/s; x: relative to plain convs)", ""]
     rows = []
@@ -383,7 +385,7 @@ def render_text(rep: Dict[str, Any], figure: Optional[str] = None) -> str:
             cells.append("-" if not s else f"{s['median_gmacs']:.3g}"
                          + (f" ({s['vs_conv']:.2f}x)" if s["vs_conv"] and b != "conv" else ""))
         rows.append([f"{BLOCK_NAMES[b]} ({n} keys)"] + cells)
-    out.append(insights._md_table(["block"] + hws, rows))
+    out.append(_common._md_table(["block"] + hws, rows))
     out += ["", "Kendall tau of key latency vs MACs: " + ", ".join(
         f"{hw} {_f(per[hw]['tau_keys_macs'], '.3f')}" for hw in hws) + "."]
 
@@ -401,7 +403,7 @@ def render_text(rep: Dict[str, Any], figure: Optional[str] = None) -> str:
                 m = r["measured_pairs"][i]
                 cells.append(_f(m["tau"], ".3f") + f" (n={m['n']})")
             prow.append(cells)
-        out.append(insights._md_table(
+        out.append(_common._md_table(
             ["pair", "tau, table sums"] + (["tau, measured end to end"] if r["measured"] else []),
             prow))
         rtr = (rep.get("e2e") or {}).get("run_to_run") or {}
@@ -421,7 +423,7 @@ def render_text(rep: Dict[str, Any], figure: Optional[str] = None) -> str:
                           _f(r["table_vs_measured"][hw]["tau"], ".3f")
                           + f" (n={r['table_vs_measured'][hw]['n']})"]
             vrows.append(cells)
-        out.append(insights._md_table(
+        out.append(_common._md_table(
             ["device", "tau(table, MACs)"]
             + (["tau(measured, MACs)", "tau(table, measured)"] if r["measured"] else []), vrows))
         field = "measured_ms" if r["measured"] else "table_ms"
@@ -435,7 +437,7 @@ def render_text(rep: Dict[str, Any], figure: Optional[str] = None) -> str:
             nrows.append([f"`{n['name']}`", f"{n['macs'] / 1e6:.0f}"] + [
                 (f"{n[field][hw]:.3g} (#{ranks[hw][i]})" if n[field][hw] is not None else "-")
                 for hw in hws])
-        out.append(insights._md_table(["network", "MMACs"] + hws, nrows))
+        out.append(_common._md_table(["network", "MMACs"] + hws, nrows))
     return "\n".join(out) + "\n"
 
 

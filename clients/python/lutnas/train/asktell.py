@@ -1,6 +1,6 @@
 """Driving an EXTERNAL-objective search with your own training, through
 Ask/Tell: a worker loop that asks for one candidate, exports it as PyTorch
-code, scores it (by default with lutnas.trainer on digits) and tells the
+code, scores it (by default with lutnas.train.trainer on digits) and tells the
 score back.
 
 Safe with many workers and with workers that die: the daemon hands a
@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from .errors import FailedPrecondition, NotFound, Unavailable
+from ..errors import FailedPrecondition, NotFound, Unavailable
 
 TERMINAL = (3, 4, 5)  # JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED
 
