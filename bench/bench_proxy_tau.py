@@ -30,20 +30,17 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "clients" / "python"))
 from lutnas import Client  # noqa: E402
+from lutnas.daemon import Daemon  # noqa: E402
 from lutnas.train import trainer  # noqa: E402
 
 BIN = ROOT / os.environ.get("LUTNAS_BUILD_DIR", "build") / "bin"
 
 
 def start_daemon(db):
-    port_file = tempfile.mktemp(prefix="lutnas-tau-port")
-    proc = subprocess.Popen([str(BIN / "lutnasd"), "--listen", "127.0.0.1:0", "--port_file", port_file,
-                             "--db", db], stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        if os.path.exists(port_file) and open(port_file).read().strip():
-            return proc, "127.0.0.1:" + open(port_file).read().strip()
-        time.sleep(0.1)
-    raise SystemExit("lutnasd did not start")
+    """lutnasd on a port of its own, through lutnas.daemon.Daemon (the one
+    launcher): (process, target)."""
+    d = Daemon(db, log=os.devnull).start()
+    return d.proc, d.target
 
 
 def kendall_tau(x, y):

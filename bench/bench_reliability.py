@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "clients" / "python"))
 import grpc  # noqa: E402
 
 import lutnas  # noqa: E402
+import lutnas.daemon  # noqa: E402
 
 BIN = ROOT / os.environ.get("LUTNAS_BUILD_DIR", "build") / "bin"
 PB = lutnas.proto()
@@ -58,49 +59,23 @@ def zen_spec(population):
             "max_macs": 2_000_000_000}
 
 
-# ------------------------------------------------------------------ daemon
-class Daemon:
+class Daemon(lutnas.daemon.Daemon):
+    """lutnas.daemon.Daemon (the one launcher) in a work directory of its own,
+    with the timed SIGTERM and the /proc status this benchmark reads."""
+
     def __init__(self, workdir, args=()):
         self.workdir = pathlib.Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.args = list(args)
-        self.proc = None
-        self.target = None
-
-    def start(self):
-        port_file = self.workdir / "port"
-        port_file.unlink(missing_ok=True)
-        log = open(self.workdir / "lutnasd.log", "ab")
-        self.proc = subprocess.Popen(
-            [str(BIN / "lutnasd"), "--listen", "127.0.0.1:0", "--port_file", str(port_file),
-             "--db", str(self.workdir / "lutnas.db"), *self.args],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
-        log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"lutnasd exited with {self.proc.returncode}; see {self.workdir}/lutnasd.log")
-            try:
-                self.target = f"127.0.0.1:{int(port_file.read_text().strip())}"
-                return self
-            except (OSError, ValueError):
-                time.sleep(0.05)
-        self.proc.kill()
-        raise SystemExit("lutnasd wrote no port file in 60 s")
+        super().__init__(self.workdir / "lutnas.db", args, log=self.workdir / "lutnasd.log",
+                         start_timeout=60)
 
     def sigterm(self):
         t0 = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=120)
+        rc = self.stop(timeout=120)
         return time.monotonic() - t0, rc
 
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
     def status(self, field):
-        with open(f"/proc/{self.proc.pid}/status") as f:
+        with open(f"/proc/{self.pid}/status") as f:
             for line in f:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])

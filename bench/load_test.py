@@ -39,6 +39,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "clients" / "python"))
 import lutnas  # noqa: E402
+from lutnas.daemon import Daemon  # noqa: E402
 
 BIN = ROOT / os.environ.get("LUTNAS_BUILD_DIR", "build") / "bin"
 HW = "load-hw"
@@ -95,24 +96,11 @@ def entries(keys, seed):
 
 
 def start_daemon(workdir):
-    port_file = workdir / "port"
-    log = open(workdir / "lutnasd.log", "wb")
-    proc = subprocess.Popen([str(BIN / "lutnasd"), "--listen", "127.0.0.1:0", "--port_file",
-                             str(port_file), "--db", str(workdir / "lutnas.db"), "--workers",
-                             str(SEARCHES)], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, cwd=ROOT)
-    log.close()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"lutnasd exited with {proc.returncode}; see its log")
-        try:
-            port = int(port_file.read_text().strip())
-            return proc, f"127.0.0.1:{port}"
-        except (OSError, ValueError):
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("lutnasd wrote no port file in 30 s")
+    """lutnasd with SEARCHES workers, through lutnas.daemon.Daemon (the one
+    launcher): (process, target)."""
+    d = Daemon(workdir / "lutnas.db", ["--workers", str(SEARCHES)],
+               log=workdir / "lutnasd.log").start()
+    return d.proc, d.target
 
 
 def percentile(sorted_values, q):

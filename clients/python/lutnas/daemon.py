@@ -121,6 +121,35 @@ class Daemon:
             return "(no log)"
         return " | ".join(text[-lines:]) or "(empty log)"
 
+    @property
+    def proc(self) -> Optional[subprocess.Popen[bytes]]:
+        """The lutnasd process (None before start() and after stop(); after kill()
+        the killed one), for code that reads its /proc status or signals it."""
+        return self._proc
+
+    def kill(self) -> int:
+        """SIGKILL: no orderly shutdown at all (crash tests); returns the exit code
+        (-9), which .proc keeps. start() starts it again on the same database."""
+        proc = self._proc
+        self.port = None
+        code = 0
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            code = proc.returncode
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        return code
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last `lines` lines of its log."""
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
     def __enter__(self) -> "Daemon":
         return self.start()
 

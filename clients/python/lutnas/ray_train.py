@@ -1,0 +1,7 @@
+"""lutnas.ray_train moved to lutnas.train.ray_train;
+the old name goes in the next release (lutnas/_moved.py:
+the old name is the new module, every attribute included)."""
+
+from ._moved import forward
+
+forward(__name__, "lutnas.train.ray_train")
