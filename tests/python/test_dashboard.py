@@ -177,6 +177,21 @@ if __name__ != "__main__":
                             headers={"X-Lutnas-Dashboard": "1"})
         assert status == 409 and json.loads(body)["job"]["state"] == "succeeded"
 
+    def test_hardware_page_shows_the_validation_beside_macs(dashboard, module_client):
+        """A table's stored validation (leave-one-out share within +-10%, Kendall
+        tau of the table beside MACs', failed checks) is on the hardware page."""
+        module_client.set_correction(FINISHED_HW, 1, scale=1.1, offset_ms=0.01, fitted_on=20,
+                                     mape_before=0.2, mape_after=0.08, loo_within_10pct=0.85,
+                                     loo_mape=0.06, kendall_tau_lut=0.83, kendall_tau_macs=0.88,
+                                     validation_flags=["ranking: Kendall tau 0.83 < MACs' 0.88"])
+        status, body = _get(dashboard.url + "/hardware")
+        assert status == 200
+        assert "<b>85%</b> of held-out networks within ±10%" in body
+        assert "Kendall τ of the table 0.83 beside MACs&#39; 0.88" in body or \
+            "Kendall τ of the table 0.83 beside MACs' 0.88" in body
+        assert "ranks worse than MACs" in body
+        assert "failed validation: ranking: Kendall tau 0.83" in body
+
     def test_only_loopback_host_names_are_served(dashboard):
         status, body = _get(dashboard.url + "/jobs", headers={"Host": "evil.example:80"})
         assert status == 421

@@ -437,7 +437,11 @@ def table_rows(tables: Sequence[Any]) -> List[Dict[str, Any]]:
                 "mape_after": float(c.mape_after), "method": c.method,
                 "fitted": _when(int(c.fitted_unix_ms)), "half_rel_diff": float(c.half_rel_diff),
                 "reference_drift": float(c.reference_drift),
-                "accepted_noisy": bool(c.accepted_noisy)},
+                "accepted_noisy": bool(c.accepted_noisy),
+                "loo_within_10pct": float(c.loo_within_10pct), "loo_mape": float(c.loo_mape),
+                "kendall_tau_lut": float(c.kendall_tau_lut),
+                "kendall_tau_macs": float(c.kendall_tau_macs),
+                "validation_flags": list(c.validation_flags)},
         })
     return rows
 
