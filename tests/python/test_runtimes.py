@@ -26,7 +26,7 @@ pytest.importorskip("torch")
 
 VENV_PY = ROOT / ".venv" / "bin" / "python"
 BENCHMARK_APP = ROOT / ".venv" / "bin" / "benchmark_app"
-RUNNER = ROOT / "clients" / "python" / "lutnas" / "bench_onnx.py"
+RUNNER = ROOT / "clients" / "python" / "lutnas" / "measure" / "bench_onnx.py"
 OV_CONFIG = ROOT / "scripts" / "openvino-cpu-1thread.json"
 TINY = str(ROOT / "search" / "spaces" / "tiny.json")
 PARSE = r"median_ms=([0-9.e+-]+)"
