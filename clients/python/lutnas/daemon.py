@@ -98,11 +98,17 @@ class Daemon:
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, then waits (SIGKILL after timeout s); returns the exit code."""
         proc, self._proc = self._proc, None
+        return self._end(proc, signal.SIGTERM, timeout)
+
+    def _end(self, proc: Optional[subprocess.Popen[bytes]], sig: int,
+             timeout: Optional[float]) -> int:
+        """Sends sig to proc if it runs, waits (SIGKILL after timeout s), and
+        frees the temporary directory; proc's exit code (0 with none)."""
         self.port = None
         code = 0
         if proc is not None:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(sig)
                 try:
                     proc.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:
@@ -130,18 +136,7 @@ class Daemon:
     def kill(self) -> int:
         """SIGKILL: no orderly shutdown at all (crash tests); returns the exit code
         (-9), which .proc keeps. start() starts it again on the same database."""
-        proc = self._proc
-        self.port = None
-        code = 0
-        if proc is not None:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            code = proc.returncode
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-        return code
+        return self._end(self._proc, signal.SIGKILL, None)
 
     def log_tail(self, lines: int = 40) -> str:
         """The last `lines` lines of its log."""

@@ -39,12 +39,12 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from pathlib import Path
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence,
                     TextIO, Tuple, TypeVar, Union)
 
 from .. import tablefile, tools
+from .context import export_module
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -63,8 +63,6 @@ TOOL_LINE = re.compile(r"^# tool: (.+)$", re.M)
 REFERENCE_LINE = re.compile(r"^# reference_ms: ([0-9.eE+-]+)\s*$", re.M)
 DRIFT_LINE = re.compile(r"^# reference_drift: ([0-9.eE+-]+)\s*$", re.M)
 STAT_FIELDS: Dict[str, Callable[[Any], float]] = {"iqr_ms": float, "p10_ms": float, "p90_ms": float, "samples": int}
-SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
-OPSET = 13
 ERROR_CHARS = 300
 
 
@@ -192,27 +190,14 @@ def export_code(code: str, workdir: str, formats: Iterable[str], stem: str) -> D
     process, so a batch of exports costs one export each, no process start."""
     from ..torch_export import load_module, require_torch
 
-    torch = require_torch()
+    require_torch()
     module = load_module(code, "lutnas_export")
     model = module.build_model()
     model.eval()
     shape = tuple(module.INPUT_SHAPE)
     if not shape or shape[0] != 1:
         raise ValueError(f"INPUT_SHAPE {shape} is not batch 1")
-    dummy = torch.randn(*shape)
-    files: Dict[str, str] = {}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        for f in formats:
-            path = os.path.join(workdir, stem + SUFFIX[f])
-            if f == "onnx":
-                torch.onnx.export(model, dummy, path, opset_version=OPSET,
-                                  input_names=["input"], output_names=["output"],
-                                  do_constant_folding=True)
-            else:
-                torch.jit.trace(model, dummy).save(path)
-            files[f] = path
-    return files
+    return export_module(model, shape, workdir, formats, stem)
 
 
 def export_key(key: str, workdir: str, formats: Iterable[str], stem: str) -> Dict[str, str]:
